@@ -1,0 +1,30 @@
+"""The ``baton`` command line.
+
+Each concept has its own module with a ``typer.Typer`` named ``app``; this module only
+mounts them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from baton.cli import dlq, events, stack, topics
+from baton.cli.common import EXIT_CODES_HELP
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="baton",
+    help=f"Baton: multi-agent workflow coordination over Kafka. {EXIT_CODES_HELP}",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(stack.app, name="stack")
+app.add_typer(topics.app, name="topics")
+app.add_typer(events.app, name="events")
+app.add_typer(dlq.app, name="dlq")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

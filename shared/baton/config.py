@@ -1,0 +1,152 @@
+"""Configuration, built once at start from a mapping of environment variables.
+
+Only entry points (the CLI, a service's ``main``) read ``os.environ``; everything below them
+receives a :class:`BatonSettings`. Every variable is ``BATON_`` + the upper-cased field name;
+a bad value fails at start with a :class:`~baton.errors.ConfigError` naming the variable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from baton.errors import ConfigError
+
+__all__ = ["SERVICES", "BatonSettings", "TopicNames"]
+
+SERVICES: tuple[str, ...] = ("hub", "resource", "status", "monitor", "recovery")
+"""The five Baton services; each has a commands topic ``<prefix>.commands.<service>``."""
+
+ENV_PREFIX = "BATON_"
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class BatonSettings(BaseModel):
+    """Settings shared by every Baton process.
+
+    Attributes:
+        kafka_bootstrap: ``host:port[,host:port]`` of the Kafka brokers. Unset: the local
+            stack's broker (``baton stack up``).
+        pg_dsn: PostgreSQL DSN. Unset: the local stack's database.
+        topic_prefix: Prefix of every topic name (``baton`` → ``baton.events``).
+        component: Name this process reports in headers and dead letters.
+        strict: Reject well-formed events whose registered data fields are missing.
+        strict_types: Event types validated strictly even when ``strict`` is off.
+        refuse_unregistered: In strict mode, also reject event types not in the registry.
+        retry_delays: Seconds to wait before each retry of a failed event; one retry topic
+            per entry. After the last one the event is dead-lettered.
+        request_timeout: Default seconds a request waits for its reply, retries included.
+        request_attempts: How many times a request is sent before it times out.
+        max_line_bytes: Largest accepted event line (bytes).
+        home: Where the local stack keeps Kafka jars, data and logs.
+        partitions: Partitions of the events, commands and retry topics.
+        replication: Replication factor of every topic.
+        events_retention_ms: Retention of the events topic; dead letters keep 4x as long.
+        log_level: Logging level of services and the CLI.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kafka_bootstrap: str | None = None
+    pg_dsn: str | None = None
+    topic_prefix: str = Field(default="baton", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    component: str = Field(default="baton-cli", pattern=r"^[A-Za-z0-9_.-]{1,128}$")
+    strict: bool = False
+    strict_types: frozenset[str] = frozenset()
+    refuse_unregistered: bool = False
+    retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0)
+    request_timeout: float = Field(default=30.0, gt=0)
+    request_attempts: int = Field(default=3, ge=1, le=20)
+    max_line_bytes: int = Field(default=1_048_576, ge=64)
+    home: Path = Path.home() / ".cache" / "baton"
+    partitions: int = Field(default=6, ge=1, le=1000)
+    replication: int = Field(default=1, ge=1, le=10)
+    events_retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=60_000)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    _split = field_validator("strict_types", "retry_delays", mode="before")(_split_csv)
+
+    @field_validator("retry_delays")
+    @classmethod
+    def _delays_positive(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(delay < 0 for delay in value):
+            raise ValueError("retry delays must be >= 0 seconds")
+        return value
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> BatonSettings:
+        """Build settings from ``BATON_*`` variables of ``env``, then ``overrides``.
+
+        Raises:
+            ConfigError: a variable is unknown or its value invalid; the message names it.
+        """
+        known = set(cls.model_fields)
+        values: dict[str, Any] = {}
+        for name, raw in env.items():
+            if not name.startswith(ENV_PREFIX):
+                continue
+            field = name[len(ENV_PREFIX) :].lower()
+            if field in known and raw != "":
+                values[field] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = str(first["loc"][0]) if first["loc"] else "?"
+            raise ConfigError(
+                f"{ENV_PREFIX}{field.upper()}: {first['msg']} (got {values.get(field)!r})",
+                variable=f"{ENV_PREFIX}{field.upper()}",
+            ) from None
+
+    @property
+    def topics(self) -> TopicNames:
+        """Topic names under this deployment's prefix."""
+        return TopicNames(prefix=self.topic_prefix, retry_levels=len(self.retry_delays))
+
+
+class TopicNames(BaseModel):
+    """Names of Baton's topics (SPEC §3), derived from one prefix."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prefix: str = "baton"
+    retry_levels: int = 3
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}.events"
+
+    @property
+    def state(self) -> str:
+        return f"{self.prefix}.state"
+
+    @property
+    def replies(self) -> str:
+        return f"{self.prefix}.replies"
+
+    def commands(self, service: str) -> str:
+        """Commands topic of one service (``baton.commands.hub``)."""
+        return f"{self.prefix}.commands.{service}"
+
+    @staticmethod
+    def retry(source: str, level: int) -> str:
+        """Retry topic ``level`` (1-based) of ``source``: ``baton.events.retry.1``."""
+        return f"{source}.retry.{level}"
+
+    @staticmethod
+    def dlq(source: str) -> str:
+        """Dead-letter topic of ``source``: ``baton.events.dlq``."""
+        return f"{source}.dlq"
+
+    def sources(self) -> list[str]:
+        """Every topic that has retry and dead-letter companions."""
+        return [self.events, self.replies, *(self.commands(s) for s in SERVICES)]
