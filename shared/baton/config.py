@@ -15,12 +15,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from baton.errors import ConfigError
 
-__all__ = ["SERVICES", "BatonSettings", "TopicNames"]
+__all__ = ["LOCAL_KAFKA_BOOTSTRAP", "LOCAL_PG_DSN", "SERVICES", "BatonSettings", "TopicNames"]
 
 SERVICES: tuple[str, ...] = ("hub", "resource", "status", "monitor", "recovery")
 """The five Baton services; each has a commands topic ``<prefix>.commands.<service>``."""
 
 ENV_PREFIX = "BATON_"
+
+LOCAL_KAFKA_BOOTSTRAP = "127.0.0.1:19092"
+"""Where ``baton stack up`` starts its broker (controller on the next port)."""
+LOCAL_PG_DSN = "postgresql://baton@127.0.0.1:55432/baton"
+"""Where ``baton stack up`` starts its database."""
 
 
 def _split_csv(value: Any) -> Any:
@@ -106,6 +111,16 @@ class BatonSettings(BaseModel):
                 f"{ENV_PREFIX}{field.upper()}: {first['msg']} (got {values.get(field)!r})",
                 variable=f"{ENV_PREFIX}{field.upper()}",
             ) from None
+
+    @property
+    def bootstrap(self) -> str:
+        """Kafka bootstrap servers: ``BATON_KAFKA_BOOTSTRAP`` or the local stack's broker."""
+        return self.kafka_bootstrap or LOCAL_KAFKA_BOOTSTRAP
+
+    @property
+    def dsn(self) -> str:
+        """PostgreSQL DSN: ``BATON_PG_DSN`` or the local stack's database."""
+        return self.pg_dsn or LOCAL_PG_DSN
 
     @property
     def topics(self) -> TopicNames:
