@@ -56,6 +56,8 @@ class BatonSettings(BaseModel):
         replication: Replication factor of every topic.
         events_retention_ms: Retention of the events topic; dead letters keep 4x as long.
         log_level: Logging level of services and the CLI.
+        kafka_compression: Producer compression codec.
+        kafka_linger_ms: How long the producer waits to fill a batch.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -76,6 +78,8 @@ class BatonSettings(BaseModel):
     replication: int = Field(default=1, ge=1, le=10)
     events_retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=60_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    kafka_compression: Literal["none", "gzip", "lz4", "snappy", "zstd"] = "lz4"
+    kafka_linger_ms: int = Field(default=2, ge=0, le=1000)
 
     _split = field_validator("strict_types", "retry_delays", mode="before")(_split_csv)
 

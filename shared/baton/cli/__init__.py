@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from baton.cli import dlq, events, stack, topics
+from baton.cli import demo, dlq, events, schemas, stack, topics
 from baton.cli.common import EXIT_CODES_HELP
 
 __all__ = ["app", "main"]
@@ -23,6 +23,8 @@ app.add_typer(stack.app, name="stack")
 app.add_typer(topics.app, name="topics")
 app.add_typer(events.app, name="events")
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(schemas.app, name="schemas")
+app.add_typer(demo.app, name="demo")
 
 
 def main() -> None:

@@ -1,7 +1,125 @@
-"""`baton stack` commands."""
+"""`baton stack`: the local Kafka broker and PostgreSQL server for development and tests."""
 
 from __future__ import annotations
 
+import logging
+import shlex
+import sys
+from typing import Annotated
+
 import typer
 
-app = typer.Typer(help="stack commands", no_args_is_help=True)
+from baton.cli.common import emit, run, settings
+from baton.config import BatonSettings
+from baton.stack import ServiceReport, Stack, StackReport
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help=(
+        "Local development stack: an Apache Kafka broker (KRaft) and a PostgreSQL server. "
+        "Services configured with BATON_KAFKA_BOOTSTRAP / BATON_PG_DSN are used when they "
+        "answer; otherwise local ones are started, with jars, data and logs under "
+        "BATON_HOME (default ~/.cache/baton)."
+    ),
+    no_args_is_help=True,
+)
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the report as JSON instead of a table.")
+]
+
+
+def _progress(config: BatonSettings) -> None:
+    """Show the stack's progress messages on stderr (stdout stays for the result)."""
+    logger = logging.getLogger("baton.stack")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(config.log_level)
+
+
+def _line(report: ServiceReport) -> str:
+    if report.source == "configured":
+        who = "configured by " + (
+            "BATON_KAFKA_BOOTSTRAP" if report.name == "kafka" else "BATON_PG_DSN"
+        )
+    elif report.detail:
+        who = report.detail
+    elif report.pid:
+        who = f"local stack, pid {report.pid}"
+    elif report.state == "stopped" and report.action is None:
+        who = "local stack, not running: start it with `baton stack up`"
+    else:
+        who = "local stack"
+    facts = [fact for fact in (report.action, who) if fact]
+    if report.log and report.managed:
+        facts.append(f"log {report.log}")
+    return f"{report.name:<9} {report.state:<11} {report.endpoint}\n{'':<10}{', '.join(facts)}"
+
+
+def _show(report: StackReport, *, as_json: bool, hint: bool = False) -> None:
+    if as_json:
+        emit(report.model_dump(mode="json"))
+        return
+    body = "\n".join(_line(service) for service in report.services)
+    if hint:
+        body += (
+            "\n\nBaton uses these endpoints unless BATON_KAFKA_BOOTSTRAP / BATON_PG_DSN say "
+            'otherwise; to export them: eval "$(baton stack env)"'
+        )
+    emit(body, as_json=False)
+
+
+UP_HELP = (
+    "Start the local stack, or reuse what already runs.\n\n"
+    "The first run fetches the Kafka jars with Maven (under a minute, cached under "
+    "BATON_HOME) and creates a PostgreSQL cluster; later runs need no network and start in "
+    "seconds. Needs Java 17+, Maven (first run only) and the PostgreSQL server binaries "
+    "(installed with apt-get when missing and running as root). Progress goes to stderr, "
+    "the report to stdout."
+)
+DOWN_HELP = (
+    "Stop what `baton stack up` started; leave configured and foreign services alone.\n\n"
+    "Data is kept, so the next `up` finds the same topics and database. Safe to repeat."
+)
+ENV_HELP = (
+    "Print `export BATON_...=...` lines for the endpoints in use.\n\n"
+    'For other shells and tools: eval "$(baton stack env)"'
+)
+
+
+@app.command(help=UP_HELP)
+def up(as_json: JsonOption = False) -> None:
+    """Start the local stack, or reuse what already runs."""
+    config = settings()
+    _progress(config)
+    report = run(lambda: Stack(settings=config).up_async())
+    _show(report, as_json=as_json, hint=True)
+
+
+@app.command(help=DOWN_HELP)
+def down(as_json: JsonOption = False) -> None:
+    """Stop what `baton stack up` started."""
+    config = settings()
+    _progress(config)
+    report = run(lambda: Stack(settings=config).down_async())
+    _show(report, as_json=as_json)
+
+
+@app.command()
+def status(as_json: JsonOption = False) -> None:
+    """Report Kafka and PostgreSQL: configured or local, running or stopped, endpoints."""
+    config = settings()
+    report = run(lambda: Stack(settings=config).status_async())
+    _show(report, as_json=as_json)
+
+
+@app.command(help=ENV_HELP)
+def env() -> None:
+    """Print `export` lines for the endpoints in use."""
+    config = settings()
+    lines = {"BATON_KAFKA_BOOTSTRAP": config.bootstrap, "BATON_PG_DSN": config.dsn}
+    emit("\n".join(f"export {k}={shlex.quote(v)}" for k, v in lines.items()), as_json=False)

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Makes a fresh machine ready to run Baton's Python code: installs uv when it is missing,
+# then creates .venv exactly from uv.lock with the machine's own Python 3.11.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+UV_VERSION=0.13.8
+export PATH="$HOME/.local/bin:$PATH"
+if ! command -v uv >/dev/null 2>&1; then
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    echo "bootstrap: python3 has no pip; install it (e.g. apt-get install python3-pip)" >&2
+    exit 1
+  fi
+  echo "bootstrap: installing uv ${UV_VERSION} with pip --user" >&2
+  export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
+  # Debian marks its Python externally managed (PEP 668); a --user install is still safe.
+  python3 -m pip install --user --quiet "uv==${UV_VERSION}" 2>/dev/null \
+    || python3 -m pip install --user --quiet --break-system-packages "uv==${UV_VERSION}"
+fi
+export UV_PYTHON_DOWNLOADS=never
+uv sync --frozen

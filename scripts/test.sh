@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Sets up everything on a fresh machine and runs every check: lint, types, unit,
+# behaviour (in-memory and real Kafka), integration tests. Non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/bootstrap.sh
+.venv/bin/baton stack up
+echo "== lint and types"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+echo "== tests"
+.venv/bin/pytest "$@"

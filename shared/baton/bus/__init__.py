@@ -1,0 +1,24 @@
+"""Baton's Kafka bus: patterns, retries, dead letters, request-response, tracing."""
+
+from baton.bus.bus import Bus, Responder
+from baton.bus.kafka import KafkaTransport
+from baton.bus.memory import MemoryTransport
+from baton.bus.middleware import Middleware
+from baton.bus.subscription import Handler, Subscription
+from baton.bus.tracing import TracingMiddleware
+from baton.bus.transport import Ack, Record, TopicPartition, Transport
+
+__all__ = [
+    "Ack",
+    "Bus",
+    "Handler",
+    "KafkaTransport",
+    "MemoryTransport",
+    "Middleware",
+    "Record",
+    "Responder",
+    "Subscription",
+    "TopicPartition",
+    "TracingMiddleware",
+    "Transport",
+]

@@ -1,0 +1,347 @@
+"""The bus: publish events, subscribe handlers to routing-key patterns, request-response.
+
+Usage::
+
+    async with Bus(settings=settings) as bus:
+        bus.subscribe("resource.*.allocated", on_allocated, group="status")
+        await bus.publish(Event.parse("RESOURCE_ALLOCATED:wf_001:setup:{'agents':3}"))
+        reply = await bus.request(event, service="resource")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager, ExitStack
+from types import TracebackType
+from typing import Any, Self
+
+from baton.bus.consumer import GroupConsumer
+from baton.bus.kafka import KafkaTransport
+from baton.bus.middleware import Middleware
+from baton.bus.rpc import ReplyCache, Requester, new_request_id, wait_windows
+from baton.bus.subscription import BATCH_DELIVERIES, Handler, Subscription
+from baton.bus.tracing import TracingMiddleware
+from baton.bus.transport import Ack, Transport
+from baton.config import BatonSettings, TopicNames
+from baton.errors import BatonError, HandlerError, MissingTopicError, RemoteError, RequestTimeoutError
+from baton.protocol.event import Event, encode_record
+from baton.protocol.headers import H, Headers, get_header
+from baton.protocol.registry import EventRegistry
+from baton.protocol.routing import Pattern
+
+__all__ = ["Bus", "Responder"]
+
+log = logging.getLogger("baton.bus")
+
+Responder = Callable[[Event], Awaitable[Event | dict[str, Any]]]
+"""Answers a request with a reply event, or with the data of a ``<TYPE>_REPLY`` event."""
+
+
+class Bus:
+    """Baton's event bus over a transport (Kafka by default).
+
+    Args:
+        settings: Deployment settings (bootstrap, topic prefix, strictness, retries...).
+        transport: Broker transport; defaults to :class:`KafkaTransport`.
+        registry: Event type registry; defaults to one built from ``settings``.
+        middleware: Wraps every publish and handled record; defaults to tracing only.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: BatonSettings,
+        transport: Transport | None = None,
+        registry: EventRegistry | None = None,
+        middleware: Sequence[Middleware] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topics: TopicNames = settings.topics
+        self.transport: Transport = transport or KafkaTransport(settings=settings)
+        self.registry = registry or EventRegistry.from_settings(settings)
+        self.middleware: list[Middleware] = list(
+            middleware if middleware is not None else [TracingMiddleware()]
+        )
+        self.stats: Counter[str] = Counter()
+        self._consumers: dict[tuple[str, str], GroupConsumer] = {}
+        self._requester: Requester | None = None
+        self._started = False
+        self._crash: BaseException | None = None
+        self._crashed = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect the producer and start every subscribed consumer group."""
+        if self._started:
+            return
+        await self.transport.start()
+        self._started = True
+        for consumer in list(self._consumers.values()):
+            await consumer.start(on_crash=self._on_crash)
+
+    async def stop(self) -> None:
+        """Finish and commit in-flight batches, then disconnect. Safe to call twice."""
+        if not self._started:
+            return
+        self._started = False
+        if self._requester is not None:
+            await self._requester.stop()
+            self._requester = None
+        for consumer in list(self._consumers.values()):
+            await consumer.stop()
+        await self.transport.stop()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    def _on_crash(self, error: BaseException) -> None:
+        log.critical("a consumer loop died: %r", error)
+        self._crash = error
+        self._crashed.set()
+
+    async def wait_crashed(self) -> BaseException:
+        """Wait until a consumer loop dies and return its error (for supervisors)."""
+        await self._crashed.wait()
+        assert self._crash is not None
+        return self._crash
+
+    async def require_topics(self, names: Sequence[str] | None = None) -> None:
+        """Raise MissingTopicError naming every topic (default: all subscribed) not on the broker."""
+        wanted = set(names) if names is not None else {
+            t for c in self._consumers.values() for t in c.topics
+        }
+        missing = sorted(wanted - await self.transport.existing_topics())
+        if missing:
+            raise MissingTopicError(
+                f"missing topics: {', '.join(missing)}; create them with `baton topics create`",
+                topics=missing,
+            )
+
+    # -- publishing ------------------------------------------------------------------------
+
+    def _prepare(
+        self, event: Event | str, topic: str | None
+    ) -> tuple[Event, str, bytes, bytes, Headers]:
+        if isinstance(event, str):
+            event = Event.parse(event, max_bytes=self.settings.max_line_bytes)
+        findings = self.registry.check(event.event_type, event.data)
+        if not event.source or findings != event.findings:
+            event = event.replace(source=event.source or self.settings.component, findings=findings)
+        key, value, headers = encode_record(event)
+        return event, topic or self.topics.events, key, value, headers
+
+    async def send(self, event: Event | str, *, topic: str | None = None) -> Awaitable[Ack]:
+        """Hand an event to the producer and return its pending acknowledgement.
+
+        Inside a handler the consumer loop also waits for it before committing the offset of
+        the record being handled, so nothing handled is committed before its output is durable.
+
+        Raises:
+            ProtocolError: the event is not valid (e.g. strict mode and missing fields).
+        """
+        prepared, target, key, value, headers = self._prepare(event, topic)
+        return await self._send(target, key, value, headers, prepared)
+
+    async def publish(self, event: Event | str, *, topic: str | None = None) -> Ack:
+        """Publish an event (or a wire line) and wait until the broker acknowledges it.
+
+        Raises:
+            ProtocolError: the event is not valid; nothing was sent.
+        """
+        return await (await self.send(event, topic=topic))
+
+    async def send_raw(
+        self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers
+    ) -> Awaitable[Ack]:
+        """Send bytes as they are (dead letters, retries, replays); not validated."""
+        return await self._send(topic, key or b"", value or b"", list(headers), None)
+
+    async def _send(
+        self, topic: str, key: bytes, value: bytes, headers: Headers, event: Event | None
+    ) -> Awaitable[Ack]:
+        if event is not None and self.middleware:
+            with self._publish_scope(topic, event, headers):
+                delivery = await self.transport.enqueue(topic, key=key, value=value, headers=headers)
+        else:
+            delivery = await self.transport.enqueue(topic, key=key, value=value, headers=headers)
+        pending = BATCH_DELIVERIES.get()
+        if pending is not None:
+            pending.append(delivery)
+        self.stats["published"] += 1
+        return delivery
+
+    def _publish_scope(self, topic: str, event: Event, headers: Headers) -> AbstractContextManager[None]:
+        if len(self.middleware) == 1:
+            return self.middleware[0].publish_scope(topic=topic, event=event, headers=headers)
+        stack = ExitStack()
+        for mw in self.middleware:
+            stack.enter_context(mw.publish_scope(topic=topic, event=event, headers=headers))
+        return stack
+
+    # -- subscribing -----------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        pattern: str,
+        handler: Handler,
+        *,
+        group: str,
+        topic: str | None = None,
+        name: str | None = None,
+        from_beginning: bool = True,
+    ) -> Subscription:
+        """Call ``handler`` for every event whose routing key matches ``pattern``.
+
+        Args:
+            pattern: ``*`` matches one segment, ``#`` any number (``workflow.#``).
+            handler: Async callable taking the :class:`Event`.
+            group: Consumer group; members of a group share the partitions.
+            topic: Source topic; defaults to the events topic.
+            name: Subscription name in retry headers; defaults to the handler's name.
+            from_beginning: A new group reads from the oldest record (else from the end).
+        """
+        source = topic or self.topics.events
+        sub = Subscription(
+            pattern=Pattern(pattern),
+            handler=handler,
+            group=group,
+            topic=source,
+            name=name or f"{getattr(handler, '__qualname__', 'handler')}@{pattern}",
+            from_beginning=from_beginning,
+        )
+        consumer = self._consumers.get((group, source))
+        if consumer is None:
+            consumer = GroupConsumer(bus=self, group=group, source=source, from_beginning=from_beginning)
+            self._consumers[(group, source)] = consumer
+            if self._started:
+                raise BatonError(
+                    "subscribe new groups before start(); restart the bus to add one",
+                    group=group,
+                )
+        if any(s.name == sub.name for s in consumer.subscriptions):
+            raise BatonError(f"subscription name {sub.name!r} is taken in group {group!r}")
+        consumer.subscriptions.append(sub)
+        return sub
+
+    def subscriber(
+        self, pattern: str, *, group: str, topic: str | None = None, name: str | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Decorator form of :meth:`subscribe`."""
+
+        def register(handler: Handler) -> Handler:
+            self.subscribe(pattern, handler, group=group, topic=topic, name=name)
+            return handler
+
+        return register
+
+    # -- request-response ------------------------------------------------------------------
+
+    def serve(self, service: str, responder: Responder, *, group: str | None = None) -> Subscription:
+        """Answer requests sent to ``service``'s commands topic with ``responder``."""
+        cache = ReplyCache()
+
+        async def handle(request: Event) -> None:
+            if not request.request_id:
+                raise HandlerError("a request needs the baton-request-id header", retriable=False)
+            reply = cache.get(request.request_id)
+            if reply is None:
+                reply = await self._answer(request, responder)
+                cache.put(request.request_id, reply)
+            else:
+                self.stats["duplicate_requests"] += 1
+            await self.send(reply, topic=request.reply_to or self.topics.replies)
+
+        return self.subscribe(
+            "#", handle, group=group or f"{service}-rpc", topic=self.topics.commands(service),
+            name=f"serve:{service}",
+        )
+
+    async def _answer(self, request: Event, responder: Responder) -> Event:
+        status = b"ok"
+        try:
+            result = await responder(request)
+        except BatonError as exc:
+            status, result = b"error", {**exc.to_dict(), "retriable": exc.retriable}
+        except Exception as exc:
+            log.exception("responder failed on %s", request.request_id)
+            status, result = b"error", {"error": type(exc).__name__, "message": str(exc),
+                                        "retriable": True}
+        if isinstance(result, Event):
+            reply = result
+        else:
+            reply = Event(event_type=f"{request.event_type}_REPLY", workflow_id=request.workflow_id,
+                          phase=request.phase, data=result)
+        return reply.replace(
+            request_id=request.request_id,
+            correlation_id=request.correlation_id or request.request_id,
+            extra_headers=(*reply.extra_headers, (H.STATUS, status)),
+        )
+
+    async def request(
+        self,
+        event: Event | str,
+        *,
+        service: str,
+        timeout: float | None = None,
+        attempts: int | None = None,
+    ) -> Event:
+        """Send a request to ``service`` and wait for its reply.
+
+        Raises:
+            RequestTimeoutError: no reply within ``timeout`` (default 30 s), retries included.
+            RemoteError: the service answered with an error.
+            ProtocolError: the request is not a valid event.
+        """
+        if isinstance(event, str):
+            event = Event.parse(event, max_bytes=self.settings.max_line_bytes)
+        if self._requester is None:
+            self._requester = Requester(
+                transport=self.transport, topic=self.topics.replies,
+                max_bytes=self.settings.max_line_bytes, client_id=self.settings.component,
+            )
+            await self._requester.start()
+        request_id = event.request_id or new_request_id()
+        request = event.replace(
+            request_id=request_id,
+            correlation_id=event.correlation_id or request_id,
+            reply_to=self.topics.replies,
+        )
+        total = timeout if timeout is not None else self.settings.request_timeout
+        tries = attempts if attempts is not None else self.settings.request_attempts
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + total
+        future = self._requester.expect(request_id)
+        try:
+            for window in wait_windows(total, tries):
+                await self.publish(request, topic=self.topics.commands(service))
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    reply = await asyncio.wait_for(asyncio.shield(future), min(window, remaining))
+                    break
+                except TimeoutError:
+                    self.stats["request_retries"] += 1
+                    continue
+            else:
+                reply = None
+        finally:
+            self._requester.forget(request_id)
+        if reply is None:
+            raise RequestTimeoutError(
+                f"no reply from {service} to {request_id} within {total:g}s ({tries} attempts)",
+                service=service, request_id=request_id,
+            )
+        if get_header(list(reply.extra_headers), H.STATUS) == "error":
+            raise RemoteError(str(reply.data.get("message", "error response")), error=reply.data)
+        return reply

@@ -1,0 +1,233 @@
+"""One consumer group reading one source topic and its retry topics.
+
+Per batch: for each record, the routing key (a header, else the line's first two fields)
+is matched against the group's patterns *before* the value is decoded; matching records are
+decoded, validated against the registry and handed to their handlers. Partitions of a batch
+are handled concurrently, records of one partition in order (so per-workflow order holds,
+the key being the workflow id). Offsets are committed only after every record of the batch
+is handled and every record produced meanwhile (by handlers, retries, dead letters) is
+acknowledged. A record due for retry later pauses its retry partition until it is due.
+
+Choice: retries do not block the source partition (later events of the same workflow go on
+while one waits in a retry topic); handlers that need strict order should treat a missing
+predecessor as a retriable error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, ExitStack
+from typing import TYPE_CHECKING
+
+from baton.bus.failures import (
+    RETRY_HANDLERS,
+    Failure,
+    dead_letter_headers,
+    is_retriable,
+    next_topic,
+    retry_headers,
+)
+from baton.bus.subscription import BATCH_DELIVERIES, Subscription
+from baton.bus.transport import Ack, Record, TopicPartition, TransportConsumer
+from baton.errors import ProtocolError
+from baton.protocol.event import Event, decode_record
+from baton.protocol.headers import H, get_header
+from baton.protocol.routing import routing_key_from_line
+
+if TYPE_CHECKING:
+    from baton.bus.bus import Bus
+
+__all__ = ["GroupConsumer"]
+
+log = logging.getLogger("baton.bus")
+
+_MAX_RECORDS = 500
+_IDLE_MS = 100
+_COMMIT_TIMEOUT = 15.0
+
+
+class GroupConsumer:
+    """Runs the consume → handle → commit loop of one (group, source topic)."""
+
+    def __init__(self, *, bus: Bus, group: str, source: str, from_beginning: bool) -> None:
+        self.bus = bus
+        self.group = group
+        self.source = source
+        self.subscriptions: list[Subscription] = []
+        levels = len(bus.settings.retry_delays)
+        self.topics = [source, *(bus.topics.retry(source, n) for n in range(1, levels + 1))]
+        self._consumer: TransportConsumer = bus.transport.consumer(
+            group=group,
+            topics=self.topics,
+            from_beginning=from_beginning,
+            on_revoke=self._on_revoke,
+            client_id=f"{bus.settings.component}.{group}",
+        )
+        self._lock = asyncio.Lock()
+        self._due: dict[TopicPartition, float] = {}
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, *, on_crash: Callable[[BaseException], None]) -> None:
+        """Join the group and start the loop; ``on_crash`` hears of a fatal loop error."""
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run(), name=f"baton-consumer-{self.group}")
+        self._task.add_done_callback(
+            lambda t: None if t.cancelled() or t.exception() is None else on_crash(t.exception())  # type: ignore[arg-type]
+        )
+
+    async def stop(self) -> None:
+        """Finish the batch in hand, commit it, leave the group. Safe to call twice."""
+        self._stopping.set()
+        task, self._task = self._task, None
+        if task is not None:
+            try:
+                await asyncio.wait_for(task, timeout=30)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            except Exception:  # already reported through on_crash
+                pass
+            await self._consumer.stop()
+
+    async def _on_revoke(self, revoked: set[TopicPartition]) -> None:
+        async with self._lock:  # let the batch in hand finish and commit first
+            for tp in revoked:
+                self._due.pop(tp, None)
+
+    def _resume_due(self) -> float:
+        now = time.time()
+        next_due = now + _IDLE_MS / 1000
+        for tp, due in list(self._due.items()):
+            if due <= now:
+                del self._due[tp]
+                self._consumer.resume(tp)
+            else:
+                next_due = min(next_due, due)
+        return next_due - now
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            wait = self._resume_due()
+            batch = await self._consumer.fetch(
+                timeout_ms=max(1, int(wait * 1000)), max_records=_MAX_RECORDS
+            )
+            if not batch:
+                continue
+            async with self._lock:
+                deliveries: list[Awaitable[Ack]] = []
+                token = BATCH_DELIVERIES.set(deliveries)
+                try:
+                    ends = await asyncio.gather(
+                        *(self._partition(tp, records) for tp, records in batch.items())
+                    )
+                finally:
+                    BATCH_DELIVERIES.reset(token)
+                if deliveries:
+                    await asyncio.gather(*deliveries)
+                offsets = {tp: end for tp, end in zip(batch, ends, strict=True) if end is not None}
+                try:
+                    await asyncio.wait_for(self._consumer.commit(offsets), _COMMIT_TIMEOUT)
+                except Exception as exc:  # rebalance or broker loss: records come again
+                    log.warning("commit failed for group %s (%r); records will be redelivered",
+                                self.group, exc)
+
+    async def _partition(self, tp: TopicPartition, records: list[Record]) -> int | None:
+        end: int | None = None
+        for record in records:
+            if record.topic != self.source:
+                if get_header(record.headers, H.RETRY_GROUP) != self.group:
+                    end = record.offset + 1  # another group's retry
+                    continue
+                due = float(get_header(record.headers, H.RETRY_DUE) or 0)
+                if due > time.time():
+                    self._consumer.seek(tp, record.offset)
+                    self._consumer.pause(tp)
+                    self._due[tp] = due
+                    break
+            await self._handle(record)
+            end = record.offset + 1
+        return end
+
+    def _targets(self, record: Record) -> list[Subscription]:
+        if record.topic != self.source:
+            names = get_header(record.headers, RETRY_HANDLERS)
+            if names:
+                wanted = set(names.split(","))
+                return [s for s in self.subscriptions if s.name in wanted]
+        key = get_header(record.headers, H.ROUTING_KEY)
+        if key is None:
+            key = routing_key_from_line(record.value or b"")
+            if key is None:  # not even two fields: every group keeps it as a dead letter
+                return list(self.subscriptions)
+        return [s for s in self.subscriptions if s.pattern.matches(key)]
+
+    async def _handle(self, record: Record) -> None:
+        targets = self._targets(record)
+        if not targets:
+            return
+        attempts = int(get_header(record.headers, H.ATTEMPTS) or 0) + 1
+        bus = self.bus
+        try:
+            event = decode_record(
+                record.value,
+                record.headers,
+                max_bytes=bus.settings.max_line_bytes,
+                timestamp_ms=record.timestamp_ms,
+            )
+            findings = bus.registry.check(event.event_type, event.data)
+            if findings and findings != event.findings:
+                event = event.replace(findings=findings)
+        except ProtocolError as exc:
+            bus.stats["rejected"] += 1
+            await self._fail(record, Failure(exc, attempts), retry=False)
+            return
+        failed: list[tuple[str, Exception]] = []
+        for sub in targets:
+            try:
+                with self._scope(record, event):
+                    await sub.handler(event)
+            except Exception as exc:
+                failed.append((sub.name, exc))
+        bus.stats["handled"] += 1
+        if not failed:
+            return
+        retriable = [(n, e) for n, e in failed if is_retriable(e)]
+        fatal = [(n, e) for n, e in failed if not is_retriable(e)]
+        for group_failed, retry in ((retriable, True), (fatal, False)):
+            if group_failed:
+                names = tuple(n for n, _ in group_failed)
+                await self._fail(record, Failure(group_failed[0][1], attempts, names), retry=retry)
+
+    def _scope(self, record: Record, event: Event) -> AbstractContextManager[None]:
+        middleware = self.bus.middleware
+        if len(middleware) == 1:
+            return middleware[0].consume_scope(record=record, event=event, group=self.group)
+        stack = ExitStack()
+        for mw in middleware:
+            stack.enter_context(mw.consume_scope(record=record, event=event, group=self.group))
+        return stack
+
+    async def _fail(self, record: Record, failure: Failure, *, retry: bool) -> None:
+        bus = self.bus
+        delays = bus.settings.retry_delays if retry else ()
+        topic, delay = next_topic(record, failure, topics=bus.topics, delays=delays)
+        component = bus.settings.component
+        if delay is None:
+            headers = dead_letter_headers(record, failure, group=self.group, component=component)
+            bus.stats["dead_lettered"] += 1
+            log.warning("dead-lettered %s[%d]@%d to %s: %s: %s", record.topic, record.partition,
+                        record.offset, topic, failure.error_class, failure.message)
+        else:
+            headers = retry_headers(record, failure, group=self.group, component=component,
+                                    delay=delay)
+            bus.stats["retried"] += 1
+            log.info("retrying %s[%d]@%d via %s in %.1fs (attempt %d): %s", record.topic,
+                     record.partition, record.offset, topic, delay, failure.attempts,
+                     failure.message)
+        await bus.send_raw(topic, key=record.key, value=record.value, headers=headers)

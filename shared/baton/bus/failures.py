@@ -1,0 +1,113 @@
+"""What happens to a record whose handling failed: retry topic or dead-letter topic.
+
+The record's key and value are kept byte for byte; provenance travels in headers
+(:class:`~baton.protocol.headers.H`). Whether to retry is decided by the exception's
+``retriable`` flag (:class:`~baton.errors.BatonError`); any other exception is treated as
+transient and retried (a bug then ends in the dead-letter topic after the last retry, with
+its class and message).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from baton.bus.transport import Record
+from baton.config import TopicNames
+from baton.errors import BatonError, ProtocolError
+from baton.protocol.headers import H, Headers, get_header
+
+__all__ = ["Failure", "dead_letter_headers", "is_retriable", "retry_headers", "source_topic"]
+
+_BOOKKEEPING = frozenset(
+    {H.RETRY_GROUP, H.RETRY_DUE, H.ERROR_CLASS, H.ERROR_MESSAGE, H.ERROR_PART, H.ATTEMPTS,
+     H.CONSUMER_GROUP, H.COMPONENT, "baton-retry-handlers"}
+)
+RETRY_HANDLERS = "baton-retry-handlers"
+"""Header naming the subscriptions that still have to handle a retried record."""
+
+_MAX_MESSAGE = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why one record could not be handled."""
+
+    error: BaseException
+    attempts: int
+    handlers: tuple[str, ...] = ()
+
+    @property
+    def error_class(self) -> str:
+        return type(self.error).__name__
+
+    @property
+    def message(self) -> str:
+        text = str(self.error) or repr(self.error)
+        return text[:_MAX_MESSAGE]
+
+
+def is_retriable(error: BaseException) -> bool:
+    """Retry decision: a BatonError says so itself; anything else is assumed transient."""
+    if isinstance(error, BatonError):
+        return bool(error.retriable)
+    return True
+
+
+def source_topic(record: Record) -> str:
+    """The topic a record was first published to (through any number of retries)."""
+    return get_header(record.headers, H.ORIGINAL_TOPIC) or record.topic
+
+
+def _provenance(record: Record, failure: Failure, *, group: str, component: str) -> Headers:
+    kept = [(k, v) for k, v in record.headers if k not in _BOOKKEEPING]
+    names = {k for k, _ in kept}
+    headers: Headers = kept
+    if H.ORIGINAL_TOPIC not in names:
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        headers += [
+            (H.ORIGINAL_TOPIC, record.topic.encode()),
+            (H.ORIGINAL_PARTITION, str(record.partition).encode()),
+            (H.ORIGINAL_OFFSET, str(record.offset).encode()),
+            (H.ORIGINAL_TIMESTAMP, str(record.timestamp_ms).encode()),
+            (H.FIRST_FAILURE, now.encode()),
+        ]
+    headers += [
+        (H.CONSUMER_GROUP, group.encode()),
+        (H.COMPONENT, component.encode()),
+        (H.ERROR_CLASS, failure.error_class.encode()),
+        (H.ERROR_MESSAGE, failure.message.encode("utf-8", "replace")),
+        (H.ATTEMPTS, str(failure.attempts).encode()),
+    ]
+    if isinstance(failure.error, ProtocolError):
+        headers.append((H.ERROR_PART, failure.error.part.encode()))
+    return headers
+
+
+def retry_headers(
+    record: Record, failure: Failure, *, group: str, component: str, delay: float
+) -> Headers:
+    """Headers of the copy that goes to the next retry topic."""
+    headers = _provenance(record, failure, group=group, component=component)
+    headers.append((H.RETRY_GROUP, group.encode()))
+    headers.append((H.RETRY_DUE, f"{time.time() + delay:.3f}".encode()))
+    if failure.handlers:
+        headers.append((RETRY_HANDLERS, ",".join(failure.handlers).encode()))
+    return headers
+
+
+def dead_letter_headers(record: Record, failure: Failure, *, group: str, component: str) -> Headers:
+    """Headers of the dead letter: original headers plus provenance and the reason."""
+    headers = _provenance(record, failure, group=group, component=component)
+    if failure.handlers:
+        headers.append((RETRY_HANDLERS, ",".join(failure.handlers).encode()))
+    return headers
+
+
+def next_topic(record: Record, failure: Failure, *, topics: TopicNames, delays: tuple[float, ...]) -> tuple[str, float | None]:
+    """Where a failed record goes next: ``(retry topic, delay)`` or ``(dlq, None)``."""
+    source = source_topic(record)
+    if is_retriable(failure.error) and failure.attempts <= len(delays):
+        return topics.retry(source, failure.attempts), delays[failure.attempts - 1]
+    return topics.dlq(source), None

@@ -1,0 +1,256 @@
+"""The Kafka transport, over aiokafka.
+
+The producer is idempotent with ``acks=all`` set explicitly, compressed and batched.
+Consumers never auto-commit: the bus commits after handling. A rebalance waits for the
+in-flight batch (``on_revoke``) so that what was handled is committed before partitions
+move to another member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Generator, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka import TopicPartition as KafkaTP
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError, KafkaError
+
+from baton.bus.transport import Ack, Record, RevokeCallback, TopicPartition
+from baton.config import BatonSettings
+from baton.errors import DependencyUnavailableError, MissingTopicError
+from baton.protocol.headers import Headers
+
+__all__ = ["KafkaTransport"]
+
+
+class _Delivery:
+    """Awaitable acknowledgement of one produced record (cheaper than a coroutine)."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self, future: asyncio.Future[Any]) -> None:
+        self._future = future
+
+    def __await__(self) -> Generator[Any, None, Ack]:
+        try:
+            meta = yield from self._future.__await__()
+        except KafkaError as exc:
+            raise DependencyUnavailableError(f"Kafka did not acknowledge a record: {exc!r}") from exc
+        return Ack(meta.topic, meta.partition, meta.offset)
+
+
+class KafkaTransport:
+    """Producer and consumer factory for one Kafka cluster.
+
+    Args:
+        settings: Bootstrap servers, compression, linger and client naming come from here.
+    """
+
+    def __init__(self, *, settings: BatonSettings) -> None:
+        self.settings = settings
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        if self._producer is not None:
+            return
+        compression = self.settings.kafka_compression
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.bootstrap,
+            client_id=self.settings.component,
+            acks="all",
+            enable_idempotence=True,
+            compression_type=None if compression == "none" else compression,
+            linger_ms=self.settings.kafka_linger_ms,
+            max_batch_size=256 * 1024,
+            max_request_size=max(2 * self.settings.max_line_bytes, 1_048_576),
+        )
+        try:
+            await producer.start()
+        except KafkaConnectionError as exc:
+            await producer.stop()
+            raise DependencyUnavailableError(
+                f"cannot reach Kafka at {self.settings.bootstrap} (BATON_KAFKA_BOOTSTRAP); "
+                "start one with `baton stack up`",
+                bootstrap=self.settings.bootstrap,
+            ) from exc
+        self._producer = producer
+
+    async def stop(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def enqueue(
+        self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers
+    ) -> Awaitable[Ack]:
+        if self._producer is None:
+            raise DependencyUnavailableError("the Kafka transport is not started")
+        try:
+            future = await self._producer.send(topic, value=value, key=key, headers=headers)
+        except KafkaError as exc:
+            raise DependencyUnavailableError(f"cannot send to {topic}: {exc!r}", topic=topic) from exc
+        return _Delivery(future)
+
+    async def flush(self) -> None:
+        if self._producer is not None:
+            await self._producer.flush()
+
+    def consumer(
+        self,
+        *,
+        group: str | None,
+        topics: Sequence[str],
+        from_beginning: bool,
+        on_revoke: RevokeCallback | None = None,
+        client_id: str = "baton",
+    ) -> _KafkaConsumer:
+        return _KafkaConsumer(
+            settings=self.settings,
+            group=group,
+            topics=list(topics),
+            from_beginning=from_beginning,
+            on_revoke=on_revoke,
+            client_id=client_id,
+        )
+
+    async def existing_topics(self) -> set[str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap)
+        try:
+            await admin.start()
+            return set(await admin.list_topics())
+        except KafkaConnectionError as exc:
+            raise DependencyUnavailableError(
+                f"cannot reach Kafka at {self.settings.bootstrap}", bootstrap=self.settings.bootstrap
+            ) from exc
+        finally:
+            await admin.close()
+
+    async def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
+        tps = await partitions_of(self.settings.bootstrap, [topic])
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            ends = await consumer.end_offsets(tps)
+            return {TopicPartition(tp.topic, tp.partition): off for tp, off in ends.items()}
+        finally:
+            await consumer.stop()
+
+
+async def partitions_of(bootstrap: str, topics: Sequence[str]) -> list[KafkaTP]:
+    """Every partition of ``topics``, from fresh metadata.
+
+    (The consumer's own metadata cache can lag behind topics created a moment ago.)
+
+    Raises:
+        MissingTopicError: a topic does not exist.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await admin.start()
+        described = await admin.describe_topics(list(topics))
+    except KafkaConnectionError as exc:
+        raise DependencyUnavailableError(f"cannot reach Kafka at {bootstrap}") from exc
+    finally:
+        await admin.close()
+    missing = [d["topic"] for d in described if d["error_code"] or not d["partitions"]]
+    if missing:
+        raise MissingTopicError(
+            f"missing topics: {', '.join(missing)}; create them with `baton topics create`",
+            topics=missing,
+        )
+    return [
+        KafkaTP(d["topic"], p["partition"])
+        for d in described
+        for p in sorted(d["partitions"], key=lambda p: p["partition"])
+    ]
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, on_revoke: RevokeCallback | None) -> None:
+        self._on_revoke = on_revoke
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        if self._on_revoke is not None:
+            await self._on_revoke({TopicPartition(tp.topic, tp.partition) for tp in revoked})
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
+
+
+class _KafkaConsumer:
+    def __init__(
+        self,
+        *,
+        settings: BatonSettings,
+        group: str | None,
+        topics: list[str],
+        from_beginning: bool,
+        on_revoke: RevokeCallback | None,
+        client_id: str,
+    ) -> None:
+        self._group = group
+        self._bootstrap = settings.bootstrap
+        self._topics = topics
+        self._from_beginning = from_beginning
+        self._listener = _Listener(on_revoke)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap,
+            group_id=group,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+            max_partition_fetch_bytes=max(2 * settings.max_line_bytes, 1_048_576),
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=3_000,
+        )
+        self._started = False
+
+    async def start(self) -> None:
+        try:
+            await self._consumer.start()
+        except KafkaConnectionError as exc:
+            raise DependencyUnavailableError(f"cannot reach Kafka: {exc!r}") from exc
+        self._started = True
+        if self._group is not None:
+            self._consumer.subscribe(self._topics, listener=self._listener)
+            return
+        tps = await partitions_of(self._bootstrap, self._topics)
+        self._consumer.assign(tps)
+        if self._from_beginning:
+            await self._consumer.seek_to_beginning(*tps)
+        else:
+            await self._consumer.seek_to_end(*tps)
+
+    async def stop(self) -> None:
+        if self._started:
+            self._started = False
+            await self._consumer.stop()
+
+    async def fetch(self, *, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Record]]:
+        batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        return {
+            TopicPartition(tp.topic, tp.partition): [
+                Record(r.topic, r.partition, r.offset, r.key, r.value, list(r.headers), r.timestamp)
+                for r in records
+            ]
+            for tp, records in batches.items()
+        }
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if self._group is None or not offsets:
+            return
+        await self._consumer.commit({KafkaTP(tp.topic, tp.partition): o for tp, o in offsets.items()})
+
+    def pause(self, tp: TopicPartition) -> None:
+        self._consumer.pause(KafkaTP(tp.topic, tp.partition))
+
+    def resume(self, tp: TopicPartition) -> None:
+        self._consumer.resume(KafkaTP(tp.topic, tp.partition))
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self._consumer.seek(KafkaTP(tp.topic, tp.partition), offset)
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TopicPartition(tp.topic, tp.partition) for tp in self._consumer.assignment()}

@@ -1,0 +1,125 @@
+"""Request-response over Kafka (seed 001's request-response pattern).
+
+A request is an ordinary event line sent to ``<prefix>.commands.<service>`` with headers
+``baton-request-id``, ``baton-correlation-id`` and ``baton-reply-to``. The responder answers
+on the reply topic with the same request and correlation ids and ``baton-status: ok|error``.
+
+The requester resends the *same* request id when a reply is late, each wait window twice as
+long as the last (with ±10 % jitter), until the overall timeout. The responder remembers the
+reply of every request id it answered (an LRU with a time to live) and sends that reply
+again for a repeat, so a request is applied once however often it is delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import uuid
+from collections import OrderedDict
+
+from baton.bus.transport import Transport, TransportConsumer
+from baton.errors import ProtocolError
+from baton.protocol.event import Event, decode_record
+from baton.protocol.headers import H, get_header
+
+__all__ = ["ReplyCache", "Requester", "new_request_id", "wait_windows"]
+
+log = logging.getLogger("baton.bus.rpc")
+
+
+def new_request_id() -> str:
+    """A request id in seed 001's form, ``req_<uuid>``."""
+    return f"req_{uuid.uuid4().hex}"
+
+
+def wait_windows(total: float, attempts: int) -> list[float]:
+    """Per-attempt waits that double each time and add up to ``total``, with ±10 % jitter."""
+    weights = [2.0**i for i in range(attempts)]
+    scale = total / sum(weights)
+    return [w * scale * random.uniform(0.9, 1.1) for w in weights]
+
+
+class ReplyCache:
+    """Replies already sent, by request id, so repeats are answered and not re-applied.
+
+    Args:
+        size: Most replies kept.
+        ttl: Seconds a reply is kept.
+    """
+
+    def __init__(self, *, size: int = 10_000, ttl: float = 600.0) -> None:
+        self._size = size
+        self._ttl = ttl
+        self._items: OrderedDict[str, tuple[float, Event]] = OrderedDict()
+
+    def get(self, request_id: str) -> Event | None:
+        item = self._items.get(request_id)
+        if item is None:
+            return None
+        stamp, reply = item
+        if time.monotonic() - stamp > self._ttl:
+            del self._items[request_id]
+            return None
+        return reply
+
+    def put(self, request_id: str, reply: Event) -> None:
+        self._items[request_id] = (time.monotonic(), reply)
+        self._items.move_to_end(request_id)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+
+class Requester:
+    """Reads the reply topic (every partition, from its end) and completes waiting requests."""
+
+    def __init__(self, *, transport: Transport, topic: str, max_bytes: int, client_id: str) -> None:
+        self._consumer: TransportConsumer = transport.consumer(
+            group=None, topics=[topic], from_beginning=False, client_id=f"{client_id}.replies"
+        )
+        self._max_bytes = max_bytes
+        self._pending: dict[str, asyncio.Future[Event]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self._task is None:
+            await self._consumer.start()
+            self._task = asyncio.create_task(self._run(), name="baton-replies")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await self._consumer.stop()
+        for future in self._pending.values():
+            future.cancel()
+        self._pending.clear()
+
+    def expect(self, request_id: str) -> asyncio.Future[Event]:
+        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        return future
+
+    def forget(self, request_id: str) -> None:
+        self._pending.pop(request_id, None)
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._consumer.fetch(timeout_ms=200, max_records=500)
+            for records in batch.values():
+                for record in records:
+                    request_id = get_header(record.headers, H.REQUEST_ID)
+                    future = self._pending.get(request_id or "")
+                    if future is None or future.done():
+                        continue  # someone else's reply, or a repeat of one already read
+                    try:
+                        future.set_result(
+                            decode_record(record.value, record.headers, max_bytes=self._max_bytes)
+                        )
+                    except ProtocolError as exc:
+                        log.warning("malformed reply to %s: %s", request_id, exc)
+                        future.set_exception(exc)

@@ -1,0 +1,43 @@
+"""Subscriptions: a pattern, a handler, a consumer group."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from baton.bus.transport import Ack
+from baton.protocol.event import Event
+from baton.protocol.routing import Pattern
+
+__all__ = ["BATCH_DELIVERIES", "Handler", "Subscription"]
+
+Handler = Callable[[Event], Awaitable[None]]
+"""An event handler. Raise to fail the event: see :mod:`baton.bus.failures`."""
+
+BATCH_DELIVERIES: contextvars.ContextVar[list[Awaitable[Ack]] | None] = contextvars.ContextVar(
+    "baton_batch_deliveries", default=None
+)
+"""Acks the consumer loop must await before it commits the batch being handled."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One handler subscribed to a routing-key pattern on a topic, in a consumer group.
+
+    Attributes:
+        pattern: Routing-key pattern (``resource.*.allocated``, ``workflow.#``).
+        handler: Called once per matching event (at least once; dedupe by ``event_id``).
+        group: Consumer group; each group gets every matching event once.
+        topic: Source topic (its retry topics are consumed too).
+        name: Identifies the subscription in retry headers; unique within its group.
+        from_beginning: Where a brand-new group starts reading.
+    """
+
+    pattern: Pattern
+    handler: Handler
+    group: str
+    topic: str
+    name: str
+    from_beginning: bool = True
+    stats: dict[str, int] = field(default_factory=dict, compare=False)

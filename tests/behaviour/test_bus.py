@@ -1,0 +1,252 @@
+"""Bus behaviour, run against the in-memory transport (unit) and real Kafka (integration)."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from baton.bus import Bus, TracingMiddleware
+from baton.bus.deadletters import read_dead_letters, replay_dead_letters
+from baton.errors import HandlerError, RemoteError
+from baton.protocol.event import Event
+from baton.protocol.headers import H
+from tests.behaviour.helpers import eventually, settle
+from tests.conftest import BusFactory
+
+
+def ev(line: str) -> Event:
+    return Event.parse(line)
+
+
+async def test_pattern_subscriber_receives_exactly_matching_events(make_bus: BusFactory) -> None:
+    bus = await make_bus()
+    allocated: list[str] = []
+    workflow: list[str] = []
+
+    async def on_allocated(e: Event) -> None:
+        allocated.append(f"{e.event_type}:{e.workflow_id}")
+
+    async def on_workflow(e: Event) -> None:
+        workflow.append(f"{e.event_type}:{e.workflow_id}")
+
+    bus.subscribe("resource.*.allocated", on_allocated, group="g-alloc")
+    bus.subscribe("workflow.#", on_workflow, group="g-wf")
+    await bus.start()
+    lines = [
+        "RESOURCE_ALLOCATED:wf_1:setup:{'allocation_id':'a1','resource_details':{},'requester':'hub'}",
+        "RESOURCE_DEALLOCATED:wf_1:setup:{}",
+        "WORKFLOW_STARTED:wf_2:research:{}",
+        "RESOURCE_ALLOCATED:wf_2:setup:{}",
+        "PHASE_STARTED:wf_2:research:{}",
+        "WORKFLOW_COMPLETED:wf_1:final:{}",
+        "RESOURCE_ALLOCATED_EXTRA:wf_3:setup:{}",
+    ]
+    for line in lines:
+        await bus.publish(line)
+    await eventually(lambda: len(allocated) >= 2 and len(workflow) >= 2, what="deliveries")
+    await settle()
+    assert sorted(allocated) == ["RESOURCE_ALLOCATED:wf_1", "RESOURCE_ALLOCATED:wf_2"]
+    assert sorted(workflow) == ["WORKFLOW_COMPLETED:wf_1", "WORKFLOW_STARTED:wf_2"]
+
+
+async def test_per_workflow_order_is_kept_across_partitions(make_bus: BusFactory) -> None:
+    bus = await make_bus()
+    seen: dict[str, list[int]] = defaultdict(list)
+
+    async def record(e: Event) -> None:
+        seen[e.workflow_id].append(int(e.data["seq"]))
+
+    bus.subscribe("task.#", record, group="g-order")
+    await bus.start()
+    workflows = [f"wf_{i}" for i in range(8)]
+    for seq in range(40):
+        for wf in workflows:
+            await bus.send(f'TASK_PROGRESS:{wf}:impl:{{"seq":{seq}}}')
+    await bus.transport.flush()
+    await eventually(lambda: sum(map(len, seen.values())) >= 320, what="320 events")
+    for wf in workflows:
+        assert seen[wf] == list(range(40)), wf
+
+
+async def test_malformed_lines_are_dead_lettered_and_good_ones_keep_flowing(
+    make_bus: BusFactory,
+) -> None:
+    bus = await make_bus(strict_types=frozenset({"PHASE_COMPLETED"}))
+    good: list[str] = []
+
+    async def handle(e: Event) -> None:
+        good.append(e.data.get("n", "?"))
+
+    bus.subscribe("#", handle, group="g-bad")
+    await bus.start()
+    events = bus.topics.events
+    bad = {
+        b"this is not a baton line": "event_type",
+        b"NO_FIELDS": "workflow_id",
+        b"WORKFLOW_STARTED:wf_1:research:{not json": "data",
+        b"WORKFLOW_STARTED:wf 1:research:{}": "workflow_id",
+        b"workflow_started:wf_1:research:{}": "event_type",
+        b"PHASE_COMPLETED:wf_1:impl:{'duration':'45m'}": "data",
+    }
+    await bus.publish('WORKFLOW_STARTED:wf_0:research:{"n":"before"}')
+    for value in bad:
+        await bus.send_raw(events, key=b"wf_1", value=value, headers=[])
+    await bus.publish('WORKFLOW_STARTED:wf_1:research:{"n":"after"}')
+    await eventually(lambda: {"before", "after"} <= set(good), what="good events")
+
+    async def letters_arrived() -> list[bytes]:
+        found = await read_dead_letters(transport=bus.transport, topic=bus.topics.dlq(events))
+        return [d.record.value or b"" for d in found]
+
+    deadline = time.monotonic() + 30
+    while len(await letters_arrived()) < len(bad) and time.monotonic() < deadline:
+        await settle(0.2)
+    letters = await read_dead_letters(transport=bus.transport, topic=bus.topics.dlq(events))
+    by_value = {d.record.value: d for d in letters}
+    assert set(by_value) == set(bad)
+    for value, part in bad.items():
+        letter = by_value[value]
+        assert letter.record.key == b"wf_1"
+        assert letter.headers[H.ERROR_CLASS] == "ProtocolError"
+        assert letter.headers[H.ERROR_PART] == part, letter.headers
+        assert letter.headers[H.ORIGINAL_TOPIC] == events
+        assert letter.headers[H.CONSUMER_GROUP] == "g-bad"
+        assert letter.headers[H.ERROR_MESSAGE]
+    missing = by_value[b"PHASE_COMPLETED:wf_1:impl:{'duration':'45m'}"].headers[H.ERROR_MESSAGE]
+    assert "phase_id" in missing and "actual_duration" in missing
+
+
+async def test_retriable_error_is_retried_with_backoff_then_dead_lettered(
+    make_bus: BusFactory,
+) -> None:
+    bus = await make_bus()
+    attempts: list[float] = []
+
+    async def flaky(e: Event) -> None:
+        attempts.append(time.monotonic())
+        raise HandlerError("downstream busy", retriable=True)
+
+    bus.subscribe("task.*.started", flaky, group="g-retry")
+    await bus.start()
+    await bus.publish("TASK_STARTED:wf_r:impl:{}")
+    dlq = bus.topics.dlq(bus.topics.events)
+    await eventually(lambda: len(attempts) >= 3, what="3 attempts")
+    letters = []
+    deadline = time.monotonic() + 30
+    while not letters and time.monotonic() < deadline:
+        letters = await read_dead_letters(transport=bus.transport, topic=dlq)
+        await settle(0.1)
+    await settle()
+    assert len(attempts) == 3  # first try + one per retry topic (delays 0.3 s, 0.6 s)
+    assert attempts[1] - attempts[0] >= 0.3
+    assert attempts[2] - attempts[1] >= 0.6
+    assert len(letters) == 1
+    headers = letters[0].headers
+    assert headers[H.ATTEMPTS] == "3"
+    assert headers[H.ERROR_CLASS] == "HandlerError"
+    assert headers[H.ERROR_MESSAGE] == "downstream busy"
+    assert letters[0].record.value == b"TASK_STARTED:wf_r:impl:{}"
+
+
+async def test_non_retriable_error_goes_straight_to_dead_letters_and_replays(
+    make_bus: BusFactory,
+) -> None:
+    bus = await make_bus()
+    calls: list[str] = []
+    broken = True
+
+    async def handler(e: Event) -> None:
+        calls.append(e.event_id)
+        if broken:
+            raise HandlerError("bad agent id", retriable=False)
+
+    bus.subscribe("agent.#", handler, group="g-replay")
+    await bus.start()
+    ack = await bus.publish("AGENT_ERROR:wf_x:impl:{}")
+    assert ack.topic == bus.topics.events
+    dlq = bus.topics.dlq(bus.topics.events)
+    letters = []
+    deadline = time.monotonic() + 30
+    while not letters and time.monotonic() < deadline:
+        letters = await read_dead_letters(transport=bus.transport, topic=dlq)
+        await settle(0.1)
+    assert len(calls) == 1 and len(letters) == 1
+    assert letters[0].headers[H.ATTEMPTS] == "1"
+    broken = False
+    await replay_dead_letters(bus=bus, letters=letters)
+    await eventually(lambda: len(calls) == 2, what="replayed delivery")
+    assert calls[0] == calls[1]  # same event id: consumers can tell a redelivery
+
+
+async def test_request_response_round_trip_and_duplicate_applied_once(make_bus: BusFactory) -> None:
+    server = await make_bus(component="resource")
+    applied: list[str] = []
+
+    async def allocate(request: Event) -> dict[str, object]:
+        applied.append(request.request_id or "")
+        if request.data.get("agents", 0) > 10:
+            raise HandlerError("not enough agents", retriable=False)
+        return {"status": "approved", "agents": request.data["agents"]}
+
+    server.serve("resource", allocate)
+    await server.start()
+    client = await make_bus(component="client")
+    await client.start()
+    reply = await client.request('ALLOCATE:wf_9:setup:{"agents":3}', service="resource", timeout=30)
+    assert reply.data == {"status": "approved", "agents": 3}
+    assert reply.event_type == "ALLOCATE_REPLY"
+    assert len(applied) == 1
+
+    # The same request delivered twice (a client retry): applied once, answered twice.
+    duplicate = Event.parse('ALLOCATE:wf_9:setup:{"agents":2}').replace(
+        request_id="req_dup", correlation_id="req_dup", reply_to=client.topics.replies
+    )
+    commands = client.topics.commands("resource")
+    await client.publish(duplicate, topic=commands)
+    await client.publish(duplicate, topic=commands)
+    await eventually(lambda: server.stats["duplicate_requests"] >= 1, what="duplicate seen")
+    assert applied.count("req_dup") == 1
+
+    with pytest.raises(RemoteError) as info:
+        await client.request('ALLOCATE:wf_9:setup:{"agents":99}', service="resource", timeout=30)
+    assert info.value.error["error"] == "HandlerError"
+
+
+async def test_one_trace_spans_producer_and_consumer(make_bus: BusFactory) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    bus = await make_bus()
+    bus.middleware = [TracingMiddleware(tracer=tracer)]
+    forwarded: list[Event] = []
+
+    async def forward(e: Event) -> None:
+        await bus.publish(f"PHASE_STARTED:{e.workflow_id}:next:{{}}")
+
+    async def last(e: Event) -> None:
+        forwarded.append(e)
+
+    bus.subscribe("workflow.*.started", forward, group="g-trace-1")
+    bus.subscribe("phase.*.started", last, group="g-trace-2")
+    await bus.start()
+    await bus.publish("WORKFLOW_STARTED:wf_t:research:{}")
+    await eventually(lambda: len(forwarded) == 1, what="forwarded event")
+    await settle(0.2)
+    spans = exporter.get_finished_spans()
+    assert {s.context.trace_id for s in spans} == {spans[0].context.trace_id}
+    producers = [s for s in spans if s.kind == SpanKind.PRODUCER]
+    consumers = [s for s in spans if s.kind == SpanKind.CONSUMER]
+    assert len(producers) == 2 and len(consumers) == 2
+    by_id = {s.context.span_id: s for s in spans}
+    for consumer in consumers:
+        assert consumer.parent is not None
+        assert by_id[consumer.parent.span_id].kind == SpanKind.PRODUCER
+    assert consumers[0].attributes is not None
+    assert consumers[0].attributes["messaging.system"] == "kafka"

@@ -1,0 +1,69 @@
+"""Shared fixtures.
+
+Tests marked ``integration`` need the real Kafka broker and PostgreSQL; the session brings
+the local stack up when none is configured (``baton stack up``), and fails — never skips —
+when it cannot.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from baton.bus import Bus, MemoryTransport
+from baton.config import BatonSettings
+
+
+@pytest.fixture(scope="session")
+def live_stack() -> BatonSettings:
+    """Settings of a running Kafka + PostgreSQL, started locally when needed."""
+    from baton.stack import Stack
+
+    settings = BatonSettings.from_env(os.environ)
+    Stack(settings=settings).up()
+    return settings
+
+
+def unique_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+BusFactory = Callable[..., Awaitable[Bus]]
+
+
+@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.integration)])
+async def make_bus(request: pytest.FixtureRequest) -> AsyncIterator[BusFactory]:
+    """Builds started buses on a fresh topic prefix, over the in-memory or the Kafka transport.
+
+    Every bus made by one factory shares the prefix (and, in memory, the broker), so a test
+    can have a publisher bus and a consumer bus talk.
+    """
+    kind: str = request.param
+    prefix = unique_prefix()
+    memory = MemoryTransport(partitions=4)
+    base = request.getfixturevalue("live_stack") if kind == "kafka" else BatonSettings()
+    created = False
+    buses: list[Bus] = []
+
+    async def factory(**overrides: Any) -> Bus:
+        nonlocal created
+        settings = base.model_copy(
+            update={"topic_prefix": prefix, "partitions": 4, "retry_delays": (0.3, 0.6),
+                    "component": "test", **overrides}
+        )
+        if kind == "kafka" and not created:
+            from baton.topics import create_topics
+
+            await create_topics(settings=settings)
+            created = True
+        bus = Bus(settings=settings, transport=memory if kind == "memory" else None)
+        buses.append(bus)
+        return bus
+
+    yield factory
+    for bus in buses:
+        await bus.stop()

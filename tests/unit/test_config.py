@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+
+from baton.config import LOCAL_KAFKA_BOOTSTRAP, BatonSettings
+from baton.errors import ConfigError
+
+
+def test_defaults_and_topic_names() -> None:
+    s = BatonSettings.from_env({})
+    assert s.bootstrap == LOCAL_KAFKA_BOOTSTRAP
+    t = s.topics
+    assert t.events == "baton.events"
+    assert t.state == "baton.state"
+    assert t.commands("hub") == "baton.commands.hub"
+    assert t.retry(t.events, 2) == "baton.events.retry.2"
+    assert t.dlq(t.events) == "baton.events.dlq"
+
+
+def test_env_values_are_parsed_and_unknown_prefixes_ignored() -> None:
+    s = BatonSettings.from_env(
+        {
+            "BATON_TOPIC_PREFIX": "acme",
+            "BATON_RETRY_DELAYS": "0.5, 2,10",
+            "BATON_STRICT_TYPES": "PHASE_COMPLETED,TASK_ASSIGNED",
+            "BATON_STRICT": "true",
+            "HOME": "/somewhere",
+        }
+    )
+    assert s.topics.events == "acme.events"
+    assert s.retry_delays == (0.5, 2.0, 10.0)
+    assert s.strict_types == frozenset({"PHASE_COMPLETED", "TASK_ASSIGNED"})
+    assert s.strict is True
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BATON_PARTITIONS", "many"),
+        ("BATON_REQUEST_TIMEOUT", "-1"),
+        ("BATON_TOPIC_PREFIX", "has space"),
+        ("BATON_LOG_LEVEL", "LOUD"),
+        ("BATON_RETRY_DELAYS", "1,-2"),
+    ],
+)
+def test_bad_values_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        BatonSettings.from_env({name: value})
+    assert name in str(info.value)
+    assert info.value.fields["variable"] == name

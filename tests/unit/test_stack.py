@@ -1,0 +1,59 @@
+"""The local stack's resources and decisions that need no running service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from baton.config import LOCAL_KAFKA_BOOTSTRAP, LOCAL_PG_DSN, BatonSettings
+from baton.stack import KAFKA_VERSION, ServiceReport, StackReport
+from baton.stack._common import resource_text
+from baton.stack.kafka import KafkaStack, render_server_properties
+from baton.stack.postgres import PostgresStack
+
+
+def properties(text: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {key.strip(): value.strip() for key, value in pairs if not key.startswith("#")}
+
+
+def test_server_properties_is_a_single_kraft_node_on_the_local_ports(tmp_path: Path) -> None:
+    props = properties(render_server_properties(data_dir=tmp_path / "data", partitions=6))
+    assert props["process.roles"] == "broker,controller"
+    assert props["node.id"] == "1"
+    assert props["listeners"] == (
+        f"PLAINTEXT://{LOCAL_KAFKA_BOOTSTRAP},CONTROLLER://127.0.0.1:19093"
+    )
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:19093"
+    assert props["auto.create.topics.enable"] == "false"
+    assert props["num.partitions"] == "6"
+    assert props["offsets.topic.replication.factor"] == "1"
+    assert props["transaction.state.log.replication.factor"] == "1"
+    assert props["group.initial.rebalance.delay.ms"] == "0"
+    assert props["log.dirs"] == str(tmp_path / "data")
+
+
+def test_pom_fetches_the_kafka_version_the_stack_runs() -> None:
+    pom = resource_text("pom.xml")
+    assert "<artifactId>kafka_2.13</artifactId>" in pom
+    assert f"<version>{KAFKA_VERSION}</version>" in pom
+    assert "log4j-slf4j-impl" in pom
+    assert "<Console" in resource_text("log4j2.xml")
+
+
+def test_local_addresses_in_the_environment_still_mean_the_local_stack(tmp_path: Path) -> None:
+    local = BatonSettings(home=tmp_path, kafka_bootstrap=LOCAL_KAFKA_BOOTSTRAP, pg_dsn=LOCAL_PG_DSN)
+    assert KafkaStack(settings=local).configured is None
+    assert PostgresStack(settings=local).configured is None
+    remote = BatonSettings(
+        home=tmp_path, kafka_bootstrap="kafka:9092", pg_dsn="postgresql://u@db:5432/x"
+    )
+    assert KafkaStack(settings=remote).configured == "kafka:9092"
+    assert PostgresStack(settings=remote).configured == "postgresql://u@db:5432/x"
+
+
+def test_report_env_points_at_the_endpoints() -> None:
+    kafka = ServiceReport(name="kafka", endpoint="k:1", source="configured", state="running")
+    pg = ServiceReport(name="postgres", endpoint="postgresql://x", source="local", state="stopped")
+    report = StackReport(kafka=kafka, postgres=pg, home="/h")
+    assert report.env() == {"BATON_KAFKA_BOOTSTRAP": "k:1", "BATON_PG_DSN": "postgresql://x"}
+    assert report.model_dump(mode="json")["kafka"]["state"] == "running"
