@@ -35,15 +35,17 @@ def routing_key_from_line(value: bytes) -> str | None:
 
     Used for records from producers that did not set the routing-key header. Returns None
     when the line does not even have two colon-separated fields; the decoder reports why.
+    A line wrapped in double quotes (accepted by the codec) gives the key of its content.
     """
-    first = value.find(b":")
-    if first <= 0:
+    start = 1 if value[:1] == b'"' else 0
+    first = value.find(b":", start)
+    if first <= start:
         return None
     second = value.find(b":", first + 1)
     if second <= first + 1:
         return None
     try:
-        event_type = value[:first].decode("ascii")
+        event_type = value[start:first].decode("ascii")
         workflow_id = value[first + 1 : second].decode("ascii")
     except UnicodeDecodeError:
         return None
