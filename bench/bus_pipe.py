@@ -27,7 +27,13 @@ from baton.config import BatonSettings
 from baton.protocol.event import Event
 from baton.topics import create_topics
 
-TYPES = ["TASK_STARTED", "TASK_COMPLETED", "PHASE_PROGRESS", "RESOURCE_ALLOCATED", "WORKFLOW_STARTED"]
+TYPES = [
+    "TASK_STARTED",
+    "TASK_COMPLETED",
+    "PHASE_PROGRESS",
+    "RESOURCE_ALLOCATED",
+    "WORKFLOW_STARTED",
+]
 
 
 def _producer(settings: BatonSettings) -> AIOKafkaProducer:
@@ -35,7 +41,9 @@ def _producer(settings: BatonSettings) -> AIOKafkaProducer:
         bootstrap_servers=settings.bootstrap,
         acks="all",
         enable_idempotence=True,
-        compression_type=None if settings.kafka_compression == "none" else settings.kafka_compression,
+        compression_type=None
+        if settings.kafka_compression == "none"
+        else settings.kafka_compression,
         linger_ms=settings.kafka_linger_ms,
         max_batch_size=256 * 1024,
     )
@@ -49,8 +57,12 @@ async def load_input(bus: Bus, count: int) -> None:
             event_type=TYPES[i % len(TYPES)],
             workflow_id=f"wf_{i % 200:04d}",
             phase="implementation",
-            data={"task_id": f"task_{i}", "agent_id": f"agent_{i % 16:03d}", "seq": i,
-                  "progress_percentage": i % 100},
+            data={
+                "task_id": f"task_{i}",
+                "agent_id": f"agent_{i % 16:03d}",
+                "seq": i,
+                "progress_percentage": i % 100,
+            },
         )
         pending.append(await bus.send(event))
         if len(pending) >= 5000:
@@ -62,8 +74,11 @@ async def load_input(bus: Bus, count: int) -> None:
 async def raw_pipe(settings: BatonSettings, source: str, sink: str, count: int) -> float:
     """Raw aiokafka consume → produce → commit; returns seconds for ``count`` events."""
     consumer = AIOKafkaConsumer(
-        source, bootstrap_servers=settings.bootstrap, group_id=f"raw-{uuid.uuid4().hex[:6]}",
-        enable_auto_commit=False, auto_offset_reset="earliest",
+        source,
+        bootstrap_servers=settings.bootstrap,
+        group_id=f"raw-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
     )
     producer = _producer(settings)
     await consumer.start()
@@ -80,8 +95,9 @@ async def raw_pipe(settings: BatonSettings, source: str, sink: str, count: int) 
             futures = []
             for records in batch.values():
                 for r in records:
-                    futures.append(await producer.send(sink, value=r.value, key=r.key,
-                                                       headers=list(r.headers)))
+                    futures.append(
+                        await producer.send(sink, value=r.value, key=r.key, headers=list(r.headers))
+                    )
                     done += 1
             await asyncio.gather(*futures)
             await consumer.commit()
@@ -151,7 +167,9 @@ def cli() -> None:
     print(f"{'pipe':<14}{'events':>10}{'seconds':>10}{'events/s':>12}")
     for name in ("raw_aiokafka", "baton_bus"):
         row = result[name]
-        print(f"{name:<14}{count_str(result['events']):>10}{row['seconds']:>10}{row['events_per_s']:>12}")
+        print(
+            f"{name:<14}{count_str(result['events']):>10}{row['seconds']:>10}{row['events_per_s']:>12}"
+        )
     print(f"ratio bus/raw = {result['ratio_bus_to_raw']} (target >= {result['target_ratio']})")
 
 

@@ -52,8 +52,13 @@ async def make_bus(request: pytest.FixtureRequest) -> AsyncIterator[BusFactory]:
     async def factory(**overrides: Any) -> Bus:
         nonlocal created
         settings = base.model_copy(
-            update={"topic_prefix": prefix, "partitions": 4, "retry_delays": (0.3, 0.6),
-                    "component": "test", **overrides}
+            update={
+                "topic_prefix": prefix,
+                "partitions": 4,
+                "retry_delays": (0.3, 0.6),
+                "component": "test",
+                **overrides,
+            }
         )
         if kind == "kafka" and not created:
             from baton.topics import create_topics

@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from baton.bus import Bus, TracingMiddleware
-from baton.bus.deadletters import read_dead_letters, replay_dead_letters
+from baton.bus import TracingMiddleware
+from baton.bus.deadletters import DeadLetter, read_dead_letters, replay_dead_letters
 from baton.errors import HandlerError, RemoteError
 from baton.protocol.event import Event
 from baton.protocol.headers import H
@@ -119,7 +119,8 @@ async def test_malformed_lines_are_dead_lettered_and_good_ones_keep_flowing(
         assert letter.headers[H.CONSUMER_GROUP] == "g-bad"
         assert letter.headers[H.ERROR_MESSAGE]
     missing = by_value[b"PHASE_COMPLETED:wf_1:impl:{'duration':'45m'}"].headers[H.ERROR_MESSAGE]
-    assert "phase_id" in missing and "actual_duration" in missing
+    assert "phase_id" in missing
+    assert "actual_duration" in missing
 
 
 async def test_retriable_error_is_retried_with_backoff_then_dead_lettered(
@@ -137,7 +138,7 @@ async def test_retriable_error_is_retried_with_backoff_then_dead_lettered(
     await bus.publish("TASK_STARTED:wf_r:impl:{}")
     dlq = bus.topics.dlq(bus.topics.events)
     await eventually(lambda: len(attempts) >= 3, what="3 attempts")
-    letters = []
+    letters: list[DeadLetter] = []
     deadline = time.monotonic() + 30
     while not letters and time.monotonic() < deadline:
         letters = await read_dead_letters(transport=bus.transport, topic=dlq)
@@ -171,12 +172,13 @@ async def test_non_retriable_error_goes_straight_to_dead_letters_and_replays(
     ack = await bus.publish("AGENT_ERROR:wf_x:impl:{}")
     assert ack.topic == bus.topics.events
     dlq = bus.topics.dlq(bus.topics.events)
-    letters = []
+    letters: list[DeadLetter] = []
     deadline = time.monotonic() + 30
     while not letters and time.monotonic() < deadline:
         letters = await read_dead_letters(transport=bus.transport, topic=dlq)
         await settle(0.1)
-    assert len(calls) == 1 and len(letters) == 1
+    assert len(calls) == 1
+    assert len(letters) == 1
     assert letters[0].headers[H.ATTEMPTS] == "1"
     broken = False
     await replay_dead_letters(bus=bus, letters=letters)
@@ -243,7 +245,8 @@ async def test_one_trace_spans_producer_and_consumer(make_bus: BusFactory) -> No
     assert {s.context.trace_id for s in spans} == {spans[0].context.trace_id}
     producers = [s for s in spans if s.kind == SpanKind.PRODUCER]
     consumers = [s for s in spans if s.kind == SpanKind.CONSUMER]
-    assert len(producers) == 2 and len(consumers) == 2
+    assert len(producers) == 2
+    assert len(consumers) == 2
     by_id = {s.context.span_id: s for s in spans}
     for consumer in consumers:
         assert consumer.parent is not None

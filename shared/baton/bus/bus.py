@@ -14,21 +14,26 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractContextManager, ExitStack
 from types import TracebackType
 from typing import Any, Self
 
 from baton.bus.consumer import GroupConsumer
 from baton.bus.kafka import KafkaTransport
-from baton.bus.middleware import Middleware
+from baton.bus.middleware import Middleware, publish_scope
 from baton.bus.rpc import ReplyCache, Requester, new_request_id, wait_windows
 from baton.bus.subscription import BATCH_DELIVERIES, Handler, Subscription
 from baton.bus.tracing import TracingMiddleware
 from baton.bus.transport import Ack, Transport
 from baton.config import BatonSettings, TopicNames
-from baton.errors import BatonError, HandlerError, MissingTopicError, RemoteError, RequestTimeoutError
+from baton.errors import (
+    BatonError,
+    HandlerError,
+    MissingTopicError,
+    RemoteError,
+    RequestTimeoutError,
+)
 from baton.protocol.event import Event, encode_record
-from baton.protocol.headers import H, Headers, get_header
+from baton.protocol.headers import H, Headers
 from baton.protocol.registry import EventRegistry
 from baton.protocol.routing import Pattern
 
@@ -100,7 +105,10 @@ class Bus:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.stop()
 
@@ -116,10 +124,12 @@ class Bus:
         return self._crash
 
     async def require_topics(self, names: Sequence[str] | None = None) -> None:
-        """Raise MissingTopicError naming every topic (default: all subscribed) not on the broker."""
-        wanted = set(names) if names is not None else {
-            t for c in self._consumers.values() for t in c.topics
-        }
+        """Raise MissingTopicError naming each missing topic (default: every subscribed one)."""
+        wanted = (
+            set(names)
+            if names is not None
+            else {t for c in self._consumers.values() for t in c.topics}
+        )
         missing = sorted(wanted - await self.transport.existing_topics())
         if missing:
             raise MissingTopicError(
@@ -170,8 +180,10 @@ class Bus:
         self, topic: str, key: bytes, value: bytes, headers: Headers, event: Event | None
     ) -> Awaitable[Ack]:
         if event is not None and self.middleware:
-            with self._publish_scope(topic, event, headers):
-                delivery = await self.transport.enqueue(topic, key=key, value=value, headers=headers)
+            with publish_scope(self.middleware, topic=topic, event=event, headers=headers):
+                delivery = await self.transport.enqueue(
+                    topic, key=key, value=value, headers=headers
+                )
         else:
             delivery = await self.transport.enqueue(topic, key=key, value=value, headers=headers)
         pending = BATCH_DELIVERIES.get()
@@ -179,14 +191,6 @@ class Bus:
             pending.append(delivery)
         self.stats["published"] += 1
         return delivery
-
-    def _publish_scope(self, topic: str, event: Event, headers: Headers) -> AbstractContextManager[None]:
-        if len(self.middleware) == 1:
-            return self.middleware[0].publish_scope(topic=topic, event=event, headers=headers)
-        stack = ExitStack()
-        for mw in self.middleware:
-            stack.enter_context(mw.publish_scope(topic=topic, event=event, headers=headers))
-        return stack
 
     # -- subscribing -----------------------------------------------------------------------
 
@@ -221,7 +225,9 @@ class Bus:
         )
         consumer = self._consumers.get((group, source))
         if consumer is None:
-            consumer = GroupConsumer(bus=self, group=group, source=source, from_beginning=from_beginning)
+            consumer = GroupConsumer(
+                bus=self, group=group, source=source, from_beginning=from_beginning
+            )
             self._consumers[(group, source)] = consumer
             if self._started:
                 raise BatonError(
@@ -246,7 +252,9 @@ class Bus:
 
     # -- request-response ------------------------------------------------------------------
 
-    def serve(self, service: str, responder: Responder, *, group: str | None = None) -> Subscription:
+    def serve(
+        self, service: str, responder: Responder, *, group: str | None = None
+    ) -> Subscription:
         """Answer requests sent to ``service``'s commands topic with ``responder``."""
         cache = ReplyCache()
 
@@ -262,7 +270,10 @@ class Bus:
             await self.send(reply, topic=request.reply_to or self.topics.replies)
 
         return self.subscribe(
-            "#", handle, group=group or f"{service}-rpc", topic=self.topics.commands(service),
+            "#",
+            handle,
+            group=group or f"{service}-rpc",
+            topic=self.topics.commands(service),
             name=f"serve:{service}",
         )
 
@@ -274,13 +285,19 @@ class Bus:
             status, result = b"error", {**exc.to_dict(), "retriable": exc.retriable}
         except Exception as exc:
             log.exception("responder failed on %s", request.request_id)
-            status, result = b"error", {"error": type(exc).__name__, "message": str(exc),
-                                        "retriable": True}
+            status, result = (
+                b"error",
+                {"error": type(exc).__name__, "message": str(exc), "retriable": True},
+            )
         if isinstance(result, Event):
             reply = result
         else:
-            reply = Event(event_type=f"{request.event_type}_REPLY", workflow_id=request.workflow_id,
-                          phase=request.phase, data=result)
+            reply = Event(
+                event_type=f"{request.event_type}_REPLY",
+                workflow_id=request.workflow_id,
+                phase=request.phase,
+                data=result,
+            )
         return reply.replace(
             request_id=request.request_id,
             correlation_id=request.correlation_id or request.request_id,
@@ -306,8 +323,10 @@ class Bus:
             event = Event.parse(event, max_bytes=self.settings.max_line_bytes)
         if self._requester is None:
             self._requester = Requester(
-                transport=self.transport, topic=self.topics.replies,
-                max_bytes=self.settings.max_line_bytes, client_id=self.settings.component,
+                transport=self.transport,
+                topic=self.topics.replies,
+                max_bytes=self.settings.max_line_bytes,
+                client_id=self.settings.component,
             )
             await self._requester.start()
         request_id = event.request_id or new_request_id()
@@ -328,20 +347,23 @@ class Bus:
                 if remaining <= 0:
                     break
                 try:
-                    reply = await asyncio.wait_for(asyncio.shield(future), min(window, remaining))
+                    reply, status = await asyncio.wait_for(
+                        asyncio.shield(future), min(window, remaining)
+                    )
                     break
                 except TimeoutError:
                     self.stats["request_retries"] += 1
                     continue
             else:
-                reply = None
+                reply, status = None, ""
         finally:
             self._requester.forget(request_id)
         if reply is None:
             raise RequestTimeoutError(
                 f"no reply from {service} to {request_id} within {total:g}s ({tries} attempts)",
-                service=service, request_id=request_id,
+                service=service,
+                request_id=request_id,
             )
-        if get_header(list(reply.extra_headers), H.STATUS) == "error":
+        if status == "error":
             raise RemoteError(str(reply.data.get("message", "error response")), error=reply.data)
         return reply

@@ -20,21 +20,20 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager, ExitStack
 from typing import TYPE_CHECKING
 
 from baton.bus.failures import (
-    RETRY_HANDLERS,
     Failure,
     dead_letter_headers,
     is_retriable,
     next_topic,
     retry_headers,
 )
+from baton.bus.middleware import consume_scope
 from baton.bus.subscription import BATCH_DELIVERIES, Subscription
 from baton.bus.transport import Ack, Record, TopicPartition, TransportConsumer
 from baton.errors import ProtocolError
-from baton.protocol.event import Event, decode_record
+from baton.protocol.event import decode_record
 from baton.protocol.headers import H, get_header
 from baton.protocol.routing import routing_key_from_line
 
@@ -128,14 +127,17 @@ class GroupConsumer:
                     )
                 finally:
                     BATCH_DELIVERIES.reset(token)
-                if deliveries:
-                    await asyncio.gather(*deliveries)
+                for delivery in deliveries:  # already in flight; awaiting in turn makes no task
+                    await delivery
                 offsets = {tp: end for tp, end in zip(batch, ends, strict=True) if end is not None}
                 try:
                     await asyncio.wait_for(self._consumer.commit(offsets), _COMMIT_TIMEOUT)
                 except Exception as exc:  # rebalance or broker loss: records come again
-                    log.warning("commit failed for group %s (%r); records will be redelivered",
-                                self.group, exc)
+                    log.warning(
+                        "commit failed for group %s (%r); records will be redelivered",
+                        self.group,
+                        exc,
+                    )
 
     async def _partition(self, tp: TopicPartition, records: list[Record]) -> int | None:
         end: int | None = None
@@ -156,7 +158,7 @@ class GroupConsumer:
 
     def _targets(self, record: Record) -> list[Subscription]:
         if record.topic != self.source:
-            names = get_header(record.headers, RETRY_HANDLERS)
+            names = get_header(record.headers, H.RETRY_HANDLERS)
             if names:
                 wanted = set(names.split(","))
                 return [s for s in self.subscriptions if s.name in wanted]
@@ -190,7 +192,9 @@ class GroupConsumer:
         failed: list[tuple[str, Exception]] = []
         for sub in targets:
             try:
-                with self._scope(record, event):
+                with consume_scope(
+                    self.bus.middleware, record=record, event=event, group=self.group
+                ):
                     await sub.handler(event)
             except Exception as exc:
                 failed.append((sub.name, exc))
@@ -204,15 +208,6 @@ class GroupConsumer:
                 names = tuple(n for n, _ in group_failed)
                 await self._fail(record, Failure(group_failed[0][1], attempts, names), retry=retry)
 
-    def _scope(self, record: Record, event: Event) -> AbstractContextManager[None]:
-        middleware = self.bus.middleware
-        if len(middleware) == 1:
-            return middleware[0].consume_scope(record=record, event=event, group=self.group)
-        stack = ExitStack()
-        for mw in middleware:
-            stack.enter_context(mw.consume_scope(record=record, event=event, group=self.group))
-        return stack
-
     async def _fail(self, record: Record, failure: Failure, *, retry: bool) -> None:
         bus = self.bus
         delays = bus.settings.retry_delays if retry else ()
@@ -221,13 +216,28 @@ class GroupConsumer:
         if delay is None:
             headers = dead_letter_headers(record, failure, group=self.group, component=component)
             bus.stats["dead_lettered"] += 1
-            log.warning("dead-lettered %s[%d]@%d to %s: %s: %s", record.topic, record.partition,
-                        record.offset, topic, failure.error_class, failure.message)
+            log.warning(
+                "dead-lettered %s[%d]@%d to %s: %s: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                topic,
+                failure.error_class,
+                failure.message,
+            )
         else:
-            headers = retry_headers(record, failure, group=self.group, component=component,
-                                    delay=delay)
+            headers = retry_headers(
+                record, failure, group=self.group, component=component, delay=delay
+            )
             bus.stats["retried"] += 1
-            log.info("retrying %s[%d]@%d via %s in %.1fs (attempt %d): %s", record.topic,
-                     record.partition, record.offset, topic, delay, failure.attempts,
-                     failure.message)
+            log.info(
+                "retrying %s[%d]@%d via %s in %.1fs (attempt %d): %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                topic,
+                delay,
+                failure.attempts,
+                failure.message,
+            )
         await bus.send_raw(topic, key=record.key, value=record.value, headers=headers)

@@ -13,20 +13,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from baton.bus.failures import RETRY_HANDLERS
 from baton.bus.transport import Ack, Record, Transport
-from baton.protocol.headers import H
+from baton.protocol.headers import DELIVERY_HEADERS, H
 
 if TYPE_CHECKING:
     from baton.bus.bus import Bus
 
 __all__ = ["DeadLetter", "read_dead_letters", "replay_dead_letters"]
-
-_FAILURE_HEADERS = frozenset(
-    {H.ORIGINAL_TOPIC, H.ORIGINAL_PARTITION, H.ORIGINAL_OFFSET, H.ORIGINAL_TIMESTAMP,
-     H.CONSUMER_GROUP, H.COMPONENT, H.ERROR_CLASS, H.ERROR_MESSAGE, H.ERROR_PART, H.ATTEMPTS,
-     H.FIRST_FAILURE, H.RETRY_GROUP, H.RETRY_DUE, H.REPLAYED_FROM, RETRY_HANDLERS}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +86,9 @@ async def read_dead_letters(
     found: list[DeadLetter] = []
     if not ends:
         return found
-    consumer = transport.consumer(group=None, topics=[topic], from_beginning=True,
-                                  client_id="baton.dlq-reader")
+    consumer = transport.consumer(
+        group=None, topics=[topic], from_beginning=True, client_id="baton.dlq-reader"
+    )
     await consumer.start()
     deadline = time.monotonic() + timeout
     try:
@@ -121,7 +115,7 @@ async def replay_dead_letters(*, bus: Bus, letters: Sequence[DeadLetter]) -> lis
     deliveries = []
     for letter in letters:
         record = letter.record
-        headers = [(k, v) for k, v in record.headers if k not in _FAILURE_HEADERS]
+        headers = [(k, v) for k, v in record.headers if k not in DELIVERY_HEADERS]
         headers.append(
             (H.REPLAYED_FROM, f"{record.topic}:{record.partition}:{record.offset}".encode())
         )

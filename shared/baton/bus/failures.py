@@ -16,16 +16,25 @@ from datetime import UTC, datetime
 from baton.bus.transport import Record
 from baton.config import TopicNames
 from baton.errors import BatonError, ProtocolError
-from baton.protocol.headers import H, Headers, get_header
+from baton.protocol.headers import DELIVERY_HEADERS, H, Headers, get_header
 
-__all__ = ["Failure", "dead_letter_headers", "is_retriable", "retry_headers", "source_topic"]
+__all__ = [
+    "Failure",
+    "dead_letter_headers",
+    "is_retriable",
+    "next_topic",
+    "retry_headers",
+    "source_topic",
+]
 
-_BOOKKEEPING = frozenset(
-    {H.RETRY_GROUP, H.RETRY_DUE, H.ERROR_CLASS, H.ERROR_MESSAGE, H.ERROR_PART, H.ATTEMPTS,
-     H.CONSUMER_GROUP, H.COMPONENT, "baton-retry-handlers"}
-)
-RETRY_HANDLERS = "baton-retry-handlers"
-"""Header naming the subscriptions that still have to handle a retried record."""
+# Replaced at every failure; the original position and first-failure time are kept.
+_BOOKKEEPING = DELIVERY_HEADERS - {
+    H.ORIGINAL_TOPIC,
+    H.ORIGINAL_PARTITION,
+    H.ORIGINAL_OFFSET,
+    H.ORIGINAL_TIMESTAMP,
+    H.FIRST_FAILURE,
+}
 
 _MAX_MESSAGE = 2000
 
@@ -93,7 +102,7 @@ def retry_headers(
     headers.append((H.RETRY_GROUP, group.encode()))
     headers.append((H.RETRY_DUE, f"{time.time() + delay:.3f}".encode()))
     if failure.handlers:
-        headers.append((RETRY_HANDLERS, ",".join(failure.handlers).encode()))
+        headers.append((H.RETRY_HANDLERS, ",".join(failure.handlers).encode()))
     return headers
 
 
@@ -101,11 +110,13 @@ def dead_letter_headers(record: Record, failure: Failure, *, group: str, compone
     """Headers of the dead letter: original headers plus provenance and the reason."""
     headers = _provenance(record, failure, group=group, component=component)
     if failure.handlers:
-        headers.append((RETRY_HANDLERS, ",".join(failure.handlers).encode()))
+        headers.append((H.RETRY_HANDLERS, ",".join(failure.handlers).encode()))
     return headers
 
 
-def next_topic(record: Record, failure: Failure, *, topics: TopicNames, delays: tuple[float, ...]) -> tuple[str, float | None]:
+def next_topic(
+    record: Record, failure: Failure, *, topics: TopicNames, delays: tuple[float, ...]
+) -> tuple[str, float | None]:
     """Where a failed record goes next: ``(retry topic, delay)`` or ``(dlq, None)``."""
     source = source_topic(record)
     if is_retriable(failure.error) and failure.attempts <= len(delays):

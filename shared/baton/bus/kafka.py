@@ -37,7 +37,9 @@ class _Delivery:
         try:
             meta = yield from self._future.__await__()
         except KafkaError as exc:
-            raise DependencyUnavailableError(f"Kafka did not acknowledge a record: {exc!r}") from exc
+            raise DependencyUnavailableError(
+                f"Kafka did not acknowledge a record: {exc!r}"
+            ) from exc
         return Ack(meta.topic, meta.partition, meta.offset)
 
 
@@ -90,7 +92,9 @@ class KafkaTransport:
         try:
             future = await self._producer.send(topic, value=value, key=key, headers=headers)
         except KafkaError as exc:
-            raise DependencyUnavailableError(f"cannot send to {topic}: {exc!r}", topic=topic) from exc
+            raise DependencyUnavailableError(
+                f"cannot send to {topic}: {exc!r}", topic=topic
+            ) from exc
         return _Delivery(future)
 
     async def flush(self) -> None:
@@ -122,14 +126,17 @@ class KafkaTransport:
             return set(await admin.list_topics())
         except KafkaConnectionError as exc:
             raise DependencyUnavailableError(
-                f"cannot reach Kafka at {self.settings.bootstrap}", bootstrap=self.settings.bootstrap
+                f"cannot reach Kafka at {self.settings.bootstrap}",
+                bootstrap=self.settings.bootstrap,
             ) from exc
         finally:
             await admin.close()
 
     async def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
         tps = await partitions_of(self.settings.bootstrap, [topic])
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap, enable_auto_commit=False
+        )
         await consumer.start()
         try:
             ends = await consumer.end_offsets(tps)
@@ -228,7 +235,9 @@ class _KafkaConsumer:
             self._started = False
             await self._consumer.stop()
 
-    async def fetch(self, *, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Record]]:
+    async def fetch(
+        self, *, timeout_ms: int, max_records: int
+    ) -> dict[TopicPartition, list[Record]]:
         batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         return {
             TopicPartition(tp.topic, tp.partition): [
@@ -241,7 +250,9 @@ class _KafkaConsumer:
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         if self._group is None or not offsets:
             return
-        await self._consumer.commit({KafkaTP(tp.topic, tp.partition): o for tp, o in offsets.items()})
+        await self._consumer.commit(
+            {KafkaTP(tp.topic, tp.partition): o for tp, o in offsets.items()}
+        )
 
     def pause(self, tp: TopicPartition) -> None:
         self._consumer.pause(KafkaTP(tp.topic, tp.partition))

@@ -8,6 +8,7 @@ matters for the behaviour under test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 import zlib
@@ -49,9 +50,7 @@ class MemoryTransport:
     def records(self, topic: str) -> list[Record]:
         """Every record of ``topic`` across partitions, in produce order per partition."""
         self.create_topic(topic)
-        return sorted(
-            (r for log in self._logs[topic] for r in log), key=lambda r: r.timestamp_ms
-        )
+        return sorted((r for log in self._logs[topic] for r in log), key=lambda r: r.timestamp_ms)
 
     async def enqueue(
         self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers
@@ -63,7 +62,9 @@ class MemoryTransport:
         else:
             partition = zlib.crc32(key) % len(logs)
         log = logs[partition]
-        record = Record(topic, partition, len(log), key, value, list(headers), time.time_ns() // 1_000_000)
+        record = Record(
+            topic, partition, len(log), key, value, list(headers), time.time_ns() // 1_000_000
+        )
         log.append(record)
         async with self._changed:
             self._changed.notify_all()
@@ -83,7 +84,9 @@ class MemoryTransport:
         on_revoke: RevokeCallback | None = None,
         client_id: str = "baton",
     ) -> _MemoryConsumer:
-        return _MemoryConsumer(self, group=group, topics=list(topics), from_beginning=from_beginning)
+        return _MemoryConsumer(
+            self, group=group, topics=list(topics), from_beginning=from_beginning
+        )
 
     async def existing_topics(self) -> set[str]:
         return set(self._logs)
@@ -94,10 +97,8 @@ class MemoryTransport:
 
     async def _wait(self, timeout: float) -> None:
         async with self._changed:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout)
-            except TimeoutError:
-                pass
 
 
 class _MemoryConsumer:
@@ -149,7 +150,9 @@ class _MemoryConsumer:
             return committed
         return 0 if self._from_beginning else len(self._broker._logs[tp.topic][tp.partition])
 
-    async def fetch(self, *, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Record]]:
+    async def fetch(
+        self, *, timeout_ms: int, max_records: int
+    ) -> dict[TopicPartition, list[Record]]:
         deadline = time.monotonic() + timeout_ms / 1000
         while True:
             batch: dict[TopicPartition, list[Record]] = {}

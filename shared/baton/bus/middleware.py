@@ -5,14 +5,15 @@ Tracing is one middleware (:mod:`baton.bus.tracing`); handlers never deal with i
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from typing import Protocol
 
 from baton.bus.transport import Record
 from baton.protocol.event import Event
 from baton.protocol.headers import Headers
 
-__all__ = ["Middleware"]
+__all__ = ["Middleware", "consume_scope", "publish_scope"]
 
 
 class Middleware(Protocol):
@@ -30,3 +31,36 @@ class Middleware(Protocol):
     def consume_scope(
         self, *, record: Record, event: Event | None, group: str
     ) -> AbstractContextManager[None]: ...
+
+
+_NULL = nullcontext()
+
+
+def publish_scope(
+    middleware: Sequence[Middleware], *, topic: str, event: Event, headers: Headers
+) -> AbstractContextManager[None]:
+    """All middlewares' publish scopes, outermost first."""
+    if len(middleware) == 1:  # the usual case: no stack to build per record
+        return middleware[0].publish_scope(topic=topic, event=event, headers=headers)
+    if not middleware:
+        return _NULL
+    return _nested([m.publish_scope(topic=topic, event=event, headers=headers) for m in middleware])
+
+
+def consume_scope(
+    middleware: Sequence[Middleware], *, record: Record, event: Event | None, group: str
+) -> AbstractContextManager[None]:
+    """All middlewares' consume scopes, outermost first."""
+    if len(middleware) == 1:
+        return middleware[0].consume_scope(record=record, event=event, group=group)
+    if not middleware:
+        return _NULL
+    return _nested([m.consume_scope(record=record, event=event, group=group) for m in middleware])
+
+
+@contextmanager
+def _nested(scopes: list[AbstractContextManager[None]]) -> Iterator[None]:
+    with ExitStack() as stack:
+        for scope in scopes:
+            stack.enter_context(scope)
+        yield

@@ -80,7 +80,7 @@ class Requester:
             group=None, topics=[topic], from_beginning=False, client_id=f"{client_id}.replies"
         )
         self._max_bytes = max_bytes
-        self._pending: dict[str, asyncio.Future[Event]] = {}
+        self._pending: dict[str, asyncio.Future[tuple[Event, str]]] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -99,8 +99,9 @@ class Requester:
             future.cancel()
         self._pending.clear()
 
-    def expect(self, request_id: str) -> asyncio.Future[Event]:
-        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+    def expect(self, request_id: str) -> asyncio.Future[tuple[Event, str]]:
+        """A future for the reply to ``request_id``: the reply event and its status."""
+        future: asyncio.Future[tuple[Event, str]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         return future
 
@@ -116,10 +117,12 @@ class Requester:
                     future = self._pending.get(request_id or "")
                     if future is None or future.done():
                         continue  # someone else's reply, or a repeat of one already read
+                    status = get_header(record.headers, H.STATUS) or "ok"
                     try:
-                        future.set_result(
-                            decode_record(record.value, record.headers, max_bytes=self._max_bytes)
+                        reply = decode_record(
+                            record.value, record.headers, max_bytes=self._max_bytes
                         )
+                        future.set_result((reply, status))
                     except ProtocolError as exc:
                         log.warning("malformed reply to %s: %s", request_id, exc)
                         future.set_exception(exc)

@@ -32,8 +32,9 @@ async def tail(
     max_bytes: int,
 ) -> AsyncIterator[Tailed]:
     """Yield records of ``topic`` whose routing key matches ``pattern``, as they arrive."""
-    consumer = transport.consumer(group=None, topics=[topic], from_beginning=from_beginning,
-                                  client_id="baton.tail")
+    consumer = transport.consumer(
+        group=None, topics=[topic], from_beginning=from_beginning, client_id="baton.tail"
+    )
     await consumer.start()
     try:
         while True:
@@ -46,8 +47,12 @@ async def tail(
                     if key is not None and not pattern.matches(key):
                         continue
                     try:
-                        event = decode_record(record.value, record.headers, max_bytes=max_bytes,
-                                              timestamp_ms=record.timestamp_ms)
+                        event = decode_record(
+                            record.value,
+                            record.headers,
+                            max_bytes=max_bytes,
+                            timestamp_ms=record.timestamp_ms,
+                        )
                     except ProtocolError as exc:
                         yield Tailed(record, None, exc)
                     else:

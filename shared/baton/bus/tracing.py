@@ -8,11 +8,13 @@ a child of the record it handles, so one workflow is one trace across services.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.propagators.textmap import Getter, Setter
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from baton.bus.transport import Record
@@ -22,13 +24,13 @@ from baton.protocol.headers import Headers
 __all__ = ["TracingMiddleware"]
 
 
-class _HeaderSetter:
+class _HeaderSetter(Setter[Headers]):
     def set(self, carrier: Headers, key: str, value: str) -> None:
         carrier[:] = [(k, v) for k, v in carrier if k != key]
         carrier.append((key, value.encode()))
 
 
-class _HeaderGetter:
+class _HeaderGetter(Getter[Headers]):
     def get(self, carrier: Headers, key: str) -> list[str] | None:
         values = [v.decode("utf-8", "replace") for k, v in carrier if k == key]
         return values or None
@@ -41,19 +43,51 @@ _SETTER = _HeaderSetter()
 _GETTER = _HeaderGetter()
 
 
+_NULL = nullcontext()
+
+
 class TracingMiddleware:
     """Producer and consumer spans with context propagation through Kafka headers.
 
+    With no SDK ``TracerProvider`` installed (and no tracer given) spans would be no-ops,
+    so the middleware skips them and only forwards the events' ``traceparent`` unchanged;
+    that keeps the bus's hot path lean when tracing is off.
+
     Args:
-        tracer: Tracer to use; defaults to the global provider's ``baton.bus`` tracer (a
-            no-op until an SDK ``TracerProvider`` is installed).
+        tracer: Tracer to use; defaults to the global provider's ``baton.bus`` tracer.
     """
 
     def __init__(self, *, tracer: Tracer | None = None) -> None:
         self._tracer = tracer or trace.get_tracer("baton.bus")
+        self._on = tracer is not None
+        self._next_look = 0.0
+
+    def _enabled(self) -> bool:
+        # The global provider can be set once only, so "on" is final; "off" is looked at
+        # again each second (asking costs an environment lookup, too much per record).
+        if self._on:
+            return True
+        now = time.monotonic()
+        if now >= self._next_look:
+            self._next_look = now + 1.0
+            provider = trace.get_tracer_provider()
+            self._on = not isinstance(
+                provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider
+            )
+        return self._on
+
+    def publish_scope(
+        self, *, topic: str, event: Event, headers: Headers
+    ) -> AbstractContextManager[None]:
+        return self._publish(topic, event, headers) if self._enabled() else _NULL
+
+    def consume_scope(
+        self, *, record: Record, event: Event | None, group: str
+    ) -> AbstractContextManager[None]:
+        return self._consume(record, event, group) if self._enabled() else _NULL
 
     @contextmanager
-    def publish_scope(self, *, topic: str, event: Event, headers: Headers) -> Iterator[None]:
+    def _publish(self, topic: str, event: Event, headers: Headers) -> Iterator[None]:
         with self._tracer.start_as_current_span(
             f"send {topic}",
             kind=SpanKind.PRODUCER,
@@ -73,7 +107,7 @@ class TracingMiddleware:
             yield
 
     @contextmanager
-    def consume_scope(self, *, record: Record, event: Event | None, group: str) -> Iterator[None]:
+    def _consume(self, record: Record, event: Event | None, group: str) -> Iterator[None]:
         parent = propagate.extract(record.headers, getter=_GETTER)
         token = otel_context.attach(parent)
         try:

@@ -61,7 +61,9 @@ class TransportConsumer(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def fetch(self, *, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Record]]:
+    async def fetch(
+        self, *, timeout_ms: int, max_records: int
+    ) -> dict[TopicPartition, list[Record]]:
         """Records fetched since the last call, per partition, in offset order."""
         ...
 

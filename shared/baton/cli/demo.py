@@ -57,6 +57,8 @@ def demo(
         handled: list[Event] = []
         failed_once: set[str] = set()
 
+        all_handled = asyncio.Event()
+
         async def show(event: Event) -> None:
             if event.event_id not in ours:
                 return
@@ -67,6 +69,8 @@ def demo(
             findings = f"  [dim]{', '.join(event.findings)}[/]" if event.findings else ""
             console.print(f"  [green]{event.routing_key:<44}[/] {event.line}{findings}")
             handled.append(event)
+            if len(handled) >= len(SCENARIO):
+                all_handled.set()
 
         bus.subscribe("#", show, group=f"demo-{uuid.uuid4().hex[:8]}")
         async with bus:
@@ -78,13 +82,15 @@ def demo(
                 await bus.publish(event)
             await bus.send_raw(bus.topics.events, key=b"impl_auth_001", value=MALFORMED, headers=[])
             with console.status("waiting for every event to be handled..."):
-                while len(handled) < len(SCENARIO):
-                    await asyncio.sleep(0.1)
+                await all_handled.wait()
             dlq = bus.topics.dlq(bus.topics.events)
             letters = []
             for _ in range(100):
-                letters = [d for d in await read_dead_letters(transport=bus.transport, topic=dlq)
-                           if d.record.value == MALFORMED]
+                letters = [
+                    d
+                    for d in await read_dead_letters(transport=bus.transport, topic=dlq)
+                    if d.record.value == MALFORMED
+                ]
                 if letters:
                     break
                 await asyncio.sleep(0.1)
@@ -93,12 +99,17 @@ def demo(
             table.add_column("count / detail")
             table.add_row("events published", str(len(SCENARIO)))
             table.add_row("events handled", str(len(handled)))
-            table.add_row("retried then handled", ", ".join(sorted(
-                e.event_type for e in handled if e.event_id in failed_once)))
+            table.add_row(
+                "retried then handled",
+                ", ".join(sorted(e.event_type for e in handled if e.event_id in failed_once)),
+            )
             if letters:
                 info = letters[-1].to_dict()
-                table.add_row("dead letter", f"{info['value']} → {info['error']['class']} "
-                              f"({info['error']['part']}): {info['error']['message']}")
+                table.add_row(
+                    "dead letter",
+                    f"{info['value']} → {info['error']['class']} "
+                    f"({info['error']['part']}): {info['error']['message']}",
+                )
             console.print(table)
             console.print("Follow live events with: [bold]baton events tail '#'[/]")
             if not once:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -14,7 +15,8 @@ from baton.cli.common import EXIT_CODES_HELP, emit, run, settings
 from baton.errors import BatonError
 
 app = typer.Typer(
-    help=f"Dead letters: records that could not be handled, kept with the reason. {EXIT_CODES_HELP}",
+    help="Dead letters: records that could not be handled, kept with the reason. "
+    + EXIT_CODES_HELP,
     no_args_is_help=True,
 )
 
@@ -29,7 +31,7 @@ GroupOpt = Annotated[str | None, typer.Option("--group", help="Only this consume
 
 def _filter(
     *, offsets: list[str], error_class: str | None, event_type: str | None, group: str | None
-) -> tuple[bool, object]:
+) -> tuple[bool, Callable[[DeadLetter], bool]]:
     wanted: set[tuple[int | None, int]] = set()
     for text in offsets:
         part, _, off = text.rpartition(":")
@@ -69,8 +71,9 @@ def list_command(
         async with Bus(settings=config) as bus:
             topic = bus.topics.dlq(source or bus.topics.events)
             await bus.require_topics([topic])
-            return await read_dead_letters(transport=bus.transport, topic=topic,
-                                           where=where, limit=limit)  # type: ignore[arg-type]
+            return await read_dead_letters(
+                transport=bus.transport, topic=topic, where=where, limit=limit
+            )
 
     letters = run(main)
     if as_json:
@@ -95,40 +98,53 @@ def list_command(
 
 @app.command()
 def replay(
-    offsets: Annotated[list[str], typer.Option("--offset", help="PARTITION:OFFSET (or OFFSET) of a dead letter; repeatable.")] = [],  # noqa: B006
+    offsets: Annotated[
+        list[str],
+        typer.Option("--offset", help="PARTITION:OFFSET (or OFFSET) of a dead letter; repeatable."),
+    ] = [],  # noqa: B006
     source: SourceOpt = None,
     error_class: ErrorOpt = None,
     event_type: TypeOpt = None,
     group: GroupOpt = None,
     replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be replayed.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be replayed.")
+    ] = False,
 ) -> None:
     """Send dead letters back to their original topic, byte for byte (prints JSON)."""
     config = settings()
     try:
-        selective, where = _filter(offsets=offsets, error_class=error_class,
-                                   event_type=event_type, group=group)
+        selective, where = _filter(
+            offsets=offsets, error_class=error_class, event_type=event_type, group=group
+        )
     except BatonError as exc:
         exc_code = 2
         raise typer.Exit(exc_code) from exc
     if not selective and not replay_all:
-        typer.echo("say which dead letters: --offset, --error-class, --event-type, --group or --all",
-                   err=True)
+        typer.echo(
+            "say which dead letters: --offset, --error-class, --event-type, --group or --all",
+            err=True,
+        )
         raise typer.Exit(2)
 
     async def main() -> dict[str, object]:
         async with Bus(settings=config) as bus:
             topic = bus.topics.dlq(source or bus.topics.events)
             await bus.require_topics([topic])
-            letters = await read_dead_letters(transport=bus.transport, topic=topic,
-                                              where=where)  # type: ignore[arg-type]
+            letters = await read_dead_letters(transport=bus.transport, topic=topic, where=where)
             if dry_run:
                 return {"would_replay": [d.to_dict() for d in letters]}
             acks = await replay_dead_letters(bus=bus, letters=letters)
-            return {"replayed": [
-                {"dlq": f"{d.record.partition}:{d.record.offset}", "topic": a.topic,
-                 "partition": a.partition, "offset": a.offset}
-                for d, a in zip(letters, acks, strict=True)
-            ]}
+            return {
+                "replayed": [
+                    {
+                        "dlq": f"{d.record.partition}:{d.record.offset}",
+                        "topic": a.topic,
+                        "partition": a.partition,
+                        "offset": a.offset,
+                    }
+                    for d, a in zip(letters, acks, strict=True)
+                ]
+            }
 
     emit(run(main))

@@ -46,8 +46,12 @@ def _event_json(event: Event, **extra: Any) -> dict[str, Any]:
 @app.command()
 def publish(
     line: Annotated[str, typer.Argument(help="The event line, or '-' to read lines from stdin.")],
-    topic: Annotated[str | None, typer.Option(help="Target topic (default: the events topic).")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Reject missing registered fields.")] = False,
+    topic: Annotated[
+        str | None, typer.Option(help="Target topic (default: the events topic).")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Reject missing registered fields.")
+    ] = False,
     timeout: Timeout = 30.0,
 ) -> None:
     """Publish event lines and wait for the broker's acknowledgement; prints one JSON per line.
@@ -59,8 +63,9 @@ def publish(
     events: list[Event] = []
     for index, text in enumerate(lines, 1):
         try:
-            events.append(Event.parse(text.strip(), max_bytes=config.max_line_bytes,
-                                      source=config.component))
+            events.append(
+                Event.parse(text.strip(), max_bytes=config.max_line_bytes, source=config.component)
+            )
         except ProtocolError as exc:
             exc.fields["line_number"] = index
             raise fail(exc) from None
@@ -72,8 +77,15 @@ def publish(
                 for event in events:
                     ack = await bus.publish(event, topic=topic)
                     checked = bus.registry.check(event.event_type, event.data)
-                    emit(_event_json(event, topic=ack.topic, partition=ack.partition,
-                                     offset=ack.offset, findings=list(checked)))
+                    emit(
+                        _event_json(
+                            event,
+                            topic=ack.topic,
+                            partition=ack.partition,
+                            offset=ack.offset,
+                            findings=list(checked),
+                        )
+                    )
         except TimeoutError:
             raise RequestTimeoutError(f"publishing took longer than {timeout:g}s") from None
 
@@ -82,14 +94,21 @@ def publish(
 
 @app.command("tail")
 def tail_command(
-    pattern: Annotated[str, typer.Argument(help="Routing-key pattern: '*' one segment, '#' any.")] = "#",
-    from_beginning: Annotated[bool, typer.Option("--from-beginning", help="Start at the oldest event.")] = False,
+    pattern: Annotated[
+        str, typer.Argument(help="Routing-key pattern: '*' one segment, '#' any.")
+    ] = "#",
+    from_beginning: Annotated[
+        bool, typer.Option("--from-beginning", help="Start at the oldest event.")
+    ] = False,
     max_events: Annotated[int | None, typer.Option("--max", help="Stop after N events.")] = None,
     topic: Annotated[str | None, typer.Option(help="Topic to follow (default: events).")] = None,
     as_json: JsonFlag = False,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Stop after S seconds; exit 124 if --max was not reached.")] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", help="Stop after S seconds; exit 124 if --max was not reached."),
+    ] = None,
 ) -> None:
-    """Follow events whose routing key matches PATTERN (e.g. 'resource.*.allocated', 'workflow.#')."""
+    """Follow events whose routing key matches PATTERN ('resource.*.allocated', 'workflow.#')."""
     config = settings()
     try:
         compiled = Pattern(pattern)
@@ -103,18 +122,29 @@ def tail_command(
             await bus.require_topics([source])
             try:
                 async with asyncio.timeout(timeout):
-                    async for item in tail(transport=bus.transport, topic=source, pattern=compiled,
-                                           from_beginning=from_beginning,
-                                           max_bytes=config.max_line_bytes):
+                    async for item in tail(
+                        transport=bus.transport,
+                        topic=source,
+                        pattern=compiled,
+                        from_beginning=from_beginning,
+                        max_bytes=config.max_line_bytes,
+                    ):
                         where = {"partition": item.record.partition, "offset": item.record.offset}
                         if item.event is not None:
                             if as_json:
                                 emit(_event_json(item.event, **where))
                             else:
-                                emit(f"{item.event.routing_key:<40} {item.event.line}", as_json=False)
+                                emit(
+                                    f"{item.event.routing_key:<40} {item.event.line}", as_json=False
+                                )
                         elif item.error is not None:
                             raw = (item.record.value or b"").decode("utf-8", "replace")
-                            sys.stderr.write(orjson.dumps({**item.error.to_dict(), **where, "value": raw}).decode() + "\n")
+                            sys.stderr.write(
+                                orjson.dumps(
+                                    {**item.error.to_dict(), **where, "value": raw}
+                                ).decode()
+                                + "\n"
+                            )
                         seen += 1
                         if max_events is not None and seen >= max_events:
                             return EXIT.OK
@@ -129,9 +159,14 @@ def tail_command(
 @app.command()
 def validate(
     line: Annotated[str, typer.Argument(help="The event line to check.")],
-    strict: Annotated[bool, typer.Option("--strict", help="Missing registered fields are errors; unregistered types too.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Missing registered fields are errors; unregistered types too."
+        ),
+    ] = False,
 ) -> None:
-    """Check a line offline: exit 0 and print its normalised JSON form; exit 2 with the reason on stderr."""
+    """Check a line offline: exit 0 printing its normalised form, or 2 with the reason on stderr."""
     config = settings(strict=strict or None, refuse_unregistered=strict or None)
     registry = EventRegistry.from_settings(config)
     try:
@@ -139,4 +174,8 @@ def validate(
         findings = registry.check(event.event_type, event.data)
     except ProtocolError as exc:
         raise fail(exc) from None
-    emit(_event_json(event, findings=list(findings), registered=registry.is_registered(event.event_type)))
+    emit(
+        _event_json(
+            event, findings=list(findings), registered=registry.is_registered(event.event_type)
+        )
+    )

@@ -54,6 +54,7 @@ HEADER_DOCS: Final[dict[str, str]] = {
     H.ATTEMPTS: "How many times the record was tried.",
     H.FIRST_FAILURE: "When the record first failed.",
     H.REPLAYED_FROM: "Dead-letter topic a replayed record came from.",
+    H.RETRY_HANDLERS: "Subscriptions of the retrying group that still have to handle the record.",
 }
 """Description of every header of :class:`baton.protocol.headers.H`."""
 

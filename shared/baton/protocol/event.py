@@ -15,10 +15,10 @@ from typing import Any
 from baton.errors import ProtocolError
 from baton.protocol.codec import format_line, parse_line
 from baton.protocol.headers import (
+    DELIVERY_HEADERS,
     PROTOCOL_VERSION,
     H,
     Headers,
-    get_header,
     new_event_id,
     version_compatible,
 )
@@ -114,9 +114,21 @@ def encode_record(event: Event) -> tuple[bytes, bytes, Headers]:
 
 
 _OWN = frozenset(
-    {H.EVENT_ID, H.TIMESTAMP, H.SOURCE, H.VERSION, H.ROUTING_KEY, H.CORRELATION_ID,
-     H.REQUEST_ID, H.REPLY_TO, H.FINDINGS}
+    {
+        H.EVENT_ID,
+        H.TIMESTAMP,
+        H.SOURCE,
+        H.VERSION,
+        H.ROUTING_KEY,
+        H.CORRELATION_ID,
+        H.REQUEST_ID,
+        H.REPLY_TO,
+        H.FINDINGS,
+    }
 )
+# Failure bookkeeping belongs to the record, not the event: an event a handler re-publishes
+# must not carry its predecessor's retry or dead-letter provenance.
+_NOT_CARRIED = _OWN | DELIVERY_HEADERS
 
 
 def decode_record(
@@ -129,7 +141,7 @@ def decode_record(
     """Rebuild an event from a Kafka record.
 
     Records from plain Kafka clients may carry no headers: the event then gets a fresh id
-    derived from nothing but the line, and the record's timestamp.
+    and the record's timestamp.
 
     Raises:
         ProtocolError: the value is not a valid line, or a header is malformed.
@@ -137,17 +149,19 @@ def decode_record(
     if value is None:
         raise ProtocolError("record has no value (tombstone)", part="line")
     parsed = parse_line(value, max_bytes=max_bytes)
-    version = get_header(headers, H.VERSION) or PROTOCOL_VERSION
-    if not version_compatible(version):
+    h = {k: v for k, v in headers} if headers else {}
+    raw_version = h.get(H.VERSION)
+    version = raw_version.decode("utf-8", "replace") if raw_version else PROTOCOL_VERSION
+    if version != PROTOCOL_VERSION and not version_compatible(version):
         raise ProtocolError(
             f"protocol version {version} is not compatible with {PROTOCOL_VERSION}",
             part=f"header.{H.VERSION}",
         )
-    stamp = get_header(headers, H.TIMESTAMP)
+    stamp = h.get(H.TIMESTAMP)
     if stamp is not None:
         try:
-            timestamp = datetime.fromisoformat(stamp)
-        except ValueError:
+            timestamp = datetime.fromisoformat(stamp.decode("ascii"))
+        except (ValueError, UnicodeDecodeError):
             raise ProtocolError(
                 f"{stamp!r} is not an ISO-8601 time", part=f"header.{H.TIMESTAMP}"
             ) from None
@@ -155,19 +169,23 @@ def decode_record(
         timestamp = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
     else:
         timestamp = _now()
-    findings = get_header(headers, H.FINDINGS)
+    findings = _text(h.get(H.FINDINGS))
     return Event(
         event_type=parsed.event_type,
         workflow_id=parsed.workflow_id,
         phase=parsed.phase,
         data=parsed.data,
-        event_id=get_header(headers, H.EVENT_ID) or new_event_id(),
+        event_id=_text(h.get(H.EVENT_ID)) or new_event_id(),
         timestamp=timestamp,
-        source=get_header(headers, H.SOURCE) or "",
+        source=_text(h.get(H.SOURCE)) or "",
         version=version,
-        correlation_id=get_header(headers, H.CORRELATION_ID),
-        request_id=get_header(headers, H.REQUEST_ID),
-        reply_to=get_header(headers, H.REPLY_TO),
+        correlation_id=_text(h.get(H.CORRELATION_ID)),
+        request_id=_text(h.get(H.REQUEST_ID)),
+        reply_to=_text(h.get(H.REPLY_TO)),
         findings=tuple(findings.split(",")) if findings else (),
-        extra_headers=tuple((k, v) for k, v in headers or () if k not in _OWN),
+        extra_headers=tuple((k, v) for k, v in headers or () if k not in _NOT_CARRIED),
     )
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("utf-8", "replace")

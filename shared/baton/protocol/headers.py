@@ -13,6 +13,7 @@ import uuid
 from typing import Final
 
 __all__ = [
+    "DELIVERY_HEADERS",
     "PROTOCOL_VERSION",
     "H",
     "Headers",
@@ -59,6 +60,30 @@ class H:
     ATTEMPTS: Final = "baton-attempts"
     FIRST_FAILURE: Final = "baton-first-failure"
     REPLAYED_FROM: Final = "baton-replayed-from"
+    RETRY_HANDLERS: Final = "baton-retry-handlers"
+
+
+DELIVERY_HEADERS: Final = frozenset(
+    {
+        H.RETRY_GROUP,
+        H.RETRY_DUE,
+        H.ORIGINAL_TOPIC,
+        H.ORIGINAL_PARTITION,
+        H.ORIGINAL_OFFSET,
+        H.ORIGINAL_TIMESTAMP,
+        H.CONSUMER_GROUP,
+        H.COMPONENT,
+        H.ERROR_CLASS,
+        H.ERROR_MESSAGE,
+        H.ERROR_PART,
+        H.ATTEMPTS,
+        H.FIRST_FAILURE,
+        H.REPLAYED_FROM,
+        H.RETRY_HANDLERS,
+        H.STATUS,
+    }
+)
+"""Headers about one delivery of a record (retries, dead letters, replies), not the event."""
 
 
 def get_header(headers: Headers | None, name: str) -> str | None:
