@@ -70,6 +70,7 @@ class GroupConsumer:
         self._due: dict[TopicPartition, float] = {}
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._settling: asyncio.Task[None] | None = None
 
     async def start(self, *, on_crash: Callable[[BaseException], None]) -> None:
         """Join the group and start the loop; ``on_crash`` hears of a fatal loop error."""
@@ -95,7 +96,10 @@ class GroupConsumer:
             await self._consumer.stop()
 
     async def _on_revoke(self, revoked: set[TopicPartition]) -> None:
-        async with self._lock:  # let the batch in hand finish and commit first
+        async with self._lock:  # let the batch in hand finish...
+            if self._settling is not None:  # ...and be committed before partitions move
+                with contextlib.suppress(Exception):  # the loop reports it
+                    await self._settling
             for tp in revoked:
                 self._due.pop(tp, None)
 
@@ -111,33 +115,56 @@ class GroupConsumer:
         return next_due - now
 
     async def _run(self) -> None:
-        while not self._stopping.is_set():
-            wait = self._resume_due()
-            batch = await self._consumer.fetch(
-                timeout_ms=max(1, int(wait * 1000)), max_records=_MAX_RECORDS
+        try:
+            while not self._stopping.is_set():
+                wait = self._resume_due()
+                batch = await self._consumer.fetch(
+                    timeout_ms=max(1, int(wait * 1000)), max_records=_MAX_RECORDS
+                )
+                if batch:
+                    async with self._lock:
+                        await self._handle_batch(batch)
+        finally:
+            if self._settling is not None:
+                await self._settling
+
+    async def _handle_batch(self, batch: dict[TopicPartition, list[Record]]) -> None:
+        """Handle a batch, then settle it (acks, then commit) while the next one is handled.
+
+        At most one batch is settling at a time, and each settles only after the one before
+        it, so offsets are committed in order and never past an unacknowledged output; if
+        an output is lost, the loop stops and the records come again from the last commit.
+        """
+        deliveries: list[Awaitable[Ack]] = []
+        token = BATCH_DELIVERIES.set(deliveries)
+        try:
+            ends = await asyncio.gather(
+                *(self._partition(tp, records) for tp, records in batch.items())
             )
-            if not batch:
-                continue
-            async with self._lock:
-                deliveries: list[Awaitable[Ack]] = []
-                token = BATCH_DELIVERIES.set(deliveries)
-                try:
-                    ends = await asyncio.gather(
-                        *(self._partition(tp, records) for tp, records in batch.items())
-                    )
-                finally:
-                    BATCH_DELIVERIES.reset(token)
-                for delivery in deliveries:  # already in flight; awaiting in turn makes no task
-                    await delivery
-                offsets = {tp: end for tp, end in zip(batch, ends, strict=True) if end is not None}
-                try:
-                    await asyncio.wait_for(self._consumer.commit(offsets), _COMMIT_TIMEOUT)
-                except Exception as exc:  # rebalance or broker loss: records come again
-                    log.warning(
-                        "commit failed for group %s (%r); records will be redelivered",
-                        self.group,
-                        exc,
-                    )
+        finally:
+            BATCH_DELIVERIES.reset(token)
+        offsets = {tp: end for tp, end in zip(batch, ends, strict=True) if end is not None}
+        previous = self._settling
+        if previous is not None and not previous.done():
+            await previous
+        self._settling = asyncio.create_task(self._settle(previous, deliveries, offsets))
+
+    async def _settle(
+        self,
+        previous: asyncio.Task[None] | None,
+        deliveries: list[Awaitable[Ack]],
+        offsets: dict[TopicPartition, int],
+    ) -> None:
+        if previous is not None:
+            await previous  # a failed predecessor fails this one: no commit past it
+        for delivery in deliveries:  # already in flight; awaiting in turn makes no task
+            await delivery
+        try:
+            await asyncio.wait_for(self._consumer.commit(offsets), _COMMIT_TIMEOUT)
+        except Exception as exc:  # rebalance or broker loss: the records come again
+            log.warning(
+                "commit failed for group %s (%r); records will be redelivered", self.group, exc
+            )
 
     async def _partition(self, tp: TopicPartition, records: list[Record]) -> int | None:
         end: int | None = None
@@ -173,7 +200,10 @@ class GroupConsumer:
         targets = self._targets(record)
         if not targets:
             return
-        attempts = int(get_header(record.headers, H.ATTEMPTS) or 0) + 1
+        # Only retry copies carry an attempt count (replays drop it with the other bookkeeping).
+        attempts = 1
+        if record.topic != self.source:
+            attempts += int(get_header(record.headers, H.ATTEMPTS) or 0)
         bus = self.bus
         try:
             event = decode_record(
