@@ -1,7 +1,9 @@
 """The event envelope: one line plus the metadata carried in Kafka headers.
 
 ``Event`` is a slotted dataclass rather than a pydantic model: it is built once per record
-on the bus's hot path, and its fields are already checked by the codec. The pydantic models
+on the bus's hot path, and its fields are already checked by the codec. It is a value:
+derive changed copies with :meth:`Event.replace`, never assign to an event's fields. (It is
+not ``frozen`` only because frozen dataclasses cost twice as much to build.) The pydantic models
 of seed 001's messages (``baton.protocol.messages``) describe what goes *inside* ``data``.
 """
 
@@ -31,7 +33,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Event:
     """One Baton event.
 
@@ -149,41 +151,50 @@ def decode_record(
     if value is None:
         raise ProtocolError("record has no value (tombstone)", part="line")
     parsed = parse_line(value, max_bytes=max_bytes)
-    h = {k: v for k, v in headers} if headers else {}
-    raw_version = h.get(H.VERSION)
-    version = raw_version.decode("utf-8", "replace") if raw_version else PROTOCOL_VERSION
+    h = dict(headers) if headers else {}
+    raw = h.get(H.VERSION)
+    version = raw.decode("utf-8", "replace") if raw else PROTOCOL_VERSION
     if version != PROTOCOL_VERSION and not version_compatible(version):
         raise ProtocolError(
             f"protocol version {version} is not compatible with {PROTOCOL_VERSION}",
             part=f"header.{H.VERSION}",
         )
-    stamp = h.get(H.TIMESTAMP)
-    if stamp is not None:
+    raw = h.get(H.TIMESTAMP)
+    if raw is not None:
         try:
-            timestamp = datetime.fromisoformat(stamp.decode("ascii"))
+            timestamp = datetime.fromisoformat(raw.decode("ascii"))
         except (ValueError, UnicodeDecodeError):
             raise ProtocolError(
-                f"{stamp!r} is not an ISO-8601 time", part=f"header.{H.TIMESTAMP}"
+                f"{raw!r} is not an ISO-8601 time", part=f"header.{H.TIMESTAMP}"
             ) from None
     elif timestamp_ms is not None:
         timestamp = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
     else:
         timestamp = _now()
-    findings = _text(h.get(H.FINDINGS))
+    raw = h.get(H.EVENT_ID)
+    event_id = raw.decode("utf-8", "replace") if raw else new_event_id()
+    raw = h.get(H.SOURCE)
+    source = raw.decode("utf-8", "replace") if raw else ""
+    raw = h.get(H.FINDINGS)
+    findings = tuple(raw.decode("utf-8", "replace").split(",")) if raw else ()
+    extra = tuple((k, v) for k, v in headers if k not in _NOT_CARRIED) if headers else ()
+    correlation_id = _text(h.get(H.CORRELATION_ID))
+    request_id = _text(h.get(H.REQUEST_ID))
+    reply_to = _text(h.get(H.REPLY_TO))
     return Event(
         event_type=parsed.event_type,
         workflow_id=parsed.workflow_id,
         phase=parsed.phase,
         data=parsed.data,
-        event_id=_text(h.get(H.EVENT_ID)) or new_event_id(),
+        event_id=event_id,
         timestamp=timestamp,
-        source=_text(h.get(H.SOURCE)) or "",
+        source=source,
         version=version,
-        correlation_id=_text(h.get(H.CORRELATION_ID)),
-        request_id=_text(h.get(H.REQUEST_ID)),
-        reply_to=_text(h.get(H.REPLY_TO)),
-        findings=tuple(findings.split(",")) if findings else (),
-        extra_headers=tuple((k, v) for k, v in headers or () if k not in _NOT_CARRIED),
+        correlation_id=correlation_id,
+        request_id=request_id,
+        reply_to=reply_to,
+        findings=findings,
+        extra_headers=extra,
     )
 
 
