@@ -48,7 +48,7 @@ def demo(
     once: Annotated[bool, typer.Option("--once", help="Exit when the scenario has run.")] = False,
 ) -> None:
     """Publish seed 002's events, follow them, show a retry and a dead letter."""
-    config = settings(component="demo", retry_delays="1,2")
+    config = settings(component="demo")
     console = Console()
 
     async def main() -> None:

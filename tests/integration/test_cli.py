@@ -1,0 +1,122 @@
+"""The ``baton`` command against the real broker: output, exit codes, dead letters."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from tests.conftest import unique_prefix
+
+from baton.config import BatonSettings
+
+pytestmark = pytest.mark.integration
+
+BATON = shutil.which("baton") or str(Path(__file__).resolve().parents[2] / ".venv/bin/baton")
+
+
+@pytest.fixture
+def env(live_stack: BatonSettings) -> dict[str, str]:
+    environment = {**os.environ, "BATON_TOPIC_PREFIX": unique_prefix(), "BATON_RETRY_DELAYS": "0.2"}
+    done = subprocess.run(
+        [BATON, "topics", "create", "--json"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return environment
+
+
+def baton(
+    env: dict[str, str], *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [BATON, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        input=stdin,
+    )
+
+
+def test_publish_then_tail_returns_the_event_as_json(env: dict[str, str]) -> None:
+    done = baton(env, "events", "publish", "PHASE_COMPLETED:wf_001:impl:{'duration':'45m'}")
+    assert done.returncode == 0, done.stderr
+    ack = json.loads(done.stdout)
+    assert ack["routing_key"] == "phase.wf_001.completed"
+    assert "missing:actual_duration" in ack["findings"]
+    assert ack["line"] == 'PHASE_COMPLETED:wf_001:impl:{"duration":"45m"}'
+
+    tailed = baton(
+        env,
+        "events",
+        "tail",
+        "phase.*.completed",
+        "--from-beginning",
+        "--max",
+        "1",
+        "--json",
+        "--timeout",
+        "30",
+    )
+    assert tailed.returncode == 0, tailed.stderr
+    event = json.loads(tailed.stdout)
+    assert event["event_id"] == ack["event_id"]
+    assert event["data"] == {"duration": "45m"}
+
+
+def test_exit_codes_bad_input_and_timeout(env: dict[str, str]) -> None:
+    bad = baton(env, "events", "publish", "not a line")
+    assert bad.returncode == 2
+    assert json.loads(bad.stderr)["part"] == "event_type"
+
+    strict = baton(
+        env, "events", "validate", "PHASE_COMPLETED:wf:impl:{'duration':'45m'}", "--strict"
+    )
+    assert strict.returncode == 2
+    assert json.loads(strict.stderr)["missing"] == [
+        "phase_id",
+        "actual_duration",
+        "success_metrics",
+    ]
+    assert baton(env, "events", "validate", "PHASE_COMPLETED:wf:impl:{}").returncode == 0
+
+    waited = baton(env, "events", "tail", "resource.#", "--max", "1", "--timeout", "1")
+    assert waited.returncode == 124
+
+
+def test_many_lines_from_stdin(env: dict[str, str]) -> None:
+    lines = "WORKFLOW_STARTED:wf_a:research:{}\nWORKFLOW_STARTED:wf_b:research:{}\n"
+    done = baton(env, "events", "publish", "-", stdin=lines)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count('"routing_key"') == 2
+
+
+def test_dead_letters_list_and_replay(env: dict[str, str]) -> None:
+    # The CLI refuses to publish a malformed line, so let the demo put one on the topic.
+    done = baton(env, "demo", "--once")
+    assert done.returncode == 0, done.stderr
+    listed = baton(env, "dlq", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    letters = json.loads(listed.stdout)
+    assert len(letters) == 1
+    letter = letters[0]
+    assert letter["error"]["class"] == "ProtocolError"
+    assert letter["error"]["part"] == "phase"
+    assert letter["original"]["topic"].endswith(".events")
+    assert baton(env, "dlq", "replay").returncode == 2  # says which ones
+    dry = baton(
+        env, "dlq", "replay", "--offset", f"{letter['partition']}:{letter['offset']}", "--dry-run"
+    )
+    assert len(json.loads(dry.stdout)["would_replay"]) == 1
+    replayed = baton(env, "dlq", "replay", "--error-class", "ProtocolError")
+    assert replayed.returncode == 0, replayed.stderr
+    assert len(json.loads(replayed.stdout)["replayed"]) == 1
