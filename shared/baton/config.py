@@ -58,6 +58,10 @@ class BatonSettings(BaseModel):
         log_level: Logging level of services and the CLI.
         kafka_compression: Producer compression codec.
         kafka_linger_ms: How long the producer waits to fill a batch.
+        http_host: Address a service's HTTP endpoints (/health, /ready, API) listen on.
+        http_port: Their port; unset, each service has its own default (hub 8081,
+            resource 8082, status 8083, monitor 8084, recovery 8085); 0 picks a free one.
+        heartbeat_interval: Seconds between a service's heartbeat events.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -80,6 +84,9 @@ class BatonSettings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     kafka_compression: Literal["none", "gzip", "lz4", "snappy", "zstd"] = "lz4"
     kafka_linger_ms: int = Field(default=2, ge=0, le=1000)
+    http_host: str = "127.0.0.1"
+    http_port: int | None = Field(default=None, ge=0, le=65535)
+    heartbeat_interval: float = Field(default=10.0, gt=0, le=3600)
 
     _split = field_validator("strict_types", "retry_delays", mode="before")(_split_csv)
 

@@ -13,6 +13,7 @@ __all__ = [
     "BatonError",
     "ConfigError",
     "DependencyUnavailableError",
+    "ErrorReply",
     "HandlerError",
     "MissingTopicError",
     "ProtocolError",
@@ -105,6 +106,17 @@ class RemoteError(BatonError):
     def __init__(self, message: str, *, error: dict[str, Any]) -> None:
         super().__init__(message, remote=error)
         self.error = error
+
+
+class ErrorReply(BatonError):
+    """Raised by a responder to answer a request with exactly this error payload.
+
+    Used to repeat a stored error reply (the payload keeps the original error class).
+    """
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        super().__init__(str(payload.get("message", "error")))
+        self.payload = payload
 
 
 class RequestTimeoutError(BatonError):

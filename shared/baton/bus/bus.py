@@ -27,6 +27,7 @@ from baton.bus.transport import Ack, Transport
 from baton.config import BatonSettings, TopicNames
 from baton.errors import (
     BatonError,
+    ErrorReply,
     HandlerError,
     MissingTopicError,
     RemoteError,
@@ -281,6 +282,8 @@ class Bus:
         status = b"ok"
         try:
             result = await responder(request)
+        except ErrorReply as exc:
+            status, result = b"error", exc.payload
         except BatonError as exc:
             status, result = b"error", {**exc.to_dict(), "retriable": exc.retriable}
         except Exception as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from baton.cli import demo, dlq, events, schemas, stack, topics
+from baton.cli import db, demo, dlq, events, schemas, serve, stack, topics
 from baton.cli.common import EXIT_CODES_HELP
 
 __all__ = ["app", "main"]
@@ -25,6 +25,8 @@ app.add_typer(events.app, name="events")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(demo.app, name="demo")
+app.add_typer(serve.app, name="serve")
+app.add_typer(db.app, name="db")
 
 
 def main() -> None:

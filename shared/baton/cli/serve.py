@@ -1,0 +1,43 @@
+"""``baton serve SERVICE``: run one of Baton's services in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from baton.cli.common import fail, settings
+from baton.errors import BatonError
+from baton.runtime import run_service
+from baton.services import SERVICE_CLASSES, load_service
+
+app = typer.Typer(help="Run a Baton service (until SIGTERM).")
+
+
+@app.callback(invoke_without_command=True)
+def serve(
+    service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICE_CLASSES)}.")],
+    port: Annotated[
+        int | None, typer.Option(help="HTTP port for /health, /ready and the API.")
+    ] = None,
+) -> None:
+    """Run SERVICE: consume its topics, answer its commands, expose /health and /ready.
+
+    Exits 0 after SIGTERM/SIGINT (in-flight work committed), 1 when something it supervises
+    dies, 2 on bad configuration (e.g. migrations not applied: run `baton db migrate`).
+    """
+    config = settings(http_port=port)
+    logging.basicConfig(
+        level=config.log_level,
+        stream=sys.stderr,
+        format=f"%(asctime)s {service:<8} %(levelname)-7s %(name)s: %(message)s",
+    )
+    try:
+        cls = load_service(service)
+        code = asyncio.run(run_service(cls, settings=config))
+    except BatonError as exc:
+        raise fail(exc) from None
+    raise typer.Exit(code)

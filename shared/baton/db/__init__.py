@@ -1,0 +1,6 @@
+"""PostgreSQL access: a pooled database handle and versioned migrations."""
+
+from baton.db.database import Database
+from baton.db.migrations import Migration, applied_versions, load_migrations, migrate, pending
+
+__all__ = ["Database", "Migration", "applied_versions", "load_migrations", "migrate", "pending"]

@@ -1,0 +1,114 @@
+"""A pooled asyncpg database handle with the client lifecycle every Baton client has."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, Self
+
+import asyncpg
+import orjson
+
+from baton.errors import DependencyUnavailableError
+
+__all__ = ["Database"]
+
+
+async def _init_connection(conn: Any) -> None:
+    # JSONB in and out as Python objects, through orjson.
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda v: orjson.dumps(v).decode(),
+        decoder=orjson.loads,
+        schema="pg_catalog",
+    )
+
+
+class Database:
+    """Connection pool to one PostgreSQL database.
+
+    Args:
+        dsn: libpq connection string (``BATON_PG_DSN``).
+        min_size: Connections kept open.
+        max_size: Most connections at once.
+    """
+
+    def __init__(self, *, dsn: str, min_size: int = 1, max_size: int = 10) -> None:
+        self.dsn = dsn
+        self._min = min_size
+        self._max = max_size
+        self._pool: Any = None
+
+    async def start(self) -> None:
+        """Open the pool (retried briefly: a database restarting is a passing state)."""
+        if self._pool is not None:
+            return
+        last: BaseException | None = None
+        for attempt in range(5):
+            try:
+                self._pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=self._min,
+                    max_size=self._max,
+                    init=_init_connection,
+                    command_timeout=30,
+                )
+                return
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                last = exc
+                await asyncio.sleep(0.2 * 2**attempt)
+        raise DependencyUnavailableError(
+            f"cannot reach PostgreSQL at {_redact(self.dsn)} (BATON_PG_DSN): {last!r}; "
+            "start one with `baton stack up`",
+        )
+
+    async def stop(self) -> None:
+        """Close the pool. Safe to call twice."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def pool(self) -> Any:
+        """The asyncpg pool (raises when not started)."""
+        if self._pool is None:
+            raise DependencyUnavailableError("the database is not started")
+        return self._pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        """A connection inside a transaction, committed when the block exits cleanly."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    async def ping(self, *, timeout: float = 2.0) -> bool:
+        """True when the database answers ``select 1`` within ``timeout``."""
+        try:
+            async with asyncio.timeout(timeout), self.pool.acquire() as conn:
+                return bool(await conn.fetchval("select 1") == 1)
+        except Exception:
+            return False
+
+
+def _redact(dsn: str) -> str:
+    """The DSN without its password, for messages and logs."""
+    if "@" not in dsn or "://" not in dsn:
+        return dsn
+    scheme, rest = dsn.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}@{host}"

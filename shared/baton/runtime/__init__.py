@@ -1,0 +1,19 @@
+"""The shared service runtime: runner, service base, outbox, idempotency ledger, health."""
+
+from baton.runtime.ledger import durable_responder, first_time
+from baton.runtime.outbox import Outbox
+from baton.runtime.runner import RUNTIME_MIGRATIONS, ServiceRunner, run_service
+from baton.runtime.service import DEFAULT_PORTS, Loop, Service, ServiceContext
+
+__all__ = [
+    "DEFAULT_PORTS",
+    "RUNTIME_MIGRATIONS",
+    "Loop",
+    "Outbox",
+    "Service",
+    "ServiceContext",
+    "ServiceRunner",
+    "durable_responder",
+    "first_time",
+    "run_service",
+]

@@ -1,0 +1,86 @@
+"""Exactly-once in effect: the idempotency ledger and durable request replies.
+
+Kafka delivers at least once. A consumer that records the event id in ``baton_processed`` in
+the same transaction as its state change applies each event once, however often it is
+delivered (restarts, rebalances, replays). Requests work the same way through
+``baton_replies``: the reply is stored with the change, and a repeated request id gets the
+stored reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from baton.db import Database
+from baton.errors import BatonError, ErrorReply
+from baton.protocol.event import Event
+
+__all__ = ["DurableRequestHandler", "durable_responder", "first_time"]
+
+
+async def first_time(conn: Any, *, consumer: str, event_id: str) -> bool:
+    """Record ``event_id`` for ``consumer`` in ``conn``'s transaction; False if seen before."""
+    inserted = await conn.fetchval(
+        "insert into baton_processed (consumer, event_id) values ($1, $2) "
+        "on conflict do nothing returning 1",
+        consumer,
+        event_id,
+    )
+    return bool(inserted == 1)
+
+
+DurableRequestHandler = Callable[[Any, Event], Awaitable[dict[str, Any]]]
+"""Applies a request inside the given transaction and returns the reply data."""
+
+
+def durable_responder(
+    *,
+    db: Database,
+    owner: str,
+    handler: DurableRequestHandler,
+    after_commit: Callable[[], None] | None = None,
+) -> Callable[[Event], Awaitable[dict[str, Any]]]:
+    """Wrap ``handler`` so each request id is applied once, even across restarts.
+
+    The handler's changes, the stored reply and (through the outbox) its events commit
+    together. A handler error that is not retriable is stored as the reply too (a repeat
+    gets the same error); a retriable one is not stored, so a retry may succeed.
+    """
+
+    async def respond(request: Event) -> dict[str, Any]:
+        request_id = request.request_id or request.event_id
+        async with db.transaction() as conn:
+            row = await conn.fetchrow(
+                "select status, reply from baton_replies where owner = $1 and request_id = $2",
+                owner,
+                request_id,
+            )
+            if row is not None:
+                return _replay(row["status"], row["reply"])
+            try:
+                async with conn.transaction():  # a savepoint: a failed handler leaves no trace
+                    reply = await handler(conn, request)
+                status = "ok"
+            except BatonError as exc:
+                if exc.retriable:
+                    raise
+                status, reply = "error", {**exc.to_dict(), "retriable": False}
+            await conn.execute(
+                "insert into baton_replies (owner, request_id, status, reply) values ($1,$2,$3,$4)",
+                owner,
+                request_id,
+                status,
+                reply,
+            )
+        if after_commit is not None:
+            after_commit()
+        return _replay(status, reply)
+
+    return respond
+
+
+def _replay(status: str, reply: dict[str, Any]) -> dict[str, Any]:
+    if status == "error":
+        raise ErrorReply(reply)
+    return reply

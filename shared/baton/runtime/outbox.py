@@ -1,0 +1,130 @@
+"""Transactional outbox: events written with the state change that caused them.
+
+A handler inserts its events into ``baton_outbox`` in the same PostgreSQL transaction as
+its state change, so either both happen or neither. The relay publishes them in insertion
+order, waits for Kafka's acknowledgement, then deletes them; after a crash it publishes
+what is left (a record may go out twice — with the same event id, which consumers dedupe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from baton.bus import Bus
+from baton.db import Database
+from baton.protocol.event import Event, encode_record
+
+__all__ = ["Outbox"]
+
+log = logging.getLogger("baton.outbox")
+
+_BATCH = 500
+
+
+class Outbox:
+    """Writes events into the outbox and relays them to Kafka.
+
+    Args:
+        db: The service's database.
+        bus: Where the relay publishes.
+        owner: Whose rows these are (the service name); each service relays its own.
+        poll_interval: Seconds between looks for rows nobody announced.
+    """
+
+    def __init__(self, *, db: Database, bus: Bus, owner: str, poll_interval: float = 0.5) -> None:
+        self._db = db
+        self._bus = bus
+        self._owner = owner
+        self._poll = poll_interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+
+    async def add(self, conn: Any, event: Event, *, topic: str | None = None) -> None:
+        """Queue ``event`` inside the caller's transaction ``conn``."""
+        if not event.source:
+            event = event.replace(source=self._bus.settings.component)
+        key, value, headers = encode_record(event)
+        await conn.execute(
+            "insert into baton_outbox (owner, topic, key, value, headers) values ($1,$2,$3,$4,$5)",
+            self._owner,
+            topic or self._bus.topics.events,
+            key,
+            value,
+            [[k, v.decode("utf-8", "replace")] for k, v in headers],
+        )
+
+    async def add_many(self, conn: Any, events: list[tuple[Event, str | None]]) -> None:
+        """Queue several events in order inside ``conn``."""
+        for event, topic in events:
+            await self.add(conn, event, topic=topic)
+
+    def notify(self) -> None:
+        """Tell the relay there is something to send (after the transaction committed)."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._relay(), name=f"outbox-{self._owner}")
+
+    async def stop(self) -> None:
+        """Send what is committed, then stop. Safe to call twice."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            with contextlib.suppress(Exception):
+                await self.flush()
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        return self._task
+
+    async def flush(self) -> int:
+        """Publish every committed row now; returns how many were sent."""
+        sent = 0
+        while True:
+            count = await self._send_batch()
+            sent += count
+            if count < _BATCH:
+                return sent
+
+    async def _relay(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+            self._wake.clear()
+            await self.flush()
+
+    async def _send_batch(self) -> int:
+        async with self._db.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "select id, topic, key, value, headers from baton_outbox "
+                "where owner = $1 order by id limit $2",
+                self._owner,
+                _BATCH,
+            )
+        if not rows:
+            return 0
+        deliveries = []
+        for row in rows:
+            headers = [(k, v.encode()) for k, v in row["headers"]]
+            deliveries.append(
+                await self._bus.send_raw(
+                    row["topic"], key=row["key"], value=row["value"], headers=headers
+                )
+            )
+        for delivery in deliveries:
+            await delivery
+        async with self._db.pool.acquire() as conn:
+            await conn.execute(
+                "delete from baton_outbox where owner = $1 and id = any($2::bigint[])",
+                self._owner,
+                [r["id"] for r in rows],
+            )
+        self.published += len(rows)
+        return len(rows)

@@ -1,0 +1,208 @@
+"""The one runner every service shares: start in order, supervise, stop gracefully.
+
+Start: database (refusing pending migrations) → service ``setup`` → topics checked → bus →
+outbox relay → HTTP → ``started`` → registration → loops. Then it waits for SIGTERM/SIGINT
+or for any supervised task to die. A death is loud: logged, /health turns unhealthy, the
+process exits 1 so the orchestrator restarts it. Stop runs in reverse and commits what was
+handled; calling it twice is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from baton.bus import Bus
+from baton.config import BatonSettings
+from baton.db import Database, load_migrations, pending
+from baton.errors import BatonError, ConfigError
+from baton.runtime.health import HealthReporter, build_app
+from baton.runtime.outbox import Outbox
+from baton.runtime.presence import Presence
+from baton.runtime.service import DEFAULT_PORTS, Service, ServiceContext
+
+__all__ = ["RUNTIME_MIGRATIONS", "ServiceRunner", "run_service"]
+
+RUNTIME_MIGRATIONS = Path(str(files("baton.db").joinpath("sql")))
+"""Migrations of the tables the runtime itself uses (outbox, ledger, replies)."""
+
+
+class ServiceRunner:
+    """Runs one service until told to stop or until something it supervises dies.
+
+    Args:
+        service: The service class.
+        settings: Deployment settings; ``component`` defaults to ``baton-<name>``.
+    """
+
+    def __init__(self, service: type[Service], *, settings: BatonSettings) -> None:
+        if settings.component == "baton-cli":
+            settings = settings.model_copy(update={"component": f"baton-{service.name}"})
+        self.settings = settings
+        self.service_cls = service
+        self.log = logging.getLogger(f"baton.{service.name}")
+        self.db = Database(dsn=settings.dsn)
+        self.bus = Bus(settings=settings)
+        self.outbox = Outbox(db=self.db, bus=self.bus, owner=service.name)
+        ctx = ServiceContext(
+            settings=settings, bus=self.bus, db=self.db, outbox=self.outbox, log=self.log
+        )
+        self.service = service(ctx)
+        self.health = HealthReporter(service=self.service)
+        self.presence = Presence(service=self.service, health=self.health)
+        self.port: int | None = None
+        self._server: uvicorn.Server | None = None
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._stop = asyncio.Event()
+        self._stopped = False
+
+    async def check_migrations(self) -> None:
+        """Refuse to run against a database that lacks this service's tables."""
+        owners = [load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS)]
+        if self.service_cls.migrations is not None:
+            owners.append(
+                load_migrations(owner=self.service_cls.name, directory=self.service_cls.migrations)
+            )
+        missing = [
+            f"{m.owner}/{m.version:04d}_{m.name}"
+            for group in owners
+            for m in await pending(self.db, migrations=group)
+        ]
+        if missing:
+            raise ConfigError(
+                f"database migrations not applied: {', '.join(missing)}; run `baton db migrate`",
+                pending=missing,
+            )
+
+    async def start(self) -> None:
+        await self.db.start()
+        await self.check_migrations()
+        await self.service.setup()
+        await self.bus.require_topics([self.bus.topics.events, *self._subscribed_topics()])
+        await self.bus.start()
+        await self.outbox.start()
+        await self._start_http()
+        await self.service.started()
+        await self.presence.register()
+        self.health.ready = True
+        self._supervise("heartbeat", self.presence.heartbeats())
+        self._supervise("bus", self._bus_watch())
+        if self.outbox.task is not None:
+            self._tasks["outbox"] = self.outbox.task
+        for name, loop in self.service.loops().items():
+            self._supervise(name, loop())
+        self.log.info(
+            "%s ready (http %s:%s)", self.settings.component, self.settings.http_host, self.port
+        )
+
+    def _subscribed_topics(self) -> list[str]:
+        return sorted({t for c in self.bus._consumers.values() for t in c.topics})
+
+    async def _bus_watch(self) -> None:
+        error = await self.bus.wait_crashed()
+        raise BatonError(f"a consumer loop died: {error!r}")
+
+    async def _start_http(self) -> None:
+        port = self.settings.http_port
+        if port is None:
+            port = DEFAULT_PORTS.get(self.service_cls.name, 0)
+        app = build_app(service=self.service, health=self.health)
+        config = uvicorn.Config(
+            app,
+            host=self.settings.http_host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+        )
+        self._server = _QuietServer(config)
+        task = asyncio.create_task(self._server.serve(), name="http")
+        while not self._server.started:
+            if task.done():
+                task.result()  # raises why it could not start (e.g. port taken)
+                raise BatonError(f"HTTP server on port {port} stopped at start")
+            await asyncio.sleep(0.02)
+        self._tasks["http"] = task
+        sockets = [s for server in self._server.servers for s in server.sockets]
+        self.port = sockets[0].getsockname()[1] if sockets else port
+
+    def _supervise(self, name: str, coro: Any) -> None:
+        self._tasks[name] = asyncio.create_task(coro, name=name)
+
+    def request_stop(self) -> None:
+        """Ask the runner to stop (what SIGTERM does)."""
+        self._stop.set()
+
+    async def wait(self) -> int:
+        """Wait for a stop request (exit code 0) or a supervised task's death (1)."""
+        stop = asyncio.create_task(self._stop.wait())
+        try:
+            done, _ = await asyncio.wait(
+                [stop, *self._tasks.values()], return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stop.cancel()
+        if stop in done:
+            return 0
+        for name, task in self._tasks.items():
+            if task in done:
+                error = task.exception() if not task.cancelled() else None
+                self.health.failed = f"{name}: {error!r}"
+                self.log.critical("supervised task %s died: %r", name, error)
+        return 1
+
+    async def stop(self, *, reason: str = "shutdown") -> None:
+        """Stop everything in reverse order. Safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.health.ready = False
+        with contextlib.suppress(Exception):
+            await self.service.stopping()
+        for name in [n for n in self._tasks if n not in {"http", "outbox"}]:
+            self._tasks[name].cancel()
+        for name, task in list(self._tasks.items()):
+            if name not in {"http", "outbox"}:
+                with contextlib.suppress(BaseException):
+                    await task
+        with contextlib.suppress(Exception):
+            await self.presence.shutdown(reason=reason)
+        await self.bus.stop()  # finishes and commits the batch in hand
+        await self.outbox.stop()
+        if self._server is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(BaseException):
+                await self._tasks["http"]
+        await self.db.stop()
+
+
+class _QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the runner."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def run_service(service: type[Service], *, settings: BatonSettings) -> int:
+    """Run ``service`` until SIGTERM/SIGINT (exit 0) or a failure (exit 1)."""
+    runner = ServiceRunner(service, settings=settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, runner.request_stop)
+    try:
+        await runner.start()
+        code = await runner.wait()
+    except BaseException:
+        await runner.stop(reason="failed to start")
+        raise
+    await runner.stop(reason="signal" if code == 0 else "failure")
+    return code

@@ -1,0 +1,86 @@
+"""What a Baton service is to the shared runner: a name, migrations, handlers, loops."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from fastapi import APIRouter
+
+from baton.bus import Bus
+from baton.config import BatonSettings
+from baton.db import Database
+from baton.runtime.outbox import Outbox
+
+__all__ = ["DEFAULT_PORTS", "Loop", "Service", "ServiceContext"]
+
+DEFAULT_PORTS: dict[str, int] = {
+    "hub": 8081,
+    "resource": 8082,
+    "status": 8083,
+    "monitor": 8084,
+    "recovery": 8085,
+}
+
+Loop = Callable[[], Awaitable[None]]
+"""A long-running coroutine the runner supervises (it should run until cancelled)."""
+
+
+@dataclass(slots=True)
+class ServiceContext:
+    """Everything a service gets from the runner."""
+
+    settings: BatonSettings
+    bus: Bus
+    db: Database
+    outbox: Outbox
+    log: logging.Logger
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Service:
+    """Base of the five services. Subclasses set ``name`` and override the hooks.
+
+    Lifecycle (driven by :func:`baton.runtime.run_service`): ``setup`` (subscribe handlers,
+    before the bus starts) → bus, outbox relay and HTTP start → ``started`` (recover state)
+    → ``loops`` run → SIGTERM → ``stopping`` → everything stops in reverse order.
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "0.1.0"
+    capabilities: ClassVar[tuple[str, ...]] = ()
+    dependencies: ClassVar[tuple[str, ...]] = ()
+    subscriptions: ClassVar[tuple[str, ...]] = ()
+    publications: ClassVar[tuple[str, ...]] = ()
+    migrations: ClassVar[Path | None] = None
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.bus = ctx.bus
+        self.db = ctx.db
+        self.outbox = ctx.outbox
+        self.log = ctx.log
+
+    async def setup(self) -> None:
+        """Register subscriptions and responders (the bus is not started yet)."""
+
+    async def started(self) -> None:
+        """Load or rebuild state once connected."""
+
+    def loops(self) -> dict[str, Loop]:
+        """Named background loops to supervise; one dying stops the service loudly."""
+        return {}
+
+    def router(self) -> APIRouter | None:
+        """Extra HTTP routes (besides /health and /ready)."""
+        return None
+
+    def health_details(self) -> dict[str, Any]:
+        """Service-specific facts for /health and heartbeats (queue sizes, counts...)."""
+        return {}
+
+    async def stopping(self) -> None:
+        """Called first on shutdown, while everything still runs."""

@@ -1,0 +1,31 @@
+"""Where each service's class lives, so the CLI can start any of them by name."""
+
+from __future__ import annotations
+
+import importlib
+
+from baton.errors import ConfigError
+from baton.runtime.service import Service
+
+__all__ = ["SERVICE_CLASSES", "load_service"]
+
+SERVICE_CLASSES: dict[str, str] = {
+    "hub": "baton_hub.runner:HubService",
+    "resource": "baton_resource.runner:ResourceService",
+}
+"""Service name → ``module:Class``; services join this map as they are built."""
+
+
+def load_service(name: str) -> type[Service]:
+    """The Service class called ``name``."""
+    target = SERVICE_CLASSES.get(name)
+    if target is None:
+        raise ConfigError(
+            f"unknown service {name!r}; known: {', '.join(sorted(SERVICE_CLASSES))}",
+            service=name,
+        )
+    module, _, attr = target.partition(":")
+    cls = getattr(importlib.import_module(module), attr)
+    if not (isinstance(cls, type) and issubclass(cls, Service)):
+        raise ConfigError(f"{target} is not a Service", service=name)
+    return cls
