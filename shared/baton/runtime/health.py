@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 
 if TYPE_CHECKING:
     from baton.runtime.service import Service
@@ -75,16 +75,16 @@ class HealthReporter:
 
 def build_app(*, service: Service, health: HealthReporter) -> FastAPI:
     """The service's HTTP app: /health, /ready and the service's own routes."""
-    app = FastAPI(title=f"baton {service.name}", default_response_class=ORJSONResponse)
+    app = FastAPI(title=f"baton {service.name}")
 
     @app.get("/health")
-    async def get_health() -> ORJSONResponse:
+    async def get_health() -> JSONResponse:
         report = await health.report()
-        return ORJSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)
+        return JSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)
 
     @app.get("/ready")
-    async def get_ready() -> ORJSONResponse:
-        return ORJSONResponse({"ready": health.ready}, status_code=200 if health.ready else 503)
+    async def get_ready() -> JSONResponse:
+        return JSONResponse({"ready": health.ready}, status_code=200 if health.ready else 503)
 
     router = service.router()
     if router is not None:

@@ -1,0 +1,117 @@
+"""The shared service runtime against real Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+import httpx
+import pytest
+from tests.behaviour.helpers import eventually
+from tests.conftest import unique_prefix
+
+from baton.bus import Bus
+from baton.config import BatonSettings
+from baton.db import Database, load_migrations, migrate
+from baton.errors import RemoteError
+from baton.protocol.event import Event
+from baton.runtime import RUNTIME_MIGRATIONS, Service, ServiceRunner, durable_responder
+from baton.topics import create_topics
+
+pytestmark = pytest.mark.integration
+
+
+class Counter(Service):
+    """A tiny service: answers COUNT requests once per request id, emitting an event."""
+
+    name: ClassVar[str] = "hub"
+    capabilities = ("counting",)
+    applied: ClassVar[list[str]] = []
+
+    async def setup(self) -> None:
+        async def count(conn: Any, request: Event) -> dict[str, Any]:
+            if request.data.get("fail"):
+                from baton.errors import HandlerError
+
+                raise HandlerError("asked to fail", retriable=False)
+            Counter.applied.append(request.request_id or "")
+            await self.outbox.add(
+                conn,
+                Event(
+                    event_type="COUNTED",
+                    workflow_id=request.workflow_id,
+                    phase="count",
+                    data={"n": len(Counter.applied)},
+                ),
+            )
+            return {"n": len(Counter.applied)}
+
+        self.bus.serve(
+            "hub",
+            durable_responder(
+                db=self.db, owner="hub", handler=count, after_commit=self.outbox.notify
+            ),
+        )
+
+    def health_details(self) -> dict[str, Any]:
+        return {"queue_size": 0, "applied": len(Counter.applied)}
+
+
+async def test_runner_serves_health_registers_and_applies_requests_once(
+    live_stack: BatonSettings,
+) -> None:
+    settings = live_stack.model_copy(
+        update={
+            "topic_prefix": unique_prefix(),
+            "http_port": 0,
+            "heartbeat_interval": 0.5,
+            "request_timeout": 20.0,
+        }
+    )
+    await create_topics(settings=settings)
+    async with Database(dsn=settings.dsn) as db:
+        await migrate(db, migrations=load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS))
+    seen: list[Event] = []
+    watcher = Bus(settings=settings.model_copy(update={"component": "watcher"}))
+
+    async def record(event: Event) -> None:
+        seen.append(event)
+
+    watcher.subscribe("#", record, group=f"w-{unique_prefix()}")
+    runner = ServiceRunner(Counter, settings=settings)
+    Counter.applied.clear()
+    async with watcher:
+        await runner.start()
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runner.port}") as http:
+                health = (await http.get("/health")).json()
+                assert health["status"] == "healthy", health
+                assert health["dependencies"] == {"kafka": "healthy", "postgresql": "healthy"}
+                assert (await http.get("/ready")).status_code == 200
+
+            client = Bus(settings=settings.model_copy(update={"component": "client"}))
+            async with client:
+                request = Event.parse("COUNT:wf_1:count:{}").replace(request_id="req_same")
+                first = await client.request(request, service="hub")
+                again = await client.request(request, service="hub")
+                assert first.data == again.data == {"n": 1}
+                assert Counter.applied == ["req_same"]
+                with pytest.raises(RemoteError) as info:
+                    await client.request('COUNT:wf_1:count:{"fail":true}', service="hub")
+                assert info.value.error["error"] == "HandlerError"
+
+            def types() -> list[str]:
+                return [e.event_type for e in seen]
+
+            await eventually(lambda: types().count("COMPONENT_HEARTBEAT") >= 2, what="heartbeats")
+            await eventually(lambda: "COUNTED" in types(), what="outbox relay")
+            assert types().count("COUNTED") == 1
+            assert "SYSTEM_STARTUP" in types()
+            assert "COMPONENT_REGISTERED" in types()
+            registered = next(e for e in seen if e.event_type == "COMPONENT_REGISTERED")
+            assert registered.data["component_registration"]["capabilities"] == ["counting"]
+        finally:
+            await runner.stop()
+            await runner.stop()  # idempotent
+        await eventually(lambda: "SYSTEM_SHUTDOWN" in [e.event_type for e in seen], what="shutdown")
+        await asyncio.sleep(0)
