@@ -91,11 +91,12 @@ async def test_runner_serves_health_registers_and_applies_requests_once(
 
             client = Bus(settings=settings.model_copy(update={"component": "client"}))
             async with client:
-                request = Event.parse("COUNT:wf_1:count:{}").replace(request_id="req_same")
+                request_id = f"req_{unique_prefix()}"  # the database outlives test runs
+                request = Event.parse("COUNT:wf_1:count:{}").replace(request_id=request_id)
                 first = await client.request(request, service="hub")
                 again = await client.request(request, service="hub")
                 assert first.data == again.data == {"n": 1}
-                assert Counter.applied == ["req_same"]
+                assert Counter.applied == [request_id]
                 with pytest.raises(RemoteError) as info:
                     await client.request('COUNT:wf_1:count:{"fail":true}', service="hub")
                 assert info.value.error["error"] == "HandlerError"
