@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from typing import Annotated
 
@@ -37,7 +38,7 @@ def serve(
     )
     try:
         cls = load_service(service)
-        code = asyncio.run(run_service(cls, settings=config))
+        code = asyncio.run(run_service(cls, settings=config, env=os.environ))
     except BatonError as exc:
         raise fail(exc) from None
     raise typer.Exit(code)

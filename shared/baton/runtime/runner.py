@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,13 @@ class ServiceRunner:
         settings: Deployment settings; ``component`` defaults to ``baton-<name>``.
     """
 
-    def __init__(self, service: type[Service], *, settings: BatonSettings) -> None:
+    def __init__(
+        self,
+        service: type[Service],
+        *,
+        settings: BatonSettings,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         if settings.component == "baton-cli":
             settings = settings.model_copy(update={"component": f"baton-{service.name}"})
         self.settings = settings
@@ -53,7 +59,12 @@ class ServiceRunner:
         self.bus = Bus(settings=settings)
         self.outbox = Outbox(db=self.db, bus=self.bus, owner=service.name)
         ctx = ServiceContext(
-            settings=settings, bus=self.bus, db=self.db, outbox=self.outbox, log=self.log
+            settings=settings,
+            bus=self.bus,
+            db=self.db,
+            outbox=self.outbox,
+            log=self.log,
+            env=dict(env or {}),
         )
         self.service = service(ctx)
         self.health = HealthReporter(service=self.service)
@@ -192,9 +203,11 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-async def run_service(service: type[Service], *, settings: BatonSettings) -> int:
+async def run_service(
+    service: type[Service], *, settings: BatonSettings, env: Mapping[str, str] | None = None
+) -> int:
     """Run ``service`` until SIGTERM/SIGINT (exit 0) or a failure (exit 1)."""
-    runner = ServiceRunner(service, settings=settings)
+    runner = ServiceRunner(service, settings=settings, env=env)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.request_stop)
