@@ -273,7 +273,7 @@ class Bus:
         return self.subscribe(
             "#",
             handle,
-            group=group or f"{service}-rpc",
+            group=group or f"{self.topics.prefix}.{service}.rpc",
             topic=self.topics.commands(service),
             name=f"serve:{service}",
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from baton.cli import db, demo, dlq, events, schemas, serve, stack, topics
+from baton.cli import db, demo, dlq, events, hub, resource, schemas, serve, stack, topics
 from baton.cli.common import EXIT_CODES_HELP
 
 __all__ = ["app", "main"]
@@ -24,9 +24,13 @@ app.add_typer(topics.app, name="topics")
 app.add_typer(events.app, name="events")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(schemas.app, name="schemas")
-app.add_typer(demo.app, name="demo")
-app.add_typer(serve.app, name="serve")
+app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
 app.add_typer(db.app, name="db")
+app.command("coordination-hub", help=hub.HELP)(hub.coordination_hub)
+app.command("hub", help=hub.HELP, hidden=True)(hub.coordination_hub)
+app.add_typer(resource.app, name="resource-manager")
+app.add_typer(resource.app, name="resource", hidden=True)
 
 
 def main() -> None:

@@ -21,8 +21,6 @@ from baton.cli.common import run, settings
 from baton.errors import HandlerError
 from baton.protocol.event import Event
 
-app = typer.Typer(help="Run the demo scenario against the configured (or local) stack.")
-
 SCENARIO = [
     'WORKFLOW_CREATED:feature_dev_001:setup:{"priority":"high","resources":{"agents":3}}',
     'WORKFLOW_CREATED:bug_fix_002:setup:{"priority":"medium","resources":{"agents":2}}',
@@ -43,7 +41,6 @@ SCENARIO = [
 MALFORMED = b"PHASE_COMPLETED:impl_auth_001:{'duration':'45m'}"
 
 
-@app.callback(invoke_without_command=True)
 def demo(
     once: Annotated[bool, typer.Option("--once", help="Exit when the scenario has run.")] = False,
 ) -> None:

@@ -15,10 +15,7 @@ from baton.errors import BatonError
 from baton.runtime import run_service
 from baton.services import SERVICE_CLASSES, load_service
 
-app = typer.Typer(help="Run a Baton service (until SIGTERM).")
 
-
-@app.callback(invoke_without_command=True)
 def serve(
     service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICE_CLASSES)}.")],
     port: Annotated[

@@ -65,6 +65,11 @@ class Service:
         self.outbox = ctx.outbox
         self.log = ctx.log
 
+    @property
+    def group(self) -> str:
+        """This service's consumer group for the events topic (``<prefix>.<name>``)."""
+        return f"{self.ctx.settings.topic_prefix}.{self.name}"
+
     async def setup(self) -> None:
         """Register subscriptions and responders (the bus is not started yet)."""
 

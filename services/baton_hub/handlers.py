@@ -1,0 +1,401 @@
+"""The hub's handlers: commands (request-response) and events, each one transaction.
+
+Every change loads the workflow row ``for update``, applies a pure transition from
+:mod:`baton_hub.workflow`, stores the new state and queues its events — plus the versioned
+state-sync message for the state topic — in the outbox, all in one transaction. Events are
+applied once: their ids go into the idempotency ledger in that same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from baton.bus import Bus
+from baton.db import Database
+from baton.errors import BatonError, HandlerError, RequestTimeoutError
+from baton.protocol.event import Event
+from baton.runtime import Outbox, first_time
+from baton_hub import workflow as wf
+from baton_hub.config import HubConfig
+from baton_hub.errors import UnknownItemError
+from baton_hub.events import HubEvent
+from baton_hub.state import WorkflowState
+from baton_hub.store import WorkflowStore
+
+__all__ = ["HubCommand", "HubHandlers", "allocation_request_id"]
+
+log = logging.getLogger("baton.hub")
+
+Op = Callable[[WorkflowState], wf.Outcome]
+
+
+class HubCommand(StrEnum):
+    """Request types the hub answers on its commands topic."""
+
+    CREATE_WORKFLOW = "CREATE_WORKFLOW"
+    START_PHASE = "START_PHASE"
+    ASSIGN_AGENTS = "ASSIGN_AGENTS"
+    PAUSE = "PAUSE_WORKFLOW"
+    RESUME = "RESUME_WORKFLOW"
+    CANCEL = "CANCEL_WORKFLOW"
+    GET = "GET_WORKFLOW"
+    LIST = "LIST_WORKFLOWS"
+    SIGNAL = "SEND_SIGNAL"
+    SIGNALS = "GET_SIGNALS"
+    UPDATE_CONTEXT = "UPDATE_CONTEXT"
+    GET_CONTEXT = "GET_CONTEXT"
+    QUALITY_SCORE = "REPORT_QUALITY_SCORE"
+    SATISFY_DEPENDENCY = "SATISFY_DEPENDENCY"
+    CHECKPOINT = "CHECKPOINT_WORKFLOW"
+
+
+def allocation_request_id(workflow_id: str) -> str:
+    """One allocation request per workflow: the resource manager dedupes on this id."""
+    return f"req_{workflow_id}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _need(data: dict[str, Any], name: str) -> Any:
+    if name not in data:
+        raise HandlerError(f"data.{name} is required", retriable=False, part=f"data.{name}")
+    return data[name]
+
+
+class HubHandlers:
+    """Binds the pure state machine to PostgreSQL, the outbox and the bus."""
+
+    def __init__(self, *, bus: Bus, db: Database, outbox: Outbox, config: HubConfig) -> None:
+        self.bus = bus
+        self.db = db
+        self.outbox = outbox
+        self.config = config
+        self.store = WorkflowStore()
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    async def _record(self, conn: Any, before: WorkflowState | None, outcome: wf.Outcome) -> None:
+        state, events = outcome
+        if before is None:
+            if not await self.store.insert(conn, state):
+                raise HandlerError(
+                    f"workflow {state.workflow_id} already exists",
+                    retriable=False,
+                    workflow_id=state.workflow_id,
+                )
+        elif state is not before and state.state_version != before.state_version:
+            await self.store.update(conn, state)
+        for event in events:
+            await self.outbox.add(conn, _to_event(event))
+        if before is None or state.state_version != before.state_version:
+            sync = wf.state_sync(state)
+            await self.outbox.add(
+                conn,
+                Event(
+                    event_type="WORKFLOW_STATE",
+                    workflow_id=state.workflow_id,
+                    phase=state.phase_name,
+                    data=sync,
+                ),
+                topic=self.bus.topics.state,
+            )
+
+    async def _mutate_in(self, conn: Any, workflow_id: str, op: Op) -> WorkflowState:
+        state = await self.store.get(conn, workflow_id, lock=True)
+        if state is None:
+            raise UnknownItemError(
+                f"no workflow {workflow_id}",
+                workflow_id=workflow_id,
+                kind="workflow",
+                name=workflow_id,
+            )
+        outcome = op(state)
+        await self._record(conn, state, outcome)
+        return outcome[0]
+
+    async def _mutate(self, workflow_id: str, op: Op, *, event_id: str) -> WorkflowState | None:
+        """Apply ``op`` once per ``event_id``; None when the workflow is not the hub's."""
+        async with self.db.transaction() as conn:
+            if not await first_time(conn, consumer="hub", event_id=event_id):
+                return None
+            state = await self.store.get(conn, workflow_id, lock=True)
+            if state is None:
+                return None  # an event about a workflow this hub does not run
+            outcome = op(state)
+            await self._record(conn, state, outcome)
+        self.outbox.notify()
+        return outcome[0]
+
+    # -- commands ----------------------------------------------------------------------
+
+    async def command(self, conn: Any, request: Event) -> dict[str, Any]:
+        """Apply one request inside ``conn`` (the durable responder's transaction)."""
+        try:
+            kind = HubCommand(request.event_type)
+        except ValueError:
+            raise HandlerError(
+                f"unknown hub command {request.event_type}; known: "
+                f"{', '.join(c.value for c in HubCommand)}",
+                retriable=False,
+                part="event_type",
+            ) from None
+        data, wid, now = request.data, request.workflow_id, _now()
+        if kind is HubCommand.CREATE_WORKFLOW:
+            definition = dict(data.get("definition", data))
+            definition.setdefault("workflow_id", wid)
+            outcome = wf.create(definition, now=now)
+            await self._record(conn, None, outcome)
+            return _summary(outcome)
+        if kind is HubCommand.GET:
+            state = await self.store.get(conn, wid)
+            if state is None:
+                raise UnknownItemError(
+                    f"no workflow {wid}", workflow_id=wid, kind="workflow", name=wid
+                )
+            return {"workflow": state.model_dump(mode="json"), **wf.state_sync(state)}
+        if kind is HubCommand.LIST:
+            return {"workflows": await self.store.summaries(conn, status=data.get("status"))}
+        if kind is HubCommand.SIGNALS:
+            state = await self._existing(conn, wid)
+            found = wf.signals(
+                state,
+                agent_id=data.get("agent_id"),
+                signal_type=data.get("signal_type"),
+                limit=data.get("limit"),
+            )
+            return {"signals": [s.model_dump(mode="json") for s in found]}
+        if kind is HubCommand.GET_CONTEXT:
+            state = await self._existing(conn, wid)
+            return {
+                "context": wf.context_for(state, target=_need(data, "target")),
+                "version": state.context.version,
+            }
+        state = await self._mutate_in(conn, wid, self._operation(kind, data, now))
+        return {"workflow_id": wid, "status": state.status, "state_version": state.state_version}
+
+    async def _existing(self, conn: Any, workflow_id: str) -> WorkflowState:
+        state = await self.store.get(conn, workflow_id)
+        if state is None:
+            raise UnknownItemError(
+                f"no workflow {workflow_id}",
+                workflow_id=workflow_id,
+                kind="workflow",
+                name=workflow_id,
+            )
+        return state
+
+    def _operation(self, kind: HubCommand, data: dict[str, Any], now: datetime) -> Op:
+        ops: dict[HubCommand, Op] = {
+            HubCommand.START_PHASE: lambda s: wf.start_phase(
+                s, phase=_need(data, "phase"), now=now
+            ),
+            HubCommand.ASSIGN_AGENTS: lambda s: wf.assign_agents(
+                s, assignments=data.get("assignments", data.get("agents", [])), now=now
+            ),
+            HubCommand.PAUSE: lambda s: wf.pause(
+                s, reason=data.get("reason", "requested"), now=now
+            ),
+            HubCommand.RESUME: lambda s: wf.resume(s, now=now),
+            HubCommand.CANCEL: lambda s: wf.cancel(
+                s, reason=data.get("reason", "requested"), now=now
+            ),
+            HubCommand.SIGNAL: lambda s: wf.signal(
+                s,
+                sender=_need(data, "sender"),
+                recipients=data.get("recipients"),
+                signal_type=_need(data, "signal_type"),
+                payload=data.get("payload"),
+                now=now,
+            ),
+            HubCommand.UPDATE_CONTEXT: lambda s: wf.update_context(
+                s, updates=_need(data, "updates"), targets=data.get("targets"), now=now
+            ),
+            HubCommand.QUALITY_SCORE: lambda s: wf.on_quality_score(
+                s, task_id=_need(data, "task_id"), score=float(_need(data, "score")), now=now
+            ),
+            HubCommand.SATISFY_DEPENDENCY: lambda s: wf.on_external_event(
+                s, dependency=_need(data, "dependency"), now=now
+            ),
+            HubCommand.CHECKPOINT: lambda s: wf.checkpoint(
+                s, label=data.get("label") or data.get("name") or "manual", now=now
+            ),
+        }
+        return ops[kind]
+
+    # -- events ------------------------------------------------------------------------
+
+    def subscriptions(self) -> dict[str, Callable[[Event], Awaitable[None]]]:
+        """Routing-key pattern → handler, for the hub's consumer group."""
+        return {
+            "workflow.*.created": self.on_workflow_created,
+            "resource.*.allocated": self.on_resource_allocated,
+            "task.*.started": self.on_task_event,
+            "task.*.completed": self.on_task_event,
+            "task.*.failed": self.on_task_event,
+            "quality.*.score": self.on_quality_score,
+            "dependency.*.satisfied": self.on_dependency_satisfied,
+        }
+
+    async def on_workflow_created(self, event: Event) -> None:
+        async with self.db.pool.acquire() as conn:
+            state = await self.store.get(conn, event.workflow_id)
+        if state is None or state.status != "CREATED":
+            return  # not ours, or already handled
+        reply = await self._allocate(state)
+        answer = reply.get("allocation_response", {})
+        agents = reply.get("agent_ids") or []
+        resources = answer.get("allocated_resources") or {}
+
+        def apply(s: WorkflowState) -> wf.Outcome:
+            if s.status != "CREATED":
+                return s, []
+            return wf.on_allocation(
+                s,
+                status=answer.get("status", "denied"),
+                allocation_id=resources.get("allocation_id"),
+                agents=agents,
+                queue_position=answer.get("queue_position"),
+                estimated_start=answer.get("estimated_start"),
+                reason=reply.get("reason"),
+                now=_now(),
+            )
+
+        await self._mutate(event.workflow_id, apply, event_id=event.event_id)
+
+    async def _allocate(self, state: WorkflowState) -> dict[str, Any]:
+        fields = state.definition.to_allocation_request_fields()
+        priority = fields.pop("priority")
+        request = Event(
+            event_type="ALLOCATE",
+            workflow_id=state.workflow_id,
+            phase=state.phase_name,
+            data={
+                "allocation_request": {
+                    "request_id": allocation_request_id(state.workflow_id),
+                    "workflow_id": state.workflow_id,
+                    "requester": "coordination-hub",
+                    "priority": priority,
+                    "resources": fields,
+                    "constraints": {"max_wait_time": "30d"},
+                    "fallback_options": {"queue_if_unavailable": True},
+                }
+            },
+        )
+        deadline = time.monotonic() + self.config.allocation_patience
+        delay = 0.5
+        while True:
+            try:
+                return (await self.bus.request(request, service="resource")).data
+            except RequestTimeoutError:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("resource manager silent; asking again for %s", state.workflow_id)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def on_resource_allocated(self, event: Event) -> None:
+        data = event.data
+        if data.get("request_id") != allocation_request_id(event.workflow_id):
+            return
+
+        def apply(s: WorkflowState) -> wf.Outcome:
+            if s.status != "QUEUED":
+                return s, []
+            return wf.on_allocation(
+                s,
+                status=data.get("status", "approved"),
+                allocation_id=data.get("allocation_id"),
+                agents=data.get("agent_ids") or [],
+                now=_now(),
+            )
+
+        await self._mutate(event.workflow_id, apply, event_id=event.event_id)
+
+    async def on_task_event(self, event: Event) -> None:
+        data, now = event.data, _now()
+        task_id, agent_id = _need(data, "task_id"), _need(data, "agent_id")
+        token = data.get("fencing_token")
+        ops: dict[str, Op] = {
+            "TASK_STARTED": lambda s: wf.on_task_started(
+                s, task_id=task_id, agent_id=agent_id, fencing_token=token, now=now
+            ),
+            "TASK_COMPLETED": lambda s: wf.on_task_completed(
+                s,
+                task_id=task_id,
+                agent_id=agent_id,
+                fencing_token=token,
+                results=data.get("results"),
+                quality_score=data.get("quality_score"),
+                now=now,
+            ),
+            "TASK_FAILED": lambda s: wf.on_task_failed(
+                s,
+                task_id=task_id,
+                agent_id=agent_id,
+                fencing_token=token,
+                reason=str(data.get("failure_reason") or data.get("reason") or "failed"),
+                now=now,
+            ),
+        }
+        await self._mutate(event.workflow_id, ops[event.event_type], event_id=event.event_id)
+
+    async def on_quality_score(self, event: Event) -> None:
+        task_id, score = _need(event.data, "task_id"), float(_need(event.data, "score"))
+        await self._mutate(
+            event.workflow_id,
+            lambda s: wf.on_quality_score(s, task_id=task_id, score=score, now=_now()),
+            event_id=event.event_id,
+        )
+
+    async def on_dependency_satisfied(self, event: Event) -> None:
+        dependency = _need(event.data, "dependency")
+        await self._mutate(
+            event.workflow_id,
+            lambda s: wf.on_external_event(s, dependency=dependency, now=_now()),
+            event_id=event.event_id,
+        )
+
+    # -- loops -------------------------------------------------------------------------
+
+    async def timeouts_loop(self) -> None:
+        """Check deadlines of active workflows every ``timeout_interval`` seconds."""
+        while True:
+            await asyncio.sleep(self.config.timeout_interval)
+            async with self.db.pool.acquire() as conn:
+                ids = await self.store.active_ids(conn)
+            for workflow_id in ids:
+                try:
+                    async with self.db.transaction() as conn:
+                        await self._mutate_in(
+                            conn, workflow_id, lambda s: wf.check_timeouts(s, now=_now())
+                        )
+                    self.outbox.notify()
+                except BatonError as exc:
+                    log.warning("timeout check of %s failed: %s", workflow_id, exc)
+
+
+def _to_event(event: HubEvent) -> Event:
+    return Event(
+        event_type=event.event_type,
+        workflow_id=event.workflow_id,
+        phase=event.phase,
+        data=event.data,
+    )
+
+
+def _summary(outcome: wf.Outcome) -> dict[str, Any]:
+    state, events = outcome
+    return {
+        "workflow_id": state.workflow_id,
+        "status": state.status,
+        "state_version": state.state_version,
+        "events": [e.event_type for e in events],
+    }

@@ -1,0 +1,66 @@
+"""The coordination hub as a service: wires handlers to the shared runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from baton.runtime import Loop, Service, durable_responder
+from baton_hub.config import HubConfig
+from baton_hub.handlers import HubHandlers
+
+__all__ = ["HubService"]
+
+
+class HubService(Service):
+    """coordination-hub: workflow lifecycle, phases, tasks, dependencies, routing rules."""
+
+    name: ClassVar[str] = "hub"
+    capabilities = (
+        "workflow_lifecycle",
+        "phase_transitions",
+        "task_assignment",
+        "dependency_resolution",
+        "routing_rules",
+        "signals",
+        "shared_context",
+    )
+    dependencies = ("resource-manager",)
+    subscriptions = (
+        "workflow.*.created",
+        "resource.*.allocated",
+        "task.#",
+        "quality.*.score",
+        "dependency.*.satisfied",
+    )
+    publications = (
+        "workflow.#",
+        "phase.#",
+        "task.*.assigned",
+        "agent.*.signal",
+        "context.*.updated",
+    )
+    migrations = Path(__file__).parent / "migrations"
+
+    async def setup(self) -> None:
+        self.config = HubConfig.from_env(self.ctx.env)
+        self.handlers = HubHandlers(
+            bus=self.bus, db=self.db, outbox=self.outbox, config=self.config
+        )
+        self.bus.serve(
+            "hub",
+            durable_responder(
+                db=self.db,
+                owner="hub",
+                handler=self.handlers.command,
+                after_commit=self.outbox.notify,
+            ),
+        )
+        for pattern, handler in self.handlers.subscriptions().items():
+            self.bus.subscribe(pattern, handler, group=self.group, name=handler.__name__ + pattern)
+
+    def loops(self) -> dict[str, Loop]:
+        return {"timeouts": self.handlers.timeouts_loop}
+
+    def health_details(self) -> dict[str, Any]:
+        return {"outbox_published": self.outbox.published}

@@ -1,0 +1,225 @@
+"""The resource manager's handlers: allocation requests, releases, lease expiry.
+
+PostgreSQL is the authority: each operation locks the single state row, rebuilds the
+allocator from it, applies the pure operation, saves it and queues the events in the outbox
+— one transaction. Replicas therefore never hand out the same capacity twice, and nothing
+in memory can drift from what is stored.
+
+Agent ids: the pool's agents have names (``BATON_RESOURCE_AGENT_IDS``, default
+``agent_001``…); an allocation of N agents holds N free names, returned as ``agent_ids`` in
+the reply and on ``RESOURCE_ALLOCATED`` events, and freed on release.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+
+from baton.bus import Bus
+from baton.db import Database
+from baton.errors import HandlerError
+from baton.protocol.event import Event
+from baton.protocol.messages import AllocationRequest
+from baton.runtime import Outbox, first_time
+from baton_resource.allocator import Allocator
+from baton_resource.config import ResourceConfig
+from baton_resource.records import ResourceEvent
+from baton_resource.store import ResourceStore
+
+__all__ = ["ResourceCommand", "ResourceHandlers"]
+
+
+class ResourceCommand(StrEnum):
+    """Request types the resource manager answers."""
+
+    ALLOCATE = "ALLOCATE"
+    RELEASE = "RELEASE"
+    CANCEL_REQUEST = "CANCEL_REQUEST"
+    RENEW = "RENEW"
+    STATUS = "RESOURCE_STATUS"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+Change = Callable[[Allocator, datetime], tuple[dict[str, Any], list[ResourceEvent]]]
+
+
+class ResourceHandlers:
+    """Binds the pure allocator to PostgreSQL, the outbox and the bus."""
+
+    def __init__(self, *, bus: Bus, db: Database, outbox: Outbox, config: ResourceConfig) -> None:
+        self.bus = bus
+        self.db = db
+        self.outbox = outbox
+        self.config = config
+        self.store = ResourceStore()
+
+    def _allocator(self, state: Any) -> Allocator:
+        c = self.config
+        return Allocator(
+            pools=c.pools,
+            state=state,
+            aging_per_minute=c.aging_per_minute,
+            auto_release_grace=c.lease_grace,
+            thresholds={"default": c.threshold},
+        )
+
+    async def _change(self, conn: Any, change: Change) -> dict[str, Any]:
+        """Load, apply ``change``, assign agent ids, save, queue events (in ``conn``)."""
+        state, slots = await self.store.load(conn)
+        allocator = self._allocator(state)
+        reply, events = change(allocator, _now())
+        live = {a.allocation_id for a in allocator.state.allocations}
+        slots = {k: v for k, v in slots.items() if k in live}
+        taken = {name for names in slots.values() for name in names}
+        free = [n for n in self.config.agent_names() if n not in taken]
+        for allocation in allocator.state.allocations:
+            if allocation.allocation_id not in slots:
+                count = allocation.resources.agents
+                slots[allocation.allocation_id], free = free[:count], free[count:]
+        await self.store.save(conn, allocator.state, slots)
+        for event in events:
+            data = dict(event.data)
+            if event.event_type == "RESOURCE_ALLOCATED":
+                data["agent_ids"] = slots.get(str(data.get("allocation_id")), [])
+            await self.outbox.add(
+                conn,
+                Event(
+                    event_type=event.event_type,
+                    workflow_id=event.workflow_id,
+                    phase=event.phase,
+                    data=data,
+                ),
+            )
+        reply_id = reply.get("allocation_response", {}).get("allocated_resources") or {}
+        if reply_id.get("allocation_id") in slots:
+            reply["agent_ids"] = slots[reply_id["allocation_id"]]
+        return reply
+
+    # -- commands ----------------------------------------------------------------------
+
+    async def command(self, conn: Any, request: Event) -> dict[str, Any]:
+        """Apply one request inside ``conn`` (the durable responder's transaction)."""
+        try:
+            kind = ResourceCommand(request.event_type)
+        except ValueError:
+            raise HandlerError(
+                f"unknown resource command {request.event_type}; known: "
+                f"{', '.join(c.value for c in ResourceCommand)}",
+                retriable=False,
+                part="event_type",
+            ) from None
+        data = request.data
+        if kind is ResourceCommand.ALLOCATE:
+            raw = dict(data.get("allocation_request", data))
+            raw.setdefault("workflow_id", request.workflow_id)
+            try:
+                req = AllocationRequest.model_validate(raw)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise HandlerError(
+                    f"allocation_request.{where}: {first['msg']}",
+                    retriable=False,
+                    part=f"data.allocation_request.{where}",
+                ) from None
+
+            def allocate(a: Allocator, now: datetime) -> tuple[dict[str, Any], list[ResourceEvent]]:
+                outcome = a.request(req, now=now)
+                reply = {
+                    "allocation_response": outcome.response.model_dump(mode="json"),
+                    "reason": outcome.reason,
+                    "repeated": outcome.repeated,
+                }
+                return reply, list(outcome.events)
+
+            return await self._change(conn, allocate)
+        if kind is ResourceCommand.STATUS:
+            state, slots = await self.store.load(conn)
+            return {**self._allocator(state).status(now=_now()), "agent_slots": slots}
+        if kind is ResourceCommand.RELEASE:
+            allocation_id, workflow_id = data.get("allocation_id"), data.get("workflow_id")
+            if not allocation_id and not workflow_id:
+                raise HandlerError(
+                    "give data.allocation_id or data.workflow_id", retriable=False, part="data"
+                )
+            reason = str(data.get("reason", "released"))
+            return await self._change(
+                conn,
+                lambda a, now: _released(
+                    a.release(
+                        now=now, allocation_id=allocation_id, workflow_id=workflow_id, reason=reason
+                    )
+                ),
+            )
+        if kind is ResourceCommand.CANCEL_REQUEST:
+            return await self._change(
+                conn,
+                lambda a, now: _released(
+                    a.cancel_request(
+                        now=now,
+                        request_id=data.get("request_id"),
+                        workflow_id=data.get("workflow_id"),
+                    )
+                ),
+            )
+        allocation_id = str(data.get("allocation_id", ""))
+
+        def renew(a: Allocator, now: datetime) -> tuple[dict[str, Any], list[ResourceEvent]]:
+            until = a.renew(allocation_id, now=now, hours=data.get("hours"))
+            return {
+                "allocation_id": allocation_id,
+                "lease_deadline": until.isoformat() if until else None,
+            }, []
+
+        return await self._change(conn, renew)
+
+    # -- events ------------------------------------------------------------------------
+
+    def subscriptions(self) -> dict[str, Callable[[Event], Awaitable[None]]]:
+        return {
+            "workflow.*.completed": self.on_workflow_finished,
+            "workflow.*.failed": self.on_workflow_finished,
+            "workflow.*.cancelled": self.on_workflow_finished,
+        }
+
+    async def on_workflow_finished(self, event: Event) -> None:
+        """Release everything the workflow holds (and drop its queued requests)."""
+        reason = f"workflow {event.event_type.removeprefix('WORKFLOW_').lower()}"
+        async with self.db.transaction() as conn:
+            if not await first_time(conn, consumer="resource", event_id=event.event_id):
+                return
+            await self._change(
+                conn,
+                lambda a, now: _released(
+                    a.release(now=now, workflow_id=event.workflow_id, reason=reason)
+                ),
+            )
+        self.outbox.notify()
+
+    async def expiry_loop(self) -> None:
+        """Reclaim leases past their deadline, granting queued requests."""
+        while True:
+            await asyncio.sleep(self.config.expiry_interval)
+            async with self.db.transaction() as conn:
+                state, _ = await self.store.load(conn)
+                if not self._allocator(state).state.allocations:
+                    continue
+                reply = await self._change(conn, lambda a, now: _released(a.expire(now=now)))
+            if reply["released"]:
+                self.outbox.notify()
+
+
+def _released(outcome: Any) -> tuple[dict[str, Any], list[ResourceEvent]]:
+    return {
+        "released": list(outcome.released),
+        "cancelled": list(outcome.cancelled),
+        "granted": [g.model_dump(mode="json") for g in outcome.granted],
+    }, list(outcome.events)

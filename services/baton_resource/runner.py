@@ -1,0 +1,54 @@
+"""The resource manager as a service: wires handlers to the shared runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from baton.runtime import Loop, Service, durable_responder
+from baton_resource.config import ResourceConfig
+from baton_resource.handlers import ResourceHandlers
+
+__all__ = ["ResourceService"]
+
+
+class ResourceService(Service):
+    """resource-manager: pools, allocations, priority queue, leases, thresholds."""
+
+    name: ClassVar[str] = "resource"
+    capabilities = (
+        "resource_allocation",
+        "conflict_detection",
+        "priority_queue",
+        "leases",
+        "threshold_events",
+    )
+    dependencies = ("coordination-hub",)
+    subscriptions = ("workflow.*.completed", "workflow.*.failed", "workflow.*.cancelled")
+    publications = (
+        "resource.*.allocated",
+        "resource.*.deallocated",
+        "resource.*.conflict",
+        "resource.*.threshold",
+    )
+    migrations = Path(__file__).parent / "migrations"
+
+    async def setup(self) -> None:
+        self.config = ResourceConfig.from_env(self.ctx.env)
+        self.handlers = ResourceHandlers(
+            bus=self.bus, db=self.db, outbox=self.outbox, config=self.config
+        )
+        self.bus.serve(
+            "resource",
+            durable_responder(
+                db=self.db,
+                owner="resource",
+                handler=self.handlers.command,
+                after_commit=self.outbox.notify,
+            ),
+        )
+        for pattern, handler in self.handlers.subscriptions().items():
+            self.bus.subscribe(pattern, handler, group=self.group, name=f"release@{pattern}")
+
+    def loops(self) -> dict[str, Loop]:
+        return {"lease_expiry": self.handlers.expiry_loop}

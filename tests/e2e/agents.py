@@ -1,0 +1,118 @@
+"""Simulated agents for end-to-end tests: they take TASK_ASSIGNED and report back."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from baton.bus import Bus
+from baton.protocol.event import Event
+
+__all__ = ["Decision", "EventLog", "SimAgents"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a simulated agent does with an assignment."""
+
+    outcome: str = "complete"  # complete | fail | ignore
+    quality_score: float | None = None
+    delay: float = 0.0
+    reason: str = "simulated failure"
+
+
+Policy = Callable[[Event], Decision]
+
+
+@dataclass
+class SimAgents:
+    """Completes (or fails) every task assigned on the bus, per ``policy``."""
+
+    bus: Bus
+    policy: Policy = field(default=lambda e: Decision())
+    assignments: list[Event] = field(default_factory=list)
+
+    def attach(self) -> None:
+        self.bus.subscribe(
+            "task.*.assigned", self._on_assigned, group=f"sim-agents-{uuid.uuid4().hex[:6]}"
+        )
+
+    async def _on_assigned(self, event: Event) -> None:
+        self.assignments.append(event)
+        decision = self.policy(event)
+        if decision.outcome == "ignore":
+            return
+        asyncio.get_running_loop().create_task(self._report(event, decision))
+
+    async def _report(self, event: Event, decision: Decision) -> None:
+        data = event.data
+        base: dict[str, Any] = {
+            "task_id": data["task_id"],
+            "agent_id": data["agent_id"],
+            "fencing_token": data.get("fencing_token"),
+        }
+        await self.bus.publish(
+            Event(
+                event_type="TASK_STARTED",
+                workflow_id=event.workflow_id,
+                phase=event.phase,
+                data={**base, "start_time": "now"},
+            )
+        )
+        if decision.delay:
+            await asyncio.sleep(decision.delay)
+        if decision.outcome == "fail":
+            await self.bus.publish(
+                Event(
+                    event_type="TASK_FAILED",
+                    workflow_id=event.workflow_id,
+                    phase=event.phase,
+                    data={
+                        **base,
+                        "failure_reason": decision.reason,
+                        "retry_count": data.get("attempt", 1) - 1,
+                    },
+                )
+            )
+            return
+        done: dict[str, Any] = {**base, "duration": "1s", "results": {"ok": True}}
+        if decision.quality_score is not None:
+            done["quality_score"] = decision.quality_score
+        await self.bus.publish(
+            Event(
+                event_type="TASK_COMPLETED",
+                workflow_id=event.workflow_id,
+                phase=event.phase,
+                data=done,
+            )
+        )
+
+
+@dataclass
+class EventLog:
+    """Every event of the events topic, in the order one consumer saw them."""
+
+    bus: Bus
+    events: list[Event] = field(default_factory=list)
+
+    def attach(self) -> None:
+        self.bus.subscribe("#", self._record, group=f"log-{uuid.uuid4().hex[:6]}")
+
+    async def _record(self, event: Event) -> None:
+        self.events.append(event)
+
+    def of(self, workflow_id: str, *, prefix: str = "") -> list[str]:
+        return [
+            e.event_type
+            for e in self.events
+            if e.workflow_id == workflow_id and e.event_type.startswith(prefix)
+        ]
+
+    def last(self, workflow_id: str, event_type: str) -> Event | None:
+        found = [
+            e for e in self.events if e.workflow_id == workflow_id and e.event_type == event_type
+        ]
+        return found[-1] if found else None
