@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from baton.bus import Bus
 from baton.config import BatonSettings
 from baton.protocol.event import Event
-from baton.topics import create_topics
+from baton.topics import create_topics, delete_topics
 
 TYPES = [
     "TASK_STARTED",
@@ -162,8 +162,11 @@ async def main(count: int) -> dict[str, Any]:
         await load_input(loader, count)
     source = settings.topics.events
     out_raw, out_bus = settings.topics.commands("status"), settings.topics.commands("monitor")
-    raw_s = await raw_pipe(settings, source, out_raw, count)
-    bus_s = await bus_pipe(settings, out_bus, count)
+    try:
+        raw_s = await raw_pipe(settings, source, out_raw, count)
+        bus_s = await bus_pipe(settings, out_bus, count)
+    finally:
+        await delete_topics(bootstrap=settings.bootstrap, prefix=settings.topic_prefix)
     raw_rate, bus_rate = count / raw_s, count / bus_s
     return {
         "events": count,

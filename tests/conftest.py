@@ -7,9 +7,12 @@ when it cannot.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -17,19 +20,37 @@ import pytest
 from baton.bus import Bus, MemoryTransport
 from baton.config import BatonSettings
 
+TEST_TOPICS = r"^t_[0-9a-f]{10}\."
+"""Topics of test prefixes (see :func:`unique_prefix`), swept before and after a session."""
+
 
 @pytest.fixture(scope="session")
-def live_stack() -> BatonSettings:
-    """Settings of a running Kafka + PostgreSQL, started locally when needed."""
-    from baton.stack import Stack
+def live_stack() -> Iterator[BatonSettings]:
+    """Settings of a running Kafka + PostgreSQL, started locally when needed.
 
-    settings = BatonSettings.from_env(os.environ)
+    Test topics get 2 partitions, and every test topic is deleted before and after the
+    session: a broker keeps files open per partition, and leftovers would pile up.
+    """
+    from baton.stack import Stack
+    from baton.topics import delete_topics
+
+    settings = BatonSettings.from_env(os.environ).model_copy(update={"partitions": 2})
     Stack(settings=settings).up()
-    return settings
+    sweep = functools.partial(delete_topics, bootstrap=settings.bootstrap, pattern=TEST_TOPICS)
+    _in_thread(sweep)
+    yield settings
+    _in_thread(sweep)
+
+
+def _in_thread(make: Callable[[], Awaitable[object]]) -> None:
+    """Run a coroutine to completion from sync code that may sit inside a running loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(lambda: asyncio.run(make())).result()  # type: ignore[arg-type]
 
 
 def unique_prefix() -> str:
-    return f"t{uuid.uuid4().hex[:10]}"
+    """A fresh topic prefix for one test (matches :data:`TEST_TOPICS`)."""
+    return f"t_{uuid.uuid4().hex[:10]}"
 
 
 BusFactory = Callable[..., Awaitable[Bus]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "STATE_MIN_COMPACTION_LAG_MS",
     "TopicSpec",
     "create_topics",
+    "delete_topics",
     "describe_topics",
     "list_topics",
     "require_topics",
@@ -289,3 +291,21 @@ async def describe_topics(*, bootstrap: str, names: Sequence[str]) -> list[dict[
         {"topic": name, "partitions": partitions[name], "config": configs.get(name, {})}
         for name in present
     ]
+
+
+async def delete_topics(
+    *, bootstrap: str, prefix: str | None = None, pattern: str | None = None
+) -> list[str]:
+    """Delete every topic named ``<prefix>.…`` (or matching regex ``pattern``); returns them.
+
+    For tests and tear-down of throw-away deployments: a broker keeps files open for every
+    partition, so topics nobody uses should not pile up.
+    """
+    if (prefix is None) == (pattern is None):
+        raise ValueError("give exactly one of prefix or pattern")
+    matcher = re.compile(pattern if pattern is not None else re.escape(f"{prefix}.") + ".*")
+    async with _admin(bootstrap) as admin:
+        doomed = sorted(n for n in await admin.list_topics() if matcher.match(n))
+        if doomed:
+            await admin.delete_topics(doomed)
+    return doomed

@@ -44,6 +44,7 @@ async def e2e_env(live_stack: BatonSettings, request: pytest.FixtureRequest) -> 
         "BATON_KAFKA_BOOTSTRAP": settings.bootstrap,
         "BATON_PG_DSN": settings.dsn,
         "BATON_HEARTBEAT_INTERVAL": "2",
+        "BATON_PARTITIONS": "2",
         "BATON_RETRY_DELAYS": "0.5,1,2",
         "BATON_LOG_DIR": str(log_dir),
     }

@@ -20,7 +20,12 @@ BATON = shutil.which("baton") or str(Path(__file__).resolve().parents[2] / ".ven
 
 @pytest.fixture
 def env(live_stack: BatonSettings) -> dict[str, str]:
-    environment = {**os.environ, "BATON_TOPIC_PREFIX": unique_prefix(), "BATON_RETRY_DELAYS": "0.2"}
+    environment = {
+        **os.environ,
+        "BATON_TOPIC_PREFIX": unique_prefix(),
+        "BATON_RETRY_DELAYS": "0.2",
+        "BATON_PARTITIONS": "2",
+    }
     done = subprocess.run(
         [BATON, "topics", "create", "--json"],
         env=environment,
