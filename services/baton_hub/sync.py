@@ -11,31 +11,20 @@
   allocated memory while the workflow runs and the rest is 0;
 - ``metadata`` adds the status, phase statuses, task statuses and the failure reason.
 
-:func:`detect_conflict` classifies an incoming version against the one held (the rule is in
-:mod:`baton_hub.workflow`'s docstring).
+:func:`detect_conflict` (from :mod:`baton.statesync`, where the rule is documented)
+classifies an incoming version against the one held.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from baton.protocol.messages.state import WorkflowStateMessage
+from baton.statesync import ConflictKind, detect_conflict
 from baton_hub.state import WorkflowState
 from baton_hub.units import after
 
 __all__ = ["ConflictKind", "detect_conflict", "state_sync"]
-
-ConflictKind = Literal["ok", "stale", "gap"]
-"""``ok``: the next version; ``stale``: not newer; ``gap``: versions were skipped."""
-
-
-def detect_conflict(*, current_version: int, incoming_version: int) -> ConflictKind:
-    """Classify ``incoming_version`` against ``current_version`` (0 when nothing is held)."""
-    if incoming_version <= current_version:
-        return "stale"
-    if incoming_version > current_version + 1:
-        return "gap"
-    return "ok"
 
 
 def state_sync(state: WorkflowState) -> dict[str, Any]:

@@ -97,9 +97,10 @@ class EventLog:
 
     bus: Bus
     events: list[Event] = field(default_factory=list)
+    topic: str | None = None
 
     def attach(self) -> None:
-        self.bus.subscribe("#", self._record, group=f"log-{uuid.uuid4().hex[:6]}")
+        self.bus.subscribe("#", self._record, group=f"log-{uuid.uuid4().hex[:6]}", topic=self.topic)
 
     async def _record(self, event: Event) -> None:
         self.events.append(event)

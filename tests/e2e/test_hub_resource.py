@@ -62,6 +62,8 @@ async def test_seed_002_multi_workflow_coordination(
     e2e_env: dict[str, str], client: tuple[Bus, SimAgents, EventLog], log_dir: Path
 ) -> None:
     bus, agents, events = client
+    states = EventLog(bus=bus, topic=bus.topics.state)
+    states.attach()
     hold = {"feature_dev_001"}  # feature's agents wait until told, so bug_fix must queue
     agents.policy = lambda e: Decision("ignore") if e.workflow_id in hold else Decision()
     agents.attach()
@@ -109,3 +111,13 @@ async def test_seed_002_multi_workflow_coordination(
         ("WORKFLOW_STARTED", "bug_fix_002")
     )
     assert len(events.of("feature_dev_001", prefix="PHASE_COMPLETED")) == 4
+
+    # Every change is a state-sync message on the compacted state topic, versions 1, 2, 3...
+    for workflow_id in ("feature_dev_001", "bug_fix_002"):
+        syncs = [e for e in states.events if e.workflow_id == workflow_id]
+        versions = [e.data["workflow_state"]["state_version"] for e in syncs]
+        assert versions == list(range(1, len(versions) + 1)), versions
+        assert all(e.event_type == "WORKFLOW_STATE" for e in syncs)
+        assert syncs[-1].data["workflow_state"]["metadata"]["last_update_source"] == (
+            "coordination-hub"
+        )
