@@ -15,14 +15,15 @@ class HubConfig(BaseModel):
     """Settings of the coordination hub.
 
     Attributes:
-        timeout_interval: Seconds between checks of task and dependency deadlines.
+        timeout_interval: Seconds between checks of task and dependency deadlines (deadlines
+            are minutes long; checking more often costs CPU for every active workflow).
         allocation_patience: Seconds the hub keeps asking an unavailable resource manager
             for a workflow's allocation before the event goes to retry/dead letter.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    timeout_interval: float = Field(default=1.0, gt=0)
+    timeout_interval: float = Field(default=5.0, gt=0)
     allocation_patience: float = Field(default=120.0, gt=0)
 
     @classmethod

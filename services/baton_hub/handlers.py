@@ -320,6 +320,13 @@ class HubHandlers:
         await self._mutate(event.workflow_id, apply, event_id=event.event_id)
 
     async def on_task_event(self, event: Event) -> None:
+        """An agent's TASK_STARTED / COMPLETED / FAILED report.
+
+        The state machine announces each accepted report with an event of the same type; the
+        agent's own report is already on the topic, so that echo is not published again.
+        """
+        if event.source == self.bus.settings.component:
+            return  # the hub's own announcement
         data, now = event.data, _now()
         task_id, agent_id = _need(data, "task_id"), _need(data, "agent_id")
         token = data.get("fencing_token")
@@ -345,7 +352,17 @@ class HubHandlers:
                 now=now,
             ),
         }
-        await self._mutate(event.workflow_id, ops[event.event_type], event_id=event.event_id)
+        op = ops[event.event_type]
+
+        def without_echo(s: WorkflowState) -> wf.Outcome:
+            state, events = op(s)
+            return state, [
+                e
+                for e in events
+                if not (e.event_type == event.event_type and e.data.get("task_id") == task_id)
+            ]
+
+        await self._mutate(event.workflow_id, without_echo, event_id=event.event_id)
 
     async def on_quality_score(self, event: Event) -> None:
         task_id, score = _need(event.data, "task_id"), float(_need(event.data, "score"))
@@ -366,12 +383,25 @@ class HubHandlers:
     # -- loops -------------------------------------------------------------------------
 
     async def timeouts_loop(self) -> None:
-        """Check deadlines of active workflows every ``timeout_interval`` seconds."""
+        """Check deadlines of active workflows every ``timeout_interval`` seconds.
+
+        Each pass reads only the active workflows' versions; a state is parsed again only
+        when its version changed, deadlines are checked in memory, and a transaction (with
+        the row lock, checking again) is taken only for a workflow that has something due.
+        """
+        known: dict[str, tuple[int, WorkflowState]] = {}
         while True:
             await asyncio.sleep(self.config.timeout_interval)
             async with self.db.pool.acquire() as conn:
-                ids = await self.store.active_ids(conn)
-            for workflow_id in ids:
+                versions = await self.store.active_versions(conn)
+                stale = [w for w, v in versions.items() if known.get(w, (0,))[0] != v]
+                for state in await self.store.get_many(conn, stale):
+                    known[state.workflow_id] = (state.state_version, state)
+            known = {w: known[w] for w in versions if w in known}
+            now = _now()
+            for workflow_id, (_, state) in list(known.items()):
+                if wf.check_timeouts(state, now=now)[0] is state:
+                    continue  # nothing due
                 try:
                     async with self.db.transaction() as conn:
                         await self._mutate_in(

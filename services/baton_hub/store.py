@@ -44,13 +44,22 @@ class WorkflowStore:
             state.model_dump(mode="json"),
         )
 
-    async def active_ids(self, conn: Any) -> list[str]:
+    async def active_versions(self, conn: Any) -> dict[str, int]:
+        """Workflow id → state version of every workflow not finished yet."""
         rows = await conn.fetch(
-            "select workflow_id from hub_workflows where status = any($1::text[]) "
-            "order by created_at",
+            "select workflow_id, state_version from hub_workflows where status = any($1::text[])",
             list(_ACTIVE),
         )
-        return [r["workflow_id"] for r in rows]
+        return {r["workflow_id"]: r["state_version"] for r in rows}
+
+    async def get_many(self, conn: Any, workflow_ids: list[str]) -> list[WorkflowState]:
+        """States of several workflows (no lock)."""
+        if not workflow_ids:
+            return []
+        rows = await conn.fetch(
+            "select state from hub_workflows where workflow_id = any($1::text[])", workflow_ids
+        )
+        return [WorkflowState.model_validate(r["state"]) for r in rows]
 
     async def summaries(
         self, conn: Any, *, status: str | None = None, limit: int = 200

@@ -99,6 +99,14 @@ class Allocator:
         """A copy of everything the allocator knows, to persist."""
         return self._book.state.model_copy(deep=True)
 
+    def state_json(self) -> dict[str, Any]:
+        """The state as JSON-ready data, without the deep copy :attr:`state` makes."""
+        return self._book.state.model_dump(mode="json")
+
+    def allocation_agents(self) -> dict[str, int]:
+        """Allocation id → agents it holds, for every live allocation (no copy)."""
+        return {a.allocation_id: a.resources.agents for a in self._book.state.allocations}
+
     def answer_for(self, *, request_id: str, now: datetime) -> AllocationResponse | None:
         """The latest answer to a request (position and estimate refreshed), or None."""
         known = self._book.state.decisions.get(request_id)

@@ -59,7 +59,7 @@ class ResourceHandlers:
         self.db = db
         self.outbox = outbox
         self.config = config
-        self.store = ResourceStore()
+        self.store = ResourceStore(build=self._allocator)
 
     def _allocator(self, state: Any) -> Allocator:
         c = self.config
@@ -73,18 +73,22 @@ class ResourceHandlers:
 
     async def _change(self, conn: Any, change: Change) -> dict[str, Any]:
         """Load, apply ``change``, assign agent ids, save, queue events (in ``conn``)."""
-        state, slots = await self.store.load(conn)
-        allocator = self._allocator(state)
-        reply, events = change(allocator, _now())
-        live = {a.allocation_id for a in allocator.state.allocations}
+        version, allocator, slots = await self.store.load(conn)
+        try:
+            reply, events = change(allocator, _now())
+        except BaseException:
+            self.store.forget()  # the allocator may be half-changed in memory
+            raise
+        if reply.pop("unchanged", False) and not events:
+            return reply  # nothing to save (a lease check that found nothing due)
+        live = allocator.allocation_agents()
         slots = {k: v for k, v in slots.items() if k in live}
         taken = {name for names in slots.values() for name in names}
         free = [n for n in self.config.agent_names() if n not in taken]
-        for allocation in allocator.state.allocations:
-            if allocation.allocation_id not in slots:
-                count = allocation.resources.agents
-                slots[allocation.allocation_id], free = free[:count], free[count:]
-        await self.store.save(conn, allocator.state, slots)
+        for allocation_id, count in live.items():
+            if allocation_id not in slots:
+                slots[allocation_id], free = free[:count], free[count:]
+        await self.store.save(conn, version=version, allocator=allocator, slots=slots)
         for event in events:
             data = dict(event.data)
             if event.event_type == "RESOURCE_ALLOCATED":
@@ -142,8 +146,8 @@ class ResourceHandlers:
 
             return await self._change(conn, allocate)
         if kind is ResourceCommand.STATUS:
-            state, slots = await self.store.load(conn)
-            return {**self._allocator(state).status(now=_now()), "agent_slots": slots}
+            _, allocator, slots = await self.store.load(conn)
+            return {**allocator.status(now=_now()), "agent_slots": slots}
         if kind is ResourceCommand.RELEASE:
             allocation_id, workflow_id = data.get("allocation_id"), data.get("workflow_id")
             if not allocation_id and not workflow_id:
@@ -209,9 +213,6 @@ class ResourceHandlers:
         while True:
             await asyncio.sleep(self.config.expiry_interval)
             async with self.db.transaction() as conn:
-                state, _ = await self.store.load(conn)
-                if not self._allocator(state).state.allocations:
-                    continue
                 reply = await self._change(conn, lambda a, now: _released(a.expire(now=now)))
             if reply["released"]:
                 self.outbox.notify()
@@ -219,6 +220,7 @@ class ResourceHandlers:
 
 def _released(outcome: Any) -> tuple[dict[str, Any], list[ResourceEvent]]:
     return {
+        "unchanged": not outcome.changed,
         "released": list(outcome.released),
         "cancelled": list(outcome.cancelled),
         "granted": [g.model_dump(mode="json") for g in outcome.granted],
