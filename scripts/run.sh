@@ -8,4 +8,5 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 .venv/bin/baton stack up
 .venv/bin/baton topics create
+.venv/bin/baton db migrate
 exec .venv/bin/baton demo "$@"
