@@ -60,6 +60,10 @@ class WorkflowDefinition(SpecModel):
 
     workflow_id: Identifier
     name: str = ""
+    workflow_type: Identifier | None = None
+    """Kind of workflow (``feature_development``); completion estimates learn per type.
+    Unset: the workflow id without its trailing number (``feature_dev_001`` →
+    ``feature_dev``)."""
     priority: Priority = "medium"
     phases: list[Identifier] = Field(default_factory=list)
     tasks: list[TaskSpec] = Field(default_factory=list)
@@ -93,6 +97,13 @@ class WorkflowDefinition(SpecModel):
                 raise ValueError(f"phase {name!r} is listed twice")
             seen.add(name)
         return phases
+
+    @model_validator(mode="after")
+    def _default_type(self) -> WorkflowDefinition:
+        if self.workflow_type is None:
+            base = self.workflow_id.rstrip("0123456789").rstrip("_-.") or self.workflow_id
+            object.__setattr__(self, "workflow_type", base)
+        return self
 
     @model_validator(mode="after")
     def _normalise(self) -> WorkflowDefinition:
