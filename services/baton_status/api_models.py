@@ -1,6 +1,6 @@
 """The status API's response shapes (they generate its OpenAPI document).
 
-Times are ISO-8601 strings (UTC); durations are seconds; progress is 0–100.
+Times are ISO-8601 strings (UTC); durations are seconds; progress is 0-100.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Estimate(_Model):
     method: str = ""
     """How it was computed, e.g. ``median of 12 past runs of feature_dev per phase``."""
     confidence: float = 0.0
-    """0–1: grows with the number of past runs behind the estimate and the progress made."""
+    """0-1: grows with the number of past runs behind the estimate and the progress made."""
     error_bound: float | None = None
     """Expected relative error of ``remaining_s`` (0.15 = ±15 %)."""
     samples: int = 0
