@@ -12,6 +12,7 @@ __all__ = ["SERVICE_CLASSES", "load_service"]
 SERVICE_CLASSES: dict[str, str] = {
     "hub": "baton_hub.runner:HubService",
     "resource": "baton_resource.runner:ResourceService",
+    "status": "baton_status.runner:StatusService",
 }
 """Service name → ``module:Class``; services join this map as they are built."""
 

@@ -28,12 +28,14 @@ async def e2e_env(live_stack: BatonSettings, request: pytest.FixtureRequest) -> 
     await create_topics(settings=settings)
     async with Database(dsn=settings.dsn) as db:
         await migrate(db, migrations=load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS))
-        for name in ("hub", "resource"):
+        for name in ("hub", "resource", "status"):
             cls = load_service(name)
             assert cls.migrations is not None
             await migrate(db, migrations=load_migrations(owner=name, directory=cls.migrations))
         # The services' tables are shared by every run: start each test from empty ones.
-        await db.pool.execute("truncate hub_workflows, resource_state")
+        await db.pool.execute(
+            "truncate hub_workflows, resource_state, status_workflows, status_singletons"
+        )
     log_dir = ARTIFACTS / request.node.name
     log_dir.mkdir(parents=True, exist_ok=True)
     for old in log_dir.glob("*.log"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from baton.cli import db, demo, dlq, events, hub, resource, schemas, serve, stack, topics
+from baton.cli import db, demo, dlq, events, hub, resource, schemas, serve, stack, status, topics
 from baton.cli.common import EXIT_CODES_HELP
 
 __all__ = ["app", "main"]
@@ -31,6 +31,8 @@ app.command("coordination-hub", help=hub.HELP)(hub.coordination_hub)
 app.command("hub", help=hub.HELP, hidden=True)(hub.coordination_hub)
 app.add_typer(resource.app, name="resource-manager")
 app.add_typer(resource.app, name="resource", hidden=True)
+app.command("workflow-status")(status.workflow_status)
+app.add_typer(status.progress_app, name="progress-aggregator")
 
 
 def main() -> None:

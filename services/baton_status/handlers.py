@@ -1,0 +1,128 @@
+"""Projecting every event into the read model, exactly once in effect.
+
+Each event is one transaction: its id goes into the idempotency ledger, the workflow's view
+(and, when the event concerns them, the system view and the duration history) is read with
+a row lock, updated by the pure projection and written back. A restart, a rebalance or a
+replay from the beginning therefore never counts an event twice. After the commit the new
+views replace the in-memory copies the API serves, and changes go to the live stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from baton.db import Database
+from baton.protocol.event import Event
+from baton.runtime import first_time
+from baton_status.api_models import Overview, WorkflowDetail, WorkflowSummary
+from baton_status.history import History, observe
+from baton_status.projection import apply
+from baton_status.render import detail, overview, summary
+from baton_status.store import StatusStore
+from baton_status.stream import Broadcaster
+from baton_status.system import SYSTEM_TYPES, apply_system
+from baton_status.views import SystemView, WorkflowView
+
+__all__ = ["ReadModel"]
+
+_LEARNING = frozenset({"PHASE_COMPLETED", "WORKFLOW_COMPLETED"})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ReadModel:
+    """The read model: PostgreSQL is the truth, memory holds what the API serves."""
+
+    def __init__(self, *, db: Database, stream: Broadcaster) -> None:
+        self.db = db
+        self.stream = stream
+        self.store = StatusStore()
+        self.views: dict[str, WorkflowView] = {}
+        self.system = SystemView()
+        self.history = History()
+
+    async def load(self) -> None:
+        """Fill memory from the database (at start)."""
+        async with self.db.pool.acquire() as conn:
+            self.views = {v.workflow_id: v for v in await self.store.all_views(conn)}
+            self.system = await self.store.system(conn)
+            self.history = await self.store.history(conn)
+
+    async def on_event(self, event: Event) -> None:
+        """Apply one event (subscribed to ``#`` on the events topic)."""
+        view: WorkflowView | None = None
+        system: SystemView | None = None
+        history: History | None = None
+        async with self.db.transaction() as conn:
+            if not await first_time(conn, consumer="status", event_id=event.event_id):
+                return
+            if event.workflow_id != "global":
+                current = await self.store.view(conn, event.workflow_id)
+                view = apply(current, event)
+                if view is not None:
+                    await self.store.save_view(conn, view)
+                    if event.event_type in _LEARNING:
+                        history = observe(
+                            await self.store.history(conn, lock=True), view=view, event=event
+                        )
+                        await self.store.save_singleton(
+                            conn, "history", history.model_dump(mode="json")
+                        )
+            if event.event_type in SYSTEM_TYPES:
+                system = apply_system(await self.store.system(conn, lock=True), event)
+                await self.store.save_singleton(conn, "system", system.model_dump(mode="json"))
+        if history is not None:
+            self.history = history
+        if system is not None:
+            self.system = system
+        if view is not None:
+            self.views[view.workflow_id] = view
+            self.stream.publish("workflow", self.summary(view.workflow_id).model_dump(mode="json"))
+
+    # -- queries (served from memory) ------------------------------------------------------
+
+    def summaries(
+        self,
+        *,
+        status: str | None = None,
+        priority: str | None = None,
+        workflow_type: str | None = None,
+        limit: int = 500,
+    ) -> list[WorkflowSummary]:
+        now = _now()
+        chosen = [
+            v
+            for v in self.views.values()
+            if (status is None or v.status == status.upper())
+            and (priority is None or v.priority == priority)
+            and (workflow_type is None or v.workflow_type == workflow_type)
+        ]
+        chosen.sort(key=lambda v: v.created_at or now, reverse=True)
+        return [summary(v, history=self.history, now=now) for v in chosen[:limit]]
+
+    def summary(self, workflow_id: str) -> WorkflowSummary:
+        return summary(self.views[workflow_id], history=self.history, now=_now())
+
+    def detail(
+        self, workflow_id: str, *, detailed: bool, include_dependencies: bool
+    ) -> WorkflowDetail:
+        return detail(
+            self.views[workflow_id],
+            history=self.history,
+            now=_now(),
+            detailed=detailed,
+            include_dependencies=include_dependencies,
+        )
+
+    def overview(self) -> Overview:
+        return overview(self.views.values(), self.system, history=self.history, now=_now())
+
+    async def overview_loop(self, interval: float) -> None:
+        """Send the overview to the live stream every ``interval`` seconds (when watched)."""
+        while True:
+            await asyncio.sleep(interval)
+            if self.stream.clients:
+                self.stream.publish("overview", self.overview().model_dump(mode="json"))

@@ -1,0 +1,60 @@
+"""The read model in PostgreSQL: workflow views, the system view, the duration history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from baton_status.history import History
+from baton_status.views import SystemView, WorkflowView
+
+__all__ = ["StatusStore"]
+
+
+class StatusStore:
+    """``status_workflows`` (one row per workflow) and ``status_singletons``."""
+
+    async def view(self, conn: Any, workflow_id: str) -> WorkflowView | None:
+        """A workflow's view, locked until the transaction ends."""
+        row = await conn.fetchrow(
+            "select view from status_workflows where workflow_id = $1 for update", workflow_id
+        )
+        return None if row is None else WorkflowView.model_validate(row["view"])
+
+    async def save_view(self, conn: Any, view: WorkflowView) -> None:
+        await conn.execute(
+            "insert into status_workflows (workflow_id, status, priority, workflow_type, view) "
+            "values ($1, $2, $3, $4, $5) on conflict (workflow_id) do update set "
+            "status = excluded.status, view = excluded.view, updated_at = now()",
+            view.workflow_id,
+            view.status,
+            view.priority,
+            view.workflow_type,
+            view.model_dump(mode="json"),
+        )
+
+    async def all_views(self, conn: Any) -> list[WorkflowView]:
+        rows = await conn.fetch("select view from status_workflows order by workflow_id")
+        return [WorkflowView.model_validate(r["view"]) for r in rows]
+
+    async def singleton(self, conn: Any, name: str, *, lock: bool) -> Any:
+        row = await conn.fetchrow(
+            "select value from status_singletons where name = $1" + (" for update" if lock else ""),
+            name,
+        )
+        return None if row is None else row["value"]
+
+    async def save_singleton(self, conn: Any, name: str, value: Any) -> None:
+        await conn.execute(
+            "insert into status_singletons (name, value) values ($1, $2) on conflict (name) "
+            "do update set value = excluded.value, updated_at = now()",
+            name,
+            value,
+        )
+
+    async def system(self, conn: Any, *, lock: bool = False) -> SystemView:
+        value = await self.singleton(conn, "system", lock=lock)
+        return SystemView() if value is None else SystemView.model_validate(value)
+
+    async def history(self, conn: Any, *, lock: bool = False) -> History:
+        value = await self.singleton(conn, "history", lock=lock)
+        return History() if value is None else History.model_validate(value)

@@ -1,0 +1,58 @@
+"""Server-sent events: every change of a workflow, and the overview now and then."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+__all__ = ["Broadcaster"]
+
+
+class Broadcaster:
+    """Fans messages out to every connected client; a slow client loses old messages.
+
+    Args:
+        backlog: Messages kept per client before the oldest are dropped.
+    """
+
+    def __init__(self, *, backlog: int = 1000) -> None:
+        self._clients: set[asyncio.Queue[tuple[str, Any]]] = set()
+        self._backlog = backlog
+
+    @property
+    def clients(self) -> int:
+        return len(self._clients)
+
+    def publish(self, kind: str, payload: Any) -> None:
+        """Queue ``payload`` (JSON-ready) as an SSE message of type ``kind`` for everyone."""
+        for queue in self._clients:
+            if queue.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+            queue.put_nowait((kind, payload))
+
+    async def messages(self, *, first: list[tuple[str, Any]] | None = None) -> AsyncIterator[bytes]:
+        """One client's stream, SSE-encoded, starting with ``first``; keep-alive comments
+        every 15 s so proxies keep the connection open."""
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(self._backlog)
+        self._clients.add(queue)
+        try:
+            for kind, payload in first or []:
+                yield _encode(kind, payload)
+            while True:
+                try:
+                    kind, payload = await asyncio.wait_for(queue.get(), 15.0)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+                yield _encode(kind, payload)
+        finally:
+            self._clients.discard(queue)
+
+
+def _encode(kind: str, payload: Any) -> bytes:
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
