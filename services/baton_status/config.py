@@ -27,7 +27,7 @@ class StatusConfig(BaseModel):
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> StatusConfig:
         prefix = "BATON_STATUS_"
-        values = {k[len(prefix):].lower(): v for k, v in env.items() if k.startswith(prefix)}
+        values = {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)}
         try:
             return cls.model_validate(values)
         except ValidationError as exc:

@@ -30,10 +30,13 @@ from baton_status.views import DONE_TASK, TERMINAL, TaskRecord, WorkflowView
 
 __all__ = ["bottlenecks", "critical_path", "estimate", "phase_progress", "progress"]
 
+_NO_HISTORY = History()
+
 
 def progress(view: WorkflowView, *, history: History) -> float:
     """Percent done (0-100, one decimal); see the module doc."""
-    return round(100.0 * progress_fraction(view, phases=expect_phases(view, history=history)), 1)
+    plan = expect_phases(view, history=_NO_HISTORY)  # ``history`` steers estimates only
+    return round(100.0 * progress_fraction(view, phases=plan), 1)
 
 
 def phase_progress(view: WorkflowView) -> list[float]:

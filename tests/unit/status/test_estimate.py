@@ -110,7 +110,7 @@ def test_estimate_at_half_way_is_within_15_percent_of_the_truth() -> None:
     for error, bound, confidence, samples, done in results:
         assert abs(error) <= 0.15
         assert samples == 30
-        assert 50 <= done < 60
+        assert 50 <= done <= 65  # the first event at or past half way (phases move in steps)
         # The spread of 10 % noise over the remaining phases: a bound of some percent.
         assert 0.03 < bound < 0.2
         assert 0.4 < confidence < 0.9
