@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/bootstrap.sh
+scripts/browser.sh   # Debian's Chromium for the dashboard's browser tests
 .venv/bin/baton stack up
 echo "== lint and types"
 .venv/bin/ruff check .
