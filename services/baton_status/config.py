@@ -17,11 +17,13 @@ class StatusConfig(BaseModel):
     Attributes:
         overview_interval: Seconds between overview messages on the live stream.
         list_limit: Most workflows one list request returns.
+        capacity_interval: Seconds between asking the resource manager for pool sizes.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     overview_interval: float = Field(default=2.0, gt=0)
+    capacity_interval: float = Field(default=10.0, gt=0)
     list_limit: int = Field(default=500, ge=1, le=10_000)
 
     @classmethod

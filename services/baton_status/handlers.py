@@ -21,7 +21,7 @@ from baton_status.projection import apply
 from baton_status.render import detail, overview, summary
 from baton_status.store import StatusStore
 from baton_status.stream import Broadcaster
-from baton_status.system import SYSTEM_TYPES, apply_system
+from baton_status.system import SYSTEM_TYPES, apply_system, set_capacities
 from baton_status.views import SystemView, WorkflowView
 
 __all__ = ["ReadModel"]
@@ -119,6 +119,13 @@ class ReadModel:
 
     def overview(self) -> Overview:
         return overview(self.views.values(), self.system, history=self.history, now=_now())
+
+    async def record_capacities(self, capacities: dict[str, float]) -> None:
+        """Store pool capacities (learned from the resource manager) in the system view."""
+        async with self.db.transaction() as conn:
+            system = set_capacities(await self.store.system(conn, lock=True), capacities)
+            await self.store.save_singleton(conn, "system", system.model_dump(mode="json"))
+        self.system = system
 
     async def overview_loop(self, interval: float) -> None:
         """Send the overview to the live stream every ``interval`` seconds (when watched)."""
