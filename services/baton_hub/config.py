@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from baton.errors import ConfigError
+from baton.config import ServiceConfig
 
 __all__ = ["HubConfig"]
 
 
-class HubConfig(BaseModel):
+class HubConfig(ServiceConfig):
     """Settings of the coordination hub.
 
     Attributes:
@@ -21,18 +21,7 @@ class HubConfig(BaseModel):
             for a workflow's allocation before the event goes to retry/dead letter.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    env_prefix: ClassVar[str] = "BATON_HUB_"
 
     timeout_interval: float = Field(default=5.0, gt=0)
     allocation_patience: float = Field(default=120.0, gt=0)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> HubConfig:
-        prefix = "BATON_HUB_"
-        values = {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)}
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            name = f"{prefix}{str(first['loc'][0]).upper()}" if first["loc"] else prefix
-            raise ConfigError(f"{name}: {first['msg']}", variable=name) from None

@@ -9,20 +9,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
-from baton.errors import ConfigError
+from baton.config import ServiceConfig
 from baton_resource.pools import ResourcePools
 
 __all__ = ["ResourceConfig"]
 
 
-class ResourceConfig(BaseModel):
+class ResourceConfig(ServiceConfig):
     """Settings of the resource manager."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    env_prefix: ClassVar[str] = "BATON_RESOURCE_"
 
     pools: ResourcePools = Field(default_factory=ResourcePools)
     agent_ids: tuple[str, ...] = ()
@@ -32,31 +33,21 @@ class ResourceConfig(BaseModel):
     expiry_interval: float = Field(default=1.0, gt=0)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ResourceConfig:
-        prefix = "BATON_RESOURCE_"
-        values: dict[str, object] = {}
-        for key, raw in env.items():
-            if key.startswith(prefix) and raw != "":
-                values[key[len(prefix) :].lower()] = raw
+    def prepare(cls, values: dict[str, Any]) -> dict[str, Any]:
         if "pools" in values:
             values["pools"] = ResourcePools.from_json(str(values["pools"]))
         if "agent_ids" in values:
-            values["agent_ids"] = tuple(
-                a.strip() for a in str(values["agent_ids"]).split(",") if a.strip()
-            )
-        try:
-            config = cls.model_validate(values)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            name = f"{prefix}{str(first['loc'][0]).upper()}" if first["loc"] else prefix
-            raise ConfigError(f"{name}: {first['msg']}", variable=name) from None
-        if config.agent_ids and len(config.agent_ids) != config.pools.agents:
-            raise ConfigError(
-                f"{prefix}AGENT_IDS names {len(config.agent_ids)} agents but the pool has "
-                f"{config.pools.agents}",
-                variable=f"{prefix}AGENT_IDS",
-            )
-        return config
+            names = str(values["agent_ids"]).split(",")
+            values["agent_ids"] = tuple(a.strip() for a in names if a.strip())
+        return values
+
+    @field_validator("agent_ids")
+    @classmethod
+    def _agents_match(cls, names: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        pools = info.data.get("pools")
+        if names and isinstance(pools, ResourcePools) and len(names) != pools.agents:
+            raise ValueError(f"names {len(names)} agents but the pool has {pools.agents}")
+        return names
 
     def agent_names(self) -> list[str]:
         """The agent ids of the pool, in order."""

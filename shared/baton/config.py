@@ -9,13 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from baton.errors import ConfigError
 
-__all__ = ["LOCAL_KAFKA_BOOTSTRAP", "LOCAL_PG_DSN", "SERVICES", "BatonSettings", "TopicNames"]
+__all__ = [
+    "LOCAL_KAFKA_BOOTSTRAP",
+    "LOCAL_PG_DSN",
+    "SERVICES",
+    "BatonSettings",
+    "ServiceConfig",
+    "TopicNames",
+]
 
 SERVICES: tuple[str, ...] = ("hub", "resource", "status", "monitor", "recovery")
 """The five Baton services; each has a commands topic ``<prefix>.commands.<service>``."""
@@ -176,3 +183,34 @@ class TopicNames(BaseModel):
     def sources(self) -> list[str]:
         """Every topic that has retry and dead-letter companions."""
         return [self.events, self.replies, *(self.commands(s) for s in SERVICES)]
+
+
+class ServiceConfig(BaseModel):
+    """Base of a service's own settings, read from ``<env_prefix><FIELD>`` variables.
+
+    Subclasses set ``env_prefix`` (``BATON_HUB_``) and may override :meth:`prepare` to turn
+    raw strings into structured values before validation.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    env_prefix: ClassVar[str] = "BATON_"
+
+    @classmethod
+    def prepare(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Adjust raw values (field name → string) before validation."""
+        return values
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Self:
+        """Build from ``env``; a bad value raises ConfigError naming the variable."""
+        prefix = cls.env_prefix
+        values: dict[str, Any] = {
+            k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix) and v != ""
+        }
+        try:
+            return cls.model_validate(cls.prepare(values))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = f"{prefix}{str(first['loc'][0]).upper()}" if first["loc"] else prefix
+            raise ConfigError(f"{name}: {first['msg']}", variable=name) from None

@@ -48,3 +48,22 @@ def test_bad_values_name_the_variable(name: str, value: str) -> None:
         BatonSettings.from_env({name: value})
     assert name in str(info.value)
     assert info.value.fields["variable"] == name
+
+
+def test_service_configs_share_one_reader_that_names_the_variable() -> None:
+    from baton_hub.config import HubConfig
+    from baton_resource.config import ResourceConfig
+    from baton_status.config import StatusConfig
+
+    assert HubConfig.from_env({"BATON_HUB_TIMEOUT_INTERVAL": "2"}).timeout_interval == 2.0
+    assert StatusConfig.from_env({}).list_limit == 500
+    config = ResourceConfig.from_env({"BATON_RESOURCE_POOLS": '{"agents": 2}'})
+    assert config.agent_names() == ["agent_001", "agent_002"]
+    with pytest.raises(ConfigError) as info:
+        ResourceConfig.from_env(
+            {"BATON_RESOURCE_POOLS": '{"agents": 2}', "BATON_RESOURCE_AGENT_IDS": "a"}
+        )
+    assert info.value.fields["variable"] == "BATON_RESOURCE_AGENT_IDS"
+    with pytest.raises(ConfigError) as info:
+        HubConfig.from_env({"BATON_HUB_NOPE": "1"})
+    assert info.value.fields["variable"] == "BATON_HUB_NOPE"
