@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from tests.behaviour.helpers import eventually
 from tests.conftest import unique_prefix
 
@@ -88,6 +89,10 @@ async def test_runner_serves_health_registers_and_applies_requests_once(
                 assert health["status"] == "healthy", health
                 assert health["dependencies"] == {"kafka": "healthy", "postgresql": "healthy"}
                 assert (await http.get("/ready")).status_code == 200
+                metrics = (await http.get("/metrics")).text
+                families = {f.name: f for f in text_string_to_metric_families(metrics)}
+                assert families["baton_handler_seconds"].type == "histogram"
+                assert families["baton_events_handled"].type == "counter"
 
             client = Bus(settings=settings.model_copy(update={"component": "client"}))
             async with client:
@@ -111,6 +116,17 @@ async def test_runner_serves_health_registers_and_applies_requests_once(
             assert "COMPONENT_REGISTERED" in types()
             registered = next(e for e in seen if e.event_type == "COMPONENT_REGISTERED")
             assert registered.data["component_registration"]["capabilities"] == ["counting"]
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runner.port}") as http:
+                metrics = (await http.get("/metrics")).text
+            samples = [s for f in text_string_to_metric_families(metrics) for s in f.samples]
+            handled = [
+                s
+                for s in samples
+                if s.name == "baton_events_handled_total" and s.labels["service"] == "hub"
+            ]
+            assert sum(s.value for s in handled) >= 3  # three requests handled
+            assert any(s.name == "baton_handler_seconds_count" and s.value >= 3 for s in samples)
+            assert any(s.name == "baton_events_published_total" for s in samples)
         finally:
             await runner.stop()
             await runner.stop()  # idempotent

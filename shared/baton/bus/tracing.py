@@ -21,7 +21,7 @@ from baton.bus.transport import Record
 from baton.protocol.event import Event
 from baton.protocol.headers import Headers
 
-__all__ = ["TracingMiddleware"]
+__all__ = ["HEADER_GETTER", "HEADER_SETTER", "TracingMiddleware"]
 
 
 class _HeaderSetter(Setter[Headers]):
@@ -39,8 +39,8 @@ class _HeaderGetter(Getter[Headers]):
         return [k for k, _ in carrier]
 
 
-_SETTER = _HeaderSetter()
-_GETTER = _HeaderGetter()
+HEADER_SETTER = _HeaderSetter()
+HEADER_GETTER = _HeaderGetter()
 
 
 _NULL = nullcontext()
@@ -103,12 +103,12 @@ class TracingMiddleware:
                 "baton.routing_key": event.routing_key,
             },
         ):
-            propagate.inject(headers, setter=_SETTER)
+            propagate.inject(headers, setter=HEADER_SETTER)
             yield
 
     @contextmanager
     def _consume(self, record: Record, event: Event | None, group: str) -> Iterator[None]:
-        parent = propagate.extract(record.headers, getter=_GETTER)
+        parent = propagate.extract(record.headers, getter=HEADER_GETTER)
         token = otel_context.attach(parent)
         try:
             attributes: dict[str, str | int] = {

@@ -13,6 +13,7 @@ import typer
 from baton.cli.common import fail, settings
 from baton.errors import BatonError
 from baton.runtime import run_service
+from baton.runtime.telemetry import configure_tracing
 from baton.services import SERVICE_CLASSES, load_service
 
 
@@ -35,7 +36,12 @@ def serve(
     )
     try:
         cls = load_service(service)
-        code = asyncio.run(run_service(cls, settings=config, env=os.environ))
+        provider = configure_tracing(env=os.environ, component=f"baton-{service}")
+        try:
+            code = asyncio.run(run_service(cls, settings=config, env=os.environ))
+        finally:
+            if provider is not None:
+                provider.shutdown()  # flush the spans still batched
     except BatonError as exc:
         raise fail(exc) from None
     raise typer.Exit(code)

@@ -13,7 +13,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+
+from baton.runtime.metrics import CONTENT_TYPE, ServiceMetrics
 
 if TYPE_CHECKING:
     from baton.runtime.service import Service
@@ -73,8 +75,8 @@ class HealthReporter:
         return report
 
 
-def build_app(*, service: Service, health: HealthReporter) -> FastAPI:
-    """The service's HTTP app: /health, /ready and the service's own routes."""
+def build_app(*, service: Service, health: HealthReporter, metrics: ServiceMetrics) -> FastAPI:
+    """The service's HTTP app: /health, /ready, /metrics and the service's own routes."""
     app = FastAPI(title=f"baton {service.name}")
 
     @app.get("/health")
@@ -85,6 +87,10 @@ def build_app(*, service: Service, health: HealthReporter) -> FastAPI:
     @app.get("/ready")
     async def get_ready() -> JSONResponse:
         return JSONResponse({"ready": health.ready}, status_code=200 if health.ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def get_metrics() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     router = service.router()
     if router is not None:

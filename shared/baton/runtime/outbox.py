@@ -13,7 +13,10 @@ import contextlib
 import logging
 from typing import Any
 
+from opentelemetry import propagate
+
 from baton.bus import Bus
+from baton.bus.tracing import HEADER_SETTER
 from baton.db import Database
 from baton.protocol.event import Event, encode_record
 
@@ -48,6 +51,9 @@ class Outbox:
         if not event.source:
             event = event.replace(source=self._bus.settings.component)
         key, value, headers = encode_record(event)
+        # The relay publishes later, outside this handler's span: carry the trace context
+        # now, so the event stays in its workflow's trace.
+        propagate.inject(headers, setter=HEADER_SETTER)
         await conn.execute(
             "insert into baton_outbox (owner, topic, key, value, headers) values ($1,$2,$3,$4,$5)",
             self._owner,

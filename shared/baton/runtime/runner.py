@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from opentelemetry.trace import TracerProvider
 
-from baton.bus import Bus
+from baton.bus import Bus, TracingMiddleware
 from baton.config import BatonSettings
 from baton.db import Database, load_migrations, pending
 from baton.errors import BatonError, ConfigError
 from baton.runtime.health import HealthReporter, build_app
+from baton.runtime.metrics import MetricsMiddleware, ServiceMetrics
 from baton.runtime.outbox import Outbox
 from baton.runtime.presence import Presence
 from baton.runtime.service import DEFAULT_PORTS, Service, ServiceContext
@@ -49,6 +51,7 @@ class ServiceRunner:
         *,
         settings: BatonSettings,
         env: Mapping[str, str] | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         if settings.component == "baton-cli":
             settings = settings.model_copy(update={"component": f"baton-{service.name}"})
@@ -56,7 +59,13 @@ class ServiceRunner:
         self.service_cls = service
         self.log = logging.getLogger(f"baton.{service.name}")
         self.db = Database(dsn=settings.dsn)
-        self.bus = Bus(settings=settings)
+        self.metrics = ServiceMetrics(service=service.name)
+        tracer = tracer_provider.get_tracer("baton.bus") if tracer_provider is not None else None
+        self.bus = Bus(
+            settings=settings,
+            middleware=[TracingMiddleware(tracer=tracer), MetricsMiddleware(self.metrics)],
+        )
+        self.metrics.watch_bus(self.bus)
         self.outbox = Outbox(db=self.db, bus=self.bus, owner=service.name)
         ctx = ServiceContext(
             settings=settings,
@@ -125,7 +134,7 @@ class ServiceRunner:
         port = self.settings.http_port
         if port is None:
             port = DEFAULT_PORTS.get(self.service_cls.name, 0)
-        app = build_app(service=self.service, health=self.health)
+        app = build_app(service=self.service, health=self.health, metrics=self.metrics)
         config = uvicorn.Config(
             app,
             host=self.settings.http_host,

@@ -1,0 +1,134 @@
+"""Prometheus metrics for every service, collected as bus middleware (``/metrics``).
+
+Per service (label ``service``): events handled by group and event type, handler time and
+event-to-handled latency histograms, handler failures, events published by topic, and the
+bus's retry / dead-letter / duplicate-request counters read at scrape time. Each runner
+owns its registry (no process-global state), so several services can share a process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from baton.bus.transport import Record
+from baton.protocol.event import Event
+from baton.protocol.headers import Headers
+from baton.protocol.registry import EventRegistry
+
+if TYPE_CHECKING:
+    from baton.bus import Bus
+
+__all__ = ["CONTENT_TYPE", "MetricsMiddleware", "ServiceMetrics"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_KNOWN = EventRegistry()
+
+
+def _type_label(event_type: str) -> str:
+    # Custom event types are unbounded; keep label cardinality to the registry's types.
+    return event_type if _KNOWN.is_registered(event_type) else "custom"
+
+
+class ServiceMetrics:
+    """One service's registry and instruments."""
+
+    def __init__(self, *, service: str) -> None:
+        self.service = service
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = ["service", "group", "event_type"]
+        self.handled = Counter(
+            "baton_events_handled", "Events handled", labels, registry=self.registry
+        )
+        self.failed = Counter(
+            "baton_handler_failures", "Handler runs that raised", labels, registry=self.registry
+        )
+        self.handler_seconds = Histogram(
+            "baton_handler_seconds",
+            "Time in handlers",
+            ["service", "group"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.latency_seconds = Histogram(
+            "baton_event_latency_seconds",
+            "From event creation to handled",
+            ["service", "group"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.published = Counter(
+            "baton_events_published",
+            "Events published",
+            ["service", "topic"],
+            registry=self.registry,
+        )
+
+    def watch_bus(self, bus: Bus) -> None:
+        """Also export the bus's own counters (retries, dead letters...) at scrape time."""
+        self.registry.register(_BusCollector(bus, self.service))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _BusCollector(Collector):
+    def __init__(self, bus: Bus, service: str) -> None:
+        self._bus = bus
+        self._service = service
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "baton_bus",
+            "Bus counters (retried, dead_lettered, rejected, duplicate_requests, ...)",
+            labels=["service", "kind"],
+        )
+        for kind, value in sorted(self._bus.stats.items()):
+            family.add_metric([self._service, kind], value)
+        yield family
+
+
+class MetricsMiddleware:
+    """Bus middleware feeding :class:`ServiceMetrics`."""
+
+    def __init__(self, metrics: ServiceMetrics) -> None:
+        self._m = metrics
+
+    def publish_scope(
+        self, *, topic: str, event: Event, headers: Headers
+    ) -> AbstractContextManager[None]:
+        self._m.published.labels(self._m.service, topic).inc()
+        return _NOTHING
+
+    @contextmanager
+    def _consume(self, record: Record, event: Event | None, group: str) -> Iterator[None]:
+        m, kind = self._m, _type_label(event.event_type) if event else "undecodable"
+        start = time.perf_counter()
+        try:
+            yield
+        except Exception:
+            m.failed.labels(m.service, group, kind).inc()
+            raise
+        finally:
+            m.handler_seconds.labels(m.service, group).observe(time.perf_counter() - start)
+        m.handled.labels(m.service, group, kind).inc()
+        if event is not None:
+            lag = (datetime.now(UTC) - event.timestamp).total_seconds()
+            m.latency_seconds.labels(m.service, group).observe(max(lag, 0.0))
+
+    def consume_scope(
+        self, *, record: Record, event: Event | None, group: str
+    ) -> AbstractContextManager[None]:
+        return self._consume(record, event, group)
+
+
+_NOTHING = nullcontext()
