@@ -1,0 +1,14 @@
+"""Performance monitor (SPEC §4.4): windowed metrics, thresholds, component health.
+
+The modules here are pure domain logic: no I/O, the current time always passed in, and all
+state in pydantic models that round-trip through JSON.
+
+- :mod:`~baton_monitor.samples`: bounded value samples and exact percentiles.
+- :mod:`~baton_monitor.windows`: tumbling and hopping windows and what they accumulate.
+- :mod:`~baton_monitor.metrics`: metrics derived from events, reports, threshold inputs.
+- :mod:`~baton_monitor.thresholds`: threshold rules with hysteresis and cooldown → alerts.
+- :mod:`~baton_monitor.health`: component registry and health from heartbeats.
+- :mod:`~baton_monitor.saturation`: whether the system is saturated, and why.
+"""
+
+__all__: list[str] = []
