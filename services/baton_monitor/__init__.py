@@ -5,9 +5,13 @@ state in pydantic models that round-trip through JSON.
 
 - :mod:`~baton_monitor.samples`: bounded value samples and exact percentiles.
 - :mod:`~baton_monitor.windows`: tumbling and hopping windows and what they accumulate.
-- :mod:`~baton_monitor.metrics`: metrics derived from events, reports, threshold inputs.
-- :mod:`~baton_monitor.thresholds`: threshold rules with hysteresis and cooldown → alerts.
-- :mod:`~baton_monitor.health`: component registry and health from heartbeats.
+- :mod:`~baton_monitor.state`: the metric state (configuration, windows, workflows, lag).
+- :mod:`~baton_monitor.metrics`: metrics derived from events, reports, threshold inputs
+  (JSON views in :mod:`~baton_monitor.views`).
+- :mod:`~baton_monitor.rules`: threshold rules, their JSON configuration and defaults.
+- :mod:`~baton_monitor.thresholds`: rules evaluated with hysteresis and cooldown → alerts.
+- :mod:`~baton_monitor.registry`: the component registry fed by presence events.
+- :mod:`~baton_monitor.health`: component health from heartbeats, and its snapshot.
 - :mod:`~baton_monitor.saturation`: whether the system is saturated, and why.
 """
 

@@ -1,0 +1,152 @@
+"""The monitor's metric state: its configuration, windows, workflows and consumer lag.
+
+Everything here is a pydantic model that round-trips through JSON (``model_dump_json`` /
+``model_validate_json``), so the service can persist and restore it as one value.
+:mod:`baton_monitor.metrics` changes it; this module only describes it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from baton_monitor.samples import SAMPLE_CAP, Samples
+from baton_monitor.windows import MetricWindow, Tally, WindowSpec
+
+__all__ = [
+    "UNKNOWN",
+    "LagReading",
+    "Metrics",
+    "MetricsConfig",
+    "OpenTask",
+    "WorkflowStats",
+    "iso",
+]
+
+UNKNOWN: Final = "unknown"
+"""Label used when an event does not say (e.g. a task report without its agent)."""
+
+
+def iso(moment: datetime) -> str:
+    """``moment`` as ISO-8601 in UTC ending in ``Z`` (naive means UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class MetricsConfig(BaseModel):
+    """Window shapes and bounds of the metric state."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tumbling: float = Field(default=60.0, gt=0)
+    """Size of the tumbling windows in seconds."""
+    hopping_size: float = Field(default=300.0, gt=0)
+    """Size of the hopping windows in seconds."""
+    hopping_hop: float = Field(default=60.0, gt=0)
+    """Advance of the hopping windows in seconds."""
+    sample_cap: int = Field(default=SAMPLE_CAP, ge=1)
+    """Values kept exactly per window and key (then reservoir sampling)."""
+    min_samples: int = Field(default=5, ge=1)
+    """Observations a percentile or rate needs before thresholds see it."""
+    workflow_limit: int = Field(default=1000, ge=1)
+    """Workflows tracked at most (finished ones are forgotten first)."""
+    open_limit: int = Field(default=10_000, ge=1)
+    """Tasks and phases in progress tracked per workflow at most (oldest forgotten first)."""
+
+    @model_validator(mode="after")
+    def _hop_fits(self) -> MetricsConfig:
+        if self.hopping_hop > self.hopping_size:
+            raise ValueError(
+                f"hopping_hop ({self.hopping_hop} s) must not exceed "
+                f"hopping_size ({self.hopping_size} s)"
+            )
+        return self
+
+    @property
+    def tumbling_spec(self) -> WindowSpec:
+        """Shape of the tumbling windows."""
+        return WindowSpec(size=self.tumbling, hop=self.tumbling)
+
+    @property
+    def hopping_spec(self) -> WindowSpec:
+        """Shape of the hopping windows."""
+        return WindowSpec(size=self.hopping_size, hop=self.hopping_hop)
+
+
+class OpenTask(BaseModel):
+    """A task assigned or started and not yet reported done."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: datetime
+    """When it was assigned (or started, which is more precise)."""
+    agent_id: str | None = None
+    """The agent holding it."""
+
+
+class WorkflowStats(BaseModel):
+    """Whole-life metrics of one workflow (a workflow is finite, so no windows)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workflow_type: str
+    """From ``WORKFLOW_CREATED``'s definition, else derived from the id."""
+    status: Literal["active", "completed", "failed", "cancelled"] = "active"
+    """Whether it has ended, and how."""
+    first_seen: datetime
+    """Processing time of its first event."""
+    last_seen: datetime
+    """Processing time of its latest event."""
+    created_at: datetime | None = None
+    """Event time of ``WORKFLOW_CREATED``."""
+    events: dict[str, int] = Field(default_factory=dict)
+    """Events per type."""
+    latency: Samples = Field(default_factory=Samples)
+    """Event-to-processed latency of its events, in seconds."""
+    task_durations: dict[str, Samples] = Field(default_factory=dict)
+    """Completed task durations per agent, in seconds."""
+    phase_durations: dict[str, Samples] = Field(default_factory=dict)
+    """Completed phase durations per phase, in seconds."""
+    tasks: Tally = Field(default_factory=Tally)
+    """Completed and failed tasks."""
+    agents: dict[str, Tally] = Field(default_factory=dict)
+    """Completed and failed tasks per agent."""
+    open_tasks: dict[str, OpenTask] = Field(default_factory=dict)
+    """Tasks in progress, by task id."""
+    open_phases: dict[str, datetime] = Field(default_factory=dict)
+    """Phases in progress: phase → event time of ``PHASE_STARTED``."""
+
+
+class LagReading(BaseModel):
+    """The latest consumer lag of one consumer group."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lag: float
+    """Records not yet consumed, summed over the group's partitions."""
+    at: datetime
+    """When it was read."""
+
+
+class Metrics(BaseModel):
+    """All metric state of the monitor (see :mod:`baton_monitor.metrics`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config: MetricsConfig = Field(default_factory=MetricsConfig)
+    """Window shapes and bounds."""
+    since: datetime | None = None
+    """Processing time of the first observation (windows before it were not watched)."""
+    observed: int = 0
+    """Events observed in all."""
+    tumbling: dict[int, MetricWindow] = Field(default_factory=dict)
+    """Tumbling windows by start (epoch ms): the open one and the last closed."""
+    hopping: dict[int, MetricWindow] = Field(default_factory=dict)
+    """Hopping windows by start (epoch ms): the open ones and the last closed."""
+    workflows: dict[str, WorkflowStats] = Field(default_factory=dict)
+    """Per-workflow metrics, oldest first."""
+    lag: dict[str, LagReading] = Field(default_factory=dict)
+    """Latest consumer lag per consumer group."""

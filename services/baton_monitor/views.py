@@ -1,0 +1,204 @@
+"""JSON views of the metric state, and the flat values thresholds are evaluated on.
+
+Throughput of a window is its events divided by the seconds it has been watched: from its
+start (or the monitor's first observation, if later) to its end (or ``now``, while open).
+
+:func:`metric_values` reads the *reference window*: the oldest hopping window holding
+``now``. It always covers between ``size - hop`` and ``size`` seconds (4 to 5 minutes by
+default) of the latest data, so a threshold sees a recent, yet not jittery, value. Keys are
+``<metric>`` or ``<metric>:<subject>``:
+
+- ``throughput`` (events/s), ``latency_p50`` / ``latency_p95`` / ``latency_p99`` (s);
+- ``error_rate`` (%), ``agent_error_rate:<agent>`` (%);
+- ``task_duration_p<q>:<type>/<agent>``, ``agent_task_duration_p<q>:<agent>``,
+  ``phase_duration_p<q>:<type>/<phase>``, ``workflow_duration_p<q>:<type>`` (s; q = 50, 95, 99);
+- ``consumer_lag:<group>`` (records) and ``consumer_lag``, the largest; readings older than
+  one hopping window are left out (the group is no longer reported).
+
+A percentile or a rate needs ``config.min_samples`` observations in the window to appear: a
+single failed task is not a 100 % error rate worth an alert.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from baton_monitor.samples import PERCENTILES, percentile, summary
+from baton_monitor.state import Metrics, WorkflowStats, iso
+from baton_monitor.windows import MetricWindow, Tally, to_millis, window_starts
+
+__all__ = [
+    "metric_values",
+    "metrics_report",
+    "reference_window",
+    "window_report",
+    "workflow_report",
+]
+
+_SPLIT = {
+    "task_duration": ("workflow_type", "agent_id"),
+    "agent_task_duration": ("agent_id",),
+    "phase_duration": ("workflow_type", "phase"),
+    "workflow_duration": ("workflow_type",),
+}
+
+
+def _tally(tally: Tally) -> dict[str, Any]:
+    rate = tally.rate
+    return {
+        "completed": tally.ok,
+        "failed": tally.failed,
+        "rate": None if rate is None else round(rate, 4),
+    }
+
+
+def _watched(window: MetricWindow, *, now: datetime, since: datetime | None) -> float:
+    begin = max(window.start, since) if since is not None else window.start
+    return max(0.0, (min(now, window.end) - begin).total_seconds())
+
+
+def window_report(
+    window: MetricWindow, *, now: datetime, since: datetime | None = None
+) -> dict[str, Any]:
+    """One window as JSON: throughput, latency, durations, error rates, consumer lag."""
+    watched = _watched(window, now=now, since=since)
+    out: dict[str, Any] = {
+        "start": iso(window.start),
+        "end": iso(window.end),
+        "closed": window.end <= now,
+        "throughput": {
+            "total": window.total,
+            "per_second": round(window.total / watched, 6) if watched > 0 else None,
+            "by_type": dict(sorted(window.events.items())),
+        },
+        "latency": None,
+        **{f"{name}s": [] for name in _SPLIT},
+        "error_rate": {"overall": _tally(Tally()), "agents": {}},
+        "consumer_lag": {},
+    }
+    for _, series in sorted(window.series.items()):
+        name, *rest = series.labels
+        if name == "latency":
+            out["latency"] = summary(series.samples)
+        elif name in _SPLIT and len(rest) == len(_SPLIT[name]):
+            out[f"{name}s"].append(
+                {**dict(zip(_SPLIT[name], rest, strict=True)), **summary(series.samples)}
+            )
+    for _, entry in sorted(window.tallies.items()):
+        if entry.labels == ("tasks",):
+            out["error_rate"]["overall"] = _tally(entry.tally)
+        elif len(entry.labels) == 2:
+            out["error_rate"]["agents"][entry.labels[1]] = _tally(entry.tally)
+    for name, gauge in sorted(window.gauges.items()):
+        metric, _, group = name.partition(":")
+        if metric != "consumer_lag":
+            continue
+        out["consumer_lag"][group] = {"last": gauge.last, "high": gauge.high, "at": iso(gauge.at)}
+    return out
+
+
+def workflow_report(workflow_id: str, stats: WorkflowStats, *, now: datetime) -> dict[str, Any]:
+    """One workflow's whole-life metrics as JSON."""
+    return {
+        "workflow_id": workflow_id,
+        "workflow_type": stats.workflow_type,
+        "status": stats.status,
+        "generated_at": iso(now),
+        "first_seen": iso(stats.first_seen),
+        "last_seen": iso(stats.last_seen),
+        "events": dict(sorted(stats.events.items())),
+        "latency": summary(stats.latency),
+        "task_durations": {a: summary(s) for a, s in sorted(stats.task_durations.items())},
+        "phase_durations": {p: summary(s) for p, s in sorted(stats.phase_durations.items())},
+        "error_rate": {
+            "overall": _tally(stats.tasks),
+            "agents": {a: _tally(t) for a, t in sorted(stats.agents.items())},
+        },
+        "open_tasks": sorted(stats.open_tasks),
+        "open_phases": sorted(stats.open_phases),
+    }
+
+
+def reference_window(metrics: Metrics, *, now: datetime) -> MetricWindow | None:
+    """The oldest retained hopping window holding ``now`` (module doc), if any."""
+    config = metrics.config
+    for start in window_starts(now, size=config.hopping_size, hop=config.hopping_hop):
+        window = metrics.hopping.get(to_millis(start))
+        if window is not None:
+            return window
+    return None
+
+
+def metric_values(metrics: Metrics, *, now: datetime) -> dict[str, float]:
+    """Current value of every metric, keyed ``<metric>[:<subject>]`` (module doc)."""
+    out: dict[str, float] = {}
+    least = metrics.config.min_samples
+    window = reference_window(metrics, now=now)
+    if window is not None:
+        watched = _watched(window, now=now, since=metrics.since)
+        if watched > 0:
+            out["throughput"] = window.total / watched
+        for series in window.series.values():
+            if series.samples.count < least:
+                continue
+            name, *rest = series.labels
+            suffix = f":{'/'.join(rest)}" if rest else ""
+            ordered = sorted(series.samples.values)
+            for q in PERCENTILES:
+                out[f"{name}_p{q:g}{suffix}"] = percentile(ordered, q)
+        for entry in window.tallies.values():
+            rate = entry.tally.rate
+            if rate is None or entry.tally.total < least:
+                continue
+            if entry.labels == ("tasks",):
+                out["error_rate"] = rate
+            elif len(entry.labels) == 2:
+                out[f"agent_error_rate:{entry.labels[1]}"] = rate
+    fresh = now - timedelta(seconds=metrics.config.hopping_size)
+    lags = {g: r.lag for g, r in metrics.lag.items() if r.at >= fresh}
+    for group, lag in lags.items():
+        out[f"consumer_lag:{group}"] = lag
+    if lags:
+        out["consumer_lag"] = max(lags.values())
+    return out
+
+
+def metrics_report(
+    metrics: Metrics, *, now: datetime, workflow_id: str | None = None
+) -> dict[str, Any]:
+    """Every retained window, consumer lag and current values, as JSON.
+
+    With ``workflow_id``, that workflow's whole-life metrics instead.
+
+    Raises:
+        KeyError: ``workflow_id`` was never seen (or has been forgotten).
+    """
+    if workflow_id is not None:
+        return workflow_report(workflow_id, metrics.workflows[workflow_id], now=now)
+    config = metrics.config
+    return {
+        "generated_at": iso(now),
+        "since": iso(metrics.since) if metrics.since else None,
+        "observed": metrics.observed,
+        "tumbling": {
+            "size": config.tumbling,
+            "windows": [
+                window_report(w, now=now, since=metrics.since)
+                for _, w in sorted(metrics.tumbling.items())
+            ],
+        },
+        "hopping": {
+            "size": config.hopping_size,
+            "hop": config.hopping_hop,
+            "windows": [
+                window_report(w, now=now, since=metrics.since)
+                for _, w in sorted(metrics.hopping.items())
+            ],
+        },
+        "consumer_lag": {
+            group: {"lag": reading.lag, "at": iso(reading.at)}
+            for group, reading in sorted(metrics.lag.items())
+        },
+        "current": metric_values(metrics, now=now),
+    }

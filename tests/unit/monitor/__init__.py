@@ -1,0 +1,1 @@
+"""Unit tests of the performance monitor's pure domain logic."""
