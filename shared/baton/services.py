@@ -13,6 +13,7 @@ SERVICE_CLASSES: dict[str, str] = {
     "hub": "baton_hub.runner:HubService",
     "resource": "baton_resource.runner:ResourceService",
     "status": "baton_status.runner:StatusService",
+    "monitor": "baton_monitor.runner:MonitorService",
 }
 """Service name → ``module:Class``; services join this map as they are built."""
 

@@ -8,7 +8,20 @@ from __future__ import annotations
 
 import typer
 
-from baton.cli import db, demo, dlq, events, hub, resource, schemas, serve, stack, status, topics
+from baton.cli import (
+    db,
+    demo,
+    dlq,
+    events,
+    hub,
+    monitor,
+    resource,
+    schemas,
+    serve,
+    stack,
+    status,
+    topics,
+)
 from baton.cli.common import EXIT_CODES_HELP
 
 __all__ = ["app", "main"]
@@ -33,6 +46,7 @@ app.add_typer(resource.app, name="resource-manager")
 app.add_typer(resource.app, name="resource", hidden=True)
 app.command("workflow-status")(status.workflow_status)
 app.add_typer(status.progress_app, name="progress-aggregator")
+app.add_typer(monitor.app, name="performance-monitor")
 
 
 def main() -> None:

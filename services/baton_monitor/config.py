@@ -1,0 +1,55 @@
+"""Monitor configuration from the environment (``BATON_MONITOR_*``), validated at start.
+
+``BATON_MONITOR_THRESHOLDS``: a JSON list of threshold rules (see
+:mod:`baton_monitor.rules`); unset, the defaults of seed 001's alert thresholds apply.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import ConfigDict, Field
+
+from baton.config import ServiceConfig
+from baton_monitor.rules import DEFAULT_RULES, ThresholdRule, rules_from_json
+from baton_monitor.saturation import SaturationLimits
+
+__all__ = ["MonitorConfig"]
+
+
+class MonitorConfig(ServiceConfig):
+    """Settings of the performance monitor.
+
+    Attributes:
+        thresholds: Rules turning metric values into alerts.
+        evaluate_interval: Seconds between threshold, health and saturation checks.
+        lag_interval: Seconds between consumer-lag readings.
+        tumbling: Tumbling window size (seconds).
+        hopping_size: Hopping window size (seconds).
+        hopping_hop: Hopping window advance (seconds).
+        saturation_latency_p95: Latency p95 (seconds) above which the system is saturated.
+        saturation_consumer_lag: Consumer lag (records) above which it is saturated.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    env_prefix: ClassVar[str] = "BATON_MONITOR_"
+
+    thresholds: tuple[ThresholdRule, ...] = DEFAULT_RULES
+    evaluate_interval: float = Field(default=1.0, gt=0)
+    lag_interval: float = Field(default=10.0, gt=0)
+    tumbling: float = Field(default=60.0, gt=0)
+    hopping_size: float = Field(default=300.0, gt=0)
+    hopping_hop: float = Field(default=60.0, gt=0)
+    saturation_latency_p95: float = Field(default=5.0, gt=0)
+    saturation_consumer_lag: float = Field(default=10_000.0, gt=0)
+
+    @classmethod
+    def prepare(cls, values: dict[str, Any]) -> dict[str, Any]:
+        if "thresholds" in values:
+            values["thresholds"] = tuple(rules_from_json(str(values["thresholds"])))
+        return values
+
+    def limits(self) -> SaturationLimits:
+        return SaturationLimits(
+            latency_p95=self.saturation_latency_p95, consumer_lag=self.saturation_consumer_lag
+        )

@@ -1,0 +1,97 @@
+"""The performance monitor as a service: metrics, thresholds, health registry, saturation."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from fastapi import APIRouter, HTTPException
+
+from baton.errors import HandlerError
+from baton.protocol.event import Event
+from baton.runtime import Loop, Service
+from baton_monitor.config import MonitorConfig
+from baton_monitor.handlers import MonitorModel
+
+__all__ = ["MonitorService"]
+
+
+class MonitorService(Service):
+    """performance-monitor."""
+
+    name: ClassVar[str] = "monitor"
+    capabilities = (
+        "windowed_metrics",
+        "percentiles",
+        "thresholds",
+        "component_health",
+        "saturation_feedback",
+        "consumer_lag",
+    )
+    subscriptions = ("#",)
+    publications = (
+        "system.*.threshold",
+        "agent.*.performance_alert",
+        "resource.*.threshold",
+        "component.*.health_changed",
+        "system.*.saturation",
+    )
+
+    async def setup(self) -> None:
+        self.config = MonitorConfig.from_env(self.ctx.env)
+        self.model = MonitorModel(bus=self.bus, config=self.config)
+        # Metrics are about now: a new monitor group starts at the end of the topic.
+        self.bus.subscribe(
+            "#", self.model.on_event, group=self.group, name="metrics", from_beginning=False
+        )
+        self.bus.serve("monitor", self.answer)
+
+    async def answer(self, request: Event) -> dict[str, Any]:
+        """Kafka requests for the CLI: MONITOR_REPORT (optionally one workflow), MONITOR_HEALTH."""
+        if request.event_type == "MONITOR_REPORT":
+            workflow_id = request.data.get("workflow_id")
+            try:
+                return self.model.report(workflow_id=workflow_id)
+            except KeyError:
+                raise HandlerError(
+                    f"no metrics for workflow {workflow_id}",
+                    retriable=False,
+                    workflow_id=workflow_id,
+                ) from None
+        if request.event_type == "MONITOR_HEALTH":
+            return self.model.health()
+        raise HandlerError(
+            f"unknown monitor request {request.event_type}; known: MONITOR_REPORT, MONITOR_HEALTH",
+            retriable=False,
+        )
+
+    def router(self) -> APIRouter:
+        router = APIRouter()
+
+        @router.get("/api/report", tags=["metrics"])
+        async def get_report(workflow: str | None = None) -> dict[str, Any]:
+            """Windowed throughput, latency and duration percentiles, error rates, lag."""
+            try:
+                return self.model.report(workflow_id=workflow)
+            except KeyError:
+                raise HTTPException(404, detail=f"no metrics for workflow {workflow!r}") from None
+
+        @router.get("/api/components", tags=["health"])
+        async def get_components() -> dict[str, Any]:
+            """Health of every component heard of (healthy|degraded|unhealthy|unknown)."""
+            return self.model.health()
+
+        @router.get("/api/saturation", tags=["health"])
+        async def get_saturation() -> dict[str, Any]:
+            return self.model.saturation.model_dump(mode="json")
+
+        return router
+
+    def loops(self) -> dict[str, Loop]:
+        return {"evaluate": self.model.evaluate_loop, "lag": self.model.lag_loop}
+
+    def health_details(self) -> dict[str, Any]:
+        return {
+            "components": len(self.model.registry.components),
+            "alerts_sent": self.model.alerts_sent,
+            "saturated": self.model.saturation.saturated,
+        }
