@@ -1,0 +1,276 @@
+"""Windowed event counts of the performance monitor, kept by faust-streaming (SPEC §4.4).
+
+One faust agent reads ``<prefix>.events`` as raw bytes and updates three windowed tables:
+event counts per type (tumbling and hopping) and TASK_FAILED counts per agent (tumbling).
+The tables live in memory and are restored from their changelog topics on start, so a
+restarted monitor keeps its windows without re-reading the events.
+
+Every table key carries the source partition: faust writes a change to the changelog
+partition of the event that caused it, so a key shared by two partitions would be restored
+from whichever partition is read last. With the partition in the key each changelog
+partition holds its own keys, and a snapshot sums over the partitions this instance owns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from faust.windows import HoppingWindow, TumblingWindow
+
+from baton_monitor.faust_app import (
+    MALFORMED,
+    SourceTopic,
+    build_app,
+    describe_source,
+    ensure_changelogs,
+    read_line,
+)
+
+__all__ = ["MonitorStreams"]
+
+log = logging.getLogger(__name__)
+
+WindowCallback = Callable[[dict[str, Any]], Awaitable[None]]
+Window = tuple[float, float]
+
+
+class MonitorStreams:
+    """The faust part of the monitor, started and stopped by the host service's loop.
+
+    Args:
+        bootstrap: Kafka ``host:port`` list.
+        topic_prefix: Prefix of the events topic (``baton`` → ``baton.events``).
+        app_id: Name of this stream processor; the faust id (consumer group and head of
+            the changelog topic names) is ``<topic_prefix>.<app_id>``. It must differ from
+            the group of any other consumer of the events topic.
+        data_dir: Faust's data directory.
+        tumbling_s: Size of the tumbling windows.
+        hopping_size_s: Size of the hopping windows.
+        hopping_step_s: Step between hopping windows.
+        on_window: Awaited with a summary (:meth:`snapshot` of that moment) each time a
+            tumbling window closes, a few seconds after its end to let late records in.
+    """
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        topic_prefix: str,
+        app_id: str,
+        data_dir: Path,
+        tumbling_s: float = 60,
+        hopping_size_s: float = 300,
+        hopping_step_s: float = 60,
+        on_window: WindowCallback | None = None,
+    ) -> None:
+        if tumbling_s <= 0 or hopping_step_s <= 0 or hopping_size_s < hopping_step_s:
+            raise ValueError("windows need tumbling_s > 0 and hopping_size_s >= step > 0")
+        self.bootstrap = bootstrap
+        self.topic = f"{topic_prefix}.events"
+        self.faust_id = f"{topic_prefix}.{app_id}"
+        self.data_dir = data_dir
+        self.tumbling_s = float(tumbling_s)
+        self.hopping_size_s = float(hopping_size_s)
+        self.hopping_step_s = float(hopping_step_s)
+        self.on_window = on_window
+        # Windows stay twice their size: long enough for a late record and for on_window.
+        self._expires = {"tumbling": 2 * self.tumbling_s, "hopping": 2 * self.hopping_size_s}
+        self._horizon = max(self._expires.values())
+        self._tumbling = TumblingWindow(self.tumbling_s, expires=self._expires["tumbling"])
+        self._hopping = HoppingWindow(
+            self.hopping_size_s, self.hopping_step_s, expires=self._expires["hopping"]
+        )
+        self.app: Any = None
+        self.source: SourceTopic | None = None
+        self._tables: dict[str, Any] = {}
+        self._windowed: dict[str, Any] = {}
+        self._restored: dict[str, int] = {}
+        self._processed = 0
+        self._late = 0
+        self._closer: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    @property
+    def recovered(self) -> bool:
+        """Whether every table has been restored from its changelog at least once."""
+        return len(self._restored) == len(self._tables) > 0
+
+    async def start(self) -> None:
+        """Build the App and start it; returns once the tables are recovered.
+
+        Raises:
+            MissingTopicError: the events topic does not exist.
+            DependencyUnavailableError: Kafka does not answer.
+        """
+        if self.app is not None:
+            raise RuntimeError("MonitorStreams is single-use: build a new one to restart")
+        self.source = await describe_source(bootstrap=self.bootstrap, topic=self.topic)
+        self.app = build_app(
+            app_id=self.faust_id,
+            bootstrap=self.bootstrap,
+            data_dir=self.data_dir,
+            source=self.source,
+        )
+        self._declare(self.app)
+        await ensure_changelogs(
+            bootstrap=self.bootstrap,
+            source=self.source,
+            retention_s={
+                table.changelog_topic.get_topic_name(): table.window.expires
+                for table in self._tables.values()
+            },
+        )
+        await self.app.start()
+        if self.on_window is not None:
+            self._closer = asyncio.create_task(
+                self._close_windows(self.on_window), name="monitor-windows"
+            )
+
+    async def stop(self) -> None:
+        """Stop the App (flushing the changelog and committing offsets); idempotent."""
+        if self._stopped or self.app is None:
+            return
+        self._stopped = True
+        if self._closer is not None:
+            self._closer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._closer
+        await self.app.stop()
+
+    def snapshot(self, at: float | None = None) -> dict[str, Any]:
+        """Counts of the windows holding ``at`` (default: now), as JSON-ready data.
+
+        The hopping window is the one that covers the ``hopping_size_s`` seconds up to the
+        next step (faust's ``.now()``), not the one that just began (``.current()``). Counts
+        are those of the partitions this instance owns: none before start or after stop.
+        """
+        moment = time.time() if at is None else at
+        owned = self._owned()
+        tumbling = self._tumbling.current(moment)
+        hopping = self._hopping.earliest(moment)
+        t_counts = self._sum("tumbling", tumbling, owned)
+        h_counts = self._sum("hopping", hopping, owned)
+        return {
+            "topic": self.topic,
+            "app_id": self.faust_id,
+            "partitions": sorted(owned),
+            "recovered": self.recovered,
+            "restored_keys": sum(self._restored.values()),
+            "processed": self._processed,
+            "late": self._late,
+            "tumbling": {
+                **_span(tumbling, self.tumbling_s),
+                "counts": t_counts,
+                "malformed": t_counts.pop(MALFORMED, 0),
+                "errors_by_agent": self._sum("errors", tumbling, owned),
+            },
+            "hopping": {
+                **_span(hopping, self.hopping_size_s),
+                "step_s": self.hopping_step_s,
+                "counts": h_counts,
+                "malformed": h_counts.pop(MALFORMED, 0),
+            },
+        }
+
+    def _declare(self, app: Any) -> None:
+        """Declare the source topic, the three windowed tables and the counting agent."""
+        topic = app.topic(
+            self.topic,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        self._tables = {
+            "tumbling": app.Table("event_counts_tumbling", default=int),
+            "errors": app.Table("agent_errors_tumbling", default=int),
+            "hopping": app.Table("event_counts_hopping", default=int),
+        }
+        # Same as .tumbling(size, expires=...) / .hopping(size, step, expires=...), with the
+        # window objects shared so that a snapshot can pick windows before the tables exist.
+        windows = {"tumbling": self._tumbling, "errors": self._tumbling, "hopping": self._hopping}
+        self._windowed = {
+            name: table.using_window(windows[name]) for name, table in self._tables.items()
+        }
+        for name, table in self._tables.items():
+            table.on_recover(self._recovery_callback(name, table))
+
+        async def count(stream: Any) -> None:
+            async for event in stream.events():
+                self._count(event)
+
+        app.agent(topic, name="count_events")(count)
+
+    def _count(self, event: Any) -> None:
+        """Add one record to the windows of its timestamp (inside the agent's stream)."""
+        message = event.message
+        self._processed += 1
+        if message.timestamp < time.time() - self._horizon:
+            # Its windows have expired already; counting would only churn the changelog.
+            self._late += 1
+            return
+        reading = read_line(message.value)
+        partition = message.partition
+        self._windowed["tumbling"][(partition, reading.kind)] += 1
+        self._windowed["hopping"][(partition, reading.kind)] += 1
+        if reading.failed_agent is not None:
+            self._windowed["errors"][(partition, reading.failed_agent)] += 1
+
+    def _recovery_callback(self, name: str, table: Any) -> Callable[[], Awaitable[None]]:
+        async def recovered() -> None:
+            # Only the first recovery restores from scratch; later ones follow rebalances.
+            self._restored.setdefault(name, len(table.data))
+
+        return recovered
+
+    def _owned(self) -> set[int]:
+        """Partitions of the events topic assigned to this instance."""
+        if self.app is None or self._stopped:
+            return set()
+        return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.topic}
+
+    def _sum(self, table: str, window: Window, owned: set[int]) -> dict[str, int]:
+        """Per-name totals of ``window`` over the owned partitions.
+
+        Reads the store: a windowed table lists its keys only with ``key_index=True`` (one
+        more table and changelog topic), and ``.current()`` needs a stream event.
+        """
+        totals: dict[str, int] = {}
+        if not owned:
+            return totals
+        items: Iterable[tuple[Any, Any]] = self._tables[table].data.items()
+        for key, value in items:
+            match key:
+                case ((int() as partition, str() as name), key_window) if (
+                    key_window == window and partition in owned
+                ):
+                    totals[name] = totals.get(name, 0) + value
+        return dict(sorted(totals.items()))
+
+    async def _close_windows(self, on_window: WindowCallback) -> None:
+        """Call ``on_window`` once per tumbling window, a grace period after it ends."""
+        grace = min(5.0, self.tumbling_s / 4)
+        while True:
+            end = math.floor(time.time() / self.tumbling_s) * self.tumbling_s + self.tumbling_s
+            await asyncio.sleep(max(0.0, end + grace - time.time()))
+            try:
+                await on_window(self.snapshot(at=end - self.tumbling_s / 2))
+            except Exception:
+                log.exception("on_window failed for the window ending %s", _iso(end))
+
+
+def _span(window: Window, size: float) -> dict[str, Any]:
+    start = window[0]
+    return {"start": _iso(start), "end": _iso(start + size), "size_s": size}
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat()

@@ -1,0 +1,244 @@
+"""The monitor's faust tables against the real broker: counts, window callback, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import signal
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from tests.behaviour.helpers import eventually
+from tests.conftest import unique_prefix
+
+from baton.config import BatonSettings
+from baton.errors import MissingTopicError
+from baton.topics import delete_topics
+from baton_monitor.streams import MonitorStreams
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+APP_ID = "monitor-streams"
+TABLES = ("event_counts_tumbling", "agent_errors_tumbling", "event_counts_hopping")
+LINES = [
+    *(f'TASK_COMPLETED:wf_{i}:impl:{{"task_id":"t{i}","agent_id":"agent_001"}}' for i in range(30)),
+    # The seeds' single-quoted data must be read too.
+    *(f"TASK_FAILED:wf_{i}:impl:{{'task_id':'t{i}','agent_id':'agent_003'}}" for i in range(10)),
+    *(f"WORKFLOW_STARTED:wf_{i}:global:{{}}" for i in range(5)),
+    "not an event",
+    "TASK_FAILED:wf_1:impl:{not json}",
+]
+COUNTS = {"TASK_COMPLETED": 30, "TASK_FAILED": 10, "WORKFLOW_STARTED": 5}
+
+
+class Admin:
+    """A started admin client of the live broker, for one test's topics."""
+
+    def __init__(self, bootstrap: str, prefix: str) -> None:
+        self.bootstrap = bootstrap
+        self.prefix = prefix
+        self.client = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+
+    async def committed(self) -> dict[int, int]:
+        offsets = await self.client.list_consumer_group_offsets(f"{self.prefix}.{APP_ID}")
+        return {tp.partition: meta.offset for tp, meta in offsets.items()}
+
+    async def changelogs(self) -> dict[str, tuple[int, str]]:
+        """Partitions and cleanup.policy of each changelog topic of the monitor."""
+        names = [f"{self.prefix}.{APP_ID}-{table}-changelog" for table in TABLES]
+        described = {
+            t["topic"]: len(t["partitions"])
+            for t in await self.client.describe_topics(names)
+            if t["error_code"] == 0
+        }
+        resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in described]
+        policies: dict[str, str] = {}
+        for response in await self.client.describe_configs(resources):
+            for resource in response.resources:
+                entries = {entry[0]: entry[1] for entry in resource[4]}
+                policies[resource[3]] = entries["cleanup.policy"]
+        return {name: (described[name], policies[name]) for name in described}
+
+
+@pytest.fixture
+async def admin(live_stack: BatonSettings) -> AsyncIterator[Admin]:
+    """A fresh prefix with a 2-partition events topic; every topic of the prefix is deleted."""
+    admin = Admin(live_stack.bootstrap, unique_prefix())
+    await admin.client.start()
+    try:
+        await admin.client.create_topics([NewTopic(f"{admin.prefix}.events", 2, 1)])
+        yield admin
+    finally:
+        await admin.client.close()
+        await delete_topics(bootstrap=live_stack.bootstrap, prefix=admin.prefix)
+
+
+async def produce(bootstrap: str, topic: str, lines: list[str], at: float) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for i, line in enumerate(lines):
+            await producer.send(
+                topic, line.encode(), key=f"wf_{i % 7}".encode(), timestamp_ms=int(at * 1000)
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def streams(admin: Admin, data_dir: Path, **windows: Any) -> MonitorStreams:
+    settings: dict[str, Any] = {"tumbling_s": 600, "hopping_size_s": 1200, "hopping_step_s": 600}
+    return MonitorStreams(
+        bootstrap=admin.bootstrap,
+        topic_prefix=admin.prefix,
+        app_id=APP_ID,
+        data_dir=data_dir,
+        **{**settings, **windows},
+    )
+
+
+def counted(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The window counts of a snapshot, without the instance's own counters."""
+    return {
+        "tumbling": {
+            k: snapshot["tumbling"][k] for k in ("counts", "malformed", "errors_by_agent")
+        },
+        "hopping": {k: snapshot["hopping"][k] for k in ("counts", "malformed")},
+    }
+
+
+EXPECTED = {
+    "tumbling": {"counts": COUNTS, "malformed": 2, "errors_by_agent": {"agent_003": 10}},
+    "hopping": {"counts": COUNTS, "malformed": 2},
+}
+
+
+async def test_counts_survive_a_restart_from_the_changelog(admin: Admin, tmp_path: Path) -> None:
+    at = time.time()
+    await produce(admin.bootstrap, f"{admin.prefix}.events", LINES, at)
+
+    began = time.monotonic()
+    first = streams(admin, tmp_path / "first")
+    host = _host_state()
+    await first.start()
+    started = time.monotonic() - began
+    assert _host_state() == host, "faust took over signals, logging or the loop's handler"
+    try:
+        await eventually(lambda: counted(first.snapshot(at)) == EXPECTED, what="the counts")
+        counting = time.monotonic() - began
+        snap = first.snapshot(at)
+        assert snap["processed"] == len(LINES)
+        assert snap["partitions"] == [0, 1]
+        assert snap["recovered"] is True
+        assert snap["restored_keys"] == 0
+    finally:
+        await first.stop()
+    await first.stop()  # idempotent
+    assert await admin.committed() == await _end_offsets(admin)
+    assert sum((await admin.committed()).values()) == len(LINES)
+    changelogs = await admin.changelogs()
+    assert sorted(changelogs) == sorted(f"{admin.prefix}.{APP_ID}-{t}-changelog" for t in TABLES)
+    assert set(changelogs.values()) == {(2, "compact,delete")}
+
+    began = time.monotonic()
+    second = streams(admin, tmp_path / "second")
+    await second.start()  # returns once the tables are restored
+    recovered = time.monotonic() - began
+    try:
+        snap = second.snapshot(at)
+        assert counted(snap) == EXPECTED
+        assert snap["recovered"] is True
+        assert snap["restored_keys"] > 0
+        assert snap["processed"] == 0
+        # Past several commit intervals and fetches: nothing is read again, nothing doubles.
+        await asyncio.sleep(4)
+        snap = second.snapshot(at)
+        assert counted(snap) == EXPECTED
+        assert snap["processed"] == 0
+    finally:
+        await second.stop()
+    assert sum((await admin.committed()).values()) == len(LINES)
+    print(
+        f"\nmonitor streams: start {started:.2f}s, counts after {counting:.2f}s, "
+        f"restart with recovery {recovered:.2f}s"
+    )
+
+
+async def test_on_window_reports_each_closed_tumbling_window(admin: Admin, tmp_path: Path) -> None:
+    closed: list[dict[str, Any]] = []
+
+    async def on_window(summary: dict[str, Any]) -> None:
+        closed.append(summary)
+
+    monitor = streams(
+        admin, tmp_path, tumbling_s=2, hopping_size_s=4, hopping_step_s=2, on_window=on_window
+    )
+    await monitor.start()
+    try:
+        # A window that has not begun yet, so it cannot close before the records are counted.
+        start = math.ceil(time.time() / 2) * 2 + 2
+        await produce(admin.bootstrap, f"{admin.prefix}.events", LINES, start + 0.5)
+        await eventually(
+            lambda: any(s["tumbling"]["start"] == _iso(start) for s in closed),
+            timeout=20,
+            what="the summary of the window",
+        )
+    finally:
+        await monitor.stop()
+    summary = next(s for s in closed if s["tumbling"]["start"] == _iso(start))
+    assert summary["tumbling"]["counts"] == COUNTS
+    assert summary["tumbling"]["errors_by_agent"] == {"agent_003": 10}
+    assert summary["hopping"]["end"] == _iso(start + 2)
+    assert summary["hopping"]["counts"] == COUNTS
+
+
+async def test_refuses_to_start_without_the_events_topic(
+    live_stack: BatonSettings, tmp_path: Path
+) -> None:
+    monitor = MonitorStreams(
+        bootstrap=live_stack.bootstrap,
+        topic_prefix=unique_prefix(),
+        app_id=APP_ID,
+        data_dir=tmp_path,
+    )
+    with pytest.raises(MissingTopicError, match=r"\.events missing"):
+        await monitor.start()
+    await monitor.stop()
+    assert monitor.snapshot()["tumbling"]["counts"] == {}
+
+
+async def _end_offsets(admin: Admin) -> dict[int, int]:
+    described = await admin.client.describe_topics([f"{admin.prefix}.events"])
+    partitions = [p["partition"] for p in described[0]["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=admin.bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(f"{admin.prefix}.events", p) for p in partitions]
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    return {tp.partition: offset for tp, offset in ends.items()}
+
+
+def _host_state() -> tuple[Any, ...]:
+    """What an embedded App must leave to its host: signals, logging, the loop's handler."""
+    root = logging.getLogger()
+    return (
+        signal.getsignal(signal.SIGINT),
+        signal.getsignal(signal.SIGTERM),
+        root.level,
+        list(root.handlers),
+        asyncio.get_running_loop().get_exception_handler(),
+    )
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat()
