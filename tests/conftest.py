@@ -20,26 +20,27 @@ import pytest
 from baton.bus import Bus, MemoryTransport
 from baton.config import BatonSettings
 
-TEST_TOPICS = r"^t_[0-9a-f]{10}\."
-"""Topics of test prefixes (see :func:`unique_prefix`), swept before and after a session."""
+_PREFIXES: set[str] = set()
+"""Topic prefixes this test session made (see :func:`unique_prefix`)."""
 
 
 @pytest.fixture(scope="session")
 def live_stack() -> Iterator[BatonSettings]:
     """Settings of a running Kafka + PostgreSQL, started locally when needed.
 
-    Test topics get 2 partitions, and every test topic is deleted before and after the
-    session: a broker keeps files open per partition, and leftovers would pile up.
+    Test topics get 2 partitions, and the topics of every prefix this session made are
+    deleted at its end: a broker keeps files open per partition, and leftovers would pile
+    up. (Only this session's: another session may be using the same broker right now.)
     """
     from baton.stack import Stack
     from baton.topics import delete_topics
 
     settings = BatonSettings.from_env(os.environ).model_copy(update={"partitions": 2})
     Stack(settings=settings).up()
-    sweep = functools.partial(delete_topics, bootstrap=settings.bootstrap, pattern=TEST_TOPICS)
-    _in_thread(sweep)
     yield settings
-    _in_thread(sweep)
+    if _PREFIXES:
+        ours = "^(" + "|".join(sorted(_PREFIXES)) + r")\."
+        _in_thread(functools.partial(delete_topics, bootstrap=settings.bootstrap, pattern=ours))
 
 
 def _in_thread(make: Callable[[], Awaitable[object]]) -> None:
@@ -49,8 +50,10 @@ def _in_thread(make: Callable[[], Awaitable[object]]) -> None:
 
 
 def unique_prefix() -> str:
-    """A fresh topic prefix for one test (matches :data:`TEST_TOPICS`)."""
-    return f"t_{uuid.uuid4().hex[:10]}"
+    """A fresh topic prefix for one test; its topics are deleted when the session ends."""
+    prefix = f"t_{uuid.uuid4().hex[:10]}"
+    _PREFIXES.add(prefix)
+    return prefix
 
 
 BusFactory = Callable[..., Awaitable[Bus]]

@@ -51,7 +51,7 @@ class HubService(Service):
             "hub",
             durable_responder(
                 db=self.db,
-                owner="hub",
+                owner=self.group,
                 handler=self.handlers.command,
                 after_commit=self.outbox.notify,
             ),

@@ -11,6 +11,7 @@ from baton.protocol.event import Event
 from baton.runtime import Loop, Service
 from baton_monitor.config import MonitorConfig
 from baton_monitor.handlers import MonitorModel
+from baton_monitor.streams import MonitorStreams
 
 __all__ = ["MonitorService"]
 
@@ -45,6 +46,23 @@ class MonitorService(Service):
         )
         self.bus.serve("monitor", self.answer)
 
+    async def started(self) -> None:
+        settings = self.ctx.settings
+        # Its own group: faust's consumer protocol cannot share the bus's monitor group.
+        self.streams = MonitorStreams(
+            bootstrap=settings.bootstrap,
+            topic_prefix=settings.topic_prefix,
+            app_id="monitor-streams",
+            data_dir=settings.home / "monitor" / settings.topic_prefix,
+            tumbling_s=self.config.tumbling,
+            hopping_size_s=self.config.hopping_size,
+            hopping_step_s=self.config.hopping_hop,
+        )
+        await self.streams.start()
+
+    async def stopping(self) -> None:
+        await self.streams.stop()
+
     async def answer(self, request: Event) -> dict[str, Any]:
         """Kafka requests for the CLI: MONITOR_REPORT (optionally one workflow), MONITOR_HEALTH."""
         if request.event_type == "MONITOR_REPORT":
@@ -59,6 +77,9 @@ class MonitorService(Service):
                 ) from None
         if request.event_type == "MONITOR_HEALTH":
             return self.model.health()
+        if request.event_type == "MONITOR_WINDOWS":
+            windows: dict[str, Any] = self.streams.snapshot()
+            return windows
         raise HandlerError(
             f"unknown monitor request {request.event_type}; known: MONITOR_REPORT, MONITOR_HEALTH",
             retriable=False,
@@ -79,6 +100,13 @@ class MonitorService(Service):
         async def get_components() -> dict[str, Any]:
             """Health of every component heard of (healthy|degraded|unhealthy|unknown)."""
             return self.model.health()
+
+        @router.get("/api/windows", tags=["metrics"])
+        async def get_windows() -> dict[str, Any]:
+            """Event counts and errors per agent in the current tumbling and hopping windows
+            (faust tables, restored from their changelogs after a restart)."""
+            snapshot: dict[str, Any] = self.streams.snapshot()
+            return snapshot
 
         @router.get("/api/saturation", tags=["health"])
         async def get_saturation() -> dict[str, Any]:

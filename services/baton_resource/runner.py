@@ -42,7 +42,7 @@ class ResourceService(Service):
             "resource",
             durable_responder(
                 db=self.db,
-                owner="resource",
+                owner=self.group,
                 handler=self.handlers.command,
                 after_commit=self.outbox.notify,
             ),

@@ -66,7 +66,10 @@ class ServiceRunner:
             middleware=[TracingMiddleware(tracer=tracer), MetricsMiddleware(self.metrics)],
         )
         self.metrics.watch_bus(self.bus)
-        self.outbox = Outbox(db=self.db, bus=self.bus, owner=service.name)
+        # Deployments (topic prefixes) may share a database: each relays only its own rows.
+        self.outbox = Outbox(
+            db=self.db, bus=self.bus, owner=f"{settings.topic_prefix}.{service.name}"
+        )
         ctx = ServiceContext(
             settings=settings,
             bus=self.bus,
