@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from baton.runtime import Loop, Service, durable_responder
+from baton.runtime import Loop, Service
 from baton_hub.config import HubConfig
 from baton_hub.handlers import HubHandlers
 
@@ -47,17 +47,8 @@ class HubService(Service):
         self.handlers = HubHandlers(
             bus=self.bus, db=self.db, outbox=self.outbox, config=self.config
         )
-        self.bus.serve(
-            "hub",
-            durable_responder(
-                db=self.db,
-                owner=self.group,
-                handler=self.handlers.command,
-                after_commit=self.outbox.notify,
-            ),
-        )
-        for pattern, handler in self.handlers.subscriptions().items():
-            self.bus.subscribe(pattern, handler, group=self.group, name=handler.__name__ + pattern)
+        self.answer_durably(self.handlers.command)
+        self.subscribe_each(self.handlers.subscriptions())
 
     def loops(self) -> dict[str, Loop]:
         return {"timeouts": self.handlers.timeouts_loop}

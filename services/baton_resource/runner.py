@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from baton.runtime import Loop, Service, durable_responder
+from baton.runtime import Loop, Service
 from baton_resource.config import ResourceConfig
 from baton_resource.handlers import ResourceHandlers
 
@@ -38,17 +38,8 @@ class ResourceService(Service):
         self.handlers = ResourceHandlers(
             bus=self.bus, db=self.db, outbox=self.outbox, config=self.config
         )
-        self.bus.serve(
-            "resource",
-            durable_responder(
-                db=self.db,
-                owner=self.group,
-                handler=self.handlers.command,
-                after_commit=self.outbox.notify,
-            ),
-        )
-        for pattern, handler in self.handlers.subscriptions().items():
-            self.bus.subscribe(pattern, handler, group=self.group, name=f"release@{pattern}")
+        self.answer_durably(self.handlers.command)
+        self.subscribe_each(self.handlers.subscriptions())
 
     def loops(self) -> dict[str, Loop]:
         return {"lease_expiry": self.handlers.expiry_loop}

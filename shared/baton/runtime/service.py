@@ -11,8 +11,10 @@ from typing import Any, ClassVar
 from fastapi import APIRouter
 
 from baton.bus import Bus
+from baton.bus.subscription import Handler
 from baton.config import BatonSettings
 from baton.db import Database
+from baton.runtime.ledger import DurableRequestHandler, durable_responder
 from baton.runtime.outbox import Outbox
 
 __all__ = ["DEFAULT_PORTS", "Loop", "Service", "ServiceContext"]
@@ -69,6 +71,25 @@ class Service:
     def group(self) -> str:
         """This service's consumer group for the events topic (``<prefix>.<name>``)."""
         return f"{self.ctx.settings.topic_prefix}.{self.name}"
+
+    def answer_durably(self, handler: DurableRequestHandler) -> None:
+        """Answer this service's commands with ``handler``, each request id applied once
+        (reply stored with the change; events relayed once committed)."""
+        self.bus.serve(
+            self.name,
+            durable_responder(
+                db=self.db,
+                owner=self.group,
+                handler=handler,
+                after_commit=self.outbox.notify,
+            ),
+        )
+
+    def subscribe_each(self, handlers: Mapping[str, Handler]) -> None:
+        """Subscribe every ``pattern → handler`` in this service's consumer group."""
+        for pattern, handler in handlers.items():
+            name = f"{getattr(handler, '__name__', 'handler')}@{pattern}"
+            self.bus.subscribe(pattern, handler, group=self.group, name=name)
 
     async def setup(self) -> None:
         """Register subscriptions and responders (the bus is not started yet)."""
