@@ -9,6 +9,7 @@ its class and message).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -100,7 +101,9 @@ def retry_headers(
     """Headers of the copy that goes to the next retry topic."""
     headers = _provenance(record, failure, group=group, component=component)
     headers.append((H.RETRY_GROUP, group.encode()))
-    headers.append((H.RETRY_DUE, f"{time.time() + delay:.3f}".encode()))
+    # Rounded up to the millisecond written, so a retry never runs before its delay.
+    due = math.ceil((time.time() + delay) * 1000) / 1000
+    headers.append((H.RETRY_DUE, f"{due:.3f}".encode()))
     if failure.handlers:
         headers.append((H.RETRY_HANDLERS, ",".join(failure.handlers).encode()))
     return headers
