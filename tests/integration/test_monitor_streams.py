@@ -74,7 +74,14 @@ async def admin(live_stack: BatonSettings) -> AsyncIterator[Admin]:
     admin = Admin(live_stack.bootstrap, unique_prefix())
     await admin.client.start()
     try:
-        await admin.client.create_topics([NewTopic(f"{admin.prefix}.events", 2, 1)])
+        topic = f"{admin.prefix}.events"
+        await admin.client.create_topics([NewTopic(topic, 2, 1)])
+        # Creation is acknowledged before every broker's metadata shows the topic.
+        for _ in range(100):
+            described = await admin.client.describe_topics([topic])
+            if described[0]["error_code"] == 0 and len(described[0]["partitions"]) == 2:
+                break
+            await asyncio.sleep(0.1)
         yield admin
     finally:
         await admin.client.close()
