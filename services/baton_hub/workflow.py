@@ -151,7 +151,11 @@ def on_allocation(
         )
         tx.emit(
             "WORKFLOW_QUEUED",
-            {"queue_position": queue_position, "estimated_start": estimated_start},
+            {
+                "queue_position": queue_position,
+                "estimated_start": estimated_start,
+                **({"reason": reason} if reason else {}),
+            },
         )
     elif status == "denied":
         fail_workflow(tx, f"resource allocation denied: {reason or 'no reason given'}")

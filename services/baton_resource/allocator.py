@@ -16,6 +16,12 @@ everything it knows is one :class:`AllocatorState`. Rules in brief (details in
 - A request id answered before gets its latest answer again and changes nothing; answers
   are remembered while the request is queued or held, and ``remember_hours`` after that.
 - Releasing a whole workflow also drops its queued requests (it needs nothing more).
+- Saturation feedback: while the monitor says the system is saturated
+  (:meth:`Allocator.saturation`), requests of the held priorities (default ``low``) are
+  not granted even when resources are free: they queue with the reason and an alternative
+  ``wait_for_saturation_clear``, and the queue skips them. When saturation clears the queue
+  is served. Their waiting time still ages them, so they rank high once admitted; the
+  starvation bound holds only outside saturation (by design: holding back is the point).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from baton_resource.records import (
     Outcome,
     QueuedRequest,
     ReleaseOutcome,
+    SaturationHold,
 )
 from baton_resource.report import build_status
 from baton_resource.thresholds import threshold_table
@@ -59,6 +66,7 @@ class Allocator:
         auto_release_grace: Lease length as a multiple of the requested duration (1..100).
         thresholds: Utilisation thresholds in percent by pool name, ``default`` for the rest.
         remember_hours: How long an answer is remembered after its request is settled.
+        hold_when_saturated: Priorities held back while the system is saturated.
 
     Raises:
         ValueError: a parameter is out of range.
@@ -73,6 +81,7 @@ class Allocator:
         auto_release_grace: float = 1.5,
         thresholds: Mapping[str, float] | None = None,
         remember_hours: float = 24.0,
+        hold_when_saturated: frozenset[str] = frozenset({"low"}),
     ) -> None:
         if not 0 <= aging_per_minute < float("inf"):
             raise ValueError(f"aging_per_minute must be >= 0, got {aging_per_minute!r}")
@@ -87,6 +96,7 @@ class Allocator:
             grace=auto_release_grace,
             thresholds=threshold_table(thresholds),
             remember=timedelta(hours=remember_hours),
+            held=hold_when_saturated,
         )
 
     @property
@@ -130,12 +140,15 @@ class Allocator:
             return Outcome(response=denied, reason=f"can never be served: {never}")
         entry = QueuedRequest(request=req, queued_at=now, seq=book.state.next_seq)
         snap = book.snapshot(now=now, extra=entry)
-        plan = plan_grants(snap.candidates, holdings=snap.holdings, capacity=book.capacity)
+        plan = plan_grants(book.admissible(snap), holdings=snap.holdings, capacity=book.capacity)
         if any(g.candidate.request_id == req.request_id for g in plan.grants):
             return self._granted_now(req, plan, snap, now)
         blockers = blocking_holdings(candidate, holdings=snap.holdings)
         start = book.starts(snap, now=now).get(req.request_id)
         alternatives = [] if start is None else [build.delayed(start.at, full=start.full)]
+        held = book.state.saturation if book.holds(req.priority) else None
+        if held is not None:
+            alternatives.insert(0, build.held_back(held.reason))
         wait = None if start is None else (start.at - now).total_seconds()
         denial = queue_denial(req, wait=wait)
         conflict = book.conflicts(
@@ -159,11 +172,15 @@ class Allocator:
             wait_seconds=wait,
         )
         book.record(response, now=now)
-        reason = wait_reason(
-            candidate,
-            blockers=blockers,
-            free=book.pools.free(used=book.used()),
-            reserved_by=plan.reserved_by,
+        reason = (
+            f"held back while the system is saturated ({held.reason})"
+            if held is not None
+            else wait_reason(
+                candidate,
+                blockers=blockers,
+                free=book.pools.free(used=book.used()),
+                reserved_by=plan.reserved_by,
+            )
         )
         events = [*conflict, *events, *book.thresholds()]
         return Outcome(response=response, events=events, granted=granted, reason=reason)
@@ -223,6 +240,29 @@ class Allocator:
         targets = [a for a in self._book.state.allocations if a.lease_deadline <= now]
         return self._settle(now, targets, "auto_release_timeout", [], "")
 
+    def saturation(self, *, saturated: bool, reason: str, now: datetime) -> ReleaseOutcome:
+        """Record the monitor's saturation verdict; when it clears, serve the queue.
+
+        Returns:
+            What was granted (only when saturation cleared); ``changed`` is True when the
+            verdict differs from the one held (a changed reason alone counts as a change).
+        """
+        now = _utc(now)
+        book = self._book
+        before = book.state.saturation
+        if saturated:
+            if before is not None and before.reason == reason:
+                return ReleaseOutcome()
+            since = before.since if before is not None else now
+            book.state.saturation = SaturationHold(reason=reason, since=since)
+            return ReleaseOutcome(saturation_changed=True)
+        if before is None:
+            return ReleaseOutcome()
+        book.state.saturation = None
+        granted, events = book.serve(now=now)
+        events = [*events, *book.thresholds()]
+        return ReleaseOutcome(granted=granted, events=events, saturation_changed=True)
+
     def renew(
         self, allocation_id: str, *, now: datetime, hours: float | None = None
     ) -> datetime | None:
@@ -247,8 +287,8 @@ class Allocator:
         now = _utc(now)
         book = self._book
         snap = book.snapshot(now=now)
-        plan = plan_grants(snap.candidates, holdings=snap.holdings, capacity=book.capacity)
-        return build_status(
+        plan = plan_grants(book.admissible(snap), holdings=snap.holdings, capacity=book.capacity)
+        status = build_status(
             usage=book.pools.usage(used=book.used()),
             allocations=book.state.allocations,
             order=snap.order,
@@ -257,6 +297,13 @@ class Allocator:
             aging_per_minute=book.aging,
             now=now,
         )
+        held = book.state.saturation
+        status["saturation"] = (
+            None
+            if held is None
+            else {"reason": held.reason, "since": held.since.isoformat(), "held": sorted(book.held)}
+        )
+        return status
 
     def _settle(
         self,

@@ -4,7 +4,9 @@
 "tool_instances":{"bash":4}}``); ``BATON_RESOURCE_AGENT_IDS``: comma list naming the agents
 (default ``agent_001``…); ``BATON_RESOURCE_AGING_PER_MINUTE``,
 ``BATON_RESOURCE_LEASE_GRACE``, ``BATON_RESOURCE_THRESHOLD`` (percent),
-``BATON_RESOURCE_EXPIRY_INTERVAL`` (seconds).
+``BATON_RESOURCE_EXPIRY_INTERVAL`` (seconds); ``BATON_RESOURCE_HOLD_WHEN_SATURATED``: comma
+list of priorities held back while the monitor reports saturation (default ``low``; empty
+switches the feedback off).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from baton.config import ServiceConfig
+from baton.protocol.messages import Priority
 from baton_resource.pools import ResourcePools
 
 __all__ = ["ResourceConfig"]
@@ -31,6 +34,7 @@ class ResourceConfig(ServiceConfig):
     lease_grace: float = Field(default=1.5, ge=1.0)
     threshold: float = Field(default=80.0, gt=0, le=100)
     expiry_interval: float = Field(default=1.0, gt=0)
+    hold_when_saturated: frozenset[Priority] = frozenset({"low"})
 
     @classmethod
     def prepare(cls, values: dict[str, Any]) -> dict[str, Any]:
@@ -39,6 +43,9 @@ class ResourceConfig(ServiceConfig):
         if "agent_ids" in values:
             names = str(values["agent_ids"]).split(",")
             values["agent_ids"] = tuple(a.strip() for a in names if a.strip())
+        if isinstance(values.get("hold_when_saturated"), str):
+            held = str(values["hold_when_saturated"]).split(",")
+            values["hold_when_saturated"] = frozenset(p.strip() for p in held if p.strip())
         return values
 
     @field_validator("agent_ids")

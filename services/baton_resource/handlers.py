@@ -69,6 +69,7 @@ class ResourceHandlers:
             aging_per_minute=c.aging_per_minute,
             auto_release_grace=c.lease_grace,
             thresholds={"default": c.threshold},
+            hold_when_saturated=frozenset(c.hold_when_saturated),
         )
 
     async def _change(self, conn: Any, change: Change) -> dict[str, Any]:
@@ -192,6 +193,7 @@ class ResourceHandlers:
             "workflow.*.completed": self.on_workflow_finished,
             "workflow.*.failed": self.on_workflow_finished,
             "workflow.*.cancelled": self.on_workflow_finished,
+            "system.*.saturation": self.on_saturation,
         }
 
     async def on_workflow_finished(self, event: Event) -> None:
@@ -205,6 +207,25 @@ class ResourceHandlers:
                 lambda a, now: _released(
                     a.release(now=now, workflow_id=event.workflow_id, reason=reason)
                 ),
+            )
+        self.outbox.notify()
+
+    async def on_saturation(self, event: Event) -> None:
+        """The monitor's SYSTEM_SATURATION: hold back or admit low-priority work."""
+        saturated = event.data.get("saturated")
+        if not isinstance(saturated, bool):
+            raise HandlerError(
+                "SYSTEM_SATURATION needs data.saturated true or false",
+                retriable=False,
+                part="data.saturated",
+            )
+        reason = str(event.data.get("reason") or "monitor reports saturation")
+        async with self.db.transaction() as conn:
+            if not await first_time(conn, consumer="resource", event_id=event.event_id):
+                return
+            await self._change(
+                conn,
+                lambda a, now: _released(a.saturation(saturated=saturated, reason=reason, now=now)),
             )
         self.outbox.notify()
 

@@ -55,6 +55,7 @@ class Ledger:
         grace: Lease length as a multiple of the duration.
         thresholds: Validated threshold table.
         remember: How long answers are kept after their request is settled.
+        held: Priorities whose admission waits while the system is saturated.
     """
 
     def __init__(
@@ -66,6 +67,7 @@ class Ledger:
         grace: float,
         thresholds: Mapping[str, float],
         remember: timedelta,
+        held: frozenset[str] = frozenset(),
     ) -> None:
         self.pools = pools
         self.capacity = pools.capacity
@@ -74,6 +76,7 @@ class Ledger:
         self.grace = grace
         self._table = thresholds
         self._remember = remember
+        self.held = held
 
     def lease(self, duration_hours: float) -> float:
         """Lease length in seconds for a duration."""
@@ -101,6 +104,20 @@ class Ledger:
         ]
         candidates = [Candidate.of(q.request) for q in order]
         return Snapshot(order=order, candidates=candidates, holdings=holdings)
+
+    def holds(self, priority: str) -> bool:
+        """Whether a request of ``priority`` must wait now because the system is saturated."""
+        return self.state.saturation is not None and priority in self.held
+
+    def admissible(self, snap: Snapshot) -> list[Candidate]:
+        """The snapshot's candidates that may be granted now (none held back)."""
+        if self.state.saturation is None or not self.held:
+            return snap.candidates
+        return [
+            c
+            for q, c in zip(snap.order, snap.candidates, strict=True)
+            if q.request.priority not in self.held
+        ]
 
     def starts(
         self, snap: Snapshot, *, now: datetime, candidates: Sequence[Candidate] | None = None
@@ -182,7 +199,7 @@ class Ledger:
         if not self.state.queue:
             return [], []
         snap = self.snapshot(now=now)
-        plan = plan_grants(snap.candidates, holdings=snap.holdings, capacity=self.capacity)
+        plan = plan_grants(self.admissible(snap), holdings=snap.holdings, capacity=self.capacity)
         return self.commit(plan.grants, now=now)
 
     def drop_allocations(

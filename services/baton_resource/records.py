@@ -31,6 +31,7 @@ __all__ = [
     "QueuedRequest",
     "ReleaseOutcome",
     "ResourceEvent",
+    "SaturationHold",
 ]
 
 STATE_VERSION = 1
@@ -90,6 +91,15 @@ class Decision(_Record):
     """When the request was last answered, granted, released or cancelled."""
 
 
+class SaturationHold(_Record):
+    """The monitor says the system is saturated: held priorities wait (module allocator)."""
+
+    reason: str
+    """Why, as the monitor's ``SYSTEM_SATURATION`` said."""
+    since: Timestamp
+    """When the resource manager learned of it."""
+
+
 class AllocatorState(_Record):
     """Everything the allocator knows; persisted as JSON."""
 
@@ -105,6 +115,8 @@ class AllocatorState(_Record):
     """Pools whose utilisation is at or above their threshold (already reported)."""
     next_seq: int = Field(default=0, ge=0)
     """Arrival number of the next queued request."""
+    saturation: SaturationHold | None = None
+    """Set while the system is saturated (admission of held priorities waits)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,14 +158,16 @@ class ReleaseOutcome:
         cancelled: Queued request ids removed.
         granted: Queued requests granted with the capacity that freed up.
         events: Events to publish, in order.
+        saturation_changed: The saturation verdict held changed.
     """
 
     released: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     granted: list[AllocationResponse] = field(default_factory=list)
     events: list[ResourceEvent] = field(default_factory=list)
+    saturation_changed: bool = False
 
     @property
     def changed(self) -> bool:
         """True when anything changed (the state needs saving)."""
-        return bool(self.released or self.cancelled or self.granted)
+        return bool(self.released or self.cancelled or self.granted or self.saturation_changed)

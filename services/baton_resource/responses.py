@@ -31,6 +31,7 @@ __all__ = [
     "delayed",
     "derived_id",
     "grant_response",
+    "held_back",
     "iso",
     "restrictions",
 ]
@@ -122,6 +123,13 @@ def answer(
 def delayed(at: datetime, *, full: bool) -> AllocationAlternative:
     """Alternative: the request can be served at ``at``."""
     return AllocationAlternative(option="delayed_allocation", available_at=at, full_resources=full)
+
+
+def held_back(reason: str) -> AllocationAlternative:
+    """Alternative: admitted once the system is no longer saturated."""
+    return AllocationAlternative.model_validate(
+        {"option": "wait_for_saturation_clear", "reason": f"system saturated: {reason}"}
+    )
 
 
 def _event(event_type: str, workflow_id: str, data: dict[str, Any]) -> ResourceEvent:
