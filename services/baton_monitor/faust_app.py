@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from baton.errors import DependencyUnavailableError, MissingTopicError, ProtocolError, StackError
 from baton.protocol.codec import parse_data
+from baton_monitor.fields import seconds
 
 __all__ = [
     "MALFORMED",
@@ -38,7 +39,7 @@ UNKNOWN_AGENT: Final = "unknown"
 """Agent of a TASK_FAILED whose data names none."""
 ADMIN_WAIT_S: Final = 15.0
 
-_HEAD = re.compile(r"([A-Z][A-Z0-9_]{0,127}):[A-Za-z0-9_.-]{1,128}:[A-Za-z0-9_.-]{1,128}:")
+_HEAD = re.compile(r"([A-Z][A-Z0-9_]{0,127}):([A-Za-z0-9_.-]{1,128}:[A-Za-z0-9_.-]{1,128}):")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +53,23 @@ class SourceTopic:
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """What the monitor counts of one record: its kind and, for TASK_FAILED, the agent."""
+    """What the monitor takes from one record.
+
+    Attributes:
+        kind: The event type, or :data:`MALFORMED`.
+        failed_agent: For TASK_FAILED, the agent (``unknown`` when the data names none).
+        workflow_id: The workflow (empty for malformed records).
+        subject: The task id of TASK_* events, the phase of PHASE_* events, else empty.
+        agent: The agent of TASK_* events (``unknown`` when the data names none).
+        duration: Seconds the data reports (``duration`` / ``actual_duration``), if any.
+    """
 
     kind: str
     failed_agent: str | None = None
+    workflow_id: str = ""
+    subject: str = ""
+    agent: str = UNKNOWN_AGENT
+    duration: float | None = None
 
 
 _BAD = Reading(MALFORMED)
@@ -102,7 +116,7 @@ async def describe_source(*, bootstrap: str, topic: str) -> SourceTopic:
 
 
 async def ensure_changelogs(
-    *, bootstrap: str, source: SourceTopic, retention_s: dict[str, float]
+    *, bootstrap: str, source: SourceTopic, retention_s: dict[str, float | None]
 ) -> None:
     """Create the windowed tables' changelog topics and wait until metadata shows them.
 
@@ -113,7 +127,8 @@ async def ensure_changelogs(
     Args:
         bootstrap: Kafka ``host:port`` list.
         source: The events topic; changelogs get its partitions and replication.
-        retention_s: Retention of each changelog topic by name (its window's expiry).
+        retention_s: Retention of each changelog topic by name (its window's expiry), or
+            None for a plain table's changelog (compacted, kept).
 
     Raises:
         StackError: the broker refused a topic, or one exists with other partitions.
@@ -127,11 +142,7 @@ async def ensure_changelogs(
                 name,
                 source.partitions,
                 source.replication,
-                # What faust declares for a windowed table: old windows leave with time.
-                topic_configs={
-                    "cleanup.policy": "compact,delete",
-                    "retention.ms": str(int(retention_s[name] * 1000)),
-                },
+                topic_configs=_changelog_configs(retention_s[name]),
             )
             for name in names
             if name not in existing
@@ -159,6 +170,13 @@ async def ensure_changelogs(
             if len(ready) == len(names):
                 return
             await asyncio.sleep(0.1)
+
+
+def _changelog_configs(retention: float | None) -> dict[str, str]:
+    if retention is None:
+        return {"cleanup.policy": "compact"}
+    # What faust declares for a windowed table: old windows leave with time.
+    return {"cleanup.policy": "compact,delete", "retention.ms": str(int(retention * 1000))}
 
 
 def build_app(*, app_id: str, bootstrap: str, data_dir: Path, source: SourceTopic) -> Any:
@@ -193,9 +211,10 @@ def build_app(*, app_id: str, bootstrap: str, data_dir: Path, source: SourceTopi
         # The default waits 3 s after each rebalance for more members to join.
         stream_recovery_delay=0.0,
     )
-    # Each event writes several changelog records (one per hopping window it falls in), and
+    # Each event writes several changelog records (one per hopping window it falls in, and
+    # sketches), and
     # past faust's default of 100 buffered sends every event logs a warning.
-    app.producer.buffer.max_messages = 1000
+    app.producer.buffer.max_messages = 5000
     return app
 
 
@@ -220,13 +239,26 @@ def read_line(value: bytes | None) -> Reading:
     if head is None or not (data.startswith("{") and data.endswith("}")):
         return _BAD
     event_type = head.group(1)
-    if not event_type.startswith("TASK_"):
-        return Reading(event_type)
+    workflow_id, _, phase = text[head.start(2) : head.end() - 1].partition(":")
+    if not event_type.startswith(("TASK_", "PHASE_")):
+        return Reading(event_type, workflow_id=workflow_id)
     try:
         fields = parse_data(data)
     except ProtocolError:
         return _BAD
-    if event_type != "TASK_FAILED":
-        return Reading(event_type)
+    reported = fields.get("actual_duration", fields.get("duration"))
+    if event_type.startswith("PHASE_"):
+        return Reading(
+            event_type, workflow_id=workflow_id, subject=phase, duration=seconds(reported)
+        )
     agent = fields.get("agent_id")
-    return Reading(event_type, agent if isinstance(agent, str) and agent else UNKNOWN_AGENT)
+    agent = agent if isinstance(agent, str) and agent else UNKNOWN_AGENT
+    task = fields.get("task_id")
+    return Reading(
+        event_type,
+        agent if event_type == "TASK_FAILED" else None,
+        workflow_id=workflow_id,
+        subject=task if isinstance(task, str) else "",
+        agent=agent,
+        duration=seconds(reported),
+    )

@@ -47,6 +47,9 @@ class MonitorModel:
         self.registry = Registry()
         self.thresholds = ThresholdState()
         self.saturation = Saturation()
+        # The first verdict is always published: a restarted monitor must be able to clear
+        # a saturation the resource manager still holds from before.
+        self._announced = False
         self.alerts_sent = 0
 
     async def on_event(self, event: Event) -> None:
@@ -114,7 +117,8 @@ class MonitorModel:
         self.saturation, changed = track(
             self.saturation, current, limits=self.config.limits(), now=now
         )
-        if changed:
+        if changed or not self._announced:
+            self._announced = True
             await self.bus.publish(
                 Event(
                     event_type="SYSTEM_SATURATION",

@@ -68,7 +68,7 @@ class MonitorService(Service):
         if request.event_type == "MONITOR_REPORT":
             workflow_id = request.data.get("workflow_id")
             try:
-                return self.model.report(workflow_id=workflow_id)
+                return self._report(workflow_id)
             except KeyError:
                 raise HandlerError(
                     f"no metrics for workflow {workflow_id}",
@@ -85,6 +85,20 @@ class MonitorService(Service):
             retriable=False,
         )
 
+    def _report(self, workflow_id: str | None) -> dict[str, Any]:
+        """The in-memory report; the system-wide one adds the faust window's percentiles,
+        which a restart recovers from the changelog."""
+        report = self.model.report(workflow_id=workflow_id)
+        if workflow_id is None:
+            snapshot = self.streams.snapshot()
+            report["window_percentiles"] = {
+                "start": snapshot["tumbling"]["start"],
+                "end": snapshot["tumbling"]["end"],
+                "recovered": snapshot["recovered"],
+                **snapshot["percentiles"],
+            }
+        return report
+
     def router(self) -> APIRouter:
         router = APIRouter()
 
@@ -92,7 +106,7 @@ class MonitorService(Service):
         async def get_report(workflow: str | None = None) -> dict[str, Any]:
             """Windowed throughput, latency and duration percentiles, error rates, lag."""
             try:
-                return self.model.report(workflow_id=workflow)
+                return self._report(workflow)
             except KeyError:
                 raise HTTPException(404, detail=f"no metrics for workflow {workflow!r}") from None
 
@@ -103,8 +117,9 @@ class MonitorService(Service):
 
         @router.get("/api/windows", tags=["metrics"])
         async def get_windows() -> dict[str, Any]:
-            """Event counts and errors per agent in the current tumbling and hopping windows
-            (faust tables, restored from their changelogs after a restart)."""
+            """Event counts, errors per agent and latency / duration percentiles of the current
+            tumbling and hopping windows (faust tables, restored from their changelogs after
+            a restart)."""
             snapshot: dict[str, Any] = self.streams.snapshot()
             return snapshot
 

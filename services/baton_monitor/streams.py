@@ -1,9 +1,17 @@
 """Windowed event counts of the performance monitor, kept by faust-streaming (SPEC §4.4).
 
-One faust agent reads ``<prefix>.events`` as raw bytes and updates three windowed tables:
-event counts per type (tumbling and hopping) and TASK_FAILED counts per agent (tumbling).
-The tables live in memory and are restored from their changelog topics on start, so a
-restarted monitor keeps its windows without re-reading the events.
+One faust agent reads ``<prefix>.events`` as raw bytes and updates four windowed tables:
+event counts per type (tumbling and hopping), TASK_FAILED counts per agent (tumbling), and
+quantile sketches (:mod:`baton_monitor.sketch`, 1 % relative accuracy) of event-to-processed
+latency, task durations per ``<workflow type>/<agent>`` and phase durations per
+``<workflow type>/<phase>`` (tumbling) — plus one plain table of task and phase start
+times, so a duration spans a restart. A duration is the one the event's data reports
+(``duration`` / ``actual_duration``), else the time between the records' timestamps since
+TASK_STARTED (or TASK_ASSIGNED) / PHASE_STARTED. The workflow type is the hub's default,
+the id without its trailing number. The tables live in memory and are restored from their
+changelog topics on start, so a restarted monitor keeps its windows and percentiles
+without re-reading the events. (Starts of tasks that never end stay in the start table;
+a compacted topic holds one record each.)
 
 Every table key carries the source partition: faust writes a change to the changelog
 partition of the event that caused it, so a key shared by two partitions would be restored
@@ -25,14 +33,17 @@ from typing import Any
 
 from faust.windows import HoppingWindow, TumblingWindow
 
+from baton_monitor import sketch
 from baton_monitor.faust_app import (
     MALFORMED,
+    Reading,
     SourceTopic,
     build_app,
     describe_source,
     ensure_changelogs,
     read_line,
 )
+from baton_monitor.fields import workflow_type_of
 
 __all__ = ["MonitorStreams"]
 
@@ -124,8 +135,10 @@ class MonitorStreams:
             bootstrap=self.bootstrap,
             source=self.source,
             retention_s={
-                table.changelog_topic.get_topic_name(): table.window.expires
-                for table in self._tables.values()
+                table.changelog_topic.get_topic_name(): (
+                    table.window.expires if name in self._windowed else None
+                )
+                for name, table in self._tables.items()
             },
         )
         await self.app.start()
@@ -178,6 +191,7 @@ class MonitorStreams:
                 "counts": h_counts,
                 "malformed": h_counts.pop(MALFORMED, 0),
             },
+            "percentiles": self._percentiles(tumbling, owned),
         }
 
     def _declare(self, app: Any) -> None:
@@ -193,12 +207,19 @@ class MonitorStreams:
             "tumbling": app.Table("event_counts_tumbling", default=int),
             "errors": app.Table("agent_errors_tumbling", default=int),
             "hopping": app.Table("event_counts_hopping", default=int),
+            "sketches": app.Table("duration_sketches_tumbling", default=dict),
+            "starts": app.Table("open_starts", default=None),
         }
         # Same as .tumbling(size, expires=...) / .hopping(size, step, expires=...), with the
         # window objects shared so that a snapshot can pick windows before the tables exist.
-        windows = {"tumbling": self._tumbling, "errors": self._tumbling, "hopping": self._hopping}
+        windows = {
+            "tumbling": self._tumbling,
+            "errors": self._tumbling,
+            "hopping": self._hopping,
+            "sketches": self._tumbling,
+        }
         self._windowed = {
-            name: table.using_window(windows[name]) for name, table in self._tables.items()
+            name: self._tables[name].using_window(window) for name, window in windows.items()
         }
         for name, table in self._tables.items():
             table.on_recover(self._recovery_callback(name, table))
@@ -223,6 +244,40 @@ class MonitorStreams:
         self._windowed["hopping"][(partition, reading.kind)] += 1
         if reading.failed_agent is not None:
             self._windowed["errors"][(partition, reading.failed_agent)] += 1
+        if reading.kind != MALFORMED:
+            self._time(partition, reading, at=message.timestamp)
+
+    def _time(self, partition: int, reading: Reading, *, at: float) -> None:
+        """Add the record's latency, and the duration it ends, to the sketches."""
+        self._sample(partition, "latency", "all", max(0.0, time.time() - at))
+        kind, subject = reading.kind, reading.subject
+        if not subject or not kind.startswith(("TASK_", "PHASE_")):
+            return
+        scope = "task" if kind.startswith("TASK_") else "phase"
+        key = (partition, reading.workflow_id, scope, subject)
+        starts = self._tables["starts"]
+        if kind in ("TASK_STARTED", "PHASE_STARTED") or (
+            kind == "TASK_ASSIGNED" and key not in starts
+        ):
+            starts[key] = at
+        elif kind in ("TASK_COMPLETED", "PHASE_COMPLETED"):
+            began = starts.get(key)
+            if began is not None:
+                del starts[key]
+            duration = reading.duration
+            if duration is None and began is not None:
+                duration = max(0.0, at - float(began))
+            if duration is not None:
+                label = reading.agent if scope == "task" else subject
+                workflow_type = workflow_type_of(reading.workflow_id)
+                self._sample(partition, f"{scope}_duration", f"{workflow_type}/{label}", duration)
+        elif kind in ("TASK_FAILED", "TASK_CANCELLED", "PHASE_FAILED") and key in starts:
+            del starts[key]
+
+    def _sample(self, partition: int, metric: str, label: str, value: float) -> None:
+        table = self._windowed["sketches"]
+        key = (partition, metric, label)
+        table[key] = sketch.add(table[key].value(), value)
 
     def _recovery_callback(self, name: str, table: Any) -> Callable[[], Awaitable[None]]:
         async def recovered() -> None:
@@ -230,6 +285,25 @@ class MonitorStreams:
             self._restored.setdefault(name, len(table.data))
 
         return recovered
+
+    def _percentiles(self, window: Window, owned: set[int]) -> dict[str, Any]:
+        """p50/p95/p99 of every sketch of ``window``, merged over the owned partitions."""
+        merged: dict[tuple[str, str], list[Any]] = {}
+        if owned:
+            for key, value in self._tables["sketches"].data.items():
+                match key:
+                    case ((int() as partition, str() as metric, str() as label), key_window) if (
+                        key_window == window and partition in owned
+                    ):
+                        merged.setdefault((metric, label), []).append(value)
+        out: dict[str, Any] = {"latency": sketch.summary(sketch.empty())}
+        for (metric, label), parts in sorted(merged.items()):
+            summary = sketch.summary(sketch.merge(parts))
+            if metric == "latency":
+                out["latency"] = summary
+            else:
+                out.setdefault(metric, {})[label] = summary
+        return out
 
     def _owned(self) -> set[int]:
         """Partitions of the events topic assigned to this instance."""

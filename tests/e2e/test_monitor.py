@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +14,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from baton.bus import Bus
-from tests.behaviour.helpers import eventually_async
+from baton.protocol.event import Event
+from tests.behaviour.helpers import eventually, eventually_async
 from tests.e2e.agents import Decision, EventLog, SimAgents
 from tests.e2e.harness import Cluster
 from tests.e2e.test_helpers_cli import baton
-from tests.e2e.test_hub_resource import hub, until_status
+from tests.e2e.test_hub_resource import hub, status, until_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -97,3 +101,92 @@ async def test_health_registry_metrics_and_report(
         code, health, err = await baton(env, "performance-monitor", "health")
         assert code == 0, err
         assert health_of(health, "baton-hub") == "healthy"
+
+
+def alerts(events: EventLog, *, cleared: bool) -> list[Event]:
+    return [
+        e
+        for e in events.events
+        if e.event_type == "SYSTEM_THRESHOLD"
+        and e.data.get("metric_name") == "latency_p95"
+        and e.data.get("cleared") is cleared
+    ]
+
+
+def saturation(events: EventLog) -> list[bool]:
+    return [bool(e.data["saturated"]) for e in events.events if e.event_type == "SYSTEM_SATURATION"]
+
+
+async def probe(bus: Bus, *, seconds: float, age: float, rate: float = 40) -> None:
+    """Publish events at ``rate``/s for ``seconds``, each stamped ``age`` seconds ago."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        stamp = datetime.now(UTC) - timedelta(seconds=age)
+        await bus.publish(
+            Event(
+                event_type="PROBE_TICK", workflow_id="probe", phase="load", data={}, timestamp=stamp
+            )
+        )
+        await asyncio.sleep(1 / rate)
+
+
+async def test_one_alert_per_crossing_and_saturation_holds_back_low_priority(
+    e2e_env: dict[str, str], client: tuple[Bus, SimAgents, EventLog], log_dir: Path
+) -> None:
+    """Latency driven across a threshold twice: two alerts, no more while it stays across;
+    while saturated a low-priority workflow queues with the reason, a high one starts, and
+    the low one starts once saturation clears."""
+    bus, agents, events = client
+    agents.policy = lambda e: Decision(delay=0.1)
+    agents.attach()
+    events.attach()
+    rule = {"metric": "latency_p95", "threshold": 3, "clear_at": 1, "cooldown": 0}
+    env = {
+        **e2e_env,
+        "BATON_MONITOR_TUMBLING": "2",
+        "BATON_MONITOR_HOPPING_SIZE": "3",
+        "BATON_MONITOR_HOPPING_HOP": "1",
+        "BATON_MONITOR_EVALUATE_INTERVAL": "0.5",
+        "BATON_MONITOR_SATURATION_LATENCY_P95": "3",
+        "BATON_MONITOR_THRESHOLDS": json.dumps([rule]),
+    }
+
+    def definition(workflow_id: str, priority: str) -> dict[str, Any]:
+        return {
+            "definition": {
+                "workflow_id": workflow_id,
+                "name": workflow_id,
+                "priority": priority,
+                "phases": ["a"],
+                "resource_requirements": {"agents": 1, "duration": "1h"},
+            }
+        }
+
+    async with Cluster(["monitor", "resource", "hub"], env=env, log_dir=log_dir), bus:
+        await eventually(lambda: saturation(events) == [False], what="the first verdict")
+        # First crossing: events arrive 10 s late for 6 s.
+        await probe(bus, seconds=6, age=10)
+        await eventually(lambda: saturation(events)[-1], what="saturation")
+        await eventually(lambda: len(alerts(events, cleared=False)) == 1, what="one alert")
+        await hub(bus, "CREATE_WORKFLOW", "sat_low_001", definition("sat_low_001", "low"))
+        await hub(bus, "CREATE_WORKFLOW", "sat_high_001", definition("sat_high_001", "high"))
+        await until_status(bus, "sat_high_001", "COMPLETED")
+        assert await status(bus, "sat_low_001") == "QUEUED"
+        queued = events.last("sat_low_001", "WORKFLOW_QUEUED")
+        assert queued is not None
+        assert "saturated" in str(queued.data.get("reason")), queued.data
+        # Still across the threshold: no second alert.
+        await probe(bus, seconds=3, age=10)
+        assert len(alerts(events, cleared=False)) == 1
+        # Back under: cleared, saturation lifted, the held workflow runs.
+        await probe(bus, seconds=6, age=0)
+        await until_status(bus, "sat_low_001", "COMPLETED")
+        await eventually(lambda: len(alerts(events, cleared=True)) == 1, what="cleared")
+        assert saturation(events)[-1] is False
+        # Second crossing: exactly one more alert.
+        await probe(bus, seconds=6, age=10)
+        await eventually(lambda: len(alerts(events, cleared=False)) == 2, what="second alert")
+        await asyncio.sleep(2)
+        assert len(alerts(events, cleared=False)) == 2
+    flips = saturation(events)
+    assert flips[:3] == [False, True, False], flips

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -27,7 +28,13 @@ from baton_monitor.streams import MonitorStreams
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 APP_ID = "monitor-streams"
-TABLES = ("event_counts_tumbling", "agent_errors_tumbling", "event_counts_hopping")
+WINDOWED = (
+    "event_counts_tumbling",
+    "agent_errors_tumbling",
+    "event_counts_hopping",
+    "duration_sketches_tumbling",
+)
+TABLES = (*WINDOWED, "open_starts")
 LINES = [
     *(f'TASK_COMPLETED:wf_{i}:impl:{{"task_id":"t{i}","agent_id":"agent_001"}}' for i in range(30)),
     # The seeds' single-quoted data must be read too.
@@ -153,7 +160,10 @@ async def test_counts_survive_a_restart_from_the_changelog(admin: Admin, tmp_pat
     assert sum((await admin.committed()).values()) == len(LINES)
     changelogs = await admin.changelogs()
     assert sorted(changelogs) == sorted(f"{admin.prefix}.{APP_ID}-{t}-changelog" for t in TABLES)
-    assert set(changelogs.values()) == {(2, "compact,delete")}
+    assert {changelogs[f"{admin.prefix}.{APP_ID}-{t}-changelog"] for t in WINDOWED} == {
+        (2, "compact,delete")
+    }
+    assert changelogs[f"{admin.prefix}.{APP_ID}-open_starts-changelog"] == (2, "compact")
 
     began = time.monotonic()
     second = streams(admin, tmp_path / "second")
@@ -177,6 +187,87 @@ async def test_counts_survive_a_restart_from_the_changelog(admin: Admin, tmp_pat
         f"\nmonitor streams: start {started:.2f}s, counts after {counting:.2f}s, "
         f"restart with recovery {recovered:.2f}s"
     )
+
+
+async def test_duration_percentiles_match_the_known_ones_and_survive_a_restart(
+    admin: Admin, tmp_path: Path
+) -> None:
+    """Synthetic load with known task durations: p50/p95/p99 within 5 % of the exact ones.
+
+    Each task's TASK_STARTED and TASK_COMPLETED carry record timestamps ``d`` seconds apart;
+    half the phases report their duration in the data instead. All in one tumbling window.
+    """
+    size = 3600.0
+    now = time.time()
+    window = math.floor(now / size) * size
+    base = window + 1 if now - window > 120 else window - size + 1
+    rng = random.Random(11)
+    durations = [round(rng.lognormvariate(math.log(8), 0.5), 3) for _ in range(300)]
+    durations = [min(d, 100.0) for d in durations]
+    records: list[tuple[str, str, float]] = []
+    for i, d in enumerate(durations):
+        wf = f"feature_dev_{i:03d}"
+        task = f'"task_id":"t{i}","agent_id":"agent_00{i % 2 + 1}"'
+        records.append((wf, f"TASK_STARTED:{wf}:impl:{{{task}}}", base))
+        records.append((wf, f"TASK_COMPLETED:{wf}:impl:{{{task}}}", base + d))
+    for i in range(40):
+        wf = f"bug_fix_{i:03d}"
+        records.append(
+            (wf, f'PHASE_COMPLETED:{wf}:testing:{{"actual_duration":"{10 + i}s"}}', base)
+        )
+    await produce_keyed(admin.bootstrap, f"{admin.prefix}.events", records)
+
+    def exact(values: list[float], q: float) -> float:
+        return sorted(values)[math.floor(q * (len(values) - 1))]
+
+    def close(snap: dict[str, Any]) -> bool:
+        tasks = snap["percentiles"].get("task_duration", {})
+        mine = [d for i, d in enumerate(durations) if i % 2 == 0]
+        got = tasks.get("feature_dev/agent_001")
+        if snap["percentiles"]["latency"]["count"] != len(records) or got is None:
+            return False
+        assert got["count"] == len(mine)
+        for q, name in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+            assert abs(got[name] - exact(mine, q)) / exact(mine, q) < 0.05, (name, got)
+        return True
+
+    first = streams(
+        admin, tmp_path / "first", tumbling_s=size, hopping_size_s=size, hopping_step_s=size
+    )
+    await first.start()
+    try:
+        await eventually(lambda: close(first.snapshot(base)), timeout=60, what="the percentiles")
+        before = first.snapshot(base)["percentiles"]
+    finally:
+        await first.stop()
+    phases = before["phase_duration"]["bug_fix/testing"]
+    assert phases["count"] == 40
+    assert abs(phases["p95"] - exact([10.0 + i for i in range(40)], 0.95)) / 47 < 0.05
+    assert before["latency"]["count"] == len(records)
+    assert before["task_duration"]["feature_dev/agent_002"]["count"] == 150
+
+    second = streams(
+        admin, tmp_path / "second", tumbling_s=size, hopping_size_s=size, hopping_step_s=size
+    )
+    await second.start()
+    try:
+        after = second.snapshot(base)
+        assert after["percentiles"] == before
+        assert after["processed"] == 0
+    finally:
+        await second.stop()
+
+
+async def produce_keyed(bootstrap: str, topic: str, records: list[tuple[str, str, float]]) -> None:
+    """Send ``(key, line, timestamp)`` records in order."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, line, at in records:
+            await producer.send(topic, line.encode(), key=key.encode(), timestamp_ms=int(at * 1000))
+        await producer.flush()
+    finally:
+        await producer.stop()
 
 
 async def test_on_window_reports_each_closed_tumbling_window(admin: Admin, tmp_path: Path) -> None:
