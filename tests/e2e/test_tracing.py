@@ -24,7 +24,7 @@ from tests.e2e.agents import SimAgents
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
-async def test_one_workflow_is_one_trace_across_hub_resource_and_status(
+async def test_one_workflow_is_one_trace_across_every_running_service(
     e2e_env: dict[str, str],
 ) -> None:
     exporter = InMemorySpanExporter()
@@ -44,7 +44,7 @@ async def test_one_workflow_is_one_trace_across_hub_resource_and_status(
 
     client.subscribe("workflow.*.completed", completed, group=f"{settings.topic_prefix}.watch")
     async with AsyncExitStack() as stack:
-        for name in ("resource", "hub", "status"):
+        for name in ("resource", "hub", "status", "monitor"):
             runner = ServiceRunner(
                 load_service(name), settings=settings, env=e2e_env, tracer_provider=provider
             )
@@ -83,7 +83,7 @@ async def test_one_workflow_is_one_trace_across_hub_resource_and_status(
         for s in spans
         if s.attributes and "messaging.consumer.group.name" in s.attributes
     }
-    assert {"hub", "resource", "status"} <= services, services
+    assert {"hub", "resource", "status", "monitor"} <= services, services
     everything = {s.context.span_id for s in exporter.get_finished_spans()}
     orphans = [s.name for s in spans if s.parent is not None and s.parent.span_id not in everything]
     assert not orphans, orphans

@@ -13,7 +13,7 @@ import typer
 from baton.cli.common import fail, settings
 from baton.errors import BatonError
 from baton.runtime import run_service
-from baton.runtime.telemetry import configure_tracing
+from baton.runtime.telemetry import configure_metrics, configure_tracing
 from baton.services import SERVICE_CLASSES, load_service
 
 
@@ -37,11 +37,15 @@ def serve(
     try:
         cls = load_service(service)
         provider = configure_tracing(env=os.environ, component=f"baton-{service}")
+        meters = configure_metrics(env=os.environ, component=f"baton-{service}")
         try:
-            code = asyncio.run(run_service(cls, settings=config, env=os.environ))
+            code = asyncio.run(
+                run_service(cls, settings=config, env=os.environ, meter_provider=meters)
+            )
         finally:
-            if provider is not None:
-                provider.shutdown()  # flush the spans still batched
+            for flushed in (provider, meters):
+                if flushed is not None:
+                    flushed.shutdown()  # flush the spans and metrics still batched
     except BatonError as exc:
         raise fail(exc) from None
     raise typer.Exit(code)

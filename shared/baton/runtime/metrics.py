@@ -4,6 +4,9 @@ Per service (label ``service``): events handled by group and event type, handler
 event-to-handled latency histograms, handler failures, events published by topic, and the
 bus's retry / dead-letter / duplicate-request counters read at scrape time. Each runner
 owns its registry (no process-global state), so several services can share a process.
+
+Given an OpenTelemetry meter, the same measurements also go to OTel instruments of the same
+names (``baton.events.handled``, ``baton.handler.duration``, ...) for OTLP export.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from opentelemetry.metrics import Meter
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
@@ -39,11 +43,31 @@ def _type_label(event_type: str) -> str:
     return event_type if _KNOWN.is_registered(event_type) else "custom"
 
 
-class ServiceMetrics:
-    """One service's registry and instruments."""
+class _Otel:
+    """OTel twins of the Prometheus instruments."""
 
-    def __init__(self, *, service: str) -> None:
+    def __init__(self, meter: Meter) -> None:
+        self.handled = meter.create_counter("baton.events.handled", description="Events handled")
+        self.failed = meter.create_counter(
+            "baton.handler.failures", description="Handler runs that raised"
+        )
+        self.handler = meter.create_histogram(
+            "baton.handler.duration", unit="s", description="Time in handlers"
+        )
+        self.latency = meter.create_histogram(
+            "baton.event.latency", unit="s", description="From event creation to handled"
+        )
+        self.published = meter.create_counter(
+            "baton.events.published", description="Events published"
+        )
+
+
+class ServiceMetrics:
+    """One service's registry and instruments (and their OTel twins, given a meter)."""
+
+    def __init__(self, *, service: str, meter: Meter | None = None) -> None:
         self.service = service
+        self.otel = _Otel(meter) if meter is not None else None
         self.registry = CollectorRegistry(auto_describe=True)
         labels = ["service", "group", "event_type"]
         self.handled = Counter(
@@ -107,23 +131,36 @@ class MetricsMiddleware:
         self, *, topic: str, event: Event, headers: Headers
     ) -> AbstractContextManager[None]:
         self._m.published.labels(self._m.service, topic).inc()
+        if self._m.otel is not None:
+            self._m.otel.published.add(1, {"service": self._m.service, "topic": topic})
         return _NOTHING
 
     @contextmanager
     def _consume(self, record: Record, event: Event | None, group: str) -> Iterator[None]:
         m, kind = self._m, _type_label(event.event_type) if event else "undecodable"
+        otel, attrs = m.otel, {"service": m.service, "group": group}
         start = time.perf_counter()
         try:
             yield
         except Exception:
             m.failed.labels(m.service, group, kind).inc()
+            if otel is not None:
+                otel.failed.add(1, {**attrs, "event_type": kind})
             raise
         finally:
-            m.handler_seconds.labels(m.service, group).observe(time.perf_counter() - start)
+            spent = time.perf_counter() - start
+            m.handler_seconds.labels(m.service, group).observe(spent)
+            if otel is not None:
+                otel.handler.record(spent, attrs)
         m.handled.labels(m.service, group, kind).inc()
+        lag = None
         if event is not None:
-            lag = (datetime.now(UTC) - event.timestamp).total_seconds()
-            m.latency_seconds.labels(m.service, group).observe(max(lag, 0.0))
+            lag = max((datetime.now(UTC) - event.timestamp).total_seconds(), 0.0)
+            m.latency_seconds.labels(m.service, group).observe(lag)
+        if otel is not None:
+            otel.handled.add(1, {**attrs, "event_type": kind})
+            if lag is not None:
+                otel.latency.record(lag, attrs)
 
     def consume_scope(
         self, *, record: Record, event: Event | None, group: str

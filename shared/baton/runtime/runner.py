@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from baton.bus import Bus, TracingMiddleware
@@ -43,6 +44,9 @@ class ServiceRunner:
     Args:
         service: The service class.
         settings: Deployment settings; ``component`` defaults to ``baton-<name>``.
+        tracer_provider: Spans go there (default: the global provider).
+        meter_provider: Metrics are also recorded there, to be pushed over OTLP (default:
+            only the Prometheus registry served at /metrics).
     """
 
     def __init__(
@@ -52,6 +56,7 @@ class ServiceRunner:
         settings: BatonSettings,
         env: Mapping[str, str] | None = None,
         tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         if settings.component == "baton-cli":
             settings = settings.model_copy(update={"component": f"baton-{service.name}"})
@@ -59,7 +64,10 @@ class ServiceRunner:
         self.service_cls = service
         self.log = logging.getLogger(f"baton.{service.name}")
         self.db = Database(dsn=settings.dsn)
-        self.metrics = ServiceMetrics(service=service.name)
+        self.metrics = ServiceMetrics(
+            service=service.name,
+            meter=meter_provider.get_meter("baton") if meter_provider is not None else None,
+        )
         tracer = tracer_provider.get_tracer("baton.bus") if tracer_provider is not None else None
         self.bus = Bus(
             settings=settings,
@@ -216,10 +224,14 @@ class _QuietServer(uvicorn.Server):
 
 
 async def run_service(
-    service: type[Service], *, settings: BatonSettings, env: Mapping[str, str] | None = None
+    service: type[Service],
+    *,
+    settings: BatonSettings,
+    env: Mapping[str, str] | None = None,
+    meter_provider: MeterProvider | None = None,
 ) -> int:
     """Run ``service`` until SIGTERM/SIGINT (exit 0) or a failure (exit 1)."""
-    runner = ServiceRunner(service, settings=settings, env=env)
+    runner = ServiceRunner(service, settings=settings, env=env, meter_provider=meter_provider)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.request_stop)
