@@ -19,7 +19,13 @@ Custom types (:data:`CUSTOM_EVENT_TYPES`), each with the fields it always carrie
   ``QUALITY_SCORE_UPDATED`` {task_id, score, previous_score, gate}.
 - ``AGENT_SIGNAL`` {signal_id, sender, recipients, broadcast, signal_type, payload, sent_at}.
 - ``CONTEXT_UPDATED`` {target, version, context, updated_keys}.
-- ``CHECKPOINT_REQUESTED`` {checkpoint_id, checkpoint_type, trigger, state_version}.
+- ``CHECKPOINT_REQUESTED`` {checkpoint_id, checkpoint_type, trigger, state_version}; on the
+  bus also ``snapshot``, the whole state of that version (:mod:`baton_hub.recovery`).
+- ``RECOVERY_REQUESTED`` {task_id, agent_id, failure_type, failure_reason, error_count,
+  attempts, fencing_token}: a failure left to workflow-recovery.
+- ``TASK_RETRY`` {task_id, action, reason}: workflow-recovery's retry or reassignment.
+- ``WORKFLOW_RESTORED`` {checkpoint_id, checkpoint_version, kept_tasks, reset_tasks,
+  current_phase}: rolled back to a checkpoint, completed work kept.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ CUSTOM_EVENT_TYPES: Final[frozenset[str]] = frozenset(
         "AGENT_SIGNAL",
         "CONTEXT_UPDATED",
         "CHECKPOINT_REQUESTED",
+        "RECOVERY_REQUESTED",
+        "TASK_RETRY",
+        "WORKFLOW_RESTORED",
     }
 )
 """Event types the hub emits that are not in seed 001's registry."""

@@ -16,7 +16,9 @@ decides:
 
 No matching rule: the task and the workflow fail, the reason saying no rule matched. A
 workflow without rules therefore fails on its first task failure, as a workflow engine
-without a retry policy does.
+without a retry policy does — unless the workflow delegates failures to workflow-recovery
+(``delegate_failures``, see :mod:`baton_hub.recovery`): then the task stays ``failed`` and
+``RECOVERY_REQUESTED`` asks the recovery service to decide.
 """
 
 from __future__ import annotations
@@ -73,7 +75,9 @@ def handle_failure(
         },
     )
     prefix = f"task {task.task_id!r} failed: {reason}"
-    if rule is None:
+    if rule is None and st.delegate_failures:
+        _delegate(tx, task, failure_type=failure_type, reason=reason)
+    elif rule is None:
         _fail(tx, task, f"{prefix} (no routing rule matched)")
     elif exhausted:
         _fail(tx, task, f"{prefix}; retry limit reached after {task.error_count} attempts")
@@ -93,6 +97,22 @@ def handle_failure(
             pause_workflow(tx, f"escalation: {prefix}")
     else:
         _fail(tx, task, f"{prefix} (rule {rule_id} decided fail)")
+
+
+def _delegate(tx: Transition, task: TaskState, *, failure_type: str, reason: str) -> None:
+    task.status = "failed"
+    tx.emit(
+        "RECOVERY_REQUESTED",
+        {
+            "task_id": task.task_id,
+            "agent_id": task.agent_id,
+            "failure_type": failure_type,
+            "failure_reason": reason,
+            "error_count": task.error_count,
+            "attempts": task.attempts,
+            "fencing_token": task.fencing_token,
+        },
+    )
 
 
 def _fail(tx: Transition, task: TaskState, reason: str) -> None:

@@ -25,6 +25,7 @@ from baton_hub import workflow as wf
 from baton_hub.config import HubConfig
 from baton_hub.errors import UnknownItemError
 from baton_hub.events import HubEvent
+from baton_hub.recovery import RecoveryAction, checkpoint_requests, recover_task, restore
 from baton_hub.state import WorkflowState
 from baton_hub.store import WorkflowStore
 
@@ -53,6 +54,8 @@ class HubCommand(StrEnum):
     QUALITY_SCORE = "REPORT_QUALITY_SCORE"
     SATISFY_DEPENDENCY = "SATISFY_DEPENDENCY"
     CHECKPOINT = "CHECKPOINT_WORKFLOW"
+    RECOVER_TASK = "RECOVER_TASK"
+    RESTORE_CHECKPOINT = "RESTORE_CHECKPOINT"
 
 
 def allocation_request_id(workflow_id: str) -> str:
@@ -93,9 +96,30 @@ class HubHandlers:
                 )
         elif state is not before and state.state_version != before.state_version:
             await self.store.update(conn, state)
+        changed = before is None or state.state_version != before.state_version
+        if changed and self.config.checkpoints:
+            events = [
+                *events,
+                *(
+                    HubEvent(
+                        event_type="CHECKPOINT_REQUESTED",
+                        workflow_id=state.workflow_id,
+                        phase=state.phase_name,
+                        data=data,
+                    )
+                    for data in checkpoint_requests(
+                        state, events, every=self.config.checkpoint_every
+                    )
+                ),
+            ]
         for event in events:
+            if event.event_type == "CHECKPOINT_REQUESTED":
+                # The whole state of this version: workflow-recovery stores exactly it.
+                event = event.model_copy(
+                    update={"data": {**event.data, "snapshot": state.model_dump(mode="json")}}
+                )
             await self.outbox.add(conn, _to_event(event))
-        if before is None or state.state_version != before.state_version:
+        if changed:
             sync = wf.state_sync(state)
             await self.outbox.add(
                 conn,
@@ -152,6 +176,7 @@ class HubHandlers:
             definition = dict(data.get("definition", data))
             definition.setdefault("workflow_id", wid)
             outcome = wf.create(definition, now=now)
+            outcome[0].delegate_failures = self.config.failure_policy == "recovery"
             await self._record(conn, None, outcome)
             return _summary(outcome)
         if kind is HubCommand.GET:
@@ -226,6 +251,20 @@ class HubHandlers:
             ),
             HubCommand.CHECKPOINT: lambda s: wf.checkpoint(
                 s, label=data.get("label") or data.get("name") or "manual", now=now
+            ),
+            HubCommand.RECOVER_TASK: lambda s: recover_task(
+                s,
+                task_id=_need(data, "task_id"),
+                action=_action(_need(data, "action")),
+                reason=str(data.get("reason") or "workflow-recovery decided"),
+                avoid_agents=[str(a) for a in data.get("avoid_agents") or []],
+                now=now,
+            ),
+            HubCommand.RESTORE_CHECKPOINT: lambda s: restore(
+                s,
+                snapshot=_need(data, "snapshot"),
+                checkpoint_id=str(_need(data, "checkpoint_id")),
+                now=now,
             ),
         }
         return ops[kind]
@@ -410,6 +449,17 @@ class HubHandlers:
                     self.outbox.notify()
                 except BatonError as exc:
                     log.warning("timeout check of %s failed: %s", workflow_id, exc)
+
+
+def _action(value: Any) -> RecoveryAction:
+    if value not in ("retry", "reassign", "skip", "fail"):
+        raise HandlerError(
+            f"data.action must be retry, reassign, skip or fail, not {value!r}",
+            retriable=False,
+            part="data.action",
+        )
+    action: RecoveryAction = value
+    return action
 
 
 def _to_event(event: HubEvent) -> Event:

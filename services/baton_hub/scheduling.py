@@ -103,7 +103,8 @@ def _assign_ready(tx: Transition) -> None:
         shift = st.assignment_count % len(candidates)
         rotated = candidates[shift:] + candidates[:shift]
         free = [a for a in rotated if st.load(a) < cap]
-        preferred = [a for a in free if a != task.previous_agent] or free
+        allowed = [a for a in free if a not in task.avoid_agents] or free
+        preferred = [a for a in allowed if a != task.previous_agent] or allowed
         if preferred:
             assign(tx, task, preferred[0])
         elif task.share_agent or _parallelize(st, task, pool, cap):

@@ -72,6 +72,8 @@ class TaskState(_Model):
     assigned_at: Timestamp | None = None
     started_at: Timestamp | None = None
     completed_at: Timestamp | None = None
+    avoid_agents: list[str] = Field(default_factory=list)
+    """Agents workflow-recovery asked not to give this task to while others are free."""
 
     @property
     def in_flight(self) -> bool:
@@ -172,6 +174,8 @@ class WorkflowState(_Model):
     assignment_count: NonNegativeInt = 0
     """Assignments made so far; the round-robin cursor."""
     checkpoint_id: str | None = None
+    delegate_failures: bool = False
+    """Failures no routing rule handles go to workflow-recovery (baton_hub.recovery)."""
     failure_reason: str | None = None
     pause_reason: str | None = None
     created_at: Timestamp
