@@ -95,8 +95,9 @@ def test_restore_revives_a_failed_workflow_and_rejects_foreign_snapshots() -> No
     run.fail("a")
     assert run.state.status == "FAILED"
     run.do(restore, snapshot=checkpoint, checkpoint_id="ckpt_0")
-    assert run.state.status == "STARTED"
-    assert run.state.tasks["a"].status == "assigned"
+    revived = run.state
+    assert revived.status == "STARTED"
+    assert revived.tasks["a"].status == "assigned"
     other = chain()
     other.state.definition = other.state.definition.model_copy(update={"workflow_id": "wf_x"})
     with pytest.raises(InvalidTransition, match="is of workflow wf_x"):
