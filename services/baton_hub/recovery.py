@@ -11,7 +11,8 @@
   from it, so that agent's late report is rejected), ``skip`` or ``fail``.
 - :func:`restore` rolls a workflow back to a checkpoint keeping completed work: a task done
   now or at the checkpoint is done; every other task starts again (pending, new fencing
-  token on its next assignment, error count of the checkpoint); phases are re-derived (the
+  token on its next assignment; its error count stays, so a task that keeps failing still
+  runs out of attempts); phases are re-derived (the
   first phase with unfinished work is current); the shared context, signals and version
   history stay current (they record what happened). A FAILED workflow comes back STARTED.
 - :func:`checkpoint_requests`: which ``CHECKPOINT_REQUESTED`` events a change asks for —
@@ -123,7 +124,7 @@ def restore(
             task.quality_score = None
             task.escalated = False
             task.avoid_agents = []
-            task.error_count = old.error_count if old is not None else 0
+            # error_count stays: a task that keeps failing must still run out of attempts.
             task.waiting_since = now
             reset.append(task_id)
     current = next(

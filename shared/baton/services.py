@@ -14,6 +14,7 @@ SERVICE_CLASSES: dict[str, str] = {
     "resource": "baton_resource.runner:ResourceService",
     "status": "baton_status.runner:StatusService",
     "monitor": "baton_monitor.runner:MonitorService",
+    "recovery": "baton_recovery.runner:RecoveryService",
 }
 """Service name → ``module:Class``; services join this map as they are built."""
 

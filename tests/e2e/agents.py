@@ -35,10 +35,28 @@ class SimAgents:
     policy: Policy = field(default=lambda e: Decision())
     assignments: list[Event] = field(default_factory=list)
 
+    silent: set[str] = field(default_factory=set)
+    """Agents whose heartbeats stop (as if their process died)."""
+
     def attach(self) -> None:
         self.bus.subscribe(
             "task.*.assigned", self._on_assigned, group=f"sim-agents-{uuid.uuid4().hex[:6]}"
         )
+
+    async def heartbeat(self, agents: list[str], *, interval: float) -> None:
+        """``AGENT_HEARTBEAT`` for every agent not :attr:`silent`, every ``interval`` s."""
+        while True:
+            for agent in agents:
+                if agent not in self.silent:
+                    await self.bus.publish(
+                        Event(
+                            event_type="AGENT_HEARTBEAT",
+                            workflow_id="global",
+                            phase=agent,
+                            data={"agent_id": agent, "status": "active"},
+                        )
+                    )
+            await asyncio.sleep(interval)
 
     async def _on_assigned(self, event: Event) -> None:
         self.assignments.append(event)

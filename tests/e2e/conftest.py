@@ -28,13 +28,14 @@ async def e2e_env(live_stack: BatonSettings, request: pytest.FixtureRequest) -> 
     await create_topics(settings=settings)
     async with Database(dsn=settings.dsn) as db:
         await migrate(db, migrations=load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS))
-        for name in ("hub", "resource", "status"):
+        for name in ("hub", "resource", "status", "recovery"):
             cls = load_service(name)
             assert cls.migrations is not None
             await migrate(db, migrations=load_migrations(owner=name, directory=cls.migrations))
         # The services' tables are shared by every run: start each test from empty ones.
         await db.pool.execute(
-            "truncate hub_workflows, resource_state, status_workflows, status_singletons"
+            "truncate hub_workflows, resource_state, status_workflows, status_singletons, "
+            "recovery_checkpoints, recovery_reports, recovery_actions, recovery_state"
         )
     log_dir = ARTIFACTS / request.node.name
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from baton.cli import (
     events,
     hub,
     monitor,
+    recovery,
     resource,
     schemas,
     serve,
@@ -47,6 +48,7 @@ app.add_typer(resource.app, name="resource", hidden=True)
 app.command("workflow-status")(status.workflow_status)
 app.add_typer(status.progress_app, name="progress-aggregator")
 app.add_typer(monitor.app, name="performance-monitor")
+app.add_typer(recovery.app, name="workflow-recovery")
 
 
 def main() -> None:

@@ -38,6 +38,8 @@ USAGE = """Forms:
 
   WF checkpoint NAME            ask for a manual checkpoint
 
+  WF restore JSON               {"checkpoint_id": "..."}: roll back, keeping completed work
+
   list                          every workflow (JSON)
 """
 
@@ -141,6 +143,15 @@ def coordination_hub(
         _send("SATISFY_DEPENDENCY", workflow_id, {"dependency": rest[0]}, timeout)
     elif op == "checkpoint" and len(rest) == 1:
         _send("CHECKPOINT_WORKFLOW", workflow_id, {"label": rest[0]}, timeout)
+    elif op == "restore" and len(rest) == 1:
+        # workflow-recovery verifies and rebuilds the checkpoint, then has the hub apply it.
+        call(
+            service="recovery",
+            event_type="RESTORE",
+            workflow_id=workflow_id,
+            data=parse_json_arg(rest[0], what="restore"),
+            timeout=timeout,
+        )
     else:
         raise unknown_helper(f"unknown coordination-hub operation {' '.join(args[1:])!r}\n{USAGE}")
 

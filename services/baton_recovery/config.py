@@ -1,0 +1,68 @@
+"""Recovery configuration from the environment (``BATON_RECOVERY_*``), validated at start.
+
+Agent liveness: ``AGENT_INTERVAL`` (seconds between an agent's heartbeats, default 10) and
+``AGENT_MISSES`` (missed ones before ``AGENT_TIMEOUT``, default 3). Retries:
+``RETRY_BASE`` / ``RETRY_MAX_DELAY`` (seconds), ``MAX_ATTEMPTS``. Breakers:
+``BREAKER_FAILURES`` within ``BREAKER_WINDOW`` seconds open an agent's breaker for
+``BREAKER_COOLDOWN`` seconds. Checkpoints: ``FULL_EVERY`` (a full one after this many deltas
+at most), ``MAX_DELTA_RATIO``. ``CHECK_INTERVAL``: seconds between liveness checks and runs
+of due recovery actions.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from baton.config import ServiceConfig
+from baton_recovery.backoff import BackoffPolicy
+from baton_recovery.breaker import BreakerPolicy
+from baton_recovery.chain import ChainPolicy
+from baton_recovery.liveness import LivenessPolicy
+from baton_recovery.plan import RecoveryPolicy
+
+__all__ = ["RecoveryConfig"]
+
+
+class RecoveryConfig(ServiceConfig):
+    """Settings of workflow-recovery (module doc)."""
+
+    env_prefix: ClassVar[str] = "BATON_RECOVERY_"
+
+    agent_interval: float = Field(default=10.0, gt=0)
+    agent_misses: int = Field(default=3, ge=1)
+    check_interval: float = Field(default=1.0, gt=0)
+    retry_base: float = Field(default=1.0, gt=0)
+    retry_max_delay: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    fallback: Literal["fail", "escalate"] = "fail"
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_window: float = Field(default=60.0, gt=0)
+    breaker_cooldown: float = Field(default=30.0, ge=0)
+    full_every: int = Field(default=10, ge=1)
+    max_delta_ratio: float = Field(default=0.5, gt=0)
+    action_timeout: float = Field(default=10.0, gt=0)
+
+    def liveness(self) -> LivenessPolicy:
+        return LivenessPolicy(interval_seconds=self.agent_interval, misses=self.agent_misses)
+
+    def recovery(self) -> RecoveryPolicy:
+        return RecoveryPolicy(
+            backoff=BackoffPolicy(
+                base=self.retry_base,
+                max_delay=max(self.retry_base, self.retry_max_delay),
+                max_attempts=self.max_attempts,
+            ),
+            fallback=self.fallback,
+        )
+
+    def breakers(self) -> BreakerPolicy:
+        return BreakerPolicy(
+            failure_threshold=self.breaker_failures,
+            window_seconds=self.breaker_window,
+            cooldown_seconds=self.breaker_cooldown,
+        )
+
+    def chain(self) -> ChainPolicy:
+        return ChainPolicy(full_every=self.full_every, max_delta_ratio=self.max_delta_ratio)

@@ -1,0 +1,105 @@
+"""workflow-recovery as a service: wires handlers to the shared runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from baton.errors import HandlerError
+from baton.protocol.event import Event
+from baton.runtime import Loop, Service
+from baton_recovery.config import RecoveryConfig
+from baton_recovery.handlers import RecoveryHandlers
+
+__all__ = ["RecoveryService"]
+
+
+class RecoveryService(Service):
+    """workflow-recovery: checkpoints, failure analysis, agent timeouts, recovery actions."""
+
+    name: ClassVar[str] = "recovery"
+    capabilities = (
+        "checkpoints",
+        "differential_checkpoints",
+        "error_reports",
+        "agent_timeouts",
+        "retry_backoff",
+        "circuit_breakers",
+        "checkpoint_restore",
+    )
+    dependencies = ("coordination-hub",)
+    subscriptions = (
+        "checkpoint.*.requested",
+        "recovery.*.requested",
+        "workflow.*.failed",
+        "task.#",
+        "agent.*.heartbeat",
+    )
+    publications = (
+        "checkpoint.*.created",
+        "error.*.reported",
+        "agent.*.timeout",
+        "task.*.timeout",
+    )
+    migrations = Path(__file__).parent / "migrations"
+
+    async def setup(self) -> None:
+        self.config = RecoveryConfig.from_env(self.ctx.env)
+        self.handlers = RecoveryHandlers(
+            bus=self.bus, db=self.db, outbox=self.outbox, config=self.config
+        )
+        self.bus.serve("recovery", self.answer)
+        self.subscribe_each(self.handlers.subscriptions())
+
+    async def started(self) -> None:
+        await self.handlers.load()
+
+    async def answer(self, request: Event) -> dict[str, Any]:
+        """CLI requests: LIST_CHECKPOINTS, ANALYZE_FAILURE, RESTORE (all for one workflow)."""
+        wid, handlers = request.workflow_id, self.handlers
+        if request.event_type == "LIST_CHECKPOINTS":
+            async with self.db.pool.acquire() as conn:
+                rows = await handlers.store.checkpoints(conn, wid)
+            return {"workflow_id": wid, "checkpoints": [r.to_dict() for r in rows]}
+        if request.event_type == "ANALYZE_FAILURE":
+            async with self.db.pool.acquire() as conn:
+                reports = await handlers.store.reports(conn, wid)
+                pending = await handlers.store.pending_actions(conn, wid)
+                latest = await handlers.store.latest(conn, wid)
+            return {
+                "workflow_id": wid,
+                "reports": reports,
+                "pending_actions": pending,
+                "latest_checkpoint": None if latest is None else latest.to_dict(),
+                "open_breakers": handlers.breakers.not_closed(
+                    now=request.timestamp, policy=self.config.breakers()
+                ),
+            }
+        if request.event_type == "RESTORE":
+            checkpoint_id = request.data.get("checkpoint_id")
+            if not isinstance(checkpoint_id, str) or not checkpoint_id:
+                raise HandlerError(
+                    "data.checkpoint_id is required", retriable=False, part="data.checkpoint_id"
+                )
+            # A request id of its own (derived, so a retried CLI request restores once):
+            # the hub's reply must not answer the CLI's request.
+            return await handlers.restore(
+                workflow_id=wid,
+                checkpoint_id=checkpoint_id,
+                request_id=f"{request.request_id}.restore" if request.request_id else None,
+            )
+        raise HandlerError(
+            f"unknown recovery request {request.event_type}; known: LIST_CHECKPOINTS, "
+            "ANALYZE_FAILURE, RESTORE",
+            retriable=False,
+            part="event_type",
+        )
+
+    def loops(self) -> dict[str, Loop]:
+        return {"watchdog": self.handlers.watchdog_loop}
+
+    def health_details(self) -> dict[str, Any]:
+        return {
+            "agents_watched": len(self.handlers.liveness.agents),
+            "tasks_watched": len(self.handlers.liveness.tasks),
+        }

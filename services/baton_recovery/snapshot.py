@@ -1,0 +1,278 @@
+"""Checkpoint snapshots: canonical encoding, ``sha256`` hashes and zlib compression.
+
+A state is JSON-ready data: dicts with string keys, lists, strings, integers (64-bit), finite
+floats, booleans and None. Its canonical encoding is orjson with sorted keys, so equal states
+always encode to the same bytes and hash to the same ``sha256:<hex>``. A stored snapshot is
+that encoding compressed with zlib at level 6.
+
+Choices where the seeds are silent:
+
+- Tuples, non-string keys, NaN and infinities are refused rather than coerced, so that
+  ``decode(encode(state)) == state`` always holds and a hash always names one state.
+- ``compression_ratio`` is stored size / original size (seed 001 writes ``0.67``).
+- Decoding refuses data that expands beyond ``max_size`` (64 MiB by default) before hashing
+  it, so a damaged blob cannot exhaust memory.
+- The part hashes of a ``checkpoint_sync`` cover the state's top-level ``agents``,
+  ``resources`` and ``files`` keys when present; ``workflow_state_hash`` covers the whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal
+
+import orjson
+
+from baton.protocol.messages.checkpoint import CheckpointType, CheckResult
+from baton_recovery.errors import CorruptCheckpointError, InvalidStateError
+
+__all__ = [
+    "COMPRESSION_LEVEL",
+    "HASH_ALGORITHM",
+    "MAX_STATE_BYTES",
+    "Snapshot",
+    "Trigger",
+    "canonical_json",
+    "check_json_ready",
+    "checkpoint_sync",
+    "content_hash",
+    "decode_snapshot",
+    "encode_snapshot",
+    "state_hash",
+    "state_snapshot",
+    "storage_metadata",
+]
+
+HASH_ALGORITHM: Final = "sha256"
+"""Algorithm of every checkpoint hash (the prefix of ``sha256:<hex>``)."""
+COMPRESSION_LEVEL: Final = 6
+"""zlib level of stored snapshots."""
+MAX_STATE_BYTES: Final = 64 * 1024 * 1024
+"""Default limit on the decoded size of a snapshot."""
+
+Trigger = Literal["automatic", "manual", "failure_prevention"]
+"""What caused a checkpoint (seed 001 ``trigger``)."""
+
+_PART_KEYS: Final = {
+    "agent_state_hash": "agents",
+    "resource_state_hash": "resources",
+    "file_system_hash": "files",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A state encoded for storage.
+
+    Attributes:
+        blob: The compressed canonical encoding.
+        hash: ``sha256:<hex>`` of the canonical encoding (before compression).
+        original_size: Bytes of the canonical encoding.
+        compressed_size: Bytes of ``blob``.
+    """
+
+    blob: bytes
+    hash: str
+    original_size: int
+    compressed_size: int
+
+    @property
+    def ratio(self) -> float:
+        """Stored size / original size (below 1 when compression helped)."""
+        return self.compressed_size / self.original_size if self.original_size else 1.0
+
+
+def check_json_ready(value: Any) -> None:
+    """Refuse a value that is not JSON-ready data (module doc).
+
+    Raises:
+        InvalidStateError: naming the path to the first offending value.
+    """
+    stack: list[tuple[Any, list[str | int]]] = [(value, [])]
+    while stack:
+        item, path = stack.pop()
+        if item is None or isinstance(item, str | bool | int):
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise InvalidStateError(f"{item!r} is not a finite number", path=path)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    raise InvalidStateError(f"key {key!r} is not a string", path=path)
+                stack.append((child, [*path, key]))
+        elif isinstance(item, list):
+            stack.extend((child, [*path, index]) for index, child in enumerate(item))
+        else:
+            raise InvalidStateError(f"{type(item).__name__} is not JSON data", path=path)
+
+
+def canonical_json(value: Any) -> bytes:
+    """The canonical encoding of JSON-ready data: orjson, keys sorted, no whitespace.
+
+    Raises:
+        InvalidStateError: not JSON-ready data.
+    """
+    check_json_ready(value)
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits
+        raise InvalidStateError(str(exc), path=[]) from None
+
+
+def content_hash(data: bytes) -> str:
+    """``sha256:<hex>`` of some bytes."""
+    return f"{HASH_ALGORITHM}:{hashlib.sha256(data).hexdigest()}"
+
+
+def state_hash(value: Any) -> str:
+    """``sha256:<hex>`` of the canonical encoding of ``value``.
+
+    Raises:
+        InvalidStateError: not JSON-ready data.
+    """
+    return content_hash(canonical_json(value))
+
+
+def encode_snapshot(value: Any) -> Snapshot:
+    """Encode, hash and compress JSON-ready data for storage.
+
+    Raises:
+        InvalidStateError: not JSON-ready data.
+    """
+    raw = canonical_json(value)
+    blob = zlib.compress(raw, COMPRESSION_LEVEL)
+    return Snapshot(
+        blob=blob, hash=content_hash(raw), original_size=len(raw), compressed_size=len(blob)
+    )
+
+
+def decode_snapshot(
+    blob: bytes, *, expected_hash: str, checkpoint_id: str, max_size: int = MAX_STATE_BYTES
+) -> Any:
+    """The data stored in ``blob``, after checking it against its recorded hash.
+
+    Args:
+        blob: What :func:`encode_snapshot` produced.
+        expected_hash: The hash recorded with it.
+        checkpoint_id: The checkpoint, named in errors.
+        max_size: Largest decoded size accepted, in bytes.
+
+    Raises:
+        CorruptCheckpointError: the blob does not decompress, is truncated, is larger than
+            ``max_size``, or does not match ``expected_hash`` (never retriable).
+    """
+    algorithm, _, _ = expected_hash.partition(":")
+    if algorithm != HASH_ALGORITHM:
+        raise CorruptCheckpointError(
+            f"checkpoint {checkpoint_id}: unsupported hash {expected_hash!r}",
+            checkpoint_id=checkpoint_id,
+            expected=expected_hash,
+        )
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(blob, max_size + 1)
+    except zlib.error as exc:
+        raise CorruptCheckpointError(
+            f"checkpoint {checkpoint_id} is corrupt: {exc}",
+            checkpoint_id=checkpoint_id,
+            expected=expected_hash,
+        ) from None
+    if len(raw) > max_size:
+        raise CorruptCheckpointError(
+            f"checkpoint {checkpoint_id} expands beyond {max_size} bytes",
+            checkpoint_id=checkpoint_id,
+            expected=expected_hash,
+        )
+    if not inflater.eof or inflater.unused_data:
+        what = "is truncated" if not inflater.eof else "has trailing data"
+        raise CorruptCheckpointError(
+            f"checkpoint {checkpoint_id} {what}",
+            checkpoint_id=checkpoint_id,
+            expected=expected_hash,
+        )
+    actual = content_hash(raw)
+    if actual != expected_hash:
+        raise CorruptCheckpointError(
+            f"checkpoint {checkpoint_id} is corrupt: hash {actual} does not match {expected_hash}",
+            checkpoint_id=checkpoint_id,
+            expected=expected_hash,
+            actual=actual,
+        )
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise CorruptCheckpointError(
+            f"checkpoint {checkpoint_id} is not JSON: {exc}",
+            checkpoint_id=checkpoint_id,
+            expected=expected_hash,
+            actual=actual,
+        ) from None
+
+
+def state_snapshot(state: Mapping[str, Any]) -> dict[str, str]:
+    """The ``state_snapshot`` hashes of a checkpoint of ``state`` (module doc).
+
+    Raises:
+        InvalidStateError: not JSON-ready data.
+    """
+    out = {"workflow_state_hash": state_hash(dict(state))}
+    for field, key in _PART_KEYS.items():
+        if key in state:
+            out[field] = state_hash(state[key])
+    return out
+
+
+def storage_metadata(
+    snapshot: Snapshot, *, location: str | None = None, backups: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The ``storage_metadata`` of a stored snapshot."""
+    return {
+        "size_bytes": snapshot.compressed_size,
+        "compression_ratio": round(snapshot.ratio, 4),
+        "storage_location": location,
+        "backup_locations": list(backups),
+    }
+
+
+def checkpoint_sync(
+    *,
+    workflow_id: str,
+    checkpoint_id: str,
+    timestamp: datetime,
+    state: Mapping[str, Any],
+    stored: Snapshot,
+    checkpoint_type: CheckpointType = "incremental",
+    trigger: Trigger = "automatic",
+    integrity: CheckResult = "passed",
+    location: str | None = None,
+) -> dict[str, Any]:
+    """Data of a seed 001 ``checkpoint_sync`` announcing a checkpoint of ``state``.
+
+    Args:
+        workflow_id: The workflow.
+        checkpoint_id: The checkpoint.
+        timestamp: When it was taken.
+        state: The full state it captures (hashed for ``state_snapshot``).
+        stored: What was stored: the full snapshot, or the delta of a differential checkpoint.
+        checkpoint_type: ``phase_complete``, ``incremental``, ``emergency`` or ``manual``.
+        trigger: ``automatic``, ``manual`` or ``failure_prevention``.
+        integrity: Result of the integrity check (the stored data was read back and matched).
+        location: Where it is stored.
+    """
+    return {
+        "message_type": "checkpoint_update",
+        "workflow_id": workflow_id,
+        "checkpoint_id": checkpoint_id,
+        "timestamp": timestamp.isoformat().replace("+00:00", "Z"),
+        "checkpoint_type": checkpoint_type,
+        "trigger": trigger,
+        "state_snapshot": state_snapshot(state),
+        "validation_results": {"integrity_check": integrity},
+        "storage_metadata": storage_metadata(stored, location=location),
+    }

@@ -1,0 +1,250 @@
+"""workflow-recovery's tables: checkpoints, error reports, recovery actions, watchdog state.
+
+Checkpoint payloads are stored compressed (:func:`~baton_recovery.snapshot.encode_snapshot`)
+with the hash of the payload, and each row records the hash of the full state it stands for,
+so reading a chain verifies both the bytes and the rebuilt state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from baton_recovery.breaker import BreakerRegistry
+from baton_recovery.chain import CheckpointRecord, PreparedCheckpoint, rebuild_state
+from baton_recovery.liveness import Liveness
+from baton_recovery.snapshot import decode_snapshot, encode_snapshot
+
+__all__ = ["CheckpointRow", "RecoveryStore"]
+
+_CHAIN = """
+with recursive chain as (
+    select * from recovery_checkpoints where checkpoint_id = $1
+    union all
+    select c.* from recovery_checkpoints c join chain on c.checkpoint_id = chain.base_id
+)
+select checkpoint_id, kind, base_id, payload, payload_hash, state_hash from chain
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointRow:
+    """What a list shows of one checkpoint."""
+
+    checkpoint_id: str
+    workflow_id: str
+    checkpoint_type: str
+    trigger: str
+    state_version: int
+    kind: str
+    base_id: str | None
+    deltas_since_full: int
+    state_hash: str
+    full_size: int
+    stored_size: int
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checkpoint_id": self.checkpoint_id,
+            "workflow_id": self.workflow_id,
+            "checkpoint_type": self.checkpoint_type,
+            "trigger": self.trigger,
+            "state_version": self.state_version,
+            "storage": self.kind,
+            "base_id": self.base_id,
+            "state_hash": self.state_hash,
+            "size_bytes": self.stored_size,
+            "full_size_bytes": self.full_size,
+            "compression_ratio": round(self.stored_size / self.full_size, 4)
+            if self.full_size
+            else 1.0,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+_COLUMNS = (
+    "checkpoint_id, workflow_id, checkpoint_type, trigger, state_version, kind, base_id, "
+    "deltas_since_full, state_hash, full_size, stored_size, created_at"
+)
+
+
+class RecoveryStore:
+    """Queries of workflow-recovery's tables (each on a connection the caller holds)."""
+
+    async def latest(self, conn: Any, workflow_id: str) -> CheckpointRow | None:
+        row = await conn.fetchrow(
+            f"select {_COLUMNS} from recovery_checkpoints where workflow_id = $1 "
+            "order by seq desc limit 1",
+            workflow_id,
+        )
+        return None if row is None else CheckpointRow(**dict(row))
+
+    async def checkpoints(self, conn: Any, workflow_id: str) -> list[CheckpointRow]:
+        rows = await conn.fetch(
+            f"select {_COLUMNS} from recovery_checkpoints where workflow_id = $1 order by seq",
+            workflow_id,
+        )
+        return [CheckpointRow(**dict(r)) for r in rows]
+
+    async def find(self, conn: Any, checkpoint_id: str) -> CheckpointRow | None:
+        row = await conn.fetchrow(
+            f"select {_COLUMNS} from recovery_checkpoints where checkpoint_id = $1", checkpoint_id
+        )
+        return None if row is None else CheckpointRow(**dict(row))
+
+    async def state_at(self, conn: Any, checkpoint_id: str) -> dict[str, Any]:
+        """The full state of a checkpoint, every hash on its chain verified.
+
+        Raises:
+            CheckpointChainError: a link of the chain is missing.
+            CorruptCheckpointError: stored bytes or a rebuilt state do not match their hash.
+        """
+        records = [
+            CheckpointRecord(
+                checkpoint_id=r["checkpoint_id"],
+                kind=r["kind"],
+                state_hash=r["state_hash"],
+                payload=decode_snapshot(
+                    bytes(r["payload"]),
+                    expected_hash=r["payload_hash"],
+                    checkpoint_id=r["checkpoint_id"],
+                ),
+                base_id=r["base_id"],
+            )
+            for r in await conn.fetch(_CHAIN, checkpoint_id)
+        ]
+        return rebuild_state(records, checkpoint_id)
+
+    async def insert(
+        self,
+        conn: Any,
+        *,
+        checkpoint_id: str,
+        workflow_id: str,
+        checkpoint_type: str,
+        trigger: str,
+        state_version: int,
+        prepared: PreparedCheckpoint,
+        base_id: str | None,
+        deltas_since_full: int,
+    ) -> int | None:
+        """Store a checkpoint; its stored size, or None when the id exists already."""
+        blob = encode_snapshot(prepared.payload)
+        inserted = await conn.fetchval(
+            "insert into recovery_checkpoints (checkpoint_id, workflow_id, checkpoint_type, "
+            "trigger, state_version, kind, base_id, deltas_since_full, payload, payload_hash, "
+            "state_hash, full_size, stored_size) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+            "$10, $11, $12, $13) on conflict (checkpoint_id) do nothing returning stored_size",
+            checkpoint_id,
+            workflow_id,
+            checkpoint_type,
+            trigger,
+            state_version,
+            prepared.kind,
+            base_id if prepared.kind == "delta" else None,
+            deltas_since_full,
+            blob.blob,
+            blob.hash,
+            prepared.state_hash,
+            prepared.full_size,
+            blob.compressed_size,
+        )
+        return None if inserted is None else int(inserted)
+
+    # -- reports and actions ---------------------------------------------------------------
+
+    async def add_report(
+        self,
+        conn: Any,
+        *,
+        error_id: str,
+        workflow_id: str,
+        report: dict[str, Any],
+        decision: dict[str, Any] | None,
+    ) -> bool:
+        status = await conn.execute(
+            "insert into recovery_reports (error_id, workflow_id, report, decision) "
+            "values ($1, $2, $3, $4) on conflict do nothing",
+            error_id,
+            workflow_id,
+            report,
+            decision,
+        )
+        return bool(status.endswith(" 1"))
+
+    async def reports(
+        self, conn: Any, workflow_id: str, *, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        rows = await conn.fetch(
+            "select report, decision from recovery_reports where workflow_id = $1 "
+            "order by created_at desc limit $2",
+            workflow_id,
+            limit,
+        )
+        return [{"error_report": r["report"], "decision": r["decision"]} for r in rows]
+
+    async def add_action(
+        self,
+        conn: Any,
+        *,
+        action_id: str,
+        workflow_id: str,
+        due_at: datetime,
+        request: dict[str, Any],
+    ) -> None:
+        await conn.execute(
+            "insert into recovery_actions (action_id, workflow_id, due_at, request) "
+            "values ($1, $2, $3, $4) on conflict do nothing",
+            action_id,
+            workflow_id,
+            due_at,
+            request,
+        )
+
+    async def due_actions(self, conn: Any, *, now: datetime, limit: int = 50) -> list[Any]:
+        return list(
+            await conn.fetch(
+                "select action_id, workflow_id, request from recovery_actions "
+                "where done_at is null and due_at <= $1 order by due_at limit $2",
+                now,
+                limit,
+            )
+        )
+
+    async def finish_action(self, conn: Any, *, action_id: str, outcome: dict[str, Any]) -> None:
+        await conn.execute(
+            "update recovery_actions set done_at = now(), outcome = $2 where action_id = $1",
+            action_id,
+            outcome,
+        )
+
+    async def pending_actions(self, conn: Any, workflow_id: str) -> list[dict[str, Any]]:
+        rows = await conn.fetch(
+            "select action_id, due_at, request from recovery_actions "
+            "where workflow_id = $1 and done_at is null order by due_at",
+            workflow_id,
+        )
+        return [
+            {"action_id": r["action_id"], "due_at": r["due_at"].isoformat(), **r["request"]}
+            for r in rows
+        ]
+
+    # -- watchdog state --------------------------------------------------------------------
+
+    async def load_watchdog(self, conn: Any) -> tuple[Liveness, BreakerRegistry]:
+        row = await conn.fetchrow("select liveness, breakers from recovery_state where id = 1")
+        if row is None:
+            return Liveness(), BreakerRegistry()
+        return Liveness.from_dict(row["liveness"]), BreakerRegistry.from_dict(row["breakers"])
+
+    async def save_watchdog(
+        self, conn: Any, *, liveness: Liveness, breakers: BreakerRegistry
+    ) -> None:
+        await conn.execute(
+            "insert into recovery_state (id, liveness, breakers) values (1, $1, $2) "
+            "on conflict (id) do update set liveness = $1, breakers = $2, updated_at = now()",
+            liveness.to_dict(),
+            breakers.to_dict(),
+        )

@@ -1,0 +1,81 @@
+"""``baton workflow-recovery``: seed 002's workflow-recovery helper."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from baton.cli.common import EXIT_CODES_HELP
+from baton.cli.remote import call, parse_json_arg
+
+app = typer.Typer(
+    help=f"Checkpoints, failure analysis, restore and the fault suite. {EXIT_CODES_HELP}",
+    no_args_is_help=True,
+)
+
+Timeout = Annotated[float, typer.Option(help="Seconds to wait for an answer (exit 124).")]
+Workflow = Annotated[str, typer.Argument(help="Workflow id.")]
+
+
+@app.command("analyze-failure")
+def analyze_failure(workflow_id: Workflow, timeout: Timeout = 30.0) -> None:
+    """Error reports of WORKFLOW (classification, impact, ranked suggestions, decision),
+    pending recovery actions, the latest checkpoint and agents with open breakers."""
+    call(
+        service="recovery",
+        event_type="ANALYZE_FAILURE",
+        workflow_id=workflow_id,
+        data={},
+        timeout=timeout,
+    )
+
+
+@app.command()
+def checkpoints(workflow_id: Workflow, timeout: Timeout = 30.0) -> None:
+    """Checkpoints of WORKFLOW: type, trigger, version, full or delta, sizes, hash."""
+    call(
+        service="recovery",
+        event_type="LIST_CHECKPOINTS",
+        workflow_id=workflow_id,
+        data={},
+        timeout=timeout,
+    )
+
+
+@app.command()
+def restore(
+    workflow_id: Workflow,
+    spec: Annotated[str, typer.Argument(help='{"checkpoint_id": "..."}')],
+    timeout: Timeout = 30.0,
+) -> None:
+    """Roll WORKFLOW back to a checkpoint (hash verified), keeping completed work."""
+    call(
+        service="recovery",
+        event_type="RESTORE",
+        workflow_id=workflow_id,
+        data=parse_json_arg(spec, what="restore"),
+        timeout=timeout,
+    )
+
+
+@app.command("test-scenarios")
+def run_test_scenarios(
+    runs: Annotated[int, typer.Option(help="Runs of each scenario.")] = 1,
+) -> None:
+    """Run the fault suite (tests/faults) against the local stack and print its table:
+    scenario, runs, lost, duplicates, resume time."""
+    root = Path(__file__).resolve().parents[3]
+    suite = root / "tests" / "faults"
+    if not suite.is_dir():
+        typer.echo(f"the fault suite is in a source checkout ({suite} not found)", err=True)
+        raise typer.Exit(2)
+    code = subprocess.call(
+        [sys.executable, "-m", "pytest", "-q", "-s", str(suite)],
+        env={**os.environ, "BATON_FAULT_RUNS": str(runs)},
+    )
+    raise typer.Exit(code)

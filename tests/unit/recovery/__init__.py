@@ -1,0 +1,1 @@
+"""Unit tests of the workflow-recovery service's pure domain logic."""
