@@ -71,7 +71,7 @@ class RecoveryService(Service):
                 "reports": reports,
                 "pending_actions": pending,
                 "latest_checkpoint": None if latest is None else latest.to_dict(),
-                "open_breakers": handlers.breakers.not_closed(
+                "open_breakers": handlers.watchdog.breakers.not_closed(
                     now=request.timestamp, policy=self.config.breakers()
                 ),
             }
@@ -83,7 +83,7 @@ class RecoveryService(Service):
                 )
             # A request id of its own (derived, so a retried CLI request restores once):
             # the hub's reply must not answer the CLI's request.
-            return await handlers.restore(
+            return await handlers.actions.restore(
                 workflow_id=wid,
                 checkpoint_id=checkpoint_id,
                 request_id=f"{request.request_id}.restore" if request.request_id else None,
@@ -100,6 +100,6 @@ class RecoveryService(Service):
 
     def health_details(self) -> dict[str, Any]:
         return {
-            "agents_watched": len(self.handlers.liveness.agents),
-            "tasks_watched": len(self.handlers.liveness.tasks),
+            "agents_watched": len(self.handlers.watchdog.liveness.agents),
+            "tasks_watched": len(self.handlers.watchdog.liveness.tasks),
         }

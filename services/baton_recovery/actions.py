@@ -1,0 +1,140 @@
+"""Recovery actions: decided actions run when due, as requests to the hub.
+
+Each request's id is the action's id, so a repeated run (after a crash between the request
+and marking it done) is applied once by the hub's durable responder. A hub that does not
+answer leaves the action due for the next round.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from baton.bus import Bus
+from baton.db import Database
+from baton.errors import BatonError, HandlerError, RemoteError, RequestTimeoutError
+from baton.protocol.event import Event
+from baton_recovery.config import RecoveryConfig
+from baton_recovery.plan import Decision
+from baton_recovery.store import RecoveryStore
+
+__all__ = ["Actions", "request_for"]
+
+log = logging.getLogger("baton.recovery")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Actions:
+    """Runs due recovery actions and restores checkpoints through the hub."""
+
+    def __init__(
+        self, *, bus: Bus, db: Database, store: RecoveryStore, config: RecoveryConfig
+    ) -> None:
+        self.bus = bus
+        self.db = db
+        self.store = store
+        self.config = config
+
+    async def run_due(self) -> int:
+        """Send every due recovery action to the hub; returns how many ran."""
+        async with self.db.pool.acquire() as conn:
+            due = await self.store.due_actions(conn, now=_now())
+        for row in due:
+            outcome = await self._execute(row["workflow_id"], row["action_id"], row["request"])
+            if outcome is None:
+                continue  # the hub did not answer: the next round tries again, same id
+            async with self.db.pool.acquire() as conn:
+                await self.store.finish_action(conn, action_id=row["action_id"], outcome=outcome)
+        return len(due)
+
+    async def _execute(
+        self, workflow_id: str, action_id: str, request: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        command = str(request.get("command"))
+        data = {k: v for k, v in request.items() if k != "command"}
+        try:
+            if command == "RESTORE":
+                return await self.restore(
+                    workflow_id=workflow_id,
+                    checkpoint_id=str(data["checkpoint_id"]),
+                    request_id=action_id,
+                )
+            reply = await self.bus.request(
+                Event(
+                    event_type=command,
+                    workflow_id=workflow_id,
+                    phase="recovery",
+                    data=data,
+                    request_id=action_id,
+                ),
+                service="hub",
+                timeout=self.config.action_timeout,
+            )
+            return {"ok": True, "reply": reply.data}
+        except RequestTimeoutError:
+            log.warning("hub did not answer recovery action %s; will retry", action_id)
+            return None
+        except RemoteError as exc:
+            return {"ok": False, "error": str(exc)}
+        except BatonError as exc:
+            return {"ok": False, "error": str(exc)}
+
+    async def restore(
+        self, *, workflow_id: str, checkpoint_id: str, request_id: str | None = None
+    ) -> dict[str, Any]:
+        """Rebuild a checkpoint (every hash verified) and have the hub restore it.
+
+        Raises:
+            HandlerError: no such checkpoint for the workflow.
+            CorruptCheckpointError: the stored checkpoint fails its hash check.
+            RemoteError: the hub refused (e.g. the workflow was cancelled).
+        """
+        async with self.db.pool.acquire() as conn:
+            row = await self.store.find(conn, checkpoint_id)
+            if row is None or row.workflow_id != workflow_id:
+                raise HandlerError(
+                    f"no checkpoint {checkpoint_id} of workflow {workflow_id}",
+                    retriable=False,
+                    part="data.checkpoint_id",
+                )
+            state = await self.store.state_at(conn, checkpoint_id)
+        reply = await self.bus.request(
+            Event(
+                event_type="RESTORE_CHECKPOINT",
+                workflow_id=workflow_id,
+                phase="recovery",
+                data={"checkpoint_id": checkpoint_id, "snapshot": state},
+                request_id=request_id or f"restore_{checkpoint_id}_{_now().timestamp():.0f}",
+            ),
+            service="hub",
+            timeout=self.config.action_timeout,
+        )
+        return {
+            "ok": True,
+            "checkpoint_id": checkpoint_id,
+            "state_version_restored": row.state_version,
+            "verified_hash": row.state_hash,
+            "reply": reply.data,
+        }
+
+
+def request_for(decision: Decision, *, task_id: str, agent: str | None) -> dict[str, Any]:
+    if decision.kind == "restore" and decision.checkpoint_id is not None:
+        return {"command": "RESTORE", "checkpoint_id": decision.checkpoint_id}
+    if decision.kind == "escalate":
+        return {"command": "PAUSE_WORKFLOW", "reason": f"escalation: {decision.reason}"}
+    action = decision.kind if decision.kind in ("retry", "reassign", "skip") else "fail"
+    avoid = list(decision.avoid_agents)
+    if action == "reassign" and agent is not None and agent not in avoid:
+        avoid.append(agent)
+    return {
+        "command": "RECOVER_TASK",
+        "task_id": task_id,
+        "action": action,
+        "avoid_agents": avoid,
+        "reason": decision.reason,
+    }
