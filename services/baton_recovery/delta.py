@@ -62,6 +62,8 @@ def diff(base: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
 def _diff(
     base: Mapping[str, Any], new: Mapping[str, Any], at: tuple[str, ...], out: list[Change]
 ) -> None:
+    if base == new and _encoded(base) == _encoded(new):
+        return  # identical subtrees (C-level check; the encodings tell 1 from 1.0 from true)
     for key in sorted(base.keys() | new.keys()):
         path = (*at, key)
         if key not in new:
@@ -72,6 +74,13 @@ def _diff(
             _diff(base[key], new[key], path, out)
         elif not same_json(base[key], new[key]):
             out.append(Change(path=path, op="set", value=new[key]))
+
+
+def _encoded(value: Any) -> bytes | None:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONEncodeError, TypeError):
+        return None
 
 
 def copy_json(value: Any) -> Any:

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,16 +37,15 @@ from baton.protocol.duration import parse_duration
 from baton.protocol.event import Event
 from baton.runtime import Outbox, first_time
 from baton_recovery.actions import Actions, request_for
-from baton_recovery.chain import prepare_checkpoint
 from baton_recovery.classify import classify
 from baton_recovery.config import RecoveryConfig
 from baton_recovery.impact import assess_impact
 from baton_recovery.plan import Decision, decide
 from baton_recovery.report import context_from_signal, error_id_for, error_report
-from baton_recovery.snapshot import state_snapshot
 from baton_recovery.store import RecoveryStore
 from baton_recovery.taskgraph import task_graph
 from baton_recovery.watchdog import Watchdog
+from baton_recovery.writer import CheckpointRequest, CheckpointWriter
 
 __all__ = ["RecoveryHandlers"]
 
@@ -71,6 +70,7 @@ class RecoveryHandlers:
         self.actions = Actions(bus=bus, db=db, store=self.store, config=config)
         self._random = random.Random()
         self._wake = asyncio.Event()
+        self.writer = CheckpointWriter(store=self.store, policy=config.chain())
 
     async def load(self) -> None:
         await self.watchdog.load()
@@ -98,14 +98,20 @@ class RecoveryHandlers:
         async with self.db.transaction() as conn:
             if not await first_time(conn, consumer=CONSUMER, event_id=event.event_id):
                 return
-            created = await self.checkpoint(
+            [created] = await self.writer.write(
                 conn,
-                workflow_id=event.workflow_id,
-                checkpoint_id=checkpoint_id,
-                checkpoint_type=str(data.get("checkpoint_type") or "manual"),
-                trigger=str(data.get("trigger") or "requested"),
-                state_version=int(data.get("state_version") or snapshot.get("state_version") or 0),
-                state=snapshot,
+                [
+                    CheckpointRequest(
+                        workflow_id=event.workflow_id,
+                        checkpoint_id=checkpoint_id,
+                        checkpoint_type=str(data.get("checkpoint_type") or "manual"),
+                        trigger=str(data.get("trigger") or "requested"),
+                        state_version=int(
+                            data.get("state_version") or snapshot.get("state_version") or 0
+                        ),
+                        state=snapshot,
+                    )
+                ],
             )
             if created is not None:
                 await self.outbox.add(
@@ -118,64 +124,6 @@ class RecoveryHandlers:
                     ),
                 )
         self.outbox.notify()
-
-    async def checkpoint(
-        self,
-        conn: Any,
-        *,
-        workflow_id: str,
-        checkpoint_id: str,
-        checkpoint_type: str,
-        trigger: str,
-        state_version: int,
-        state: Mapping[str, Any],
-    ) -> dict[str, Any] | None:
-        """Store one checkpoint (full or delta); its ``checkpoint_sync`` data, or None when
-        the id is taken already."""
-        latest = await self.store.latest(conn, workflow_id)
-        previous = None if latest is None else await self.store.state_at(conn, latest.checkpoint_id)
-        deltas = (
-            None if latest is None else (0 if latest.kind == "full" else latest.deltas_since_full)
-        )
-        prepared = prepare_checkpoint(
-            state=state, previous=previous, deltas_since_full=deltas, policy=self.config.chain()
-        )
-        since_full = 0 if prepared.kind == "full" else (deltas or 0) + 1
-        stored = await self.store.insert(
-            conn,
-            checkpoint_id=checkpoint_id,
-            workflow_id=workflow_id,
-            checkpoint_type=checkpoint_type,
-            trigger=trigger,
-            state_version=state_version,
-            prepared=prepared,
-            base_id=None if latest is None else latest.checkpoint_id,
-            deltas_since_full=since_full,
-        )
-        if stored is None:
-            return None
-        return {
-            "checkpoint_sync": {
-                "message_type": "checkpoint_sync",
-                "checkpoint_id": checkpoint_id,
-                "workflow_id": workflow_id,
-                "checkpoint_type": checkpoint_type,
-                "trigger": trigger,
-                "state_version": state_version,
-                "state_snapshot": state_snapshot(dict(state)),
-                "validation_results": {
-                    "integrity_check": "passed",
-                    "dependency_validation": "unknown",
-                    "resource_consistency": "unknown",
-                },
-                "storage_metadata": {
-                    "size_bytes": stored,
-                    "compression_ratio": round(stored / prepared.full_size, 4),
-                    "storage_location": f"postgresql:recovery_checkpoints/{checkpoint_id}",
-                    "differential": prepared.kind == "delta",
-                },
-            }
-        }
 
     # -- failures --------------------------------------------------------------------------
 

@@ -115,14 +115,27 @@ def check_json_ready(value: Any) -> None:
 def canonical_json(value: Any) -> bytes:
     """The canonical encoding of JSON-ready data: orjson, keys sorted, no whitespace.
 
+    orjson encodes what :func:`check_json_ready` refuses in lossy ways (NaN as null, tuples
+    as lists); decoding the result and comparing it with ``value`` — both in C — catches
+    every such case, and only then the slow walk runs to name the offending path.
+
     Raises:
         InvalidStateError: not JSON-ready data.
     """
-    check_json_ready(value)
     try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits
+        raw = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONEncodeError, TypeError) as exc:  # e.g. an integer beyond 64 bits
+        check_json_ready(value)
         raise InvalidStateError(str(exc), path=[]) from None
+    if not _round_trips(value, raw):
+        check_json_ready(value)
+    return raw
+
+
+def _round_trips(value: Any, raw: bytes) -> bool:
+    again = orjson.loads(raw)
+    # ``==`` is blind to 1 == 1.0 == True; a second encoding of the decoded value is not.
+    return bool(again == value) and orjson.dumps(again, option=orjson.OPT_SORT_KEYS) == raw
 
 
 def content_hash(data: bytes) -> str:

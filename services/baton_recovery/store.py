@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from baton_recovery.breaker import BreakerRegistry
-from baton_recovery.chain import CheckpointRecord, PreparedCheckpoint, rebuild_state
+from baton_recovery.chain import CheckpointRecord, rebuild_state
 from baton_recovery.liveness import Liveness
-from baton_recovery.snapshot import decode_snapshot, encode_snapshot
+from baton_recovery.snapshot import decode_snapshot
 
 __all__ = ["CheckpointRow", "RecoveryStore"]
 
@@ -70,6 +70,22 @@ _COLUMNS = (
 )
 
 
+_INSERT_COLUMNS = (
+    "checkpoint_id, workflow_id, checkpoint_type, trigger, state_version, kind, base_id, "
+    "deltas_since_full, payload, payload_hash, state_hash, full_size, stored_size"
+)
+_INSERT_MANY = f"""
+insert into recovery_checkpoints ({_INSERT_COLUMNS})
+select {_INSERT_COLUMNS} from unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
+    $8::int[], $9::bytea[], $10::text[], $11::text[], $12::int[], $13::int[]
+) with ordinality as t({_INSERT_COLUMNS}, n)
+order by n
+on conflict (checkpoint_id) do nothing
+returning checkpoint_id
+"""
+
+
 class RecoveryStore:
     """Queries of workflow-recovery's tables (each on a connection the caller holds)."""
 
@@ -80,6 +96,24 @@ class RecoveryStore:
             workflow_id,
         )
         return None if row is None else CheckpointRow(**dict(row))
+
+    async def latest_many(self, conn: Any, workflow_ids: list[str]) -> list[CheckpointRow]:
+        """The latest checkpoint of each of ``workflow_ids`` that has one."""
+        rows = await conn.fetch(
+            f"select distinct on (workflow_id) {_COLUMNS} from recovery_checkpoints "
+            "where workflow_id = any($1::text[]) order by workflow_id, seq desc",
+            workflow_ids,
+        )
+        return [CheckpointRow(**dict(r)) for r in rows]
+
+    async def insert_many(self, conn: Any, rows: list[tuple[Any, ...]]) -> set[str]:
+        """Insert prepared rows (in :data:`_INSERT_COLUMNS` order) in one statement, in
+        order; the ids inserted (ids stored before are skipped)."""
+        if not rows:
+            return set()
+        columns = list(zip(*rows, strict=True))
+        inserted = await conn.fetch(_INSERT_MANY, *columns)
+        return {r["checkpoint_id"] for r in inserted}
 
     async def checkpoints(self, conn: Any, workflow_id: str) -> list[CheckpointRow]:
         rows = await conn.fetch(
@@ -116,42 +150,6 @@ class RecoveryStore:
             for r in await conn.fetch(_CHAIN, checkpoint_id)
         ]
         return rebuild_state(records, checkpoint_id)
-
-    async def insert(
-        self,
-        conn: Any,
-        *,
-        checkpoint_id: str,
-        workflow_id: str,
-        checkpoint_type: str,
-        trigger: str,
-        state_version: int,
-        prepared: PreparedCheckpoint,
-        base_id: str | None,
-        deltas_since_full: int,
-    ) -> int | None:
-        """Store a checkpoint; its stored size, or None when the id exists already."""
-        blob = encode_snapshot(prepared.payload)
-        inserted = await conn.fetchval(
-            "insert into recovery_checkpoints (checkpoint_id, workflow_id, checkpoint_type, "
-            "trigger, state_version, kind, base_id, deltas_since_full, payload, payload_hash, "
-            "state_hash, full_size, stored_size) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-            "$10, $11, $12, $13) on conflict (checkpoint_id) do nothing returning stored_size",
-            checkpoint_id,
-            workflow_id,
-            checkpoint_type,
-            trigger,
-            state_version,
-            prepared.kind,
-            base_id if prepared.kind == "delta" else None,
-            deltas_since_full,
-            blob.blob,
-            blob.hash,
-            prepared.state_hash,
-            prepared.full_size,
-            blob.compressed_size,
-        )
-        return None if inserted is None else int(inserted)
 
     # -- reports and actions ---------------------------------------------------------------
 

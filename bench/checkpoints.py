@@ -1,0 +1,186 @@
+"""Benchmark: checkpoint writes/s through workflow-recovery against raw asyncpg.
+
+Baton's path is the recovery handler's own (:meth:`RecoveryHandlers.checkpoint`): find the
+workflow's latest checkpoint, diff against it (full every 10), hash, compress, insert —
+``--batch`` checkpoints per transaction. The baseline is asyncpg ``executemany`` of the very
+rows Baton stored (same bytes, same table shape, a twin table), in the same batches: pure
+I/O. Also the latency of single checkpoints, one transaction each (p50/p99).
+
+States are hub workflow states of ~``--tasks`` tasks, each version changing a few tasks, as a
+workflow's successive checkpoints do.
+
+Run: ``python -m bench.checkpoints [--checkpoints N] [--workflows W] [--batch B] [--json]``
+(the local stack must be up, or BATON_PG_DSN set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+import orjson
+
+from baton.bus import Bus
+from baton.config import BatonSettings
+from baton.db import Database, load_migrations, migrate
+from baton.runtime import RUNTIME_MIGRATIONS, Outbox
+from baton.services import load_service
+from baton_recovery.config import RecoveryConfig
+from baton_recovery.handlers import RecoveryHandlers
+from baton_recovery.writer import CheckpointRequest
+
+TWIN = "bench_checkpoints_raw"
+
+
+def state(workflow: str, version: int, tasks: int) -> dict[str, Any]:
+    """A hub-like workflow state at ``version``: tasks complete one by one."""
+    return {
+        "definition": {
+            "workflow_id": workflow,
+            "name": f"benchmark {workflow}",
+            "phases": ["research", "plan", "implement", "test"],
+            "tasks": [
+                {"task_id": f"t{i}", "phase": ["research", "plan", "implement", "test"][i % 4]}
+                for i in range(tasks)
+            ],
+            "resource_requirements": {"agents": 3, "duration": "4h"},
+        },
+        "status": "STARTED",
+        "state_version": version,
+        "tasks": {
+            f"t{i}": {
+                "task_id": f"t{i}",
+                "status": "completed" if i < version % tasks else "pending",
+                "agent_id": f"agent_{i % 4:03d}" if i < version % tasks else None,
+                "attempts": 1 if i < version % tasks else 0,
+                "results": {"summary": f"result of t{i} " * 4} if i < version % tasks else None,
+            }
+            for i in range(tasks)
+        },
+        "context": {"version": version, "data": {"notes": "shared context " * 8}},
+        "updated_at": f"2026-11-21T10:{version % 60:02d}:00Z",
+    }
+
+
+async def run(count: int, workflows: int, batch: int, tasks: int) -> dict[str, Any]:
+    settings = BatonSettings.from_env(os.environ).model_copy(update={"component": "bench"})
+    async with Database(dsn=settings.dsn) as db:
+        await migrate(db, migrations=load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS))
+        migrations = load_service("recovery").migrations
+        assert migrations is not None
+        await migrate(db, migrations=load_migrations(owner="recovery", directory=migrations))
+        await db.pool.execute(
+            f"drop table if exists {TWIN}; create table {TWIN} "
+            "(like recovery_checkpoints including defaults); "
+            "delete from recovery_checkpoints where checkpoint_id like 'bench_%'"
+        )
+        handlers = RecoveryHandlers(
+            bus=Bus(settings=settings),
+            db=db,
+            outbox=Outbox(db=db, bus=Bus(settings=settings), owner="bench.recovery"),
+            config=RecoveryConfig(),
+        )
+        items = [
+            (
+                f"bench_wf_{n % workflows}",
+                f"bench_{n}",
+                state(f"bench_wf_{n % workflows}", n // workflows + 1, tasks),
+            )
+            for n in range(count)
+        ]
+        requests = [
+            CheckpointRequest(
+                workflow_id=workflow,
+                checkpoint_id=checkpoint_id,
+                checkpoint_type="incremental",
+                trigger="benchmark",
+                state_version=int(body["state_version"]),
+                state=body,
+            )
+            for workflow, checkpoint_id, body in items
+        ]
+        began = time.perf_counter()
+        for start in range(0, count, batch):
+            async with db.transaction() as conn:
+                await handlers.writer.write(conn, requests[start : start + batch])
+        baton_s = time.perf_counter() - began
+        rows = await db.pool.fetch(
+            "select * from recovery_checkpoints where checkpoint_id like 'bench_%' order by seq"
+        )
+        columns = [c for c in dict(rows[0]) if c != "seq"]
+        values = [tuple(r[c] for c in columns) for r in rows]
+        insert = (
+            f"insert into {TWIN} ({', '.join(columns)}) values "
+            f"({', '.join(f'${i + 1}' for i in range(len(columns)))})"
+        )
+        began = time.perf_counter()
+        for start in range(0, count, batch):
+            async with db.transaction() as conn:
+                await conn.executemany(insert, values[start : start + batch])
+        raw_s = time.perf_counter() - began
+        kinds = [r["kind"] for r in rows]
+        ratio = statistics.fmean(r["stored_size"] / r["full_size"] for r in rows)
+
+        single: list[float] = []
+        for n in range(min(200, count)):
+            workflow = f"bench_wf_{n % workflows}"
+            body = state(workflow, 10_000 + n, tasks)
+            began = time.perf_counter()
+            async with db.transaction() as conn:
+                await handlers.writer.write(
+                    conn,
+                    [
+                        CheckpointRequest(
+                            workflow_id=workflow,
+                            checkpoint_id=f"bench_single_{n}",
+                            checkpoint_type="manual",
+                            trigger="benchmark",
+                            state_version=10_000 + n,
+                            state=body,
+                        )
+                    ],
+                )
+            single.append(time.perf_counter() - began)
+        await db.pool.execute(
+            f"drop table {TWIN}; "
+            "delete from recovery_checkpoints where checkpoint_id like 'bench_%'"
+        )
+    single.sort()
+    return {
+        "checkpoints": count,
+        "workflows": workflows,
+        "batch": batch,
+        "full": kinds.count("full"),
+        "delta": kinds.count("delta"),
+        "mean_stored_over_full": round(ratio, 4),
+        "baton_per_s": round(count / baton_s, 1),
+        "raw_executemany_per_s": round(count / raw_s, 1),
+        "ratio": round(raw_s / baton_s, 3),
+        "single_p50_ms": round(1000 * single[len(single) // 2], 2),
+        "single_p99_ms": round(1000 * single[min(len(single) - 1, int(len(single) * 0.99))], 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoints", type=int, default=2000)
+    parser.add_argument("--workflows", type=int, default=50)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--tasks", type=int, default=12)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = asyncio.run(run(args.checkpoints, args.workflows, args.batch, args.tasks))
+    if args.json:
+        sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    for key, value in result.items():
+        print(f"{key:>24}  {value}")
+
+
+if __name__ == "__main__":
+    main()
