@@ -11,5 +11,6 @@ echo "== lint and types"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+scripts/deploy-check.sh
 echo "== tests"
 .venv/bin/pytest "$@"

@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# Installs the tools that scripts/deploy-check.sh and tests/deploy use, into a cache that
+# later runs reuse: ${BATON_HOME:-$HOME/.cache/baton}/tools.
+#
+#   bin/helm, bin/kubeconform   built with `go install` from the Go module proxy at the
+#                               pinned versions below (a binary of another version is
+#                               rebuilt; the first build takes a few minutes, later runs
+#                               reuse it).
+#   kubernetes-json-schema/     Kubernetes JSON schemas for kubeconform. kubeconform's
+#                               default schema location is on GitHub; these come instead
+#                               from the PyPI package kubernetes-validate (a dev dependency
+#                               pinned in uv.lock, so already in .venv). Its "local-strict"
+#                               schemas are rewritten so that their references to the
+#                               shared definitions resolve from files (see below), in the
+#                               layout kubeconform's -schema-location template expects:
+#                               v<version>-standalone-strict/<kind>-<group>-<version>.json.
+#   compose-spec.json           the Compose Specification's JSON schema, as the Go module
+#                               github.com/compose-spec/compose-go/v2 (the library docker
+#                               compose itself loads files with) embeds it, fetched with
+#                               `go mod download` from the Go module proxy.
+#
+# Needs Go (1.26+, as the pinned helm requires) and .venv (scripts/bootstrap.sh).
+# Prints nothing on success when everything was already in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+HELM_VERSION=v3.22.0
+KUBECONFORM_VERSION=v0.8.0
+COMPOSE_GO_VERSION=v2.16.2
+# Kubernetes versions the chart is validated against (the oldest it supports and a recent
+# one); each must be a version kubernetes-validate ships schemas for.
+KUBE_VERSIONS="${BATON_KUBE_VERSIONS:-1.29.0 1.34.0}"
+
+TOOLS="${BATON_HOME:-$HOME/.cache/baton}/tools"
+BIN="$TOOLS/bin"
+SCHEMAS="$TOOLS/kubernetes-json-schema"
+mkdir -p "$BIN" "$SCHEMAS"
+
+log() { echo "deploy-tools: $*" >&2; }
+
+# Go's usual install location, when it is not on PATH already.
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+  export PATH="$PATH:/usr/local/go/bin"
+fi
+
+# The module version a go-installed binary was built from ("" when it is missing or was not
+# built by `go install`).
+built_version() {
+  [ -x "$1" ] || return 0
+  go version -m "$1" 2>/dev/null | awk -v mod="$2" '$1 == "mod" && $2 == mod { print $3 }'
+}
+
+go_install() { # binary module package version
+  local have
+  have="$(built_version "$BIN/$1" "$2")"
+  if [ "$have" = "$4" ]; then
+    return 0
+  fi
+  log "installing $1 $4 (go install $3@$4${have:+, replacing $have})"
+  local started=$SECONDS
+  GOBIN="$BIN" GOFLAGS="-buildvcs=false -trimpath" CGO_ENABLED=0 go install "$3@$4"
+  log "$1 $4 installed in $((SECONDS - started)) s"
+}
+
+if ! command -v go >/dev/null 2>&1; then
+  log "Go 1.26+ is needed to build helm and kubeconform and to fetch the compose schema"
+  exit 1
+fi
+go_install helm helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+go_install kubeconform github.com/yannh/kubeconform \
+  github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
+
+# The Compose Specification's schema from compose-go's module source.
+compose_stamp="compose-go $COMPOSE_GO_VERSION"
+if [ ! -f "$TOOLS/compose-spec.json" ] \
+  || [ "$(cat "$TOOLS/compose-spec.json.source" 2>/dev/null)" != "$compose_stamp" ]; then
+  log "fetching the Compose Specification schema (compose-go $COMPOSE_GO_VERSION)"
+  dir="$(cd "$TOOLS" && GOFLAGS=-mod=mod go mod download -json \
+    "github.com/compose-spec/compose-go/v2@$COMPOSE_GO_VERSION" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  if [ -z "$dir" ] || [ ! -f "$dir/schema/compose-spec.json" ]; then
+    log "compose-go $COMPOSE_GO_VERSION has no schema/compose-spec.json"
+    exit 1
+  fi
+  cp "$dir/schema/compose-spec.json" "$TOOLS/compose-spec.json.tmp"
+  mv "$TOOLS/compose-spec.json.tmp" "$TOOLS/compose-spec.json"
+  echo "$compose_stamp" >"$TOOLS/compose-spec.json.source"
+fi
+
+# Kubernetes JSON schemas from the kubernetes-validate package in .venv.
+if [ ! -x .venv/bin/python ]; then
+  log ".venv is missing: run scripts/bootstrap.sh first"
+  exit 1
+fi
+SCHEMAS="$SCHEMAS" KUBE_VERSIONS="$KUBE_VERSIONS" .venv/bin/python - <<'PY'
+"""Copies kubernetes-validate's local-strict schemas into kubeconform's layout.
+
+Each schema names itself with an "$id" under https://kubernetes.io/api/ and refers to the
+shared definitions as "/api/_definitions.json", resolved against that "$id". kubeconform
+loads them from files, so the copies drop the "$id"s and refer to "_definitions.json"
+beside them.
+"""
+
+import importlib.metadata
+import json
+import os
+import pathlib
+import shutil
+import sys
+import tempfile
+
+import kubernetes_validate
+
+version = importlib.metadata.version("kubernetes-validate")
+source = pathlib.Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+schemas = pathlib.Path(os.environ["SCHEMAS"])
+stamp = f"kubernetes-validate {version}\n"
+
+
+def rewrite(node: object) -> object:
+    if isinstance(node, dict):
+        return {
+            key: (
+                value.replace("/api/_definitions.json#", "_definitions.json#", 1)
+                if key == "$ref" and isinstance(value, str)
+                else rewrite(value)
+            )
+            for key, value in node.items()
+            if key != "$id"
+        }
+    if isinstance(node, list):
+        return [rewrite(item) for item in node]
+    return node
+
+
+for kube in os.environ["KUBE_VERSIONS"].split():
+    dest = schemas / f"v{kube}-standalone-strict"
+    marker = dest / ".source"
+    if marker.is_file() and marker.read_text() == stamp:
+        continue
+    src = source / f"v{kube}-local-strict"
+    if not src.is_dir():
+        sys.exit(f"deploy-tools: kubernetes-validate {version} has no schemas for Kubernetes {kube}")
+    print(
+        f"deploy-tools: preparing Kubernetes {kube} schemas from kubernetes-validate {version}",
+        file=sys.stderr,
+    )
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=".tmp.", dir=schemas))
+    for path in src.glob("*.json"):
+        if path.name == "all.json":
+            continue
+        schema = rewrite(json.loads(path.read_text("utf-8")))
+        (tmp / path.name).write_text(json.dumps(schema), "utf-8")
+    (tmp / ".source").write_text(stamp)
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+PY
+
+# The Compose Specification's schema from compose-go's module source.
+compose_stamp="compose-go $COMPOSE_GO_VERSION"
+if [ ! -f "$TOOLS/compose-spec.json" ] \
+  || [ "$(cat "$TOOLS/compose-spec.json.source" 2>/dev/null)" != "$compose_stamp" ]; then
+  log "fetching the Compose Specification schema (compose-go $COMPOSE_GO_VERSION)"
+  dir="$(cd "$TOOLS" && GOFLAGS=-mod=mod go mod download -json \
+    "github.com/compose-spec/compose-go/v2@$COMPOSE_GO_VERSION" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  if [ -z "$dir" ] || [ ! -f "$dir/schema/compose-spec.json" ]; then
+    log "compose-go $COMPOSE_GO_VERSION has no schema/compose-spec.json"
+    exit 1
+  fi
+  cp "$dir/schema/compose-spec.json" "$TOOLS/compose-spec.json.tmp"
+  mv "$TOOLS/compose-spec.json.tmp" "$TOOLS/compose-spec.json"
+  echo "$compose_stamp" >"$TOOLS/compose-spec.json.source"
+fi
+
+# Kubernetes JSON schemas from the kubernetes-validate package in .venv.
+if [ ! -x .venv/bin/python ]; then
+  log ".venv is missing: run scripts/bootstrap.sh first"
+  exit 1
+fi
+read -r KV_VERSION KV_DIR < <(.venv/bin/python - <<'PY'
+import importlib.metadata
+import pathlib
+
+import kubernetes_validate
+
+root = pathlib.Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+print(importlib.metadata.version("kubernetes-validate"), root)
+PY
+)
+for version in $KUBE_VERSIONS; do
+  src="$KV_DIR/v$version-local-strict"
+  dest="$SCHEMAS/v$version-standalone-strict"
+  stamp="kubernetes-validate $KV_VERSION"
+  if [ -f "$dest/.source" ] && [ "$(cat "$dest/.source")" = "$stamp" ]; then
+    continue
+  fi
+  if [ ! -d "$src" ]; then
+    log "kubernetes-validate $KV_VERSION has no schemas for Kubernetes $version"
+    exit 1
+  fi
+  log "preparing Kubernetes $version schemas from kubernetes-validate $KV_VERSION"
+  tmp="$(mktemp -d "$SCHEMAS/.tmp.XXXXXX")"
+  cp "$src"/*.json "$tmp"/
+  find "$tmp" -name '*.json' -exec sed -i 's#"/api/_definitions\.json\##"_definitions.json\##g' {} +
+  echo "$stamp" >"$tmp/.source"
+  rm -rf "$dest"
+  mv "$tmp" "$dest"
+done
