@@ -210,6 +210,10 @@ def build_app(*, app_id: str, bootstrap: str, data_dir: Path, source: SourceTopi
         broker_commit_interval=1.0,
         # The default waits 3 s after each rebalance for more members to join.
         stream_recovery_delay=0.0,
+        # A killed monitor's old member holds its partitions until its session times out;
+        # the default (60 s) would keep a restarted monitor waiting that long.
+        broker_session_timeout=6.0,
+        broker_heartbeat_interval=2.0,
     )
     # Each event writes several changelog records (one per hopping window it falls in, and
     # sketches), and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 from fastapi import APIRouter, HTTPException
@@ -58,7 +59,16 @@ class MonitorService(Service):
             hopping_size_s=self.config.hopping_size,
             hopping_step_s=self.config.hopping_hop,
         )
+
+    async def _run_streams(self) -> None:
+        """Start the faust windows and keep them running (supervised like any loop).
+
+        Not awaited before /ready: after a kill -9 the old faust member holds its partitions
+        until its session times out, and metrics, thresholds and health need not wait for
+        the windows (``/api/windows`` says ``recovered: false`` meanwhile).
+        """
         await self.streams.start()
+        await asyncio.Event().wait()
 
     async def stopping(self) -> None:
         await self.streams.stop()
@@ -130,7 +140,11 @@ class MonitorService(Service):
         return router
 
     def loops(self) -> dict[str, Loop]:
-        return {"evaluate": self.model.evaluate_loop, "lag": self.model.lag_loop}
+        return {
+            "evaluate": self.model.evaluate_loop,
+            "lag": self.model.lag_loop,
+            "streams": self._run_streams,
+        }
 
     def health_details(self) -> dict[str, Any]:
         return {

@@ -307,8 +307,8 @@ class MonitorStreams:
 
     def _owned(self) -> set[int]:
         """Partitions of the events topic assigned to this instance."""
-        if self.app is None or self._stopped:
-            return set()
+        if self.app is None or self._stopped or not self.recovered:
+            return set()  # before the tables are recovered their counts are partial
         return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.topic}
 
     def _sum(self, table: str, window: Window, owned: set[int]) -> dict[str, int]:
