@@ -31,7 +31,7 @@ from baton_hub.scheduling import task_context
 from baton_hub.state import TaskState
 from baton_hub.transition import Transition
 
-__all__ = ["handle_failure"]
+__all__ = ["handle_failure", "requeue"]
 
 
 def handle_failure(
@@ -82,7 +82,7 @@ def handle_failure(
     elif exhausted:
         _fail(tx, task, f"{prefix}; retry limit reached after {task.error_count} attempts")
     elif decision in {"retry", "parallelize"}:
-        _retry(tx, task, failure_type=failure_type, share=decision == "parallelize")
+        requeue(tx, task, failure_type=failure_type, share=decision == "parallelize")
     elif decision == "skip":
         task.status = "skipped"
         tx.emit("TASK_SKIPPED", {"task_id": task.task_id, "reason": reason, "rule_id": rule_id})
@@ -120,7 +120,9 @@ def _fail(tx: Transition, task: TaskState, reason: str) -> None:
     fail_workflow(tx, reason, task_id=task.task_id)
 
 
-def _retry(tx: Transition, task: TaskState, *, failure_type: str, share: bool) -> None:
+def requeue(tx: Transition, task: TaskState, *, failure_type: str, share: bool) -> None:
+    """Give a failed task another attempt: ``ready`` again (a dependency wait starts over),
+    its agent remembered as the one to prefer not to use next."""
     task.share_agent = share
     if failure_type == "dependency_timeout":
         task.status = "pending"

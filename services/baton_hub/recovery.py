@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from baton_hub.errors import InvalidTransition
 from baton_hub.events import HubEvent
+from baton_hub.failures import requeue
 from baton_hub.lifecycle import fail_workflow
 from baton_hub.scheduling import advance
 from baton_hub.state import WorkflowState
@@ -67,12 +68,7 @@ def recover_task(
         )
     task.failure_reason = reason
     if action in ("retry", "reassign"):
-        if task.agent_id is not None:
-            task.previous_agent = task.agent_id
-        task.agent_id = None
-        task.status = "ready"
-        task.results = None
-        task.quality_score = None
+        requeue(tx, task, failure_type="error", share=False)
         task.avoid_agents = sorted(set(avoid_agents))
         tx.emit("TASK_RETRY", {"task_id": task_id, "action": action, "reason": reason})
     elif action == "skip":

@@ -8,13 +8,13 @@ answer leaves the action due for the next round.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from baton.bus import Bus
 from baton.db import Database
 from baton.errors import BatonError, HandlerError, RemoteError, RequestTimeoutError
 from baton.protocol.event import Event
+from baton.protocol.messages.base import utc_now
 from baton_recovery.config import RecoveryConfig
 from baton_recovery.plan import Decision
 from baton_recovery.store import RecoveryStore
@@ -22,10 +22,6 @@ from baton_recovery.store import RecoveryStore
 __all__ = ["Actions", "request_for"]
 
 log = logging.getLogger("baton.recovery")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Actions:
@@ -42,7 +38,7 @@ class Actions:
     async def run_due(self) -> int:
         """Send every due recovery action to the hub; returns how many ran."""
         async with self.db.pool.acquire() as conn:
-            due = await self.store.due_actions(conn, now=_now())
+            due = await self.store.due_actions(conn, now=utc_now())
         for row in due:
             outcome = await self._execute(row["workflow_id"], row["action_id"], row["request"])
             if outcome is None:
@@ -108,7 +104,7 @@ class Actions:
                 workflow_id=workflow_id,
                 phase="recovery",
                 data={"checkpoint_id": checkpoint_id, "snapshot": state},
-                request_id=request_id or f"restore_{checkpoint_id}_{_now().timestamp():.0f}",
+                request_id=request_id or f"restore_{checkpoint_id}_{utc_now().timestamp():.0f}",
             ),
             service="hub",
             timeout=self.config.action_timeout,

@@ -27,7 +27,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from baton.bus import Bus
@@ -35,6 +35,7 @@ from baton.db import Database
 from baton.errors import BatonError, HandlerError
 from baton.protocol.duration import parse_duration
 from baton.protocol.event import Event
+from baton.protocol.messages.base import utc_now
 from baton.runtime import Outbox, first_time
 from baton_recovery.actions import Actions, request_for
 from baton_recovery.classify import classify
@@ -51,10 +52,6 @@ __all__ = ["RecoveryHandlers"]
 
 log = logging.getLogger("baton.recovery")
 CONSUMER = "recovery"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class RecoveryHandlers:
@@ -139,7 +136,7 @@ class RecoveryHandlers:
         return task_graph(state), latest.checkpoint_id
 
     async def on_recovery_requested(self, event: Event) -> None:
-        data, now = event.data, _now()
+        data, now = event.data, utc_now()
         task_id = str(data.get("task_id") or "")
         agent = data.get("agent_id") if isinstance(data.get("agent_id"), str) else None
         attempts = int(data.get("error_count") or data.get("attempts") or 1)

@@ -1,4 +1,4 @@
-"""What to do about a failure, and restoring a checkpoint while keeping completed work.
+"""What to do about a failure.
 
 :func:`decide` turns a classified failure into one :class:`Decision`: the best-ranked
 suggestion of :func:`~baton_recovery.suggestions.suggest` under the policy's limits, so the
@@ -7,62 +7,29 @@ goes straight to the policy's fallback (``fail`` by default, as the hub fails a 
 retries; or ``escalate``). A retry gets its delay from the policy's backoff, a reassignment
 names the agent to avoid, a restore names the checkpoint.
 
-:func:`merge_restore` rebuilds a workflow state from a checkpoint and the current state, on
-the neutral shape ``{"tasks": {task_id: {"status": ..., ...}}, ...}``:
-
-- everything but the tasks comes from the checkpoint;
-- a task done now (``completed`` or ``skipped``) stays as it is now, results included
-  (counters aside, below): completed work is kept, and a skip decided since stays decided;
-- every other task comes from the checkpoint, and one that was in flight (``assigned``,
-  ``running``) or ``failed`` there goes back to ``pending``, its agent, times, results and
-  failure cleared (keys present are set to None, none added); a task only the current state
-  has, not done, is added as ``pending`` likewise;
-- counters never go backwards: ``attempts``, ``error_count`` and ``fencing_token`` keep the
-  larger of both states (a report from before the restore stays stale, and a task that
-  keeps failing still runs out of attempts), and a top-level ``state_version`` becomes one
-  more than the larger of both.
+Restoring a checkpoint is the hub's (``baton_hub.recovery.restore``): it owns the state
+and its rules for what a restore keeps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypeGuard
+from typing import Any, Final, Literal
 
 from baton_recovery.backoff import BackoffPolicy, RandomSource
 from baton_recovery.breaker import BreakerState
 from baton_recovery.classify import Classification
-from baton_recovery.delta import copy_json
-from baton_recovery.impact import DONE, IN_FLIGHT
 from baton_recovery.suggestions import CostModel, Strategy, Suggestion, suggest
 
 __all__ = [
-    "MONOTONIC_KEYS",
-    "RUNTIME_KEYS",
     "Decision",
     "DecisionKind",
     "RecoveryPolicy",
-    "RestoreResult",
     "decide",
-    "merge_restore",
 ]
 
 DecisionKind = Literal["retry", "reassign", "restore", "skip", "escalate", "fail"]
 """The action to take."""
-
-RUNTIME_KEYS: Final = (
-    "agent_id",
-    "agent",
-    "assigned_at",
-    "started_at",
-    "completed_at",
-    "failure_reason",
-    "results",
-    "progress",
-)
-"""Task fields cleared when a task goes back to pending."""
-MONOTONIC_KEYS: Final = ("attempts", "error_count", "fencing_token")
-"""Task counters that keep the larger value of both states."""
 
 _KIND: Final[dict[Strategy, DecisionKind]] = {
     "retry": "retry",
@@ -197,74 +164,3 @@ def decide(
         checkpoint_id=checkpoint_id if kind == "restore" else None,
         suggestions=tuple(ranked),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class RestoreResult:
-    """A restored state and what the merge did to its tasks."""
-
-    state: dict[str, Any]
-    kept: tuple[str, ...]
-    """Tasks done since the checkpoint, kept done."""
-    reset: tuple[str, ...]
-    """Tasks set back to pending."""
-
-
-def _tasks(state: Mapping[str, Any]) -> Mapping[str, Any]:
-    tasks = state.get("tasks")
-    return tasks if isinstance(tasks, Mapping) else {}
-
-
-def _status(task: Any) -> Any:
-    return task.get("status") if isinstance(task, Mapping) else None
-
-
-def _is_int(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _to_pending(task: dict[str, Any]) -> None:
-    task["status"] = "pending"
-    for key in RUNTIME_KEYS:
-        if key in task:
-            task[key] = None
-
-
-def merge_restore(*, checkpoint: Mapping[str, Any], current: Mapping[str, Any]) -> RestoreResult:
-    """The state after restoring ``checkpoint``, keeping the work done since (module doc).
-
-    Neither input is changed; the result shares nothing with them.
-    """
-    state: dict[str, Any] = copy_json(dict(checkpoint))
-    then = _tasks(checkpoint)
-    now = _tasks(current)
-    tasks: dict[str, Any] = copy_json(dict(then))
-    kept: list[str] = []
-    reset: list[str] = []
-    for task_id, task in now.items():
-        if _status(task) in DONE:
-            tasks[task_id] = copy_json(dict(task))
-            if _status(then.get(task_id)) != _status(task):
-                kept.append(task_id)
-        elif task_id not in then and isinstance(task, Mapping):
-            tasks[task_id] = copy_json(dict(task))
-            _to_pending(tasks[task_id])
-            reset.append(task_id)
-    for task_id, task in tasks.items():
-        if not isinstance(task, dict):
-            continue
-        if _status(task) in IN_FLIGHT | {"failed"}:
-            _to_pending(task)
-            reset.append(task_id)
-        sides = [s for s in (then.get(task_id), now.get(task_id)) if isinstance(s, Mapping)]
-        for key in MONOTONIC_KEYS:
-            values = [v for s in sides if _is_int(v := s.get(key))]
-            if values:
-                task[key] = max(values)
-    state["tasks"] = tasks
-    versions = [
-        v for v in (checkpoint.get("state_version"), current.get("state_version")) if _is_int(v)
-    ]
-    if versions:
-        state["state_version"] = max(versions) + 1
-    return RestoreResult(state=state, kept=tuple(kept), reset=tuple(dict.fromkeys(reset)))

@@ -10,10 +10,10 @@ own execution timeouts remain the backstop for anything a crash made it miss).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 from baton.db import Database
 from baton.protocol.event import Event
+from baton.protocol.messages.base import utc_now
 from baton.runtime import Outbox
 from baton_recovery.breaker import BreakerRegistry
 from baton_recovery.config import RecoveryConfig
@@ -21,10 +21,6 @@ from baton_recovery.liveness import Liveness
 from baton_recovery.store import RecoveryStore
 
 __all__ = ["Watchdog"]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Watchdog:
@@ -59,13 +55,13 @@ class Watchdog:
         agent, task = event.data.get("agent_id"), event.data.get("task_id")
         if isinstance(agent, str) and isinstance(task, str):
             self.liveness.watch(
-                workflow_id=event.workflow_id, task_id=task, agent_id=agent, now=_now()
+                workflow_id=event.workflow_id, task_id=task, agent_id=agent, now=utc_now()
             )
             self._dirty = True
 
     async def on_task_progress(self, event: Event) -> None:
         task, agent = event.data.get("task_id"), event.data.get("agent_id")
-        now = _now()
+        now = utc_now()
         if isinstance(task, str):
             self.liveness.progress(workflow_id=event.workflow_id, task_id=task, now=now)
         if isinstance(agent, str):
@@ -76,7 +72,7 @@ class Watchdog:
         if event.source == "baton-hub" or event.source.endswith("-hub"):
             return  # the hub's announcements; agents' reports are what count
         task, agent = event.data.get("task_id"), event.data.get("agent_id")
-        now, policy = _now(), self.config.breakers()
+        now, policy = utc_now(), self.config.breakers()
         if isinstance(task, str):
             self.liveness.unwatch(workflow_id=event.workflow_id, task_id=task)
         if isinstance(agent, str):
@@ -90,11 +86,11 @@ class Watchdog:
     async def on_heartbeat(self, event: Event) -> None:
         agent = event.data.get("agent_id") or event.phase
         if isinstance(agent, str) and agent:
-            self.liveness.heartbeat(agent, now=_now())
+            self.liveness.heartbeat(agent, now=utc_now())
             self._dirty = True
 
     async def check(self) -> None:
-        now = _now()
+        now = utc_now()
         due = self.liveness.due(now=now, policy=self.config.liveness())
         if not (due.agents or due.tasks or self._dirty):
             return
