@@ -23,7 +23,7 @@ from tests.e2e.test_hub_resource import hub, status, until_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
-INTERVAL = 1.0  # heartbeat interval for this test (seconds)
+INTERVAL = 2.0  # heartbeat interval for this test (seconds); 1 s flapped on a loaded CI box
 
 
 async def components(port: int) -> dict[str, Any]:
@@ -50,10 +50,23 @@ async def test_health_registry_metrics_and_report(
     async with Cluster(["monitor", "resource", "hub"], env=env, log_dir=log_dir) as cluster, bus:
         port = cluster["monitor"].port
 
-        async def resource_is(state: str) -> bool:
-            return health_of(await components(port), "baton-resource") == state
+        seen: dict[str, Any] = {}
 
-        await eventually_async(lambda: resource_is("healthy"), what="resource healthy")
+        async def resource_is(state: str) -> bool:
+            snapshot = await components(port)
+            seen["last"] = [
+                c
+                for c in snapshot.get("components", [])
+                if c.get("component_id") == "baton-resource"
+            ]
+            return health_of(snapshot, "baton-resource") == state
+
+        try:
+            await eventually_async(
+                lambda: resource_is("healthy"), timeout=60, what="resource healthy"
+            )
+        except AssertionError as exc:  # say what the monitor thought, not just "timed out"
+            raise AssertionError(f"{exc}; last record: {seen.get('last')}") from None
         await cluster["resource"].stop()
         stopped = time.monotonic()
         await eventually_async(lambda: resource_is("unhealthy"), what="resource unhealthy")
