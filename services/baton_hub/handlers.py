@@ -284,7 +284,7 @@ class HubHandlers:
         }
 
     async def on_workflow_created(self, event: Event) -> None:
-        async with self.db.pool.acquire() as conn:
+        async with self.db.connection() as conn:
             state = await self.store.get(conn, event.workflow_id)
         if state is None or state.status != "CREATED":
             return  # not ours, or already handled
@@ -431,7 +431,7 @@ class HubHandlers:
         known: dict[str, tuple[int, WorkflowState]] = {}
         while True:
             await asyncio.sleep(self.config.timeout_interval)
-            async with self.db.pool.acquire() as conn:
+            async with self.db.connection() as conn:
                 versions = await self.store.active_versions(conn)
                 stale = [w for w, v in versions.items() if known.get(w, (0,))[0] != v]
                 for state in await self.store.get_many(conn, stale):

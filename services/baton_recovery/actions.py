@@ -37,13 +37,13 @@ class Actions:
 
     async def run_due(self) -> int:
         """Send every due recovery action to the hub; returns how many ran."""
-        async with self.db.pool.acquire() as conn:
+        async with self.db.connection() as conn:
             due = await self.store.due_actions(conn, now=utc_now())
         for row in due:
             outcome = await self._execute(row["workflow_id"], row["action_id"], row["request"])
             if outcome is None:
                 continue  # the hub did not answer: the next round tries again, same id
-            async with self.db.pool.acquire() as conn:
+            async with self.db.connection() as conn:
                 await self.store.finish_action(conn, action_id=row["action_id"], outcome=outcome)
         return len(due)
 
@@ -89,7 +89,7 @@ class Actions:
             CorruptCheckpointError: the stored checkpoint fails its hash check.
             RemoteError: the hub refused (e.g. the workflow was cancelled).
         """
-        async with self.db.pool.acquire() as conn:
+        async with self.db.connection() as conn:
             row = await self.store.find(conn, checkpoint_id)
             if row is None or row.workflow_id != workflow_id:
                 raise HandlerError(

@@ -58,11 +58,11 @@ class RecoveryService(Service):
         """CLI requests: LIST_CHECKPOINTS, ANALYZE_FAILURE, RESTORE (all for one workflow)."""
         wid, handlers = request.workflow_id, self.handlers
         if request.event_type == "LIST_CHECKPOINTS":
-            async with self.db.pool.acquire() as conn:
+            async with self.db.connection() as conn:
                 rows = await handlers.store.checkpoints(conn, wid)
             return {"workflow_id": wid, "checkpoints": [r.to_dict() for r in rows]}
         if request.event_type == "ANALYZE_FAILURE":
-            async with self.db.pool.acquire() as conn:
+            async with self.db.connection() as conn:
                 reports = await handlers.store.reports(conn, wid)
                 pending = await handlers.store.pending_actions(conn, wid)
                 latest = await handlers.store.latest(conn, wid)

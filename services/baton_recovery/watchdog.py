@@ -38,7 +38,7 @@ class Watchdog:
         self._dirty = False
 
     async def load(self) -> None:
-        async with self.db.pool.acquire() as conn:
+        async with self.db.connection() as conn:
             self.liveness, self.breakers = await self.store.load_watchdog(conn)
 
     def subscriptions(self) -> dict[str, Callable[[Event], Awaitable[None]]]:

@@ -46,7 +46,7 @@ class ReadModel:
 
     async def load(self) -> None:
         """Fill memory from the database (at start)."""
-        async with self.db.pool.acquire() as conn:
+        async with self.db.connection() as conn:
             self.views = {v.workflow_id: v for v in await self.store.all_views(conn)}
             self.system = await self.store.system(conn)
             self.history = await self.store.history(conn)

@@ -13,7 +13,7 @@ from opentelemetry.trace import SpanKind
 
 from baton.bus import TracingMiddleware
 from baton.bus.deadletters import DeadLetter, read_dead_letters, replay_dead_letters
-from baton.errors import HandlerError, RemoteError
+from baton.errors import DependencyUnavailableError, HandlerError, RemoteError
 from baton.protocol.event import Event
 from baton.protocol.headers import H
 from tests.behaviour.helpers import eventually, settle
@@ -153,6 +153,62 @@ async def test_retriable_error_is_retried_with_backoff_then_dead_lettered(
     assert headers[H.ERROR_CLASS] == "HandlerError"
     assert headers[H.ERROR_MESSAGE] == "downstream busy"
     assert letters[0].record.value == b"TASK_STARTED:wf_r:impl:{}"
+
+
+async def test_an_outage_is_waited_out_in_place_keeping_order_and_nothing_dead_lettered(
+    make_bus: BusFactory,
+) -> None:
+    """A dependency outage is not the record's fault: the partition waits, then goes on."""
+    bus = await make_bus()
+    seen: list[int] = []
+    outage = {"left": 3}
+
+    async def handler(e: Event) -> None:
+        if e.data["n"] == 0 and outage["left"] > 0:
+            outage["left"] -= 1
+            raise DependencyUnavailableError("PostgreSQL restarting")
+        seen.append(e.data["n"])
+
+    bus.subscribe("task.#", handler, group="g-outage")
+    await bus.start()
+    for n in range(5):
+        await bus.publish(
+            Event(event_type="TASK_PROGRESS", workflow_id="wf_o", phase="p", data={"n": n})
+        )
+    await eventually(lambda: len(seen) == 5, what="all five after the outage")
+    assert seen == [0, 1, 2, 3, 4]  # order kept: later events waited behind the first
+    assert bus.stats["outage_waits"] == 3
+    assert bus.stats["retried"] == 0 and bus.stats["dead_lettered"] == 0
+    await settle()
+    dlq = bus.topics.dlq(bus.topics.events)
+    assert await read_dead_letters(transport=bus.transport, topic=dlq) == []
+
+
+async def test_stopping_during_an_outage_leaves_the_record_for_the_next_consumer(
+    make_bus: BusFactory,
+) -> None:
+    first = await make_bus()
+    calls: list[str] = []
+
+    async def down(e: Event) -> None:
+        calls.append("first")
+        raise DependencyUnavailableError("PostgreSQL down")
+
+    first.subscribe("task.#", down, group="g-abandon")
+    await first.start()
+    await first.publish("TASK_STARTED:wf_a:impl:{}")
+    await eventually(lambda: len(calls) >= 1, what="the first attempt")
+    await first.stop()  # abandons the batch: nothing committed
+    second = await make_bus()
+    got: list[Event] = []
+
+    async def up(e: Event) -> None:
+        got.append(e)
+
+    second.subscribe("task.#", up, group="g-abandon")
+    await second.start()
+    await eventually(lambda: len(got) == 1, what="redelivery to the next consumer")
+    assert got[0].event_type == "TASK_STARTED"
 
 
 async def test_non_retriable_error_goes_straight_to_dead_letters_and_replays(

@@ -27,6 +27,7 @@ from baton.bus.transport import Ack, Transport
 from baton.config import BatonSettings, TopicNames
 from baton.errors import (
     BatonError,
+    DependencyUnavailableError,
     ErrorReply,
     HandlerError,
     MissingTopicError,
@@ -284,6 +285,8 @@ class Bus:
             result = await responder(request)
         except ErrorReply as exc:
             status, result = b"error", exc.payload
+        except DependencyUnavailableError:
+            raise  # not the request's fault: the consumer waits for the dependency, then answers
         except BatonError as exc:
             status, result = b"error", {**exc.to_dict(), "retriable": exc.retriable}
         except Exception as exc:

@@ -11,6 +11,12 @@ acknowledged. A record due for retry later pauses its retry partition until it i
 Choice: retries do not block the source partition (later events of the same workflow go on
 while one waits in a retry topic); handlers that need strict order should treat a missing
 predecessor as a retriable error.
+
+An outage is different from a failing record: a handler raising
+:class:`~baton.errors.DependencyUnavailableError` (PostgreSQL or Kafka gone) is retried in
+place with backoff, holding its partition, until the dependency answers — nothing goes to a
+retry or dead-letter topic, and order is kept. Stopping meanwhile abandons the batch
+uncommitted, so its records come again.
 """
 
 from __future__ import annotations
@@ -32,8 +38,8 @@ from baton.bus.failures import (
 from baton.bus.middleware import consume_scope
 from baton.bus.subscription import BATCH_DELIVERIES, Subscription
 from baton.bus.transport import Ack, Record, TopicPartition, TransportConsumer
-from baton.errors import ProtocolError
-from baton.protocol.event import decode_record
+from baton.errors import DependencyUnavailableError, ProtocolError
+from baton.protocol.event import Event, decode_record
 from baton.protocol.headers import H, get_header
 from baton.protocol.routing import routing_key_from_line
 
@@ -47,6 +53,11 @@ log = logging.getLogger("baton.bus")
 _MAX_RECORDS = 500
 _IDLE_MS = 100
 _COMMIT_TIMEOUT = 15.0
+_OUTAGE_BACKOFF = (0.2, 5.0)  # first and longest wait between in-place retries (s)
+
+
+class _Abandoned(Exception):
+    """A batch given up while waiting out an outage at stop: not committed, redelivered."""
 
 
 class GroupConsumer:
@@ -124,6 +135,8 @@ class GroupConsumer:
                 if batch:
                     async with self._lock:
                         await self._handle_batch(batch)
+        except _Abandoned:
+            log.warning("group %s stopped in an outage; its batch comes again", self.group)
         finally:
             if self._settling is not None:
                 await self._settling
@@ -138,9 +151,15 @@ class GroupConsumer:
         deliveries: list[Awaitable[Ack]] = []
         token = BATCH_DELIVERIES.set(deliveries)
         try:
-            ends = await asyncio.gather(
-                *(self._partition(tp, records) for tp, records in batch.items())
-            )
+            # A task group, so that one partition abandoned at stop cancels its siblings.
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    running = [
+                        tasks.create_task(self._partition(tp, rs)) for tp, rs in batch.items()
+                    ]
+            except BaseExceptionGroup as group:
+                raise group.exceptions[0] from None  # one cause, as the loop reports it
+            ends = [task.result() for task in running]
         finally:
             BATCH_DELIVERIES.reset(token)
         offsets = {tp: end for tp, end in zip(batch, ends, strict=True) if end is not None}
@@ -219,7 +238,24 @@ class GroupConsumer:
             bus.stats["rejected"] += 1
             await self._fail(record, Failure(exc, attempts), retry=False)
             return
-        failed: list[tuple[str, Exception]] = []
+        failed = await self._dispatch(targets, record, event)
+        if any(isinstance(e, DependencyUnavailableError) for _, e in failed):
+            failed = await self._wait_out(failed, record, event)
+        bus.stats["handled"] += 1
+        if not failed:
+            return
+        retriable = [(s, e) for s, e in failed if is_retriable(e)]
+        fatal = [(s, e) for s, e in failed if not is_retriable(e)]
+        for group_failed, retry in ((retriable, True), (fatal, False)):
+            if group_failed:
+                names = tuple(s.name for s, _ in group_failed)
+                await self._fail(record, Failure(group_failed[0][1], attempts, names), retry=retry)
+
+    async def _dispatch(
+        self, targets: list[Subscription], record: Record, event: Event
+    ) -> list[tuple[Subscription, Exception]]:
+        """Run each target's handler; the ones that raised, with what."""
+        failed: list[tuple[Subscription, Exception]] = []
         for sub in targets:
             try:
                 with consume_scope(
@@ -227,16 +263,41 @@ class GroupConsumer:
                 ):
                     await sub.handler(event)
             except Exception as exc:
-                failed.append((sub.name, exc))
-        bus.stats["handled"] += 1
-        if not failed:
-            return
-        retriable = [(n, e) for n, e in failed if is_retriable(e)]
-        fatal = [(n, e) for n, e in failed if not is_retriable(e)]
-        for group_failed, retry in ((retriable, True), (fatal, False)):
-            if group_failed:
-                names = tuple(n for n, _ in group_failed)
-                await self._fail(record, Failure(group_failed[0][1], attempts, names), retry=retry)
+                failed.append((sub, exc))
+        return failed
+
+    async def _wait_out(
+        self, failed: list[tuple[Subscription, Exception]], record: Record, event: Event
+    ) -> list[tuple[Subscription, Exception]]:
+        """Retry the handlers an outage stopped, in place, until none is out (module doc).
+
+        Raises:
+            _Abandoned: the consumer is stopping while the dependency is still out.
+        """
+        delay, longest = _OUTAGE_BACKOFF
+        since = time.monotonic()
+        outage = [(s, e) for s, e in failed if isinstance(e, DependencyUnavailableError)]
+        settled = [(s, e) for s, e in failed if not isinstance(e, DependencyUnavailableError)]
+        log.warning(
+            "group %s waits for a dependency at %s[%d]@%d: %s",
+            self.group,
+            record.topic,
+            record.partition,
+            record.offset,
+            outage[0][1],
+        )
+        while outage:
+            self.bus.stats["outage_waits"] += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            if self._stopping.is_set():
+                raise _Abandoned
+            delay = min(delay * 2, longest)
+            again = await self._dispatch([s for s, _ in outage], record, event)
+            outage = [(s, e) for s, e in again if isinstance(e, DependencyUnavailableError)]
+            settled += [(s, e) for s, e in again if not isinstance(e, DependencyUnavailableError)]
+        log.warning("group %s resumed after %.1fs", self.group, time.monotonic() - since)
+        return settled
 
     async def _fail(self, record: Record, failure: Failure, *, retry: bool) -> None:
         bus = self.bus

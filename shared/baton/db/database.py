@@ -13,7 +13,30 @@ import orjson
 
 from baton.errors import DependencyUnavailableError
 
-__all__ = ["Database"]
+__all__ = ["Database", "is_outage"]
+
+# Errors that say the server (or the way to it) is gone, not that the statement is wrong:
+# the same work succeeds once PostgreSQL is back, so callers wait rather than dead-letter.
+_OUTAGE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+)
+
+
+def is_outage(error: BaseException, *, conn: Any = None) -> bool:
+    """True when ``error`` means PostgreSQL is unreachable (restarting, down, link lost).
+
+    An ``InterfaceError`` counts only when it comes from a closed connection (it is also
+    how asyncpg reports misuse, which waiting would not fix).
+    """
+    if isinstance(error, _OUTAGE):
+        return True
+    if isinstance(error, asyncpg.InterfaceError):
+        return conn is not None and bool(conn.is_closed())
+    return False
 
 
 async def _init_connection(conn: Any) -> None:
@@ -90,9 +113,34 @@ class Database:
         return self._pool
 
     @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        """A pooled connection; losing PostgreSQL raises :class:`DependencyUnavailableError`.
+
+        Raises:
+            DependencyUnavailableError: the server is down, restarting or unreachable
+                (retriable: consumers and loops wait for it instead of dead-lettering).
+        """
+        conn: Any = None
+        try:
+            async with self.pool.acquire() as conn:
+                yield conn
+        except Exception as exc:
+            if not is_outage(exc, conn=conn):
+                raise
+            raise DependencyUnavailableError(
+                f"lost PostgreSQL at {_redact(self.dsn)}: {type(exc).__name__}: {exc}",
+                dsn=_redact(self.dsn),
+            ) from exc
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Any]:
-        """A connection inside a transaction, committed when the block exits cleanly."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        """A connection inside a transaction, committed when the block exits cleanly.
+
+        Raises:
+            DependencyUnavailableError: as :meth:`connection`; the transaction did not
+                commit, or its commit was not confirmed (callers' idempotency covers that).
+        """
+        async with self.connection() as conn, conn.transaction():
             yield conn
 
     async def ping(self, *, timeout: float = 2.0) -> bool:

@@ -18,6 +18,7 @@ from opentelemetry import propagate
 from baton.bus import Bus
 from baton.bus.tracing import HEADER_SETTER
 from baton.db import Database
+from baton.errors import DependencyUnavailableError
 from baton.protocol.event import Event, encode_record
 
 __all__ = ["Outbox"]
@@ -100,14 +101,22 @@ class Outbox:
                 return sent
 
     async def _relay(self) -> None:
+        pause = self._poll
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+                await asyncio.wait_for(self._wake.wait(), pause)
             self._wake.clear()
-            await self.flush()
+            try:
+                await self.flush()
+                pause = self._poll
+            except DependencyUnavailableError as exc:
+                # Rows stay until Kafka acknowledged them; a re-sent row is deduplicated by
+                # its event id downstream.
+                pause = min(max(pause * 2, 0.5), 10.0)
+                log.warning("outbox relay waits for %s (again in %.1fs)", exc, pause)
 
     async def _send_batch(self) -> int:
-        async with self._db.pool.acquire() as conn:
+        async with self._db.connection() as conn:
             rows = await conn.fetch(
                 "select id, topic, key, value, headers from baton_outbox "
                 "where owner = $1 order by id limit $2",
@@ -126,7 +135,7 @@ class Outbox:
             )
         for delivery in deliveries:
             await delivery
-        async with self._db.pool.acquire() as conn:
+        async with self._db.connection() as conn:
             await conn.execute(
                 "delete from baton_outbox where owner = $1 and id = any($2::bigint[])",
                 self._owner,

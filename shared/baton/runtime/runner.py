@@ -3,8 +3,11 @@
 Start: database (refusing pending migrations) → service ``setup`` → topics checked → bus →
 outbox relay → HTTP → ``started`` → registration → loops. Then it waits for SIGTERM/SIGINT
 or for any supervised task to die. A death is loud: logged, /health turns unhealthy, the
-process exits 1 so the orchestrator restarts it. Stop runs in reverse and commits what was
-handled; calling it twice is harmless.
+process exits 1 so the orchestrator restarts it. A loop stopped by an outage
+(:class:`~baton.errors.DependencyUnavailableError`: PostgreSQL or Kafka restarting) is not a
+death: it is started again with backoff once the dependency may be back, and consumers wait
+in place (:mod:`baton.bus.consumer`). Stop runs in reverse and commits what was handled;
+calling it twice is harmless.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -25,7 +29,7 @@ from opentelemetry.trace import TracerProvider
 from baton.bus import Bus, TracingMiddleware
 from baton.config import BatonSettings
 from baton.db import Database, load_migrations, pending
-from baton.errors import BatonError, ConfigError
+from baton.errors import BatonError, ConfigError, DependencyUnavailableError
 from baton.runtime.health import HealthReporter, build_app
 from baton.runtime.metrics import MetricsMiddleware, ServiceMetrics
 from baton.runtime.outbox import Outbox
@@ -33,6 +37,8 @@ from baton.runtime.presence import Presence
 from baton.runtime.service import DEFAULT_PORTS, Service, ServiceContext
 
 __all__ = ["RUNTIME_MIGRATIONS", "ServiceRunner", "run_service"]
+
+_OUTAGE_BACKOFF = (0.5, 10.0)  # first and longest pause before a loop is started again (s)
 
 RUNTIME_MIGRATIONS = Path(str(files("baton.db").joinpath("sql")))
 """Migrations of the tables the runtime itself uses (outbox, ledger, replies)."""
@@ -124,12 +130,12 @@ class ServiceRunner:
         await self.service.started()
         await self.presence.register()
         self.health.ready = True
-        self._supervise("heartbeat", self.presence.heartbeats())
+        self._supervise("heartbeat", self._outlasting("heartbeat", self.presence.heartbeats))
         self._supervise("bus", self._bus_watch())
         if self.outbox.task is not None:
             self._tasks["outbox"] = self.outbox.task
         for name, loop in self.service.loops().items():
-            self._supervise(name, loop())
+            self._supervise(name, self._outlasting(name, loop))
         self.log.info(
             "%s ready (http %s:%s)", self.settings.component, self.settings.http_host, self.port
         )
@@ -167,6 +173,24 @@ class ServiceRunner:
 
     def _supervise(self, name: str, coro: Any) -> None:
         self._tasks[name] = asyncio.create_task(coro, name=name)
+
+    async def _outlasting(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """Run ``loop``; after an outage start it again with backoff (module doc)."""
+        first, longest = _OUTAGE_BACKOFF
+        delay = first
+        while True:
+            began = time.monotonic()
+            try:
+                await loop()
+                return
+            except DependencyUnavailableError as exc:
+                if time.monotonic() - began > 4 * longest:
+                    delay = first  # ran well since the last outage: a new one
+                self.log.warning(
+                    "loop %s stopped by an outage (%s); again in %.1fs", name, exc, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, longest)
 
     def request_stop(self) -> None:
         """Ask the runner to stop (what SIGTERM does)."""
