@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from baton.config import BatonSettings
 from baton.db import Database, load_migrations, migrate
 from baton.runtime import RUNTIME_MIGRATIONS
 from baton.services import load_service
-from baton.topics import create_topics
+from baton.topics import create_topics, delete_topics
 from tests.conftest import unique_prefix
 from tests.e2e.agents import EventLog, SimAgents
 
@@ -21,8 +22,14 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 
 
 @pytest.fixture
-async def e2e_env(live_stack: BatonSettings, request: pytest.FixtureRequest) -> dict[str, str]:
-    """Environment for service processes: a fresh prefix, topics and migrations ready."""
+async def e2e_env(
+    live_stack: BatonSettings, request: pytest.FixtureRequest
+) -> AsyncIterator[dict[str, str]]:
+    """Environment for service processes: a fresh prefix, topics and migrations ready.
+
+    The prefix's topics are deleted when the test ends: thousands of idle partitions slow
+    the broker down, its restart most of all (the fault suite restarts it).
+    """
     prefix = unique_prefix()
     settings = live_stack.model_copy(update={"topic_prefix": prefix})
     await create_topics(settings=settings)
@@ -41,7 +48,7 @@ async def e2e_env(live_stack: BatonSettings, request: pytest.FixtureRequest) -> 
     log_dir.mkdir(parents=True, exist_ok=True)
     for old in log_dir.glob("*.log"):
         old.unlink()
-    return {
+    yield {
         **os.environ,
         "BATON_TOPIC_PREFIX": prefix,
         "BATON_KAFKA_BOOTSTRAP": settings.bootstrap,
@@ -51,6 +58,8 @@ async def e2e_env(live_stack: BatonSettings, request: pytest.FixtureRequest) -> 
         "BATON_RETRY_DELAYS": "0.5,1,2",
         "BATON_LOG_DIR": str(log_dir),
     }
+    with contextlib.suppress(Exception):  # the session's end deletes what is left
+        await delete_topics(bootstrap=settings.bootstrap, prefix=prefix)
 
 
 @pytest.fixture

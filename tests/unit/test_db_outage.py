@@ -9,10 +9,13 @@ from baton.db.database import is_outage
 
 
 class _Conn:
-    def __init__(self, *, closed: bool) -> None:
+    def __init__(self, *, closed: bool, detached: bool = False) -> None:
         self._closed = closed
+        self._detached = detached
 
     def is_closed(self) -> bool:
+        if self._detached:
+            raise asyncpg.InterfaceError("connection has been released back to the pool")
         return self._closed
 
 
@@ -42,8 +45,9 @@ def test_statement_errors_are_not(error: BaseException) -> None:
     assert not is_outage(error)
 
 
-def test_interface_error_counts_only_on_a_closed_connection() -> None:
+def test_interface_error_counts_only_from_a_lost_connection() -> None:
     error = asyncpg.InterfaceError("connection is closed")
     assert is_outage(error, conn=_Conn(closed=True))
     assert not is_outage(error, conn=_Conn(closed=False))
     assert not is_outage(error)
+    assert is_outage(error, conn=_Conn(closed=False, detached=True))  # the server went away

@@ -346,6 +346,8 @@ class Bus:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + total
         future = self._requester.expect(request_id)
+        reply: Event | None = None
+        status = ""
         try:
             for window in wait_windows(total, tries):
                 await self.publish(request, topic=self.topics.commands(service))
@@ -360,8 +362,6 @@ class Bus:
                 except TimeoutError:
                     self.stats["request_retries"] += 1
                     continue
-            else:
-                reply, status = None, ""
         finally:
             self._requester.forget(request_id)
         if reply is None:

@@ -29,13 +29,19 @@ _OUTAGE: tuple[type[BaseException], ...] = (
 def is_outage(error: BaseException, *, conn: Any = None) -> bool:
     """True when ``error`` means PostgreSQL is unreachable (restarting, down, link lost).
 
-    An ``InterfaceError`` counts only when it comes from a closed connection (it is also
-    how asyncpg reports misuse, which waiting would not fix).
+    An ``InterfaceError`` counts only when it comes from ``conn`` (still held) that is
+    closed or was detached from its pool by the server's going away: it is also how asyncpg
+    reports misuse, which waiting would not fix.
     """
     if isinstance(error, _OUTAGE):
         return True
-    if isinstance(error, asyncpg.InterfaceError):
-        return conn is not None and bool(conn.is_closed())
+    if isinstance(error, asyncpg.InterfaceError) and conn is not None:
+        try:
+            return bool(conn.is_closed())
+        except asyncpg.InterfaceError:
+            # Detached from its pool while still held: asyncpg does that when the server
+            # drops the connection.
+            return True
     return False
 
 
@@ -120,17 +126,27 @@ class Database:
             DependencyUnavailableError: the server is down, restarting or unreachable
                 (retriable: consumers and loops wait for it instead of dead-lettering).
         """
-        conn: Any = None
         try:
             async with self.pool.acquire() as conn:
-                yield conn
-        except Exception as exc:
-            if not is_outage(exc, conn=conn):
-                raise
-            raise DependencyUnavailableError(
-                f"lost PostgreSQL at {_redact(self.dsn)}: {type(exc).__name__}: {exc}",
-                dsn=_redact(self.dsn),
-            ) from exc
+                try:
+                    yield conn
+                except Exception as exc:
+                    # Asked while the connection is still ours: afterwards it is the pool's.
+                    if is_outage(exc, conn=conn):
+                        raise self._lost(exc) from exc
+                    raise
+        except DependencyUnavailableError:
+            raise
+        except Exception as exc:  # acquiring or releasing (a connection broken meanwhile)
+            if is_outage(exc):
+                raise self._lost(exc) from exc
+            raise
+
+    def _lost(self, exc: BaseException) -> DependencyUnavailableError:
+        return DependencyUnavailableError(
+            f"lost PostgreSQL at {_redact(self.dsn)}: {type(exc).__name__}: {exc}",
+            dsn=_redact(self.dsn),
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Any]:

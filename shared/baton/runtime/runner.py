@@ -3,11 +3,11 @@
 Start: database (refusing pending migrations) → service ``setup`` → topics checked → bus →
 outbox relay → HTTP → ``started`` → registration → loops. Then it waits for SIGTERM/SIGINT
 or for any supervised task to die. A death is loud: logged, /health turns unhealthy, the
-process exits 1 so the orchestrator restarts it. A loop stopped by an outage
-(:class:`~baton.errors.DependencyUnavailableError`: PostgreSQL or Kafka restarting) is not a
-death: it is started again with backoff once the dependency may be back, and consumers wait
-in place (:mod:`baton.bus.consumer`). Stop runs in reverse and commits what was handled;
-calling it twice is harmless.
+process exits 1 so the orchestrator restarts it. A loop stopped by a retriable error (an
+outage — :class:`~baton.errors.DependencyUnavailableError`, PostgreSQL or Kafka restarting —
+or a request another service did not answer in time) is not a death: it is started again
+with backoff, and consumers wait out outages in place (:mod:`baton.bus.consumer`). Stop runs
+in reverse and commits what was handled; calling it twice is harmless.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from opentelemetry.trace import TracerProvider
 from baton.bus import Bus, TracingMiddleware
 from baton.config import BatonSettings
 from baton.db import Database, load_migrations, pending
-from baton.errors import BatonError, ConfigError, DependencyUnavailableError
+from baton.errors import BatonError, ConfigError
 from baton.runtime.health import HealthReporter, build_app
 from baton.runtime.metrics import MetricsMiddleware, ServiceMetrics
 from baton.runtime.outbox import Outbox
@@ -175,7 +175,7 @@ class ServiceRunner:
         self._tasks[name] = asyncio.create_task(coro, name=name)
 
     async def _outlasting(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
-        """Run ``loop``; after an outage start it again with backoff (module doc)."""
+        """Run ``loop``; after a retriable error start it again with backoff (module doc)."""
         first, longest = _OUTAGE_BACKOFF
         delay = first
         while True:
@@ -183,11 +183,13 @@ class ServiceRunner:
             try:
                 await loop()
                 return
-            except DependencyUnavailableError as exc:
+            except BatonError as exc:
+                if not exc.retriable:
+                    raise
                 if time.monotonic() - began > 4 * longest:
                     delay = first  # ran well since the last outage: a new one
                 self.log.warning(
-                    "loop %s stopped by an outage (%s); again in %.1fs", name, exc, delay
+                    "loop %s stopped by a retriable error (%s); again in %.1fs", name, exc, delay
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, longest)

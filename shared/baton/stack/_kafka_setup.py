@@ -149,6 +149,9 @@ class KafkaFiles:
         log.info("kafka: starting broker (log: %s)...", self.log_file)
         args = [*self._jvm(java), "-Xms256m", "-Xmx1g", "-XX:+UseG1GC"]
         args += ["-Djava.awt.headless=true", MAIN_CLASS, str(self.config)]
+        # One start's log, plus the one before (a crashed broker's last words survive a restart).
+        if self.log_file.exists():
+            self.log_file.replace(self.log_file.with_name(self.log_file.name + ".1"))
         with self.log_file.open("ab") as out:
             proc = subprocess.Popen(
                 args,

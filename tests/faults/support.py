@@ -1,0 +1,159 @@
+"""Faults and bookkeeping for the fault suite: what to break, and how to count the damage."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import httpx
+
+from baton.bus import Bus
+from baton.config import BatonSettings
+from baton.protocol.event import Event
+from baton.stack import Stack
+from tests.e2e.harness import Cluster, ServiceProcess
+from tests.e2e.test_hub_resource import hub, status
+
+TRANSITIONS = ("WORKFLOW_", "PHASE_STARTED", "PHASE_COMPLETED", "TASK_ASSIGNED")
+SESSION_TIMEOUT_S = 10.0  # the services' consumer session timeout (baton.bus.kafka)
+
+
+@dataclass
+class Row:
+    """One line of the suite's table."""
+
+    scenario: str
+    runs: int = 0
+    events: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    resume_s: float = 0.0
+
+
+def definition(name: str) -> dict[str, object]:
+    return {
+        "definition": {
+            "workflow_id": name,
+            "name": name,
+            "phases": ["research", "implementation", "testing"],
+            "resource_requirements": {"agents": 1, "duration": "1h"},
+        }
+    }
+
+
+def duplicates(events: list[Event]) -> int:
+    """State transitions that happened twice among distinct events (module doc of the suite)."""
+    unique = {e.event_id: e for e in events}.values()
+    seen = Counter(
+        (
+            e.workflow_id,
+            e.event_type,
+            e.phase,
+            str(e.data.get("task_id")),
+            str(e.data.get("attempt", "")),
+        )
+        for e in unique
+        if e.event_type.startswith(TRANSITIONS) and e.source != "fault-suite"
+    )
+    return sum(n - 1 for n in seen.values() if n > 1)
+
+
+async def run_workflows(bus: Bus, names: list[str], *, timeout: float = 300) -> set[str]:
+    """Create ``names`` (a few at a time) and wait; the names not COMPLETED in time."""
+    gate = asyncio.Semaphore(20)
+
+    async def create(name: str) -> None:
+        async with gate:
+            await hub(bus, "CREATE_WORKFLOW", name, definition(name))
+
+    await asyncio.gather(*(create(n) for n in names))
+    deadline = time.monotonic() + timeout
+    pending = set(names)
+    while pending and time.monotonic() < deadline:
+        pending = {n for n in pending if await status(bus, n) not in ("COMPLETED", "FAILED")}
+        await asyncio.sleep(0.5)
+    return {n for n in names if n in pending or await status(bus, n) != "COMPLETED"}
+
+
+async def all_healthy(processes: list[ServiceProcess], *, since: float, limit: float = 60) -> float:
+    """Seconds from ``since`` until every process reports healthy with healthy dependencies."""
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        while True:
+            states = []
+            for p in processes:
+                try:
+                    body = (await http.get(f"http://127.0.0.1:{p.port}/health")).json()
+                    states.append(body.get("status"))
+                except (httpx.HTTPError, ValueError):
+                    states.append("no answer")
+            if all(s == "healthy" for s in states):
+                return time.monotonic() - since
+            if time.monotonic() - since > limit:
+                raise AssertionError(f"not healthy {limit}s after the fault: {states}")
+            await asyncio.sleep(0.2)
+
+
+async def kill_service(cluster: Cluster, victim: str) -> float:
+    """kill -9 one service and start it again; seconds until it is ready."""
+    await cluster[victim].kill9()
+    await asyncio.sleep(0.3)
+    return await cluster[victim].start()
+
+
+async def restart_broker(cluster: Cluster, settings: BatonSettings) -> float:
+    """kill -9 the local stack's Kafka broker and start it again (same data).
+
+    Returns seconds from the broker answering again until every service is healthy.
+    """
+    stack = Stack(settings=settings).kafka
+    report = await stack.status()
+    if not report.managed or report.pid is None:
+        raise AssertionError(
+            "the broker-restart fault restarts the broker `baton stack up` runs; "
+            f"this session uses {report.endpoint} ({report.source}), which it cannot restart"
+        )
+    os.kill(report.pid, signal.SIGKILL)
+    for _ in range(100):  # the broker's ports close as the process dies
+        if (await stack.status()).state == "stopped":
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)  # down for a moment, as a crashed broker is
+    await stack.up()
+    return await all_healthy(list(cluster.services.values()), since=time.monotonic())
+
+
+async def restart_postgres(cluster: Cluster, settings: BatonSettings) -> float:
+    """Restart the local stack's PostgreSQL (fast shutdown: sessions are cut).
+
+    Returns seconds from the database answering again until every service is healthy.
+    """
+    stack = Stack(settings=settings).postgres
+    report = await stack.status()
+    if not report.managed:
+        raise AssertionError(
+            "the PostgreSQL-restart fault restarts the server `baton stack up` runs; "
+            "this session uses a configured database, which it cannot restart"
+        )
+    await stack.down()
+    await asyncio.sleep(1.0)
+    await stack.up()
+    return await all_healthy(list(cluster.services.values()), since=time.monotonic())
+
+
+async def zombie(process: ServiceProcess) -> float:
+    """SIGSTOP a service past its consumer session timeout, then SIGCONT it.
+
+    Its partitions move to the other instance meanwhile; on waking it still holds a batch,
+    stale offsets and outbox rows. Returns seconds from SIGCONT until it is healthy.
+    """
+    assert process.proc is not None
+    os.kill(process.proc.pid, signal.SIGSTOP)
+    try:
+        await asyncio.sleep(SESSION_TIMEOUT_S + 5)
+    finally:
+        os.kill(process.proc.pid, signal.SIGCONT)
+    return await all_healthy([process], since=time.monotonic())
