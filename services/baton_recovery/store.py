@@ -69,6 +69,14 @@ _COLUMNS = (
     "deltas_since_full, state_hash, full_size, stored_size, created_at"
 )
 
+# One backward index scan per workflow; ``distinct on`` would read every checkpoint of them.
+_LATEST_MANY = f"""
+select latest.* from unnest($1::text[]) as wanted(id)
+cross join lateral (
+    select {_COLUMNS} from recovery_checkpoints
+    where workflow_id = wanted.id order by seq desc limit 1
+) as latest
+"""
 
 _INSERT_COLUMNS = (
     "checkpoint_id, workflow_id, checkpoint_type, trigger, state_version, kind, base_id, "
@@ -99,11 +107,7 @@ class RecoveryStore:
 
     async def latest_many(self, conn: Any, workflow_ids: list[str]) -> list[CheckpointRow]:
         """The latest checkpoint of each of ``workflow_ids`` that has one."""
-        rows = await conn.fetch(
-            f"select distinct on (workflow_id) {_COLUMNS} from recovery_checkpoints "
-            "where workflow_id = any($1::text[]) order by workflow_id, seq desc",
-            workflow_ids,
-        )
+        rows = await conn.fetch(_LATEST_MANY, workflow_ids)
         return [CheckpointRow(**dict(r)) for r in rows]
 
     async def insert_many(self, conn: Any, rows: list[tuple[Any, ...]]) -> set[str]:
