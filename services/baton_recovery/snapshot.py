@@ -1,14 +1,11 @@
 """Checkpoint snapshots: canonical encoding, ``sha256`` hashes and zlib compression.
 
-A state is JSON-ready data: dicts with string keys, lists, strings, integers (64-bit), finite
-floats, booleans and None. Its canonical encoding is orjson with sorted keys, so equal states
-always encode to the same bytes and hash to the same ``sha256:<hex>``. A stored snapshot is
-that encoding compressed with zlib at level 6.
+A state is JSON-ready data, encoded canonically (:mod:`baton_recovery.canonical`), so equal
+states always hash to the same ``sha256:<hex>``. A stored snapshot is that encoding
+compressed with zlib at level 6.
 
 Choices where the seeds are silent:
 
-- Tuples, non-string keys, NaN and infinities are refused rather than coerced, so that
-  ``decode(encode(state)) == state`` always holds and a hash always names one state.
 - ``compression_ratio`` is stored size / original size (seed 001 writes ``0.67``).
 - Decoding refuses data that expands beyond ``max_size`` (64 MiB by default) before hashing
   it, so a damaged blob cannot exhaust memory.
@@ -19,7 +16,6 @@ Choices where the seeds are silent:
 from __future__ import annotations
 
 import hashlib
-import math
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,7 +25,8 @@ from typing import Any, Final, Literal
 import orjson
 
 from baton.protocol.messages.checkpoint import CheckpointType, CheckResult
-from baton_recovery.errors import CorruptCheckpointError, InvalidStateError
+from baton_recovery.canonical import canonical_json, check_json_ready
+from baton_recovery.errors import CorruptCheckpointError
 
 __all__ = [
     "COMPRESSION_LEVEL",
@@ -40,6 +37,7 @@ __all__ = [
     "canonical_json",
     "check_json_ready",
     "checkpoint_sync",
+    "compress_canonical",
     "content_hash",
     "decode_snapshot",
     "encode_snapshot",
@@ -87,57 +85,6 @@ class Snapshot:
         return self.compressed_size / self.original_size if self.original_size else 1.0
 
 
-def check_json_ready(value: Any) -> None:
-    """Refuse a value that is not JSON-ready data (module doc).
-
-    Raises:
-        InvalidStateError: naming the path to the first offending value.
-    """
-    stack: list[tuple[Any, list[str | int]]] = [(value, [])]
-    while stack:
-        item, path = stack.pop()
-        if item is None or isinstance(item, str | bool | int):
-            continue
-        if isinstance(item, float):
-            if not math.isfinite(item):
-                raise InvalidStateError(f"{item!r} is not a finite number", path=path)
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                if not isinstance(key, str):
-                    raise InvalidStateError(f"key {key!r} is not a string", path=path)
-                stack.append((child, [*path, key]))
-        elif isinstance(item, list):
-            stack.extend((child, [*path, index]) for index, child in enumerate(item))
-        else:
-            raise InvalidStateError(f"{type(item).__name__} is not JSON data", path=path)
-
-
-def canonical_json(value: Any) -> bytes:
-    """The canonical encoding of JSON-ready data: orjson, keys sorted, no whitespace.
-
-    orjson encodes what :func:`check_json_ready` refuses in lossy ways (NaN as null, tuples
-    as lists); decoding the result and comparing it with ``value`` — both in C — catches
-    every such case, and only then the slow walk runs to name the offending path.
-
-    Raises:
-        InvalidStateError: not JSON-ready data.
-    """
-    try:
-        raw = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except (orjson.JSONEncodeError, TypeError) as exc:  # e.g. an integer beyond 64 bits
-        check_json_ready(value)
-        raise InvalidStateError(str(exc), path=[]) from None
-    if not _round_trips(value, raw):
-        check_json_ready(value)
-    return raw
-
-
-def _round_trips(value: Any, raw: bytes) -> bool:
-    again = orjson.loads(raw)
-    # ``==`` is blind to 1 == 1.0 == True; a second encoding of the decoded value is not.
-    return bool(again == value) and orjson.dumps(again, option=orjson.OPT_SORT_KEYS) == raw
-
-
 def content_hash(data: bytes) -> str:
     """``sha256:<hex>`` of some bytes."""
     return f"{HASH_ALGORITHM}:{hashlib.sha256(data).hexdigest()}"
@@ -158,10 +105,22 @@ def encode_snapshot(value: Any) -> Snapshot:
     Raises:
         InvalidStateError: not JSON-ready data.
     """
-    raw = canonical_json(value)
+    return compress_canonical(canonical_json(value))
+
+
+def compress_canonical(raw: bytes, *, raw_hash: str | None = None) -> Snapshot:
+    """Compress a canonical encoding for storage, as :func:`encode_snapshot` would.
+
+    Args:
+        raw: A canonical encoding (:func:`~baton_recovery.canonical.canonical_json`).
+        raw_hash: ``content_hash(raw)`` when the caller has it already (saves hashing twice).
+    """
     blob = zlib.compress(raw, COMPRESSION_LEVEL)
     return Snapshot(
-        blob=blob, hash=content_hash(raw), original_size=len(raw), compressed_size=len(blob)
+        blob=blob,
+        hash=content_hash(raw) if raw_hash is None else raw_hash,
+        original_size=len(raw),
+        compressed_size=len(blob),
     )
 
 

@@ -11,11 +11,13 @@ import pytest
 from hypothesis import given
 
 from baton.protocol.messages.checkpoint import CheckpointSyncMessage
+from baton_recovery.canonical import canonical_decoded
 from baton_recovery.errors import CorruptCheckpointError, InvalidStateError
 from baton_recovery.snapshot import (
     canonical_json,
     check_json_ready,
     checkpoint_sync,
+    compress_canonical,
     content_hash,
     decode_snapshot,
     encode_snapshot,
@@ -197,3 +199,19 @@ def test_storage_metadata_and_checkpoint_sync_validate_against_seed_001() -> Non
     assert model.storage_metadata.compression_ratio == round(snap.ratio, 4)
     # The data is JSON-ready as it is.
     assert orjson.loads(orjson.dumps(data)) == data
+
+
+@given(json_objects)
+def test_compressing_an_encoding_is_encoding_the_value(value: dict[str, Any]) -> None:
+    raw, decoded = canonical_decoded(value)
+    assert raw == canonical_json(value)
+    assert decoded == value
+    assert compress_canonical(raw) == encode_snapshot(value)
+    assert compress_canonical(raw, raw_hash=content_hash(raw)) == encode_snapshot(value)
+
+
+def test_the_decoded_copy_shares_nothing() -> None:
+    value = {"a": {"b": [1, {"c": 2}]}}
+    _, decoded = canonical_decoded(value)
+    decoded["a"]["b"][1]["c"] = 3
+    assert value == {"a": {"b": [1, {"c": 2}]}}
