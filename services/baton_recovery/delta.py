@@ -4,7 +4,8 @@ A diff is a list of :class:`Change`: ``set`` a value at a path, or ``delete`` th
 path; a path is the list of dict keys from the root. Dicts are compared key by key, anything
 else (lists included) is replaced whole when it differs. Values compare as JSON does: ``1``,
 ``1.0`` and ``true`` differ, as do ``0.0`` and ``-0.0`` (they encode differently, so they
-hash differently). :mod:`baton_recovery.chain` stores checkpoints as such diffs.
+hash differently). :mod:`baton_recovery.chain` stores checkpoints as such diffs, encoded
+(:func:`encode_diff`); :func:`encoded_diff` builds that form directly.
 
 Applying a change that does not fit the state (a missing key, a path through a non-dict) is
 an error, never ignored: it means the diff was made from another state.
@@ -15,13 +16,25 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import orjson
 
 from baton_recovery.errors import CorruptCheckpointError
 
-__all__ = ["Change", "apply_diff", "copy_json", "decode_diff", "diff", "encode_diff", "same_json"]
+_MISSING: Final = object()
+
+__all__ = [
+    "Change",
+    "apply_diff",
+    "copy_json",
+    "decode_diff",
+    "diff",
+    "encode_diff",
+    "encoded_diff",
+    "patch",
+    "same_json",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +56,9 @@ def same_json(a: Any, b: Any) -> bool:
     """True when two JSON-ready values are the same JSON (module doc)."""
     if type(a) is not type(b):
         return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict | list):
+        # ``==`` in C first; equal encodings then tell 1 from 1.0 from true within.
+        return bool(a == b) and _encoded(a) == _encoded(b) is not None
     if isinstance(a, float):
         return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
     return bool(a == b)
@@ -54,33 +66,72 @@ def same_json(a: Any, b: Any) -> bool:
 
 def diff(base: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
     """The changes that turn ``base`` into ``new``, in sorted path order."""
-    out: list[Change] = []
-    _diff(base, new, (), out)
+    return [Change(tuple(c["path"]), c["op"], c.get("value")) for c in encoded_diff(base, new)]
+
+
+def encoded_diff(
+    base: Mapping[str, Any], new: Mapping[str, Any], *, exact: bool = True
+) -> list[dict[str, Any]]:
+    """``encode_diff(diff(base, new))``, built directly (it is what a delta stores).
+
+    Args:
+        base: The state before.
+        new: The state after.
+        exact: False compares values with ``==`` alone, which is cheaper but blind to
+            ``1`` → ``1.0`` → ``true`` and ``0.0`` → ``-0.0``: for callers that check the
+            result, as :func:`baton_recovery.chain.prepare_checkpoint` does.
+    """
+    out: list[dict[str, Any]] = []
+    _diff(base, new, [], out, exact=exact)
     return out
 
 
 def _diff(
-    base: Mapping[str, Any], new: Mapping[str, Any], at: tuple[str, ...], out: list[Change]
+    base: Mapping[str, Any],
+    new: Mapping[str, Any],
+    at: list[str],
+    out: list[dict[str, Any]],
+    *,
+    exact: bool,
 ) -> None:
-    if base == new and _encoded(base) == _encoded(new):
-        return  # identical subtrees (C-level check; the encodings tell 1 from 1.0 from true)
-    for key in sorted(base.keys() | new.keys()):
-        path = (*at, key)
+    same: list[str] = []
+    changed: list[str] = []
+    added = 0
+    for key, value in new.items():
+        if key not in base:
+            changed.append(key)
+            added += 1
+        elif base[key] == value:
+            same.append(key)
+        else:
+            changed.append(key)
+    if len(base) > len(new) - added:  # some keys of base are gone
+        changed.extend(base.keys() - new.keys())
+    if exact and same and not _same_encodings(base, new, same):
+        # ``==`` is blind to 1 == 1.0 == True and to 0.0 == -0.0: find the pairs it missed.
+        changed.extend(key for key in same if not same_json(base[key], new[key]))
+    for key in sorted(changed):
         if key not in new:
-            out.append(Change(path=path, op="delete"))
-        elif key not in base:
-            out.append(Change(path=path, op="set", value=new[key]))
-        elif isinstance(base[key], dict) and isinstance(new[key], dict):
-            _diff(base[key], new[key], path, out)
-        elif not same_json(base[key], new[key]):
-            out.append(Change(path=path, op="set", value=new[key]))
+            out.append({"path": [*at, key], "op": "delete"})
+        elif key in base and isinstance(base[key], dict) and isinstance(new[key], dict):
+            _diff(base[key], new[key], [*at, key], out, exact=exact)
+        else:
+            out.append({"path": [*at, key], "op": "set", "value": new[key]})
+
+
+def _same_encodings(base: Mapping[str, Any], new: Mapping[str, Any], keys: list[str]) -> bool:
+    """Whether ``keys`` hold the same JSON in both, with one encoding per side: equal
+    encodings of objects with the same keys mean equal encodings of every value."""
+    if len(keys) == len(new) == len(base):
+        return _encoded(base) == _encoded(new) is not None
+    return _encoded({k: base[k] for k in keys}) == _encoded({k: new[k] for k in keys}) is not None
 
 
 def _encoded(value: Any) -> bytes | None:
     try:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except (orjson.JSONEncodeError, TypeError):
-        return None
+        return None  # compares unequal to everything: the value is replaced whole
 
 
 def copy_json(value: Any) -> Any:
@@ -97,6 +148,47 @@ def apply_diff(base: Mapping[str, Any], changes: Iterable[Change]) -> dict[str, 
         ValueError: a change does not fit the state (module doc).
     """
     result: dict[str, Any] = copy_json(dict(base))
+    _apply(result, changes)
+    return result
+
+
+def patch(base: Mapping[str, Any], encoded: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """``base`` with an encoded diff applied, leaving ``base`` alone but sharing with it
+    every subtree the diff does not touch, and holding the diff's values themselves.
+
+    For states nobody mutates (the writer's last states), and diffs this process encoded
+    (their form is not checked as :func:`decode_diff` does): only the objects on the
+    changed paths are copied, where :func:`apply_diff` copies everything.
+
+    Raises:
+        ValueError: a change does not fit the state (module doc).
+    """
+    result = dict(base)
+    owned = {id(result)}  # the dicts copied already: changed in place from then on
+    parents: list[str] = []
+    node: dict[str, Any] = result
+    for change in encoded:
+        *keys, last = change["path"]
+        if keys != parents:  # a diff is in path order: siblings share their parent
+            parents, node = keys, result
+            for depth, key in enumerate(keys):
+                child = node.get(key)
+                if not isinstance(child, dict):
+                    where = "/".join(keys[: depth + 1])
+                    raise ValueError(f"no object at {where!r} to {change['op']} {last!r} in")
+                if id(child) not in owned:
+                    child = node[key] = dict(child)
+                    owned.add(id(child))
+                node = child
+        if change["op"] == "set":
+            node[last] = change["value"]
+        elif node.pop(last, _MISSING) is _MISSING:
+            raise ValueError(f"nothing to delete at {'/'.join(change['path'])!r}")
+    return result
+
+
+def _apply(result: dict[str, Any], changes: Iterable[Change]) -> None:
+    """Apply ``changes`` to ``result`` in place, copying the values set."""
     for change in changes:
         if not change.path:
             raise ValueError("a change needs a non-empty path")
@@ -113,7 +205,6 @@ def apply_diff(base: Mapping[str, Any], changes: Iterable[Change]) -> dict[str, 
             del node[last]
         else:
             raise ValueError(f"nothing to delete at {'/'.join(change.path)!r}")
-    return result
 
 
 def encode_diff(changes: Iterable[Change]) -> list[dict[str, Any]]:

@@ -14,6 +14,8 @@ from baton_recovery.delta import (
     decode_diff,
     diff,
     encode_diff,
+    encoded_diff,
+    patch,
     same_json,
 )
 from baton_recovery.errors import CorruptCheckpointError
@@ -135,3 +137,63 @@ def test_undecodable_diffs_are_corruption(data: Any) -> None:
         decode_diff(data, checkpoint_id="ckpt_9")
     assert caught.value.checkpoint_id == "ckpt_9"
     assert not caught.value.retriable
+
+
+@given(json_objects, json_objects)
+def test_encoded_diff_is_the_encoding_of_the_diff(
+    base: dict[str, Any], new: dict[str, Any]
+) -> None:
+    assert encoded_diff(base, new) == encode_diff(diff(base, new))
+
+
+def test_a_loose_diff_misses_only_numbers_changing_type() -> None:
+    base = {"a": {"n": 1, "z": 0.0, "s": "x"}, "b": [1]}
+    new = {"a": {"n": 1.0, "z": -0.0, "s": "y"}, "b": [True]}
+    assert encoded_diff(base, new, exact=False) == [{"path": ["a", "s"], "op": "set", "value": "y"}]
+    assert [c["path"] for c in encoded_diff(base, new)] == [
+        ["a", "n"],
+        ["a", "s"],
+        ["a", "z"],
+        ["b"],
+    ]
+
+
+@given(json_objects, json_objects)
+def test_patch_gives_the_new_state_and_leaves_the_base_alone(
+    base: dict[str, Any], new: dict[str, Any]
+) -> None:
+    before = canonical_json(base)
+    out = patch(base, encoded_diff(base, new))
+    assert canonical_json(out) == canonical_json(new)
+    assert canonical_json(base) == before
+
+
+def test_patch_copies_only_the_changed_paths() -> None:
+    base = {"tasks": {"t1": {"s": "a"}, "t2": {"s": "a"}}, "defs": {"x": [1]}}
+    out = patch(
+        base,
+        [
+            {"path": ["tasks", "t1", "s"], "op": "set", "value": "b"},
+            {"path": ["tasks", "t1", "new"], "op": "set", "value": 1},
+            {"path": ["tasks", "t2", "s"], "op": "delete"},
+        ],
+    )
+    assert out == {"tasks": {"t1": {"s": "b", "new": 1}, "t2": {}}, "defs": {"x": [1]}}
+    assert base == {"tasks": {"t1": {"s": "a"}, "t2": {"s": "a"}}, "defs": {"x": [1]}}
+    assert out["defs"] is base["defs"]
+    assert out["tasks"] is not base["tasks"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"path": ["missing", "x"], "op": "set", "value": 1}, "no object at 'missing'"),
+        ({"path": ["a", "b", "c"], "op": "set", "value": 1}, "no object at 'a/b'"),
+        ({"path": ["nothing"], "op": "delete"}, "nothing to delete"),
+    ],
+)
+def test_patches_that_do_not_fit_are_errors(change: dict[str, Any], message: str) -> None:
+    base = {"a": {"b": 1}}
+    with pytest.raises(ValueError, match=message):
+        patch(base, [change])
+    assert base == {"a": {"b": 1}}
