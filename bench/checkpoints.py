@@ -1,10 +1,13 @@
 """Benchmark: checkpoint writes/s through workflow-recovery against raw asyncpg.
 
-Baton's path is the recovery handler's own (:meth:`RecoveryHandlers.checkpoint`): find the
-workflow's latest checkpoint, diff against it (full every 10), hash, compress, insert —
-``--batch`` checkpoints per transaction. The baseline is asyncpg ``executemany`` of the very
-rows Baton stored (same bytes, same table shape, a twin table), in the same batches: pure
-I/O. Also the latency of single checkpoints, one transaction each (p50/p99).
+Baton's path is the recovery handler's own (:meth:`CheckpointWriter.write` in the
+transaction, :meth:`CheckpointWriter.committed` after it): look up the latest checkpoint of
+each workflow of the batch (one query), diff each state against the one before it (kept in
+memory while the table confirms it), full every 10 or when the delta exceeds half the state,
+hash, compress, insert (one statement) — ``--batch`` checkpoints per transaction. The
+baseline is asyncpg ``executemany`` of the very rows Baton stored (same bytes and columns, in
+a twin table without the primary key, index and foreign key of Baton's), in the same
+batches: pure I/O. Also the latency of single checkpoints, one transaction each (p50/p99).
 
 States are hub workflow states of ~``--tasks`` tasks, each version changing a few tasks, as a
 workflow's successive checkpoints do.
@@ -107,7 +110,8 @@ async def run(count: int, workflows: int, batch: int, tasks: int) -> dict[str, A
         began = time.perf_counter()
         for start in range(0, count, batch):
             async with db.transaction() as conn:
-                await handlers.writer.write(conn, requests[start : start + batch])
+                written = await handlers.writer.write(conn, requests[start : start + batch])
+            handlers.writer.committed(written)
         baton_s = time.perf_counter() - began
         rows = await db.pool.fetch(
             "select * from recovery_checkpoints where checkpoint_id like 'bench_%' order by seq"
@@ -132,7 +136,7 @@ async def run(count: int, workflows: int, batch: int, tasks: int) -> dict[str, A
             body = state(workflow, 10_000 + n, tasks)
             began = time.perf_counter()
             async with db.transaction() as conn:
-                await handlers.writer.write(
+                written = await handlers.writer.write(
                     conn,
                     [
                         CheckpointRequest(
@@ -145,6 +149,7 @@ async def run(count: int, workflows: int, batch: int, tasks: int) -> dict[str, A
                         )
                     ],
                 )
+            handlers.writer.committed(written)
             single.append(time.perf_counter() - began)
         await db.pool.execute(
             f"drop table {TWIN}; "

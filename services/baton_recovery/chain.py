@@ -19,9 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from baton_recovery.delta import apply_diff, copy_json, decode_diff, diff, encode_diff
-from baton_recovery.errors import CheckpointChainError, CorruptCheckpointError
-from baton_recovery.snapshot import canonical_json, content_hash, state_hash
+from baton_recovery.canonical import canonical_decoded, canonical_json, encode_canonical
+from baton_recovery.delta import apply_diff, copy_json, decode_diff, encoded_diff, patch
+from baton_recovery.errors import CheckpointChainError, CorruptCheckpointError, InvalidStateError
+from baton_recovery.snapshot import content_hash, state_hash
 
 __all__ = [
     "ChainPolicy",
@@ -66,9 +67,13 @@ class ChainPolicy:
             delta_size: Bytes of the encoded delta.
             full_size: Bytes of the encoded full state.
         """
-        if deltas_since_full is None or deltas_since_full + 1 >= self.full_every:
+        if self.full_due(deltas_since_full=deltas_since_full):
             return "full"
         return "full" if delta_size > self.max_delta_ratio * full_size else "delta"
+
+    def full_due(self, *, deltas_since_full: int | None) -> bool:
+        """Whether the next checkpoint is full whatever its delta would be."""
+        return deltas_since_full is None or deltas_since_full + 1 >= self.full_every
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +85,11 @@ class PreparedCheckpoint:
         payload: JSON-ready data to store: the state, or the encoded diff.
         state_hash: Hash of the full state the checkpoint stands for.
         full_size: Bytes of the full state's canonical encoding.
-        delta_size: Bytes of the encoded diff; None when there was nothing to diff against.
+        delta_size: Bytes of the encoded diff; None when none was made (nothing to diff
+            against, or the chain was due a full checkpoint anyway).
+        encoded: The canonical encoding of ``payload`` (what is compressed and stored).
+        stored_state: The state as plain JSON, equal to what restoring this checkpoint
+            gives; it shares the subtrees the diff left alone with ``previous``.
     """
 
     kind: CheckpointKind
@@ -88,6 +97,8 @@ class PreparedCheckpoint:
     state_hash: str
     full_size: int
     delta_size: int | None
+    encoded: bytes
+    stored_state: dict[str, Any]
 
 
 def prepare_checkpoint(
@@ -99,9 +110,14 @@ def prepare_checkpoint(
 ) -> PreparedCheckpoint:
     """Decide between a full and a delta checkpoint of ``state`` and build its payload.
 
+    ``state`` is encoded once: those bytes are hashed, stored when it is full, and the
+    delta is proven against them (:func:`_delta`). Without ``previous`` the state's own
+    decoding checks that it is JSON-ready data; with it, the proven delta does.
+
     Args:
         state: The state to capture.
-        previous: The full state of the previous checkpoint of the chain, if any.
+        previous: The full state of the previous checkpoint of the chain, if any, as plain
+            JSON (decoded or rebuilt from storage, or an earlier ``stored_state``).
         deltas_since_full: Deltas stored since the chain's full checkpoint (None: no chain).
         policy: When to store full.
 
@@ -109,17 +125,47 @@ def prepare_checkpoint(
         InvalidStateError: ``state`` is not JSON-ready data.
     """
     full = dict(state)
-    raw = canonical_json(full)
-    digest = content_hash(raw)
-    if previous is None or deltas_since_full is None:
-        return PreparedCheckpoint("full", full, digest, len(raw), None)
-    encoded = encode_diff(diff(previous, full))
-    delta_size = len(canonical_json(encoded))
-    kind = policy.choose(
-        deltas_since_full=deltas_since_full, delta_size=delta_size, full_size=len(raw)
-    )
-    payload = full if kind == "full" else encoded
-    return PreparedCheckpoint(kind, payload, digest, len(raw), delta_size)
+    if previous is not None and not policy.full_due(deltas_since_full=deltas_since_full):
+        raw = encode_canonical(full)
+        delta = _delta(previous, full, raw, exact=False) or _delta(previous, full, raw, exact=True)
+        if delta is not None:
+            encoded, delta_raw, stored = delta
+            kind = policy.choose(
+                deltas_since_full=deltas_since_full, delta_size=len(delta_raw), full_size=len(raw)
+            )
+            payload, payload_raw = (full, raw) if kind == "full" else (encoded, delta_raw)
+            digest = content_hash(raw)
+            return PreparedCheckpoint(
+                kind, payload, digest, len(raw), len(delta_raw), payload_raw, stored
+            )
+    # No chain to build on, a full one due (or, never for JSON-ready data, no delta that
+    # rebuilds the state).
+    raw, decoded = canonical_decoded(full)
+    return PreparedCheckpoint("full", full, content_hash(raw), len(raw), None, raw, decoded)
+
+
+def _delta(
+    previous: Mapping[str, Any], state: dict[str, Any], raw: bytes, *, exact: bool
+) -> tuple[list[dict[str, Any]], bytes, dict[str, Any]] | None:
+    """The encoded diff from ``previous`` to ``state``, its canonical encoding, and
+    ``previous`` patched with it; None unless that patched state encodes to ``raw``.
+
+    The encoding check proves the delta rebuilds exactly the state hashed, which lets the
+    diff compare with ``==`` alone first (``exact=False``: it fails only on a number that
+    changed type or zero sign). It also proves ``state`` JSON-ready: each value is in the
+    delta, whose own encoding is checked, or ``==`` to plain JSON encoded alike.
+
+    Raises:
+        InvalidStateError: a changed value is not JSON-ready data.
+    """
+    encoded = encoded_diff(previous, state, exact=exact)
+    try:
+        delta_raw, decoded = canonical_decoded(encoded)
+    except InvalidStateError:
+        canonical_json(state)  # raises naming the offending path in the state itself
+        raise
+    stored = patch(previous, decoded)
+    return (encoded, delta_raw, stored) if encode_canonical(stored) == raw else None
 
 
 @dataclass(frozen=True, slots=True)

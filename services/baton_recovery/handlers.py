@@ -95,7 +95,7 @@ class RecoveryHandlers:
         async with self.db.transaction() as conn:
             if not await first_time(conn, consumer=CONSUMER, event_id=event.event_id):
                 return
-            [created] = await self.writer.write(
+            written = await self.writer.write(
                 conn,
                 [
                     CheckpointRequest(
@@ -110,6 +110,7 @@ class RecoveryHandlers:
                     )
                 ],
             )
+            [created] = written.created
             if created is not None:
                 await self.outbox.add(
                     conn,
@@ -120,6 +121,7 @@ class RecoveryHandlers:
                         data=created,
                     ),
                 )
+        self.writer.committed(written)
         self.outbox.notify()
 
     # -- failures --------------------------------------------------------------------------

@@ -1,11 +1,18 @@
 """Writing checkpoints: full or differential, many per round trip.
 
 For a batch of checkpoint requests the writer reads the latest checkpoint of every workflow
-involved in one query, diffs each new state against the state before it (kept in memory
-from the last write when the table confirms it is still the latest, else rebuilt from the
-chain with every hash checked), hashes and compresses, and inserts the batch in one
-statement. Requests of one workflow in a batch chain onto each other in order. A checkpoint
-id stored before is skipped (a redelivered request), and reported as None.
+involved in one query, diffs each new state against the state before it, hashes and
+compresses, and inserts the batch in one statement. Requests of one workflow in a batch
+chain onto each other in order. A checkpoint id stored before is skipped (a redelivered
+request), and reported as None.
+
+The state before is kept in memory from the last committed write, as plain JSON nobody
+mutates (successive states share their unchanged subtrees), and used only while the table
+confirms it: its checkpoint is still the workflow's latest, with the same state hash.
+Otherwise (a restart, another writer, a rolled-back batch) it is rebuilt from the chain
+with every hash checked. Either way the rows written are the same. The memory is updated
+by :meth:`CheckpointWriter.committed`, which the caller calls once the transaction of
+:meth:`CheckpointWriter.write` has committed.
 """
 
 from __future__ import annotations
@@ -13,13 +20,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from baton_recovery.chain import ChainPolicy, prepare_checkpoint
-from baton_recovery.snapshot import encode_snapshot
+from baton_recovery.snapshot import compress_canonical
 from baton_recovery.store import RecoveryStore
 
-__all__ = ["CheckpointRequest", "CheckpointWriter"]
+__all__ = ["CheckpointRequest", "CheckpointWriter", "WrittenCheckpoints"]
 
 LAST_STATES: Final = 10_000
 """Latest checkpointed states kept in memory (one per workflow, least recent dropped)."""
@@ -37,11 +44,26 @@ class CheckpointRequest:
     state: Mapping[str, Any]
 
 
-@dataclass(slots=True)
-class _Head:
+class _Head(NamedTuple):
+    """The latest checkpoint of a workflow, with its full state as plain JSON."""
+
     checkpoint_id: str
+    state_hash: str
     deltas_since_full: int
-    state: Mapping[str, Any]
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenCheckpoints:
+    """What one :meth:`CheckpointWriter.write` stored.
+
+    Attributes:
+        created: Per request, in order: its ``checkpoint_sync`` data, or None when its id
+            was stored before.
+    """
+
+    created: list[dict[str, Any] | None]
+    _heads: dict[str, _Head]
 
 
 class CheckpointWriter:
@@ -52,14 +74,17 @@ class CheckpointWriter:
         self.policy = policy
         self._last: OrderedDict[str, _Head] = OrderedDict()
 
-    async def write(
-        self, conn: Any, requests: Sequence[CheckpointRequest]
-    ) -> list[dict[str, Any] | None]:
-        """Store ``requests`` in order (in ``conn``'s transaction); each one's
-        ``checkpoint_sync`` data, or None when its id was stored before."""
+    async def write(self, conn: Any, requests: Sequence[CheckpointRequest]) -> WrittenCheckpoints:
+        """Store ``requests`` in order, in ``conn``'s transaction.
+
+        Raises:
+            InvalidStateError: a state is not JSON-ready data.
+            CheckpointChainError, CorruptCheckpointError: a state before had to be rebuilt
+                and its chain is broken or damaged.
+        """
         heads = await self._heads(conn, {r.workflow_id for r in requests})
         rows: list[tuple[Any, ...]] = []
-        syncs: list[dict[str, Any]] = []
+        syncs: list[_Sync] = []
         for req in requests:
             head = heads.get(req.workflow_id)
             prepared = prepare_checkpoint(
@@ -68,10 +93,12 @@ class CheckpointWriter:
                 deltas_since_full=None if head is None else head.deltas_since_full,
                 policy=self.policy,
             )
-            since_full = (
-                0 if prepared.kind == "full" else (head.deltas_since_full + 1 if head else 0)
+            delta = head is not None and prepared.kind == "delta"
+            since_full = head.deltas_since_full + 1 if head is not None and delta else 0
+            # A full payload is the state's own encoding: its hash is the state hash.
+            blob = compress_canonical(
+                prepared.encoded, raw_hash=None if delta else prepared.state_hash
             )
-            blob = encode_snapshot(prepared.payload)
             rows.append(
                 (
                     req.checkpoint_id,
@@ -80,7 +107,7 @@ class CheckpointWriter:
                     req.trigger,
                     req.state_version,
                     prepared.kind,
-                    head.checkpoint_id if head is not None and prepared.kind == "delta" else None,
+                    head.checkpoint_id if head is not None and delta else None,
                     since_full,
                     blob.blob,
                     blob.hash,
@@ -90,60 +117,80 @@ class CheckpointWriter:
                 )
             )
             syncs.append(
-                _sync(
+                _Sync(
                     req,
-                    state_hash=prepared.state_hash,
-                    kind=prepared.kind,
-                    stored=blob.compressed_size,
-                    full=prepared.full_size,
+                    prepared.kind,
+                    prepared.state_hash,
+                    prepared.full_size,
+                    blob.compressed_size,
                 )
             )
-            heads[req.workflow_id] = _Head(req.checkpoint_id, since_full, req.state)
+            heads[req.workflow_id] = _Head(
+                req.checkpoint_id, prepared.state_hash, since_full, prepared.stored_state
+            )
         inserted = await self.store.insert_many(conn, rows)
-        # Valid once committed; if the transaction rolls back, the table disagrees next time.
-        for workflow_id, head in heads.items():
+        created = [s.data() if s.request.checkpoint_id in inserted else None for s in syncs]
+        return WrittenCheckpoints(created, heads)
+
+    def committed(self, written: WrittenCheckpoints) -> None:
+        """Remember the states ``written`` left as latest, once its transaction committed
+        (without this the next write reads them back instead)."""
+        for workflow_id, head in written._heads.items():
             self._last[workflow_id] = head
             self._last.move_to_end(workflow_id)
         while len(self._last) > LAST_STATES:
             self._last.popitem(last=False)
-        return [s if r[0] in inserted else None for s, r in zip(syncs, rows, strict=True)]
 
     async def _heads(self, conn: Any, workflows: set[str]) -> dict[str, _Head]:
         heads: dict[str, _Head] = {}
         for latest in await self.store.latest_many(conn, sorted(workflows)):
-            cached = self._last.get(latest.workflow_id)
-            if cached is not None and cached.checkpoint_id == latest.checkpoint_id:
-                heads[latest.workflow_id] = cached
-                continue
-            state = await self.store.state_at(conn, latest.checkpoint_id)
             deltas = 0 if latest.kind == "full" else latest.deltas_since_full
-            heads[latest.workflow_id] = _Head(latest.checkpoint_id, deltas, state)
+            cached = self._last.get(latest.workflow_id)
+            if (
+                cached is not None
+                and cached.checkpoint_id == latest.checkpoint_id
+                and cached.state_hash == latest.state_hash
+            ):
+                state = cached.state
+            else:
+                state = await self.store.state_at(conn, latest.checkpoint_id)
+            heads[latest.workflow_id] = _Head(
+                latest.checkpoint_id, latest.state_hash, deltas, state
+            )
         return heads
 
 
-def _sync(
-    req: CheckpointRequest, *, state_hash: str, kind: str, stored: int, full: int
-) -> dict[str, Any]:
-    """Seed 001's ``checkpoint_sync`` of a stored checkpoint."""
-    return {
-        "checkpoint_sync": {
-            "message_type": "checkpoint_sync",
-            "checkpoint_id": req.checkpoint_id,
-            "workflow_id": req.workflow_id,
-            "checkpoint_type": req.checkpoint_type,
-            "trigger": req.trigger,
-            "state_version": req.state_version,
-            "state_snapshot": {"workflow_state_hash": state_hash},
-            "validation_results": {
-                "integrity_check": "passed",
-                "dependency_validation": "unknown",
-                "resource_consistency": "unknown",
-            },
-            "storage_metadata": {
-                "size_bytes": stored,
-                "compression_ratio": round(stored / full, 4) if full else 1.0,
-                "storage_location": f"postgresql:recovery_checkpoints/{req.checkpoint_id}",
-                "differential": kind == "delta",
-            },
+class _Sync(NamedTuple):
+    """What the ``checkpoint_sync`` of a stored checkpoint says (built only if inserted)."""
+
+    request: CheckpointRequest
+    kind: str
+    state_hash: str
+    full_size: int
+    stored_size: int
+
+    def data(self) -> dict[str, Any]:
+        """Seed 001's ``checkpoint_sync``."""
+        req, stored, full = self.request, self.stored_size, self.full_size
+        return {
+            "checkpoint_sync": {
+                "message_type": "checkpoint_sync",
+                "checkpoint_id": req.checkpoint_id,
+                "workflow_id": req.workflow_id,
+                "checkpoint_type": req.checkpoint_type,
+                "trigger": req.trigger,
+                "state_version": req.state_version,
+                "state_snapshot": {"workflow_state_hash": self.state_hash},
+                "validation_results": {
+                    "integrity_check": "passed",
+                    "dependency_validation": "unknown",
+                    "resource_consistency": "unknown",
+                },
+                "storage_metadata": {
+                    "size_bytes": stored,
+                    "compression_ratio": round(stored / full, 4) if full else 1.0,
+                    "storage_location": f"postgresql:recovery_checkpoints/{req.checkpoint_id}",
+                    "differential": self.kind == "delta",
+                },
+            }
         }
-    }

@@ -1,0 +1,105 @@
+"""An in-memory :class:`RecoveryStore` for the checkpoint writer: rows, latest, chains.
+
+A :class:`Txn` stands for a connection inside a transaction: its inserts are seen by its own
+reads, and reach the store only on :meth:`Txn.commit` (dropped on rollback).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from baton_recovery.chain import CheckpointRecord, rebuild_state
+from baton_recovery.snapshot import decode_snapshot
+from baton_recovery.store import CheckpointRow, RecoveryStore
+
+__all__ = ["COLUMNS", "MemoryStore", "Txn"]
+
+COLUMNS = (
+    "checkpoint_id",
+    "workflow_id",
+    "checkpoint_type",
+    "trigger",
+    "state_version",
+    "kind",
+    "base_id",
+    "deltas_since_full",
+    "payload",
+    "payload_hash",
+    "state_hash",
+    "full_size",
+    "stored_size",
+)
+"""The order of a row as the writer inserts it."""
+
+
+class Txn:
+    """A transaction on a :class:`MemoryStore`."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.staged: dict[str, dict[str, Any]] = {}
+
+    def rows(self) -> dict[str, dict[str, Any]]:
+        """Committed rows, then this transaction's, in insertion order."""
+        return {**self.store.rows, **self.staged}
+
+    def commit(self) -> None:
+        self.store.rows.update(self.staged)
+        self.staged = {}
+
+
+class MemoryStore(RecoveryStore):
+    """Checkpoint queries of :class:`RecoveryStore` on dicts (``conn`` is a :class:`Txn`)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.chain_reads = 0
+
+    def txn(self) -> Txn:
+        return Txn(self)
+
+    async def latest_many(self, conn: Any, workflow_ids: list[str]) -> list[CheckpointRow]:
+        latest: dict[str, dict[str, Any]] = {}
+        for row in conn.rows().values():  # insertion order stands for ``seq``
+            if row["workflow_id"] in workflow_ids:
+                latest[row["workflow_id"]] = row
+        return [_row(r) for r in latest.values()]
+
+    async def insert_many(self, conn: Any, rows: list[tuple[Any, ...]]) -> set[str]:
+        inserted: set[str] = set()
+        for values in rows:
+            row = dict(zip(COLUMNS, values, strict=True))
+            if row["checkpoint_id"] not in conn.rows():
+                conn.staged[row["checkpoint_id"]] = row
+                inserted.add(row["checkpoint_id"])
+        return inserted
+
+    async def state_at(self, conn: Any, checkpoint_id: str) -> dict[str, Any]:
+        self.chain_reads += 1
+        return restore(conn.rows(), checkpoint_id)
+
+
+def restore(rows: dict[str, dict[str, Any]], checkpoint_id: str) -> dict[str, Any]:
+    """The state of a checkpoint rebuilt from stored rows, every hash checked (as the
+    store's ``state_at`` does)."""
+    records = [
+        CheckpointRecord(
+            checkpoint_id=r["checkpoint_id"],
+            kind=r["kind"],
+            state_hash=r["state_hash"],
+            payload=decode_snapshot(
+                r["payload"], expected_hash=r["payload_hash"], checkpoint_id=r["checkpoint_id"]
+            ),
+            base_id=r["base_id"],
+        )
+        for r in rows.values()
+    ]
+    return rebuild_state(records, checkpoint_id)
+
+
+def _row(r: dict[str, Any]) -> CheckpointRow:
+    return CheckpointRow(
+        **{k: r[k] for k in COLUMNS if k not in ("payload", "payload_hash")},
+        created_at=datetime(2025, 1, 15, tzinfo=UTC),
+    )
