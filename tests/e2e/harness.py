@@ -25,12 +25,15 @@ def free_port() -> int:
 
 
 class ServiceProcess:
-    """``baton serve NAME`` in a child process, logs to ``log_dir/NAME.log``."""
+    """``baton serve NAME`` in a child process, logs to ``log_dir/INSTANCE.log``."""
 
-    def __init__(self, name: str, *, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, *, env: dict[str, str], log_dir: Path, instance: str | None = None
+    ) -> None:
         self.name = name
+        self.instance = instance or name
         self.env = env
-        self.log_path = log_dir / f"{name}.log"
+        self.log_path = log_dir / f"{self.instance}.log"
         self.port = free_port()
         self.proc: asyncio.subprocess.Process | None = None
         self.starts = 0

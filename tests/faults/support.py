@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import httpx
 
 from baton.bus import Bus
+from baton.bus.kafka import SESSION_TIMEOUT_MS
 from baton.config import BatonSettings
 from baton.protocol.event import Event
 from baton.stack import Stack
@@ -19,7 +21,7 @@ from tests.e2e.harness import Cluster, ServiceProcess
 from tests.e2e.test_hub_resource import hub, status
 
 TRANSITIONS = ("WORKFLOW_", "PHASE_STARTED", "PHASE_COMPLETED", "TASK_ASSIGNED")
-SESSION_TIMEOUT_S = 10.0  # the services' consumer session timeout (baton.bus.kafka)
+SESSION_TIMEOUT_S = SESSION_TIMEOUT_MS / 1000  # the services' consumer session timeout
 
 
 @dataclass
@@ -97,11 +99,25 @@ async def all_healthy(processes: list[ServiceProcess], *, since: float, limit: f
             await asyncio.sleep(0.2)
 
 
-async def kill_service(cluster: Cluster, victim: str) -> float:
-    """kill -9 one service and start it again; seconds until it is ready."""
-    await cluster[victim].kill9()
+async def kill_service(cluster: Cluster, victim: str, *, limit: float = 60) -> float:
+    """kill -9 one service and start it again.
+
+    Returns seconds from the restart until the new process has handled an event (under the
+    suite's load every service has some): resumed, not merely ready.
+    """
+    process = cluster[victim]
+    await process.kill9()
     await asyncio.sleep(0.3)
-    return await cluster[victim].start()
+    began = time.monotonic()
+    await process.start()
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        while time.monotonic() - began < limit:
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                body = (await http.get(f"http://127.0.0.1:{process.port}/health")).json()
+                if body.get("bus", {}).get("handled", 0) > 0:
+                    return time.monotonic() - began
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{victim} handled nothing {limit}s after its restart")
 
 
 async def restart_broker(cluster: Cluster, settings: BatonSettings) -> float:

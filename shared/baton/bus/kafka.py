@@ -22,7 +22,10 @@ from baton.config import BatonSettings
 from baton.errors import DependencyUnavailableError, MissingTopicError
 from baton.protocol.headers import Headers
 
-__all__ = ["KafkaTransport"]
+__all__ = ["SESSION_TIMEOUT_MS", "KafkaTransport"]
+
+SESSION_TIMEOUT_MS = 6_000
+"""Consumer group session timeout (the broker's minimum is 6 s)."""
 
 
 class _Delivery:
@@ -209,8 +212,10 @@ class _KafkaConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest" if from_beginning else "latest",
             max_partition_fetch_bytes=max(2 * settings.max_line_bytes, 1_048_576),
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=3_000,
+            # A crashed member's partitions wait this long for a new owner: short, so a
+            # restarted service resumes in seconds; heartbeats every third of it.
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=SESSION_TIMEOUT_MS // 3,
         )
         self._started = False
 

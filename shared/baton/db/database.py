@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -130,6 +131,12 @@ class Database:
             async with self.pool.acquire() as conn:
                 try:
                     yield conn
+                except asyncpg.InternalClientError as exc:
+                    # The protocol state of this connection is broken (an operation cut off
+                    # by the server going away): never hand it out again, retry on a new one.
+                    with contextlib.suppress(asyncpg.InterfaceError):  # already detached
+                        conn.terminate()
+                    raise self._lost(exc) from exc
                 except Exception as exc:
                     # Asked while the connection is still ours: afterwards it is the pool's.
                     if is_outage(exc, conn=conn):
