@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any, ClassVar
 
 import httpx
@@ -132,3 +133,27 @@ async def test_runner_serves_health_registers_and_applies_requests_once(
             await runner.stop()  # idempotent
         await eventually(lambda: "SYSTEM_SHUTDOWN" in [e.event_type for e in seen], what="shutdown")
         await asyncio.sleep(0)
+
+
+async def test_two_copies_of_one_request_at_once_are_applied_once(
+    live_stack: BatonSettings,
+) -> None:
+    """A zombie and the partition's new owner handling one request together: one applies
+    it, the other returns the stored reply."""
+    applied: list[str] = []
+
+    async def slow(conn: Any, request: Event) -> dict[str, Any]:
+        applied.append(request.request_id or "")
+        await asyncio.sleep(0.3)  # both copies are in flight at once
+        return {"n": len(applied)}
+
+    owner = f"concurrent-{uuid.uuid4().hex[:8]}"
+    async with Database(dsn=live_stack.dsn, max_size=4) as db:
+        await migrate(db, migrations=load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS))
+        respond = durable_responder(db=db, owner=owner, handler=slow)
+        request = Event(event_type="COUNT", workflow_id="wf", phase="p", data={}).replace(
+            request_id="req_same"
+        )
+        replies = await asyncio.gather(respond(request), respond(request))
+    assert applied == ["req_same"]
+    assert replies[0] == replies[1] == {"n": 1}

@@ -51,6 +51,14 @@ def durable_responder(
     async def respond(request: Event) -> dict[str, Any]:
         request_id = request.request_id or request.event_id
         async with db.transaction() as conn:
+            # Two copies of one request can be handled at once (a zombie consumer waking up
+            # while its partition's new owner handles the redelivery): the second waits here
+            # for the first to commit, then finds its reply instead of applying it again.
+            await conn.execute(
+                "select pg_advisory_xact_lock(hashtextextended($1 || chr(10) || $2, 0))",
+                owner,
+                request_id,
+            )
             row = await conn.fetchrow(
                 "select status, reply from baton_replies where owner = $1 and request_id = $2",
                 owner,
