@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fastapi import APIRouter, HTTPException
 
@@ -12,7 +12,9 @@ from baton.protocol.event import Event
 from baton.runtime import Loop, Service
 from baton_monitor.config import MonitorConfig
 from baton_monitor.handlers import MonitorModel
-from baton_monitor.streams import MonitorStreams
+
+if TYPE_CHECKING:
+    from baton_monitor.streams import MonitorStreams
 
 __all__ = ["MonitorService"]
 
@@ -47,7 +49,13 @@ class MonitorService(Service):
         )
         self.bus.serve("monitor", self.answer)
 
+    streams: MonitorStreams
+
     async def started(self) -> None:
+        # faust is imported here, not at the top: half a second less before a restarted
+        # monitor consumes again (the windows start in the background anyway).
+        from baton_monitor.streams import MonitorStreams
+
         settings = self.ctx.settings
         # Its own group: faust's consumer protocol cannot share the bus's monitor group.
         self.streams = MonitorStreams(

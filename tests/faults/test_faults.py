@@ -16,9 +16,11 @@ event replayed. Invariants, per run:
   predecessor's partitions move once the 6 s consumer session expires); after a broker or
   database restart, or a zombie's wake-up, every service is healthy within 10 s.
 
-Size: ``BATON_FAULT_WORKFLOWS`` workflows per run (default 40 ≈ 1,200 events; 320 gives the
-10,000 events of the issue's bar, as ``baton workflow-recovery test-scenarios`` does) and
-``BATON_FAULT_RUNS`` runs of each scenario (default 1). The table is printed at the end.
+Size: ``BATON_FAULT_WORKFLOWS`` workflows per scenario (default 48 ≈ 1,400 events, so that
+the one run in which every service is killed in turn carries more than 10,000 events, which
+the suite asserts; ``baton workflow-recovery test-scenarios`` runs 320, 10,000 per
+scenario) and ``BATON_FAULT_RUNS`` runs of each scenario (default 1). The table is printed
+at the end.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from tests.faults.support import (
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 SERVICES = ["resource", "hub", "status", "monitor", "recovery"]
-WORKFLOWS = int(os.environ.get("BATON_FAULT_WORKFLOWS", "40"))
+WORKFLOWS = int(os.environ.get("BATON_FAULT_WORKFLOWS", "48"))
 RUNS = int(os.environ.get("BATON_FAULT_RUNS", "1"))
 POISON = [
     "not an event at all",
@@ -156,6 +158,7 @@ async def test_fault_suite(
             f"{row.duplicates:>11} {row.resume_s:>11.1f}"
         )
     print(f"acknowledged events not seen: {len(lost_events)} of {len(published)}")
+    assert len(history) >= 10_000 or WORKFLOWS < 48, f"a run of only {len(history)} events"
     assert not lost_events
     assert all(r.lost == 0 for r in rows.values()), rows
     assert total_dupes == 0

@@ -65,10 +65,22 @@ def restore(
 
 @app.command("test-scenarios")
 def run_test_scenarios(
-    runs: Annotated[int, typer.Option(help="Runs of each scenario.")] = 1,
+    runs: Annotated[int, typer.Option(help="Runs of each scenario.", min=1)] = 1,
+    workflows: Annotated[
+        int,
+        typer.Option(
+            help="Workflows per scenario (320 ≈ 10,000 events per scenario; CI runs 48).",
+            min=1,
+        ),
+    ] = 320,
 ) -> None:
     """Run the fault suite (tests/faults) against the local stack and print its table:
-    scenario, runs, lost, duplicates, resume time."""
+    scenario, runs, events, lost, duplicates, resume time.
+
+    Scenarios: kill -9 of each service, Kafka broker restart, PostgreSQL restart, a zombie
+    hub (SIGSTOP), poison records, full replay. It restarts the local stack's broker and
+    database, so run it against `baton stack up`'s, not a shared one.
+    """
     root = Path(__file__).resolve().parents[3]
     suite = root / "tests" / "faults"
     if not suite.is_dir():
@@ -76,6 +88,6 @@ def run_test_scenarios(
         raise typer.Exit(2)
     code = subprocess.call(
         [sys.executable, "-m", "pytest", "-q", "-s", str(suite)],
-        env={**os.environ, "BATON_FAULT_RUNS": str(runs)},
+        env={**os.environ, "BATON_FAULT_RUNS": str(runs), "BATON_FAULT_WORKFLOWS": str(workflows)},
     )
     raise typer.Exit(code)

@@ -49,3 +49,10 @@ def serve(
     except BatonError as exc:
         raise fail(exc) from None
     raise typer.Exit(code)
+
+
+def main(args: list[str]) -> None:
+    """``baton serve ARGS`` without mounting the other commands (see :mod:`baton.cli`)."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(serve)
+    app(args=args, prog_name="baton serve")

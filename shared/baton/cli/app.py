@@ -1,0 +1,51 @@
+"""The ``baton`` command line, assembled.
+
+Each concept has its own module with a ``typer.Typer`` named ``app``; this module only
+mounts them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from baton.cli import (
+    db,
+    demo,
+    dlq,
+    events,
+    hub,
+    monitor,
+    recovery,
+    resource,
+    schemas,
+    serve,
+    stack,
+    status,
+    topics,
+)
+from baton.cli.common import EXIT_CODES_HELP
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="baton",
+    help=f"Baton: multi-agent workflow coordination over Kafka. {EXIT_CODES_HELP}",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(stack.app, name="stack")
+app.add_typer(topics.app, name="topics")
+app.add_typer(events.app, name="events")
+app.add_typer(dlq.app, name="dlq")
+app.add_typer(schemas.app, name="schemas")
+app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
+app.add_typer(db.app, name="db")
+app.command("coordination-hub", help=hub.HELP)(hub.coordination_hub)
+app.command("hub", help=hub.HELP, hidden=True)(hub.coordination_hub)
+app.add_typer(resource.app, name="resource-manager")
+app.add_typer(resource.app, name="resource", hidden=True)
+app.command("workflow-status")(status.workflow_status)
+app.add_typer(status.progress_app, name="progress-aggregator")
+app.add_typer(monitor.app, name="performance-monitor")
+app.add_typer(recovery.app, name="workflow-recovery")
