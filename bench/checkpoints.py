@@ -8,7 +8,8 @@ hash, compress, insert (one statement) — ``--batch`` checkpoints per transacti
 baseline is asyncpg ``executemany`` of the very rows Baton stored (same bytes and columns, in
 a twin table with the same primary key, checks and index — the same writes to disk — but
 not the foreign key to the base checkpoint), in the same batches: pure I/O, no lookup, no
-diff, no hash, no compression. Also the latency of single checkpoints, one transaction each (p50/p99).
+diff, no hash, no compression. Also the latency of single checkpoints, one transaction each
+(p50/p99).
 
 States are hub workflow states of ~``--tasks`` tasks, each version changing a few tasks, as a
 workflow's successive checkpoints do.
