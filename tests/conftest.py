@@ -8,6 +8,7 @@ when it cannot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import uuid
@@ -96,3 +97,8 @@ async def make_bus(request: pytest.FixtureRequest) -> AsyncIterator[BusFactory]:
     yield factory
     for bus in buses:
         await bus.stop()
+    if created:  # idle partitions slow the broker down (its restart most of all)
+        from baton.topics import delete_topics
+
+        with contextlib.suppress(Exception):  # the session's end deletes what is left
+            await delete_topics(bootstrap=base.bootstrap, prefix=prefix)
