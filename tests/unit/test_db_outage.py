@@ -27,6 +27,7 @@ class _Conn:
         asyncpg.ConnectionDoesNotExistError("closed in the middle of operation"),
         asyncpg.CannotConnectNowError("the database system is starting up"),
         asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.InternalClientError("cannot switch to state 15; another operation is in progress"),
     ],
 )
 def test_lost_server_is_an_outage(error: BaseException) -> None:

@@ -24,6 +24,9 @@ _OUTAGE: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.CannotConnectNowError,
+    # asyncpg's protocol state broken by a server gone mid-operation (seen from the pool's
+    # reconnects after a PostgreSQL restart); a new connection works.
+    asyncpg.InternalClientError,
 )
 
 
