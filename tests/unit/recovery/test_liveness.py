@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -183,6 +185,8 @@ def test_each_outage_is_reported_exactly_once(steps: list[tuple[str, float]]) ->
             silent_since, counted = clock, False
         else:
             reports += len(live.due(now=at(clock), policy=POLICY).agents)
-            if clock - silent_since >= POLICY.timeout_seconds and not counted:
+            # Judged on the datetimes the liveness sees (microseconds), not on raw floats.
+            silent = at(clock) - at(silent_since)
+            if silent >= timedelta(seconds=POLICY.timeout_seconds) and not counted:
                 outages, counted = outages + 1, True
     assert reports == outages
