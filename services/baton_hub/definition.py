@@ -30,6 +30,7 @@ from typing import Any
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
+from baton.protocol.fields import workflow_type_of
 from baton.protocol.messages.base import Duration, Identifier, Priority
 from baton_hub.dag import find_cycle
 from baton_hub.rules import ConditionalRule
@@ -101,8 +102,7 @@ class WorkflowDefinition(SpecModel):
     @model_validator(mode="after")
     def _default_type(self) -> WorkflowDefinition:
         if self.workflow_type is None:
-            base = self.workflow_id.rstrip("0123456789").rstrip("_-.") or self.workflow_id
-            object.__setattr__(self, "workflow_type", base)
+            object.__setattr__(self, "workflow_type", workflow_type_of(self.workflow_id))
         return self
 
     @model_validator(mode="after")

@@ -21,7 +21,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from baton.errors import DependencyUnavailableError, MissingTopicError, ProtocolError, StackError
 from baton.protocol.codec import parse_data
-from baton_monitor.fields import seconds
+from baton.protocol.fields import seconds
 
 __all__ = [
     "MALFORMED",

@@ -36,8 +36,8 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from baton.protocol.event import Event
-from baton_monitor.fields import seconds as as_seconds
-from baton_monitor.fields import text, workflow_type_of
+from baton.protocol.fields import seconds as as_seconds
+from baton.protocol.fields import text, workflow_type_of
 from baton_monitor.samples import Samples, add_sample
 from baton_monitor.state import (
     UNKNOWN,

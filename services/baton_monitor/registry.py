@@ -19,8 +19,8 @@ from typing import Any, Final, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from baton.protocol.event import Event
+from baton.protocol.fields import number, text
 from baton.protocol.messages import HealthState
-from baton_monitor.fields import number, text
 
 __all__ = [
     "PRESENCE_EVENTS",

@@ -33,6 +33,7 @@ from typing import Any
 
 from faust.windows import HoppingWindow, TumblingWindow
 
+from baton.protocol.fields import workflow_type_of
 from baton_monitor import sketch
 from baton_monitor.faust_app import (
     MALFORMED,
@@ -43,7 +44,6 @@ from baton_monitor.faust_app import (
     ensure_changelogs,
     read_line,
 )
-from baton_monitor.fields import workflow_type_of
 
 __all__ = ["MonitorStreams"]
 

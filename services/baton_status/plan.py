@@ -15,43 +15,22 @@ equal share of the workflow's planned duration per phase (``resource_requirement
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, Final
 
-from baton.errors import ProtocolError
-from baton.protocol.duration import parse_duration
 from baton.protocol.event import Event
+from baton.protocol.fields import number, seconds, text, workflow_type_of
 from baton_status.views import ExternalRecord, PhaseRecord, TaskRecord, WorkflowView, utc
 
 __all__ = [
     "add_phase",
     "add_task",
     "new_view",
-    "number",
-    "seconds",
     "strings",
-    "text",
-    "workflow_type_of",
 ]
 
 _DEFAULT_PLANNED_S: Final = 3600.0
 _DEFAULT_PHASE: Final = "main"
-
-
-def seconds(value: Any) -> float | None:
-    """Seconds in a duration (``"45m"``, ``"2h 30m"``) or a number of seconds; else None."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return parse_duration(value)
-    except ProtocolError:
-        return None
-
-
-def workflow_type_of(workflow_id: str) -> str:
-    """The hub's default type: the id without its trailing number (``bug_fix_002``: ``bug_fix``)."""
-    return workflow_id.rstrip("0123456789").rstrip("_-.") or workflow_id
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -60,18 +39,6 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else []
-
-
-def number(value: Any) -> float | None:
-    """``value`` as a float when it is a finite number (not a bool), else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def text(value: Any) -> str | None:
-    """``value`` when it is a non-empty string, else None."""
-    return value if isinstance(value, str) and value else None
 
 
 def strings(value: Any) -> list[str]:

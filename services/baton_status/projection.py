@@ -28,8 +28,9 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from baton.protocol.event import Event
+from baton.protocol.fields import seconds, text
 from baton_status.api_models import TimelineEntry
-from baton_status.plan import add_phase, add_task, new_view, seconds, strings, text
+from baton_status.plan import add_phase, add_task, new_view, strings
 from baton_status.render import detail, overview, summary
 from baton_status.system import apply_system
 from baton_status.task_events import TASK_HANDLERS, Handler

@@ -21,8 +21,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from baton.protocol.event import Event
+from baton.protocol.fields import number
 from baton_status.api_models import Alert
-from baton_status.plan import number, strings
+from baton_status.plan import strings
 from baton_status.views import (
     SYSTEM_LIST_LIMIT,
     SystemAllocation,

@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from baton.protocol.event import Event
-from baton_status.plan import add_task, number, seconds, strings, text
+from baton.protocol.fields import number, seconds, text
+from baton_status.plan import add_task, strings
 from baton_status.views import (
     IN_FLIGHT,
     AllocationRecord,

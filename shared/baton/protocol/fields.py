@@ -1,7 +1,8 @@
 """Lenient readers of event data fields: an odd or missing field reads as None.
 
-The monitor observes every event, including ones other services will reject; a field of the
-wrong kind must not stop it from counting the event, so these never raise.
+For services that observe events other services may reject (monitor, status): a field of
+the wrong kind must not stop them from counting the event, so these never raise. Also the
+hub's default workflow type, which every service derives the same way.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def seconds(value: Any) -> float | None:
 
 
 def workflow_type_of(workflow_id: str) -> str:
-    """The hub's default workflow type: the id without its trailing number.
+    """The default workflow type: the id without its trailing number.
 
     ``bug_fix_002`` → ``bug_fix``; an id that is all digits is its own type.
     """
