@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from fastapi import APIRouter, HTTPException
@@ -44,8 +45,9 @@ class MonitorService(Service):
         self.config = MonitorConfig.from_env(self.ctx.env)
         self.model = MonitorModel(bus=self.bus, config=self.config)
         # Metrics are about now: a new monitor group starts at the end of the topic.
+        self._consuming = asyncio.Event()
         self.bus.subscribe(
-            "#", self.model.on_event, group=self.group, name="metrics", from_beginning=False
+            "#", self._observe, group=self.group, name="metrics", from_beginning=False
         )
         self.bus.serve("monitor", self.answer)
 
@@ -68,13 +70,21 @@ class MonitorService(Service):
             hopping_step_s=self.config.hopping_hop,
         )
 
+    async def _observe(self, event: Event) -> None:
+        self._consuming.set()
+        await self.model.on_event(event)
+
     async def _run_streams(self) -> None:
         """Start the faust windows and keep them running (supervised like any loop).
 
         Not awaited before /ready: after a kill -9 the old faust member holds its partitions
         until its session times out, and metrics, thresholds and health need not wait for
-        the windows (``/api/windows`` says ``recovered: false`` meanwhile).
+        the windows (``/api/windows`` says ``recovered: false`` meanwhile). They start once
+        the monitor consumes again (or after 15 s): faust's start-up is CPU-heavy on the same
+        event loop, and metrics, thresholds and health come first.
         """
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._consuming.wait(), 15)
         await self.streams.start()
         await asyncio.Event().wait()
 
