@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from string import Template
 
@@ -130,8 +131,13 @@ class KafkaFiles:
     def _jvm(self, java: str) -> list[str]:
         return [java, "-cp", f"{self.libs}/*", f"-Dlog4j2.configurationFile={self.log4j}"]
 
-    async def format_storage(self, *, java: str) -> None:
-        """Format the KRaft storage once (``meta.properties`` marks it done)."""
+    async def format_storage(self, *, java: str, extra: Sequence[str] = ()) -> None:
+        """Format the KRaft storage once (``meta.properties`` marks it done).
+
+        Args:
+            java: The ``java`` to run Kafka's storage tool with.
+            extra: More arguments of ``format`` (``--add-scram ...`` for the secured broker).
+        """
         if (self.data_dir / "meta.properties").exists():
             return
         log.info("kafka: formatting KRaft storage in %s...", self.data_dir)
@@ -139,7 +145,7 @@ class KafkaFiles:
         out = await run_command([*tool, "random-uuid"], what="creating a Kafka cluster id")
         cluster_id = out.strip().splitlines()[-1].strip()
         await run_command(
-            [*tool, "format", "-t", cluster_id, "-c", str(self.config)],
+            [*tool, "format", "-t", cluster_id, "-c", str(self.config), *extra],
             what="formatting the Kafka storage",
             hint=f"Remove {self.data_dir} if it holds a broken earlier attempt.",
         )

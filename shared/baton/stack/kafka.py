@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from baton.config import LOCAL_KAFKA_BOOTSTRAP, BatonSettings
 from baton.errors import StackError
+from baton.security.kafka_client import KafkaSecurity
 from baton.stack._common import (
     Action,
     ServiceReport,
@@ -59,11 +60,20 @@ def quiet_aiokafka() -> Iterator[None]:
         logger.setLevel(level)
 
 
-async def kafka_answers(*, bootstrap: str, max_wait: float = 5.0) -> bool:
-    """Whether a broker at ``bootstrap`` answers a metadata request that lists a broker."""
+async def kafka_answers(
+    *, bootstrap: str, max_wait: float = 5.0, security: KafkaSecurity | None = None
+) -> bool:
+    """Whether a broker at ``bootstrap`` answers a metadata request that lists a broker.
+
+    Args:
+        bootstrap: The broker's address.
+        max_wait: Seconds to wait for the answer.
+        security: How to authenticate; unset, plaintext.
+    """
+    options = security.client_options() if security is not None else {}
     with quiet_aiokafka():
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap, request_timeout_ms=int(max_wait * 1000)
+            bootstrap_servers=bootstrap, request_timeout_ms=int(max_wait * 1000), **options
         )
         try:
             async with asyncio.timeout(max_wait):
@@ -113,7 +123,8 @@ class KafkaStack:
         )
 
     async def _configured(self, bootstrap: str, action: Action | None) -> ServiceReport:
-        ok = await kafka_answers(bootstrap=bootstrap)
+        security = self.settings.kafka_security
+        ok = await kafka_answers(bootstrap=bootstrap, security=security)
         return ServiceReport(
             name="kafka",
             endpoint=bootstrap,

@@ -1,0 +1,152 @@
+"""Who may do what on the secured broker: one principal per service, prefixed ACLs.
+
+Each service reads and writes its own commands topic (with its retry and dead-letter
+companions), its own topics, consumer groups and transactional ids (all prefixed
+``<prefix>.<service>``); it shares the events and replies topics with the others, writes
+the commands topic only of the services it calls, and only the hub writes the state topic.
+Everything else is denied (the broker's ``allow.everyone.if.no.acl.found`` stays false).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from enum import IntEnum
+from typing import Any
+
+from aiokafka.protocol.admin import CreateAclsRequest
+from pydantic import BaseModel, ConfigDict
+
+from baton.config import SERVICES
+from baton.errors import StackError
+
+__all__ = ["CALLS", "AclBinding", "Operation", "apply_acls", "service_acls"]
+
+
+class ResourceType(IntEnum):
+    """Kafka's ``ResourceType`` codes (CreateAcls request)."""
+
+    TOPIC = 2
+    GROUP = 3
+    CLUSTER = 4
+    TRANSACTIONAL_ID = 5
+
+
+class PatternType(IntEnum):
+    """Kafka's ``PatternType`` codes."""
+
+    LITERAL = 3
+    PREFIXED = 4
+
+
+class Operation(IntEnum):
+    """Kafka's ``AclOperation`` codes used by the policy."""
+
+    READ = 3
+    WRITE = 4
+    CREATE = 5
+    DESCRIBE = 8
+    DESCRIBE_CONFIGS = 10
+
+
+ALLOW = 3
+"""Kafka's ``AclPermissionType.ALLOW``."""
+
+CALLS: dict[str, tuple[str, ...]] = {
+    "hub": ("resource",),
+    "status": ("resource",),
+    "recovery": ("hub",),
+}
+"""Whose commands topic each service writes (request-response); the rest write none."""
+
+_READ_WRITE = (Operation.READ, Operation.WRITE, Operation.DESCRIBE)
+_READ = (Operation.READ, Operation.DESCRIBE)
+
+
+class AclBinding(BaseModel):
+    """One allowed operation of one principal on one resource pattern (any host)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    principal: str
+    resource_type: ResourceType
+    name: str
+    pattern: PatternType
+    operation: Operation
+
+    def __str__(self) -> str:
+        return (
+            f"{self.principal} {self.operation.name} {self.resource_type.name} "
+            f"{self.pattern.name.lower()} {self.name!r}"
+        )
+
+
+def _grant(
+    principal: str,
+    kind: ResourceType,
+    name: str,
+    operations: Iterable[Operation],
+    *,
+    pattern: PatternType = PatternType.PREFIXED,
+) -> list[AclBinding]:
+    return [
+        AclBinding(
+            principal=principal, resource_type=kind, name=name, pattern=pattern, operation=op
+        )
+        for op in operations
+    ]
+
+
+def service_acls(*, prefix: str, services: Sequence[str] = SERVICES) -> list[AclBinding]:
+    """The ACLs of every service principal (``User:<service>``) under topic ``prefix``."""
+    bindings: list[AclBinding] = []
+    for service in services:
+        user = f"User:{service}"
+        own = f"{prefix}.{service}"
+        topic, group, txn = ResourceType.TOPIC, ResourceType.GROUP, ResourceType.TRANSACTIONAL_ID
+        bindings += _grant(user, topic, f"{prefix}.commands.{service}", _READ_WRITE)
+        # Its own topics (the monitor's stream changelogs), created by the service itself.
+        own_topic_ops = (*_READ_WRITE, Operation.CREATE, Operation.DESCRIBE_CONFIGS)
+        bindings += _grant(user, topic, own, own_topic_ops)
+        bindings += _grant(user, group, own, _READ)
+        bindings += _grant(user, txn, own, (Operation.WRITE, Operation.DESCRIBE))
+        for shared in (f"{prefix}.events", f"{prefix}.replies"):
+            bindings += _grant(user, topic, shared, _READ_WRITE)
+        state_ops = _READ_WRITE if service == "hub" else _READ
+        bindings += _grant(user, topic, f"{prefix}.state", state_ops)
+        for callee in CALLS.get(service, ()):
+            callee_topic = f"{prefix}.commands.{callee}"
+            ops = (Operation.WRITE, Operation.DESCRIBE)
+            bindings += _grant(user, topic, callee_topic, ops, pattern=PatternType.LITERAL)
+        if service == "monitor":
+            # Consumer lag of every service: DESCRIBE reads a group's offsets, never joins it.
+            bindings += _grant(user, group, f"{prefix}.", (Operation.DESCRIBE,))
+    return bindings
+
+
+async def apply_acls(*, admin: Any, bindings: Sequence[AclBinding]) -> int:
+    """Create ``bindings`` through a started admin client; idempotent (existing ones stay).
+
+    aiokafka's admin client has no public ACL call, so the CreateAcls request of its
+    protocol layer is sent directly. Returns how many bindings were sent.
+
+    Raises:
+        StackError: the broker refused a binding (the message names it).
+    """
+    for binding in bindings:
+        request = CreateAclsRequest(
+            resource_type=int(binding.resource_type),
+            resource_name=binding.name,
+            resource_pattern_type_filter=int(binding.pattern),
+            principal=binding.principal,
+            host="*",
+            operation=int(binding.operation),
+            permission_type=ALLOW,
+        )
+        response = await admin._send_request(request)
+        for code, message in response.creation_responses:
+            if code:
+                raise StackError(
+                    f"Kafka refused the ACL {binding}: error {code} {message or ''}".strip(),
+                    acl=str(binding),
+                )
+    return len(bindings)
