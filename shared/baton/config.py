@@ -11,9 +11,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from baton.errors import ConfigError
+from baton.security.kafka_client import KafkaSecurity, SaslMechanism, SecurityProtocol
 
 __all__ = [
     "LOCAL_KAFKA_BOOTSTRAP",
@@ -28,6 +37,9 @@ SERVICES: tuple[str, ...] = ("hub", "resource", "status", "monitor", "recovery")
 """The five Baton services; each has a commands topic ``<prefix>.commands.<service>``."""
 
 ENV_PREFIX = "BATON_"
+FILE_SUFFIX = "_FILE"
+SECRET_FIELDS = frozenset({"kafka_sasl_password"})
+"""Fields that may also come from a mounted file: ``BATON_<FIELD>_FILE=/run/secrets/...``."""
 
 LOCAL_KAFKA_BOOTSTRAP = "127.0.0.1:19092"
 """Where ``baton stack up`` starts its broker (controller on the next port)."""
@@ -69,6 +81,13 @@ class BatonSettings(BaseModel):
         http_port: Their port; unset, each service has its own default (hub 8081,
             resource 8082, status 8083, monitor 8084, recovery 8085); 0 picks a free one.
         heartbeat_interval: Seconds between a service's heartbeat events.
+        kafka_security_protocol: ``PLAINTEXT`` (default) or ``SASL_SSL`` for the secured
+            broker (``SSL``, ``SASL_PLAINTEXT`` also accepted).
+        kafka_sasl_mechanism: SASL mechanism (``SCRAM-SHA-512``).
+        kafka_sasl_username: SASL user, one per service principal.
+        kafka_sasl_password: SASL password; or ``BATON_KAFKA_SASL_PASSWORD_FILE`` names a
+            mounted file holding it. Never printed.
+        kafka_ca_file: PEM file of the CA that signed the broker's certificate.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -94,6 +113,11 @@ class BatonSettings(BaseModel):
     http_host: str = "127.0.0.1"
     http_port: int | None = Field(default=None, ge=0, le=65535)
     heartbeat_interval: float = Field(default=10.0, gt=0, le=3600)
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ca_file: Path | None = None
 
     _split = field_validator("strict_types", "retry_delays", mode="before")(_split_csv)
 
@@ -103,6 +127,22 @@ class BatonSettings(BaseModel):
         if any(delay < 0 for delay in value):
             raise ValueError("retry delays must be >= 0 seconds")
         return value
+
+    @model_validator(mode="after")
+    def _security_consistent(self) -> Self:
+        self.kafka_security  # noqa: B018 -- validates protocol, credentials and CA file
+        return self
+
+    @property
+    def kafka_security(self) -> KafkaSecurity:
+        """How every Kafka client of this process authenticates (``BATON_KAFKA_*``)."""
+        return KafkaSecurity(
+            protocol=self.kafka_security_protocol,
+            mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_sasl_username,
+            password=self.kafka_sasl_password,
+            ca_file=self.kafka_ca_file,
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> BatonSettings:
@@ -119,12 +159,17 @@ class BatonSettings(BaseModel):
             field = name[len(ENV_PREFIX) :].lower()
             if field in known and raw != "":
                 values[field] = raw
+        values.update(_secret_files(env, values))
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
             first = exc.errors()[0]
-            field = str(first["loc"][0]) if first["loc"] else "?"
+            if not first["loc"]:  # a rule across fields: its message names the variables
+                raise ConfigError(str(first["msg"]).removeprefix("Value error, ")) from None
+            field = str(first["loc"][0])
+            if field in SECRET_FIELDS:  # never echo a secret, even an invalid one
+                values[field] = "**********"
             raise ConfigError(
                 f"{ENV_PREFIX}{field.upper()}: {first['msg']} (got {values.get(field)!r})",
                 variable=f"{ENV_PREFIX}{field.upper()}",
@@ -144,6 +189,33 @@ class BatonSettings(BaseModel):
     def topics(self) -> TopicNames:
         """Topic names under this deployment's prefix."""
         return TopicNames(prefix=self.topic_prefix, retry_levels=len(self.retry_delays))
+
+
+def _secret_files(env: Mapping[str, str], values: Mapping[str, Any]) -> dict[str, str]:
+    """Secrets read from the files ``BATON_<FIELD>_FILE`` name (mounted secrets).
+
+    Raises:
+        ConfigError: both the variable and its ``_FILE`` are set, or the file is unreadable.
+    """
+    found: dict[str, str] = {}
+    for field in sorted(SECRET_FIELDS):
+        variable = f"{ENV_PREFIX}{field.upper()}{FILE_SUFFIX}"
+        path = env.get(variable, "")
+        if not path:
+            continue
+        if field in values:
+            raise ConfigError(
+                f"set either {ENV_PREFIX}{field.upper()} or {variable}, not both",
+                variable=variable,
+            )
+        try:
+            # One trailing newline is how files are usually written; it is not the secret.
+            found[field] = Path(path).read_text("utf-8").removesuffix("\n")
+        except OSError as exc:
+            raise ConfigError(
+                f"{variable}: cannot read {path} ({exc.strerror})", variable=variable
+            ) from None
+    return found
 
 
 class TopicNames(BaseModel):

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from baton.config import SERVICES, BatonSettings
 from baton.errors import DependencyUnavailableError, MissingTopicError, StackError
+from baton.security.kafka_client import KafkaSecurity
 from baton.stack.kafka import quiet_aiokafka
 
 __all__ = [
@@ -138,10 +139,15 @@ def _unavailable(bootstrap: str, exc: BaseException) -> DependencyUnavailableErr
 
 
 @contextlib.asynccontextmanager
-async def _admin(bootstrap: str) -> AsyncIterator[Any]:
-    """A started admin client; connection failures become DependencyUnavailableError."""
+async def _admin(bootstrap: str, security: KafkaSecurity | None) -> AsyncIterator[Any]:
+    """A started admin client; connection failures become DependencyUnavailableError.
+
+    ``security`` authenticates it (``BATON_KAFKA_SECURITY_PROTOCOL`` and friends); unset,
+    plaintext.
+    """
+    options = security.client_options() if security is not None else {}
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=int(ADMIN_WAIT_S * 1000)
+        bootstrap_servers=bootstrap, request_timeout_ms=int(ADMIN_WAIT_S * 1000), **options
     )
     try:
         with quiet_aiokafka():
@@ -160,28 +166,31 @@ async def _partitions(admin: Any) -> dict[str, int]:
     return {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics()}
 
 
-async def _names(bootstrap: str) -> set[str]:
-    async with _admin(bootstrap) as admin:
+async def _names(bootstrap: str, security: KafkaSecurity | None) -> set[str]:
+    async with _admin(bootstrap, security) as admin:
         return set(await admin.list_topics())
 
 
-async def list_topics(*, bootstrap: str) -> list[str]:
+async def list_topics(*, bootstrap: str, security: KafkaSecurity | None = None) -> list[str]:
     """Names of the broker's topics, internal ones (``__consumer_offsets``...) left out.
 
     Raises:
         DependencyUnavailableError: the broker does not answer.
     """
-    return sorted(name for name in await _names(bootstrap) if not name.startswith("__"))
+    names = await _names(bootstrap, security)
+    return sorted(name for name in names if not name.startswith("__"))
 
 
-async def require_topics(*, bootstrap: str, names: Sequence[str]) -> None:
+async def require_topics(
+    *, bootstrap: str, names: Sequence[str], security: KafkaSecurity | None = None
+) -> None:
     """Check that every topic in ``names`` exists.
 
     Raises:
         MissingTopicError: some do not; the message names each of them.
         DependencyUnavailableError: the broker does not answer.
     """
-    existing = await _names(bootstrap)
+    existing = await _names(bootstrap, security)
     missing = [name for name in dict.fromkeys(names) if name not in existing]
     if missing:
         raise MissingTopicError(
@@ -205,7 +214,7 @@ async def create_topics(*, settings: BatonSettings) -> list[dict[str, Any]]:
     """
     bootstrap = settings.bootstrap
     specs = topic_specs(settings)
-    async with _admin(bootstrap) as admin:
+    async with _admin(bootstrap, settings.kafka_security) as admin:
         existing = await _partitions(admin)
         missing = [s for s in specs if s.name not in existing]
         failures: dict[str, list[str]] = {}
@@ -270,13 +279,15 @@ async def _wait_visible(admin: Any, names: list[str]) -> None:
             await asyncio.sleep(0.2)
 
 
-async def describe_topics(*, bootstrap: str, names: Sequence[str]) -> list[dict[str, Any]]:
+async def describe_topics(
+    *, bootstrap: str, names: Sequence[str], security: KafkaSecurity | None = None
+) -> list[dict[str, Any]]:
     """Partitions and topic configuration of existing topics among ``names``.
 
     Raises:
         DependencyUnavailableError: the broker does not answer.
     """
-    async with _admin(bootstrap) as admin:
+    async with _admin(bootstrap, security) as admin:
         partitions = await _partitions(admin)
         present = [name for name in names if name in partitions]
         if not present:
@@ -294,7 +305,11 @@ async def describe_topics(*, bootstrap: str, names: Sequence[str]) -> list[dict[
 
 
 async def delete_topics(
-    *, bootstrap: str, prefix: str | None = None, pattern: str | None = None
+    *,
+    bootstrap: str,
+    prefix: str | None = None,
+    pattern: str | None = None,
+    security: KafkaSecurity | None = None,
 ) -> list[str]:
     """Delete every topic named ``<prefix>.…`` (or matching regex ``pattern``); returns them.
 
@@ -304,7 +319,7 @@ async def delete_topics(
     if (prefix is None) == (pattern is None):
         raise ValueError("give exactly one of prefix or pattern")
     matcher = re.compile(pattern if pattern is not None else re.escape(f"{prefix}.") + ".*")
-    async with _admin(bootstrap) as admin:
+    async with _admin(bootstrap, security) as admin:
         doomed = sorted(n for n in await admin.list_topics() if matcher.match(n))
         if doomed:
             await admin.delete_topics(doomed)

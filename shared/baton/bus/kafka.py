@@ -21,6 +21,7 @@ from baton.bus.transport import Ack, Record, RevokeCallback, TopicPartition
 from baton.config import BatonSettings
 from baton.errors import DependencyUnavailableError, MissingTopicError
 from baton.protocol.headers import Headers
+from baton.security.kafka_client import KafkaSecurity
 
 __all__ = ["SESSION_TIMEOUT_MS", "KafkaTransport"]
 
@@ -70,6 +71,7 @@ class KafkaTransport:
             linger_ms=self.settings.kafka_linger_ms,
             max_batch_size=256 * 1024,
             max_request_size=max(2 * self.settings.max_line_bytes, 1_048_576),
+            **self.settings.kafka_security.client_options(),
         )
         try:
             await producer.start()
@@ -123,7 +125,10 @@ class KafkaTransport:
         )
 
     async def existing_topics(self) -> set[str]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.settings.bootstrap,
+            **self.settings.kafka_security.client_options(),
+        )
         try:
             await admin.start()
             return set(await admin.list_topics())
@@ -136,9 +141,12 @@ class KafkaTransport:
             await admin.close()
 
     async def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
-        tps = await partitions_of(self.settings.bootstrap, [topic])
+        security = self.settings.kafka_security
+        tps = await partitions_of(self.settings.bootstrap, [topic], security=security)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap, enable_auto_commit=False
+            bootstrap_servers=self.settings.bootstrap,
+            enable_auto_commit=False,
+            **security.client_options(),
         )
         await consumer.start()
         try:
@@ -148,15 +156,19 @@ class KafkaTransport:
             await consumer.stop()
 
 
-async def partitions_of(bootstrap: str, topics: Sequence[str]) -> list[KafkaTP]:
+async def partitions_of(
+    bootstrap: str, topics: Sequence[str], *, security: KafkaSecurity | None = None
+) -> list[KafkaTP]:
     """Every partition of ``topics``, from fresh metadata.
 
     (The consumer's own metadata cache can lag behind topics created a moment ago.)
+    ``security`` authenticates the admin client; unset, plaintext.
 
     Raises:
         MissingTopicError: a topic does not exist.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    options = security.client_options() if security is not None else {}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **options)
     try:
         await admin.start()
         described = await admin.describe_topics(list(topics))
@@ -202,6 +214,7 @@ class _KafkaConsumer:
     ) -> None:
         self._group = group
         self._bootstrap = settings.bootstrap
+        self._security = settings.kafka_security
         self._topics = topics
         self._from_beginning = from_beginning
         self._listener = _Listener(on_revoke)
@@ -216,6 +229,7 @@ class _KafkaConsumer:
             # restarted service resumes in seconds; heartbeats every third of it.
             session_timeout_ms=SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=SESSION_TIMEOUT_MS // 3,
+            **self._security.client_options(),
         )
         self._started = False
 
@@ -228,7 +242,7 @@ class _KafkaConsumer:
         if self._group is not None:
             self._consumer.subscribe(self._topics, listener=self._listener)
             return
-        tps = await partitions_of(self._bootstrap, self._topics)
+        tps = await partitions_of(self._bootstrap, self._topics, security=self._security)
         self._consumer.assign(tps)
         if self._from_beginning:
             await self._consumer.seek_to_beginning(*tps)
