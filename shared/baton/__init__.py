@@ -14,6 +14,15 @@ from baton.bus import (
     Subscription,
     TracingMiddleware,
 )
+from baton.client import (
+    AgentWorker,
+    BatonClient,
+    ClientError,
+    Task,
+    TaskHandler,
+    TaskResult,
+    WorkflowSnapshot,
+)
 from baton.config import BatonSettings, TopicNames
 from baton.errors import (
     BatonError,
@@ -36,9 +45,12 @@ __version__ = "0.1.0"
 __all__ = [
     "PROTOCOL_VERSION",
     "Ack",
+    "AgentWorker",
+    "BatonClient",
     "BatonError",
     "BatonSettings",
     "Bus",
+    "ClientError",
     "ConfigError",
     "DependencyUnavailableError",
     "Event",
@@ -56,8 +68,12 @@ __all__ = [
     "Responder",
     "StackError",
     "Subscription",
+    "Task",
+    "TaskHandler",
+    "TaskResult",
     "TopicNames",
     "TracingMiddleware",
+    "WorkflowSnapshot",
     "__version__",
     "routing_key",
 ]

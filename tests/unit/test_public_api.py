@@ -9,9 +9,12 @@ import baton
 EXPECTED = {
     "PROTOCOL_VERSION",
     "Ack",
+    "AgentWorker",
+    "BatonClient",
     "BatonError",
     "BatonSettings",
     "Bus",
+    "ClientError",
     "ConfigError",
     "DependencyUnavailableError",
     "Event",
@@ -29,8 +32,12 @@ EXPECTED = {
     "Responder",
     "StackError",
     "Subscription",
+    "Task",
+    "TaskHandler",
+    "TaskResult",
     "TopicNames",
     "TracingMiddleware",
+    "WorkflowSnapshot",
     "__version__",
     "routing_key",
 }
@@ -56,3 +63,16 @@ def test_every_error_derives_from_the_root_and_has_an_exit_code() -> None:
         if inspect.isclass(obj) and issubclass(obj, Exception):
             assert issubclass(obj, baton.BatonError)
             assert obj.exit_code in {1, 2, 124}
+
+
+def test_client_and_worker_take_keywords_only() -> None:
+    for call in (baton.BatonClient, baton.AgentWorker):
+        params = list(inspect.signature(call).parameters.values())
+        assert all(p.kind is p.KEYWORD_ONLY for p in params), call
+    for method in ("publish", "request"):  # an event or line may come first, nothing else
+        params = list(inspect.signature(getattr(baton.BatonClient, method)).parameters.values())
+        assert [p.name for p in params if p.kind is not p.KEYWORD_ONLY] == ["self", "event"]
+    for method in ("subscribe", "create_workflow", "workflow_status", "wait_for_workflow"):
+        params = list(inspect.signature(getattr(baton.BatonClient, method)).parameters.values())
+        assert sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in params) <= 3, method
+        assert all(p.annotation is not inspect.Parameter.empty for p in params[1:]), method

@@ -1,0 +1,273 @@
+"""BatonClient: publish, subscribe, ask services, and follow workflows, over one bus.
+
+Usage::
+
+    async with BatonClient.from_env(component="my-tool") as client:
+        created = await client.create_workflow(definition, timeout=30)
+        final = await client.wait_for_workflow(created["workflow_id"], timeout=600)
+
+Settings: ``BatonClient(component=...)`` uses the defaults (the local stack);
+:meth:`BatonClient.from_env` reads the ``BATON_*`` variables. Only that constructor looks at
+the environment, so a program builds its settings once, at its edge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+from pydantic import ValidationError
+
+from baton.bus import Ack, Bus, Handler, Subscription
+from baton.bus.transport import Transport
+from baton.client._shared import BorrowedTransport
+from baton.client.errors import ClientError
+from baton.client.workflows import WorkflowCalls
+from baton.config import BatonSettings
+from baton.errors import ConfigError, ProtocolError
+from baton.protocol.event import Event
+
+__all__ = ["BatonClient"]
+
+
+class BatonClient(WorkflowCalls):
+    """An async client of a Baton deployment.
+
+    Args:
+        component: This program's name in event headers, dead letters and consumer groups.
+        settings: Deployment settings; defaults to the local stack's (see :meth:`from_env`).
+        transport: Broker transport (e.g. ``MemoryTransport`` in tests); defaults to Kafka.
+
+    Raises:
+        ConfigError: ``component`` is not a valid name (``[A-Za-z0-9_.-]{1,128}``).
+    """
+
+    def __init__(
+        self,
+        *,
+        component: str,
+        settings: BatonSettings | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        base = settings if settings is not None else BatonSettings()
+        try:
+            self.settings = BatonSettings.model_validate(
+                {**base.model_dump(), "component": component}
+            )
+        except ValidationError:
+            raise ConfigError(
+                f"component {component!r} is not a name ([A-Za-z0-9_.-]{{1,128}})",
+                variable="BATON_COMPONENT",
+            ) from None
+        self.component = component
+        self.bus = Bus(settings=self.settings, transport=transport)
+        self._late: dict[str, Bus] = {}
+        self._groups: set[str] = set()
+        self._started = False
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        component: str,
+        env: Mapping[str, str] | None = None,
+        transport: Transport | None = None,
+    ) -> BatonClient:
+        """A client configured from ``BATON_*`` variables (``os.environ`` by default).
+
+        Raises:
+            ConfigError: a variable is invalid; the message names it.
+        """
+        settings = BatonSettings.from_env(os.environ if env is None else env)
+        return cls(component=component, settings=settings, transport=transport)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._started
+
+    async def start(self) -> None:
+        """Connect and start the consumer groups subscribed so far. Idempotent."""
+        if self._started:
+            return
+        await self.bus.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        """Commit what subscribers handled, then disconnect. Safe to call twice."""
+        if not self._started:
+            return
+        self._started = False
+        late, self._late = self._late, {}
+        for bus in late.values():
+            await bus.stop()
+        await self.bus.stop()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def wait_crashed(self) -> BaseException:
+        """Wait until one of the client's consumer loops dies; returns its error."""
+        waits = [asyncio.ensure_future(b.wait_crashed()) for b in (self.bus, *self._late.values())]
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            return next(iter(done)).result()
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+    def _require_started(self, operation: str) -> None:
+        if not self._started:
+            raise ClientError(
+                f"{operation} needs a started client: call start() or use 'async with'",
+                component=self.component,
+            )
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _event(
+        self,
+        event: Event | str | None,
+        *,
+        event_type: str | None,
+        workflow_id: str | None,
+        phase: str,
+        data: Mapping[str, Any] | None,
+    ) -> Event | str:
+        if event is not None:
+            if event_type is not None or workflow_id is not None or data is not None:
+                raise ProtocolError(
+                    "give an event (or line), or event_type and workflow_id, not both",
+                    part="event",
+                )
+            return event
+        if event_type is None or workflow_id is None:
+            raise ProtocolError("event_type and workflow_id are required", part="event")
+        return Event(
+            event_type=event_type, workflow_id=workflow_id, phase=phase, data=dict(data or {})
+        )
+
+    async def publish(
+        self,
+        event: Event | str | None = None,
+        /,
+        *,
+        event_type: str | None = None,
+        workflow_id: str | None = None,
+        phase: str = "global",
+        data: Mapping[str, Any] | None = None,
+    ) -> Ack:
+        """Publish an event — an :class:`Event`, a wire line, or its parts — and wait for the ack.
+
+        Raises:
+            ProtocolError: the event is not valid; nothing was sent.
+            ClientError: the client is not started.
+        """
+        self._require_started("publish")
+        return await self.bus.publish(
+            self._event(
+                event, event_type=event_type, workflow_id=workflow_id, phase=phase, data=data
+            )
+        )
+
+    async def subscribe(
+        self,
+        pattern: str | Sequence[str],
+        handler: Handler,
+        *,
+        group: str | None = None,
+        from_beginning: bool = True,
+    ) -> list[Subscription]:
+        """Call ``handler`` for each event whose routing key matches ``pattern`` (or any of them).
+
+        Before :meth:`start` the group joins the client's bus; afterwards it gets a bus of
+        its own sharing the client's connection, started at once. Handlers run one record at
+        a time per partition and the offset is committed after they return, so a handler
+        that works long should hand the work on (as :class:`~baton.client.AgentWorker` does).
+
+        Args:
+            pattern: ``task.*.assigned``, ``workflow.#``..., or several for one handler.
+            handler: Async callable taking the :class:`Event`.
+            group: Consumer group; default the client's component. A restarted program
+                continues from the group's committed offsets.
+            from_beginning: A group new to the broker starts at the oldest record.
+
+        Raises:
+            ClientError: the group was already subscribed after start (give all patterns
+                of a group in one call then).
+        """
+        patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+        name = group or self.component
+        if not self._started:
+            self._groups.add(name)
+            return [
+                self.bus.subscribe(p, handler, group=name, from_beginning=from_beginning)
+                for p in patterns
+            ]
+        if name in self._groups or name in self._late:
+            raise ClientError(
+                f"group {name!r} is already running; subscribe all its patterns in one call",
+                component=self.component,
+                group=name,
+            )
+        bus = Bus(settings=self.settings, transport=BorrowedTransport(self.bus.transport))
+        subs = [
+            bus.subscribe(p, handler, group=name, from_beginning=from_beginning) for p in patterns
+        ]
+        self._late[name] = bus
+        await bus.start()
+        return subs
+
+    async def unsubscribe(self, group: str) -> None:
+        """Stop a group subscribed after :meth:`start` (its handled offsets are committed).
+
+        Groups that joined before the start stop with the client; for them this does nothing.
+        """
+        bus = self._late.pop(group, None)
+        if bus is not None:
+            await bus.stop()
+
+    # -- request-response --------------------------------------------------------------------
+
+    async def request(
+        self,
+        event: Event | str | None = None,
+        /,
+        *,
+        service: str,
+        event_type: str | None = None,
+        workflow_id: str | None = None,
+        phase: str = "client",
+        data: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Event:
+        """Ask ``service`` (``hub``, ``resource``, ``status``, ``monitor``, ``recovery``).
+
+        Args:
+            timeout: Seconds to wait for the reply, retries included (default
+                ``settings.request_timeout``).
+
+        Raises:
+            RequestTimeoutError: no reply in time.
+            RemoteError: the service answered with an error.
+            ProtocolError: the request is not a valid event.
+        """
+        self._require_started("request")
+        request = self._event(
+            event, event_type=event_type, workflow_id=workflow_id, phase=phase, data=data
+        )
+        return await self.bus.request(request, service=service, timeout=timeout)

@@ -1,0 +1,110 @@
+"""The hub's workflow calls a client offers: create, status, wait for an outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from baton.client.snapshot import TERMINAL_STATUSES, WorkflowSnapshot, snapshot
+from baton.errors import ProtocolError, RequestTimeoutError
+from baton.protocol.event import Event
+
+__all__ = ["WorkflowCalls"]
+
+
+class WorkflowCalls:
+    """Typed calls to the coordination hub, on top of :meth:`request`."""
+
+    async def request(
+        self,
+        event: Event | str | None = None,
+        /,
+        *,
+        service: str,
+        event_type: str | None = None,
+        workflow_id: str | None = None,
+        phase: str = "client",
+        data: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Event:
+        """Ask ``service``; implemented by :class:`~baton.client.BatonClient`."""
+        raise NotImplementedError
+
+    async def create_workflow(
+        self, definition: Mapping[str, Any], *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Create a workflow from a hub definition (seed 002's JSON or the task-DAG form).
+
+        Returns:
+            The hub's reply: ``workflow_id``, ``status``, ``state_version``, ``events``.
+
+        Raises:
+            ProtocolError: the definition has no ``workflow_id``.
+            RemoteError: the hub refused it (invalid, or the id exists).
+        """
+        workflow_id = definition.get("workflow_id")
+        if not isinstance(workflow_id, str) or not workflow_id:
+            raise ProtocolError("the definition needs a workflow_id", part="definition.workflow_id")
+        reply = await self.request(
+            service="hub",
+            event_type="CREATE_WORKFLOW",
+            workflow_id=workflow_id,
+            data={"definition": dict(definition)},
+            timeout=timeout,
+        )
+        return dict(reply.data)
+
+    async def workflow_status(
+        self, workflow_id: str, *, timeout: float | None = None
+    ) -> WorkflowSnapshot:
+        """The workflow's current state, from the hub.
+
+        Raises:
+            RemoteError: the hub has no such workflow.
+        """
+        reply = await self.request(
+            service="hub",
+            event_type="GET_WORKFLOW",
+            workflow_id=workflow_id,
+            data={},
+            timeout=timeout,
+        )
+        return snapshot(workflow_id, reply.data)
+
+    async def wait_for_workflow(
+        self,
+        workflow_id: str,
+        *,
+        statuses: frozenset[str] | Sequence[str] = TERMINAL_STATUSES,
+        timeout: float,
+        poll_interval: float = 0.5,
+    ) -> WorkflowSnapshot:
+        """Wait until the workflow reaches one of ``statuses`` (default: any terminal one).
+
+        Choice: it polls the hub's ``GET_WORKFLOW`` rather than subscribing to events, so it
+        needs no consumer group, works on a started client, and cannot miss a change made
+        before the call. A terminal status other than the wanted ones ends the wait early.
+
+        Raises:
+            RequestTimeoutError: the workflow did not get there within ``timeout`` seconds.
+        """
+        wanted = frozenset(statuses)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        last: WorkflowSnapshot | None = None
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            last = await self.workflow_status(workflow_id, timeout=max(remaining, 1.0))
+            if last.status in wanted or last.terminal:
+                return last
+            await asyncio.sleep(min(poll_interval, max(0.0, deadline - loop.time())))
+        raise RequestTimeoutError(
+            f"workflow {workflow_id} is {last.status if last else 'unknown'}, not one of "
+            f"{', '.join(sorted(wanted))}, after {timeout:g}s",
+            service="hub",
+            workflow_id=workflow_id,
+            status=last.status if last else None,
+        )

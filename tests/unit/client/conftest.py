@@ -1,0 +1,63 @@
+"""Fixtures: clients on one in-memory broker, and a stand-in hub on the same broker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from baton.bus import Bus, MemoryTransport
+from baton.client import BatonClient
+from baton.config import BatonSettings
+from baton.protocol.event import Event
+
+ClientFactory = Callable[..., BatonClient]
+
+
+@pytest.fixture
+def memory() -> MemoryTransport:
+    return MemoryTransport(partitions=3)
+
+
+@pytest.fixture
+def settings() -> BatonSettings:
+    return BatonSettings(topic_prefix="unit", retry_delays=(0.2,), request_timeout=5)
+
+
+@pytest.fixture
+async def make_client(
+    memory: MemoryTransport, settings: BatonSettings
+) -> AsyncIterator[ClientFactory]:
+    made: list[BatonClient] = []
+
+    def factory(component: str = "unit-client") -> BatonClient:
+        client = BatonClient(component=component, settings=settings, transport=memory)
+        made.append(client)
+        return client
+
+    yield factory
+    for client in made:
+        await client.stop()
+
+
+Responder = Callable[[Event], Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+async def serve_hub(
+    memory: MemoryTransport, settings: BatonSettings
+) -> AsyncIterator[Callable[[Responder], Awaitable[Bus]]]:
+    """Answers the hub's commands topic with a given responder (a stand-in, no state)."""
+    buses: list[Bus] = []
+
+    async def start(responder: Responder) -> Bus:
+        bus = Bus(settings=settings.model_copy(update={"component": "fake-hub"}), transport=memory)
+        bus.serve("hub", responder)
+        await bus.start()
+        buses.append(bus)
+        return bus
+
+    yield start
+    for bus in buses:
+        await bus.stop()

@@ -1,0 +1,301 @@
+"""AgentWorker on the in-memory bus, with a stand-in hub that assigns and listens."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from baton.bus import Bus, MemoryTransport
+from baton.client import AgentWorker, Task, TaskResult
+from baton.config import BatonSettings
+from baton.errors import ConfigError
+from baton.protocol.event import Event
+from tests.behaviour.helpers import eventually, settle
+from tests.unit.client.conftest import ClientFactory
+
+pytestmark = pytest.mark.timeout(60)
+
+AGENT = "agent_001"
+
+
+@dataclass
+class FakeHub:
+    """Publishes assignments and the hub's announcements; records every event."""
+
+    bus: Bus
+    events: list[Event] = field(default_factory=list)
+
+    async def record(self, event: Event) -> None:
+        self.events.append(event)
+
+    async def assign(
+        self, task_id: str, *, agent: str = AGENT, token: int = 1, wf: str = "wf_1", **extra: Any
+    ) -> None:
+        data = {
+            "task_id": task_id,
+            "agent_id": agent,
+            "estimated_duration": "1m",
+            "fencing_token": token,
+            "attempt": token,
+            "role": "research",
+            "inputs": {"topic": "auth"},
+        }
+        await self.bus.publish(
+            Event(event_type="TASK_ASSIGNED", workflow_id=wf, phase="research", data=data, **extra)
+        )
+
+    async def announce(self, event_type: str, data: dict[str, Any], *, wf: str = "wf_1") -> None:
+        await self.bus.publish(
+            Event(event_type=event_type, workflow_id=wf, phase="research", data=data)
+        )
+
+    def reports(self, event_type: str, task_id: str | None = None) -> list[Event]:
+        return [
+            e
+            for e in self.events
+            if e.event_type == event_type
+            and e.source != "fake-hub"
+            and (task_id is None or e.data.get("task_id") == task_id)
+        ]
+
+
+@pytest.fixture
+async def hub(memory: MemoryTransport, settings: BatonSettings) -> AsyncIterator[FakeHub]:
+    bus = Bus(settings=settings.model_copy(update={"component": "fake-hub"}), transport=memory)
+    fake = FakeHub(bus=bus)
+    bus.subscribe("#", fake.record, group="fake-hub-log")
+    await bus.start()
+    yield fake
+    await bus.stop()
+
+
+Handler = Callable[[Task], Any]
+
+
+def worker(make_client: ClientFactory, handler: Handler, **options: Any) -> AgentWorker:
+    return AgentWorker(
+        client=make_client(f"agent-{AGENT}"),
+        agent_id=options.pop("agent_id", AGENT),
+        handler=handler,
+        heartbeat_interval=options.pop("heartbeat_interval", 0.2),
+        capabilities=["research"],
+        **options,
+    )
+
+
+def agent_tasks() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("baton-agent-")]
+
+
+async def test_a_task_is_started_progressed_and_completed_with_its_token(
+    make_client: ClientFactory, hub: FakeHub
+) -> None:
+    seen: list[Task] = []
+
+    async def research(task: Task) -> TaskResult:
+        seen.append(task)
+        await task.progress(50, message="Step 1/2: reading")
+        await task.progress(150)
+        return TaskResult(results={"found": task.inputs["topic"]}, quality_score=0.9)
+
+    async with worker(make_client, research):
+        await hub.assign("t1", token=4)
+        await hub.assign("t_other", agent="agent_002")
+        await eventually(lambda: bool(hub.reports("TASK_COMPLETED")), what="completion")
+    task = seen[0]
+    assert (task.task_id, task.fencing_token, task.attempt, task.role) == ("t1", 4, 4, "research")
+    assert [t.task_id for t in seen] == ["t1"]  # another agent's task is not ours
+    kinds = [e.event_type for e in hub.events if e.source != "fake-hub" and "task_id" in e.data]
+    assert kinds == ["TASK_STARTED", "PHASE_PROGRESS", "PHASE_PROGRESS", "TASK_COMPLETED"]
+    progress = hub.reports("PHASE_PROGRESS")
+    assert [p.data["progress_percentage"] for p in progress] == [50, 100]
+    assert progress[0].data["message"] == "Step 1/2: reading"
+    assert progress[0].data["phase_id"] == "research"
+    done = hub.reports("TASK_COMPLETED")[0]
+    assert done.data["results"] == {"found": "auth"}
+    assert done.data["quality_score"] == 0.9
+    assert done.data["agent_id"] == AGENT
+    assert all(e.data["fencing_token"] == 4 for e in hub.events if e.data.get("task_id") == "t1"
+               and e.source != "fake-hub")  # fmt: skip
+    assert not done.findings  # every registered field is there
+    assert not agent_tasks()
+
+
+async def test_a_handler_error_is_reported_as_the_task_failure(
+    make_client: ClientFactory, hub: FakeHub
+) -> None:
+    async def broken(task: Task) -> dict[str, Any]:
+        raise ValueError("tool crashed")
+
+    async def wrong(task: Task) -> Any:
+        return 42
+
+    async with worker(make_client, broken):
+        await hub.assign("t1", token=2)
+        await eventually(lambda: bool(hub.reports("TASK_FAILED")), what="failure")
+    failed = hub.reports("TASK_FAILED")[0].data
+    assert failed["failure_reason"] == "ValueError: tool crashed"
+    assert (failed["retry_count"], failed["fencing_token"]) == (1, 2)
+    assert not hub.reports("TASK_COMPLETED")
+
+    async with worker(make_client, wrong):
+        await hub.assign("t2")
+        await eventually(lambda: bool(hub.reports("TASK_FAILED", "t2")), what="failure")
+    assert "not a mapping" in hub.reports("TASK_FAILED", "t2")[0].data["failure_reason"]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data"),
+    [
+        ("WORKFLOW_CANCELLED", {"cancellation_reason": "user", "cleanup_status": {}}),
+        ("TASK_REASSIGNED", {"task_id": "t1", "old_agent": AGENT, "new_agent": "agent_002"}),
+        ("TASK_TIMEOUT", {"task_id": "t1", "agent_id": AGENT, "timeout_duration": "3s"}),
+        ("TASK_SKIPPED", {"task_id": "t1", "reason": "rule", "rule_id": "r"}),
+        ("AGENT_DEALLOCATED", {"agent_id": AGENT, "workflow_id": "wf_1", "reason": "timeout"}),
+    ],
+)
+async def test_a_task_taken_away_stops_its_handler_and_reports_nothing(
+    make_client: ClientFactory, hub: FakeHub, event_type: str, data: dict[str, Any]
+) -> None:
+    began, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def slow(task: Task) -> dict[str, Any]:
+        began.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return {}
+
+    async with worker(make_client, slow) as agent:
+        await hub.assign("t1")
+        await asyncio.wait_for(began.wait(), 20)
+        assert [t.task_id for t in agent.running_tasks] == ["t1"]
+        await hub.announce(event_type, data)
+        await asyncio.wait_for(cancelled.wait(), 20)
+        await settle(0.3)
+        assert agent.running_tasks == []
+    assert hub.reports("TASK_STARTED")
+    assert not hub.reports("TASK_COMPLETED")
+    assert not hub.reports("TASK_FAILED")
+
+
+async def test_a_newer_assignment_replaces_the_older_run(
+    make_client: ClientFactory, hub: FakeHub
+) -> None:
+    release = asyncio.Event()
+    tokens: list[int | None] = []
+
+    async def handler(task: Task) -> dict[str, Any]:
+        tokens.append(task.fencing_token)
+        if task.fencing_token == 1:
+            await asyncio.sleep(60)
+        await release.wait()
+        return {"token": task.fencing_token}
+
+    async with worker(make_client, handler):
+        await hub.assign("t1", token=1)
+        await eventually(lambda: tokens == [1], what="first run")
+        await hub.assign("t1", token=1)  # a redelivery of the same assignment: not run again
+        await hub.assign("t1", token=2)
+        await eventually(lambda: tokens == [1, 2], what="second run")
+        release.set()
+        await eventually(lambda: bool(hub.reports("TASK_COMPLETED")), what="completion")
+    done = hub.reports("TASK_COMPLETED")
+    assert [d.data["fencing_token"] for d in done] == [2]
+
+
+async def test_concurrency_is_limited_and_stop_leaves_no_task_behind(
+    make_client: ClientFactory, hub: FakeHub
+) -> None:
+    running, peak = 0, 0
+    gate = asyncio.Event()
+
+    async def handler(task: Task) -> dict[str, Any]:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        try:
+            await gate.wait()
+        finally:
+            running -= 1
+        return {}
+
+    agent = worker(make_client, handler, concurrency=2)
+    await agent.start()
+    for n in range(5):
+        await hub.assign(f"t{n}", wf=f"wf_{n}")
+    await eventually(lambda: running == 2, what="two running")
+    await settle(0.3)
+    assert peak == 2
+    assert len(agent.running_tasks) == 5  # three wait for a slot
+    gate.set()
+    await eventually(lambda: len(hub.reports("TASK_COMPLETED")) == 5, what="all done")
+    gate.clear()
+    await hub.assign("t9", wf="wf_9")
+    await eventually(lambda: running == 1, what="one more running")
+    await agent.stop()
+    await agent.stop()  # idempotent
+    assert not agent_tasks()
+    assert not hub.reports("TASK_COMPLETED", "t9")
+    assert not agent.client.started  # the worker started its client, so it stopped it
+
+
+async def test_presence_registration_heartbeats_and_shutdown(
+    make_client: ClientFactory, hub: FakeHub
+) -> None:
+    async def idle(task: Task) -> dict[str, Any]:
+        return {}
+
+    async with worker(make_client, idle):
+        await eventually(lambda: len(hub.reports("AGENT_HEARTBEAT")) >= 2, what="two heartbeats")
+    registered = hub.reports("COMPONENT_REGISTERED")[0]
+    assert registered.data["component_registration"]["component_type"] == "agent"
+    assert registered.data["component_registration"]["capabilities"] == ["research"]
+    beat = hub.reports("AGENT_HEARTBEAT")[0]
+    assert (beat.workflow_id, beat.phase, beat.data["agent_id"]) == ("global", AGENT, AGENT)
+    assert hub.reports("COMPONENT_HEARTBEAT")[0].data["health_status"]["component_id"] == AGENT
+    await eventually(lambda: bool(hub.reports("SYSTEM_SHUTDOWN")), what="shutdown")
+
+
+async def test_old_assignments_are_skipped(make_client: ClientFactory, hub: FakeHub) -> None:
+    ran: list[str] = []
+
+    async def handler(task: Task) -> dict[str, Any]:
+        ran.append(task.task_id)
+        return {}
+
+    old = datetime.now(UTC) - timedelta(hours=2)
+    async with worker(make_client, handler, max_assignment_age=60):
+        await hub.assign("old", timestamp=old)
+        await hub.assign("new")
+        await eventually(lambda: ran == ["new"], what="the new one only")
+        await settle(0.3)
+    assert ran == ["new"]
+
+
+async def test_run_forever_returns_when_stopped(make_client: ClientFactory, hub: FakeHub) -> None:
+    async def handler(task: Task) -> dict[str, Any]:
+        return {}
+
+    agent = worker(make_client, handler)
+    running = asyncio.create_task(agent.run_forever())
+    await eventually(lambda: bool(hub.reports("COMPONENT_REGISTERED")), what="registration")
+    await agent.stop()
+    await asyncio.wait_for(running, 20)
+
+
+def test_bad_options_are_config_errors(make_client: ClientFactory) -> None:
+    async def handler(task: Task) -> dict[str, Any]:
+        return {}
+
+    with pytest.raises(ConfigError):
+        worker(make_client, handler, agent_id="no:colons")
+    with pytest.raises(ConfigError):
+        worker(make_client, handler, concurrency=0)
