@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
-
-from pydantic import ValidationError
 
 from baton.bus import Ack, Bus, Handler, Subscription
 from baton.bus.transport import Transport
@@ -31,6 +30,8 @@ from baton.errors import ConfigError, ProtocolError
 from baton.protocol.event import Event
 
 __all__ = ["BatonClient"]
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 
 class BatonClient(WorkflowCalls):
@@ -53,15 +54,13 @@ class BatonClient(WorkflowCalls):
         transport: Transport | None = None,
     ) -> None:
         base = settings if settings is not None else BatonSettings()
-        try:
-            self.settings = BatonSettings.model_validate(
-                {**base.model_dump(), "component": component}
-            )
-        except ValidationError:
+        if not _NAME.match(component):
             raise ConfigError(
                 f"component {component!r} is not a name ([A-Za-z0-9_.-]{{1,128}})",
                 variable="BATON_COMPONENT",
-            ) from None
+            )
+        # A copy, not a re-validation: secrets and derived values stay as they were given.
+        self.settings = base.model_copy(update={"component": component})
         self.component = component
         self.bus = Bus(settings=self.settings, transport=transport)
         self._late: dict[str, Bus] = {}
