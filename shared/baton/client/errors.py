@@ -6,7 +6,7 @@ from typing import Any
 
 from baton.errors import BatonError
 
-__all__ = ["ClientError", "TaskRejectedError"]
+__all__ = ["ClientError", "StepFailedError", "StrategyError", "TaskRejectedError"]
 
 
 class ClientError(BatonError):
@@ -33,3 +33,31 @@ class TaskRejectedError(BatonError):
         super().__init__(message, workflow_id=workflow_id, task_id=task_id)
         self.workflow_id = workflow_id
         self.task_id = task_id
+
+
+class StepFailedError(BatonError):
+    """A pipeline step raised; the checkpoint keeps the steps done before it.
+
+    Attributes:
+        step: Name of the step.
+        number: Its 1-based position.
+    """
+
+    def __init__(self, message: str, *, step: str, number: int) -> None:
+        super().__init__(message, step=step, number=number)
+        self.step = step
+        self.number = number
+
+
+class StrategyError(BatonError):
+    """No strategy of a route produced a result.
+
+    Attributes:
+        route: The name asked for.
+        errors: Strategy name → why it failed.
+    """
+
+    def __init__(self, message: str, *, route: str, errors: dict[str, str]) -> None:
+        super().__init__(message, route=route, errors=errors)
+        self.route = route
+        self.errors = errors
