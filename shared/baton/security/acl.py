@@ -13,13 +13,13 @@ from collections.abc import Iterable, Sequence
 from enum import IntEnum
 from typing import Any
 
-from aiokafka.protocol.admin import CreateAclsRequest
+from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest
 from pydantic import BaseModel, ConfigDict
 
 from baton.config import SERVICES
 from baton.errors import StackError
 
-__all__ = ["CALLS", "AclBinding", "Operation", "apply_acls", "service_acls"]
+__all__ = ["CALLS", "AclBinding", "Operation", "apply_acls", "remove_acls", "service_acls"]
 
 
 class ResourceType(IntEnum):
@@ -133,20 +133,39 @@ async def apply_acls(*, admin: Any, bindings: Sequence[AclBinding]) -> int:
         StackError: the broker refused a binding (the message names it).
     """
     for binding in bindings:
-        request = CreateAclsRequest(
-            resource_type=int(binding.resource_type),
-            resource_name=binding.name,
-            resource_pattern_type_filter=int(binding.pattern),
-            principal=binding.principal,
-            host="*",
-            operation=int(binding.operation),
-            permission_type=ALLOW,
-        )
-        response = await admin._send_request(request)
-        for code, message in response.creation_responses:
-            if code:
-                raise StackError(
-                    f"Kafka refused the ACL {binding}: error {code} {message or ''}".strip(),
-                    acl=str(binding),
-                )
+        response = await admin._send_request(CreateAclsRequest(**_fields(binding)))
+        _check(binding, [(r[0], r[1]) for r in response.creation_responses])
     return len(bindings)
+
+
+async def remove_acls(*, admin: Any, bindings: Sequence[AclBinding]) -> int:
+    """Delete exactly ``bindings`` (absent ones are no error); returns how many were sent.
+
+    Raises:
+        StackError: the broker refused to delete one.
+    """
+    for binding in bindings:
+        response = await admin._send_request(DeleteAclsRequest(**_fields(binding)))
+        _check(binding, [(r[0], r[1]) for r in response.filter_responses])
+    return len(bindings)
+
+
+def _fields(binding: AclBinding) -> dict[str, Any]:
+    return {
+        "resource_type": int(binding.resource_type),
+        "resource_name": binding.name,
+        "resource_pattern_type_filter": int(binding.pattern),
+        "principal": binding.principal,
+        "host": "*",
+        "operation": int(binding.operation),
+        "permission_type": ALLOW,
+    }
+
+
+def _check(binding: AclBinding, results: Sequence[tuple[int, str | None]]) -> None:
+    for code, message in results:
+        if code:
+            raise StackError(
+                f"Kafka refused the ACL change {binding}: error {code} {message or ''}".strip(),
+                acl=str(binding),
+            )

@@ -10,10 +10,12 @@ formatted. Each ``up`` (re)applies the service ACLs, which is idempotent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from string import Template
 from typing import Any, Literal
@@ -23,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from baton.config import SERVICES, BatonSettings
 from baton.errors import StackError
-from baton.security.acl import apply_acls, service_acls
+from baton.security.acl import apply_acls, remove_acls, service_acls
 from baton.security.kafka_client import KafkaSecurity
 from baton.stack._common import log, pid_alive, port_open, read_pid, resource_text, tail, terminate
 from baton.stack._kafka_setup import KAFKA_VERSION, MAIN_CLASS, KafkaFiles
@@ -186,11 +188,21 @@ class SecureKafkaStack:
 
     async def apply_acls(self, *, prefix: str) -> int:
         """Create the service ACLs for topics under ``prefix`` (idempotent), as admin."""
+        async with self._admin() as admin:
+            return await apply_acls(admin=admin, bindings=service_acls(prefix=prefix))
+
+    async def remove_acls(self, *, prefix: str) -> int:
+        """Delete the service ACLs of ``prefix`` (a throw-away test deployment's)."""
+        async with self._admin() as admin:
+            return await remove_acls(admin=admin, bindings=service_acls(prefix=prefix))
+
+    @contextlib.asynccontextmanager
+    async def _admin(self) -> AsyncIterator[AIOKafkaAdminClient]:
         options = self.security(user=ADMIN).client_options()
         admin = AIOKafkaAdminClient(bootstrap_servers=LOCAL_SECURE_KAFKA_BOOTSTRAP, **options)
         try:
             await admin.start()
-            return await apply_acls(admin=admin, bindings=service_acls(prefix=prefix))
+            yield admin
         finally:
             await admin.close()
 
