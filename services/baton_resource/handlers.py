@@ -24,7 +24,7 @@ from baton.bus import Bus
 from baton.db import Database
 from baton.errors import HandlerError
 from baton.protocol.event import Event
-from baton.protocol.messages import AllocationRequest
+from baton.protocol.messages import AllocationRequest, ResourceRequest
 from baton.runtime import Outbox, first_time
 from baton_resource.allocator import Allocator
 from baton_resource.config import ResourceConfig
@@ -42,6 +42,7 @@ class ResourceCommand(StrEnum):
     CANCEL_REQUEST = "CANCEL_REQUEST"
     RENEW = "RENEW"
     STATUS = "RESOURCE_STATUS"
+    TRANSITION = "TRANSITION"
 
 
 def _now() -> datetime:
@@ -175,6 +176,16 @@ class ResourceHandlers:
                     )
                 ),
             )
+        if kind is ResourceCommand.TRANSITION:
+            target = data.get("to_workflow_id")
+            if not isinstance(target, str) or not target:
+                raise HandlerError(
+                    "data.to_workflow_id is required", retriable=False, part="data.to_workflow_id"
+                )
+            source, rid = request.workflow_id, f"{request.request_id or 'transition'}.to"
+            return await self._change(
+                conn, lambda a, now: _transition(a, now, source=source, target=target, rid=rid)
+            )
         allocation_id = str(data.get("allocation_id", ""))
 
         def renew(a: Allocator, now: datetime) -> tuple[dict[str, Any], list[ResourceEvent]]:
@@ -246,3 +257,49 @@ def _released(outcome: Any) -> tuple[dict[str, Any], list[ResourceEvent]]:
         "cancelled": list(outcome.cancelled),
         "granted": [g.model_dump(mode="json") for g in outcome.granted],
     }, list(outcome.events)
+
+
+def _transition(
+    a: Allocator, now: datetime, *, source: str, target: str, rid: str
+) -> tuple[dict[str, Any], list[ResourceEvent]]:
+    """Hand what ``source`` holds to ``target`` in one step (seed 002's ``transition``).
+
+    The release and the new request happen in the same transaction; requests already
+    queued are served first from what is freed, as after any release (no jumping the queue).
+    """
+    held = [x for x in a.state.allocations if x.workflow_id == source]
+    if not held:
+        raise HandlerError(
+            f"workflow {source} holds no allocation", retriable=False, workflow_id=source
+        )
+    files = sorted({f for x in held for f in x.resources.exclusive_files})
+    tools: dict[str, int] = {}
+    for x in held:
+        for name, count in x.resources.tool_instances.items():
+            tools[name] = tools.get(name, 0) + count
+    resources = ResourceRequest(
+        agents=sum(x.resources.agents for x in held),
+        memory_gb=sum(x.resources.memory_gb for x in held),
+        cpu_cores=sum(x.resources.cpu_cores for x in held),
+        duration_hours=max(x.resources.duration_hours for x in held),
+        exclusive_files=files,
+        tool_instances=tools,
+    )
+    freed = a.release(now=now, workflow_id=source, reason=f"transition to {target}")
+    req = AllocationRequest(
+        request_id=rid,
+        workflow_id=target,
+        requester=held[0].requester,
+        priority=held[0].priority,
+        resources=resources,
+    )
+    outcome = a.request(req, now=now)
+    reply = {
+        "from_workflow_id": source,
+        "to_workflow_id": target,
+        "released": list(freed.released),
+        "granted_to_queue": [g.model_dump(mode="json") for g in freed.granted],
+        "allocation_response": outcome.response.model_dump(mode="json"),
+        "reason": outcome.reason,
+    }
+    return reply, [*freed.events, *outcome.events]

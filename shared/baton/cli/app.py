@@ -1,7 +1,8 @@
 """The ``baton`` command line, assembled.
 
 Each concept has its own module with a ``typer.Typer`` named ``app``; this module only
-mounts them.
+mounts them. An unknown command or operation exits 127 (:class:`HelperGroup`); the seed
+helpers and what they map to are listed in docs/helpers.md.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from baton.cli import (
+    aggregator,
     db,
     demo,
     dlq,
@@ -23,11 +25,12 @@ from baton.cli import (
     status,
     topics,
 )
-from baton.cli.common import EXIT_CODES_HELP
+from baton.cli.common import EXIT_CODES_HELP, HelperGroup
 
 __all__ = ["app"]
 
 app = typer.Typer(
+    cls=HelperGroup,
     name="baton",
     help=f"Baton: multi-agent workflow coordination over Kafka. {EXIT_CODES_HELP}",
     no_args_is_help=True,
@@ -46,6 +49,6 @@ app.command("hub", help=hub.HELP, hidden=True)(hub.coordination_hub)
 app.add_typer(resource.app, name="resource-manager")
 app.add_typer(resource.app, name="resource", hidden=True)
 app.command("workflow-status")(status.workflow_status)
-app.add_typer(status.progress_app, name="progress-aggregator")
+app.add_typer(aggregator.app, name="progress-aggregator")
 app.add_typer(monitor.app, name="performance-monitor")
 app.add_typer(recovery.app, name="workflow-recovery")

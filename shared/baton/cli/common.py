@@ -1,4 +1,4 @@
-"""What every CLI command shares: settings, exit codes, JSON output, async entry."""
+"""What every CLI command shares: settings, exit codes, JSON output, async entry, groups."""
 
 from __future__ import annotations
 
@@ -10,11 +10,23 @@ from typing import Any, Final, TypeVar
 
 import orjson
 import typer
+from typer._click import Command, Context  # typer carries its own copy of click
+from typer.core import TyperGroup
 
 from baton.config import BatonSettings
 from baton.errors import BatonError
 
-__all__ = ["EXIT", "emit", "fail", "run", "settings"]
+__all__ = [
+    "EXIT",
+    "EXIT_CODES_HELP",
+    "HelperGroup",
+    "emit",
+    "fail",
+    "helper_app",
+    "run",
+    "settings",
+    "unknown_helper",
+]
 
 T = TypeVar("T")
 
@@ -54,9 +66,53 @@ def fail(error: BatonError) -> typer.Exit:
     return typer.Exit(code=error.exit_code)
 
 
+def unknown_helper(message: str, **fields: Any) -> typer.Exit:
+    """Exit 127: the helper or operation does not exist (seed 000's "not found")."""
+    body = {"error": "UnknownHelper", "message": message, **fields}
+    sys.stderr.write(orjson.dumps(body).decode() + "\n")
+    return typer.Exit(EXIT.UNKNOWN_HELPER)
+
+
 def run(main: Callable[[], Awaitable[T]]) -> T:
     """Run an async command; a BatonError becomes its exit code with a JSON reason."""
     try:
         return asyncio.run(main())  # type: ignore[arg-type]
     except BatonError as exc:
         raise fail(exc) from None
+
+
+class HelperGroup(TyperGroup):
+    """A command group whose unknown subcommand exits 127 (click says 2, "usage error").
+
+    Seed 000's caller tells "helper not available" (127) from "bad parameters" (2); an
+    unknown operation name is the former.
+    """
+
+    def resolve_command(
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
+        name = args[0] if args else ""
+        if (
+            name
+            and not name.startswith("-")
+            and not ctx.resilient_parsing
+            and self.get_command(ctx, name) is None
+        ):
+            known = ", ".join(self.list_commands(ctx))
+            raise unknown_helper(
+                f"unknown operation {name!r} of {ctx.command_path!r}; known: {known}",
+                operation=name,
+                helper=ctx.command_path,
+            )
+        return super().resolve_command(ctx, args)
+
+
+def helper_app(*, help: str) -> typer.Typer:
+    """A command group with the shared conventions (127 for unknown operations, exit codes
+    in the help, no pretty tracebacks)."""
+    return typer.Typer(
+        cls=HelperGroup,
+        help=f"{help} {EXIT_CODES_HELP}",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+    )

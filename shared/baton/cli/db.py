@@ -7,12 +7,14 @@ from typing import Annotated
 
 import typer
 
-from baton.cli.common import emit, run, settings
+from baton.cli.common import HelperGroup, emit, run, settings
 from baton.db import Database, Migration, load_migrations, migrate, pending
 from baton.runtime import RUNTIME_MIGRATIONS
 from baton.services import SERVICE_CLASSES, load_service
 
-app = typer.Typer(help="PostgreSQL schema: versioned migrations.", no_args_is_help=True)
+app = typer.Typer(
+    cls=HelperGroup, help="PostgreSQL schema: versioned migrations.", no_args_is_help=True
+)
 
 
 def _all_migrations() -> list[list[Migration]]:

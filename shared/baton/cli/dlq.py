@@ -11,10 +11,11 @@ from rich.table import Table
 
 from baton.bus import Bus
 from baton.bus.deadletters import DeadLetter, read_dead_letters, replay_dead_letters
-from baton.cli.common import EXIT_CODES_HELP, emit, run, settings
+from baton.cli.common import EXIT_CODES_HELP, HelperGroup, emit, run, settings
 from baton.errors import BatonError
 
 app = typer.Typer(
+    cls=HelperGroup,
     help="Dead letters: records that could not be handled, kept with the reason. "
     + EXIT_CODES_HELP,
     no_args_is_help=True,

@@ -11,13 +11,14 @@ import typer
 
 from baton.bus import Bus
 from baton.bus.tail import tail
-from baton.cli.common import EXIT, EXIT_CODES_HELP, emit, fail, run, settings
+from baton.cli.common import EXIT, EXIT_CODES_HELP, HelperGroup, emit, fail, run, settings
 from baton.errors import ProtocolError, RequestTimeoutError
 from baton.protocol.event import Event
 from baton.protocol.registry import EventRegistry
 from baton.protocol.routing import Pattern
 
 app = typer.Typer(
+    cls=HelperGroup,
     help=f"Publish, follow and check events in the EVENT_TYPE:workflow_id:phase:data format. "
     f"{EXIT_CODES_HELP}",
     no_args_is_help=True,

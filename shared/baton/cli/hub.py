@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 import typer
 
-from baton.bus import Bus
-from baton.cli.common import EXIT_CODES_HELP
-from baton.cli.remote import call, parse_json_arg, unknown_helper
-from baton.protocol.event import Event
+from baton.cli import hub_ops
+from baton.cli.common import EXIT_CODES_HELP, fail, unknown_helper
+from baton.cli.jsonin import json_arg, json_object
+from baton.cli.remote import call
+from baton.errors import ProtocolError
 
-USAGE = """Forms:
+USAGE = """Forms (JSON arguments may be '-' for stdin, or seed 000's request envelope):
 
   create-workflow JSON          create from seed 002's JSON (or the task-DAG form)
+
+  create-workflow WF            the same from options: --priority, --phases, --agents
+
+  publish-event JSON            {"event_type", "workflow_id", "phase", "data"} (seed 000)
 
   WF create JSON                the same, workflow id first
 
@@ -38,6 +42,8 @@ USAGE = """Forms:
 
   WF checkpoint NAME            ask for a manual checkpoint
 
+  WF recovery-mode JSON         pause for recovery; lists the checkpoints to restore from
+
   WF restore JSON               {"checkpoint_id": "..."}: roll back, keeping completed work
 
   list                          every workflow (JSON)
@@ -45,32 +51,8 @@ USAGE = """Forms:
 
 HELP = f"Drive the coordination hub (seed 002's helper). {EXIT_CODES_HELP}\n\n{USAGE}"
 
-
-def _wait_scheduled(timeout: float) -> Any:
-    async def wait(bus: Bus, reply: dict[str, Any]) -> dict[str, Any]:
-        """Poll until the workflow leaves CREATED (scheduled, queued or failed)."""
-        workflow_id = reply["workflow_id"]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            got = await bus.request(
-                Event(event_type="GET_WORKFLOW", workflow_id=workflow_id, phase="cli", data={}),
-                service="hub",
-                timeout=timeout,
-            )
-            state = got.data["workflow"]
-            if state["status"] != "CREATED":
-                return {
-                    **reply,
-                    "status": state["status"],
-                    "state_version": state["state_version"],
-                    "queue": state.get("queue"),
-                    "allocation": state.get("allocation"),
-                }
-            await asyncio.sleep(0.2)
-        return reply
-
-    return wait
+_LIFECYCLE = {"pause": "PAUSE_WORKFLOW", "resume": "RESUME_WORKFLOW", "cancel": "CANCEL_WORKFLOW"}
+_NO_ARGS = {"status": "GET_WORKFLOW", "signals": "GET_SIGNALS"}
 
 
 def coordination_hub(
@@ -81,90 +63,127 @@ def coordination_hub(
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="create: don't wait for scheduling.")
     ] = False,
+    priority: Annotated[
+        str, typer.Option(help="create-workflow WF: low|medium|high|critical.")
+    ] = "medium",
+    phases: Annotated[
+        str, typer.Option(help="create-workflow WF: comma-separated phase names.")
+    ] = "main",
+    agents: Annotated[int, typer.Option(help="create-workflow WF: agents to ask for.")] = 1,
 ) -> None:
     if not args:
-        typer.echo(USAGE)
+        typer.echo(USAGE, err=True)
         raise typer.Exit(2)
-    if args[0] == "list":
-        call(
-            service="hub",
-            event_type="LIST_WORKFLOWS",
-            workflow_id="global",
-            data={},
-            timeout=timeout,
-        )
-        return
-    if args[0] == "create-workflow":
-        if len(args) != 2:
-            raise unknown_helper("usage: create-workflow JSON")
-        definition = parse_json_arg(args[1], what="definition")
-        workflow_id = str(definition.get("workflow_id", "")) if isinstance(definition, dict) else ""
-        _create(workflow_id, definition, timeout=timeout, wait=not no_wait)
-        return
-    if len(args) < 2:
-        raise unknown_helper(f"unknown coordination-hub operation {args[0]!r}\n{USAGE}")
-    workflow_id, op, rest = args[0], args[1], args[2:]
-    simple = {"pause": "PAUSE_WORKFLOW", "resume": "RESUME_WORKFLOW", "cancel": "CANCEL_WORKFLOW"}
-    if op == "create" and len(rest) == 1:
-        _create(
-            workflow_id,
-            parse_json_arg(rest[0], what="definition"),
-            timeout=timeout,
-            wait=not no_wait,
-        )
-    elif op == "start-phase" and len(rest) == 1:
+    head, rest = args[0], args[1:]
+    if head == "list" and not rest:
+        _send("LIST_WORKFLOWS", "global", {}, timeout)
+    elif head == "create-workflow" and len(rest) == 1:
+        text = rest[0]
+        if text == "-" or text.lstrip().startswith("{"):
+            definition, request_id = json_object(text, what="definition")
+        else:  # seed 002: create-workflow research_auth_001 --priority=high
+            definition = hub_ops.definition_from_options(
+                text, priority=priority, phases=phases, agents=agents
+            )
+            request_id = None
+        _create(definition, timeout=timeout, wait=not no_wait, request_id=request_id)
+    elif head == "publish-event" and len(rest) == 1:
+        hub_ops.publish_event(json_arg(rest[0], what="event").value, timeout=timeout)
+    elif rest:
+        _workflow_operation(head, rest[0], rest[1:], timeout=timeout, no_wait=no_wait)
+    else:
+        _unknown_or_misused(head, args)
+
+
+def _workflow_operation(
+    workflow_id: str, op: str, rest: list[str], *, timeout: float, no_wait: bool
+) -> None:
+    one = len(rest) == 1
+    if op == "create" and one:
+        definition, request_id = json_object(rest[0], what="definition")
+        definition.setdefault("workflow_id", workflow_id)
+        _create(definition, timeout=timeout, wait=not no_wait, request_id=request_id)
+    elif op == "start-phase" and one:
         phase: int | str = int(rest[0]) if rest[0].isdigit() else rest[0]
         _send("START_PHASE", workflow_id, {"phase": phase}, timeout)
-    elif op == "assign-agents" and len(rest) == 1:
-        _send(
-            "ASSIGN_AGENTS",
-            workflow_id,
-            {"assignments": parse_json_arg(rest[0], what="assignments")},
-            timeout,
-        )
-    elif op in simple and len(rest) <= 1:
-        _send(simple[op], workflow_id, {"reason": rest[0]} if rest else {}, timeout)
-    elif op == "status" and not rest:
-        _send("GET_WORKFLOW", workflow_id, {}, timeout)
-    elif op == "signal" and len(rest) == 1:
-        _send("SEND_SIGNAL", workflow_id, parse_json_arg(rest[0], what="signal"), timeout)
-    elif op == "signals" and not rest:
-        _send("GET_SIGNALS", workflow_id, {}, timeout)
-    elif op == "context" and len(rest) == 1:
-        _send("UPDATE_CONTEXT", workflow_id, parse_json_arg(rest[0], what="context"), timeout)
+    elif op == "assign-agents" and one:
+        got = json_arg(rest[0], what="assignments")
+        if not isinstance(got.value, list):
+            raise fail(ProtocolError("must be a JSON list", part="assignments"))
+        _send("ASSIGN_AGENTS", workflow_id, {"assignments": got.value}, timeout, got.request_id)
+    elif op in _LIFECYCLE and len(rest) <= 1:
+        _send(_LIFECYCLE[op], workflow_id, {"reason": rest[0]} if rest else {}, timeout)
+    elif op in _NO_ARGS and not rest:
+        _send(_NO_ARGS[op], workflow_id, {}, timeout)
+    elif op in ("signal", "context") and one:
+        data, request_id = json_object(rest[0], what=op)
+        kind = "SEND_SIGNAL" if op == "signal" else "UPDATE_CONTEXT"
+        _send(kind, workflow_id, data, timeout, request_id)
     elif op == "quality-score" and len(rest) == 2:
-        _send(
-            "REPORT_QUALITY_SCORE",
-            workflow_id,
-            {"task_id": rest[0], "score": float(rest[1])},
-            timeout,
-        )
-    elif op == "satisfy" and len(rest) == 1:
+        try:
+            score = float(rest[1])
+        except ValueError:
+            raise fail(ProtocolError("SCORE must be a number", part="score")) from None
+        _send("REPORT_QUALITY_SCORE", workflow_id, {"task_id": rest[0], "score": score}, timeout)
+    elif op == "satisfy" and one:
         _send("SATISFY_DEPENDENCY", workflow_id, {"dependency": rest[0]}, timeout)
-    elif op == "checkpoint" and len(rest) == 1:
+    elif op == "checkpoint" and one:
         _send("CHECKPOINT_WORKFLOW", workflow_id, {"label": rest[0]}, timeout)
-    elif op == "restore" and len(rest) == 1:
+    elif op == "recovery-mode" and len(rest) <= 1:
+        spec, request_id = json_object(rest[0] if rest else "{}", what="recovery_mode")
+        hub_ops.recovery_mode(workflow_id, spec, timeout=timeout, request_id=request_id)
+    elif op == "restore" and one:
         # workflow-recovery verifies and rebuilds the checkpoint, then has the hub apply it.
+        data, request_id = json_object(rest[0], what="restore")
         call(
             service="recovery",
             event_type="RESTORE",
             workflow_id=workflow_id,
-            data=parse_json_arg(rest[0], what="restore"),
+            data=data,
             timeout=timeout,
+            request_id=request_id,
         )
     else:
-        raise unknown_helper(f"unknown coordination-hub operation {' '.join(args[1:])!r}\n{USAGE}")
+        _unknown_or_misused(op, [workflow_id, op, *rest])
 
 
-def _send(event_type: str, workflow_id: str, data: dict[str, Any], timeout: float) -> None:
-    call(service="hub", event_type=event_type, workflow_id=workflow_id, data=data, timeout=timeout)
+_KNOWN = frozenset(
+    {"list", "create-workflow", "publish-event", "create", "start-phase", "assign-agents"}
+    | set(_LIFECYCLE)
+    | set(_NO_ARGS)
+    | {"signal", "context", "quality-score", "satisfy", "checkpoint", "recovery-mode", "restore"}
+)
 
 
-def _create(workflow_id: str, definition: Any, *, timeout: float, wait: bool) -> None:
-    if not isinstance(definition, dict) or not workflow_id:
-        from baton.cli.common import fail
-        from baton.errors import ProtocolError
+def _unknown_or_misused(op: str, args: list[str]) -> None:
+    """A known operation with the wrong arguments is bad input (2); else unknown (127)."""
+    if op in _KNOWN:
+        raise fail(ProtocolError(f"wrong arguments for {op}: {' '.join(args)!r}", part="args"))
+    raise unknown_helper(f"unknown coordination-hub operation {' '.join(args)!r}", usage=USAGE)
 
+
+def _send(
+    event_type: str,
+    workflow_id: str,
+    data: dict[str, Any],
+    timeout: float,
+    request_id: str | None = None,
+) -> None:
+    call(
+        service="hub",
+        event_type=event_type,
+        workflow_id=workflow_id,
+        data=data,
+        timeout=timeout,
+        request_id=request_id,
+    )
+
+
+def _create(
+    definition: dict[str, Any], *, timeout: float, wait: bool, request_id: str | None
+) -> None:
+    workflow_id = definition.get("workflow_id")
+    if not isinstance(workflow_id, str) or not workflow_id:
         raise fail(
             ProtocolError(
                 "the definition must be a JSON object with workflow_id",
@@ -177,5 +196,6 @@ def _create(workflow_id: str, definition: Any, *, timeout: float, wait: bool) ->
         workflow_id=workflow_id,
         data={"definition": definition},
         timeout=timeout,
-        wait=_wait_scheduled(timeout) if wait else None,
+        request_id=request_id,
+        wait=hub_ops.wait_scheduled if wait else None,
     )

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import typer
 
-from baton.cli.common import EXIT_CODES_HELP
-from baton.cli.remote import call
+from baton.cli.analyses import allocation_efficiency, recovery_summary
+from baton.cli.common import helper_app
+from baton.cli.remote import Session, call, remote
+from baton.errors import RemoteError
 
-app = typer.Typer(
-    help=f"Metrics, component health and benchmarks. {EXIT_CODES_HELP}", no_args_is_help=True
-)
+app = helper_app(help="Metrics, component health, efficiency and benchmarks.")
 
 Timeout = Annotated[float, typer.Option(help="Seconds to wait for an answer (exit 124).")]
-JsonFlag = Annotated[bool, typer.Option("--json", help="JSON output (the default; for scripts).")]
+JsonFlag = Annotated[bool, typer.Option("--json", hidden=True, help="JSON output (the default).")]
+Workflow = Annotated[str, typer.Argument(help="Workflow id.")]
 
 
 @app.command()
@@ -25,7 +27,10 @@ def report(
     as_json: JsonFlag = True,
     timeout: Timeout = 30.0,
 ) -> None:
-    """Windowed throughput, latency and duration percentiles (p50/p95/p99), error rates, lag."""
+    """Windowed throughput, latency and duration percentiles (p50/p95/p99), error rates, lag.
+
+    With --workflow: that workflow's whole-life metrics (seed 002's
+    ``performance-monitor WF --track-state``)."""
     call(
         service="monitor",
         event_type="MONITOR_REPORT",
@@ -47,17 +52,73 @@ def health(as_json: JsonFlag = True, timeout: Timeout = 30.0) -> None:
     )
 
 
+async def _workflow_metrics(s: Session, workflow_id: str) -> dict[str, Any] | None:
+    try:
+        return await s.ask(
+            service="monitor",
+            event_type="MONITOR_REPORT",
+            workflow_id=workflow_id,
+            data={"workflow_id": workflow_id},
+        )
+    except RemoteError:
+        return None  # the monitor saw no event of it (yet): no measured work
+
+
+@app.command("allocation-efficiency")
+def efficiency(workflow_id: Workflow, timeout: Timeout = 30.0) -> None:
+    """Busy agent time (measured task durations) over held agent time (allocation's agents
+    from start to end) for WORKFLOW."""
+
+    async def work(s: Session) -> dict[str, Any]:
+        status = await s.ask(
+            service="status",
+            event_type="WORKFLOW_STATUS",
+            workflow_id=workflow_id,
+            data={"detailed": True},
+        )
+        metrics = await _workflow_metrics(s, workflow_id)
+        return allocation_efficiency(status=status, metrics=metrics, now=datetime.now(UTC))
+
+    remote(work, timeout=timeout, label=f"{workflow_id}: allocation efficiency")
+
+
+@app.command("recovery-success")
+def recovery_success(workflow_id: Workflow, timeout: Timeout = 30.0) -> None:
+    """Whether WORKFLOW recovered from its failures (verdict, recovery time, decisions),
+    with its measured error rate."""
+
+    async def work(s: Session) -> dict[str, Any]:
+        status = await s.ask(
+            service="status",
+            event_type="WORKFLOW_STATUS",
+            workflow_id=workflow_id,
+            data={"detailed": True},
+        )
+        analysis = await s.ask(
+            service="recovery", event_type="ANALYZE_FAILURE", workflow_id=workflow_id, data={}
+        )
+        result = recovery_summary(status=status, analysis=analysis)
+        metrics = await _workflow_metrics(s, workflow_id)
+        result["error_rate"] = (metrics or {}).get("error_rate")
+        return result
+
+    remote(work, timeout=timeout, label=f"{workflow_id}: recovery success")
+
+
 @app.command()
 def benchmark(
     events: Annotated[int, typer.Option(help="Events for the bus benchmark.")] = 30_000,
     workflows: Annotated[int, typer.Option(help="Workflows for the workflow benchmark.")] = 200,
 ) -> None:
-    """Run the bench suite (bus vs raw aiokafka; workflows/s) and print its tables."""
+    """Run the bench suite (bus vs raw aiokafka; workflows/s) and print its tables.
+
+    Not a request to the services: it runs its own load (the seed's baseline figures over
+    past workflows are `report`)."""
     code = 0
     for module, args in (
         ("bench.bus_pipe", ["--events", str(events)]),
         ("bench.workflows", ["--workflows", str(workflows)]),
     ):
-        typer.echo(f"== {module}")
+        typer.echo(f"== {module}", err=True)
         code |= subprocess.call([sys.executable, "-m", module, *args])
     raise typer.Exit(code)

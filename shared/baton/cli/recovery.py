@@ -6,33 +6,42 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from baton.cli.common import EXIT_CODES_HELP
-from baton.cli.remote import call, parse_json_arg
+from baton.cli.common import helper_app
+from baton.cli.jsonin import json_object
+from baton.cli.remote import Session, call, remote
 
-app = typer.Typer(
-    help=f"Checkpoints, failure analysis, restore and the fault suite. {EXIT_CODES_HELP}",
-    no_args_is_help=True,
-)
+app = helper_app(help="Checkpoints, failure analysis, restore and the fault suite.")
 
 Timeout = Annotated[float, typer.Option(help="Seconds to wait for an answer (exit 124).")]
 Workflow = Annotated[str, typer.Argument(help="Workflow id.")]
 
 
 @app.command("analyze-failure")
-def analyze_failure(workflow_id: Workflow, timeout: Timeout = 30.0) -> None:
+def analyze_failure(
+    workflow_id: Workflow,
+    context: Annotated[
+        str, typer.Argument(help='Optional {"error_context", ...}: echoed as "context".')
+    ] = "{}",
+    timeout: Timeout = 30.0,
+) -> None:
     """Error reports of WORKFLOW (classification, impact, ranked suggestions, decision),
-    pending recovery actions, the latest checkpoint and agents with open breakers."""
-    call(
-        service="recovery",
-        event_type="ANALYZE_FAILURE",
-        workflow_id=workflow_id,
-        data={},
-        timeout=timeout,
-    )
+    pending recovery actions, the latest checkpoint and agents with open breakers.
+
+    The analysis is workflow-recovery's own (made when each failure arrived); the context
+    given is shown with it, not used."""
+    data, _ = json_object(context, what="context")
+
+    async def work(s: Session) -> dict[str, Any]:
+        got = await s.ask(
+            service="recovery", event_type="ANALYZE_FAILURE", workflow_id=workflow_id, data={}
+        )
+        return {**got, "context": data} if data else got
+
+    remote(work, timeout=timeout, label=f"{workflow_id}: failure analysis")
 
 
 @app.command()
@@ -54,12 +63,14 @@ def restore(
     timeout: Timeout = 30.0,
 ) -> None:
     """Roll WORKFLOW back to a checkpoint (hash verified), keeping completed work."""
+    data, request_id = json_object(spec, what="restore")
     call(
         service="recovery",
         event_type="RESTORE",
         workflow_id=workflow_id,
-        data=parse_json_arg(spec, what="restore"),
+        data=data,
         timeout=timeout,
+        request_id=request_id,
     )
 
 

@@ -1,33 +1,128 @@
-"""Calling a service from the CLI: one request, JSON in and out, exit codes that tell."""
+"""Calling services from the CLI: one deadline, retries, JSON in and out, exit codes.
+
+A command opens a :func:`session` (a bus connection made with retries) and asks one or more
+services through it. Every request keeps its request id across retries, so the service
+applies it once (the hub and the resource manager store replies by request id in
+PostgreSQL; the others answer reads).
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
-import typer
-
 from baton.bus import Bus
-from baton.cli.common import EXIT, emit, fail, run, settings
-from baton.errors import ProtocolError, RequestTimeoutError
+from baton.bus.rpc import new_request_id
+from baton.cli.common import emit, run, settings
+from baton.cli.jsonin import json_arg
+from baton.cli.progress import Status, spinner
+from baton.cli.retry import Backoff, with_retries
+from baton.config import BatonSettings
+from baton.errors import BatonError, RequestTimeoutError
 from baton.protocol.event import Event
 
-__all__ = ["call", "parse_json_arg", "unknown_helper"]
+__all__ = ["Session", "call", "parse_json_arg", "remote", "session"]
+
+# Grace past the command's timeout for closing the connection before the guard fires.
+_CLOSE_GRACE = 5.0
 
 
-def parse_json_arg(text: str, *, what: str) -> Any:
-    """Parse a JSON argument; bad JSON exits 2 naming the argument and position."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise fail(ProtocolError(f"not valid JSON: {exc}", part=what)) from None
+class Session:
+    """A connected bus and the command's deadline, shared by all of its requests."""
+
+    def __init__(self, *, bus: Bus, deadline: float, status: Status) -> None:
+        self.bus = bus
+        self.deadline = deadline
+        self.status = status
+
+    def remaining(self) -> float:
+        """Seconds left before the command's timeout."""
+        return max(0.0, self.deadline - asyncio.get_running_loop().time())
+
+    async def ask(
+        self,
+        *,
+        service: str,
+        event_type: str,
+        workflow_id: str,
+        data: dict[str, Any],
+        request_id: str | None = None,
+        phase: str = "cli",
+    ) -> dict[str, Any]:
+        """One request; transient failures are retried with backoff under the same id."""
+        request = Event(
+            event_type=event_type,
+            workflow_id=workflow_id,
+            phase=phase,
+            data=data,
+            request_id=request_id or new_request_id(),
+        )
+
+        async def once(remaining: float) -> dict[str, Any]:
+            reply = await self.bus.request(request, service=service, timeout=remaining)
+            result: dict[str, Any] = reply.data
+            return result
+
+        def retrying(attempt: int, error: BatonError, delay: float) -> None:
+            self.status.update(f"{service}: {error.message} — retry {attempt} in {delay:.1f}s")
+
+        self.status.update(f"asking {service} ({event_type})")
+        return await with_retries(
+            once,
+            timeout=self.remaining(),
+            what=f"{service} {event_type}",
+            on_retry=retrying,
+        )
 
 
-def unknown_helper(message: str) -> typer.Exit:
-    """Exit 127: the helper operation does not exist (seed 000's convention)."""
-    typer.echo(orjson.dumps({"error": "UnknownHelper", "message": message}).decode(), err=True)
-    return typer.Exit(EXIT.UNKNOWN_HELPER)
+async def _connect(config: BatonSettings, timeout: float) -> Bus:
+    async def once(remaining: float) -> Bus:
+        bus = Bus(settings=config)
+        try:
+            await bus.start()
+        except BaseException:
+            await bus.stop()
+            raise
+        return bus
+
+    return await with_retries(once, timeout=timeout, what="connecting to Kafka", backoff=Backoff())
+
+
+@asynccontextmanager
+async def session(*, timeout: float, label: str) -> AsyncIterator[Session]:
+    """A bus connection (retried until ``timeout``) and a spinner with ``label``."""
+    config = settings()
+    deadline = asyncio.get_running_loop().time() + timeout
+    with spinner(label) as status:
+        bus = await _connect(config, timeout)
+        try:
+            yield Session(bus=bus, deadline=deadline, status=status)
+        finally:
+            await bus.stop()
+
+
+def remote(
+    work: Callable[[Session], Awaitable[Any]], *, timeout: float, label: str, output: bool = True
+) -> Any:
+    """Run ``work`` in a session, print its result as one JSON document, exit by outcome.
+
+    Error replies exit 1, bad input 2, timeouts (of the whole command) 124.
+    """
+
+    async def main() -> Any:
+        try:
+            async with asyncio.timeout(timeout + _CLOSE_GRACE):
+                async with session(timeout=timeout, label=label) as s:
+                    return await work(s)
+        except TimeoutError:
+            raise RequestTimeoutError(f"{label}: no answer within {timeout:g}s") from None
+
+    result = run(main)
+    if output:
+        emit(result)
+    return result
 
 
 def call(
@@ -38,29 +133,30 @@ def call(
     data: dict[str, Any],
     timeout: float,
     phase: str = "cli",
-    wait: Any = None,
+    request_id: str | None = None,
+    wait: Callable[[Session, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """Send one request to ``service``, print the reply as JSON, return it.
 
-    ``wait`` is an optional ``async (bus, reply) -> reply`` run before printing (e.g. to wait
-    for a workflow to leave CREATED). Error replies exit 1, timeouts 124, bad input 2.
+    ``wait`` is an optional ``async (session, reply) -> reply`` run before printing (e.g. to
+    wait for a workflow to leave CREATED).
     """
-    config = settings()
 
-    async def main() -> dict[str, Any]:
-        try:
-            async with asyncio.timeout(timeout + 5), Bus(settings=config) as bus:
-                request = Event(
-                    event_type=event_type, workflow_id=workflow_id, phase=phase, data=data
-                )
-                reply = await bus.request(request, service=service, timeout=timeout)
-                result: dict[str, Any] = reply.data
-                if wait is not None:
-                    result = await wait(bus, result)
-                return result
-        except TimeoutError:
-            raise RequestTimeoutError(f"{service} did not answer within {timeout:g}s") from None
+    async def work(s: Session) -> dict[str, Any]:
+        result = await s.ask(
+            service=service,
+            event_type=event_type,
+            workflow_id=workflow_id,
+            data=data,
+            request_id=request_id,
+            phase=phase,
+        )
+        return result if wait is None else await wait(s, result)
 
-    result = run(main)
-    emit(result)
+    result: dict[str, Any] = remote(work, timeout=timeout, label=f"{service} {event_type}")
     return result
+
+
+def parse_json_arg(text: str, *, what: str) -> Any:
+    """A JSON argument's value (``-`` reads stdin); bad JSON exits 2."""
+    return json_arg(text, what=what).value

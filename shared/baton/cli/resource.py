@@ -2,35 +2,67 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from baton.cli.common import EXIT_CODES_HELP
-from baton.cli.remote import call, parse_json_arg, unknown_helper
+from baton.cli.common import fail, helper_app
+from baton.cli.jsonin import json_arg, json_object
+from baton.cli.remote import Session, call, remote
+from baton.cli.resource_input import normalise_allocation
+from baton.errors import ProtocolError, RemoteError
 
-app = typer.Typer(help=f"Resource manager helper. {EXIT_CODES_HELP}", no_args_is_help=True)
+app = helper_app(help="Resource manager helper (JSON arguments may be '-' for stdin).")
 
 Timeout = Annotated[float, typer.Option(help="Seconds to wait for an answer (exit 124).")]
 
 
 @app.command()
 def allocate(
-    request: Annotated[str, typer.Argument(help="Seed 001 allocation_request JSON (or its body).")],
+    request: Annotated[
+        str,
+        typer.Argument(
+            help="Seed 001 allocation_request JSON (or its body, or seed 000's "
+            "{workflow_id, requirements, priority, estimated_duration}), or a workflow id."
+        ),
+    ],
+    agents: Annotated[int | None, typer.Option(help="With a workflow id: agents.")] = None,
+    priority: Annotated[str | None, typer.Option(help="With a workflow id: priority.")] = None,
+    specialization: Annotated[
+        str | None, typer.Option(help="With a workflow id: recorded, not used (see 'ignored').")
+    ] = None,
     timeout: Timeout = 30.0,
 ) -> None:
-    """Ask for resources; prints the allocation_response (approved|partial|queued|denied)."""
-    body = parse_json_arg(request, what="allocation_request")
-    inner = body.get("allocation_request", body) if isinstance(body, dict) else None
-    if not isinstance(inner, dict) or "workflow_id" not in inner:
-        raise unknown_helper("allocate needs a JSON object with workflow_id")
-    call(
-        service="resource",
-        event_type="ALLOCATE",
-        workflow_id=str(inner["workflow_id"]),
-        data={"allocation_request": inner},
-        timeout=timeout,
-    )
+    """Ask for resources; prints the allocation_response (approved|partial|queued|denied).
+
+    Fields the allocator has no use for are listed under "ignored" with the reason.
+    """
+    request_id: str | None = None
+    if request == "-" or request.lstrip().startswith("{"):
+        got = json_arg(request, what="allocation_request")
+        body, request_id = got.value, got.request_id
+    else:  # seed 002: allocate research_auth_001 --agents=2 --specialization=research
+        body = {"workflow_id": request, "resources": {"agents": agents or 1}}
+        if priority is not None:
+            body["priority"] = priority
+    try:
+        inner, ignored = normalise_allocation(body)
+    except ProtocolError as exc:
+        raise fail(exc) from None
+    if specialization is not None:
+        ignored["specialization"] = "the pool's agents are interchangeable (no specialisations)"
+
+    async def work(s: Session) -> dict[str, Any]:
+        reply = await s.ask(
+            service="resource",
+            event_type="ALLOCATE",
+            workflow_id=str(inner["workflow_id"]),
+            data={"allocation_request": inner},
+            request_id=request_id,
+        )
+        return {**reply, "ignored": ignored} if ignored else reply
+
+    remote(work, timeout=timeout, label=f"allocating for {inner['workflow_id']}")
 
 
 @app.command()
@@ -58,4 +90,85 @@ def release(
         workflow_id="global",
         data={"allocation_id": allocation_id, "reason": reason},
         timeout=timeout,
+    )
+
+
+@app.command()
+def transition(
+    from_workflow: Annotated[str, typer.Argument(help="Workflow that holds the resources.")],
+    to_workflow: Annotated[str, typer.Argument(help="Workflow that takes them over.")],
+    preserve_context: Annotated[
+        bool,
+        typer.Option(
+            "--preserve-context",
+            help="Also copy the hub's shared context of FROM to TO (both hub workflows).",
+        ),
+    ] = False,
+    timeout: Timeout = 30.0,
+) -> None:
+    """Hand FROM's allocation to TO in one transaction (seed 002's phase transition).
+
+    Requests already queued are served first from what is freed, as after any release.
+    """
+
+    async def work(s: Session) -> dict[str, Any]:
+        reply = await s.ask(
+            service="resource",
+            event_type="TRANSITION",
+            workflow_id=from_workflow,
+            data={"to_workflow_id": to_workflow},
+        )
+        if preserve_context:
+            reply["context"] = await _copy_context(s, from_workflow, to_workflow)
+        return reply
+
+    remote(work, timeout=timeout, label=f"transition {from_workflow} → {to_workflow}")
+
+
+async def _copy_context(s: Session, source: str, target: str) -> dict[str, Any]:
+    try:
+        got = await s.ask(service="hub", event_type="GET_WORKFLOW", workflow_id=source, data={})
+    except RemoteError as exc:  # not a hub workflow (a manual allocation): nothing to copy
+        return {"copied": [], "state_version": None, "reason": exc.message}
+    state = got["workflow"]
+    values = dict((state.get("context") or {}).get("data") or {})
+    if not values:
+        return {"copied": [], "state_version": None}
+    reply = await s.ask(
+        service="hub",
+        event_type="UPDATE_CONTEXT",
+        workflow_id=target,
+        data={"updates": values},
+    )
+    return {"copied": sorted(values), "state_version": reply.get("state_version")}
+
+
+@app.command("handle-failure")
+def handle_failure(
+    workflow_id: Annotated[str, typer.Argument(help="The failed workflow.")],
+    spec: Annotated[
+        str,
+        typer.Argument(help='{"failed_component", "impact_assessment", "reallocation_strategy"}'),
+    ] = "{}",
+    timeout: Timeout = 30.0,
+) -> None:
+    """Isolate a failed workflow: release everything it holds and drop its queued requests,
+    so the capacity goes to the queue; it asks again when it is restored."""
+    data, request_id = json_object(spec, what="failure")
+    component = str(data.get("failed_component") or "unknown component")
+    strategy = str(data.get("reallocation_strategy") or "isolate_and_recover")
+    if strategy not in ("isolate_and_recover", "release"):
+        raise fail(
+            ProtocolError(
+                f"unknown reallocation_strategy {strategy!r}; known: isolate_and_recover, release",
+                part="failure.reallocation_strategy",
+            )
+        )
+    call(
+        service="resource",
+        event_type="RELEASE",
+        workflow_id=workflow_id,
+        data={"workflow_id": workflow_id, "reason": f"failure of {component} ({strategy})"},
+        timeout=timeout,
+        request_id=request_id,
     )

@@ -13,12 +13,13 @@ from typing import Annotated
 import orjson
 import typer
 
-from baton.cli.common import EXIT, emit
+from baton.cli.common import EXIT, HelperGroup, emit
 from baton.protocol.schemas import render_schemas, stale_schemas, write_schemas
 
 __all__ = ["app"]
 
 app = typer.Typer(
+    cls=HelperGroup,
     help="JSON Schemas of the protocol messages and the AsyncAPI document (schemas/).",
     no_args_is_help=True,
 )

@@ -9,13 +9,14 @@ from typing import Annotated
 
 import typer
 
-from baton.cli.common import emit, run, settings
+from baton.cli.common import HelperGroup, emit, run, settings
 from baton.config import BatonSettings
 from baton.stack import ServiceReport, Stack, StackReport
 
 __all__ = ["app"]
 
 app = typer.Typer(
+    cls=HelperGroup,
     help=(
         "Local development stack: an Apache Kafka broker (KRaft) and a PostgreSQL server. "
         "Services configured with BATON_KAFKA_BOOTSTRAP / BATON_PG_DSN are used when they "

@@ -1,4 +1,4 @@
-"""``baton workflow-status`` and ``baton progress-aggregator``: seed 002's status helpers."""
+"""``baton workflow-status``: seed 002's workflow-status helper (one workflow)."""
 
 from __future__ import annotations
 
@@ -7,85 +7,143 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
-from baton.bus import Bus
-from baton.cli.common import EXIT_CODES_HELP, emit, run, settings
-from baton.protocol.event import Event
+from baton.cli.analyses import lessons_learned, recovery_summary
+from baton.cli.common import EXIT_CODES_HELP, fail
+from baton.cli.progress import bars
+from baton.cli.remote import Session, remote
+from baton.cli.subscribe import parse_kinds, subscribe
+from baton.errors import ProtocolError
 
-__all__ = ["progress_app", "workflow_status"]
+__all__ = ["workflow_status"]
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="JSON output for scripts.")]
-Timeout = Annotated[float, typer.Option(help="Seconds to wait for an answer (exit 124).")]
-_TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
-
-
-async def _ask(
-    bus: Bus, event_type: str, workflow_id: str, data: dict[str, Any], timeout: float
-) -> dict[str, Any]:
-    reply = await bus.request(
-        Event(event_type=event_type, workflow_id=workflow_id, phase="cli", data=data),
-        service="status",
-        timeout=timeout,
-    )
-    return reply.data
+_TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 
 
 def workflow_status(
     workflow_id: Annotated[str, typer.Argument(help="The workflow.")],
+    extra: Annotated[
+        list[str] | None,
+        typer.Argument(help="(The shell's pieces of a split --events list.)", hidden=True),
+    ] = None,
     detailed: Annotated[
         bool, typer.Option("--detailed", help="Phases, tasks, agents, timeline.")
     ] = False,
     include_dependencies: Annotated[
         bool, typer.Option("--include-dependencies", help="Task and external dependencies.")
     ] = False,
-    follow: Annotated[
-        bool, typer.Option("--follow", help="Show live progress until it ends.")
+    recovery_report: Annotated[
+        bool,
+        typer.Option(
+            "--recovery-report",
+            help="Add workflow-recovery's view: errors, decisions, recovery time, checkpoints.",
+        ),
     ] = False,
-    as_json: JsonFlag = False,
-    timeout: Timeout = 30.0,
+    lessons_learned_flag: Annotated[
+        bool,
+        typer.Option(
+            "--lessons-learned", help="With --recovery-report: what failed how often, and why."
+        ),
+    ] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Progress bar (stderr) until it ends.")
+    ] = False,
+    subscribe_flag: Annotated[
+        bool,
+        typer.Option(
+            "--subscribe", help="Print the workflow's events as they come, one JSON per line."
+        ),
+    ] = False,
+    events: Annotated[
+        str,
+        typer.Option(help='--subscribe: kinds, e.g. \'["state_change","checkpoint","error"]\'.'),
+    ] = "all",
+    from_beginning: Annotated[
+        bool, typer.Option("--from-beginning", help="--subscribe: replay past events first.")
+    ] = False,
+    max_events: Annotated[
+        int | None, typer.Option("--max", help="--subscribe: stop after N events.")
+    ] = None,
+    pretty: Annotated[bool, typer.Option("--pretty", help="Tables instead of JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", hidden=True, help="JSON (the default).")
+    ] = True,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds to wait for an answer (default 30; exit 124). With --subscribe: "
+            "how long to follow (default: until the workflow ends)."
+        ),
+    ] = None,
 ) -> None:
-    """Where a workflow stands: status, progress, phase, estimate (seed 002's workflow-status)."""
-    config = settings()
-    data = {"detailed": detailed, "include_dependencies": include_dependencies}
+    """Where a workflow stands: status, progress, phase, estimate (JSON on stdout)."""
+    if subscribe_flag:
+        try:
+            kinds = parse_kinds([events, *(extra or [])])
+        except ProtocolError as exc:
+            raise fail(exc) from None
+        subscribe(
+            workflow_id,
+            kinds=kinds,
+            from_beginning=from_beginning,
+            max_events=max_events,
+            timeout=timeout,
+        )
+        return
+    if extra:
+        raise fail(ProtocolError(f"unexpected arguments {extra}", part="args"))
+    data = {
+        "detailed": detailed or recovery_report,
+        "include_dependencies": include_dependencies,
+    }
 
-    async def main() -> dict[str, Any]:
-        async with Bus(settings=config) as bus:
-            state = await _ask(bus, "WORKFLOW_STATUS", workflow_id, data, timeout)
-            if not follow:
-                return state
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.percentage:>5.1f} %"),
-                disable=as_json,
-            ) as bar:
-                task = bar.add_task(workflow_id, total=100)
+    async def ask(s: Session) -> dict[str, Any]:
+        return await s.ask(
+            service="status", event_type="WORKFLOW_STATUS", workflow_id=workflow_id, data=data
+        )
+
+    async def work(s: Session) -> dict[str, Any]:
+        state = await ask(s)
+        if follow:
+            with bars() as progress:
+                task = progress.add_task(workflow_id, total=100)
                 while state["status"] not in _TERMINAL:
-                    bar.update(
+                    progress.update(
                         task,
                         completed=state["progress"],
                         description=f"{workflow_id} {state['status']} "
                         f"{state.get('current_phase') or ''}",
                     )
                     await asyncio.sleep(0.5)
-                    state = await _ask(bus, "WORKFLOW_STATUS", workflow_id, data, timeout)
-                bar.update(
-                    task,
-                    completed=state["progress"],
-                    description=f"{workflow_id} {state['status']}",
-                )
-            return state
+                    state = await ask(s)
+                progress.update(task, completed=state["progress"])
+        if recovery_report:
+            analysis = await s.ask(
+                service="recovery", event_type="ANALYZE_FAILURE", workflow_id=workflow_id, data={}
+            )
+            report = recovery_summary(status=state, analysis=analysis)
+            if lessons_learned_flag:
+                report["lessons_learned"] = lessons_learned(analysis.get("reports") or [])
+            state["recovery_report"] = report
+            if not detailed:
+                for key in ("phases", "tasks", "agents", "timeline", "critical_path"):
+                    state.pop(key, None)
+        return state
 
-    state = run(main)
-    if as_json:
-        emit(state)
-        return
+    state = remote(work, timeout=timeout or 30.0, label=f"{workflow_id}: status", output=not pretty)
+    if pretty:
+        _print(state, detailed=detailed, include_dependencies=include_dependencies)
+
+
+workflow_status.__doc__ = f"{workflow_status.__doc__} {EXIT_CODES_HELP}"
+
+
+def _print(state: dict[str, Any], *, detailed: bool, include_dependencies: bool) -> None:
     console = Console()
     estimate = state.get("estimate") or {}
     console.print(
-        f"[bold]{workflow_id}[/] {state['status']}  {state['progress']:.1f} %  "
+        f"[bold]{state['workflow_id']}[/] {state['status']}  {state['progress']:.1f} %  "
         f"phase {state.get('current_phase')}  "
         f"ETA {estimate.get('completion_at') or '-'} "
         f"(confidence {estimate.get('confidence', 0):.2f})"
@@ -102,67 +160,5 @@ def workflow_status(
         console.print(table)
     if include_dependencies:
         console.print_json(data=state.get("dependencies", {}))
-
-
-progress_app = typer.Typer(
-    help=f"System-wide progress (seed 002's progress-aggregator). {EXIT_CODES_HELP}",
-    no_args_is_help=True,
-)
-
-
-@progress_app.command("system-overview")
-def system_overview(
-    include_conflicts: Annotated[
-        bool, typer.Option("--include-conflicts", help="List resource conflicts.")
-    ] = False,
-    resource_analysis: Annotated[
-        bool, typer.Option("--resource-analysis", help="Pool use and bottlenecks.")
-    ] = False,
-    as_json: JsonFlag = False,
-    timeout: Timeout = 30.0,
-) -> None:
-    """Active and queued workflows, conflicts, resource use, bottlenecks, alerts."""
-    config = settings()
-
-    async def main() -> dict[str, Any]:
-        async with Bus(settings=config) as bus:
-            return await _ask(bus, "SYSTEM_OVERVIEW", "global", {}, timeout)
-
-    view = run(main)
-    if not include_conflicts:
-        view.pop("conflicts", None)
-    if not resource_analysis:
-        view.pop("resources", None)
-        view.pop("bottlenecks", None)
-    if as_json:
-        emit(view)
-        return
-    console = Console()
-    console.print("Workflows: " + ", ".join(f"{k} {v}" for k, v in view.get("counts", {}).items()))
-    table = Table("workflow", "status", "progress", "phase", "ETA")
-    for w in view.get("active", []):
-        table.add_row(
-            w["workflow_id"],
-            w["status"],
-            f"{w['progress']:.0f} %",
-            str(w.get("current_phase") or ""),
-            str((w.get("estimate") or {}).get("completion_at") or ""),
-        )
-    console.print(table)
-    if view.get("queue"):
-        console.print(
-            "Queue: " + ", ".join(f"{q['position']}. {q['workflow_id']}" for q in view["queue"])
-        )
-    for name, pool in (view.get("resources") or {}).items():
-        console.print(
-            f"{name:<24} {pool['used']:g}/{pool['capacity']:g} ({pool['utilisation']:.0f} %)"
-        )
-    for b in view.get("bottlenecks") or []:
-        console.print(f"bottleneck {b['kind']} {b['name']}: {b['detail']}")
-    for c in view.get("conflicts") or []:
-        console.print(f"conflict {c}")
-
-
-@progress_app.callback()
-def _group() -> None:
-    """System-wide progress (seed 002's progress-aggregator)."""
+    if "recovery_report" in state:
+        console.print_json(data=state["recovery_report"])

@@ -7,12 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from baton.cli.common import emit, run, settings
+from baton.cli.common import HelperGroup, emit, run, settings
 from baton.topics import create_topics, describe_topics, list_topics, topic_specs
 
 __all__ = ["app"]
 
 app = typer.Typer(
+    cls=HelperGroup,
     help=(
         "Baton's Kafka topics: events, state (compacted), replies, one commands topic per "
         "service, and retry and dead-letter topics for each of those. Names start with "
