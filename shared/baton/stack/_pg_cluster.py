@@ -230,3 +230,16 @@ class PgCluster:
                 await conn.execute(f'create database "{DATABASE}" owner "{ROLE}"')
         finally:
             await conn.close()
+        await self._ensure_roles()
+
+    async def _ensure_roles(self) -> None:
+        """The migration owner and DML-only app roles, with their rights on ``baton``."""
+        import asyncpg
+
+        from baton.db.roles import ensure_roles  # asyncpg loads only when a stack starts
+
+        conn = await asyncpg.connect(f"postgresql://{ROLE}@{HOST}:{PORT}/{DATABASE}", timeout=5)
+        try:
+            await ensure_roles(conn, database=DATABASE)
+        finally:
+            await conn.close()
