@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from baton.config import LOCAL_KAFKA_BOOTSTRAP, BatonSettings
@@ -67,3 +69,64 @@ def test_service_configs_share_one_reader_that_names_the_variable() -> None:
     with pytest.raises(ConfigError) as info:
         HubConfig.from_env({"BATON_HUB_NOPE": "1"})
     assert info.value.fields["variable"] == "BATON_HUB_NOPE"
+
+
+SECURE = {
+    "BATON_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+    "BATON_KAFKA_SASL_USERNAME": "hub",
+}
+
+
+def test_kafka_security_defaults_to_plaintext() -> None:
+    security = BatonSettings.from_env({}).kafka_security
+    assert security.protocol == "PLAINTEXT"
+    assert security.client_options() == {"security_protocol": "PLAINTEXT"}
+
+
+def test_sasl_password_is_secret_everywhere_but_the_client(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not read until a client starts")
+    s = BatonSettings.from_env(
+        {**SECURE, "BATON_KAFKA_SASL_PASSWORD": "s3cret-pw", "BATON_KAFKA_CA_FILE": str(ca)}
+    )
+    for shown in (repr(s), str(s), s.model_dump_json(), s.kafka_security.describe()):
+        assert "s3cret-pw" not in shown
+    assert s.kafka_security.describe() == "SASL_SSL as hub"
+    security = s.kafka_security.model_copy(update={"ca_file": None})
+    options = security.client_options()
+    assert options["sasl_plain_password"] == "s3cret-pw"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert options["ssl_context"].check_hostname
+
+
+def test_sasl_password_from_a_mounted_file(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("from-file\n")
+    s = BatonSettings.from_env({**SECURE, "BATON_KAFKA_SASL_PASSWORD_FILE": str(secret)})
+    assert s.kafka_sasl_password is not None
+    assert s.kafka_sasl_password.get_secret_value() == "from-file"
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({}, "BATON_KAFKA_SASL_PASSWORD"),  # SASL without a password
+        ({"BATON_KAFKA_SASL_PASSWORD_FILE": "/nonexistent/pw"}, "_FILE"),
+        (
+            {"BATON_KAFKA_SASL_PASSWORD": "x", "BATON_KAFKA_SASL_PASSWORD_FILE": "/x"},
+            "not both",
+        ),
+        ({"BATON_KAFKA_SASL_PASSWORD": "x", "BATON_KAFKA_CA_FILE": "/nonexistent.pem"}, "CA"),
+        ({"BATON_KAFKA_SECURITY_PROTOCOL": "TLS"}, "BATON_KAFKA_SECURITY_PROTOCOL"),
+    ],
+)
+def test_bad_security_settings_fail_at_start(extra: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        BatonSettings.from_env({**SECURE, **extra})
+    assert named in str(caught.value)
+
+
+def test_an_invalid_password_is_not_echoed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        BatonSettings.from_env({}, kafka_sasl_password=["s3cret-pw"])
+    assert "s3cret-pw" not in str(caught.value)

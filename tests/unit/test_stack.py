@@ -57,3 +57,41 @@ def test_report_env_points_at_the_endpoints() -> None:
     report = StackReport(kafka=kafka, postgres=pg, home="/h")
     assert report.env() == {"BATON_KAFKA_BOOTSTRAP": "k:1", "BATON_PG_DSN": "postgresql://x"}
     assert report.model_dump(mode="json")["kafka"]["state"] == "running"
+
+
+def test_secure_broker_properties_use_sasl_ssl_and_the_authorizer() -> None:
+    text = resource_text("server-secure.properties")
+    assert "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SASL_PLAINTEXT" in text
+    assert "sasl.enabled.mechanisms=SCRAM-SHA-512" in text
+    assert "StandardAuthorizer" in text
+    assert "allow.everyone.if.no.acl.found=false" in text
+    assert "PLAINTEXT://" not in text.replace("SASL_PLAINTEXT", "")
+
+
+def test_secure_broker_has_its_own_ports_and_files(tmp_path: Path) -> None:
+    from baton.stack.secure_kafka import LOCAL_SECURE_KAFKA_BOOTSTRAP, SecureKafkaStack
+
+    stack = SecureKafkaStack(settings=BatonSettings(home=tmp_path))
+    plain = KafkaStack(settings=BatonSettings(home=tmp_path))
+    assert LOCAL_SECURE_KAFKA_BOOTSTRAP != LOCAL_KAFKA_BOOTSTRAP
+    assert {stack.port, stack.port + 1}.isdisjoint({plain.port, plain.port + 1})
+    assert stack.files.data_dir != plain.files.data_dir
+    assert stack.files.libs == plain.files.libs  # jars fetched once
+    env = stack.env(user="hub")
+    assert env["BATON_KAFKA_SASL_PASSWORD_FILE"].endswith("hub.password")
+    assert "BATON_KAFKA_SASL_PASSWORD" not in env  # by file, never the value
+
+
+def test_service_acls_keep_each_service_to_its_own() -> None:
+    from baton.security.acl import Operation, service_acls
+
+    acls = service_acls(prefix="p")
+    writes = {(a.principal, a.name) for a in acls if a.operation is Operation.WRITE}
+    assert ("User:hub", "p.commands.hub") in writes
+    assert ("User:hub", "p.commands.resource") in writes  # the hub asks for resources
+    assert ("User:status", "p.commands.hub") not in writes
+    assert ("User:monitor", "p.state") not in writes
+    groups = {(a.principal, a.name) for a in acls if a.resource_type.name == "GROUP"}
+    reads = {(a.principal, a.name) for a in acls if a.operation is Operation.READ}
+    assert ("User:status", "p.status") in groups & reads
+    assert all(not (p != f"User:{n.split('.')[1]}" and (p, n) in reads) for p, n in groups)
