@@ -6,9 +6,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from baton.client.errors import TaskRejectedError
 from baton.protocol.event import Event
 
-__all__ = ["ProgressReporter", "Task", "TaskHandler", "TaskResult"]
+__all__ = ["ProgressReporter", "Task", "TaskHandler", "TaskResult", "as_result"]
 
 ProgressReporter = Callable[[float, str | None, str | None], Awaitable[None]]
 """Publishes one progress report: percent, message, eta."""
@@ -96,3 +97,22 @@ class Task:
 
 TaskHandler = Callable[[Task], Awaitable[Mapping[str, Any] | TaskResult | None]]
 """An agent's work: takes the :class:`Task`, returns its results (``None``: no results)."""
+
+
+def as_result(task: Task, value: object) -> TaskResult:
+    """What a handler returned, as a :class:`TaskResult` (None: no results).
+
+    Raises:
+        TaskRejectedError: it is neither a mapping nor a TaskResult.
+    """
+    if isinstance(value, TaskResult):
+        return value
+    if isinstance(value, Mapping):
+        return TaskResult(results=value)
+    if value is None:
+        return TaskResult()
+    raise TaskRejectedError(
+        f"the handler returned {type(value).__name__}, not a mapping or TaskResult",
+        workflow_id=task.workflow_id,
+        task_id=task.task_id,
+    )

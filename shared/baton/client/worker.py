@@ -46,10 +46,9 @@ from typing import Any, Self
 
 from baton.bus.subscription import BATCH_DELIVERIES
 from baton.client.client import BatonClient
-from baton.client.errors import TaskRejectedError
 from baton.client.presence import AgentPresence
 from baton.client.takeaway import WATCHED_PATTERNS, Takeaway, takeaway
-from baton.client.task import Task, TaskHandler, TaskResult
+from baton.client.task import Task, TaskHandler, as_result
 from baton.errors import ConfigError
 from baton.protocol.duration import format_duration
 from baton.protocol.event import Event
@@ -259,7 +258,7 @@ class AgentWorker:
             await self._report(task, "TASK_STARTED", {"start_time": _iso(datetime.now(UTC))})
             began = asyncio.get_running_loop().time()
             try:
-                outcome = _result(task, await self.handler(task))
+                outcome = as_result(task, await self.handler(task))
             except Exception as exc:
                 if self._let_go(run):
                     log.warning("%s: %s/%s failed: %r", self.agent_id, task.workflow_id,
@@ -320,20 +319,6 @@ class AgentWorker:
                 **data,
             },
         )
-
-
-def _result(task: Task, value: object) -> TaskResult:
-    if isinstance(value, TaskResult):
-        return value
-    if isinstance(value, Mapping):
-        return TaskResult(results=value)
-    if value is None:
-        return TaskResult()
-    raise TaskRejectedError(
-        f"the handler returned {type(value).__name__}, not a mapping or TaskResult",
-        workflow_id=task.workflow_id,
-        task_id=task.task_id,
-    )
 
 
 def _iso(moment: datetime) -> str:

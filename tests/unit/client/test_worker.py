@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from baton.bus import Bus, MemoryTransport
-from baton.client import AgentWorker, Task, TaskResult
+from baton.client import AgentWorker, Pipeline, Step, Task, TaskResult, task_progress
 from baton.config import BatonSettings
 from baton.errors import ConfigError
 from baton.protocol.event import Event
@@ -299,3 +299,27 @@ def test_bad_options_are_config_errors(make_client: ClientFactory) -> None:
         worker(make_client, handler, agent_id="no:colons")
     with pytest.raises(ConfigError):
         worker(make_client, handler, concurrency=0)
+
+
+async def test_a_pipeline_reports_its_steps_as_task_progress(
+    make_client: ClientFactory, hub: FakeHub
+) -> None:
+    async def step(state: dict[str, Any]) -> None:
+        state["n"] = state.get("n", 0) + 1
+
+    async def handler(task: Task) -> dict[str, Any]:
+        steps = [Step("read", step), Step("write", step)]
+        return await Pipeline(steps=steps, reporters=[task_progress(task)]).run()
+
+    async with worker(make_client, handler):
+        await hub.assign("t1")
+        await eventually(lambda: bool(hub.reports("TASK_COMPLETED")), what="completion")
+    progress = [(p.data["progress_percentage"], p.data["message"])
+                for p in hub.reports("PHASE_PROGRESS")]  # fmt: skip
+    assert progress == [
+        (0, "Step 1/2: read"),
+        (50, "Step 1/2: read done"),
+        (50, "Step 2/2: write"),
+        (100, "Step 2/2: write done"),
+    ]
+    assert hub.reports("TASK_COMPLETED")[0].data["results"] == {"n": 2}
