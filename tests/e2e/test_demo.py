@@ -1,0 +1,60 @@
+"""README's run command, as written: ``./scripts/run.sh --once`` completes seed 002's scenarios.
+
+It sets everything up (bootstrap, stack, topics, migrations), starts the five services as
+supervised processes and four agent workers, runs the three scenarios and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from asyncio.subprocess import PIPE
+from pathlib import Path
+
+import pytest
+
+from baton.config import BatonSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
+
+
+async def test_run_command_completes_the_three_scenarios(
+    e2e_env: dict[str, str], log_dir: Path
+) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        str(ROOT / "scripts" / "run.sh"),
+        "--once",
+        "--json",
+        env={**e2e_env, "COLUMNS": "160"},
+        stdout=PIPE,
+        stderr=PIPE,
+        cwd=ROOT,
+    )
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 400)
+    (log_dir / "demo.out").write_bytes(stderr)
+    assert proc.returncode == 0, stderr.decode(errors="replace")[-4000:]
+    rows = {row["workflow_id"].rsplit("_", 1)[0]: row for row in json.loads(stdout)}
+    assert set(rows) == {
+        "feature_dev_001",
+        "bug_fix_002",
+        "impl_auth_001",
+        "microservices_migration_001",
+    }
+    assert all(row["status"] == "COMPLETED" for row in rows.values()), rows
+    # Coordination: the bug fix waited for the feature's agents.
+    assert rows["bug_fix_002"]["queued"] is True
+    # Parallel tracks: 3 research + plan + 3 implementation + tests + docs.
+    assert rows["impl_auth_001"]["tasks_completed"] >= 9
+    assert rows["impl_auth_001"]["phases"] == "5/5"
+    # Recovery: the migration failed, was retried, restored from a checkpoint, completed.
+    migration = rows["microservices_migration_001"]
+    assert migration["restored"] is True
+    assert migration["task_failures"] >= 1
+    text = stderr.decode(errors="replace")
+    assert "Summary" in text and "Dashboard: http://127.0.0.1:" in text
+    assert "→" in text and "dlq" in text  # the malformed line was kept, with its reason
+    logs = BatonSettings.from_env(e2e_env).home / "demo" / "logs"
+    for service in ("resource", "hub", "recovery", "status", "monitor"):
+        assert (logs / f"{service}.log").exists()
