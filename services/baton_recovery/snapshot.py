@@ -1,8 +1,11 @@
 """Checkpoint snapshots: canonical encoding, ``sha256`` hashes and zlib compression.
 
 A state is JSON-ready data, encoded canonically (:mod:`baton_recovery.canonical`), so equal
-states always hash to the same ``sha256:<hex>``. A stored snapshot is that encoding
-compressed with zlib at level 6.
+states always hash to the same ``sha256:<hex>``. A stored snapshot is that encoding compressed
+with zlib at level 6, or, for an object or list of less than :data:`RAW_BELOW` bytes, the
+encoding itself: zlib's fixed cost (about as much as diffing a state) buys only a few
+hundred bytes there. The two cannot be confused: a zlib stream's first byte is never ``{``
+or ``[`` (its low four bits are always 8), so older rows, all compressed, still decode.
 
 Choices where the seeds are silent:
 
@@ -32,6 +35,7 @@ __all__ = [
     "COMPRESSION_LEVEL",
     "HASH_ALGORITHM",
     "MAX_STATE_BYTES",
+    "RAW_BELOW",
     "Snapshot",
     "Trigger",
     "canonical_json",
@@ -50,6 +54,9 @@ HASH_ALGORITHM: Final = "sha256"
 """Algorithm of every checkpoint hash (the prefix of ``sha256:<hex>``)."""
 COMPRESSION_LEVEL: Final = 6
 """zlib level of stored snapshots."""
+RAW_BELOW: Final = 1024
+"""Objects and lists encoding to fewer bytes are stored uncompressed (module doc)."""
+_RAW_FIRST: Final = (ord("{"), ord("["))
 MAX_STATE_BYTES: Final = 64 * 1024 * 1024
 """Default limit on the decoded size of a snapshot."""
 
@@ -68,7 +75,7 @@ class Snapshot:
     """A state encoded for storage.
 
     Attributes:
-        blob: The compressed canonical encoding.
+        blob: The compressed canonical encoding (or, when small, the encoding itself).
         hash: ``sha256:<hex>`` of the canonical encoding (before compression).
         original_size: Bytes of the canonical encoding.
         compressed_size: Bytes of ``blob``.
@@ -115,7 +122,8 @@ def compress_canonical(raw: bytes, *, raw_hash: str | None = None) -> Snapshot:
         raw: A canonical encoding (:func:`~baton_recovery.canonical.canonical_json`).
         raw_hash: ``content_hash(raw)`` when the caller has it already (saves hashing twice).
     """
-    blob = zlib.compress(raw, COMPRESSION_LEVEL)
+    small = len(raw) < RAW_BELOW and raw[0] in _RAW_FIRST
+    blob = raw if small else zlib.compress(raw, COMPRESSION_LEVEL)
     return Snapshot(
         blob=blob,
         hash=content_hash(raw) if raw_hash is None else raw_hash,
@@ -146,22 +154,26 @@ def decode_snapshot(
             checkpoint_id=checkpoint_id,
             expected=expected_hash,
         )
-    inflater = zlib.decompressobj()
-    try:
-        raw = inflater.decompress(blob, max_size + 1)
-    except zlib.error as exc:
-        raise CorruptCheckpointError(
-            f"checkpoint {checkpoint_id} is corrupt: {exc}",
-            checkpoint_id=checkpoint_id,
-            expected=expected_hash,
-        ) from None
+    if blob[:1] in (b"{", b"["):  # stored uncompressed (module doc)
+        raw = blob
+        inflater = None
+    else:
+        inflater = zlib.decompressobj()
+        try:
+            raw = inflater.decompress(blob, max_size + 1)
+        except zlib.error as exc:
+            raise CorruptCheckpointError(
+                f"checkpoint {checkpoint_id} is corrupt: {exc}",
+                checkpoint_id=checkpoint_id,
+                expected=expected_hash,
+            ) from None
     if len(raw) > max_size:
         raise CorruptCheckpointError(
             f"checkpoint {checkpoint_id} expands beyond {max_size} bytes",
             checkpoint_id=checkpoint_id,
             expected=expected_hash,
         )
-    if not inflater.eof or inflater.unused_data:
+    if inflater is not None and (not inflater.eof or inflater.unused_data):
         what = "is truncated" if not inflater.eof else "has trailing data"
         raise CorruptCheckpointError(
             f"checkpoint {checkpoint_id} {what}",

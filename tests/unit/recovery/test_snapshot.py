@@ -14,6 +14,7 @@ from baton.protocol.messages.checkpoint import CheckpointSyncMessage
 from baton_recovery.canonical import canonical_decoded
 from baton_recovery.errors import CorruptCheckpointError, InvalidStateError
 from baton_recovery.snapshot import (
+    RAW_BELOW,
     canonical_json,
     check_json_ready,
     checkpoint_sync,
@@ -142,9 +143,49 @@ def test_tampered_content_is_corruption() -> None:
     ],
 )
 def test_damaged_blobs_are_corruption(mangle: Any, message: str) -> None:
-    snap = encode_snapshot({"tasks": {f"t{i}": i for i in range(50)}})
+    snap = encode_snapshot({"tasks": {f"t{i}": i for i in range(200)}})
+    assert snap.compressed_size < snap.original_size
     with pytest.raises(CorruptCheckpointError, match=message):
         decode_snapshot(mangle(snap.blob), expected_hash=snap.hash, checkpoint_id="c2")
+
+
+@pytest.mark.parametrize("value", [{"tasks": {"t1": "done"}}, [{"path": ["a"], "op": "delete"}]])
+def test_small_objects_and_lists_are_stored_as_they_encode(value: Any) -> None:
+    snap = encode_snapshot(value)
+    raw = canonical_json(value)
+    assert len(raw) < RAW_BELOW
+    assert snap.blob == raw
+    assert snap.compressed_size == snap.original_size
+    assert snap.ratio == 1.0
+    assert decode_snapshot(snap.blob, expected_hash=snap.hash, checkpoint_id="c") == value
+
+
+def test_small_payloads_compressed_as_older_rows_stored_them_still_decode() -> None:
+    for value in (STATE, {"tasks": {"t1": "done"}}, [{"path": ["a"], "op": "delete"}], 5):
+        raw = canonical_json(value)
+        old = zlib.compress(raw, 6)  # every row before uncompressed payloads
+        assert decode_snapshot(old, expected_hash=content_hash(raw), checkpoint_id="c") == value
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda b: b[:-1],
+        lambda b: b + b" ",
+        lambda b: b.replace(b"done", b"lost"),
+        lambda b: b"[" + b,
+    ],
+)
+def test_damaged_uncompressed_blobs_are_corruption(mangle: Any) -> None:
+    snap = encode_snapshot({"tasks": {"t1": "done"}})
+    with pytest.raises(CorruptCheckpointError, match="does not match"):
+        decode_snapshot(mangle(snap.blob), expected_hash=snap.hash, checkpoint_id="c6")
+
+
+def test_scalars_are_always_compressed() -> None:
+    # Only an object or a list may start a stored blob uncompressed (module doc).
+    assert zlib.decompress(encode_snapshot("x").blob) == b'"x"'
+    assert zlib.decompress(encode_snapshot(7).blob) == b"7"
 
 
 def test_a_blob_expanding_beyond_the_limit_is_refused_before_hashing() -> None:
