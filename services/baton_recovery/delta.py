@@ -82,8 +82,33 @@ def encoded_diff(
             result, as :func:`baton_recovery.chain.prepare_checkpoint` does.
     """
     out: list[dict[str, Any]] = []
-    _diff(base, new, [], out, exact=exact)
+    if exact:
+        _diff(base, new, [], out, exact=True)
+    else:
+        _loose_diff(base, new, (), out)
     return out
+
+
+def _loose_diff(
+    base: Mapping[str, Any], new: Mapping[str, Any], at: tuple[str, ...], out: list[dict[str, Any]]
+) -> None:
+    """:func:`_diff` with ``exact=False``, in fewer steps: it runs for every checkpoint."""
+    changed = [key for key, value in new.items() if base.get(key, _MISSING) != value]
+    if not base.keys() <= new.keys():
+        changed.extend(base.keys() - new.keys())  # some keys of base are gone
+    if not changed:
+        return
+    changed.sort()
+    for key in changed:
+        value = new.get(key, _MISSING)
+        if value is _MISSING:
+            out.append({"path": [*at, key], "op": "delete"})
+            continue
+        before = base.get(key, _MISSING)
+        if isinstance(before, dict) and isinstance(value, dict):
+            _loose_diff(before, value, (*at, key), out)
+        else:
+            out.append({"path": [*at, key], "op": "set", "value": value})
 
 
 def _diff(
