@@ -7,11 +7,15 @@ so reading a chain verifies both the bytes and the rebuilt state.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
+
+from asyncpg import UniqueViolationError
 
 from baton_recovery.breaker import BreakerRegistry
+from baton_recovery.bulk import RowStream
 from baton_recovery.chain import CheckpointRecord, rebuild_state
 from baton_recovery.liveness import Liveness
 from baton_recovery.snapshot import decode_snapshot
@@ -78,6 +82,22 @@ cross join lateral (
 ) as latest
 """
 
+# The same, and the checkpoints among $2 stored already (a redelivered request), in one
+# round trip: ``known`` tells the two apart.
+_HEADS = f"""
+select latest.*, false as known from unnest($1::text[]) as wanted(id)
+cross join lateral (
+    select {_COLUMNS} from recovery_checkpoints
+    where workflow_id = wanted.id order by seq desc limit 1
+) as latest
+union all
+select {_COLUMNS}, true from recovery_checkpoints where checkpoint_id = any($2::text[])
+"""
+
+COPY_FROM: Final = 16
+"""Fewest rows inserted with ``COPY`` (:mod:`baton_recovery.bulk`); fewer go in one
+``INSERT``, which needs no savepoint around it."""
+
 _INSERT_COLUMNS = (
     "checkpoint_id, workflow_id, checkpoint_type, trigger, state_version, kind, base_id, "
     "deltas_since_full, payload, payload_hash, state_hash, full_size, stored_size"
@@ -109,6 +129,46 @@ class RecoveryStore:
         """The latest checkpoint of each of ``workflow_ids`` that has one."""
         rows = await conn.fetch(_LATEST_MANY, workflow_ids)
         return [CheckpointRow(**dict(r)) for r in rows]
+
+    async def heads(
+        self, conn: Any, *, workflow_ids: list[str], checkpoint_ids: list[str]
+    ) -> tuple[list[CheckpointRow], set[str]]:
+        """The latest checkpoint of each of ``workflow_ids`` that has one, and those of
+        ``checkpoint_ids`` stored already."""
+        latest: list[CheckpointRow] = []
+        known: set[str] = set()
+        for r in await conn.fetch(_HEADS, workflow_ids, checkpoint_ids):
+            if r["known"]:
+                known.add(r["checkpoint_id"])
+            else:
+                latest.append(CheckpointRow(**{k: v for k, v in r.items() if k != "known"}))
+        return latest, known
+
+    async def insert_rows(
+        self, conn: Any, rows: Iterable[tuple[Any, ...]], *, count: int
+    ) -> set[str]:
+        """Insert ``count`` rows, prepared as ``rows`` is consumed, in order; the ids
+        inserted. Many go through a streamed ``COPY`` in a savepoint (falling back to
+        :meth:`insert_many` if another writer stored one of the ids meanwhile).
+
+        Raises:
+            Exception: what consuming ``rows`` raised (nothing of them is kept).
+        """
+        if count < COPY_FROM:
+            return await self.insert_many(conn, list(rows))
+        stream = RowStream(rows)
+        try:
+            async with conn.transaction():
+                await conn.copy_to_table(
+                    "recovery_checkpoints",
+                    source=stream,
+                    columns=_INSERT_COLUMNS.split(", "),
+                    format="binary",
+                )
+                stream.check()
+        except UniqueViolationError:
+            return await self.insert_many(conn, stream.all_rows())
+        return {row[0] for row in stream.sent}
 
     async def insert_many(self, conn: Any, rows: list[tuple[Any, ...]]) -> set[str]:
         """Insert prepared rows (in :data:`_INSERT_COLUMNS` order) in one statement, in

@@ -1,10 +1,11 @@
 """Writing checkpoints: full or differential, many per round trip.
 
 For a batch of checkpoint requests the writer reads the latest checkpoint of every workflow
-involved in one query, diffs each new state against the state before it, hashes and
-compresses, and inserts the batch in one statement. Requests of one workflow in a batch
-chain onto each other in order. A checkpoint id stored before is skipped (a redelivered
-request), and reported as None.
+involved (and which of the ids are stored already) in one query, then diffs each new state
+against the state before it, hashes and compresses it as the rows are being sent to the
+table (:meth:`RecoveryStore.insert_rows`). Requests of one workflow in a batch chain onto
+each other in order. A checkpoint id stored before (a redelivered request), or twice in a
+batch, is stored once and reported as None again.
 
 The state before is kept in memory from the last committed write, as plain JSON nobody
 mutates (successive states share their unchanged subtrees), and used only while the table
@@ -18,13 +19,13 @@ by :meth:`CheckpointWriter.committed`, which the caller calls once the transacti
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 from baton_recovery.chain import ChainPolicy, prepare_checkpoint
 from baton_recovery.snapshot import compress_canonical
-from baton_recovery.store import RecoveryStore
+from baton_recovery.store import CheckpointRow, RecoveryStore
 
 __all__ = ["CheckpointRequest", "CheckpointWriter", "WrittenCheckpoints"]
 
@@ -82,9 +83,36 @@ class CheckpointWriter:
             CheckpointChainError, CorruptCheckpointError: a state before had to be rebuilt
                 and its chain is broken or damaged.
         """
-        heads = await self._heads(conn, {r.workflow_id for r in requests})
-        rows: list[tuple[Any, ...]] = []
-        syncs: list[_Sync] = []
+        latest, known = await self.store.heads(
+            conn,
+            workflow_ids=sorted({r.workflow_id for r in requests}),
+            checkpoint_ids=[r.checkpoint_id for r in requests],
+        )
+        heads = await self._heads(conn, latest)
+        todo: list[CheckpointRequest] = []
+        for req in requests:  # ids stored before, or twice in this batch, are stored once
+            if req.checkpoint_id not in known:
+                known.add(req.checkpoint_id)
+                todo.append(req)
+        syncs: dict[str, _Sync] = {}
+        rows = self._rows(todo, heads, syncs)  # prepared while the rows are being sent
+        inserted = await self.store.insert_rows(conn, rows, count=len(todo))
+        created: list[dict[str, Any] | None] = []
+        for req in requests:
+            sync = syncs.pop(req.checkpoint_id, None)
+            created.append(
+                sync.data() if sync is not None and req.checkpoint_id in inserted else None
+            )
+        return WrittenCheckpoints(created, heads)
+
+    def _rows(
+        self,
+        requests: list[CheckpointRequest],
+        heads: dict[str, _Head],
+        syncs: dict[str, _Sync],
+    ) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``requests``, each prepared when asked for; fills ``syncs`` and
+        moves ``heads`` on as it goes."""
         for req in requests:
             head = heads.get(req.workflow_id)
             prepared = prepare_checkpoint(
@@ -99,38 +127,27 @@ class CheckpointWriter:
             blob = compress_canonical(
                 prepared.encoded, raw_hash=None if delta else prepared.state_hash
             )
-            rows.append(
-                (
-                    req.checkpoint_id,
-                    req.workflow_id,
-                    req.checkpoint_type,
-                    req.trigger,
-                    req.state_version,
-                    prepared.kind,
-                    head.checkpoint_id if head is not None and delta else None,
-                    since_full,
-                    blob.blob,
-                    blob.hash,
-                    prepared.state_hash,
-                    prepared.full_size,
-                    blob.compressed_size,
-                )
-            )
-            syncs.append(
-                _Sync(
-                    req,
-                    prepared.kind,
-                    prepared.state_hash,
-                    prepared.full_size,
-                    blob.compressed_size,
-                )
+            syncs[req.checkpoint_id] = _Sync(
+                req, prepared.kind, prepared.state_hash, prepared.full_size, blob.compressed_size
             )
             heads[req.workflow_id] = _Head(
                 req.checkpoint_id, prepared.state_hash, since_full, prepared.stored_state
             )
-        inserted = await self.store.insert_many(conn, rows)
-        created = [s.data() if s.request.checkpoint_id in inserted else None for s in syncs]
-        return WrittenCheckpoints(created, heads)
+            yield (
+                req.checkpoint_id,
+                req.workflow_id,
+                req.checkpoint_type,
+                req.trigger,
+                req.state_version,
+                prepared.kind,
+                head.checkpoint_id if head is not None and delta else None,
+                since_full,
+                blob.blob,
+                blob.hash,
+                prepared.state_hash,
+                prepared.full_size,
+                blob.compressed_size,
+            )
 
     def committed(self, written: WrittenCheckpoints) -> None:
         """Remember the states ``written`` left as latest, once its transaction committed
@@ -141,9 +158,9 @@ class CheckpointWriter:
         while len(self._last) > LAST_STATES:
             self._last.popitem(last=False)
 
-    async def _heads(self, conn: Any, workflows: set[str]) -> dict[str, _Head]:
+    async def _heads(self, conn: Any, latest_rows: list[CheckpointRow]) -> dict[str, _Head]:
         heads: dict[str, _Head] = {}
-        for latest in await self.store.latest_many(conn, sorted(workflows)):
+        for latest in latest_rows:
             deltas = 0 if latest.kind == "full" else latest.deltas_since_full
             cached = self._last.get(latest.workflow_id)
             if (

@@ -6,6 +6,7 @@ reads, and reach the store only on :meth:`Txn.commit` (dropped on rollback).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,6 +66,18 @@ class MemoryStore(RecoveryStore):
             if row["workflow_id"] in workflow_ids:
                 latest[row["workflow_id"]] = row
         return [_row(r) for r in latest.values()]
+
+    async def heads(
+        self, conn: Any, *, workflow_ids: list[str], checkpoint_ids: list[str]
+    ) -> tuple[list[CheckpointRow], set[str]]:
+        stored = conn.rows()
+        latest = await self.latest_many(conn, workflow_ids)
+        return latest, {c for c in checkpoint_ids if c in stored}
+
+    async def insert_rows(
+        self, conn: Any, rows: Iterable[tuple[Any, ...]], *, count: int
+    ) -> set[str]:
+        return await self.insert_many(conn, list(rows))
 
     async def insert_many(self, conn: Any, rows: list[tuple[Any, ...]]) -> set[str]:
         inserted: set[str] = set()
