@@ -1,10 +1,12 @@
-"""Benchmark: workflows per second created → scheduled → completed through the hub and the
-resource manager, each in its own process, on the same broker and database.
+"""Benchmark: three-phase workflows completed per second, end to end through all five
+services (each its own process) and agent workers, on the same broker and database.
 
-Each workflow has trivial phases (one task each) that a simulated agent completes at once.
-Prints workflows/s and the median and p95 create→complete latency.
+Each workflow has ``--phases`` phases of one task each; ``--agents`` :class:`AgentWorker` s
+(the resource pool's agents) complete every task at once. Prints workflows/s, the median
+and p95 create→complete latency, and where the CPU went: seconds per service process,
+this process (client and agents), and the whole machine (broker and PostgreSQL included).
 
-Run: ``python -m bench.workflows [--workflows N] [--phases P] [--concurrency C] [--json]``
+Run: ``python -m bench.workflows [--workflows N] [--agents A] [--concurrency C] [--json]``
 (the local stack must be up, or BATON_KAFKA_BOOTSTRAP / BATON_PG_DSN set).
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -22,29 +25,47 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from tests.e2e.harness import Cluster
 
-from baton.bus import Bus
+from baton.client import AgentWorker, BatonClient, Task
 from baton.config import BatonSettings
 from baton.db import Database, load_migrations, migrate
+from baton.demo import ServiceSupervisor
 from baton.protocol.event import Event
 from baton.runtime import RUNTIME_MIGRATIONS
 from baton.services import load_service
 from baton.topics import create_topics, delete_topics
+
+SERVICES = ("resource", "hub", "recovery", "status", "monitor")
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 async def prepare(settings: BatonSettings) -> None:
     await create_topics(settings=settings)
     async with Database(dsn=settings.dsn) as db:
         await migrate(db, migrations=load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS))
-        for name in ("hub", "resource"):
+        for name in ("hub", "resource", "status", "recovery"):
             cls = load_service(name)
             assert cls.migrations is not None
             await migrate(db, migrations=load_migrations(owner=name, directory=cls.migrations))
-        await db.pool.execute("truncate hub_workflows, resource_state")
 
 
-async def run(count: int, phases: int, concurrency: int) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (from /proc), 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent not idle."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / TICKS
+
+
+async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[str, Any]:
     base = BatonSettings.from_env(os.environ)
     prefix = f"bench_{uuid.uuid4().hex[:6]}"
     settings = base.model_copy(
@@ -56,39 +77,26 @@ async def run(count: int, phases: int, concurrency: int) -> dict[str, Any]:
         "BATON_TOPIC_PREFIX": prefix,
         "BATON_KAFKA_BOOTSTRAP": settings.bootstrap,
         "BATON_PG_DSN": settings.dsn,
-        "BATON_RESOURCE_POOLS": f'{{"agents": {count * 2}}}',
+        "BATON_RESOURCE_POOLS": f'{{"agents": {agents}}}',
         "BATON_LOG_LEVEL": "WARNING",
     }
-    bus = Bus(settings=settings)
     created: dict[str, float] = {}
     finished: dict[str, float] = {}
+    ended: dict[str, asyncio.Event] = {}
     done = asyncio.Event()
 
-    async def agent(event: Event) -> None:
-        data = {
-            "task_id": event.data["task_id"],
-            "agent_id": event.data["agent_id"],
-            "fencing_token": event.data["fencing_token"],
-            "duration": "0s",
-            "results": {},
-        }
-        await bus.send(
-            Event(
-                event_type="TASK_COMPLETED",
-                workflow_id=event.workflow_id,
-                phase=event.phase,
-                data=data,
-            )
-        )
+    async def work(task: Task) -> dict[str, Any]:
+        return {"ok": True}
 
     async def completed(event: Event) -> None:
         if event.workflow_id in created and event.workflow_id not in finished:
             finished[event.workflow_id] = time.perf_counter()
+            ended[event.workflow_id].set()
             if len(finished) >= count:
                 done.set()
 
-    bus.subscribe("task.*.assigned", agent, group=f"{prefix}.agents")
-    bus.subscribe("workflow.*.completed", completed, group=f"{prefix}.watch")
+    client = BatonClient(component="bench", settings=settings)
+    await client.subscribe("workflow.*.completed", completed, group=f"{prefix}.watch")
     limit = asyncio.Semaphore(concurrency)
 
     async def create(i: int) -> None:
@@ -100,49 +108,73 @@ async def run(count: int, phases: int, concurrency: int) -> dict[str, Any]:
             "phases": [f"p{n}" for n in range(phases)],
             "resource_requirements": {"agents": 1, "duration": "1h"},
         }
+        ended[name] = asyncio.Event()
         async with limit:
             created[name] = time.perf_counter()
-            await bus.request(
-                Event(
-                    event_type="CREATE_WORKFLOW",
-                    workflow_id=name,
-                    phase="bench",
-                    data={"definition": definition},
-                ),
-                service="hub",
-                timeout=60,
-            )
+            await client.create_workflow(definition, timeout=120)
+            await asyncio.wait_for(ended[name].wait(), timeout=600)
 
     logs = Path(tempfile.mkdtemp(prefix="baton-bench-"))
+    supervisor = ServiceSupervisor(
+        services=SERVICES, env=env, log_dir=logs, on_line=lambda service, line: None
+    )
+    workers = [
+        AgentWorker(client=client, agent_id=f"agent_{i:03d}", handler=work, concurrency=4)
+        for i in range(1, agents + 1)
+    ]
     try:
-        async with Cluster(["resource", "hub"], env=env, log_dir=logs), bus:
+        async with supervisor, client:
+            for worker in workers:
+                await worker.start()
+            pids = {name: supervisor.pid(name) for name in SERVICES}
+            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            own_before = _own_cpu()
+            busy_before = machine_busy_seconds()
             start = time.perf_counter()
             await asyncio.gather(*(create(i) for i in range(count)))
             await asyncio.wait_for(done.wait(), timeout=600)
             elapsed = time.perf_counter() - start
+            cpu = {
+                name: round(cpu_seconds(pid) - cpu_before[name], 1) for name, pid in pids.items()
+            }
+            cpu["bench (client + agents)"] = round(_own_cpu() - own_before, 1)
+            cpu["machine (all, incl. broker, PostgreSQL)"] = round(
+                machine_busy_seconds() - busy_before, 1
+            )
+            for worker in workers:
+                await worker.stop()
     finally:
         await delete_topics(bootstrap=settings.bootstrap, prefix=prefix)
     latencies = sorted(finished[n] - created[n] for n in finished)
     return {
         "workflows": count,
         "phases_per_workflow": phases,
+        "agents": agents,
         "concurrency": concurrency,
         "seconds": round(elapsed, 2),
         "workflows_per_s": round(count / elapsed, 1),
         "latency_p50_s": round(statistics.median(latencies), 3),
         "latency_p95_s": round(latencies[int(0.95 * (len(latencies) - 1))], 3),
+        "cpu_seconds": cpu,
+        "cores": os.cpu_count(),
         "logs": str(logs),
     }
 
 
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workflows", type=int, default=300)
+    parser.add_argument("--workflows", type=int, default=200)
     parser.add_argument("--phases", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--agents", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = asyncio.run(run(args.workflows, args.phases, args.concurrency))
+    result = asyncio.run(run(args.workflows, args.phases, args.agents, args.concurrency))
     if args.json:
         sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:

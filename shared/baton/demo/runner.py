@@ -9,10 +9,10 @@ summary per workflow and the dashboard's address.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import signal
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from baton.bus import Bus
 from baton.bus.deadletters import read_dead_letters
@@ -92,12 +93,15 @@ async def run_demo(
         services=SERVICES,
         env=children,
         log_dir=log_dir,
-        on_line=lambda service, line: console.print(f"[magenta]{service:>8} │[/] {line}"),
+        on_line=lambda service, line: _print_line(console, service, line),
     )
     bus = Bus(settings=config)
-    bus.subscribe("#", tracker.on_event, group=f"demo-{uuid.uuid4().hex[:8]}")
+    # A stable group: a later demo run on the same topics starts where this one ended.
+    bus.subscribe("#", tracker.on_event, group="baton-demo-tracker")
     client = BatonClient(component="demo-agents", settings=config)
     workforce = Workforce(client=client, count=options.agents)
+    own_log = _ConsoleLog(console=console, level=options.log_level)
+    logging.getLogger().addHandler(own_log)
     stopping = asyncio.current_task()
     loop = asyncio.get_running_loop()
     if stopping is not None:
@@ -138,6 +142,7 @@ async def run_demo(
             await supervisor.wait_failed()
         return rows
     finally:
+        logging.getLogger().removeHandler(own_log)
         if stopping is not None:
             loop.remove_signal_handler(signal.SIGTERM)
         await workforce.stop()
@@ -147,6 +152,24 @@ async def run_demo(
         unclean = {name: code for name, code in codes.items() if code not in (0, None)}
         if unclean:
             console.print(f"[red]services exited uncleanly[/]: {unclean}")
+
+
+def _print_line(console: Console, source: str, line: str) -> None:
+    # Text, not markup: log lines hold brackets ("[A-Za-z0-9_.-]") rich would try to parse.
+    console.print(Text.assemble((f"{source:>8} │ ", "magenta"), line))
+
+
+class _ConsoleLog(logging.Handler):
+    """The demo process's own warnings (its agents, its bus), prefixed like the services'."""
+
+    def __init__(self, *, console: Console, level: str) -> None:
+        super().__init__(level=level)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _print_line(
+            self.console, "demo", f"{record.levelname} {record.name}: {record.getMessage()}"
+        )
 
 
 async def _until_first(work: Any, failure: Any) -> None:
@@ -203,12 +226,16 @@ class _Scenarios:
             what=f"{workflow_id} to fail",
         )
         analysis = await self._ask("recovery", "ANALYZE_FAILURE", workflow_id, {})
-        for entry in analysis.get("reports", [])[:1]:
-            report = entry.get("error_report", {})
-            category = report.get("classification", {}).get("category")
-            ranked = [s.get("strategy") for s in report.get("recovery_suggestions", [])][:3]
-            decided = entry.get("decision", {}).get("kind")
-            self.console.print(f"analyze-failure: {category}; suggestions {ranked}; {decided}")
+        reports = analysis.get("reports") or []
+        if reports:
+            report = reports[-1].get("error_report") or {}
+            category = (report.get("classification") or {}).get("category")
+            ranked = [s.get("strategy") for s in report.get("recovery_suggestions") or []][:3]
+            decided = (reports[-1].get("decision") or {}).get("kind", "none (gave up)")
+            self.console.print(
+                f"analyze-failure {workflow_id}: {len(reports)} error report(s); "
+                f"{category}; ranked suggestions {ranked}; last decision {decided}"
+            )
         listed = await self._ask("recovery", "LIST_CHECKPOINTS", workflow_id, {})
         phase_done = [
             c for c in listed.get("checkpoints", []) if c.get("checkpoint_type") == "phase_complete"

@@ -93,6 +93,12 @@ class ServiceSupervisor:
         """The HTTP address of a running service."""
         return f"http://127.0.0.1:{self._children[name].port}{path}"
 
+    def pid(self, name: str) -> int:
+        """The process id of a running service."""
+        process = self._children[name].process
+        assert process is not None, f"{name} is not running"
+        return process.pid
+
     async def start(self, *, ready_timeout: float = 90.0) -> None:
         """Start every service and wait until each answers ``/ready``."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -106,7 +112,8 @@ class ServiceSupervisor:
     async def wait_failed(self) -> None:
         """Returns (raising) only when a service could not be kept running."""
         assert self._failed is not None, "start() first"
-        await self._failed
+        # Shielded: a waiter that gives up must not cancel the failure for the next one.
+        await asyncio.shield(self._failed)
 
     async def stop(self, *, timeout: float = 30.0) -> dict[str, int | None]:
         """SIGTERM every service, wait, then SIGKILL stragglers; returns exit codes."""
