@@ -54,4 +54,4 @@ def secure_kafka() -> Iterator[SecureKafka]:
     blocking(delete_topics(bootstrap=admin.bootstrap, prefix=kafka.prefix, security=security))
     blocking(stack.remove_acls(prefix=kafka.prefix))  # a reused broker keeps no leftovers
     if report.action == "started":
-        blocking(stack.down())
+        blocking(stack.down(wait=False))  # its controlled shutdown needs nobody waiting

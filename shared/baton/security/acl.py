@@ -123,18 +123,43 @@ def service_acls(*, prefix: str, services: Sequence[str] = SERVICES) -> list[Acl
     return bindings
 
 
+class _CreateAll(CreateAclsRequest):  # type: ignore[misc]
+    """Every binding in one CreateAcls request (the wrapper of aiokafka sends one each)."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = rows
+
+    def build(self, request_struct_class: Any) -> Any:
+        if request_struct_class.API_VERSION < 1:
+            raise StackError("the broker does not support prefixed ACLs (CreateAcls v1+)")
+        return request_struct_class(self._rows)
+
+
+class _DeleteAll(DeleteAclsRequest):  # type: ignore[misc]
+    """Every binding as one filter each, in one DeleteAcls request."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = rows
+
+    def build(self, request_struct_class: Any) -> Any:
+        if request_struct_class.API_VERSION < 1:
+            raise StackError("the broker does not support prefixed ACLs (DeleteAcls v1+)")
+        return request_struct_class(self._rows)
+
+
 async def apply_acls(*, admin: Any, bindings: Sequence[AclBinding]) -> int:
     """Create ``bindings`` through a started admin client; idempotent (existing ones stay).
 
-    aiokafka's admin client has no public ACL call, so the CreateAcls request of its
-    protocol layer is sent directly. Returns how many bindings were sent.
+    aiokafka's admin client has no public ACL call, so a CreateAcls request of its protocol
+    layer is sent directly, all bindings in one. Returns how many bindings were sent.
 
     Raises:
         StackError: the broker refused a binding (the message names it).
     """
-    for binding in bindings:
-        response = await admin._send_request(CreateAclsRequest(**_fields(binding)))
-        _check(binding, [(r[0], r[1]) for r in response.creation_responses])
+    if not bindings:
+        return 0
+    response = await admin._send_request(_CreateAll([_row(b) for b in bindings]))
+    _check(bindings, [(r[0], r[1]) for r in response.creation_responses])
     return len(bindings)
 
 
@@ -144,26 +169,29 @@ async def remove_acls(*, admin: Any, bindings: Sequence[AclBinding]) -> int:
     Raises:
         StackError: the broker refused to delete one.
     """
-    for binding in bindings:
-        response = await admin._send_request(DeleteAclsRequest(**_fields(binding)))
-        _check(binding, [(r[0], r[1]) for r in response.filter_responses])
+    if not bindings:
+        return 0
+    response = await admin._send_request(_DeleteAll([_row(b) for b in bindings]))
+    _check(bindings, [(r[0], r[1]) for r in response.filter_responses])
     return len(bindings)
 
 
-def _fields(binding: AclBinding) -> dict[str, Any]:
-    return {
-        "resource_type": int(binding.resource_type),
-        "resource_name": binding.name,
-        "resource_pattern_type_filter": int(binding.pattern),
-        "principal": binding.principal,
-        "host": "*",
-        "operation": int(binding.operation),
-        "permission_type": ALLOW,
-    }
+def _row(binding: AclBinding) -> tuple[Any, ...]:
+    """The binding as CreateAcls v1 / DeleteAcls v1 encode it (any host, allow)."""
+    return (
+        int(binding.resource_type),
+        binding.name,
+        int(binding.pattern),
+        binding.principal,
+        "*",
+        int(binding.operation),
+        ALLOW,
+    )
 
 
-def _check(binding: AclBinding, results: Sequence[tuple[int, str | None]]) -> None:
-    for code, message in results:
+def _check(bindings: Sequence[AclBinding], results: Sequence[tuple[int, str | None]]) -> None:
+    """Results come in the order of the bindings sent."""
+    for binding, (code, message) in zip(bindings, results, strict=True):
         if code:
             raise StackError(
                 f"Kafka refused the ACL change {binding}: error {code} {message or ''}".strip(),

@@ -14,6 +14,7 @@ import contextlib
 import os
 import re
 import secrets
+import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -60,7 +61,7 @@ class SecureKafkaReport(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     endpoint: str
-    state: Literal["running", "starting", "stopped"]
+    state: Literal["running", "starting", "stopping", "stopped"]
     action: Literal["started", "reused", "stopped", "already-stopped"] | None = None
     pid: int | None = None
     ca_file: str
@@ -206,13 +207,22 @@ class SecureKafkaStack:
         finally:
             await admin.close()
 
-    async def down(self) -> SecureKafkaReport:
-        """Stop the secured broker if ``up`` started it; data and credentials are kept."""
+    async def down(self, *, wait: bool = True) -> SecureKafkaReport:
+        """Stop the secured broker if ``up`` started it; data and credentials are kept.
+
+        Args:
+            wait: Wait until it has exited; False only asks it to stop (SIGTERM) and returns
+                ``stopping``, so a test session does not wait for its controlled shutdown.
+        """
         pid = self._managed_pid()
         self.files.pid_file.unlink(missing_ok=True)
         if pid is None:
             return self._report("stopped", action="already-stopped")
         log.info("kafka (secure): stopping broker (pid %d)...", pid)
+        if not wait:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            return self._report("stopping", action="stopped", pid=pid)
         await terminate(pid, name="secured kafka broker")
         return self._report("stopped", action="stopped", pid=pid)
 
