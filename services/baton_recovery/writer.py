@@ -18,6 +18,7 @@ by :meth:`CheckpointWriter.committed`, which the caller calls once the transacti
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ __all__ = ["CheckpointRequest", "CheckpointWriter", "WrittenCheckpoints"]
 
 LAST_STATES: Final = 10_000
 """Latest checkpointed states kept in memory (one per workflow, least recent dropped)."""
+_LOOK_EVERY: Final = 8
+"""Requests prepared early between two looks at whether the lookup has answered."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,17 +86,33 @@ class CheckpointWriter:
             CheckpointChainError, CorruptCheckpointError: a state before had to be rebuilt
                 and its chain is broken or damaged.
         """
-        latest, known = await self.store.heads(
-            conn,
-            workflow_ids=sorted({r.workflow_id for r in requests}),
-            checkpoint_ids=[r.checkpoint_id for r in requests],
+        lookup = asyncio.ensure_future(
+            self.store.heads(
+                conn,
+                workflow_ids=sorted({r.workflow_id for r in requests}),
+                checkpoint_ids=[r.checkpoint_id for r in requests],
+            )
         )
+        early: dict[int, _Prepared] = {}
+        built_on: dict[str, _Head] = {}
+        try:
+            await self._prepare_early(requests, lookup, early, built_on)
+        finally:
+            await asyncio.wait([lookup])  # the connection is free again before anything else
+        latest, known = lookup.result()
         heads = await self._heads(conn, latest)
-        todo: list[CheckpointRequest] = []
-        for req in requests:  # ids stored before, or twice in this batch, are stored once
+        stale: set[str] = set()
+        for index, prepared in early.items():  # early rows stand if memory was right
+            workflow = requests[index].workflow_id
+            head = heads.get(workflow)
+            if head is None or head[:2] != built_on[workflow][:2] or prepared.row[0] in known:
+                stale.add(workflow)
+        todo: list[tuple[CheckpointRequest, _Prepared | None]] = []
+        for index, req in enumerate(requests):  # ids stored before, or twice, are stored once
             if req.checkpoint_id not in known:
                 known.add(req.checkpoint_id)
-                todo.append(req)
+                ready = None if req.workflow_id in stale else early.get(index)
+                todo.append((req, ready))
         syncs: dict[str, _Sync] = {}
         rows = self._rows(todo, heads, syncs)  # prepared while the rows are being sent
         inserted = await self.store.insert_rows(conn, rows, count=len(todo))
@@ -105,49 +124,79 @@ class CheckpointWriter:
             )
         return WrittenCheckpoints(created, heads)
 
+    async def _prepare_early(
+        self,
+        requests: Sequence[CheckpointRequest],
+        lookup: asyncio.Future[Any],
+        early: dict[int, _Prepared],
+        built_on: dict[str, _Head],
+    ) -> None:
+        """Prepare requests from the states in memory while the lookup runs on the server,
+        until it answers; ``built_on`` records the state each workflow's rows start from."""
+        reached: dict[str, _Head] = {}
+        seen: set[str] = set()
+        for index, req in enumerate(requests):
+            if index % _LOOK_EVERY == 0:
+                await asyncio.sleep(0)  # sends the lookup, then lets its answer in
+                if lookup.done():
+                    return
+            workflow = req.workflow_id
+            head = reached.get(workflow) or self._last.get(workflow)
+            if head is None or req.checkpoint_id in seen:
+                continue  # not in memory (nor later ones of the workflow); a repeated id
+            seen.add(req.checkpoint_id)
+            built_on.setdefault(workflow, head)
+            early[index] = prepared = self._prepare(req, head)
+            reached[workflow] = prepared.head
+
     def _rows(
         self,
-        requests: list[CheckpointRequest],
+        todo: list[tuple[CheckpointRequest, _Prepared | None]],
         heads: dict[str, _Head],
         syncs: dict[str, _Sync],
     ) -> Iterator[tuple[Any, ...]]:
-        """The rows of ``requests``, each prepared when asked for; fills ``syncs`` and
-        moves ``heads`` on as it goes."""
-        for req in requests:
-            head = heads.get(req.workflow_id)
-            prepared = prepare_checkpoint(
-                state=req.state,
-                previous=None if head is None else head.state,
-                deltas_since_full=None if head is None else head.deltas_since_full,
-                policy=self.policy,
-            )
-            delta = head is not None and prepared.kind == "delta"
-            since_full = head.deltas_since_full + 1 if head is not None and delta else 0
-            # A full payload is the state's own encoding: its hash is the state hash.
-            blob = compress_canonical(
-                prepared.encoded, raw_hash=None if delta else prepared.state_hash
-            )
-            syncs[req.checkpoint_id] = _Sync(
+        """The rows of ``todo``, each prepared when asked for unless it was already; fills
+        ``syncs`` and moves ``heads`` on as it goes."""
+        for req, prepared in todo:
+            if prepared is None:
+                prepared = self._prepare(req, heads.get(req.workflow_id))
+            syncs[req.checkpoint_id] = prepared.sync
+            heads[req.workflow_id] = prepared.head
+            yield prepared.row
+
+    def _prepare(self, req: CheckpointRequest, head: _Head | None) -> _Prepared:
+        prepared = prepare_checkpoint(
+            state=req.state,
+            previous=None if head is None else head.state,
+            deltas_since_full=None if head is None else head.deltas_since_full,
+            policy=self.policy,
+        )
+        delta = head is not None and prepared.kind == "delta"
+        since_full = head.deltas_since_full + 1 if head is not None and delta else 0
+        # A full payload is the state's own encoding: its hash is the state hash.
+        blob = compress_canonical(prepared.encoded, raw_hash=None if delta else prepared.state_hash)
+        row = (
+            req.checkpoint_id,
+            req.workflow_id,
+            req.checkpoint_type,
+            req.trigger,
+            req.state_version,
+            prepared.kind,
+            head.checkpoint_id if head is not None and delta else None,
+            since_full,
+            blob.blob,
+            blob.hash,
+            prepared.state_hash,
+            prepared.full_size,
+            blob.compressed_size,
+        )
+        return _Prepared(
+            row,
+            _Sync(
                 req, prepared.kind, prepared.state_hash, prepared.full_size, blob.compressed_size
-            )
-            heads[req.workflow_id] = _Head(
-                req.checkpoint_id, prepared.state_hash, since_full, prepared.stored_state
-            )
-            yield (
-                req.checkpoint_id,
-                req.workflow_id,
-                req.checkpoint_type,
-                req.trigger,
-                req.state_version,
-                prepared.kind,
-                head.checkpoint_id if head is not None and delta else None,
-                since_full,
-                blob.blob,
-                blob.hash,
-                prepared.state_hash,
-                prepared.full_size,
-                blob.compressed_size,
-            )
+            ),
+            _Head(req.checkpoint_id, prepared.state_hash, since_full, prepared.stored_state),
+        )
 
     def committed(self, written: WrittenCheckpoints) -> None:
         """Remember the states ``written`` left as latest, once its transaction committed
@@ -175,6 +224,14 @@ class CheckpointWriter:
                 latest.checkpoint_id, latest.state_hash, deltas, state
             )
         return heads
+
+
+class _Prepared(NamedTuple):
+    """A request made ready: its row, what its ``checkpoint_sync`` says, and the head after it."""
+
+    row: tuple[Any, ...]
+    sync: _Sync
+    head: _Head
 
 
 class _Sync(NamedTuple):

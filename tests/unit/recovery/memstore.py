@@ -6,6 +6,7 @@ reads, and reach the store only on :meth:`Txn.commit` (dropped on rollback).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -51,7 +52,14 @@ class Txn:
 
 
 class MemoryStore(RecoveryStore):
-    """Checkpoint queries of :class:`RecoveryStore` on dicts (``conn`` is a :class:`Txn`)."""
+    """Checkpoint queries of :class:`RecoveryStore` on dicts (``conn`` is a :class:`Txn`).
+
+    Attributes:
+        lookup_turns: Event loop turns :meth:`heads` takes to answer, as a query to the
+            server would (the writer prepares from memory meanwhile).
+    """
+
+    lookup_turns = 0
 
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, Any]] = {}
@@ -70,6 +78,8 @@ class MemoryStore(RecoveryStore):
     async def heads(
         self, conn: Any, *, workflow_ids: list[str], checkpoint_ids: list[str]
     ) -> tuple[list[CheckpointRow], set[str]]:
+        for _ in range(self.lookup_turns):
+            await asyncio.sleep(0)
         stored = conn.rows()
         latest = await self.latest_many(conn, workflow_ids)
         return latest, {c for c in checkpoint_ids if c in stored}

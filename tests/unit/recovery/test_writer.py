@@ -8,6 +8,7 @@ checkpoint restores to its state with each hash checked.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +23,15 @@ from tests.unit.recovery.memstore import MemoryStore, restore
 from tests.unit.recovery.support import json_objects, json_values
 
 POLICY = ChainPolicy(full_every=4, max_delta_ratio=0.9)
+
+
+@pytest.fixture(autouse=True, scope="module", params=[0, 20], ids=["quick", "slow-lookup"])
+def lookup_turns(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test twice: the lookup answering at once, and slowly (the writer then
+    prepares what it can from memory first, and must store the same rows)."""
+    MemoryStore.lookup_turns = request.param
+    yield
+    MemoryStore.lookup_turns = 0
 
 
 def request(cid: str, state: dict[str, Any], workflow: str = "wf_1") -> CheckpointRequest:
@@ -165,6 +175,28 @@ def test_a_redelivered_checkpoint_is_skipped() -> None:
     assert sync["storage_metadata"]["differential"] is True
     assert sync["state_snapshot"]["workflow_state_hash"] == store.rows["c2"]["state_hash"]
     assert restore(store.rows, "c2") == tasks(2)
+
+
+def test_early_rows_of_a_stale_memory_or_a_stored_id_are_made_again() -> None:
+    store = MemoryStore()
+    ours = CheckpointWriter(store=store, policy=POLICY)
+    write(ours, store, [request("a0", tasks(0), "wf_a"), request("b0", tasks(0), "wf_b")])
+    # Another writer moves wf_a on; wf_b's next id is stored already (a redelivery).
+    other = CheckpointWriter(store=store, policy=POLICY)
+    write(other, store, [request("a1", tasks(3), "wf_a"), request("b1", tasks(1), "wf_b")])
+    batch = [
+        request("a2", tasks(4), "wf_a"),
+        request("b1", tasks(1), "wf_b"),
+        request("b2", tasks(2), "wf_b"),
+        request("b2", tasks(5), "wf_b"),  # the same id twice in a batch: stored once
+        request("a3", tasks(5), "wf_a"),
+    ]
+    created = write(ours, store, batch)
+    assert [c is not None for c in created] == [True, False, True, False, True]
+    assert store.rows["a2"]["base_id"] == "a1"
+    assert store.rows["b2"]["base_id"] == "b1"
+    for cid, done in (("a2", 4), ("a3", 5), ("b2", 2)):
+        assert restore(store.rows, cid) == tasks(done)
 
 
 def _tuple(state: dict[str, Any]) -> None:
