@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -11,7 +12,10 @@ from pathlib import Path
 import pytest
 from tests.conftest import unique_prefix
 
+from baton.bus import Bus
+from baton.bus.deadletters import read_dead_letters
 from baton.config import BatonSettings
+from baton.protocol.event import Event
 
 pytestmark = pytest.mark.integration
 
@@ -105,10 +109,30 @@ def test_many_lines_from_stdin(env: dict[str, str]) -> None:
     assert done.stdout.count('"routing_key"') == 2
 
 
+MALFORMED = b"PHASE_COMPLETED:impl_auth_001:{'duration':'45m'}"
+
+
+async def _dead_letter_one(env: dict[str, str], value: bytes) -> None:
+    bus = Bus(settings=BatonSettings.from_env(env, component="test"))
+
+    async def never(event: Event) -> None:
+        raise AssertionError(f"a malformed line was handled: {event}")
+
+    bus.subscribe("#", never, group="cli-test-subscriber")
+    async with bus:
+        await bus.send_raw(bus.topics.events, key=b"impl_auth_001", value=value, headers=[])
+        dlq = bus.topics.dlq(bus.topics.events)
+        for _ in range(300):
+            if await read_dead_letters(transport=bus.transport, topic=dlq):
+                return
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"nothing dead-lettered in {dlq} within 60 s")
+
+
 def test_dead_letters_list_and_replay(env: dict[str, str]) -> None:
-    # The CLI refuses to publish a malformed line, so let the demo put one on the topic.
-    done = baton(env, "demo", "--once")
-    assert done.returncode == 0, done.stderr
+    # The CLI refuses to publish a malformed line, so put one on the topic raw; a
+    # subscriber meets it and dead-letters it with the reason.
+    asyncio.run(_dead_letter_one(env, MALFORMED))
     listed = baton(env, "dlq", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     letters = json.loads(listed.stdout)

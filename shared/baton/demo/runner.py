@@ -251,6 +251,9 @@ class _Scenarios:
             "recovery", "RESTORE", workflow_id, {"checkpoint_id": checkpoint}
         )
         self.console.print(f"restore {checkpoint}: hash {restored.get('verified_hash')}")
+        # FAILED was already seen (it precedes WORKFLOW_RESTORED on the workflow's
+        # partition), so from here on only the restored run's events arrive.
+        self.tracker.rows[workflow_id].status = "RESTORING"
 
     async def _ask(
         self, service: str, event_type: str, workflow_id: str, data: dict[str, Any]
