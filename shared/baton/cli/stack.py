@@ -12,6 +12,7 @@ import typer
 from baton.cli.common import HelperGroup, emit, run, settings
 from baton.config import BatonSettings
 from baton.stack import ServiceReport, Stack, StackReport
+from baton.stack.secure_kafka import ADMIN, SecureKafkaStack
 
 __all__ = ["app"]
 
@@ -123,4 +124,58 @@ def env() -> None:
     """Print `export` lines for the endpoints in use."""
     config = settings()
     lines = {"BATON_KAFKA_BOOTSTRAP": config.bootstrap, "BATON_PG_DSN": config.dsn}
+    emit("\n".join(f"export {k}={shlex.quote(v)}" for k, v in lines.items()), as_json=False)
+
+
+secure = typer.Typer(
+    cls=HelperGroup,
+    help=(
+        "A second local broker in production mode: SASL/SCRAM-SHA-512 over TLS on "
+        "127.0.0.1:19094, a local CA (openssl), one SCRAM user per service plus admin "
+        "(passwords in files under BATON_HOME/kafka-secure/secrets), StandardAuthorizer with "
+        "prefixed ACLs per service for BATON_TOPIC_PREFIX. The plaintext broker is untouched."
+    ),
+    no_args_is_help=True,
+)
+app.add_typer(secure, name="secure")
+
+
+def _secure_stack() -> SecureKafkaStack:
+    config = settings()
+    _progress(config)
+    return SecureKafkaStack(settings=config)
+
+
+@secure.command("up")
+def secure_up() -> None:
+    """Start the secured broker (or reuse it) and apply the service ACLs; JSON report."""
+    stack = _secure_stack()
+    emit(run(stack.up).model_dump(mode="json"))
+
+
+@secure.command("down")
+def secure_down() -> None:
+    """Stop the secured broker (data, users and certificates are kept); JSON report."""
+    stack = _secure_stack()
+    emit(run(stack.down).model_dump(mode="json"))
+
+
+@secure.command("status")
+def secure_status() -> None:
+    """Whether the secured broker runs and answers its admin; JSON report."""
+    stack = _secure_stack()
+    emit(run(stack.status).model_dump(mode="json"))
+
+
+@secure.command("env")
+def secure_env(
+    user: Annotated[
+        str, typer.Argument(help="Principal: hub, resource, status, monitor, recovery, admin.")
+    ] = ADMIN,
+) -> None:
+    """Print `export` lines that connect a process as USER (password by file, never shown).
+
+    eval "$(baton stack secure env hub)" && baton serve hub
+    """
+    lines = _secure_stack().env(user=user)
     emit("\n".join(f"export {k}={shlex.quote(v)}" for k, v in lines.items()), as_json=False)
