@@ -2,12 +2,15 @@
 
 Baton's path is the recovery handler's own (:meth:`CheckpointWriter.write` in the
 transaction, :meth:`CheckpointWriter.committed` after it): look up the latest checkpoint of
-each workflow of the batch (one query), diff each state against the one before it (kept in
-memory while the table confirms it), full every 10 or when the delta exceeds half the state,
-hash, compress, insert (one statement) — ``--batch`` checkpoints per transaction. The
-baseline is asyncpg ``executemany`` of the very rows Baton stored (same bytes and columns, in
-a twin table with the same primary key, checks and index — the same writes to disk — but
-not the foreign key to the base checkpoint), in the same batches: pure I/O, no lookup, no
+each workflow of the batch and which ids are stored already (one query, while the requests
+whose state before is in memory are prepared), diff each state against the one before it,
+full every 10 or when the delta exceeds half the state, prove the delta, hash, compress
+(payloads of 1 KiB or more), and stream the rows into the table with binary ``COPY`` as they
+are prepared — ``--batch`` checkpoints per transaction (fewer than 16 go in one ``INSERT``,
+as a single checkpoint does). The baseline is asyncpg ``executemany`` of the very rows Baton
+stored (same bytes and columns, in a twin table with the same primary key, checks and index
+— the same writes to disk — but not the foreign key to the base checkpoint, which Baton's
+table checks at the end of each ``COPY``), in the same batches: pure I/O, no lookup, no
 diff, no hash, no compression. Also the latency of single checkpoints, one transaction each
 (p50/p99).
 

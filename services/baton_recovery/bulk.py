@@ -88,6 +88,11 @@ class RowStream:
         chunk.append(_TRAILER)
         yield b"".join(chunk)
 
+    @property
+    def failed(self) -> bool:
+        """Whether the row iterator raised."""
+        return self._failure is not None
+
     def check(self) -> None:
         """Raise what the row iterator raised, if anything."""
         if self._failure is not None:
