@@ -100,7 +100,7 @@ async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[st
     limit = asyncio.Semaphore(concurrency)
 
     async def create(i: int) -> None:
-        name = f"wf_{i:05d}"
+        name = f"{prefix}_{i:05d}"  # unique: the services' tables outlive the topics
         definition = {
             "workflow_id": name,
             "name": name,
