@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 from baton_recovery.chain import ChainPolicy, prepare_checkpoint
+from baton_recovery.errors import RecoveryError
 from baton_recovery.snapshot import compress_canonical
 from baton_recovery.store import CheckpointRow, RecoveryStore
 
@@ -144,9 +145,13 @@ class CheckpointWriter:
             head = reached.get(workflow) or self._last.get(workflow)
             if head is None or req.checkpoint_id in seen:
                 continue  # not in memory (nor later ones of the workflow); a repeated id
+            try:
+                prepared = self._prepare(req, head)
+            except RecoveryError:
+                return  # raised again when it is its turn, unless its id is stored already
             seen.add(req.checkpoint_id)
             built_on.setdefault(workflow, head)
-            early[index] = prepared = self._prepare(req, head)
+            early[index] = prepared
             reached[workflow] = prepared.head
 
     def _rows(

@@ -229,3 +229,16 @@ def test_a_state_that_is_not_json_is_refused_with_its_path(spoil: Any, path: lis
         write(writer, store, [request("c1", state)])
     assert caught.value.path == path
     assert "c1" not in store.rows
+
+
+def test_a_redelivered_request_is_not_prepared_again() -> None:
+    # Its id is stored: whatever it carries now, nothing of it is diffed or checked.
+    store = MemoryStore()
+    writer = CheckpointWriter(store=store, policy=POLICY)
+    write(writer, store, [request("c0", tasks(0)), request("c1", tasks(1))])
+    spoiled = tasks(1)
+    _nan(spoiled)
+    again = write(writer, store, [request("c1", spoiled), request("c2", tasks(2))])
+    assert again[0] is None
+    assert again[1] is not None
+    assert restore(store.rows, "c2") == tasks(2)
