@@ -23,6 +23,7 @@ from pydantic import (
 
 from baton.errors import ConfigError
 from baton.security.kafka_client import KafkaSecurity, SaslMechanism, SecurityProtocol
+from baton.security.signing_policy import SigningPolicy
 
 __all__ = [
     "LOCAL_KAFKA_BOOTSTRAP",
@@ -38,7 +39,7 @@ SERVICES: tuple[str, ...] = ("hub", "resource", "status", "monitor", "recovery")
 
 ENV_PREFIX = "BATON_"
 FILE_SUFFIX = "_FILE"
-SECRET_FIELDS = frozenset({"kafka_sasl_password"})
+SECRET_FIELDS = frozenset({"kafka_sasl_password", "signing_keys"})
 """Fields that may also come from a mounted file: ``BATON_<FIELD>_FILE=/run/secrets/...``."""
 
 LOCAL_KAFKA_BOOTSTRAP = "127.0.0.1:19092"
@@ -88,6 +89,14 @@ class BatonSettings(BaseModel):
         kafka_sasl_password: SASL password; or ``BATON_KAFKA_SASL_PASSWORD_FILE`` names a
             mounted file holding it. Never printed.
         kafka_ca_file: PEM file of the CA that signed the broker's certificate.
+        signing_keys: Message signing keys ``id:secret,...``; or ``BATON_SIGNING_KEYS_FILE``
+            names a mounted file. Unset: signing is off. Never printed.
+        signing_key_id: The key this process signs with (optional with one key).
+        signing_strict: Quarantine unsigned events of every type.
+        signing_strict_types: Quarantine unsigned events of these types.
+        signing_publishers: ``TYPE:publisher[|publisher]`` rules: who may publish a type.
+        signing_max_age: Most seconds between signing a record and appending it.
+        signing_seen_size: Signatures the replay check remembers per process.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -118,8 +127,21 @@ class BatonSettings(BaseModel):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ca_file: Path | None = None
+    signing_keys: SecretStr | None = None
+    signing_key_id: str | None = None
+    signing_strict: bool = False
+    signing_strict_types: frozenset[str] = frozenset()
+    signing_publishers: tuple[str, ...] = ()
+    signing_max_age: float = Field(default=600.0, gt=0, le=7 * 24 * 3600)
+    signing_seen_size: int = Field(default=50_000, ge=100, le=10_000_000)
 
-    _split = field_validator("strict_types", "retry_delays", mode="before")(_split_csv)
+    _split = field_validator(
+        "strict_types",
+        "retry_delays",
+        "signing_strict_types",
+        "signing_publishers",
+        mode="before",
+    )(_split_csv)
 
     @field_validator("retry_delays")
     @classmethod
@@ -132,6 +154,24 @@ class BatonSettings(BaseModel):
     def _security_consistent(self) -> Self:
         self.kafka_security  # noqa: B018 -- validates protocol, credentials and CA file
         return self
+
+    @model_validator(mode="after")
+    def _signing_consistent(self) -> Self:
+        self.signing_policy  # noqa: B018 -- validates keys, key id and publisher rules
+        return self
+
+    @property
+    def signing_policy(self) -> SigningPolicy | None:
+        """Message signing keys and rules (``BATON_SIGNING_*``); None when signing is off."""
+        return SigningPolicy.build(
+            keys=self.signing_keys,
+            key_id=self.signing_key_id,
+            strict=self.signing_strict,
+            strict_types=self.signing_strict_types,
+            publishers=self.signing_publishers,
+            max_age=self.signing_max_age,
+            seen_size=self.signing_seen_size,
+        )
 
     @property
     def kafka_security(self) -> KafkaSecurity:

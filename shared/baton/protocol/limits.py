@@ -10,6 +10,12 @@ amount of memory and stack; they are far above what a sane event carries:
 - ``MAX_DEPTH`` (32): nesting of objects and arrays in data; the data object itself is level 1.
 - ``MAX_STRING_CHARS`` (262 144): one string, key or value (a stack trace fits easily).
 - ``MAX_ITEMS`` (10 000): members of one object or elements of one array.
+- ``MAX_KEY_BYTES`` (1 KiB), ``MAX_HEADERS`` (64) and ``MAX_HEADER_BYTES`` (64 KiB): a record's
+  key and headers, checked by :func:`check_record` where a record is verified (message
+  signing), since the plain consume path does not otherwise look at them byte by byte.
+
+The value is bounded after decompression: aiokafka hands over decompressed values, and the
+line limit applies to them before anything is decoded.
 
 Data shorter than ``WALK_FROM_CHARS`` cannot hold a string or a container over the limits,
 and data with at most ``MAX_DEPTH`` brackets cannot nest too deep, so the codec's fast path
@@ -29,12 +35,16 @@ from baton.errors import ProtocolError
 __all__ = [
     "MAX_DEPTH",
     "MAX_EVENT_TYPE_CHARS",
+    "MAX_HEADERS",
+    "MAX_HEADER_BYTES",
     "MAX_ID_CHARS",
     "MAX_ITEMS",
+    "MAX_KEY_BYTES",
     "MAX_LINE_BYTES",
     "MAX_STRING_CHARS",
     "WALK_FROM_CHARS",
     "check_limits",
+    "check_record",
     "field_path",
     "needs_walk",
 ]
@@ -45,6 +55,9 @@ MAX_ID_CHARS: Final = 128
 MAX_DEPTH: Final = 32
 MAX_STRING_CHARS: Final = 262_144
 MAX_ITEMS: Final = 10_000
+MAX_KEY_BYTES: Final = 1024
+MAX_HEADERS: Final = 64
+MAX_HEADER_BYTES: Final = 65_536
 WALK_FROM_CHARS: Final = min(MAX_STRING_CHARS, 2 * MAX_ITEMS)
 
 
@@ -98,3 +111,20 @@ def _walk(value: Any, depth: int, path: list[str | int]) -> None:
             path.append(key)
             _walk(item, depth + 1, path)
             path.pop()
+
+
+def check_record(*, key: bytes | None, headers: Sequence[tuple[str, bytes]]) -> None:
+    """Check a record's key and headers against ``MAX_KEY_BYTES`` and ``MAX_HEADER_BYTES``.
+
+    (The value is bounded by the line limit when it is parsed.)
+
+    Raises:
+        ProtocolError: ``part`` is ``key`` or ``headers``.
+    """
+    if key is not None and len(key) > MAX_KEY_BYTES:
+        raise ProtocolError(f"key is {len(key)} bytes, over {MAX_KEY_BYTES}", part="key")
+    if len(headers) > MAX_HEADERS:
+        raise ProtocolError(f"{len(headers)} headers, over {MAX_HEADERS}", part="headers")
+    size = sum(len(k) + len(v) for k, v in headers)
+    if size > MAX_HEADER_BYTES:
+        raise ProtocolError(f"headers are {size} bytes, over {MAX_HEADER_BYTES}", part="headers")
