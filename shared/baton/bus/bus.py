@@ -38,6 +38,7 @@ from baton.protocol.event import Event, encode_record
 from baton.protocol.headers import H, Headers
 from baton.protocol.registry import EventRegistry
 from baton.protocol.routing import Pattern
+from baton.security.signing_middleware import SigningMiddleware
 
 __all__ = ["Bus", "Responder"]
 
@@ -55,6 +56,8 @@ class Bus:
         transport: Broker transport; defaults to :class:`KafkaTransport`.
         registry: Event type registry; defaults to one built from ``settings``.
         middleware: Wraps every publish and handled record; defaults to tracing only.
+            When ``settings`` configure message signing, the signing middleware is added
+            last (innermost), whatever the list.
     """
 
     def __init__(
@@ -73,6 +76,9 @@ class Bus:
             middleware if middleware is not None else [TracingMiddleware()]
         )
         self.stats: Counter[str] = Counter()
+        self.signing = SigningMiddleware.from_settings(settings, stats=self.stats)
+        if self.signing is not None:
+            self.middleware.append(self.signing)
         self._consumers: dict[tuple[str, str], GroupConsumer] = {}
         self._requester: Requester | None = None
         self._started = False
@@ -173,20 +179,43 @@ class Bus:
         return await (await self.send(event, topic=topic))
 
     async def send_raw(
-        self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers
+        self,
+        topic: str,
+        *,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        sign: bool = True,
     ) -> Awaitable[Ack]:
-        """Send bytes as they are (dead letters, retries, replays); not validated."""
-        return await self._send(topic, key or b"", value or b"", list(headers), None)
+        """Send bytes as they are (outbox rows, dead letters, retries, replays); not validated.
+
+        Args:
+            sign: With message signing on, sign the record as this process (outbox rows);
+                False sends a copy of someone else's record with its signature untouched.
+        """
+        return await self._send(topic, key or b"", value or b"", list(headers), None, sign=sign)
 
     async def _send(
-        self, topic: str, key: bytes, value: bytes, headers: Headers, event: Event | None
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: Headers,
+        event: Event | None,
+        *,
+        sign: bool = True,
     ) -> Awaitable[Ack]:
+        signing = self.signing if sign else None
         if event is not None and self.middleware:
             with publish_scope(self.middleware, topic=topic, event=event, headers=headers):
+                if signing is not None:  # last: the other middlewares' headers are in
+                    signing.sign(key=key, value=value, headers=headers)
                 delivery = await self.transport.enqueue(
                     topic, key=key, value=value, headers=headers
                 )
         else:
+            if signing is not None:
+                signing.sign(key=key, value=value, headers=headers)
             delivery = await self.transport.enqueue(topic, key=key, value=value, headers=headers)
         pending = BATCH_DELIVERIES.get()
         if pending is not None:
@@ -333,6 +362,7 @@ class Bus:
                 topic=self.topics.replies,
                 max_bytes=self.settings.max_line_bytes,
                 client_id=self.settings.component,
+                signing=self.signing,
             )
             await self._requester.start()
         request_id = event.request_id or new_request_id()

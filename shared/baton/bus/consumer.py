@@ -331,4 +331,5 @@ class GroupConsumer:
                 failure.attempts,
                 failure.message,
             )
-        await bus.send_raw(topic, key=record.key, value=record.value, headers=headers)
+        # A copy keeps the publisher's signature: it is that record, not a new one.
+        await bus.send_raw(topic, key=record.key, value=record.value, headers=headers, sign=False)

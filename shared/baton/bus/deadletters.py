@@ -121,6 +121,8 @@ async def replay_dead_letters(*, bus: Bus, letters: Sequence[DeadLetter]) -> lis
         )
         target = letter.original_topic or bus.topics.events
         deliveries.append(
-            await bus.send_raw(target, key=record.key, value=record.value, headers=headers)
+            await bus.send_raw(
+                target, key=record.key, value=record.value, headers=headers, sign=False
+            )
         )
     return [await d for d in deliveries]

@@ -19,11 +19,15 @@ import random
 import time
 import uuid
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from baton.bus.transport import Transport, TransportConsumer
 from baton.errors import ProtocolError
 from baton.protocol.event import Event, decode_record
 from baton.protocol.headers import H, get_header
+
+if TYPE_CHECKING:
+    from baton.security.signing_middleware import SigningMiddleware
 
 __all__ = ["ReplyCache", "Requester", "new_request_id", "wait_windows"]
 
@@ -73,13 +77,26 @@ class ReplyCache:
 
 
 class Requester:
-    """Reads the reply topic (every partition, from its end) and completes waiting requests."""
+    """Reads the reply topic (every partition, from its end) and completes waiting requests.
 
-    def __init__(self, *, transport: Transport, topic: str, max_bytes: int, client_id: str) -> None:
+    With message signing on, a reply that fails verification is logged and ignored: the
+    request waits on for a genuine one (or times out).
+    """
+
+    def __init__(
+        self,
+        *,
+        transport: Transport,
+        topic: str,
+        max_bytes: int,
+        client_id: str,
+        signing: SigningMiddleware | None = None,
+    ) -> None:
         self._consumer: TransportConsumer = transport.consumer(
             group=None, topics=[topic], from_beginning=False, client_id=f"{client_id}.replies"
         )
         self._max_bytes = max_bytes
+        self._signing = signing
         self._pending: dict[str, asyncio.Future[tuple[Event, str]]] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -122,6 +139,12 @@ class Requester:
                         reply = decode_record(
                             record.value, record.headers, max_bytes=self._max_bytes
                         )
+                        if self._signing is not None:
+                            try:
+                                self._signing.verify(record, event_type=reply.event_type)
+                            except ProtocolError as exc:
+                                log.warning("ignored a reply to %s: %s", request_id, exc)
+                                continue
                         future.set_result((reply, status))
                     except ProtocolError as exc:
                         log.warning("malformed reply to %s: %s", request_id, exc)
