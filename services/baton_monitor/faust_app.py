@@ -22,11 +22,13 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from baton.errors import DependencyUnavailableError, MissingTopicError, ProtocolError, StackError
 from baton.protocol.codec import parse_data
 from baton.protocol.fields import seconds
+from baton.security.kafka_client import KafkaSecurity
 
 __all__ = [
     "MALFORMED",
     "Reading",
     "SourceTopic",
+    "broker_credentials",
     "build_app",
     "describe_source",
     "ensure_changelogs",
@@ -76,9 +78,10 @@ _BAD = Reading(MALFORMED)
 
 
 @contextlib.asynccontextmanager
-async def _admin(bootstrap: str) -> AsyncIterator[Any]:
+async def _admin(bootstrap: str, security: KafkaSecurity | None) -> AsyncIterator[Any]:
+    options = security.client_options() if security is not None else {}
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=int(ADMIN_WAIT_S * 1000)
+        bootstrap_servers=bootstrap, request_timeout_ms=int(ADMIN_WAIT_S * 1000), **options
     )
     try:
         async with asyncio.timeout(ADMIN_WAIT_S):
@@ -98,14 +101,18 @@ async def _partitions(admin: Any, names: list[str]) -> dict[str, list[dict[str, 
     return {t["topic"]: t["partitions"] for t in described if t["error_code"] == 0}
 
 
-async def describe_source(*, bootstrap: str, topic: str) -> SourceTopic:
+async def describe_source(
+    *, bootstrap: str, topic: str, security: KafkaSecurity | None = None
+) -> SourceTopic:
     """Partitions and replication of ``topic``; the monitor's changelog topics copy them.
+
+    ``security`` authenticates the admin client; unset, plaintext.
 
     Raises:
         MissingTopicError: the topic does not exist (the broker never auto-creates it).
         DependencyUnavailableError: the broker does not answer.
     """
-    async with _admin(bootstrap) as admin:
+    async with _admin(bootstrap, security) as admin:
         partitions = (await _partitions(admin, [topic])).get(topic)
     if not partitions:
         raise MissingTopicError(
@@ -116,7 +123,11 @@ async def describe_source(*, bootstrap: str, topic: str) -> SourceTopic:
 
 
 async def ensure_changelogs(
-    *, bootstrap: str, source: SourceTopic, retention_s: dict[str, float | None]
+    *,
+    bootstrap: str,
+    source: SourceTopic,
+    retention_s: dict[str, float | None],
+    security: KafkaSecurity | None = None,
 ) -> None:
     """Create the windowed tables' changelog topics and wait until metadata shows them.
 
@@ -129,13 +140,14 @@ async def ensure_changelogs(
         source: The events topic; changelogs get its partitions and replication.
         retention_s: Retention of each changelog topic by name (its window's expiry), or
             None for a plain table's changelog (compacted, kept).
+        security: Authenticates the admin client; unset, plaintext.
 
     Raises:
         StackError: the broker refused a topic, or one exists with other partitions.
         DependencyUnavailableError: the broker does not answer.
     """
     names = list(retention_s)
-    async with _admin(bootstrap) as admin:
+    async with _admin(bootstrap, security) as admin:
         existing = await _partitions(admin, names)
         new = [
             NewTopic(
@@ -179,7 +191,30 @@ def _changelog_configs(retention: float | None) -> dict[str, str]:
     return {"cleanup.policy": "compact,delete", "retention.ms": str(int(retention * 1000))}
 
 
-def build_app(*, app_id: str, bootstrap: str, data_dir: Path, source: SourceTopic) -> Any:
+def broker_credentials(security: KafkaSecurity | None) -> Any:
+    """Faust's form of ``security`` (its ``broker_credentials``); None for plaintext."""
+    if security is None or security.protocol == "PLAINTEXT":
+        return None
+    context = security.ssl_context() if security.tls else None
+    if not security.sasl:
+        return faust.SSLCredentials(context)
+    assert security.password is not None  # checked by KafkaSecurity's validator
+    return faust.SASLCredentials(
+        username=security.username,
+        password=security.password.get_secret_value(),
+        ssl_context=context,
+        mechanism=security.mechanism,
+    )
+
+
+def build_app(
+    *,
+    app_id: str,
+    bootstrap: str,
+    data_dir: Path,
+    source: SourceTopic,
+    security: KafkaSecurity | None = None,
+) -> Any:
     """A faust App for embedding: consumer group and topic prefix ``app_id``.
 
     Args:
@@ -188,11 +223,14 @@ def build_app(*, app_id: str, bootstrap: str, data_dir: Path, source: SourceTopi
         bootstrap: Kafka ``host:port`` list.
         data_dir: Faust's data directory (created; the memory store writes nothing there).
         source: The events topic; tables must have as many partitions as it has.
+        security: How faust's producer, consumer and admin client authenticate; unset,
+            plaintext.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
+        broker_credentials=broker_credentials(security),
         store="memory://",
         datadir=str(data_dir),
         autodiscover=False,

@@ -132,8 +132,11 @@ class MonitorModel:
         """Read every consumer group's lag now and then."""
         while True:
             try:
+                settings = self.bus.settings
                 lags = await consumer_lags(
-                    bootstrap=self.bus.settings.bootstrap, prefix=self.bus.settings.topic_prefix
+                    bootstrap=settings.bootstrap,
+                    prefix=settings.topic_prefix,
+                    security=settings.kafka_security,
                 )
                 now = _now()
                 for group, lag in lags.items():

@@ -7,12 +7,20 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from baton.security.kafka_client import KafkaSecurity
+
 __all__ = ["consumer_lags"]
 
 
-async def consumer_lags(*, bootstrap: str, prefix: str) -> dict[str, float]:
-    """Group → records not yet consumed, for every group named ``<prefix>.…``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def consumer_lags(
+    *, bootstrap: str, prefix: str, security: KafkaSecurity | None = None
+) -> dict[str, float]:
+    """Group → records not yet consumed, for every group named ``<prefix>.…``.
+
+    ``security`` authenticates both clients (the monitor's principal); unset, plaintext.
+    """
+    options = security.client_options() if security is not None else {}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **options)
     await admin.start()
     try:
         groups = [
@@ -28,7 +36,7 @@ async def consumer_lags(*, bootstrap: str, prefix: str) -> dict[str, float]:
     partitions = {tp for offsets in committed.values() for tp in offsets}
     if not partitions:
         return {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **options)
     await consumer.start()
     try:
         ends = await consumer.end_offsets(list(partitions))

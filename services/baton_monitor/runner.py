@@ -68,6 +68,7 @@ class MonitorService(Service):
             tumbling_s=self.config.tumbling,
             hopping_size_s=self.config.hopping_size,
             hopping_step_s=self.config.hopping_hop,
+            security=settings.kafka_security,
         )
 
     async def _observe(self, event: Event) -> None:

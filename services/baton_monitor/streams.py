@@ -34,6 +34,7 @@ from typing import Any
 from faust.windows import HoppingWindow, TumblingWindow
 
 from baton.protocol.fields import workflow_type_of
+from baton.security.kafka_client import KafkaSecurity
 from baton_monitor import sketch
 from baton_monitor.faust_app import (
     MALFORMED,
@@ -68,6 +69,7 @@ class MonitorStreams:
         hopping_step_s: Step between hopping windows.
         on_window: Awaited with a summary (:meth:`snapshot` of that moment) each time a
             tumbling window closes, a few seconds after its end to let late records in.
+        security: How every Kafka client of the App authenticates; unset, plaintext.
     """
 
     def __init__(
@@ -81,10 +83,12 @@ class MonitorStreams:
         hopping_size_s: float = 300,
         hopping_step_s: float = 60,
         on_window: WindowCallback | None = None,
+        security: KafkaSecurity | None = None,
     ) -> None:
         if tumbling_s <= 0 or hopping_step_s <= 0 or hopping_size_s < hopping_step_s:
             raise ValueError("windows need tumbling_s > 0 and hopping_size_s >= step > 0")
         self.bootstrap = bootstrap
+        self.security = security
         self.topic = f"{topic_prefix}.events"
         self.faust_id = f"{topic_prefix}.{app_id}"
         self.data_dir = data_dir
@@ -123,12 +127,15 @@ class MonitorStreams:
         """
         if self.app is not None:
             raise RuntimeError("MonitorStreams is single-use: build a new one to restart")
-        self.source = await describe_source(bootstrap=self.bootstrap, topic=self.topic)
+        self.source = await describe_source(
+            bootstrap=self.bootstrap, topic=self.topic, security=self.security
+        )
         self.app = build_app(
             app_id=self.faust_id,
             bootstrap=self.bootstrap,
             data_dir=self.data_dir,
             source=self.source,
+            security=self.security,
         )
         self._declare(self.app)
         await ensure_changelogs(
@@ -140,6 +147,7 @@ class MonitorStreams:
                 )
                 for name, table in self._tables.items()
             },
+            security=self.security,
         )
         await self.app.start()
         if self.on_window is not None:
