@@ -77,9 +77,10 @@ def list_(
     expected = [spec.name for spec in topic_specs(config)]
 
     async def main() -> tuple[list[dict[str, Any]], list[str]]:
-        names = await list_topics(bootstrap=config.bootstrap)
+        security = config.kafka_security
+        names = await list_topics(bootstrap=config.bootstrap, security=security)
         shown = [n for n in names if all_topics or n.startswith(prefix)]
-        details = await describe_topics(bootstrap=config.bootstrap, names=shown)
+        details = await describe_topics(bootstrap=config.bootstrap, names=shown, security=security)
         return details, [name for name in expected if name not in names]
 
     details, missing = run(main)
