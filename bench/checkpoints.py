@@ -14,6 +14,11 @@ table checks at the end of each ``COPY``), in the same batches: pure I/O, no loo
 diff, no hash, no compression. Also the latency of single checkpoints, one transaction each
 (p50/p99).
 
+Besides wall time, the CPU each side spends per checkpoint: this process's, and that of the
+PostgreSQL backends of the database (read from ``/proc``, so only for a local server; None
+otherwise). On a shared machine the wall-time ratio swings with the other load; the CPU
+ratio much less.
+
 States are hub workflow states of ~``--tasks`` tasks, each version changing a few tasks, as a
 workflow's successive checkpoints do.
 
@@ -29,6 +34,7 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -43,6 +49,47 @@ from baton_recovery.handlers import RecoveryHandlers
 from baton_recovery.writer import CheckpointRequest
 
 TWIN = "bench_checkpoints_raw"
+
+
+class _Cpu:
+    """CPU seconds of this process and of the database's PostgreSQL backends, since start."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.client = time.process_time()
+        self.server = self._server()
+
+    def _server(self) -> float | None:
+        try:  # the first field of schedstat: nanoseconds on a CPU
+            return (
+                sum(int(Path(f"/proc/{p}/schedstat").read_text().split()[0]) for p in self.pids)
+                / 1e9
+            )
+        except (OSError, ValueError, IndexError):
+            return None  # not a local server (or the backend is gone)
+
+    def spent(self) -> tuple[float, float | None]:
+        client = time.process_time() - self.client
+        server, before = self._server(), self.server
+        return client, None if server is None or before is None else server - before
+
+
+async def _backends(db: Database) -> list[int]:
+    rows = await db.pool.fetch(
+        "select pid from pg_stat_activity where datname = current_database() "
+        "and backend_type = 'client backend'"
+    )
+    return [r["pid"] for r in rows]
+
+
+def _cpu_ratio(raw: tuple[float, float | None], baton: tuple[float, float | None]) -> float | None:
+    if raw[1] is None or baton[1] is None:
+        return None
+    return round((raw[0] + raw[1]) / (baton[0] + baton[1]), 3)
+
+
+def _per_checkpoint(seconds: float | None, count: int) -> float | None:
+    return None if seconds is None else round(1e6 * seconds / count, 1)
 
 
 def state(workflow: str, version: int, tasks: int) -> dict[str, Any]:
@@ -112,12 +159,14 @@ async def run(count: int, workflows: int, batch: int, tasks: int) -> dict[str, A
             )
             for workflow, checkpoint_id, body in items
         ]
+        cpu = _Cpu(await _backends(db))
         began = time.perf_counter()
         for start in range(0, count, batch):
             async with db.transaction() as conn:
                 written = await handlers.writer.write(conn, requests[start : start + batch])
             handlers.writer.committed(written)
         baton_s = time.perf_counter() - began
+        baton_cpu = cpu.spent()
         rows = await db.pool.fetch(
             "select * from recovery_checkpoints where checkpoint_id like 'bench_%' order by seq"
         )
@@ -127,11 +176,13 @@ async def run(count: int, workflows: int, batch: int, tasks: int) -> dict[str, A
             f"insert into {TWIN} ({', '.join(columns)}) values "
             f"({', '.join(f'${i + 1}' for i in range(len(columns)))})"
         )
+        cpu = _Cpu(await _backends(db))
         began = time.perf_counter()
         for start in range(0, count, batch):
             async with db.transaction() as conn:
                 await conn.executemany(insert, values[start : start + batch])
         raw_s = time.perf_counter() - began
+        raw_cpu = cpu.spent()
         kinds = [r["kind"] for r in rows]
         ratio = statistics.fmean(r["stored_size"] / r["full_size"] for r in rows)
 
@@ -171,6 +222,11 @@ async def run(count: int, workflows: int, batch: int, tasks: int) -> dict[str, A
         "baton_per_s": round(count / baton_s, 1),
         "raw_executemany_per_s": round(count / raw_s, 1),
         "ratio": round(raw_s / baton_s, 3),
+        "baton_client_cpu_us": _per_checkpoint(baton_cpu[0], count),
+        "baton_postgres_cpu_us": _per_checkpoint(baton_cpu[1], count),
+        "raw_client_cpu_us": _per_checkpoint(raw_cpu[0], count),
+        "raw_postgres_cpu_us": _per_checkpoint(raw_cpu[1], count),
+        "cpu_ratio": _cpu_ratio(raw_cpu, baton_cpu),
         "single_p50_ms": round(1000 * single[len(single) // 2], 2),
         "single_p99_ms": round(1000 * single[min(len(single) - 1, int(len(single) * 0.99))], 2),
     }
