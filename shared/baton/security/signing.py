@@ -19,7 +19,6 @@ nonce, record key, record value, then the values of :data:`SIGNED_HEADERS` in th
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import time
@@ -97,12 +96,11 @@ def compute(
     headers: Mapping[str, bytes],
 ) -> bytes:
     """The hex signature of a record's signed content (module doc)."""
-    mac = hmac.new(secret, _TAG, hashlib.sha256)
-    for part in (key_id, signed_at, nonce, key, value):
-        mac.update(_part(part))
-    for name in SIGNED_HEADERS:
-        mac.update(_part(headers.get(name)))
-    return mac.hexdigest().encode()
+    parts = [_TAG]
+    parts += [_part(p) for p in (key_id, signed_at, nonce, key, value)]
+    parts += [_part(headers.get(name)) for name in SIGNED_HEADERS]
+    # One-shot digest: the C fast path, about twice as fast as update() per part.
+    return hmac.digest(secret, b"".join(parts), "sha256").hex().encode()
 
 
 def add_signature(
