@@ -17,9 +17,11 @@ import struct
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, Final
 
+from asyncpg import UniqueViolationError
+
 from baton_recovery.errors import InvalidStateError
 
-__all__ = ["CHUNK_ROWS", "RowStream", "encode_row"]
+__all__ = ["CHUNK_ROWS", "RowStream", "copy_in", "encode_row"]
 
 CHUNK_ROWS: Final = 8
 """Rows per message: small enough that the server starts early, large enough that the
@@ -107,3 +109,25 @@ class RowStream:
         self.check()
         self.sent.extend(self._rows)
         return self.sent
+
+
+async def copy_in(conn: Any, *, table: str, columns: list[str], stream: RowStream) -> bool:
+    """Stream ``stream`` into ``table`` in a savepoint; False, with nothing of it kept, when a
+    row's key is there already (so the caller can insert them skipping those).
+
+    Raises:
+        Exception: what the row iterator raised (nothing of it kept).
+    """
+    # Never released: the transaction's end does that, one round trip fewer. On an error
+    # the caller rolls the transaction back, savepoint and all.
+    await conn.execute("savepoint bulk_copy")
+    try:
+        await conn.copy_to_table(table, source=stream, columns=columns, format="binary")
+    except UniqueViolationError:
+        await conn.execute("rollback to savepoint bulk_copy")
+        stream.check()
+        return False
+    if stream.failed:
+        await conn.execute("rollback to savepoint bulk_copy")
+        stream.check()
+    return True

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from asyncpg import UniqueViolationError
-
 from baton_recovery.breaker import BreakerRegistry
-from baton_recovery.bulk import RowStream
+from baton_recovery.bulk import RowStream, copy_in
 from baton_recovery.chain import CheckpointRecord, rebuild_state
 from baton_recovery.liveness import Liveness
 from baton_recovery.snapshot import decode_snapshot
@@ -73,17 +71,9 @@ _COLUMNS = (
     "deltas_since_full, state_hash, full_size, stored_size, created_at"
 )
 
-# One backward index scan per workflow; ``distinct on`` would read every checkpoint of them.
-_LATEST_MANY = f"""
-select latest.* from unnest($1::text[]) as wanted(id)
-cross join lateral (
-    select {_COLUMNS} from recovery_checkpoints
-    where workflow_id = wanted.id order by seq desc limit 1
-) as latest
-"""
-
-# The same, and the checkpoints among $2 stored already (a redelivered request), in one
-# round trip: ``known`` tells the two apart.
+# The latest checkpoint of each workflow of $1, one backward index scan each (``distinct
+# on`` would read every checkpoint of them), and those of $2 stored already (a redelivered
+# request), in one round trip: ``known`` tells the two apart.
 _HEADS = f"""
 select latest.*, false as known from unnest($1::text[]) as wanted(id)
 cross join lateral (
@@ -125,11 +115,6 @@ class RecoveryStore:
         )
         return None if row is None else CheckpointRow(**dict(row))
 
-    async def latest_many(self, conn: Any, workflow_ids: list[str]) -> list[CheckpointRow]:
-        """The latest checkpoint of each of ``workflow_ids`` that has one."""
-        rows = await conn.fetch(_LATEST_MANY, workflow_ids)
-        return [CheckpointRow(**dict(r)) for r in rows]
-
     async def heads(
         self, conn: Any, *, workflow_ids: list[str], checkpoint_ids: list[str]
     ) -> tuple[list[CheckpointRow], set[str]]:
@@ -157,22 +142,10 @@ class RecoveryStore:
         if count < COPY_FROM:
             return await self.insert_many(conn, list(rows))
         stream = RowStream(rows)
-        # Never released: the transaction's end does that, one round trip fewer. On an
-        # error the caller rolls the transaction back, savepoint and all.
-        await conn.execute("savepoint recovery_copy")
-        try:
-            await conn.copy_to_table(
-                "recovery_checkpoints",
-                source=stream,
-                columns=_INSERT_COLUMNS.split(", "),
-                format="binary",
-            )
-        except UniqueViolationError:
-            await conn.execute("rollback to savepoint recovery_copy")
+        if not await copy_in(
+            conn, table="recovery_checkpoints", columns=_INSERT_COLUMNS.split(", "), stream=stream
+        ):
             return await self.insert_many(conn, stream.all_rows())
-        if stream.failed:
-            await conn.execute("rollback to savepoint recovery_copy")
-            stream.check()
         return {row[0] for row in stream.sent}
 
     async def insert_many(self, conn: Any, rows: list[tuple[Any, ...]]) -> set[str]:

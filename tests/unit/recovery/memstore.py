@@ -69,6 +69,7 @@ class MemoryStore(RecoveryStore):
         return Txn(self)
 
     async def latest_many(self, conn: Any, workflow_ids: list[str]) -> list[CheckpointRow]:
+        """The latest checkpoint of each of ``workflow_ids`` that has one."""
         latest: dict[str, dict[str, Any]] = {}
         for row in conn.rows().values():  # insertion order stands for ``seq``
             if row["workflow_id"] in workflow_ids:
