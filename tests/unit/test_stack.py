@@ -95,3 +95,15 @@ def test_service_acls_keep_each_service_to_its_own() -> None:
     reads = {(a.principal, a.name) for a in acls if a.operation is Operation.READ}
     assert ("User:status", "p.status") in groups & reads
     assert all(not (p != f"User:{n.split('.')[1]}" and (p, n) in reads) for p, n in groups)
+
+
+def test_the_monitor_describes_every_topic_and_group_but_reads_only_its_own() -> None:
+    from baton.security.acl import Operation, PatternType, service_acls
+
+    monitor = [a for a in service_acls(prefix="p") if a.principal == "User:monitor"]
+    wide = {(a.resource_type.name, a.operation) for a in monitor if a.name == "p."}
+    assert wide == {("TOPIC", Operation.DESCRIBE), ("GROUP", Operation.DESCRIBE)}
+    assert all(a.pattern is PatternType.PREFIXED for a in monitor if a.name == "p.")
+    reads = {a.name for a in monitor if a.operation is Operation.READ}
+    others = [n for n in reads if n.startswith("p.commands.") and n != "p.commands.monitor"]
+    assert not others

@@ -4,6 +4,7 @@ Each service reads and writes its own commands topic (with its retry and dead-le
 companions), its own topics, consumer groups and transactional ids (all prefixed
 ``<prefix>.<service>``); it shares the events and replies topics with the others, writes
 the commands topic only of the services it calls, and only the hub writes the state topic.
+The monitor may also describe (not read) every group and topic of the prefix: its lag.
 Everything else is denied (the broker's ``allow.everyone.if.no.acl.found`` stays false).
 """
 
@@ -118,8 +119,11 @@ def service_acls(*, prefix: str, services: Sequence[str] = SERVICES) -> list[Acl
             ops = (Operation.WRITE, Operation.DESCRIBE)
             bindings += _grant(user, topic, callee_topic, ops, pattern=PatternType.LITERAL)
         if service == "monitor":
-            # Consumer lag of every service: DESCRIBE reads a group's offsets, never joins it.
+            # Consumer lag of every service: DESCRIBE reads a group's offsets, never joins it;
+            # on topics it reads their offsets and metadata, never their records (without
+            # it the broker silently leaves other services' commands topics out of the lag).
             bindings += _grant(user, group, f"{prefix}.", (Operation.DESCRIBE,))
+            bindings += _grant(user, topic, f"{prefix}.", (Operation.DESCRIBE,))
     return bindings
 
 
