@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 from baton.cli.common import HelperGroup, emit, run, settings
-from baton.db import Database, Migration, load_migrations, migrate, pending
+from baton.db import Database, Migration, load_migrations, pending
+from baton.db.owner import OwnedMigration, migrate_as_owner
+from baton.db.roles import OWNER_ROLE
 from baton.runtime import RUNTIME_MIGRATIONS
 from baton.services import SERVICE_CLASSES, load_service
 
@@ -17,7 +19,8 @@ app = typer.Typer(
 )
 
 
-def _all_migrations() -> list[list[Migration]]:
+def all_migrations() -> list[list[Migration]]:
+    """Migrations of the runtime and of every installed service, one list per owner."""
     groups = [load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS)]
     for name in SERVICE_CLASSES:
         with contextlib.suppress(ImportError):
@@ -30,22 +33,29 @@ def _all_migrations() -> list[list[Migration]]:
 @app.command("migrate")
 def migrate_command(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    owner: Annotated[
+        str,
+        typer.Option(
+            "--owner",
+            help="Role the migrations run as and that owns the schema, when it exists and "
+            "BATON_PG_DSN's user may act as it; its tables are then opened to baton_app.",
+        ),
+    ] = OWNER_ROLE,
 ) -> None:
     """Apply every pending migration (runtime and services), in order. Idempotent."""
     config = settings()
 
-    async def main() -> list[str]:
-        async with Database(dsn=config.dsn) as db:
-            applied: list[str] = []
-            for group in _all_migrations():
-                applied += await migrate(db, migrations=group)
-            return applied
+    async def main() -> OwnedMigration:
+        return await migrate_as_owner(dsn=config.dsn, groups=all_migrations(), owner=owner)
 
-    applied = run(main)
-    emit(
-        {"applied": applied} if as_json else f"applied {len(applied)}: {', '.join(applied) or '-'}",
-        as_json=as_json,
-    )
+    result = run(main)
+    if as_json:
+        emit(result.model_dump(mode="json"))
+        return
+    applied = ", ".join(result.applied) or "-"
+    who = f" as {result.role}" if result.role else ""
+    moved = f"; {len(result.moved)} moved to {result.role}" if result.moved else ""
+    emit(f"applied {len(result.applied)}{who}: {applied}{moved}", as_json=False)
 
 
 @app.command("status")
@@ -57,7 +67,7 @@ def status_command() -> None:
         async with Database(dsn=config.dsn) as db:
             return [
                 f"{m.owner}/{m.version:04d}_{m.name}"
-                for group in _all_migrations()
+                for group in all_migrations()
                 for m in await pending(db, migrations=group)
             ]
 

@@ -66,10 +66,15 @@ class Database:
         dsn: libpq connection string (``BATON_PG_DSN``).
         min_size: Connections kept open.
         max_size: Most connections at once.
+        role: Role every connection acts as (``SET ROLE`` at connection start, so it
+            outlives the pool's ``RESET ALL``); the DSN's user must be a member of it.
     """
 
-    def __init__(self, *, dsn: str, min_size: int = 1, max_size: int = 10) -> None:
+    def __init__(
+        self, *, dsn: str, min_size: int = 1, max_size: int = 10, role: str | None = None
+    ) -> None:
         self.dsn = dsn
+        self.role = role
         self._min = min_size
         self._max = max_size
         self._pool: Any = None
@@ -87,6 +92,7 @@ class Database:
                     max_size=self._max,
                     init=_init_connection,
                     command_timeout=30,
+                    server_settings={"role": self.role} if self.role else None,
                 )
                 return
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

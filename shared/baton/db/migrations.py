@@ -60,9 +60,14 @@ def load_migrations(*, owner: str, directory: Path) -> list[Migration]:
 
 
 async def applied_versions(db: Database, *, owner: str) -> dict[int, str]:
-    """Version → checksum of the migrations of ``owner`` already applied."""
+    """Version → checksum of the migrations of ``owner`` already applied.
+
+    Only reads: the application role (no DDL) checks pending migrations at start, and even
+    ``create table if not exists`` needs the right to create.
+    """
     async with db.transaction() as conn:
-        await conn.execute(_LEDGER)
+        if await conn.fetchval("select to_regclass('baton_schema_migrations')") is None:
+            return {}
         rows = await conn.fetch(
             "select version, checksum from baton_schema_migrations where owner = $1", owner
         )
@@ -85,7 +90,11 @@ async def pending(db: Database, *, migrations: list[Migration]) -> list[Migratio
 
 async def migrate(db: Database, *, migrations: list[Migration]) -> list[str]:
     """Apply pending migrations in order; returns what was applied (``owner/NNNN_name``)."""
-    applied = []
+    applied: list[str] = []
+    if not migrations:
+        return applied
+    async with db.transaction() as conn:
+        await conn.execute(_LEDGER)
     for m in await pending(db, migrations=migrations):
         async with db.transaction() as conn:
             # Serialise concurrent migrators (several replicas starting a migrate job).
