@@ -26,7 +26,7 @@ _KINDS = {"r": "table", "p": "table", "v": "view", "m": "materialized view", "S"
 # Sequences linked to a column (serial, identity) move with their table and refuse to move
 # alone, so only free-standing ones are listed.
 _NOT_OWNED = """
-select c.relkind, quote_ident(n.nspname) || '.' || quote_ident(c.relname) as name
+select c.relkind::text as relkind, quote_ident(n.nspname) || '.' || quote_ident(c.relname) as name
 from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = 'public'
   and c.relkind in ('r', 'p', 'v', 'm', 'S')
