@@ -3,6 +3,8 @@
 The public client API is re-exported here; import from ``baton``, not from submodules.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from baton.bus import (
     Ack,
     Bus,
@@ -13,15 +15,6 @@ from baton.bus import (
     Responder,
     Subscription,
     TracingMiddleware,
-)
-from baton.client import (
-    AgentWorker,
-    BatonClient,
-    ClientError,
-    Task,
-    TaskHandler,
-    TaskResult,
-    WorkflowSnapshot,
 )
 from baton.config import BatonSettings, TopicNames
 from baton.errors import (
@@ -40,7 +33,41 @@ from baton.protocol.headers import PROTOCOL_VERSION
 from baton.protocol.registry import EventRegistry
 from baton.protocol.routing import Pattern, routing_key
 
+if TYPE_CHECKING:
+    from baton.client import (
+        AgentWorker,
+        BatonClient,
+        ClientError,
+        Task,
+        TaskHandler,
+        TaskResult,
+        WorkflowSnapshot,
+    )
+
 __version__ = "0.1.0"
+
+_CLIENT = frozenset(
+    {
+        "AgentWorker",
+        "BatonClient",
+        "ClientError",
+        "Task",
+        "TaskHandler",
+        "TaskResult",
+        "WorkflowSnapshot",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    # The client loads on first use: every service process imports ``baton`` at start,
+    # and a restarted service's resume time includes that import.
+    if name in _CLIENT:
+        import baton.client
+
+        return getattr(baton.client, name)
+    raise AttributeError(f"module 'baton' has no attribute {name!r}")
+
 
 __all__ = [
     "PROTOCOL_VERSION",
