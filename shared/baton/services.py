@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from baton.errors import ConfigError
-from baton.runtime.service import Service
+
+if TYPE_CHECKING:  # the runtime (HTTP server, bus) loads with the first service, not here
+    from baton.runtime.service import Service
 
 __all__ = ["SERVICE_CLASSES", "load_service"]
 
@@ -27,6 +30,8 @@ def load_service(name: str) -> type[Service]:
             f"unknown service {name!r}; known: {', '.join(sorted(SERVICE_CLASSES))}",
             service=name,
         )
+    from baton.runtime.service import Service
+
     module, _, attr = target.partition(":")
     cls = getattr(importlib.import_module(module), attr)
     if not (isinstance(cls, type) and issubclass(cls, Service)):
