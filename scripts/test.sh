@@ -13,4 +13,4 @@ echo "== lint and types"
 .venv/bin/mypy
 scripts/deploy-check.sh
 echo "== tests"
-.venv/bin/pytest "$@"
+.venv/bin/pytest --durations=25 "$@"   # the slowest tests, to keep CI under 20 minutes
