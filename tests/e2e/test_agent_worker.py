@@ -167,6 +167,20 @@ async def test_workers_run_a_workflow_report_a_failure_and_obey_fencing(
                 await worker.stop()
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+async def _exit_code(proc: asyncio.subprocess.Process) -> int | None:
+    """Its exit code after SIGINT; killed (and the code shows it) when it hangs."""
+    try:
+        return await asyncio.wait_for(proc.wait(), 60)
+    except TimeoutError:
+        proc.kill()  # never leave an orphan that outlives the test's topics
+        await proc.wait()
+        return proc.returncode
+
+
 async def test_the_quickstart_example_runs_as_written(
     e2e_env: dict[str, str], log_dir: Path
 ) -> None:
@@ -185,7 +199,15 @@ async def test_the_quickstart_example_runs_as_written(
                 log = (log_dir / f"quickstart-{agent}.log").open("ab")
                 agents.append(
                     await asyncio.create_subprocess_exec(
-                        sys.executable, str(EXAMPLE), agent, env=env, stdout=log, stderr=log
+                        sys.executable,
+                        str(EXAMPLE),
+                        agent,
+                        env=env,
+                        stdout=log,
+                        stderr=log,
+                        # A shell's background jobs inherit SIGINT ignored; the example
+                        # must see Ctrl-C as a user's terminal delivers it.
+                        preexec_fn=_default_sigint,
                     )
                 )
                 log.close()
@@ -214,5 +236,5 @@ async def test_the_quickstart_example_runs_as_written(
             for proc in agents:
                 if proc.returncode is None:
                     proc.send_signal(signal.SIGINT)
-            codes = [await asyncio.wait_for(p.wait(), 60) for p in agents]
+            codes = [await _exit_code(p) for p in agents]
     assert codes == [0, 0], [(log_dir / f"quickstart-{a}.log").read_text() for a in AGENTS[:2]]
