@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from fastapi import APIRouter, HTTPException
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
     from baton_monitor.streams import MonitorStreams
 
 __all__ = ["MonitorService"]
+
+STREAMS_AFTER_S = 5.0
+"""Seconds between the monitor consuming again and its faust windows starting."""
 
 
 class MonitorService(Service):
@@ -68,9 +72,13 @@ class MonitorService(Service):
         """
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._consuming.wait(), 15)
+            # A few seconds of metrics and health first: on a busy machine faust's start
+            # would otherwise hold the event loop just as the monitor resumes.
+            await asyncio.sleep(STREAMS_AFTER_S)
         if self.streams is None:
-            # Imported here, not before /ready: faust costs ~1.3 s of CPU to import, which a
-            # restarted monitor would otherwise spend before it consumes again.
+            # Imported here, not before /ready (~1.3 s of CPU), and in a thread so that the
+            # event loop keeps answering and consuming meanwhile.
+            await asyncio.to_thread(importlib.import_module, "baton_monitor.streams")
             from baton_monitor.streams import MonitorStreams
 
             settings = self.ctx.settings
