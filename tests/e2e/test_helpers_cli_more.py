@@ -155,35 +155,55 @@ async def test_seed_helpers_against_all_services(e2e_env: dict[str, str], log_di
         assert code == 0, err
         assert analysis["context"] == {"error_context": "timeout"}
         # read-model and monitor reports: 002:40/41/87/141/179/186/341/367/368, 002:86
-        await until_ok(env, "workflow-status", wf, "--detailed", "--include-dependencies")
-        overview = await until_ok(
-            env, "progress-aggregator", "system-overview", "--include-conflicts",
-            "--resource-analysis",
-        )  # fmt: skip
-        assert "resources" in overview
+        # (independent reads: asked at once, each until it answers)
         tracked = json.dumps([{"workflow_id": wf, "weight": "high", "critical_path": True},
                               {"workflow_id": "refactor_C", "weight": "low"}])  # fmt: skip
-        track = await until_ok(env, "progress-aggregator", "track-workflows", tracked)
-        assert track["unknown"] == ["refactor_C"]
-        report = await until_ok(
-            env, "progress-aggregator", "system-report", '{"include": ["progress", "bottlenecks"]}'
+        (
+            _,
+            overview,
+            track,
+            report,
+            analysed,
+            efficiency,
+            success,
+            recovery,
+            _,
+        ) = await asyncio.gather(
+            until_ok(env, "workflow-status", wf, "--detailed", "--include-dependencies"),
+            until_ok(
+                env,
+                "progress-aggregator",
+                "system-overview",
+                "--include-conflicts",
+                "--resource-analysis",
+            ),
+            until_ok(env, "progress-aggregator", "track-workflows", tracked),
+            until_ok(
+                env,
+                "progress-aggregator",
+                "system-report",
+                '{"include": ["progress", "bottlenecks"]}',
+            ),
+            until_ok(
+                env,
+                "progress-aggregator",
+                "recovery-analysis",
+                nxt,
+                '{"learning_for_prevention": true}',
+            ),
+            until_ok(env, "performance-monitor", "allocation-efficiency", wf),
+            until_ok(env, "performance-monitor", "recovery-success", nxt),
+            until_ok(env, "workflow-status", nxt, "--recovery-report", "--lessons-learned"),
+            until_ok(env, "performance-monitor", "report", "--workflow", wf),
         )
+        assert "resources" in overview
+        assert track["unknown"] == ["refactor_C"]
         assert set(report) == {"at", "progress", "bottlenecks"}
-        analysed = await until_ok(
-            env, "progress-aggregator", "recovery-analysis", nxt,
-            '{"learning_for_prevention": true}',
-        )  # fmt: skip
         assert analysed["verdict"] == "no_failures"
         assert "other_workflows" in analysed
-        efficiency = await until_ok(env, "performance-monitor", "allocation-efficiency", wf)
         assert efficiency["workflow_id"] == wf
-        success = await until_ok(env, "performance-monitor", "recovery-success", nxt)
         assert success["verdict"] == "no_failures"
-        recovery = await until_ok(
-            env, "workflow-status", nxt, "--recovery-report", "--lessons-learned"
-        )
         assert recovery["recovery_report"]["lessons_learned"] == []
-        await until_ok(env, "performance-monitor", "report", "--workflow", wf)
         # 002:513 runs the fault suite (restarts the broker): only its help here
         proc = await asyncio.create_subprocess_exec(
             *BATON, "workflow-recovery", "test-scenarios", "--help", env=env,
