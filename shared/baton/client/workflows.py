@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from baton.client.snapshot import TERMINAL_STATUSES, WorkflowSnapshot, snapshot
@@ -16,20 +16,9 @@ __all__ = ["WorkflowCalls"]
 class WorkflowCalls:
     """Typed calls to the coordination hub, on top of :meth:`request`."""
 
-    async def request(
-        self,
-        event: Event | str | None = None,
-        /,
-        *,
-        service: str,
-        event_type: str | None = None,
-        workflow_id: str | None = None,
-        phase: str = "client",
-        data: Mapping[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> Event:
-        """Ask ``service``; implemented by :class:`~baton.client.BatonClient`."""
-        raise NotImplementedError
+    # Provided by BatonClient.request (keyword arguments: service, event_type, workflow_id,
+    # data, timeout); declared, not stubbed, so its signature lives in one place.
+    request: Callable[..., Awaitable[Event]]
 
     async def create_workflow(
         self, definition: Mapping[str, Any], *, timeout: float | None = None
