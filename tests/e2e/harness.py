@@ -48,7 +48,8 @@ class ServiceProcess:
             self.name,
             "--port",
             str(self.port),
-            env=self.env,
+            # A stable replica name: a restarted service takes its partitions back at once.
+            env={**self.env, "BATON_INSTANCE_ID": self.instance},
             stdout=log,
             stderr=log,
             start_new_session=True,

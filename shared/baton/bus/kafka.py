@@ -229,6 +229,12 @@ class _KafkaConsumer:
             # restarted service resumes in seconds; heartbeats every third of it.
             session_timeout_ms=SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=SESSION_TIMEOUT_MS // 3,
+            # Static membership: one member per (replica, source topic) in a group.
+            group_instance_id=(
+                f"{settings.instance_id}.{topics[0]}"
+                if group is not None and settings.instance_id is not None
+                else None
+            ),
             **self._security.client_options(),
         )
         self._started = False

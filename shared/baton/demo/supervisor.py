@@ -155,7 +155,8 @@ class ServiceSupervisor:
             child.name,
             "--port",
             str(child.port),
-            env=dict(self.env),
+            # One replica per service: static membership lets a restarted one resume at once.
+            env={**self.env, "BATON_INSTANCE_ID": child.name},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
