@@ -88,13 +88,23 @@ async def test_fault_suite(
     settings = BatonSettings.from_env(env)
     rng = random.Random(int(os.environ.get("BATON_FAULT_SEED", "7")))
     rows: dict[str, Row] = {}
+    ended: set[str] = set()
+    seen_upto = 0
+
+    def finished() -> set[str]:
+        nonlocal seen_upto
+        for event in events.events[seen_upto:]:
+            if event.event_type in ("WORKFLOW_COMPLETED", "WORKFLOW_FAILED"):
+                ended.add(event.workflow_id)
+        seen_upto = len(events.events)
+        return ended
 
     async def scenario(name: str, tag: str, fault: Callable[[], Awaitable[float]]) -> None:
         """Run a batch of workflows, strike with ``fault`` at a random point, count."""
         row = rows.setdefault(name, Row(name))
         names = [f"{tag}_{i:03d}" for i in range(WORKFLOWS)]
         before = len(events.events)
-        work = asyncio.create_task(run_workflows(bus, names))
+        work = asyncio.create_task(run_workflows(bus, names, finished=finished))
         await asyncio.sleep(rng.uniform(0.5, 3.0))
         resumed = await fault()
         row.lost += len(await work)
