@@ -63,7 +63,10 @@ POISON = [
 
 
 async def test_fault_suite(
-    e2e_env: dict[str, str], client: tuple[Bus, SimAgents, EventLog], log_dir: Path
+    e2e_env: dict[str, str],
+    client: tuple[Bus, SimAgents, EventLog],
+    log_dir: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     bus, agents, events = client
     agents.policy = lambda e: Decision(delay=0.05)
@@ -161,13 +164,16 @@ async def test_fault_suite(
     for row in rows.values():
         if row.scenario != "replay everything":
             row.duplicates = total_dupes  # counted over the whole history
-    print("\nscenario                runs  events   lost  duplicates  resume (s)")
-    for row in rows.values():
-        print(
-            f"{row.scenario:<22} {row.runs:>5} {row.events:>7} {row.lost:>6} "
-            f"{row.duplicates:>11} {row.resume_s:>11.1f}"
-        )
-    print(f"acknowledged events not seen: {len(lost_events)} of {len(published)}")
+    lines = ["", "scenario                runs  events   lost  duplicates  resume (s)"]
+    lines += [
+        f"{row.scenario:<22} {row.runs:>5} {row.events:>7} {row.lost:>6} "
+        f"{row.duplicates:>11} {row.resume_s:>11.1f}"
+        for row in rows.values()
+    ]
+    lines.append(f"acknowledged events not seen: {len(lost_events)} of {len(published)}")
+    (log_dir / "table.txt").write_text("\n".join(lines) + "\n")
+    with capsys.disabled():  # the table is the suite's report: shown even when it passes
+        print("\n".join(lines))
     assert len(history) >= 10_000 or WORKFLOWS < 48, f"a run of only {len(history)} events"
     assert not lost_events
     assert all(r.lost == 0 for r in rows.values()), rows
