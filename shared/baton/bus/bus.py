@@ -14,8 +14,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from baton.bus.consumer import GroupConsumer
 from baton.bus.kafka import KafkaTransport
@@ -34,6 +33,7 @@ from baton.errors import (
     RemoteError,
     RequestTimeoutError,
 )
+from baton.lifecycle import Lifecycle
 from baton.protocol.event import Event, encode_record
 from baton.protocol.headers import H, Headers
 from baton.protocol.registry import EventRegistry
@@ -48,7 +48,7 @@ Responder = Callable[[Event], Awaitable[Event | dict[str, Any]]]
 """Answers a request with a reply event, or with the data of a ``<TYPE>_REPLY`` event."""
 
 
-class Bus:
+class Bus(Lifecycle):
     """Baton's event bus over a transport (Kafka by default).
 
     Args:
@@ -107,18 +107,6 @@ class Bus:
         for consumer in list(self._consumers.values()):
             await consumer.stop()
         await self.transport.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def _on_crash(self, error: BaseException) -> None:
         log.critical("a consumer loop died: %r", error)

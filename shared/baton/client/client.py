@@ -17,8 +17,7 @@ import asyncio
 import os
 import re
 from collections.abc import Mapping, Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from baton.bus import Ack, Bus, Handler, Subscription
 from baton.bus.transport import Transport
@@ -27,6 +26,7 @@ from baton.client.errors import ClientError
 from baton.client.workflows import WorkflowCalls
 from baton.config import BatonSettings
 from baton.errors import ConfigError, ProtocolError
+from baton.lifecycle import Lifecycle
 from baton.protocol.event import Event
 
 __all__ = ["BatonClient"]
@@ -34,7 +34,7 @@ __all__ = ["BatonClient"]
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 
-class BatonClient(WorkflowCalls):
+class BatonClient(WorkflowCalls, Lifecycle):
     """An async client of a Baton deployment.
 
     Args:
@@ -106,18 +106,6 @@ class BatonClient(WorkflowCalls):
         for bus in late.values():
             await bus.stop()
         await self.bus.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def wait_crashed(self) -> BaseException:
         """Wait until one of the client's consumer loops dies; returns its error."""

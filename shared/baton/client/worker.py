@@ -41,8 +41,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from baton.bus.subscription import BATCH_DELIVERIES
 from baton.client.client import BatonClient
@@ -50,6 +49,7 @@ from baton.client.presence import AgentPresence
 from baton.client.takeaway import WATCHED_PATTERNS, Takeaway, takeaway
 from baton.client.task import Task, TaskHandler, as_result
 from baton.errors import ConfigError
+from baton.lifecycle import Lifecycle
 from baton.protocol.duration import format_duration
 from baton.protocol.event import Event
 
@@ -68,7 +68,7 @@ class _Run:
     """Why the assignment was taken away; None while it is this worker's."""
 
 
-class AgentWorker:
+class AgentWorker(Lifecycle):
     """Runs ``handler`` for every task the system assigns to ``agent_id``.
 
     Args:
@@ -154,18 +154,6 @@ class AgentWorker:
             self._owns_client = False
             await self.client.stop()
         self._closed.set()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def run_forever(self) -> None:
         """Start, then work until :meth:`stop` is called or the task is cancelled.

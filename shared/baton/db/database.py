@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import asyncpg
 import orjson
 
 from baton.errors import DependencyUnavailableError
+from baton.lifecycle import Lifecycle
 
 __all__ = ["Database", "is_outage"]
 
@@ -59,7 +59,7 @@ async def _init_connection(conn: Any) -> None:
     )
 
 
-class Database:
+class Database(Lifecycle):
     """Connection pool to one PostgreSQL database.
 
     Args:
@@ -108,18 +108,6 @@ class Database:
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def pool(self) -> Any:

@@ -17,12 +17,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import httpx
 
 from baton.errors import BatonError
+from baton.lifecycle import Lifecycle
 
 __all__ = ["DEFAULT_PORTS", "ServiceCrashedError", "ServiceSupervisor"]
 
@@ -68,7 +67,7 @@ class _Child:
 
 
 @dataclass
-class ServiceSupervisor:
+class ServiceSupervisor(Lifecycle):
     """Starts, watches and stops service processes.
 
     Attributes:
@@ -133,18 +132,6 @@ class ServiceSupervisor:
         if self._failed is not None and not self._failed.done():
             self._failed.cancel()
         return codes
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def _spawn(self, child: _Child) -> None:
         child.process = await asyncio.create_subprocess_exec(
