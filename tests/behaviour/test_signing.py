@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from baton.bus import Bus
-from baton.bus.deadletters import DeadLetter, read_dead_letters
+from baton.bus.deadletters import DeadLetter, read_dead_letters, replay_dead_letters
 from baton.errors import HandlerError
 from baton.protocol.event import Event, encode_record
 from baton.protocol.headers import H
@@ -148,3 +148,39 @@ async def test_request_response_and_raw_sends_are_signed(make_bus: BusFactory) -
     await client.send_raw(client.topics.events, key=key, value=value, headers=headers)
     await eventually(lambda: "WORKFLOW_CREATED" in seen, what="the raw, signed event")
     assert server.stats["quarantined"] == 0
+
+
+async def test_a_replayed_dead_letter_is_signed_afresh_unless_it_was_quarantined(
+    make_bus: BusFactory,
+) -> None:
+    keys = SecretStr(KEYS.get_secret_value() + ",ops:" + "o" * 32)
+    strict = {"signing_keys": keys, "signing_strict": True}
+    consumer = await make_bus(**strict, signing_key_id="hub")
+    operator = await make_bus(**strict, signing_key_id="ops")
+    outsider = await make_bus()  # no keys: its events are quarantined
+    handled: list[str] = []
+    failing = True
+
+    async def on_agent(event: Event) -> None:
+        if failing:
+            raise HandlerError("agent unknown yet", retriable=False)
+        handled.append(event.event_id)
+
+    consumer.subscribe("agent.#", on_agent, group="g-replay-signed")
+    for bus in (consumer, operator, outsider):
+        await bus.start()
+    failed = Event.parse("AGENT_ERROR:wf_r:impl:{}")
+    await consumer.publish(failed)  # signed by the hub, then dead-lettered by the handler
+    forged = Event.parse("AGENT_ERROR:wf_r:impl:{'forged':true}")
+    await outsider.publish(forged)
+    letters = await dead_letters(consumer, 2)
+    assert {d.error_class for d in letters} == {"HandlerError", "QuarantineError"}
+    failing = False
+    await replay_dead_letters(bus=operator, letters=letters)
+    await eventually(lambda: handled == [failed.event_id], what="the replayed event handled")
+    found = await dead_letters(consumer, 3)
+    assert len(found) == 3  # the forged one, quarantined again; the replay was not
+    assert [d.headers[H.EVENT_ID] for d in found[2:]] == [forged.event_id]
+    assert found[2].headers[H.ERROR_MESSAGE] == "header.baton-sig: unsigned"
+    await settle()
+    assert handled == [failed.event_id]

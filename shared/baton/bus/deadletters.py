@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from baton.bus.transport import Ack, Record, Transport
 from baton.protocol.headers import DELIVERY_HEADERS, H
+from baton.security.signing import QuarantineError
 
 if TYPE_CHECKING:
     from baton.bus.bus import Bus
@@ -111,7 +112,14 @@ async def read_dead_letters(
 
 
 async def replay_dead_letters(*, bus: Bus, letters: Sequence[DeadLetter]) -> list[Ack]:
-    """Send each dead letter back to its original topic; returns the acknowledgements."""
+    """Send each dead letter back to its original topic; returns the acknowledgements.
+
+    With message signing on, a replay is a new publication by whoever runs it: it is signed
+    afresh with ``bus``'s key (the original signature would be quarantined as ``replayed``),
+    so that key must be allowed to publish the types replayed where publisher rules list
+    them. A quarantined letter keeps its original headers instead — a replay never vouches
+    for a record that failed verification — and is quarantined again.
+    """
     deliveries = []
     for letter in letters:
         record = letter.record
@@ -120,9 +128,10 @@ async def replay_dead_letters(*, bus: Bus, letters: Sequence[DeadLetter]) -> lis
             (H.REPLAYED_FROM, f"{record.topic}:{record.partition}:{record.offset}".encode())
         )
         target = letter.original_topic or bus.topics.events
+        resign = letter.error_class != QuarantineError.__name__
         deliveries.append(
             await bus.send_raw(
-                target, key=record.key, value=record.value, headers=headers, sign=False
+                target, key=record.key, value=record.value, headers=headers, sign=resign
             )
         )
     return [await d for d in deliveries]

@@ -112,7 +112,12 @@ def replay(
         bool, typer.Option("--dry-run", help="Show what would be replayed.")
     ] = False,
 ) -> None:
-    """Send dead letters back to their original topic, byte for byte (prints JSON)."""
+    """Send dead letters back to their original topic, byte for byte (prints JSON).
+
+    With message signing on, each is signed afresh with this process's key
+    (BATON_SIGNING_KEY_ID), except letters that were quarantined: those keep their headers
+    and are quarantined again.
+    """
     config = settings()
     try:
         selective, where = _filter(
