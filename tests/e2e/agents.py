@@ -14,6 +14,11 @@ from baton.protocol.event import Event
 __all__ = ["Decision", "EventLog", "SimAgents"]
 
 
+def client_group(bus: Bus, name: str) -> str:
+    """A fresh consumer group where the secured broker lets clients have theirs."""
+    return f"{bus.settings.topic_prefix}.client.{name}-{uuid.uuid4().hex[:6]}"
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What a simulated agent does with an assignment."""
@@ -40,7 +45,7 @@ class SimAgents:
 
     def attach(self) -> None:
         self.bus.subscribe(
-            "task.*.assigned", self._on_assigned, group=f"sim-agents-{uuid.uuid4().hex[:6]}"
+            "task.*.assigned", self._on_assigned, group=client_group(self.bus, "sim-agents")
         )
 
     async def heartbeat(self, agents: list[str], *, interval: float) -> None:
@@ -118,7 +123,7 @@ class EventLog:
     topic: str | None = None
 
     def attach(self) -> None:
-        self.bus.subscribe("#", self._record, group=f"log-{uuid.uuid4().hex[:6]}", topic=self.topic)
+        self.bus.subscribe("#", self._record, group=client_group(self.bus, "log"), topic=self.topic)
 
     async def _record(self, event: Event) -> None:
         self.events.append(event)

@@ -220,3 +220,35 @@ async def test_a_service_uses_its_own_topic_and_group(secure_kafka: SecureKafka)
     finally:
         await consumer.stop()
         await transport.stop()
+
+
+async def test_a_client_calls_services_but_cannot_act_as_one(secure_kafka: SecureKafka) -> None:
+    """The clients' and agents' principal: events, requests and replies, its own groups."""
+    p = secure_kafka.prefix
+    client = _as(secure_kafka, "client").client_options()
+    allowed = [
+        partial(_produce, client, f"{p}.events"),
+        partial(_produce, client, f"{p}.commands.hub"),  # a request to the hub
+        partial(_produce, client, f"{p}.commands.recovery"),
+        partial(_join, client, f"{p}.events", f"{p}.agent.agent_001"),
+        partial(_join, client, f"{p}.replies", f"{p}.client.cli"),
+    ]
+    assert await _count("a client's own work", allowed) == len(allowed)
+    writes = [
+        partial(_produce, client, f"{p}.state"),  # the hub's alone
+        partial(_produce, client, f"{p}.hub"),  # a service's own topic
+        partial(_produce, client, f"{p}.commands.hub.dlq"),
+    ]
+    label = "client writes to a service's topics"
+    assert await _count(label, writes, expected=TopicAuthorizationFailedError) == 0
+    joins = [
+        partial(_join, client, f"{p}.events", f"{p}.hub"),
+        partial(_join, client, f"{p}.events", f"{p}.monitor-streams"),
+        partial(_join, client, f"{p}.events", "anything"),
+    ]
+    label = "client joins of a service's group"
+    assert await _count(label, joins, expected=GroupAuthorizationFailedError) == 0
+    await _produce(_as(secure_kafka, "admin").client_options(), f"{p}.commands.hub")
+    reads = [partial(_read, client, f"{p}.commands.hub", f"{p}.client.spy")]
+    label = "client reads of a service's commands"
+    assert await _count(label, reads, expected=TopicAuthorizationFailedError) == 0

@@ -23,6 +23,7 @@ import pytest
 from baton.bus import Bus
 from baton.bus.kafka import KafkaTransport
 from baton.config import SERVICES, BatonSettings
+from baton.security.acl import CLIENT
 from baton.stack.secure_kafka import ADMIN
 from baton.topics import create_topics, delete_topics
 from baton_monitor.lag import consumer_lags
@@ -131,7 +132,8 @@ async def test_five_services_run_a_workflow_over_sasl_ssl_with_their_own_princip
             "BATON_LOG_DIR": str(log_dir),
         }
         envs = {name: {**common, **secure_kafka.stack.env(user=name)} for name in SERVICES}
-        client_env = {**common, **secure_kafka.stack.env(user=ADMIN)}
+        # The test's client and its simulated agents: the clients' principal, not admin.
+        client_env = {**common, **secure_kafka.stack.env(user=CLIENT)}
         settings = BatonSettings.from_env(client_env, component="secure-client")
         assert settings.kafka_security.protocol == "SASL_SSL"
         bus = Bus(settings=settings)

@@ -107,3 +107,20 @@ def test_the_monitor_describes_every_topic_and_group_but_reads_only_its_own() ->
     reads = {a.name for a in monitor if a.operation is Operation.READ}
     others = [n for n in reads if n.startswith("p.commands.") and n != "p.commands.monitor"]
     assert not others
+
+
+def test_clients_call_every_service_but_cannot_act_as_one() -> None:
+    from baton.security.acl import Operation, PatternType, baton_acls, client_acls
+
+    client = client_acls(prefix="p")
+    assert all(a.principal == "User:client" for a in client)
+    assert set(client) <= set(baton_acls(prefix="p"))
+    writes = {a.name for a in client if a.operation is Operation.WRITE}
+    assert {"p.events", "p.replies", "p.commands.hub", "p.commands.recovery"} <= writes
+    assert "p.state" not in writes
+    assert "p.hub" not in writes
+    reads = {(a.resource_type.name, a.name) for a in client if a.operation is Operation.READ}
+    assert not [n for kind, n in reads if kind == "TOPIC" and n.startswith("p.commands")]
+    assert {n for kind, n in reads if kind == "GROUP"} == {"p.client.", "p.agent."}
+    commands = [a for a in client if a.name.startswith("p.commands.")]
+    assert all(a.pattern is PatternType.LITERAL for a in commands)  # not their retry topics

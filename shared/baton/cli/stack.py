@@ -170,7 +170,11 @@ def secure_status() -> None:
 @secure.command("env")
 def secure_env(
     user: Annotated[
-        str, typer.Argument(help="Principal: hub, resource, status, monitor, recovery, admin.")
+        str,
+        typer.Argument(
+            help="Principal: hub, resource, status, monitor, recovery, "
+            "client (clients and agents), admin."
+        ),
     ] = ADMIN,
 ) -> None:
     """Print `export` lines that connect a process as USER (password by file, never shown).

@@ -6,6 +6,12 @@ companions), its own topics, consumer groups and transactional ids (all prefixed
 the commands topic only of the services it calls, and only the hub writes the state topic.
 The monitor may also describe (not read) every group and topic of the prefix: its lag.
 Everything else is denied (the broker's ``allow.everyone.if.no.acl.found`` stays false).
+
+Clients and agents (the CLI, ``BatonClient``, ``AgentWorker``) share one principal,
+``client``: they publish and read events, call every service (write its commands topic)
+and read the replies, in consumer groups named ``<prefix>.client.*`` or ``<prefix>.agent.*``
+(an agent worker's). They may not read any commands topic, write the state topic or a
+service's own topics, or join a service's group: a client cannot act as a service.
 """
 
 from __future__ import annotations
@@ -20,7 +26,20 @@ from pydantic import BaseModel, ConfigDict
 from baton.config import SERVICES
 from baton.errors import StackError
 
-__all__ = ["CALLS", "AclBinding", "Operation", "apply_acls", "remove_acls", "service_acls"]
+__all__ = [
+    "CALLS",
+    "CLIENT",
+    "AclBinding",
+    "Operation",
+    "apply_acls",
+    "baton_acls",
+    "client_acls",
+    "remove_acls",
+    "service_acls",
+]
+
+CLIENT = "client"
+"""The principal of clients and agents (module doc)."""
 
 
 class ResourceType(IntEnum):
@@ -125,6 +144,27 @@ def service_acls(*, prefix: str, services: Sequence[str] = SERVICES) -> list[Acl
             bindings += _grant(user, group, f"{prefix}.", (Operation.DESCRIBE,))
             bindings += _grant(user, topic, f"{prefix}.", (Operation.DESCRIBE,))
     return bindings
+
+
+def client_acls(*, prefix: str, services: Sequence[str] = SERVICES) -> list[AclBinding]:
+    """The ACLs of the clients' and agents' principal (``User:client``; module doc)."""
+    user = f"User:{CLIENT}"
+    topic, group = ResourceType.TOPIC, ResourceType.GROUP
+    bindings: list[AclBinding] = []
+    for shared in (f"{prefix}.events", f"{prefix}.replies"):  # with retry and DLQ topics
+        bindings += _grant(user, topic, shared, _READ_WRITE)
+    for service in services:
+        callee = f"{prefix}.commands.{service}"
+        ops = (Operation.WRITE, Operation.DESCRIBE)
+        bindings += _grant(user, topic, callee, ops, pattern=PatternType.LITERAL)
+    for groups in (f"{prefix}.client.", f"{prefix}.agent."):
+        bindings += _grant(user, group, groups, _READ)
+    return bindings
+
+
+def baton_acls(*, prefix: str) -> list[AclBinding]:
+    """Every ACL of a deployment under ``prefix``: the services' and the clients'."""
+    return [*service_acls(prefix=prefix), *client_acls(prefix=prefix)]
 
 
 class _CreateAll(CreateAclsRequest):  # type: ignore[misc]

@@ -2,9 +2,11 @@
 
 It runs beside the plaintext quick-start broker with its own ports, data, log, pid file,
 certificates and credentials under ``<home>/kafka-secure`` (jars are shared). Every
-principal (``admin`` and one per service) gets a random password, kept in
-``secrets/<user>.password`` (mode 0600) and added as a SCRAM credential when the storage is
-formatted. Each ``up`` (re)applies the service ACLs, which is idempotent.
+principal (``admin``, one per service, and ``client`` for clients and agents) gets a random
+password, kept in ``secrets/<user>.password`` (mode 0600) and added as a SCRAM credential
+when the storage is formatted; a principal added later (a newer Baton) has the storage
+formatted again — this broker is for local use and tests, its data expendable. Each ``up``
+(re)applies the ACLs, which is idempotent.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -26,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from baton.config import SERVICES, BatonSettings
 from baton.errors import StackError
-from baton.security.acl import apply_acls, remove_acls, service_acls
+from baton.security.acl import CLIENT, apply_acls, baton_acls, remove_acls
 from baton.security.kafka_client import KafkaSecurity
 from baton.stack._common import log, pid_alive, port_open, read_pid, resource_text, tail, terminate
 from baton.stack._kafka_setup import KAFKA_VERSION, MAIN_CLASS, KafkaFiles
@@ -90,7 +93,7 @@ class SecureKafkaStack:
         settings: ``home``, ``partitions`` and ``topic_prefix`` (of the ACLs) come from here.
     """
 
-    users: tuple[str, ...] = (ADMIN, *SERVICES)
+    users: tuple[str, ...] = (ADMIN, *SERVICES, CLIENT)
 
     def __init__(self, *, settings: BatonSettings) -> None:
         self.settings = settings
@@ -176,7 +179,10 @@ class SecureKafkaStack:
             java = await self.files.java()
             await self.files.fetch_jars()
             await ensure_tls(root=self.files.tls.root)
-            self._ensure_passwords()
+            if self._ensure_passwords() and (self.files.data_dir / "meta.properties").exists():
+                # SCRAM users are added when storage is formatted: format it again.
+                log.warning("kafka (secure): new principals; formatting its storage again")
+                shutil.rmtree(self.files.data_dir)
             self._write_config()
             await self._format(java=java)
             pid = self.files.spawn(java=java)
@@ -188,14 +194,14 @@ class SecureKafkaStack:
         return self._report("running", action=action, pid=pid, acls=acls)
 
     async def apply_acls(self, *, prefix: str) -> int:
-        """Create the service ACLs for topics under ``prefix`` (idempotent), as admin."""
+        """Create the ACLs for topics under ``prefix`` (idempotent), as admin."""
         async with self._admin() as admin:
-            return await apply_acls(admin=admin, bindings=service_acls(prefix=prefix))
+            return await apply_acls(admin=admin, bindings=baton_acls(prefix=prefix))
 
     async def remove_acls(self, *, prefix: str) -> int:
-        """Delete the service ACLs of ``prefix`` (a throw-away test deployment's)."""
+        """Delete the ACLs of ``prefix`` (a throw-away test deployment's)."""
         async with self._admin() as admin:
-            return await remove_acls(admin=admin, bindings=service_acls(prefix=prefix))
+            return await remove_acls(admin=admin, bindings=baton_acls(prefix=prefix))
 
     @contextlib.asynccontextmanager
     async def _admin(self) -> AsyncIterator[AIOKafkaAdminClient]:
@@ -226,15 +232,19 @@ class SecureKafkaStack:
         await terminate(pid, name="secured kafka broker")
         return self._report("stopped", action="stopped", pid=pid)
 
-    def _ensure_passwords(self) -> None:
+    def _ensure_passwords(self) -> list[str]:
+        """Create the missing password files; returns their users."""
         self.files.secrets.mkdir(parents=True, exist_ok=True)
         os.chmod(self.files.secrets, 0o700)
+        created: list[str] = []
         for user in self.users:
             path = self.password_file(user)
             if not path.exists():
+                created.append(user)
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w", encoding="utf-8") as out:
                     out.write(secrets.token_urlsafe(24) + "\n")
+        return created
 
     def _password(self, user: str) -> str:
         return self.password_file(user).read_text("utf-8").strip()
