@@ -13,11 +13,14 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
+
 from baton.protocol.codec import format_line, parse_line
 from baton.protocol.registry import EventRegistry
 from baton_hub.definition import WorkflowDefinition
 from baton_hub.events import CUSTOM_EVENT_TYPES, HubEvent
 from baton_hub.state import WorkflowState
+from baton_hub.transition import deep_copy
 from baton_hub.workflow import create, on_allocation, on_task_completed, on_task_failed
 
 __all__ = ["T0", "Operation", "Run", "check_events", "check_round_trip", "of_type", "types"]
@@ -47,10 +50,33 @@ def check_events(events: Sequence[HubEvent]) -> None:
 
 
 def check_round_trip(state: WorkflowState) -> None:
-    """The state survives ``model_dump(mode="json")`` → ``model_validate`` unchanged."""
+    """The state survives ``model_dump(mode="json")`` → ``model_validate`` unchanged, and
+    the transitions' copy of it equals it while sharing nothing mutable."""
     again = WorkflowState.model_validate(state.model_dump(mode="json"))
     assert again == state
     assert again.model_dump(mode="json") == state.model_dump(mode="json")
+    copied = deep_copy(state)
+    assert copied == state
+    assert copied.model_fields_set == state.model_fields_set
+    assert not _mutable_ids(copied) & _mutable_ids(state)
+
+
+def _mutable_ids(value: Any) -> set[int]:
+    """Ids of every model, dict and list reachable from ``value``."""
+    found: set[int] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, BaseModel):
+            found.add(id(item))
+            stack.extend(item.__dict__.values())
+        elif isinstance(item, dict):
+            found.add(id(item))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            found.add(id(item))
+            stack.extend(item)
+    return found
 
 
 def types(events: Sequence[HubEvent]) -> list[str]:
