@@ -5,12 +5,20 @@ Each event is one transaction: its id goes into the idempotency ledger, the work
 a row lock, updated by the pure projection and written back. A restart, a rebalance or a
 replay from the beginning therefore never counts an event twice. After the commit the new
 views replace the in-memory copies the API serves, and changes go to the live stream.
+
+The system view and the history are versioned rows: the lock reads only the version when it
+is the one last written from here, and the value in memory is used (and updated in place);
+another writer's change (a second replica) or a failed transaction makes it read the value
+again. A failed transaction's change may show in the API until the next such read.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from baton.db import Database
 from baton.protocol.event import Event
@@ -28,6 +36,8 @@ __all__ = ["ReadModel"]
 
 _LEARNING = frozenset({"PHASE_COMPLETED", "WORKFLOW_COMPLETED"})
 
+M = TypeVar("M", bound=BaseModel)
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -43,6 +53,9 @@ class ReadModel:
         self.views: dict[str, WorkflowView] = {}
         self.system = SystemView()
         self.history = History()
+        self._versions: dict[str, int] = {}
+        """Singleton name → version of the value in memory (module doc)."""
+        self._failures = 0
 
     async def load(self) -> None:
         """Fill memory from the database (at start)."""
@@ -56,24 +69,32 @@ class ReadModel:
         view: WorkflowView | None = None
         system: SystemView | None = None
         history: History | None = None
-        async with self.db.transaction() as conn:
-            if not await first_time(conn, consumer="status", event_id=event.event_id):
-                return
-            if event.workflow_id != "global":
-                current = await self.store.view(conn, event.workflow_id)
-                view = apply(current, event)
-                if view is not None:
-                    await self.store.save_view(conn, view)
-                    if event.event_type in _LEARNING:
-                        history = observe(
-                            await self.store.history(conn, lock=True), view=view, event=event
-                        )
-                        await self.store.save_singleton(
-                            conn, "history", history.model_dump(mode="json")
-                        )
-            if event.event_type in SYSTEM_TYPES:
-                system = apply_system(await self.store.system(conn, lock=True), event)
-                await self.store.save_singleton(conn, "system", system.model_dump(mode="json"))
+        versions: dict[str, int] = {}
+        try:
+            async with self.db.transaction() as conn:
+                if not await first_time(conn, consumer="status", event_id=event.event_id):
+                    return
+                if event.workflow_id != "global":
+                    current = await self.store.view(conn, event.workflow_id)
+                    view = apply(current, event)
+                    if view is not None:
+                        await self.store.save_view(conn, view)
+                        if event.event_type in _LEARNING:
+                            known = await self._locked(conn, "history", self.history, History)
+                            history = observe(known, view=view, event=event)
+                            versions["history"] = await self.store.save_singleton(
+                                conn, "history", history.model_dump(mode="json")
+                            )
+                if event.event_type in SYSTEM_TYPES:
+                    known_system = await self._locked(conn, "system", self.system, SystemView)
+                    system = apply_system(known_system, event)
+                    versions["system"] = await self.store.save_singleton(
+                        conn, "system", system.model_dump(mode="json")
+                    )
+        except BaseException:
+            self._forget()
+            raise
+        self._versions.update(versions)
         if history is not None:
             self.history = history
         if system is not None:
@@ -81,6 +102,23 @@ class ReadModel:
         if view is not None:
             self.views[view.workflow_id] = view
             self.stream.publish("workflow", self.summary(view.workflow_id).model_dump(mode="json"))
+
+    async def _locked(self, conn: object, name: str, current: M, model: type[M]) -> M:
+        """The singleton ``name``, locked: ``current`` (the value in memory) while it is the
+        version last written from here, else read and validated (module doc)."""
+        failures = self._failures
+        row = await self.store.locked_singleton(conn, name, known=self._versions.get(name))
+        if row.version is not None and row.value is None:  # unchanged since our write
+            if failures == self._failures:
+                return current
+            # A transaction failed meanwhile and may have changed ``current``: read it.
+            row = await self.store.locked_singleton(conn, name, known=None)
+        return model() if row.value is None else model.model_validate(row.value)
+
+    def _forget(self) -> None:
+        """After a failed transaction: the values in memory may hold its changes."""
+        self._failures += 1
+        self._versions.clear()
 
     # -- queries (served from memory) ------------------------------------------------------
 
@@ -122,9 +160,17 @@ class ReadModel:
 
     async def record_capacities(self, capacities: dict[str, float]) -> None:
         """Store pool capacities (learned from the resource manager) in the system view."""
-        async with self.db.transaction() as conn:
-            system = set_capacities(await self.store.system(conn, lock=True), capacities)
-            await self.store.save_singleton(conn, "system", system.model_dump(mode="json"))
+        try:
+            async with self.db.transaction() as conn:
+                known = await self._locked(conn, "system", self.system, SystemView)
+                system = set_capacities(known, capacities)
+                version = await self.store.save_singleton(
+                    conn, "system", system.model_dump(mode="json")
+                )
+        except BaseException:
+            self._forget()
+            raise
+        self._versions["system"] = version
         self.system = system
 
     async def overview_loop(self, interval: float) -> None:

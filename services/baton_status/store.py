@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from baton_status.history import History
 from baton_status.views import SystemView, WorkflowView
 
-__all__ = ["StatusStore"]
+__all__ = ["Singleton", "StatusStore"]
+
+
+class Singleton(NamedTuple):
+    """A singleton row as :meth:`StatusStore.locked_singleton` found it.
+
+    Attributes:
+        version: Its version; None when there is no row yet.
+        value: Its value; None when absent or still at the version the caller knows.
+    """
+
+    version: int | None
+    value: Any
 
 
 class StatusStore:
@@ -43,13 +55,27 @@ class StatusStore:
         )
         return None if row is None else row["value"]
 
-    async def save_singleton(self, conn: Any, name: str, value: Any) -> None:
-        await conn.execute(
+    async def locked_singleton(self, conn: Any, name: str, *, known: int | None) -> Singleton:
+        """A singleton, locked until the transaction ends; its value only when its version
+        is not ``known`` (the caller holds that version's value already)."""
+        row = await conn.fetchrow(
+            "select version, case when version = $2 then null else value end as value "
+            "from status_singletons where name = $1 for update",
+            name,
+            -1 if known is None else known,
+        )
+        return Singleton(None, None) if row is None else Singleton(row["version"], row["value"])
+
+    async def save_singleton(self, conn: Any, name: str, value: Any) -> int:
+        """Write a singleton; returns its new version."""
+        version: int = await conn.fetchval(
             "insert into status_singletons (name, value) values ($1, $2) on conflict (name) "
-            "do update set value = excluded.value, updated_at = now()",
+            "do update set value = excluded.value, version = status_singletons.version + 1, "
+            "updated_at = now() returning version",
             name,
             value,
         )
+        return version
 
     async def system(self, conn: Any, *, lock: bool = False) -> SystemView:
         value = await self.singleton(conn, "system", lock=lock)
