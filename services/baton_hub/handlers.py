@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from baton.bus import Bus
@@ -22,40 +21,17 @@ from baton.errors import BatonError, HandlerError, RequestTimeoutError
 from baton.protocol.event import Event
 from baton.runtime import Outbox, first_time
 from baton_hub import workflow as wf
+from baton_hub.commands import HubCommand, Op, need, operation
 from baton_hub.config import HubConfig
 from baton_hub.errors import UnknownItemError
 from baton_hub.events import HubEvent
-from baton_hub.recovery import RecoveryAction, checkpoint_requests, recover_task, restore
+from baton_hub.recovery import checkpoint_requests
 from baton_hub.state import WorkflowState
 from baton_hub.store import WorkflowStore
 
 __all__ = ["HubCommand", "HubHandlers", "allocation_request_id"]
 
 log = logging.getLogger("baton.hub")
-
-Op = Callable[[WorkflowState], wf.Outcome]
-
-
-class HubCommand(StrEnum):
-    """Request types the hub answers on its commands topic."""
-
-    CREATE_WORKFLOW = "CREATE_WORKFLOW"
-    START_PHASE = "START_PHASE"
-    ASSIGN_AGENTS = "ASSIGN_AGENTS"
-    PAUSE = "PAUSE_WORKFLOW"
-    RESUME = "RESUME_WORKFLOW"
-    CANCEL = "CANCEL_WORKFLOW"
-    GET = "GET_WORKFLOW"
-    LIST = "LIST_WORKFLOWS"
-    SIGNAL = "SEND_SIGNAL"
-    SIGNALS = "GET_SIGNALS"
-    UPDATE_CONTEXT = "UPDATE_CONTEXT"
-    GET_CONTEXT = "GET_CONTEXT"
-    QUALITY_SCORE = "REPORT_QUALITY_SCORE"
-    SATISFY_DEPENDENCY = "SATISFY_DEPENDENCY"
-    CHECKPOINT = "CHECKPOINT_WORKFLOW"
-    RECOVER_TASK = "RECOVER_TASK"
-    RESTORE_CHECKPOINT = "RESTORE_CHECKPOINT"
 
 
 def allocation_request_id(workflow_id: str) -> str:
@@ -65,12 +41,6 @@ def allocation_request_id(workflow_id: str) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _need(data: dict[str, Any], name: str) -> Any:
-    if name not in data:
-        raise HandlerError(f"data.{name} is required", retriable=False, part=f"data.{name}")
-    return data[name]
 
 
 class HubHandlers:
@@ -200,10 +170,10 @@ class HubHandlers:
         if kind is HubCommand.GET_CONTEXT:
             state = await self._existing(conn, wid)
             return {
-                "context": wf.context_for(state, target=_need(data, "target")),
+                "context": wf.context_for(state, target=need(data, "target")),
                 "version": state.context.version,
             }
-        state = await self._mutate_in(conn, wid, self._operation(kind, data, now))
+        state = await self._mutate_in(conn, wid, operation(kind, data, now=now))
         return {"workflow_id": wid, "status": state.status, "state_version": state.state_version}
 
     async def _existing(self, conn: Any, workflow_id: str) -> WorkflowState:
@@ -216,58 +186,6 @@ class HubHandlers:
                 name=workflow_id,
             )
         return state
-
-    def _operation(self, kind: HubCommand, data: dict[str, Any], now: datetime) -> Op:
-        ops: dict[HubCommand, Op] = {
-            HubCommand.START_PHASE: lambda s: wf.start_phase(
-                s, phase=_need(data, "phase"), now=now
-            ),
-            HubCommand.ASSIGN_AGENTS: lambda s: wf.assign_agents(
-                s, assignments=data.get("assignments", data.get("agents", [])), now=now
-            ),
-            HubCommand.PAUSE: lambda s: wf.pause(
-                s, reason=data.get("reason", "requested"), now=now
-            ),
-            HubCommand.RESUME: lambda s: wf.resume(s, now=now),
-            HubCommand.CANCEL: lambda s: wf.cancel(
-                s, reason=data.get("reason", "requested"), now=now
-            ),
-            HubCommand.SIGNAL: lambda s: wf.signal(
-                s,
-                sender=_need(data, "sender"),
-                recipients=data.get("recipients"),
-                signal_type=_need(data, "signal_type"),
-                payload=data.get("payload"),
-                now=now,
-            ),
-            HubCommand.UPDATE_CONTEXT: lambda s: wf.update_context(
-                s, updates=_need(data, "updates"), targets=data.get("targets"), now=now
-            ),
-            HubCommand.QUALITY_SCORE: lambda s: wf.on_quality_score(
-                s, task_id=_need(data, "task_id"), score=float(_need(data, "score")), now=now
-            ),
-            HubCommand.SATISFY_DEPENDENCY: lambda s: wf.on_external_event(
-                s, dependency=_need(data, "dependency"), now=now
-            ),
-            HubCommand.CHECKPOINT: lambda s: wf.checkpoint(
-                s, label=data.get("label") or data.get("name") or "manual", now=now
-            ),
-            HubCommand.RECOVER_TASK: lambda s: recover_task(
-                s,
-                task_id=_need(data, "task_id"),
-                action=_action(_need(data, "action")),
-                reason=str(data.get("reason") or "workflow-recovery decided"),
-                avoid_agents=[str(a) for a in data.get("avoid_agents") or []],
-                now=now,
-            ),
-            HubCommand.RESTORE_CHECKPOINT: lambda s: restore(
-                s,
-                snapshot=_need(data, "snapshot"),
-                checkpoint_id=str(_need(data, "checkpoint_id")),
-                now=now,
-            ),
-        }
-        return ops[kind]
 
     # -- events ------------------------------------------------------------------------
 
@@ -367,7 +285,7 @@ class HubHandlers:
         if event.source == self.bus.settings.component:
             return  # the hub's own announcement
         data, now = event.data, _now()
-        task_id, agent_id = _need(data, "task_id"), _need(data, "agent_id")
+        task_id, agent_id = need(data, "task_id"), need(data, "agent_id")
         token = data.get("fencing_token")
         ops: dict[str, Op] = {
             "TASK_STARTED": lambda s: wf.on_task_started(
@@ -404,7 +322,7 @@ class HubHandlers:
         await self._mutate(event.workflow_id, without_echo, event_id=event.event_id)
 
     async def on_quality_score(self, event: Event) -> None:
-        task_id, score = _need(event.data, "task_id"), float(_need(event.data, "score"))
+        task_id, score = need(event.data, "task_id"), float(need(event.data, "score"))
         await self._mutate(
             event.workflow_id,
             lambda s: wf.on_quality_score(s, task_id=task_id, score=score, now=_now()),
@@ -412,7 +330,7 @@ class HubHandlers:
         )
 
     async def on_dependency_satisfied(self, event: Event) -> None:
-        dependency = _need(event.data, "dependency")
+        dependency = need(event.data, "dependency")
         await self._mutate(
             event.workflow_id,
             lambda s: wf.on_external_event(s, dependency=dependency, now=_now()),
@@ -449,17 +367,6 @@ class HubHandlers:
                     self.outbox.notify()
                 except BatonError as exc:
                     log.warning("timeout check of %s failed: %s", workflow_id, exc)
-
-
-def _action(value: Any) -> RecoveryAction:
-    if value not in ("retry", "reassign", "skip", "fail"):
-        raise HandlerError(
-            f"data.action must be retry, reassign, skip or fail, not {value!r}",
-            retriable=False,
-            part="data.action",
-        )
-    action: RecoveryAction = value
-    return action
 
 
 def _to_event(event: HubEvent) -> Event:

@@ -1,0 +1,111 @@
+"""The hub's commands: their names, and the pure transition each state-changing one applies.
+
+Reads (``GET_WORKFLOW``, ``LIST_WORKFLOWS``, ``GET_SIGNALS``, ``GET_CONTEXT``) and
+``CREATE_WORKFLOW`` are answered by :meth:`baton_hub.handlers.HubHandlers.command` itself;
+every other command maps here to a function of the workflow's state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from baton.errors import HandlerError
+from baton_hub import workflow as wf
+from baton_hub.recovery import RecoveryAction, recover_task, restore
+from baton_hub.state import WorkflowState
+
+__all__ = ["HubCommand", "Op", "need", "operation"]
+
+Op = Callable[[WorkflowState], wf.Outcome]
+"""A state change: the state in, the new state and its events out."""
+
+
+class HubCommand(StrEnum):
+    """Request types the hub answers on its commands topic."""
+
+    CREATE_WORKFLOW = "CREATE_WORKFLOW"
+    START_PHASE = "START_PHASE"
+    ASSIGN_AGENTS = "ASSIGN_AGENTS"
+    PAUSE = "PAUSE_WORKFLOW"
+    RESUME = "RESUME_WORKFLOW"
+    CANCEL = "CANCEL_WORKFLOW"
+    GET = "GET_WORKFLOW"
+    LIST = "LIST_WORKFLOWS"
+    SIGNAL = "SEND_SIGNAL"
+    SIGNALS = "GET_SIGNALS"
+    UPDATE_CONTEXT = "UPDATE_CONTEXT"
+    GET_CONTEXT = "GET_CONTEXT"
+    QUALITY_SCORE = "REPORT_QUALITY_SCORE"
+    SATISFY_DEPENDENCY = "SATISFY_DEPENDENCY"
+    CHECKPOINT = "CHECKPOINT_WORKFLOW"
+    RECOVER_TASK = "RECOVER_TASK"
+    RESTORE_CHECKPOINT = "RESTORE_CHECKPOINT"
+
+
+def need(data: dict[str, Any], name: str) -> Any:
+    """``data[name]``, or a non-retriable error naming the missing field."""
+    if name not in data:
+        raise HandlerError(f"data.{name} is required", retriable=False, part=f"data.{name}")
+    return data[name]
+
+
+def operation(kind: HubCommand, data: dict[str, Any], *, now: datetime) -> Op:
+    """The pure transition a state-changing command applies (the others read only)."""
+    ops: dict[HubCommand, Op] = {
+        HubCommand.START_PHASE: lambda s: wf.start_phase(s, phase=need(data, "phase"), now=now),
+        HubCommand.ASSIGN_AGENTS: lambda s: wf.assign_agents(
+            s, assignments=data.get("assignments", data.get("agents", [])), now=now
+        ),
+        HubCommand.PAUSE: lambda s: wf.pause(s, reason=data.get("reason", "requested"), now=now),
+        HubCommand.RESUME: lambda s: wf.resume(s, now=now),
+        HubCommand.CANCEL: lambda s: wf.cancel(s, reason=data.get("reason", "requested"), now=now),
+        HubCommand.SIGNAL: lambda s: wf.signal(
+            s,
+            sender=need(data, "sender"),
+            recipients=data.get("recipients"),
+            signal_type=need(data, "signal_type"),
+            payload=data.get("payload"),
+            now=now,
+        ),
+        HubCommand.UPDATE_CONTEXT: lambda s: wf.update_context(
+            s, updates=need(data, "updates"), targets=data.get("targets"), now=now
+        ),
+        HubCommand.QUALITY_SCORE: lambda s: wf.on_quality_score(
+            s, task_id=need(data, "task_id"), score=float(need(data, "score")), now=now
+        ),
+        HubCommand.SATISFY_DEPENDENCY: lambda s: wf.on_external_event(
+            s, dependency=need(data, "dependency"), now=now
+        ),
+        HubCommand.CHECKPOINT: lambda s: wf.checkpoint(
+            s, label=data.get("label") or data.get("name") or "manual", now=now
+        ),
+        HubCommand.RECOVER_TASK: lambda s: recover_task(
+            s,
+            task_id=need(data, "task_id"),
+            action=_action(need(data, "action")),
+            reason=str(data.get("reason") or "workflow-recovery decided"),
+            avoid_agents=[str(a) for a in data.get("avoid_agents") or []],
+            now=now,
+        ),
+        HubCommand.RESTORE_CHECKPOINT: lambda s: restore(
+            s,
+            snapshot=need(data, "snapshot"),
+            checkpoint_id=str(need(data, "checkpoint_id")),
+            now=now,
+        ),
+    }
+    return ops[kind]
+
+
+def _action(value: Any) -> RecoveryAction:
+    if value not in ("retry", "reassign", "skip", "fail"):
+        raise HandlerError(
+            f"data.action must be retry, reassign, skip or fail, not {value!r}",
+            retriable=False,
+            part="data.action",
+        )
+    action: RecoveryAction = value
+    return action
