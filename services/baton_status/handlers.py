@@ -1,10 +1,11 @@
 """Projecting every event into the read model, exactly once in effect.
 
-Each event is one transaction: its id goes into the idempotency ledger, the workflow's view
-(and, when the event concerns them, the system view and the duration history) is read with
-a row lock, updated by the pure projection and written back. A restart, a rebalance or a
-replay from the beginning therefore never counts an event twice. After the commit the new
-views replace the in-memory copies the API serves, and changes go to the live stream.
+Each event is one transaction: its id goes into the idempotency ledger and the workflow's
+view is read with a row lock, in one round trip (then, when the event concerns them, the
+system view and the duration history), updated by the pure projection and written back. A
+restart, a rebalance or a replay from the beginning therefore never counts an event twice.
+After the commit the new views replace the in-memory copies the API serves, and changes go
+to the live stream.
 
 The system view and the history are versioned rows: the lock reads only the version when it
 is the one last written from here, and the value in memory is used (and updated in place);
@@ -22,7 +23,6 @@ from pydantic import BaseModel
 
 from baton.db import Database
 from baton.protocol.event import Event
-from baton.runtime import first_time
 from baton_status.api_models import Overview, WorkflowDetail, WorkflowSummary
 from baton_status.history import History, observe
 from baton_status.projection import apply
@@ -72,10 +72,12 @@ class ReadModel:
         versions: dict[str, int] = {}
         try:
             async with self.db.transaction() as conn:
-                if not await first_time(conn, consumer="status", event_id=event.event_id):
+                first, current = await self.store.first_and_view(
+                    conn, event_id=event.event_id, workflow_id=event.workflow_id
+                )  # ("global" has no view row)
+                if not first:
                     return
                 if event.workflow_id != "global":
-                    current = await self.store.view(conn, event.workflow_id)
                     view = apply(current, event)
                     if view is not None:
                         await self.store.save_view(conn, view)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from baton.runtime import first_time_and_read
 from baton_status.history import History
 from baton_status.views import SystemView, WorkflowView
 
@@ -25,12 +26,19 @@ class Singleton(NamedTuple):
 class StatusStore:
     """``status_workflows`` (one row per workflow) and ``status_singletons``."""
 
-    async def view(self, conn: Any, workflow_id: str) -> WorkflowView | None:
-        """A workflow's view, locked until the transaction ends."""
-        row = await conn.fetchrow(
-            "select view from status_workflows where workflow_id = $1 for update", workflow_id
+    async def first_and_view(
+        self, conn: Any, *, event_id: str, workflow_id: str
+    ) -> tuple[bool, WorkflowView | None]:
+        """Record ``event_id`` in the ledger and read the workflow's view, locked, in one
+        round trip: whether the event is new, and the view (None if there is none yet)."""
+        first, value = await first_time_and_read(
+            conn,
+            consumer="status",
+            event_id=event_id,
+            read="select view from status_workflows where workflow_id = $3 for update",
+            args=(workflow_id,),
         )
-        return None if row is None else WorkflowView.model_validate(row["view"])
+        return first, None if value is None else WorkflowView.model_validate(value)
 
     async def save_view(self, conn: Any, view: WorkflowView) -> None:
         await conn.execute(

@@ -102,3 +102,25 @@ async def test_a_failed_write_is_not_kept_in_memory(
     await apply_all(model, run("rm_next"))
     assert runs(await stored(db)) == ["rm_next", "rm_ok"]
     assert runs(model.history) == ["rm_next", "rm_ok"]
+
+
+async def test_one_statement_records_the_event_and_reads_the_view(db: Database) -> None:
+    model = ReadModel(db=db, stream=Broadcaster())
+    created = run("rm_ledger")[0]
+    await model.on_event(created)
+    async with db.transaction() as conn:
+        first, view = await model.store.first_and_view(
+            conn, event_id=created.event_id, workflow_id="rm_ledger"
+        )
+    assert not first  # recorded by on_event
+    assert view is not None
+    assert view.workflow_id == "rm_ledger"
+    fresh = Event.parse("WORKFLOW_PAUSED:rm_absent:global:{}")
+    async with db.transaction() as conn:
+        first, view = await model.store.first_and_view(
+            conn, event_id=fresh.event_id, workflow_id="rm_absent"
+        )
+    assert first
+    assert view is None
+    await model.on_event(fresh)  # recorded above, in a committed transaction: not applied
+    assert "rm_absent" not in model.views

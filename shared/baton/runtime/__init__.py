@@ -1,6 +1,6 @@
 """The shared service runtime: runner, service base, outbox, idempotency ledger, health."""
 
-from baton.runtime.ledger import durable_responder, first_time
+from baton.runtime.ledger import durable_responder, first_time, first_time_and_read
 from baton.runtime.outbox import Outbox
 from baton.runtime.runner import RUNTIME_MIGRATIONS, ServiceRunner, run_service
 from baton.runtime.service import DEFAULT_PORTS, Loop, Service, ServiceContext
@@ -15,5 +15,6 @@ __all__ = [
     "ServiceRunner",
     "durable_responder",
     "first_time",
+    "first_time_and_read",
     "run_service",
 ]

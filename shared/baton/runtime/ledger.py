@@ -16,7 +16,7 @@ from baton.db import Database
 from baton.errors import BatonError, ErrorReply
 from baton.protocol.event import Event
 
-__all__ = ["DurableRequestHandler", "durable_responder", "first_time"]
+__all__ = ["DurableRequestHandler", "durable_responder", "first_time", "first_time_and_read"]
 
 
 async def first_time(conn: Any, *, consumer: str, event_id: str) -> bool:
@@ -28,6 +28,27 @@ async def first_time(conn: Any, *, consumer: str, event_id: str) -> bool:
         event_id,
     )
     return bool(inserted == 1)
+
+
+async def first_time_and_read(
+    conn: Any, *, consumer: str, event_id: str, read: str, args: tuple[Any, ...] = ()
+) -> tuple[bool, Any]:
+    """:func:`first_time` and a one-value read in one round trip: ``(first, value)``.
+
+    Args:
+        read: A query returning at most one row of one column (``None`` when no row), e.g.
+            ``select view from t where id = $3 for update``; its parameters start at ``$3``.
+        args: Its parameters.
+    """
+    row = await conn.fetchrow(
+        "with fresh as (insert into baton_processed (consumer, event_id) values ($1, $2) "
+        f"on conflict do nothing returning 1) select exists (select 1 from fresh) as first, "
+        f"({read}) as value",
+        consumer,
+        event_id,
+        *args,
+    )
+    return bool(row["first"]), row["value"]
 
 
 DurableRequestHandler = Callable[[Any, Event], Awaitable[dict[str, Any]]]
