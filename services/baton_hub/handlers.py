@@ -19,7 +19,7 @@ from baton.bus import Bus
 from baton.db import Database
 from baton.errors import BatonError, HandlerError, RequestTimeoutError
 from baton.protocol.event import Event
-from baton.runtime import Outbox, first_time
+from baton.runtime import Outbox
 from baton_hub import workflow as wf
 from baton_hub.commands import HubCommand, Op, need, operation
 from baton_hub.config import HubConfig
@@ -82,25 +82,23 @@ class HubHandlers:
                     )
                 ),
             ]
+        queued: list[tuple[Event, str | None]] = []
         for event in events:
             if event.event_type == "CHECKPOINT_REQUESTED":
                 # The whole state of this version: workflow-recovery stores exactly it.
                 event = event.model_copy(
                     update={"data": {**event.data, "snapshot": state.model_dump(mode="json")}}
                 )
-            await self.outbox.add(conn, _to_event(event))
+            queued.append((_to_event(event), None))
         if changed:
-            sync = wf.state_sync(state)
-            await self.outbox.add(
-                conn,
-                Event(
-                    event_type="WORKFLOW_STATE",
-                    workflow_id=state.workflow_id,
-                    phase=state.phase_name,
-                    data=sync,
-                ),
-                topic=self.bus.topics.state,
+            sync = Event(
+                event_type="WORKFLOW_STATE",
+                workflow_id=state.workflow_id,
+                phase=state.phase_name,
+                data=wf.state_sync(state),
             )
+            queued.append((sync, self.bus.topics.state))
+        await self.outbox.add_many(conn, queued)  # in order, one round trip
 
     async def _mutate_in(self, conn: Any, workflow_id: str, op: Op) -> WorkflowState:
         state = await self.store.get(conn, workflow_id, lock=True)
@@ -118,9 +116,11 @@ class HubHandlers:
     async def _mutate(self, workflow_id: str, op: Op, *, event_id: str) -> WorkflowState | None:
         """Apply ``op`` once per ``event_id``; None when the workflow is not the hub's."""
         async with self.db.transaction() as conn:
-            if not await first_time(conn, consumer="hub", event_id=event_id):
+            first, state = await self.store.first_and_get(
+                conn, event_id=event_id, workflow_id=workflow_id
+            )
+            if not first:
                 return None
-            state = await self.store.get(conn, workflow_id, lock=True)
             if state is None:
                 return None  # an event about a workflow this hub does not run
             outcome = op(state)

@@ -23,6 +23,8 @@ from baton.protocol.event import Event, encode_record
 
 __all__ = ["Outbox"]
 
+_INSERT = "insert into baton_outbox (owner, topic, key, value, headers) values ($1,$2,$3,$4,$5)"
+
 log = logging.getLogger("baton.outbox")
 
 _BATCH = 500
@@ -49,25 +51,27 @@ class Outbox:
 
     async def add(self, conn: Any, event: Event, *, topic: str | None = None) -> None:
         """Queue ``event`` inside the caller's transaction ``conn``."""
+        await conn.execute(_INSERT, *self._row(event, topic))
+
+    async def add_many(self, conn: Any, events: list[tuple[Event, str | None]]) -> None:
+        """Queue several events in order inside ``conn``, in one round trip."""
+        if events:
+            await conn.executemany(_INSERT, [self._row(e, topic) for e, topic in events])
+
+    def _row(self, event: Event, topic: str | None) -> tuple[Any, ...]:
         if not event.source:
             event = event.replace(source=self._bus.settings.component)
         key, value, headers = encode_record(event)
         # The relay publishes later, outside this handler's span: carry the trace context
         # now, so the event stays in its workflow's trace.
         propagate.inject(headers, setter=HEADER_SETTER)
-        await conn.execute(
-            "insert into baton_outbox (owner, topic, key, value, headers) values ($1,$2,$3,$4,$5)",
+        return (
             self._owner,
             topic or self._bus.topics.events,
             key,
             value,
             [[k, v.decode("utf-8", "replace")] for k, v in headers],
         )
-
-    async def add_many(self, conn: Any, events: list[tuple[Event, str | None]]) -> None:
-        """Queue several events in order inside ``conn``."""
-        for event, topic in events:
-            await self.add(conn, event, topic=topic)
 
     def notify(self) -> None:
         """Tell the relay there is something to send (after the transaction committed)."""
