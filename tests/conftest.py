@@ -20,6 +20,21 @@ import pytest
 
 from baton.bus import Bus, MemoryTransport
 from baton.config import BatonSettings
+from baton.db import Database
+
+
+async def migrate_for(db: Database, *services: str) -> None:
+    """Apply the runtime's migrations, then those of ``services``, to ``db``."""
+    from baton.db import load_migrations, migrate
+    from baton.runtime import RUNTIME_MIGRATIONS
+    from baton.services import load_service
+
+    await migrate(db, migrations=load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS))
+    for name in services:
+        directory = load_service(name).migrations
+        assert directory is not None, f"{name} has no migrations"
+        await migrate(db, migrations=load_migrations(owner=name, directory=directory))
+
 
 _PREFIXES: set[str] = set()
 """Topic prefixes this test session made (see :func:`unique_prefix`)."""

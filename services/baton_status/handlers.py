@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -61,8 +61,8 @@ class ReadModel:
         """Fill memory from the database (at start)."""
         async with self.db.connection() as conn:
             self.views = {v.workflow_id: v for v in await self.store.all_views(conn)}
-            self.system = await self.store.system(conn)
-            self.history = await self.store.history(conn)
+            self.system = await self._read(conn, "system", self.system, SystemView)
+            self.history = await self._read(conn, "history", self.history, History)
 
     async def on_event(self, event: Event) -> None:
         """Apply one event (subscribed to ``#`` on the events topic)."""
@@ -82,13 +82,17 @@ class ReadModel:
                     if view is not None:
                         await self.store.save_view(conn, view)
                         if event.event_type in _LEARNING:
-                            known = await self._locked(conn, "history", self.history, History)
+                            known = await self._read(
+                                conn, "history", self.history, History, lock=True
+                            )
                             history = observe(known, view=view, event=event)
                             versions["history"] = await self.store.save_singleton(
                                 conn, "history", history.model_dump(mode="json")
                             )
                 if event.event_type in SYSTEM_TYPES:
-                    known_system = await self._locked(conn, "system", self.system, SystemView)
+                    known_system = await self._read(
+                        conn, "system", self.system, SystemView, lock=True
+                    )
                     system = apply_system(known_system, event)
                     versions["system"] = await self.store.save_singleton(
                         conn, "system", system.model_dump(mode="json")
@@ -105,16 +109,20 @@ class ReadModel:
             self.views[view.workflow_id] = view
             self.stream.publish("workflow", self.summary(view.workflow_id).model_dump(mode="json"))
 
-    async def _locked(self, conn: object, name: str, current: M, model: type[M]) -> M:
-        """The singleton ``name``, locked: ``current`` (the value in memory) while it is the
-        version last written from here, else read and validated (module doc)."""
+    async def _read(
+        self, conn: Any, name: str, current: M, model: type[M], *, lock: bool = False
+    ) -> M:
+        """The singleton ``name`` (``lock``: locked): ``current``, the value in memory, while
+        it is the version last written or read here, else read and validated (module doc)."""
         failures = self._failures
-        row = await self.store.locked_singleton(conn, name, known=self._versions.get(name))
-        if row.version is not None and row.value is None:  # unchanged since our write
+        row = await self.store.singleton(conn, name, known=self._versions.get(name), lock=lock)
+        if row.version is not None and row.value is None:  # unchanged since we had it
             if failures == self._failures:
                 return current
             # A transaction failed meanwhile and may have changed ``current``: read it.
-            row = await self.store.locked_singleton(conn, name, known=None)
+            row = await self.store.singleton(conn, name, lock=lock)
+        if row.version is not None and not lock:
+            self._versions[name] = row.version  # a locked read is remembered once committed
         return model() if row.value is None else model.model_validate(row.value)
 
     def _forget(self) -> None:
@@ -164,7 +172,7 @@ class ReadModel:
         """Store pool capacities (learned from the resource manager) in the system view."""
         try:
             async with self.db.transaction() as conn:
-                known = await self._locked(conn, "system", self.system, SystemView)
+                known = await self._read(conn, "system", self.system, SystemView, lock=True)
                 system = set_capacities(known, capacities)
                 version = await self.store.save_singleton(
                     conn, "system", system.model_dump(mode="json")

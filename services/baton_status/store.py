@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from baton.runtime import first_time_and_read
-from baton_status.history import History
-from baton_status.views import SystemView, WorkflowView
+from baton_status.views import WorkflowView
 
 __all__ = ["Singleton", "StatusStore"]
 
 
 class Singleton(NamedTuple):
-    """A singleton row as :meth:`StatusStore.locked_singleton` found it.
+    """A singleton row as :meth:`StatusStore.singleton` found it.
 
     Attributes:
         version: Its version; None when there is no row yet.
@@ -56,19 +55,14 @@ class StatusStore:
         rows = await conn.fetch("select view from status_workflows order by workflow_id")
         return [WorkflowView.model_validate(r["view"]) for r in rows]
 
-    async def singleton(self, conn: Any, name: str, *, lock: bool) -> Any:
-        row = await conn.fetchrow(
-            "select value from status_singletons where name = $1" + (" for update" if lock else ""),
-            name,
-        )
-        return None if row is None else row["value"]
-
-    async def locked_singleton(self, conn: Any, name: str, *, known: int | None) -> Singleton:
-        """A singleton, locked until the transaction ends; its value only when its version
-        is not ``known`` (the caller holds that version's value already)."""
+    async def singleton(
+        self, conn: Any, name: str, *, known: int | None = None, lock: bool = False
+    ) -> Singleton:
+        """A singleton (``lock``: locked until the transaction ends); its value only when
+        its version is not ``known`` (the caller holds that version's value already)."""
         row = await conn.fetchrow(
             "select version, case when version = $2 then null else value end as value "
-            "from status_singletons where name = $1 for update",
+            "from status_singletons where name = $1" + (" for update" if lock else ""),
             name,
             -1 if known is None else known,
         )
@@ -84,11 +78,3 @@ class StatusStore:
             value,
         )
         return version
-
-    async def system(self, conn: Any, *, lock: bool = False) -> SystemView:
-        value = await self.singleton(conn, "system", lock=lock)
-        return SystemView() if value is None else SystemView.model_validate(value)
-
-    async def history(self, conn: Any, *, lock: bool = False) -> History:
-        value = await self.singleton(conn, "history", lock=lock)
-        return History() if value is None else History.model_validate(value)

@@ -11,11 +11,9 @@ import pytest
 
 from baton.bus import Bus
 from baton.config import BatonSettings
-from baton.db import Database, load_migrations, migrate
-from baton.runtime import RUNTIME_MIGRATIONS
-from baton.services import load_service
+from baton.db import Database
 from baton.topics import create_topics, delete_topics
-from tests.conftest import unique_prefix
+from tests.conftest import migrate_for, unique_prefix
 from tests.e2e.agents import EventLog, SimAgents
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
@@ -34,11 +32,7 @@ async def e2e_env(
     settings = live_stack.model_copy(update={"topic_prefix": prefix})
     await create_topics(settings=settings)
     async with Database(dsn=settings.dsn) as db:
-        await migrate(db, migrations=load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS))
-        for name in ("hub", "resource", "status", "recovery"):
-            cls = load_service(name)
-            assert cls.migrations is not None
-            await migrate(db, migrations=load_migrations(owner=name, directory=cls.migrations))
+        await migrate_for(db, "hub", "resource", "status", "recovery")
         # The services' tables are shared by every run: start each test from empty ones.
         await db.pool.execute(
             "truncate hub_workflows, resource_state, status_workflows, status_singletons, "

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from tests.conftest import migrate_for
 
 from baton.bus import Bus
 from baton.config import BatonSettings
-from baton.db import Database, load_migrations, migrate
+from baton.db import Database
 from baton.protocol.event import Event
-from baton.runtime import RUNTIME_MIGRATIONS, Outbox
+from baton.runtime import Outbox
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -19,7 +20,7 @@ async def test_add_many_queues_in_order_with_topics_and_sources(live_stack: Bato
     owner = f"t_outbox_{uuid.uuid4().hex[:8]}"
     settings = live_stack.model_copy(update={"component": "tester"})
     async with Database(dsn=settings.dsn, max_size=2) as db:
-        await migrate(db, migrations=load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS))
+        await migrate_for(db)
         bus = Bus(settings=settings)  # never started: the outbox only names its topics
         outbox = Outbox(db=db, bus=bus, owner=owner)
         events = [Event.parse(f"TASK_COMPLETED:wf_o:impl:{{'n':{n}}}") for n in range(5)]

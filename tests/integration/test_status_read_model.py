@@ -7,13 +7,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from tests.conftest import migrate_for
 from tests.unit.status.helpers import simulate
 
 from baton.config import BatonSettings
-from baton.db import Database, load_migrations, migrate
+from baton.db import Database
 from baton.protocol.event import Event
-from baton.runtime import RUNTIME_MIGRATIONS
-from baton.services import load_service
 from baton_status.handlers import ReadModel
 from baton_status.history import History
 from baton_status.stream import Broadcaster
@@ -30,12 +29,7 @@ class Refused(Exception):
 @pytest.fixture
 async def db(live_stack: BatonSettings) -> AsyncIterator[Database]:
     async with Database(dsn=live_stack.dsn, max_size=4) as database:
-        await migrate(
-            database, migrations=load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS)
-        )
-        migrations = load_service("status").migrations
-        assert migrations is not None
-        await migrate(database, migrations=load_migrations(owner="status", directory=migrations))
+        await migrate_for(database, "status")
         await database.pool.execute("delete from status_singletons")
         yield database
         await database.pool.execute("delete from status_singletons")

@@ -19,14 +19,15 @@ from baton.protocol.event import Event
 __all__ = ["DurableRequestHandler", "durable_responder", "first_time", "first_time_and_read"]
 
 
+_RECORD = (
+    "insert into baton_processed (consumer, event_id) values ($1, $2) "
+    "on conflict do nothing returning 1"
+)
+
+
 async def first_time(conn: Any, *, consumer: str, event_id: str) -> bool:
     """Record ``event_id`` for ``consumer`` in ``conn``'s transaction; False if seen before."""
-    inserted = await conn.fetchval(
-        "insert into baton_processed (consumer, event_id) values ($1, $2) "
-        "on conflict do nothing returning 1",
-        consumer,
-        event_id,
-    )
+    inserted = await conn.fetchval(_RECORD, consumer, event_id)
     return bool(inserted == 1)
 
 
@@ -41,9 +42,8 @@ async def first_time_and_read(
         args: Its parameters.
     """
     row = await conn.fetchrow(
-        "with fresh as (insert into baton_processed (consumer, event_id) values ($1, $2) "
-        f"on conflict do nothing returning 1) select exists (select 1 from fresh) as first, "
-        f"({read}) as value",
+        f"with fresh as ({_RECORD}) "
+        f"select exists (select 1 from fresh) as first, ({read}) as value",
         consumer,
         event_id,
         *args,

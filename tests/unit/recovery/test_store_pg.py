@@ -16,13 +16,12 @@ from typing import Any
 import pytest
 
 from baton.config import BatonSettings
-from baton.db import Database, load_migrations, migrate
-from baton.runtime import RUNTIME_MIGRATIONS
-from baton.services import load_service
+from baton.db import Database
 from baton_recovery.chain import ChainPolicy
 from baton_recovery.errors import InvalidStateError
 from baton_recovery.store import COPY_FROM, RecoveryStore
 from baton_recovery.writer import CheckpointRequest, CheckpointWriter
+from tests.conftest import migrate_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -30,12 +29,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 @pytest.fixture
 async def db(live_stack: BatonSettings) -> AsyncIterator[Database]:
     async with Database(dsn=live_stack.dsn, max_size=2) as database:
-        await migrate(
-            database, migrations=load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS)
-        )
-        migrations = load_service("recovery").migrations
-        assert migrations is not None
-        await migrate(database, migrations=load_migrations(owner="recovery", directory=migrations))
+        await migrate_for(database, "recovery")
         yield database
 
 
