@@ -59,6 +59,17 @@ async def _init_connection(conn: Any) -> None:
     )
 
 
+async def _keep_session(conn: Any) -> None:
+    """Skip the pool's reset query when a connection comes back (asyncpg has already rolled
+    back any transaction left open by then).
+
+    That query (advisory unlocks, ``CLOSE ALL``, ``UNLISTEN *``, ``RESET ALL``) is a round
+    trip after every transaction, and undoes nothing Baton does: its locks are
+    transaction-scoped, it does not listen, keep cursors or change settings per session,
+    and the role is a connection parameter.
+    """
+
+
 class Database(Lifecycle):
     """Connection pool to one PostgreSQL database.
 
@@ -91,6 +102,7 @@ class Database(Lifecycle):
                     min_size=self._min,
                     max_size=self._max,
                     init=_init_connection,
+                    reset=_keep_session,
                     command_timeout=30,
                     server_settings={"role": self.role} if self.role else None,
                 )
