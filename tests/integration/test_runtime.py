@@ -157,3 +157,27 @@ async def test_two_copies_of_one_request_at_once_are_applied_once(
         replies = await asyncio.gather(respond(request), respond(request))
     assert applied == ["req_same"]
     assert replies[0] == replies[1] == {"n": 1}
+
+
+async def test_a_connection_comes_back_to_the_pool_as_it_was_left(
+    live_stack: BatonSettings,
+) -> None:
+    """No reset query on release (a round trip per transaction): session settings survive,
+    so nothing in Baton may rely on the pool resetting them; an open transaction does not."""
+    async with Database(dsn=live_stack.dsn, min_size=1, max_size=1) as db:
+        async with db.connection() as conn:
+            await conn.execute("set application_name = 'left_as_it_was'")
+            pid = await conn.fetchval("select pg_backend_pid()")
+        async with db.connection() as conn:
+            assert await conn.fetchval("select pg_backend_pid()") == pid  # the same session
+            assert await conn.fetchval("show application_name") == "left_as_it_was"
+        with pytest.raises(RuntimeError):
+            await _fail_in_a_transaction(db)
+        async with db.connection() as conn:
+            assert not await conn.fetchval("select to_regclass('pg_temp.left_open') is not null")
+
+
+async def _fail_in_a_transaction(db: Database) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("create temp table left_open (n int)")
+        raise RuntimeError("the block fails")
