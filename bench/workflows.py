@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from baton.client import AgentWorker, BatonClient, Task
 from baton.config import BatonSettings
@@ -56,6 +58,61 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+async def records_written(settings: BatonSettings) -> dict[str, int]:
+    """Records in each of the run's topics (their end offsets: nothing is compacted yet)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    await admin.start()
+    try:
+        names = [n for n in await admin.list_topics() if n.startswith(settings.topic_prefix)]
+        parts = [
+            TopicPartition(t["topic"], p["partition"])
+            for t in await admin.describe_topics(names)
+            for p in t["partitions"]
+        ]
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(parts)
+    finally:
+        await consumer.stop()
+    out: dict[str, int] = {}
+    for tp, end in ends.items():
+        topic = tp.topic.removeprefix(settings.topic_prefix + ".")
+        out[topic] = out.get(topic, 0) + end
+    return {k: v for k, v in sorted(out.items()) if v}
+
+
+async def records_read(settings: BatonSettings) -> dict[str, int]:
+    """Records of the run's topics each kind of consumer group has read (committed)."""
+    prefix = settings.topic_prefix
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    await admin.start()
+    out: dict[str, int] = {}
+    try:
+        for group, _ in await admin.list_consumer_groups():
+            if not group.startswith(prefix):
+                continue
+            kind = group.removeprefix(prefix).strip(".")
+            kind = "agent.*" if kind.startswith("agent.") else kind
+            offsets = await admin.list_consumer_group_offsets(group)
+            read = sum(m.offset for tp, m in offsets.items() if tp.topic.startswith(prefix))
+            out[kind] = out.get(kind, 0) + read
+    finally:
+        await admin.close()
+    return {k: v for k, v in sorted(out.items()) if v}
+
+
+async def commits(db: Database) -> int:
+    """Transactions committed in the database so far (all clients)."""
+    return int(
+        await db.pool.fetchval(
+            "select xact_commit from pg_stat_database where datname = current_database()"
+        )
+    )
 
 
 def machine_busy_seconds() -> float:
@@ -123,13 +180,14 @@ async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[st
         for i in range(1, agents + 1)
     ]
     try:
-        async with supervisor, client:
+        async with supervisor, client, Database(dsn=settings.dsn) as db:
             for worker in workers:
                 await worker.start()
             pids = {name: supervisor.pid(name) for name in SERVICES}
             cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             own_before = _own_cpu()
             busy_before = machine_busy_seconds()
+            commits_before = await commits(db)
             start = time.perf_counter()
             await asyncio.gather(*(create(i) for i in range(count)))
             await asyncio.wait_for(done.wait(), timeout=600)
@@ -141,6 +199,9 @@ async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[st
             cpu["machine (all, incl. broker, PostgreSQL)"] = round(
                 machine_busy_seconds() - busy_before, 1
             )
+            committed = await commits(db) - commits_before
+            records = await records_written(settings)
+            read = await records_read(settings)
             for worker in workers:
                 await worker.stop()
     finally:
@@ -156,6 +217,14 @@ async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[st
         "latency_p50_s": round(statistics.median(latencies), 3),
         "latency_p95_s": round(latencies[int(0.95 * (len(latencies) - 1))], 3),
         "cpu_seconds": cpu,
+        "cpu_seconds_per_workflow": round(
+            cpu["machine (all, incl. broker, PostgreSQL)"] / count, 3
+        ),
+        "kafka_records_per_workflow": round(sum(records.values()) / count, 1),
+        "kafka_records_by_topic": records,
+        "kafka_records_read_per_workflow": round(sum(read.values()) / count, 1),
+        "kafka_records_read_by_group": read,
+        "postgres_commits_per_workflow": round(committed / count, 1),
         "cores": os.cpu_count(),
         "logs": str(logs),
     }
