@@ -66,7 +66,7 @@ def encode_canonical(value: Any) -> bytes:
         raise InvalidStateError(str(exc), path=[]) from None
 
 
-def canonical_decoded(value: Any) -> tuple[bytes, Any]:
+def canonical_decoded(value: Any, *, raw: bytes | None = None) -> tuple[bytes, Any]:
     """The canonical encoding of JSON-ready data, and that encoding decoded again.
 
     The decoded copy is plain JSON equal to ``value`` that shares nothing with it. orjson
@@ -74,10 +74,15 @@ def canonical_decoded(value: Any) -> tuple[bytes, Any]:
     with ``value`` (both in C) catches every such case, and only then the slow walk runs to
     name the offending path.
 
+    Args:
+        value: The data.
+        raw: ``encode_canonical(value)``, when the caller has it already.
+
     Raises:
         InvalidStateError: not JSON-ready data.
     """
-    raw = encode_canonical(value)
+    if raw is None:
+        raw = encode_canonical(value)
     again = orjson.loads(raw)
     # ``==`` is blind to 1 == 1.0 == True; a second encoding of the decoded value is not.
     if not (again == value and orjson.dumps(again, option=_SORTED) == raw):

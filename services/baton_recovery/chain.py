@@ -127,7 +127,15 @@ def prepare_checkpoint(
     full = dict(state)
     if previous is not None and not policy.full_due(deltas_since_full=deltas_since_full):
         raw = encode_canonical(full)
-        delta = _delta(previous, full, raw, exact=False) or _delta(previous, full, raw, exact=True)
+        limit = policy.max_delta_ratio * len(raw)
+        delta = _delta(previous, full, raw, limit, exact=False) or _delta(
+            previous, full, raw, limit, exact=True
+        )
+        if isinstance(delta, int):  # too large: stored full, no need to prove it
+            decoded = canonical_decoded(full, raw=raw)[1]
+            return PreparedCheckpoint(
+                "full", full, content_hash(raw), len(raw), delta, raw, decoded
+            )
         if delta is not None:
             encoded, delta_raw, stored = delta
             kind = policy.choose(
@@ -145,22 +153,28 @@ def prepare_checkpoint(
 
 
 def _delta(
-    previous: Mapping[str, Any], state: dict[str, Any], raw: bytes, *, exact: bool
-) -> tuple[list[dict[str, Any]], bytes, dict[str, Any]] | None:
+    previous: Mapping[str, Any], state: dict[str, Any], raw: bytes, limit: float, *, exact: bool
+) -> tuple[list[dict[str, Any]], bytes, dict[str, Any]] | int | None:
     """The encoded diff from ``previous`` to ``state``, its canonical encoding, and
-    ``previous`` patched with it; None unless that patched state encodes to ``raw``.
+    ``previous`` patched with it; None unless that patched state encodes to ``raw``; or
+    just the size of that encoding when it exceeds ``limit`` (a full checkpoint then).
 
     The encoding check proves the delta rebuilds exactly the state hashed, which lets the
     diff compare with ``==`` alone first (``exact=False``: it fails only on a number that
     changed type or zero sign). It also proves ``state`` JSON-ready: each value is in the
-    delta, whose own encoding is checked, or ``==`` to plain JSON encoded alike.
+    delta, whose own encoding is checked, or ``==`` to plain JSON encoded alike. (A delta
+    ``==`` misses changes in is only smaller than the exact one, so a loose delta over the
+    limit means a full checkpoint either way.)
 
     Raises:
         InvalidStateError: a changed value is not JSON-ready data.
     """
     encoded = encoded_diff(previous, state, exact=exact)
     try:
-        delta_raw, decoded = canonical_decoded(encoded)
+        delta_raw = encode_canonical(encoded)
+        if len(delta_raw) > limit:
+            return len(delta_raw)
+        delta_raw, decoded = canonical_decoded(encoded, raw=delta_raw)
     except InvalidStateError:
         canonical_json(state)  # raises naming the offending path in the state itself
         raise
