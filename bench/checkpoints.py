@@ -4,15 +4,16 @@ Baton's path is the recovery handler's own (:meth:`CheckpointWriter.write` in th
 transaction, :meth:`CheckpointWriter.committed` after it): look up the latest checkpoint of
 each workflow of the batch and which ids are stored already (one query, while the requests
 whose state before is in memory are prepared), diff each state against the one before it,
-full every 10 or when the delta exceeds half the state, prove the delta, hash, compress
-(payloads of 1 KiB or more), and stream the rows into the table with binary ``COPY`` as they
-are prepared — ``--batch`` checkpoints per transaction (fewer than 16 go in one ``INSERT``,
-as a single checkpoint does). The baseline is asyncpg ``executemany`` of the very rows Baton
-stored (same bytes and columns, in a twin table with the same primary key, checks and index
-— the same writes to disk — but not the foreign key to the base checkpoint, which Baton's
-table checks at the end of each ``COPY``), in the same batches: pure I/O, no lookup, no
-diff, no hash, no compression. Also the latency of single checkpoints, one transaction each
-(p50/p99).
+full every 10 or when the delta exceeds half the state (unproven then), prove the delta,
+hash, compress (payloads of 1 KiB or more), and stream the rows into the table with binary
+``COPY`` as they are prepared — ``--batch`` checkpoints per transaction (fewer than 16 go in
+one ``INSERT``, as a single checkpoint does).
+
+The baseline is asyncpg ``executemany`` of the very rows Baton stored (same bytes and
+columns, in a twin table with the same definition: primary key, checks, index and the
+foreign key from a delta to its base — the same writes to disk and the same checks), in the
+same batches: pure I/O, no lookup, no diff, no hash, no compression. Also the latency of
+single checkpoints, one transaction each (p50/p99).
 
 Besides wall time, the CPU each side spends per checkpoint: this process's, and that of the
 PostgreSQL backends of the database (read from ``/proc``, so only for a local server; None
@@ -132,6 +133,7 @@ async def run(count: int, workflows: int, batch: int, tasks: int) -> dict[str, A
         await db.pool.execute(
             f"drop table if exists {TWIN}; create table {TWIN} "
             "(like recovery_checkpoints including all); "
+            f"alter table {TWIN} add foreign key (base_id) references {TWIN} (checkpoint_id); "
             "delete from recovery_checkpoints where checkpoint_id like 'bench_%'"
         )
         handlers = RecoveryHandlers(
