@@ -91,10 +91,11 @@ class RecoveryHandlers:
                 retriable=False,
                 part="data.snapshot",
             )
+        # The checkpoint id is the idempotency key (the event's own id when the request
+        # names none): a redelivered request finds it stored and creates nothing, so the
+        # processed-events ledger would only cost a round trip here.
         checkpoint_id = str(data.get("checkpoint_id") or f"ckpt_{event.event_id}")
         async with self.db.transaction() as conn:
-            if not await first_time(conn, consumer=CONSUMER, event_id=event.event_id):
-                return
             written = await self.writer.write(
                 conn,
                 [
