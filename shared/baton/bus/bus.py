@@ -20,7 +20,7 @@ from baton.bus.consumer import GroupConsumer
 from baton.bus.kafka import KafkaTransport
 from baton.bus.middleware import Middleware, publish_scope
 from baton.bus.rpc import ReplyCache, Requester, new_request_id, wait_windows
-from baton.bus.subscription import BATCH_DELIVERIES, Handler, Subscription
+from baton.bus.subscription import BATCH_DELIVERIES, BatchHandler, Handler, Subscription
 from baton.bus.tracing import TracingMiddleware
 from baton.bus.transport import Ack, Transport
 from baton.config import BatonSettings, TopicNames
@@ -233,14 +233,48 @@ class Bus(Lifecycle):
             name: Subscription name in retry headers; defaults to the handler's name.
             from_beginning: A new group reads from the oldest record (else from the end).
         """
+        return self._add(pattern, handler, None, group, topic, name, from_beginning)
+
+    def subscribe_batches(
+        self,
+        pattern: str,
+        handler: BatchHandler,
+        *,
+        group: str,
+        topic: str | None = None,
+        name: str | None = None,
+        from_beginning: bool = True,
+    ) -> Subscription:
+        """As :meth:`subscribe`, but ``handler`` takes the matching events of a partition
+        that arrive together, in order, as one list (see :data:`BatchHandler`): one
+        transaction for many events instead of one each. Events from retry topics come
+        one at a time."""
+
+        async def one(event: Event) -> None:
+            await handler([event])
+
+        return self._add(pattern, one, handler, group, topic, name, from_beginning)
+
+    def _add(
+        self,
+        pattern: str,
+        handler: Handler,
+        batch: BatchHandler | None,
+        group: str,
+        topic: str | None,
+        name: str | None,
+        from_beginning: bool,
+    ) -> Subscription:
         source = topic or self.topics.events
+        named = batch or handler
         sub = Subscription(
             pattern=Pattern(pattern),
             handler=handler,
             group=group,
             topic=source,
-            name=name or f"{getattr(handler, '__qualname__', 'handler')}@{pattern}",
+            name=name or f"{getattr(named, '__qualname__', 'handler')}@{pattern}",
             from_beginning=from_beginning,
+            batch=batch,
         )
         consumer = self._consumers.get((group, source))
         if consumer is None:

@@ -2,7 +2,9 @@
 
 Per batch: for each record, the routing key (a header, else the line's first two fields)
 is matched against the group's patterns *before* the value is decoded; matching records are
-decoded, validated against the registry and handed to their handlers. Partitions of a batch
+decoded, validated against the registry and handed to their handlers. Records of a partition
+in a row that only a batch subscription wants go to it as one list (group commit); should
+it raise, each of them is handed to it again alone. Partitions of a batch
 are handled concurrently, records of one partition in order (so per-workflow order holds,
 the key being the workflow id). Offsets are committed only after every record of the batch
 is handled and every record produced meanwhile (by handlers, retries, dead letters) is
@@ -187,8 +189,11 @@ class GroupConsumer:
 
     async def _partition(self, tp: TopicPartition, records: list[Record]) -> int | None:
         end: int | None = None
+        run: list[Record] = []  # source records for one batch subscription, in a row
+        run_sub: Subscription | None = None
         for record in records:
             if record.topic != self.source:
+                await self._flush(run, run_sub)
                 if get_header(record.headers, H.RETRY_GROUP) != self.group:
                     end = record.offset + 1  # another group's retry
                     continue
@@ -198,8 +203,19 @@ class GroupConsumer:
                     self._consumer.pause(tp)
                     self._due[tp] = due
                     break
-            await self._handle(record)
+                await self._handle(record, self._targets(record))
+            else:
+                targets = self._targets(record)
+                if len(targets) == 1 and targets[0].batch is not None:
+                    if targets[0] is not run_sub:
+                        await self._flush(run, run_sub)
+                        run_sub = targets[0]
+                    run.append(record)
+                else:
+                    await self._flush(run, run_sub)
+                    await self._handle(record, targets)
             end = record.offset + 1
+        await self._flush(run, run_sub)
         return end
 
     def _targets(self, record: Record) -> list[Subscription]:
@@ -215,14 +231,58 @@ class GroupConsumer:
                 return list(self.subscriptions)
         return [s for s in self.subscriptions if s.pattern.matches(key)]
 
-    async def _handle(self, record: Record) -> None:
-        targets = self._targets(record)
+    async def _handle(self, record: Record, targets: list[Subscription]) -> None:
         if not targets:
             return
         # Only retry copies carry an attempt count (replays drop it with the other bookkeeping).
         attempts = 1
         if record.topic != self.source:
             attempts += int(get_header(record.headers, H.ATTEMPTS) or 0)
+        event = await self._decode(record, attempts)
+        if event is not None:
+            await self._deliver(record, targets, event, attempts)
+
+    async def _flush(self, run: list[Record], sub: Subscription | None) -> None:
+        """Hand a run of source records to their batch subscription as one list; if it
+        raises, each event alone (so a bad one fails by itself). Empties ``run``."""
+        if not run or sub is None:
+            return
+        records = list(run)
+        run.clear()
+        decoded: list[tuple[Record, Event]] = []
+        for record in records:
+            event = await self._decode(record, 1)
+            if event is not None:
+                decoded.append((record, event))
+        if len(decoded) > 1:
+            assert sub.batch is not None
+            try:
+                with contextlib.ExitStack() as scopes:
+                    for record, event in decoded:
+                        scopes.enter_context(
+                            consume_scope(
+                                self.bus.middleware, record=record, event=event, group=self.group
+                            )
+                        )
+                    await sub.batch([event for _, event in decoded])
+            except Exception as exc:
+                log.info(
+                    "group %s: a batch of %d for %s failed (%r); handing them over one by one",
+                    self.group,
+                    len(decoded),
+                    sub.name,
+                    exc,
+                )
+            else:
+                self.bus.stats["handled"] += len(decoded)
+                self.bus.stats["batches"] += 1
+                return
+        for record, event in decoded:
+            await self._deliver(record, [sub], event, 1)
+
+    async def _decode(self, record: Record, attempts: int) -> Event | None:
+        """The record's event, registry findings included; None when it is not one (it
+        is dead-lettered)."""
         bus = self.bus
         try:
             event = decode_record(
@@ -237,11 +297,18 @@ class GroupConsumer:
         except ProtocolError as exc:
             bus.stats["rejected"] += 1
             await self._fail(record, Failure(exc, attempts), retry=False)
-            return
+            return None
+        return event
+
+    async def _deliver(
+        self, record: Record, targets: list[Subscription], event: Event, attempts: int
+    ) -> None:
+        """Run the handlers; an outage is waited out, other failures retried or
+        dead-lettered."""
         failed = await self._dispatch(targets, record, event)
         if any(isinstance(e, DependencyUnavailableError) for _, e in failed):
             failed = await self._wait_out(failed, record, event)
-        bus.stats["handled"] += 1
+        self.bus.stats["handled"] += 1
         if not failed:
             return
         retriable = [(s, e) for s, e in failed if is_retriable(e)]

@@ -10,10 +10,15 @@ from baton.bus.transport import Ack
 from baton.protocol.event import Event
 from baton.protocol.routing import Pattern
 
-__all__ = ["BATCH_DELIVERIES", "Handler", "Subscription"]
+__all__ = ["BATCH_DELIVERIES", "BatchHandler", "Handler", "Subscription"]
 
 Handler = Callable[[Event], Awaitable[None]]
 """An event handler. Raise to fail the event: see :mod:`baton.bus.failures`."""
+
+BatchHandler = Callable[[list[Event]], Awaitable[None]]
+"""A handler of several events at once, in their order (one transaction for all of them,
+say). It must apply all of them or none: when it raises, each event is handed to it again
+alone, so that a bad event fails (retry, dead letter) by itself."""
 
 BATCH_DELIVERIES: contextvars.ContextVar[list[Awaitable[Ack]] | None] = contextvars.ContextVar(
     "baton_batch_deliveries", default=None
@@ -32,6 +37,7 @@ class Subscription:
         topic: Source topic (its retry topics are consumed too).
         name: Identifies the subscription in retry headers; unique within its group.
         from_beginning: Where a brand-new group starts reading.
+        batch: For a batch subscription, its handler; ``handler`` then hands it one event.
     """
 
     pattern: Pattern
@@ -40,4 +46,5 @@ class Subscription:
     topic: str
     name: str
     from_beginning: bool = True
+    batch: BatchHandler | None = None
     stats: dict[str, int] = field(default_factory=dict, compare=False)

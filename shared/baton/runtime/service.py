@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from fastapi import APIRouter
 
 from baton.bus import Bus
-from baton.bus.subscription import Handler
+from baton.bus.subscription import BatchHandler, Handler
 from baton.config import BatonSettings
 from baton.db import Database
 from baton.runtime.ledger import DurableRequestHandler, durable_responder
@@ -90,6 +90,13 @@ class Service:
         for pattern, handler in handlers.items():
             name = f"{getattr(handler, '__name__', 'handler')}@{pattern}"
             self.bus.subscribe(pattern, handler, group=self.group, name=name)
+
+    def subscribe_batches(self, handlers: Mapping[str, BatchHandler]) -> None:
+        """Subscribe every ``pattern → batch handler`` in this service's consumer group
+        (events that arrive together come as one list: :meth:`Bus.subscribe_batches`)."""
+        for pattern, handler in handlers.items():
+            name = f"{getattr(handler, '__name__', 'handler')}@{pattern}"
+            self.bus.subscribe_batches(pattern, handler, group=self.group, name=name)
 
     async def setup(self) -> None:
         """Register subscriptions and responders (the bus is not started yet)."""
