@@ -74,54 +74,41 @@ class RecoveryHandlers:
 
     def subscriptions(self) -> dict[str, Callable[[Event], Awaitable[None]]]:
         return {
-            "checkpoint.*.requested": self.on_checkpoint_requested,
             "recovery.*.requested": self.on_recovery_requested,
             "workflow.*.failed": self.on_workflow_failed,
             **self.watchdog.subscriptions(),
         }
 
+    def batch_subscriptions(self) -> dict[str, Callable[[list[Event]], Awaitable[None]]]:
+        return {"checkpoint.*.requested": self.on_checkpoint_requested}
+
     # -- checkpoints -----------------------------------------------------------------------
 
-    async def on_checkpoint_requested(self, event: Event) -> None:
-        data = event.data
-        snapshot = data.get("snapshot")
-        if not isinstance(snapshot, dict):
-            raise HandlerError(
-                "CHECKPOINT_REQUESTED carries no data.snapshot (the state to keep)",
-                retriable=False,
-                part="data.snapshot",
-            )
+    async def on_checkpoint_requested(self, events: list[Event]) -> None:
+        """Store the checkpoints of requests that came together in one transaction (all or
+        none: the bus hands them over one by one if this raises)."""
         # The checkpoint id is the idempotency key (the event's own id when the request
         # names none): a redelivered request finds it stored and creates nothing, so the
         # processed-events ledger would only cost a round trip here.
-        checkpoint_id = str(data.get("checkpoint_id") or f"ckpt_{event.event_id}")
+        requests = [_checkpoint_request(event) for event in events]
         async with self.db.transaction() as conn:
-            written = await self.writer.write(
+            written = await self.writer.write(conn, requests)
+            await self.outbox.add_many(
                 conn,
                 [
-                    CheckpointRequest(
-                        workflow_id=event.workflow_id,
-                        checkpoint_id=checkpoint_id,
-                        checkpoint_type=str(data.get("checkpoint_type") or "manual"),
-                        trigger=str(data.get("trigger") or "requested"),
-                        state_version=int(
-                            data.get("state_version") or snapshot.get("state_version") or 0
+                    (
+                        Event(
+                            event_type="CHECKPOINT_CREATED",
+                            workflow_id=event.workflow_id,
+                            phase=event.phase,
+                            data=created,
                         ),
-                        state=snapshot,
+                        None,
                     )
+                    for event, created in zip(events, written.created, strict=True)
+                    if created is not None
                 ],
             )
-            [created] = written.created
-            if created is not None:
-                await self.outbox.add(
-                    conn,
-                    Event(
-                        event_type="CHECKPOINT_CREATED",
-                        workflow_id=event.workflow_id,
-                        phase=event.phase,
-                        data=created,
-                    ),
-                )
         self.writer.committed(written)
         self.outbox.notify()
 
@@ -267,3 +254,27 @@ def _seconds(value: Any) -> float | None:
         return parse_duration(value)
     except BatonError:
         return None
+
+
+def _checkpoint_request(event: Event) -> CheckpointRequest:
+    """What a CHECKPOINT_REQUESTED asks to store.
+
+    Raises:
+        HandlerError: it carries no state (``data.snapshot``), never retried.
+    """
+    data = event.data
+    snapshot = data.get("snapshot")
+    if not isinstance(snapshot, dict):
+        raise HandlerError(
+            "CHECKPOINT_REQUESTED carries no data.snapshot (the state to keep)",
+            retriable=False,
+            part="data.snapshot",
+        )
+    return CheckpointRequest(
+        workflow_id=event.workflow_id,
+        checkpoint_id=str(data.get("checkpoint_id") or f"ckpt_{event.event_id}"),
+        checkpoint_type=str(data.get("checkpoint_type") or "manual"),
+        trigger=str(data.get("trigger") or "requested"),
+        state_version=int(data.get("state_version") or snapshot.get("state_version") or 0),
+        state=snapshot,
+    )

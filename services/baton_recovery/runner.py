@@ -50,6 +50,7 @@ class RecoveryService(Service):
         )
         self.bus.serve("recovery", self.answer)
         self.subscribe_each(self.handlers.subscriptions())
+        self.subscribe_batches(self.handlers.batch_subscriptions())
 
     async def started(self) -> None:
         await self.handlers.load()
