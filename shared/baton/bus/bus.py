@@ -14,20 +14,17 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
 from baton.bus.consumer import GroupConsumer
 from baton.bus.kafka import KafkaTransport
 from baton.bus.middleware import Middleware, publish_scope
-from baton.bus.rpc import ReplyCache, Requester, new_request_id, wait_windows
+from baton.bus.rpc import ReplyCache, Requester, Responder, answer, new_request_id, wait_windows
 from baton.bus.subscription import BATCH_DELIVERIES, BatchHandler, Handler, Subscription
 from baton.bus.tracing import TracingMiddleware
 from baton.bus.transport import Ack, Transport
 from baton.config import BatonSettings, TopicNames
 from baton.errors import (
     BatonError,
-    DependencyUnavailableError,
-    ErrorReply,
     HandlerError,
     MissingTopicError,
     RemoteError,
@@ -35,7 +32,7 @@ from baton.errors import (
 )
 from baton.lifecycle import Lifecycle
 from baton.protocol.event import Event, encode_record
-from baton.protocol.headers import H, Headers
+from baton.protocol.headers import Headers
 from baton.protocol.registry import EventRegistry
 from baton.protocol.routing import Pattern
 from baton.security.signing_middleware import SigningMiddleware
@@ -43,9 +40,6 @@ from baton.security.signing_middleware import SigningMiddleware
 __all__ = ["Bus", "Responder"]
 
 log = logging.getLogger("baton.bus")
-
-Responder = Callable[[Event], Awaitable[Event | dict[str, Any]]]
-"""Answers a request with a reply event, or with the data of a ``<TYPE>_REPLY`` event."""
 
 
 class Bus(Lifecycle):
@@ -316,7 +310,7 @@ class Bus(Lifecycle):
                 raise HandlerError("a request needs the baton-request-id header", retriable=False)
             reply = cache.get(request.request_id)
             if reply is None:
-                reply = await self._answer(request, responder)
+                reply = await answer(request, responder)
                 cache.put(request.request_id, reply)
             else:
                 self.stats["duplicate_requests"] += 1
@@ -328,37 +322,6 @@ class Bus(Lifecycle):
             group=group or f"{self.topics.prefix}.{service}.rpc",
             topic=self.topics.commands(service),
             name=f"serve:{service}",
-        )
-
-    async def _answer(self, request: Event, responder: Responder) -> Event:
-        status = b"ok"
-        try:
-            result = await responder(request)
-        except ErrorReply as exc:
-            status, result = b"error", exc.payload
-        except DependencyUnavailableError:
-            raise  # not the request's fault: the consumer waits for the dependency, then answers
-        except BatonError as exc:
-            status, result = b"error", {**exc.to_dict(), "retriable": exc.retriable}
-        except Exception as exc:
-            log.exception("responder failed on %s", request.request_id)
-            status, result = (
-                b"error",
-                {"error": type(exc).__name__, "message": str(exc), "retriable": True},
-            )
-        if isinstance(result, Event):
-            reply = result
-        else:
-            reply = Event(
-                event_type=f"{request.event_type}_REPLY",
-                workflow_id=request.workflow_id,
-                phase=request.phase,
-                data=result,
-            )
-        return reply.replace(
-            request_id=request.request_id,
-            correlation_id=request.correlation_id or request.request_id,
-            extra_headers=(*reply.extra_headers, (H.STATUS, status)),
         )
 
     async def request(

@@ -19,19 +19,23 @@ import random
 import time
 import uuid
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from baton.bus.transport import Transport, TransportConsumer
-from baton.errors import ProtocolError
+from baton.errors import BatonError, DependencyUnavailableError, ErrorReply, ProtocolError
 from baton.protocol.event import Event, decode_record
 from baton.protocol.headers import H, get_header
 
 if TYPE_CHECKING:
     from baton.security.signing_middleware import SigningMiddleware
 
-__all__ = ["ReplyCache", "Requester", "new_request_id", "wait_windows"]
+__all__ = ["ReplyCache", "Requester", "Responder", "answer", "new_request_id", "wait_windows"]
 
 log = logging.getLogger("baton.bus.rpc")
+
+Responder = Callable[[Event], Awaitable[Event | dict[str, Any]]]
+"""Answers a request with a reply event, or with the data of a ``<TYPE>_REPLY`` event."""
 
 
 def new_request_id() -> str:
@@ -149,3 +153,37 @@ class Requester:
                     except ProtocolError as exc:
                         log.warning("malformed reply to %s: %s", request_id, exc)
                         future.set_exception(exc)
+
+
+async def answer(request: Event, responder: Responder) -> Event:
+    """``responder``'s reply to ``request``, as the reply event (an error becomes an
+    ``error`` reply; an outage is raised, so that the consumer waits it out)."""
+    status = b"ok"
+    try:
+        result = await responder(request)
+    except ErrorReply as exc:
+        status, result = b"error", exc.payload
+    except DependencyUnavailableError:
+        raise  # not the request's fault: the consumer waits for the dependency, then answers
+    except BatonError as exc:
+        status, result = b"error", {**exc.to_dict(), "retriable": exc.retriable}
+    except Exception as exc:
+        log.exception("responder failed on %s", request.request_id)
+        status, result = (
+            b"error",
+            {"error": type(exc).__name__, "message": str(exc), "retriable": True},
+        )
+    if isinstance(result, Event):
+        reply = result
+    else:
+        reply = Event(
+            event_type=f"{request.event_type}_REPLY",
+            workflow_id=request.workflow_id,
+            phase=request.phase,
+            data=result,
+        )
+    return reply.replace(
+        request_id=request.request_id,
+        correlation_id=request.correlation_id or request.request_id,
+        extra_headers=(*reply.extra_headers, (H.STATUS, status)),
+    )
