@@ -35,8 +35,9 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -50,6 +51,7 @@ from baton_recovery.handlers import RecoveryHandlers
 from baton_recovery.writer import CheckpointRequest
 
 TWIN = "bench_checkpoints_raw"
+T = TypeVar("T")
 
 
 class _Cpu:
@@ -123,9 +125,21 @@ def state(workflow: str, version: int, tasks: int) -> dict[str, Any]:
     }
 
 
-async def run(count: int, workflows: int, batch: int, tasks: int) -> dict[str, Any]:
+def _lanes(items: list[T], partitions: int, *, key: Callable[[T], str]) -> list[list[T]]:
+    """``items`` split by workflow into ``partitions`` lists, order kept within each (as a
+    topic's partitions split a service's checkpoint requests)."""
+    lanes: list[list[T]] = [[] for _ in range(partitions)]
+    names: dict[str, int] = {}
+    for item in items:
+        lanes[names.setdefault(key(item), len(names) % partitions)].append(item)
+    return [lane for lane in lanes if lane]
+
+
+async def run(
+    count: int, workflows: int, batch: int, tasks: int, partitions: int = 1
+) -> dict[str, Any]:
     settings = BatonSettings.from_env(os.environ).model_copy(update={"component": "bench"})
-    async with Database(dsn=settings.dsn) as db:
+    async with Database(dsn=settings.dsn, min_size=partitions, max_size=partitions + 2) as db:
         await migrate(db, migrations=load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS))
         migrations = load_service("recovery").migrations
         assert migrations is not None
@@ -161,12 +175,17 @@ async def run(count: int, workflows: int, batch: int, tasks: int) -> dict[str, A
             )
             for workflow, checkpoint_id, body in items
         ]
+        lanes = _lanes(requests, partitions, key=lambda r: r.workflow_id)
+
+        async def baton_lane(lane: list[CheckpointRequest]) -> None:
+            for start in range(0, len(lane), batch):
+                async with db.transaction() as conn:
+                    written = await handlers.writer.write(conn, lane[start : start + batch])
+                handlers.writer.committed(written)
+
         cpu = _Cpu(await _backends(db))
         began = time.perf_counter()
-        for start in range(0, count, batch):
-            async with db.transaction() as conn:
-                written = await handlers.writer.write(conn, requests[start : start + batch])
-            handlers.writer.committed(written)
+        await asyncio.gather(*(baton_lane(lane) for lane in lanes))
         baton_s = time.perf_counter() - began
         baton_cpu = cpu.spent()
         rows = await db.pool.fetch(
@@ -178,11 +197,16 @@ async def run(count: int, workflows: int, batch: int, tasks: int) -> dict[str, A
             f"insert into {TWIN} ({', '.join(columns)}) values "
             f"({', '.join(f'${i + 1}' for i in range(len(columns)))})"
         )
+        raw_lanes = _lanes(values, partitions, key=lambda v: str(v[columns.index("workflow_id")]))
+
+        async def raw_lane(lane: list[tuple[Any, ...]]) -> None:
+            for start in range(0, len(lane), batch):
+                async with db.transaction() as conn:
+                    await conn.executemany(insert, lane[start : start + batch])
+
         cpu = _Cpu(await _backends(db))
         began = time.perf_counter()
-        for start in range(0, count, batch):
-            async with db.transaction() as conn:
-                await conn.executemany(insert, values[start : start + batch])
+        await asyncio.gather(*(raw_lane(lane) for lane in raw_lanes))
         raw_s = time.perf_counter() - began
         raw_cpu = cpu.spent()
         kinds = [r["kind"] for r in rows]
@@ -218,6 +242,7 @@ async def run(count: int, workflows: int, batch: int, tasks: int) -> dict[str, A
         "checkpoints": count,
         "workflows": workflows,
         "batch": batch,
+        "partitions": partitions,
         "full": kinds.count("full"),
         "delta": kinds.count("delta"),
         "mean_stored_over_full": round(ratio, 4),
@@ -240,9 +265,17 @@ def main() -> None:
     parser.add_argument("--workflows", type=int, default=50)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--tasks", type=int, default=12)
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=1,
+        help="lanes of workflows written at once, each its own transactions (both sides)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = asyncio.run(run(args.checkpoints, args.workflows, args.batch, args.tasks))
+    result = asyncio.run(
+        run(args.checkpoints, args.workflows, args.batch, args.tasks, args.partitions)
+    )
     if args.json:
         sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
