@@ -36,7 +36,9 @@ TYPES = [
 ]
 
 
-def _producer(settings: BatonSettings) -> AIOKafkaProducer:
+def producer_like_the_bus(settings: BatonSettings) -> AIOKafkaProducer:
+    """A raw aiokafka producer with the bus's settings (idempotent, acks=all, compression,
+    linger)."""
     return AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap,
         acks="all",
@@ -84,7 +86,7 @@ async def raw_pipe(settings: BatonSettings, source: str, sink: str, count: int) 
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    producer = _producer(settings)
+    producer = producer_like_the_bus(settings)
     await consumer.start()
     await producer.start()
     done = 0

@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaConsumer
 from baton.config import BatonSettings
 from baton.db import Database
 from baton.topics import create_topics, delete_topics
-from bench.bus_pipe import _producer
+from bench.bus_pipe import producer_like_the_bus
 from bench.workflows import machine_busy_seconds
 
 # Per three-phase workflow, from bench.workflows (40 workflows, 8 agents): records written
@@ -47,7 +47,7 @@ async def produce(settings: BatonSettings, topic: str, count: int) -> float:
     value = orjson.dumps(
         {"task_id": "task_0001", "agent_id": "agent_001", "n": 0} | {"payload": "x" * 200}
     )
-    producer = _producer(settings)
+    producer = producer_like_the_bus(settings)
     await producer.start()
     try:
         busy = machine_busy_seconds()

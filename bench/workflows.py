@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from baton.bus.kafka import partitions_of
 from baton.client import AgentWorker, BatonClient, Task
 from baton.config import BatonSettings
 from baton.db import Database, load_migrations, migrate
@@ -35,7 +36,7 @@ from baton.demo import ServiceSupervisor
 from baton.protocol.event import Event
 from baton.runtime import RUNTIME_MIGRATIONS
 from baton.services import load_service
-from baton.topics import create_topics, delete_topics
+from baton.topics import create_topics, delete_topics, list_topics
 
 SERVICES = ("resource", "hub", "recovery", "status", "monitor")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -62,17 +63,9 @@ def cpu_seconds(pid: int) -> float:
 
 async def records_written(settings: BatonSettings) -> dict[str, int]:
     """Records in each of the run's topics (their end offsets: nothing is compacted yet)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
-    await admin.start()
-    try:
-        names = [n for n in await admin.list_topics() if n.startswith(settings.topic_prefix)]
-        parts = [
-            TopicPartition(t["topic"], p["partition"])
-            for t in await admin.describe_topics(names)
-            for p in t["partitions"]
-        ]
-    finally:
-        await admin.close()
+    prefix = settings.topic_prefix
+    names = [n for n in await list_topics(bootstrap=settings.bootstrap) if n.startswith(prefix)]
+    parts = await partitions_of(settings.bootstrap, names)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap)
     await consumer.start()
     try:
@@ -81,7 +74,7 @@ async def records_written(settings: BatonSettings) -> dict[str, int]:
         await consumer.stop()
     out: dict[str, int] = {}
     for tp, end in ends.items():
-        topic = tp.topic.removeprefix(settings.topic_prefix + ".")
+        topic = tp.topic.removeprefix(prefix + ".")
         out[topic] = out.get(topic, 0) + end
     return {k: v for k, v in sorted(out.items()) if v}
 

@@ -88,15 +88,15 @@ class Service:
     def subscribe_each(self, handlers: Mapping[str, Handler]) -> None:
         """Subscribe every ``pattern → handler`` in this service's consumer group."""
         for pattern, handler in handlers.items():
-            name = f"{getattr(handler, '__name__', 'handler')}@{pattern}"
-            self.bus.subscribe(pattern, handler, group=self.group, name=name)
+            self.bus.subscribe(pattern, handler, group=self.group, name=_name(handler, pattern))
 
     def subscribe_batches(self, handlers: Mapping[str, BatchHandler]) -> None:
         """Subscribe every ``pattern → batch handler`` in this service's consumer group
         (events that arrive together come as one list: :meth:`Bus.subscribe_batches`)."""
         for pattern, handler in handlers.items():
-            name = f"{getattr(handler, '__name__', 'handler')}@{pattern}"
-            self.bus.subscribe_batches(pattern, handler, group=self.group, name=name)
+            self.bus.subscribe_batches(
+                pattern, handler, group=self.group, name=_name(handler, pattern)
+            )
 
     async def setup(self) -> None:
         """Register subscriptions and responders (the bus is not started yet)."""
@@ -118,3 +118,9 @@ class Service:
 
     async def stopping(self) -> None:
         """Called first on shutdown, while everything still runs."""
+
+
+def _name(handler: object, pattern: str) -> str:
+    """A subscription's name in retry headers: stable across releases, so that retries
+    queued by one still reach their handler in the next."""
+    return f"{getattr(handler, '__name__', 'handler')}@{pattern}"
