@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from baton_recovery.bulk import CHUNK_ROWS, RowStream, encode_row
+from baton_recovery.bulk import MIN_CHUNK_ROWS, RowStream, chunk_sizes, encode_row
 from baton_recovery.errors import InvalidStateError
 
 
@@ -40,7 +40,7 @@ def chunks(stream: RowStream) -> list[bytes]:
 
 
 def test_the_stream_is_header_rows_in_chunks_and_trailer() -> None:
-    rows = [(f"c{i}", i) for i in range(CHUNK_ROWS * 2 + 3)]
+    rows = [(f"c{i}", i) for i in range(MIN_CHUNK_ROWS * 2 + 3)]
     stream = RowStream(rows)
     out = chunks(stream)
     assert len(out) == 3
@@ -49,6 +49,27 @@ def test_the_stream_is_header_rows_in_chunks_and_trailer() -> None:
     )
     assert stream.sent == rows
     assert not stream.failed
+
+
+def test_a_stream_of_known_length_sends_half_of_what_is_left_each_time() -> None:
+    rows = [(f"c{i}", i) for i in range(100)]
+    stream = RowStream(rows, count=len(rows))
+    out = chunks(stream)
+    assert [chunk.count(b"\x00\x02\x00\x00") for chunk in out] == [32, 32, 18, 9, 4, 4, 1]
+    assert b"".join(out) == (
+        b"PGCOPY\n\xff\r\n\x00" + bytes(8) + b"".join(encode_row(r) for r in rows) + b"\xff\xff"
+    )
+
+
+@pytest.mark.parametrize("count", [1, 3, 16, 17, 100, 1000])
+def test_chunks_of_a_known_length_are_few_and_end_small(count: int) -> None:
+    sizes = chunk_sizes(count)
+    taken: list[int] = []
+    while sum(taken) < count:
+        taken.append(next(sizes))
+    assert all(size <= 32 for size in taken)
+    assert taken[-1] <= MIN_CHUNK_ROWS
+    assert len(taken) <= 2 + count // 32 + 6
 
 
 def test_a_failing_iterator_ends_the_stream_cleanly_and_is_raised_later() -> None:
