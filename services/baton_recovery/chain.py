@@ -1,38 +1,36 @@
-"""Chains of differential checkpoints: when to store a delta, and rebuilding a state.
+"""Chains of differential checkpoints: when to store a delta, and what to store.
 
-A chain is a full checkpoint followed by deltas (:mod:`baton_recovery.delta`), each applying
-to the one before it; every checkpoint records the hash of the full state it stands for, and
-:func:`rebuild_state` checks each of them on the way, so a damaged link is found where it is.
+A chain is a full checkpoint followed by deltas, each applying to the one before it; every
+checkpoint records the hash of the full state it stands for, which
+:mod:`baton_recovery.rebuild` checks on the way back, so a damaged link is found where it is.
+A delta is a byte delta (:mod:`baton_recovery.bytedelta`) when the state before is small
+enough to be its base, as workflow states almost always are; otherwise a diff
+(:mod:`baton_recovery.delta`).
 
 Choices where the seeds are silent (seed 002 asks for ``"differential": true``):
 
 - :class:`ChainPolicy`: a chain holds at most ``full_every`` checkpoints (one full, then
   deltas; 10 by default), and a delta whose encoding is larger than ``max_delta_ratio`` of
   the full encoding (50 % by default) is stored as a full checkpoint instead. Sizes are those
-  of the canonical encodings, before compression.
-- A delta that does not apply to the state rebuilt so far is corruption of that checkpoint.
+  of the canonical encodings before compression, and a byte delta's as stored (it is its own
+  compression).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from baton_recovery.canonical import canonical_decoded, canonical_json, encode_canonical
-from baton_recovery.delta import apply_diff, copy_json, decode_diff, encoded_diff, patch
-from baton_recovery.errors import CheckpointChainError, CorruptCheckpointError, InvalidStateError
-from baton_recovery.snapshot import content_hash, state_hash
+import orjson
 
-__all__ = [
-    "ChainPolicy",
-    "CheckpointKind",
-    "CheckpointRecord",
-    "PreparedCheckpoint",
-    "chain_to",
-    "prepare_checkpoint",
-    "rebuild_state",
-]
+from baton_recovery.bytedelta import can_base, encode_against
+from baton_recovery.canonical import canonical_decoded, canonical_json, encode_canonical
+from baton_recovery.delta import encoded_diff, patch
+from baton_recovery.errors import InvalidStateError
+from baton_recovery.snapshot import Snapshot, compress_canonical, content_hash
+
+__all__ = ["ChainPolicy", "CheckpointKind", "PreparedCheckpoint", "prepare_checkpoint"]
 
 CheckpointKind = Literal["full", "delta"]
 """How a checkpoint is stored: the whole state, or a diff from the checkpoint before it."""
@@ -82,82 +80,129 @@ class PreparedCheckpoint:
 
     Attributes:
         kind: ``full`` or ``delta``.
-        payload: JSON-ready data to store: the state, or the encoded diff.
+        stored: The payload as stored: the state's encoding (compressed when large), a
+            byte delta (:mod:`baton_recovery.bytedelta`), or an encoded diff (compressed
+            when large); its ``hash`` is that of what the payload decodes to.
         state_hash: Hash of the full state the checkpoint stands for.
         full_size: Bytes of the full state's canonical encoding.
-        delta_size: Bytes of the encoded diff; None when none was made (nothing to diff
-            against, or the chain was due a full checkpoint anyway).
-        encoded: The canonical encoding of ``payload`` (what is compressed and stored).
+        delta_size: Bytes of the delta (a byte delta as stored, a diff's encoding before
+            compression); None when none was made (nothing to diff against, or the chain
+            was due a full checkpoint anyway).
+        raw: The full state's canonical encoding: the base of the next checkpoint.
         stored_state: The state as plain JSON, equal to what restoring this checkpoint
-            gives; it shares the subtrees the diff left alone with ``previous``.
+            gives, kept only when the next delta will be a diff (:func:`prepare_checkpoint`);
+            it shares the subtrees the diff left alone with ``previous_state``.
     """
 
     kind: CheckpointKind
-    payload: Any
+    stored: Snapshot
     state_hash: str
     full_size: int
     delta_size: int | None
-    encoded: bytes
-    stored_state: dict[str, Any]
+    raw: bytes
+    stored_state: dict[str, Any] | None
 
 
 def prepare_checkpoint(
     *,
     state: Mapping[str, Any],
-    previous: Mapping[str, Any] | None,
+    previous: bytes | None,
     deltas_since_full: int | None,
     policy: ChainPolicy,
+    previous_state: Mapping[str, Any] | None = None,
+    json_ready: bool = False,
 ) -> PreparedCheckpoint:
     """Decide between a full and a delta checkpoint of ``state`` and build its payload.
 
-    ``state`` is encoded once: those bytes are hashed, stored when it is full, and the
-    delta is proven against them (:func:`_delta`). Without ``previous`` the state's own
-    decoding checks that it is JSON-ready data; with it, the proven delta does.
+    ``state`` is encoded once: those bytes are hashed, stored when it is full, and the delta
+    is made from them. A previous state small enough (:func:`~baton_recovery.bytedelta.
+    can_base`) gets a byte delta, exact by construction, once ``state`` is checked to be
+    JSON-ready data; a larger one a diff (:mod:`baton_recovery.delta`), proven against the
+    encoding (:func:`_delta`).
 
     Args:
         state: The state to capture.
-        previous: The full state of the previous checkpoint of the chain, if any, as plain
-            JSON (decoded or rebuilt from storage, or an earlier ``stored_state``).
+        previous: The canonical encoding of the previous checkpoint's full state, if any.
         deltas_since_full: Deltas stored since the chain's full checkpoint (None: no chain).
         policy: When to store full.
+        previous_state: ``previous`` decoded, as plain JSON, when at hand (a diff needs it;
+            decoded from ``previous`` otherwise).
+        json_ready: ``state`` is known to be JSON-ready data (decoded from JSON and left
+            alone since), so a byte delta or a full checkpoint of a small state skips the
+            check: its encoding then round-trips by construction.
 
     Raises:
         InvalidStateError: ``state`` is not JSON-ready data.
     """
     full = dict(state)
-    if previous is not None and not policy.full_due(deltas_since_full=deltas_since_full):
-        raw = encode_canonical(full)
-        limit = policy.max_delta_ratio * len(raw)
-        delta = _delta(previous, full, raw, limit, exact=False) or _delta(
-            previous, full, raw, limit, exact=True
+    raw = encode_canonical(full)
+    if previous is None or policy.full_due(deltas_since_full=deltas_since_full):
+        return _full(full, raw, checked=json_ready)
+    if can_base(previous):
+        # The check (refusing what is not JSON-ready) also gives the state as plain JSON,
+        # which is kept only for a state too large to be a byte delta's base.
+        decoded = None if json_ready and can_base(raw) else canonical_decoded(full, raw=raw)[1]
+        blob = encode_against(raw, base=previous)
+        if (
+            policy.choose(
+                deltas_since_full=deltas_since_full, delta_size=len(blob), full_size=len(raw)
+            )
+            == "full"
+        ):
+            return _full(full, raw, decoded=decoded, checked=json_ready, delta_size=len(blob))
+        digest = content_hash(raw)
+        stored = Snapshot(blob=blob, hash=digest, original_size=len(raw), compressed_size=len(blob))
+        kept = None if can_base(raw) else decoded
+        return PreparedCheckpoint("delta", stored, digest, len(raw), len(blob), raw, kept)
+    before = orjson.loads(previous) if previous_state is None else previous_state
+    limit = policy.max_delta_ratio * len(raw)
+    delta = _delta(before, full, raw, limit, exact=False) or _delta(
+        before, full, raw, limit, exact=True
+    )
+    if isinstance(delta, int):  # too large: stored full, no need to prove it
+        return _full(full, raw, delta_size=delta)
+    if delta is None:  # never for JSON-ready data: no diff rebuilds the state
+        return _full(full, raw)
+    delta_raw, patched = delta  # the patched state is proven JSON-ready, equal to ``state``
+    if (
+        policy.choose(
+            deltas_since_full=deltas_since_full, delta_size=len(delta_raw), full_size=len(raw)
         )
-        if isinstance(delta, int):  # too large: stored full, no need to prove it
-            decoded = canonical_decoded(full, raw=raw)[1]
-            return PreparedCheckpoint(
-                "full", full, content_hash(raw), len(raw), delta, raw, decoded
-            )
-        if delta is not None:
-            encoded, delta_raw, stored = delta
-            kind = policy.choose(
-                deltas_since_full=deltas_since_full, delta_size=len(delta_raw), full_size=len(raw)
-            )
-            payload, payload_raw = (full, raw) if kind == "full" else (encoded, delta_raw)
-            digest = content_hash(raw)
-            return PreparedCheckpoint(
-                kind, payload, digest, len(raw), len(delta_raw), payload_raw, stored
-            )
-    # No chain to build on, a full one due (or, never for JSON-ready data, no delta that
-    # rebuilds the state).
-    raw, decoded = canonical_decoded(full)
-    return PreparedCheckpoint("full", full, content_hash(raw), len(raw), None, raw, decoded)
+        == "full"
+    ):
+        return _full(full, raw, decoded=patched, delta_size=len(delta_raw))
+    digest = content_hash(raw)
+    kept = None if can_base(raw) else patched
+    return PreparedCheckpoint(
+        "delta", compress_canonical(delta_raw), digest, len(raw), len(delta_raw), raw, kept
+    )
+
+
+def _full(
+    full: dict[str, Any],
+    raw: bytes,
+    *,
+    decoded: dict[str, Any] | None = None,
+    checked: bool = False,
+    delta_size: int | None = None,
+) -> PreparedCheckpoint:
+    """A full checkpoint of ``full``, whose encoding is ``raw``; ``decoded`` is that encoding
+    decoded, when the caller has it (otherwise decoding checks that it is JSON-ready, unless
+    it is ``checked`` already and the decoded state is not kept)."""
+    if decoded is None and not (checked and can_base(raw)):
+        decoded = canonical_decoded(full, raw=raw)[1]
+    digest = content_hash(raw)
+    stored = compress_canonical(raw, raw_hash=digest)  # a full payload's hash is the state's
+    kept = None if can_base(raw) else decoded
+    return PreparedCheckpoint("full", stored, digest, len(raw), delta_size, raw, kept)
 
 
 def _delta(
     previous: Mapping[str, Any], state: dict[str, Any], raw: bytes, limit: float, *, exact: bool
-) -> tuple[list[dict[str, Any]], bytes, dict[str, Any]] | int | None:
-    """The encoded diff from ``previous`` to ``state``, its canonical encoding, and
-    ``previous`` patched with it; None unless that patched state encodes to ``raw``; or
-    just the size of that encoding when it exceeds ``limit`` (a full checkpoint then).
+) -> tuple[bytes, dict[str, Any]] | int | None:
+    """The canonical encoding of the diff from ``previous`` to ``state``, and ``previous``
+    patched with it; None unless that patched state encodes to ``raw``; or just the size of
+    that encoding when it exceeds ``limit`` (a full checkpoint then).
 
     The encoding check proves the delta rebuilds exactly the state hashed, which lets the
     diff compare with ``==`` alone first (``exact=False``: it fails only on a number that
@@ -179,108 +224,4 @@ def _delta(
         canonical_json(state)  # raises naming the offending path in the state itself
         raise
     stored = patch(previous, decoded)
-    return (encoded, delta_raw, stored) if encode_canonical(stored) == raw else None
-
-
-@dataclass(frozen=True, slots=True)
-class CheckpointRecord:
-    """A stored checkpoint, as a chain sees it.
-
-    Attributes:
-        checkpoint_id: Its id.
-        kind: ``full`` or ``delta``.
-        state_hash: Hash of the full state it stands for.
-        payload: The state (full) or the encoded diff (delta), already decoded from storage.
-        base_id: The checkpoint a delta applies to; None for a full one.
-    """
-
-    checkpoint_id: str
-    kind: CheckpointKind
-    state_hash: str
-    payload: Any
-    base_id: str | None = None
-
-
-def chain_to(records: Mapping[str, CheckpointRecord], checkpoint_id: str) -> list[CheckpointRecord]:
-    """The chain ending at ``checkpoint_id``: its full checkpoint first, then the deltas.
-
-    Raises:
-        CheckpointChainError: a checkpoint of the chain is missing, a delta has no base, or
-            the chain loops.
-    """
-    chain: list[CheckpointRecord] = []
-    seen: set[str] = set()
-    current: str | None = checkpoint_id
-    while current is not None:
-        record = records.get(current)
-        if record is None:
-            wanted_by = chain[-1].checkpoint_id if chain else None
-            where = f" (base of {wanted_by})" if wanted_by else ""
-            raise CheckpointChainError(
-                f"checkpoint {current} not found{where}", checkpoint_id=current
-            )
-        if current in seen:
-            raise CheckpointChainError(
-                f"checkpoint chain loops at {current}", checkpoint_id=current
-            )
-        seen.add(current)
-        chain.append(record)
-        if record.kind == "full":
-            break
-        if record.base_id is None:
-            raise CheckpointChainError(
-                f"delta checkpoint {current} names no base", checkpoint_id=current
-            )
-        current = record.base_id
-    chain.reverse()
-    return chain
-
-
-def _verify(record: CheckpointRecord, state: dict[str, Any]) -> None:
-    actual = state_hash(state)
-    if actual != record.state_hash:
-        raise CorruptCheckpointError(
-            f"checkpoint {record.checkpoint_id} is corrupt: rebuilt state hash {actual} "
-            f"does not match {record.state_hash}",
-            checkpoint_id=record.checkpoint_id,
-            expected=record.state_hash,
-            actual=actual,
-        )
-
-
-def rebuild_state(
-    records: Mapping[str, CheckpointRecord] | Sequence[CheckpointRecord], checkpoint_id: str
-) -> dict[str, Any]:
-    """The full state at ``checkpoint_id``, with the hash of every checkpoint on the way checked.
-
-    Args:
-        records: Stored checkpoints (by id, or a list); at least the chain to the target.
-        checkpoint_id: The checkpoint to rebuild.
-
-    Raises:
-        CheckpointChainError: the chain is broken (:func:`chain_to`).
-        CorruptCheckpointError: a payload is not what its kind needs, a delta does not apply,
-            or a rebuilt state does not match its recorded hash; names that checkpoint.
-    """
-    by_id = records if isinstance(records, Mapping) else {r.checkpoint_id: r for r in records}
-    chain = chain_to(by_id, checkpoint_id)
-    first = chain[0]
-    if not isinstance(first.payload, dict):
-        raise CorruptCheckpointError(
-            f"checkpoint {first.checkpoint_id}: a full checkpoint must hold an object",
-            checkpoint_id=first.checkpoint_id,
-        )
-    state: dict[str, Any] = copy_json(first.payload)
-    _verify(first, state)
-    for record in chain[1:]:
-        changes = decode_diff(record.payload, checkpoint_id=record.checkpoint_id)
-        try:
-            state = apply_diff(state, changes)
-        except ValueError as exc:
-            raise CorruptCheckpointError(
-                f"checkpoint {record.checkpoint_id}: delta does not apply: {exc}",
-                checkpoint_id=record.checkpoint_id,
-                expected=record.state_hash,
-            ) from None
-        _verify(record, state)
-    return state
+    return (delta_raw, stored) if encode_canonical(stored) == raw else None

@@ -277,4 +277,5 @@ def _checkpoint_request(event: Event) -> CheckpointRequest:
         trigger=str(data.get("trigger") or "requested"),
         state_version=int(data.get("state_version") or snapshot.get("state_version") or 0),
         state=snapshot,
+        decoded=True,  # every event reaches a handler decoded from its record's bytes
     )

@@ -1,8 +1,9 @@
 """workflow-recovery's tables: checkpoints, error reports, recovery actions, watchdog state.
 
-Checkpoint payloads are stored compressed (:func:`~baton_recovery.snapshot.encode_snapshot`)
-with the hash of the payload, and each row records the hash of the full state it stands for,
-so reading a chain verifies both the bytes and the rebuilt state.
+Checkpoint payloads are stored compressed (:mod:`~baton_recovery.snapshot`, or as byte
+deltas, :mod:`~baton_recovery.bytedelta`) with the hash of what the payload decodes to, and
+each row records the hash of the full state it stands for, so reading a chain verifies both
+the bytes and the rebuilt state.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from typing import Any, Final
 
 from baton_recovery.breaker import BreakerRegistry
 from baton_recovery.bulk import RowStream, copy_in
-from baton_recovery.chain import CheckpointRecord, rebuild_state
 from baton_recovery.liveness import Liveness
-from baton_recovery.snapshot import decode_snapshot
+from baton_recovery.rebuild import CheckpointRecord, Rebuilt, rebuild, rebuild_state, stored_record
 
 __all__ = ["CheckpointRow", "RecoveryStore"]
 
@@ -141,7 +141,7 @@ class RecoveryStore:
         """
         if count < COPY_FROM:
             return await self.insert_many(conn, list(rows))
-        stream = RowStream(rows)
+        stream = RowStream(rows, count=count)
         if not await copy_in(
             conn, table="recovery_checkpoints", columns=_INSERT_COLUMNS.split(", "), stream=stream
         ):
@@ -177,21 +177,28 @@ class RecoveryStore:
             CheckpointChainError: a link of the chain is missing.
             CorruptCheckpointError: stored bytes or a rebuilt state do not match their hash.
         """
-        records = [
-            CheckpointRecord(
+        return rebuild_state(await self._chain(conn, checkpoint_id), checkpoint_id)
+
+    async def rebuilt_at(self, conn: Any, checkpoint_id: str) -> Rebuilt:
+        """:meth:`state_at` as its canonical encoding (and the state, when at hand).
+
+        Raises:
+            CheckpointChainError, CorruptCheckpointError: as :meth:`state_at`.
+        """
+        return rebuild(await self._chain(conn, checkpoint_id), checkpoint_id)
+
+    async def _chain(self, conn: Any, checkpoint_id: str) -> list[CheckpointRecord]:
+        return [
+            stored_record(
                 checkpoint_id=r["checkpoint_id"],
                 kind=r["kind"],
                 state_hash=r["state_hash"],
-                payload=decode_snapshot(
-                    bytes(r["payload"]),
-                    expected_hash=r["payload_hash"],
-                    checkpoint_id=r["checkpoint_id"],
-                ),
+                payload=bytes(r["payload"]),
+                payload_hash=r["payload_hash"],
                 base_id=r["base_id"],
             )
             for r in await conn.fetch(_CHAIN, checkpoint_id)
         ]
-        return rebuild_state(records, checkpoint_id)
 
     # -- reports and actions ---------------------------------------------------------------
 

@@ -1,13 +1,15 @@
 """Writing checkpoints: full or differential, many per round trip.
 
 For a batch of checkpoint requests the writer reads the latest checkpoint of every workflow
-involved (and which of the ids are stored already) in one query, then diffs each new state
-against the state before it, hashes and compresses it as the rows are being sent to the
-table (:meth:`RecoveryStore.insert_rows`). Requests of one workflow in a batch chain onto
-each other in order. A checkpoint id stored before (a redelivered request), or twice in a
+involved (and which of the ids are stored already) in one query, then encodes and hashes
+each new state and makes its delta against the state before it
+(:func:`~baton_recovery.chain.prepare_checkpoint`) as the rows are being sent to the table
+(:meth:`RecoveryStore.insert_rows`). Requests of one workflow in a batch chain onto each
+other in order. A checkpoint id stored before (a redelivered request), or twice in a
 batch, is stored once and reported as None again.
 
-The state before is kept in memory from the last committed write, as plain JSON nobody
+The state before is kept in memory from the last committed write, as its canonical encoding
+(the base of a byte delta), and for a state too large for that also as plain JSON nobody
 mutates (successive states share their unchanged subtrees), and used only while the table
 confirms it: its checkpoint is still the workflow's latest, with the same state hash.
 Otherwise (a restart, another writer, a rolled-back batch) it is rebuilt from the chain
@@ -26,7 +28,6 @@ from typing import Any, Final, NamedTuple
 
 from baton_recovery.chain import ChainPolicy, prepare_checkpoint
 from baton_recovery.errors import RecoveryError
-from baton_recovery.snapshot import compress_canonical
 from baton_recovery.store import CheckpointRow, RecoveryStore
 
 __all__ = ["CheckpointRequest", "CheckpointWriter", "WrittenCheckpoints"]
@@ -47,15 +48,20 @@ class CheckpointRequest:
     trigger: str
     state_version: int
     state: Mapping[str, Any]
+    decoded: bool = False
+    """``state`` was decoded from JSON (an event's data) and left alone since: it is
+    JSON-ready by construction, so the writer need not check it."""
 
 
 class _Head(NamedTuple):
-    """The latest checkpoint of a workflow, with its full state as plain JSON."""
+    """The latest checkpoint of a workflow, with its full state's canonical encoding (and
+    the state as plain JSON when prepare kept it: ``PreparedCheckpoint.stored_state``)."""
 
     checkpoint_id: str
     state_hash: str
     deltas_since_full: int
-    state: dict[str, Any]
+    raw: bytes
+    state: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,14 +178,15 @@ class CheckpointWriter:
     def _prepare(self, req: CheckpointRequest, head: _Head | None) -> _Prepared:
         prepared = prepare_checkpoint(
             state=req.state,
-            previous=None if head is None else head.state,
+            previous=None if head is None else head.raw,
+            previous_state=None if head is None else head.state,
+            json_ready=req.decoded,
             deltas_since_full=None if head is None else head.deltas_since_full,
             policy=self.policy,
         )
         delta = head is not None and prepared.kind == "delta"
         since_full = head.deltas_since_full + 1 if head is not None and delta else 0
-        # A full payload is the state's own encoding: its hash is the state hash.
-        blob = compress_canonical(prepared.encoded, raw_hash=None if delta else prepared.state_hash)
+        blob = prepared.stored
         row = (
             req.checkpoint_id,
             req.workflow_id,
@@ -200,7 +207,13 @@ class CheckpointWriter:
             _Sync(
                 req, prepared.kind, prepared.state_hash, prepared.full_size, blob.compressed_size
             ),
-            _Head(req.checkpoint_id, prepared.state_hash, since_full, prepared.stored_state),
+            _Head(
+                req.checkpoint_id,
+                prepared.state_hash,
+                since_full,
+                prepared.raw,
+                prepared.stored_state,
+            ),
         )
 
     def committed(self, written: WrittenCheckpoints) -> None:
@@ -222,11 +235,11 @@ class CheckpointWriter:
                 and cached.checkpoint_id == latest.checkpoint_id
                 and cached.state_hash == latest.state_hash
             ):
-                state = cached.state
+                raw, state = cached.raw, cached.state
             else:
-                state = await self.store.state_at(conn, latest.checkpoint_id)
+                raw, state = await self.store.rebuilt_at(conn, latest.checkpoint_id)
             heads[latest.workflow_id] = _Head(
-                latest.checkpoint_id, latest.state_hash, deltas, state
+                latest.checkpoint_id, latest.state_hash, deltas, raw, state
             )
         return heads
 

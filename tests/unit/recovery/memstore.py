@@ -11,8 +11,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from baton_recovery.chain import CheckpointRecord, rebuild_state
-from baton_recovery.snapshot import decode_snapshot
+from baton_recovery.rebuild import (
+    CheckpointRecord,
+    Rebuilt,
+    rebuild,
+    rebuild_state,
+    stored_record,
+)
 from baton_recovery.store import CheckpointRow, RecoveryStore
 
 __all__ = ["COLUMNS", "MemoryStore", "Txn"]
@@ -103,23 +108,29 @@ class MemoryStore(RecoveryStore):
         self.chain_reads += 1
         return restore(conn.rows(), checkpoint_id)
 
+    async def rebuilt_at(self, conn: Any, checkpoint_id: str) -> Rebuilt:
+        self.chain_reads += 1
+        return rebuild(_records(conn.rows()), checkpoint_id)
+
 
 def restore(rows: dict[str, dict[str, Any]], checkpoint_id: str) -> dict[str, Any]:
     """The state of a checkpoint rebuilt from stored rows, every hash checked (as the
     store's ``state_at`` does)."""
-    records = [
-        CheckpointRecord(
+    return rebuild_state(_records(rows), checkpoint_id)
+
+
+def _records(rows: dict[str, dict[str, Any]]) -> list[CheckpointRecord]:
+    return [
+        stored_record(
             checkpoint_id=r["checkpoint_id"],
             kind=r["kind"],
             state_hash=r["state_hash"],
-            payload=decode_snapshot(
-                r["payload"], expected_hash=r["payload_hash"], checkpoint_id=r["checkpoint_id"]
-            ),
+            payload=r["payload"],
+            payload_hash=r["payload_hash"],
             base_id=r["base_id"],
         )
         for r in rows.values()
     ]
-    return rebuild_state(records, checkpoint_id)
 
 
 def _row(r: dict[str, Any]) -> CheckpointRow:

@@ -1,29 +1,18 @@
-"""Chain policy (full every N, or when a delta is too large) and rebuilding across a chain."""
+"""Chain policy (full every N, or when a delta is too large) and what each checkpoint stores:
+a byte delta against a small state, a diff against a large one."""
 
 from __future__ import annotations
 
+import base64
+import random
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from baton_recovery.chain import (
-    ChainPolicy,
-    CheckpointRecord,
-    chain_to,
-    prepare_checkpoint,
-    rebuild_state,
-)
-from baton_recovery.delta import encode_diff
-from baton_recovery.errors import CheckpointChainError, CorruptCheckpointError
-from baton_recovery.snapshot import (
-    canonical_json,
-    decode_snapshot,
-    encode_snapshot,
-    state_hash,
-)
-from tests.unit.recovery.support import json_objects
+from baton_recovery.bytedelta import MAX_BASE, ByteDelta, is_byte_delta
+from baton_recovery.chain import ChainPolicy, prepare_checkpoint
+from baton_recovery.errors import InvalidStateError
+from baton_recovery.snapshot import canonical_json, decode_snapshot, state_hash
 
 
 def big_state(done: int, n: int = 40) -> dict[str, Any]:
@@ -59,145 +48,118 @@ def test_invalid_policies_are_refused(bad: dict[str, Any]) -> None:
         ChainPolicy(**bad)
 
 
-def test_prepare_builds_a_small_delta_then_a_full_one_when_it_grows() -> None:
+def raw(state: dict[str, Any]) -> bytes:
+    return canonical_json(state)
+
+
+def test_prepare_builds_a_small_byte_delta_then_a_full_one_when_it_grows() -> None:
     policy = ChainPolicy()
     first = prepare_checkpoint(
         state=big_state(0), previous=None, deltas_since_full=None, policy=policy
     )
     assert first.kind == "full"
-    assert first.payload == big_state(0)
-    assert first.state_hash == state_hash(big_state(0))
-    assert first.full_size == len(canonical_json(big_state(0)))
+    assert decode_snapshot(
+        first.stored.blob, expected_hash=first.stored.hash, checkpoint_id="c0"
+    ) == big_state(0)
+    assert first.state_hash == first.stored.hash == state_hash(big_state(0))
+    assert first.raw == raw(big_state(0))
+    assert first.full_size == len(first.raw)
     assert first.delta_size is None
 
     second = prepare_checkpoint(
-        state=big_state(1), previous=big_state(0), deltas_since_full=0, policy=policy
+        state=big_state(1), previous=first.raw, deltas_since_full=0, policy=policy
     )
     assert second.kind == "delta"
-    assert second.payload == [
-        {"path": ["tasks", "task_000", "status"], "op": "set", "value": "completed"}
-    ]
-    assert second.delta_size is not None
-    assert second.delta_size < second.full_size // 2
+    assert is_byte_delta(second.stored.blob)
+    assert second.stored.hash == second.state_hash == state_hash(big_state(1))
+    assert second.delta_size == len(second.stored.blob) < 100  # the change, not the state
+    assert ByteDelta(second.stored.blob).apply(
+        first.raw, checkpoint_id="c1", max_size=1 << 20
+    ) == raw(big_state(1))
+    assert second.stored_state is None  # a small state is kept as its encoding only
 
     everything = prepare_checkpoint(
-        state=big_state(40), previous=big_state(0), deltas_since_full=1, policy=policy
+        state={"other": base64.b64encode(random.Random(0).randbytes(3000)).decode()},
+        previous=first.raw,
+        deltas_since_full=1,
+        policy=policy,
     )
     assert everything.kind == "full"  # the delta would exceed half the full size
     assert everything.delta_size is not None
     assert everything.delta_size > 0.5 * everything.full_size
 
 
-def record(
-    cid: str, kind: str, state: dict[str, Any], payload: Any, base: str | None = None
-) -> CheckpointRecord:
-    return CheckpointRecord(cid, kind, state_hash(state), payload, base)  # type: ignore[arg-type]
+def test_a_state_too_large_to_be_a_base_gets_diffs_and_keeps_its_decoded_form() -> None:
+    large = [big_state(i, n=900) for i in range(3)]
+    assert len(raw(large[0])) > MAX_BASE
+    policy = ChainPolicy()
+    first = prepare_checkpoint(state=large[0], previous=None, deltas_since_full=None, policy=policy)
+    assert first.stored_state == large[0]
+    second = prepare_checkpoint(
+        state=large[1],
+        previous=first.raw,
+        previous_state=first.stored_state,
+        deltas_since_full=0,
+        policy=policy,
+    )
+    assert second.kind == "delta"
+    assert not is_byte_delta(second.stored.blob)
+    assert decode_snapshot(
+        second.stored.blob, expected_hash=second.stored.hash, checkpoint_id="c1"
+    ) == [{"path": ["tasks", "task_000", "status"], "op": "set", "value": "completed"}]
+    assert second.stored_state == large[1]
+    # Without the decoded previous state at hand, it is decoded from its encoding.
+    third = prepare_checkpoint(
+        state=large[2], previous=second.raw, deltas_since_full=1, policy=policy
+    )
+    assert (third.kind, third.stored_state) == ("delta", large[2])
 
 
-def build_chain(states: list[dict[str, Any]], policy: ChainPolicy) -> list[CheckpointRecord]:
-    """Checkpoints of successive states as a service would store them."""
-    out: list[CheckpointRecord] = []
-    since: int | None = None
-    for i, state in enumerate(states):
-        prepared = prepare_checkpoint(
-            state=state,
-            previous=states[i - 1] if i else None,
+def test_a_state_that_shrinks_below_the_base_size_goes_back_to_byte_deltas() -> None:
+    policy = ChainPolicy(max_delta_ratio=10.0)
+    large = {**big_state(0), "note": "x" * MAX_BASE}
+    small = big_state(0)
+    down = prepare_checkpoint(state=small, previous=raw(large), deltas_since_full=0, policy=policy)
+    assert (down.kind, down.stored_state) == ("delta", None)  # a diff, then kept as bytes
+    up = prepare_checkpoint(
+        state=big_state(1), previous=down.raw, deltas_since_full=1, policy=policy
+    )
+    assert is_byte_delta(up.stored.blob)
+
+
+def test_a_json_ready_state_skips_the_check_and_stores_the_same_bytes() -> None:
+    policy = ChainPolicy()
+    before = raw(big_state(0))
+    for since in (None, 0):
+        checked = prepare_checkpoint(
+            state=big_state(1), previous=before, deltas_since_full=since, policy=policy
+        )
+        trusted = prepare_checkpoint(
+            state=big_state(1),
+            previous=before,
             deltas_since_full=since,
             policy=policy,
+            json_ready=True,
         )
-        # Stored compressed and read back, as the store does.
-        stored = encode_snapshot(prepared.payload)
-        payload = decode_snapshot(stored.blob, expected_hash=stored.hash, checkpoint_id=f"c{i}")
-        base = out[-1].checkpoint_id if prepared.kind == "delta" else None
-        out.append(CheckpointRecord(f"c{i}", prepared.kind, prepared.state_hash, payload, base))
-        since = 0 if prepared.kind == "full" else (since or 0) + 1
-    return out
-
-
-def test_rebuild_every_checkpoint_of_a_chain() -> None:
-    states = [big_state(i) for i in range(12)]
-    records = build_chain(states, ChainPolicy(full_every=5))
-    assert [r.kind for r in records] == [
-        "full",
-        *["delta"] * 4,
-        "full",
-        *["delta"] * 4,
-        "full",
-        "delta",
-    ]
-    for i, state in enumerate(states):
-        assert rebuild_state(records, f"c{i}") == state
-    by_id = {r.checkpoint_id: r for r in records}
-    assert [r.checkpoint_id for r in chain_to(by_id, "c8")] == ["c5", "c6", "c7", "c8"]
-
-
-@settings(max_examples=50)
-@given(st.lists(json_objects, min_size=1, max_size=6), st.integers(min_value=1, max_value=4))
-def test_rebuild_property(states: list[dict[str, Any]], every: int) -> None:
-    records = build_chain(states, ChainPolicy(full_every=every, max_delta_ratio=10.0))
-    for i, state in enumerate(states):
-        assert canonical_json(rebuild_state(records, f"c{i}")) == canonical_json(state)
-
-
-def test_a_tampered_delta_is_found_where_it_is() -> None:
-    states = [big_state(i) for i in range(4)]
-    records = build_chain(states, ChainPolicy())
-    bad = records[2]
-    tampered = encode_diff([])  # claims no change, but the recorded hash says otherwise
-    records[2] = CheckpointRecord(bad.checkpoint_id, "delta", bad.state_hash, tampered, bad.base_id)
-    assert rebuild_state(records, "c1") == states[1]
-    with pytest.raises(CorruptCheckpointError) as caught:
-        rebuild_state(records, "c3")
-    assert caught.value.checkpoint_id == "c2"
-    assert caught.value.expected == bad.state_hash
-    assert caught.value.actual == state_hash(states[1])
-
-
-def test_a_tampered_full_checkpoint_is_corruption() -> None:
-    records = [record("c0", "full", {"a": 1}, {"a": 2})]
-    with pytest.raises(CorruptCheckpointError, match="c0"):
-        rebuild_state(records, "c0")
-
-
-def test_a_full_checkpoint_must_hold_an_object() -> None:
-    with pytest.raises(CorruptCheckpointError, match="must hold an object"):
-        rebuild_state([record("c0", "full", {}, [1, 2])], "c0")
-
-
-def test_a_delta_that_does_not_apply_is_corruption() -> None:
-    records = [
-        record("c0", "full", {"a": 1}, {"a": 1}),
-        record("c1", "delta", {}, [{"path": ["zzz"], "op": "delete"}], base="c0"),
-    ]
-    with pytest.raises(CorruptCheckpointError, match="c1: delta does not apply"):
-        rebuild_state(records, "c1")
+        assert trusted == checked
 
 
 @pytest.mark.parametrize(
-    ("records", "target", "where", "message"),
+    ("state", "path"),
     [
-        ([], "c9", "c9", "c9 not found"),
-        ([record("c1", "delta", {}, [], base="c0")], "c1", "c0", "c0 not found \\(base of c1\\)"),
-        ([record("c1", "delta", {}, [], base=None)], "c1", "c1", "names no base"),
-        (
-            [record("c1", "delta", {}, [], base="c2"), record("c2", "delta", {}, [], base="c1")],
-            "c1",
-            "c1",
-            "loops",
-        ),
+        ({"a": {"b": (1, 2)}, "c": 1}, ["a", "b"]),
+        ({"a": {"b": [1, 2]}, "c": float("nan")}, ["c"]),
+        ({"a": {"b": [1, 2], "e": object()}, "c": 1}, ["a", "e"]),
     ],
 )
-def test_broken_chains_are_refused(
-    records: list[CheckpointRecord], target: str, where: str, message: str
+def test_a_state_that_is_not_json_is_refused_before_a_byte_delta(
+    state: dict[str, Any], path: list[str]
 ) -> None:
-    with pytest.raises(CheckpointChainError, match=message) as caught:
-        rebuild_state(records, target)
-    assert caught.value.checkpoint_id == where
-    assert not caught.value.retriable
-
-
-def test_rebuilt_state_shares_nothing_with_the_records() -> None:
-    records = [record("c0", "full", {"a": {"b": 1}}, {"a": {"b": 1}})]
-    out = rebuild_state(records, "c0")
-    out["a"]["b"] = 2
-    assert records[0].payload == {"a": {"b": 1}}
+    with pytest.raises(InvalidStateError) as caught:
+        prepare_checkpoint(
+            state=state,
+            previous=b'{"a":{"b":[1,2]},"c":1}',
+            deltas_since_full=0,
+            policy=ChainPolicy(),
+        )
+    assert caught.value.path == path

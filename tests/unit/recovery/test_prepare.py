@@ -1,9 +1,12 @@
-"""Preparing a checkpoint: one encoding of the state, deltas proven against it, and the
-bytes stored exactly those of the straightforward diff (kept here as the reference)."""
+"""Preparing a checkpoint against a state too large for a byte delta: one encoding of the
+state, diffs proven against it, and the bytes stored exactly those of the straightforward
+diff (kept here as the reference). The tests make every state count as large."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -13,13 +16,19 @@ from baton_recovery.canonical import canonical_decoded
 from baton_recovery.chain import ChainPolicy, prepare_checkpoint
 from baton_recovery.delta import Change, encode_diff
 from baton_recovery.errors import InvalidStateError
-from baton_recovery.snapshot import (
-    canonical_json,
-    compress_canonical,
-    encode_snapshot,
-    state_hash,
-)
+from baton_recovery.snapshot import canonical_json, compress_canonical, state_hash
 from tests.unit.recovery.support import json_objects
+
+
+@pytest.fixture(autouse=True)
+def diffs_only() -> Iterator[None]:
+    with large_states():
+        yield
+
+
+def large_states() -> Any:
+    """Every state counts as too large to be a byte delta's base: deltas are diffs."""
+    return mock.patch("baton_recovery.chain.can_base", return_value=False)
 
 
 def big_state(done: int, n: int = 40) -> dict[str, Any]:
@@ -74,28 +83,35 @@ def test_stored_bytes_are_those_of_the_reference_diff(
     previous: dict[str, Any] | None = None
     since: int | None = None
     state: dict[str, Any] = {}
-    for update, numbers in steps:
-        state = {**state, **update, "n": {**state.get("n", {}), **numbers}}
-        prepared = prepare_checkpoint(
-            state=state, previous=previous, deltas_since_full=since, policy=policy
-        )
-        raw = canonical_json(state)
-        assert prepared.state_hash == state_hash(state)
-        assert prepared.full_size == len(raw)
-        if prepared.kind == "full":
-            assert prepared.encoded == raw
-        else:
-            assert previous is not None
-            expected = canonical_json(encode_diff(reference_diff(previous, state)))
-            assert prepared.encoded == expected
-            assert prepared.delta_size == len(expected)
-            assert (
-                policy.choose(deltas_since_full=since, delta_size=len(expected), full_size=len(raw))
-                == "delta"
+    with large_states():  # hypothesis runs the body more often than the fixture
+        for update, numbers in steps:
+            state = {**state, **update, "n": {**state.get("n", {}), **numbers}}
+            prepared = prepare_checkpoint(
+                state=state,
+                previous=None if previous is None else canonical_json(previous),
+                previous_state=previous,
+                deltas_since_full=since,
+                policy=policy,
             )
-        assert encode_snapshot(prepared.payload).blob == compress_canonical(prepared.encoded).blob
-        assert canonical_json(prepared.stored_state) == raw
-        previous = prepared.stored_state
+            raw = canonical_json(state)
+            assert prepared.state_hash == state_hash(state)
+            assert (prepared.full_size, prepared.raw) == (len(raw), raw)
+            if prepared.kind == "full":
+                assert prepared.stored == compress_canonical(raw)
+            else:
+                assert previous is not None
+                expected = canonical_json(encode_diff(reference_diff(previous, state)))
+                assert prepared.stored == compress_canonical(expected)
+                assert prepared.delta_size == len(expected)
+                assert (
+                    policy.choose(
+                        deltas_since_full=since, delta_size=len(expected), full_size=len(raw)
+                    )
+                    == "delta"
+                )
+            assert prepared.stored_state is not None
+            assert canonical_json(prepared.stored_state) == raw
+            previous = prepared.stored_state
         since = 0 if prepared.kind == "full" else (since or 0) + 1
 
 
@@ -103,7 +119,11 @@ def test_the_stored_state_shares_what_did_not_change_and_copies_what_did() -> No
     before = canonical_decoded(big_state(1))[1]
     after = big_state(2)
     prepared = prepare_checkpoint(
-        state=after, previous=before, deltas_since_full=0, policy=ChainPolicy()
+        state=after,
+        previous=canonical_json(before),
+        previous_state=before,
+        deltas_since_full=0,
+        policy=ChainPolicy(),
     )
     assert prepared.kind == "delta"
     assert prepared.stored_state == after
@@ -116,10 +136,16 @@ def test_a_number_changing_type_only_is_a_delta_too() -> None:
     before = {"a": {"n": 1, "z": 0.0}, "b": [1]}
     for after in ({"a": {"n": 1.0, "z": 0.0}, "b": [1]}, {"a": {"n": 1, "z": -0.0}, "b": [True]}):
         prepared = prepare_checkpoint(
-            state=after, previous=before, deltas_since_full=0, policy=ChainPolicy(max_delta_ratio=5)
+            state=after,
+            previous=canonical_json(before),
+            previous_state=before,
+            deltas_since_full=0,
+            policy=ChainPolicy(max_delta_ratio=5),
         )
         assert prepared.kind == "delta"
-        assert prepared.encoded == canonical_json(encode_diff(reference_diff(before, after)))
+        expected = canonical_json(encode_diff(reference_diff(before, after)))
+        assert prepared.stored == compress_canonical(expected)
+        assert prepared.stored_state is not None
         assert canonical_json(prepared.stored_state) == canonical_json(after)
 
 
@@ -130,10 +156,13 @@ def test_a_full_checkpoint_when_no_delta_rebuilds_the_state(
     # and the state is stored whole.
     monkeypatch.setattr("baton_recovery.chain.patch", lambda base, encoded: {"wrong": 1})
     prepared = prepare_checkpoint(
-        state=big_state(2), previous=big_state(1), deltas_since_full=0, policy=ChainPolicy()
+        state=big_state(2),
+        previous=canonical_json(big_state(1)),
+        deltas_since_full=0,
+        policy=ChainPolicy(),
     )
     assert prepared.kind == "full"
-    assert prepared.encoded == canonical_json(big_state(2))
+    assert prepared.stored == compress_canonical(canonical_json(big_state(2)))
     assert prepared.stored_state == big_state(2)
 
 
@@ -142,7 +171,10 @@ def test_no_diff_when_a_full_checkpoint_is_due() -> None:
     assert not policy.full_due(deltas_since_full=1)
     assert policy.full_due(deltas_since_full=2)
     prepared = prepare_checkpoint(
-        state=big_state(2), previous=big_state(1), deltas_since_full=2, policy=policy
+        state=big_state(2),
+        previous=canonical_json(big_state(1)),
+        deltas_since_full=2,
+        policy=policy,
     )
     assert (prepared.kind, prepared.delta_size) == ("full", None)
 
@@ -162,7 +194,7 @@ def test_a_state_that_is_not_json_is_refused_against_a_previous_one(
     with pytest.raises(InvalidStateError) as caught:
         prepare_checkpoint(
             state=state,
-            previous={"a": {"b": [1, 2]}, "c": 1},
+            previous=b'{"a":{"b":[1,2]},"c":1}',
             deltas_since_full=0,
             policy=ChainPolicy(),
         )
