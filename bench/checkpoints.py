@@ -3,17 +3,19 @@
 Baton's path is the recovery handler's own (:meth:`CheckpointWriter.write` in the
 transaction, :meth:`CheckpointWriter.committed` after it): look up the latest checkpoint of
 each workflow of the batch and which ids are stored already (one query, while the requests
-whose state before is in memory are prepared), diff each state against the one before it,
-full every 10 or when the delta exceeds half the state (unproven then), prove the delta,
-hash, compress (payloads of 1 KiB or more), and stream the rows into the table with binary
-``COPY`` as they are prepared — ``--batch`` checkpoints per transaction (fewer than 16 go in
-one ``INSERT``, as a single checkpoint does).
+whose state before is in memory are prepared), encode each state canonically, hash it, and
+store it full (zlib-compressed when 1 KiB or more) every 10 or when its delta exceeds half
+of it, otherwise as a byte delta against the state before it; the rows stream into the
+table with binary ``COPY`` as they are prepared — ``--batch`` checkpoints per transaction
+(fewer than 16 go in one ``INSERT``, as a single checkpoint does).
 
 The baseline is asyncpg ``executemany`` of the very rows Baton stored (same bytes and
 columns, in a twin table with the same definition: primary key, checks, index and the
 foreign key from a delta to its base — the same writes to disk and the same checks), in the
-same batches: pure I/O, no lookup, no diff, no hash, no compression. Also the latency of
-single checkpoints, one transaction each (p50/p99).
+same batches: pure I/O, no lookup, no diff, no hash, no compression. The two sides take
+turns, batch by batch (Baton's batch, then raw's of the same rows): this machine's speed
+swings by a quarter over seconds, and turns this short see the same machine. Also the
+latency of single checkpoints, one transaction each (p50/p99).
 
 Besides wall time, the CPU each side spends per checkpoint: this process's, and that of the
 PostgreSQL backends of the database (read from ``/proc``, so only for a local server; None
@@ -21,7 +23,9 @@ otherwise). On a shared machine the wall-time ratio swings with the other load; 
 ratio much less.
 
 States are hub workflow states of ~``--tasks`` tasks, each version changing a few tasks, as a
-workflow's successive checkpoints do.
+workflow's successive checkpoints do. They reach the writer as the service's requests do:
+decoded from JSON (``CheckpointRequest.decoded``), before the clock starts, as the bus
+decodes events before a handler runs.
 
 Run: ``python -m bench.checkpoints [--checkpoints N] [--workflows W] [--batch B] [--json]``
 (the local stack must be up, or BATON_PG_DSN set).
@@ -31,11 +35,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -85,10 +90,42 @@ async def _backends(db: Database) -> list[int]:
     return [r["pid"] for r in rows]
 
 
-def _cpu_ratio(raw: tuple[float, float | None], baton: tuple[float, float | None]) -> float | None:
-    if raw[1] is None or baton[1] is None:
+class _Tally:
+    """Wall time and CPU one side spent, summed over the batches it ran."""
+
+    def __init__(self) -> None:
+        self.wall = 0.0
+        self.client = 0.0
+        self.server: float | None = 0.0
+
+    @contextlib.asynccontextmanager
+    async def measure(self, backends: list[int]) -> AsyncIterator[None]:
+        cpu = _Cpu(backends)
+        began = time.perf_counter()
+        yield
+        self.wall += time.perf_counter() - began
+        client, server = cpu.spent()
+        self.client += client
+        self.server = None if server is None or self.server is None else self.server + server
+
+
+async def _baton_batch(
+    db: Database, handlers: RecoveryHandlers, part: list[CheckpointRequest]
+) -> None:
+    async with db.transaction() as conn:
+        written = await handlers.writer.write(conn, part)
+    handlers.writer.committed(written)
+
+
+async def _raw_batch(db: Database, insert: str, part: list[tuple[Any, ...]]) -> None:
+    async with db.transaction() as conn:
+        await conn.executemany(insert, part)
+
+
+def _cpu_ratio(raw: _Tally, baton: _Tally) -> float | None:
+    if raw.server is None or baton.server is None:
         return None
-    return round((raw[0] + raw[1]) / (baton[0] + baton[1]), 3)
+    return round((raw.client + raw.server) / (baton.client + baton.server), 3)
 
 
 def _per_checkpoint(seconds: float | None, count: int) -> float | None:
@@ -125,6 +162,20 @@ def state(workflow: str, version: int, tasks: int) -> dict[str, Any]:
     }
 
 
+def _request(workflow: str, checkpoint_id: str, version: int, tasks: int) -> CheckpointRequest:
+    """A request as the service builds one from a CHECKPOINT_REQUESTED: its state decoded
+    from JSON."""
+    return CheckpointRequest(
+        workflow_id=workflow,
+        checkpoint_id=checkpoint_id,
+        checkpoint_type="incremental",
+        trigger="benchmark",
+        state_version=version,
+        state=orjson.loads(orjson.dumps(state(workflow, version, tasks))),
+        decoded=True,
+    )
+
+
 def _lanes(items: list[T], partitions: int, *, key: Callable[[T], str]) -> list[list[T]]:
     """``items`` split by workflow into ``partitions`` lists, order kept within each (as a
     topic's partitions split a service's checkpoint requests)."""
@@ -156,66 +207,49 @@ async def run(
             outbox=Outbox(db=db, bus=Bus(settings=settings), owner="bench.recovery"),
             config=RecoveryConfig(),
         )
-        items = [
-            (
-                f"bench_wf_{n % workflows}",
-                f"bench_{n}",
-                state(f"bench_wf_{n % workflows}", n // workflows + 1, tasks),
-            )
-            for n in range(count)
+        # (workflow, checkpoint id, version); each batch's states are made just before it
+        # is written, as a service receives them, so the heap holds one batch at a time.
+        plan = [
+            (f"bench_wf_{n % workflows}", f"bench_{n}", n // workflows + 1) for n in range(count)
         ]
-        requests = [
-            CheckpointRequest(
-                workflow_id=workflow,
-                checkpoint_id=checkpoint_id,
-                checkpoint_type="incremental",
-                trigger="benchmark",
-                state_version=int(body["state_version"]),
-                state=body,
+        lanes = _lanes(plan, partitions, key=lambda item: item[0])
+        steps = max(len(lane) for lane in lanes)
+        baton, raw = _Tally(), _Tally()
+        kinds: list[str] = []
+        sizes: list[float] = []
+        columns: list[str] = []
+        for start in range(0, steps, batch):
+            todo = [
+                [_request(w, c, v, tasks) for w, c, v in lane[start : start + batch]]
+                for lane in lanes
+                if lane[start:]
+            ]
+            async with baton.measure(await _backends(db)):
+                await asyncio.gather(*(_baton_batch(db, handlers, part) for part in todo))
+            stored = await db.pool.fetch(
+                "select * from recovery_checkpoints where checkpoint_id = any($1) order by seq",
+                [r.checkpoint_id for part in todo for r in part],
             )
-            for workflow, checkpoint_id, body in items
-        ]
-        lanes = _lanes(requests, partitions, key=lambda r: r.workflow_id)
-
-        async def baton_lane(lane: list[CheckpointRequest]) -> None:
-            for start in range(0, len(lane), batch):
-                async with db.transaction() as conn:
-                    written = await handlers.writer.write(conn, lane[start : start + batch])
-                handlers.writer.committed(written)
-
-        cpu = _Cpu(await _backends(db))
-        began = time.perf_counter()
-        await asyncio.gather(*(baton_lane(lane) for lane in lanes))
-        baton_s = time.perf_counter() - began
-        baton_cpu = cpu.spent()
-        rows = await db.pool.fetch(
-            "select * from recovery_checkpoints where checkpoint_id like 'bench_%' order by seq"
-        )
-        columns = [c for c in dict(rows[0]) if c != "seq"]
-        values = [tuple(r[c] for c in columns) for r in rows]
-        insert = (
-            f"insert into {TWIN} ({', '.join(columns)}) values "
-            f"({', '.join(f'${i + 1}' for i in range(len(columns)))})"
-        )
-        raw_lanes = _lanes(values, partitions, key=lambda v: str(v[columns.index("workflow_id")]))
-
-        async def raw_lane(lane: list[tuple[Any, ...]]) -> None:
-            for start in range(0, len(lane), batch):
-                async with db.transaction() as conn:
-                    await conn.executemany(insert, lane[start : start + batch])
-
-        cpu = _Cpu(await _backends(db))
-        began = time.perf_counter()
-        await asyncio.gather(*(raw_lane(lane) for lane in raw_lanes))
-        raw_s = time.perf_counter() - began
-        raw_cpu = cpu.spent()
-        kinds = [r["kind"] for r in rows]
-        ratio = statistics.fmean(r["stored_size"] / r["full_size"] for r in rows)
+            kinds.extend(r["kind"] for r in stored)
+            sizes.extend(r["stored_size"] / r["full_size"] for r in stored)
+            columns = columns or [c for c in dict(stored[0]) if c != "seq"]
+            lane_of = {r.workflow_id: i for i, part in enumerate(todo) for r in part}
+            raw_parts: list[list[tuple[Any, ...]]] = [[] for _ in todo]
+            for r in stored:  # in the order Baton stored them
+                raw_parts[lane_of[r["workflow_id"]]].append(tuple(r[c] for c in columns))
+            insert = (
+                f"insert into {TWIN} ({', '.join(columns)}) values "
+                f"({', '.join(f'${i + 1}' for i in range(len(columns)))})"
+            )
+            del todo, stored
+            async with raw.measure(await _backends(db)):
+                await asyncio.gather(*(_raw_batch(db, insert, part) for part in raw_parts if part))
+        ratio = statistics.fmean(sizes)
 
         single: list[float] = []
         for n in range(min(200, count)):
             workflow = f"bench_wf_{n % workflows}"
-            body = state(workflow, 10_000 + n, tasks)
+            body = orjson.loads(orjson.dumps(state(workflow, 10_000 + n, tasks)))
             began = time.perf_counter()
             async with db.transaction() as conn:
                 written = await handlers.writer.write(
@@ -228,6 +262,7 @@ async def run(
                             trigger="benchmark",
                             state_version=10_000 + n,
                             state=body,
+                            decoded=True,
                         )
                     ],
                 )
@@ -246,14 +281,14 @@ async def run(
         "full": kinds.count("full"),
         "delta": kinds.count("delta"),
         "mean_stored_over_full": round(ratio, 4),
-        "baton_per_s": round(count / baton_s, 1),
-        "raw_executemany_per_s": round(count / raw_s, 1),
-        "ratio": round(raw_s / baton_s, 3),
-        "baton_client_cpu_us": _per_checkpoint(baton_cpu[0], count),
-        "baton_postgres_cpu_us": _per_checkpoint(baton_cpu[1], count),
-        "raw_client_cpu_us": _per_checkpoint(raw_cpu[0], count),
-        "raw_postgres_cpu_us": _per_checkpoint(raw_cpu[1], count),
-        "cpu_ratio": _cpu_ratio(raw_cpu, baton_cpu),
+        "baton_per_s": round(count / baton.wall, 1),
+        "raw_executemany_per_s": round(count / raw.wall, 1),
+        "ratio": round(raw.wall / baton.wall, 3),
+        "baton_client_cpu_us": _per_checkpoint(baton.client, count),
+        "baton_postgres_cpu_us": _per_checkpoint(baton.server, count),
+        "raw_client_cpu_us": _per_checkpoint(raw.client, count),
+        "raw_postgres_cpu_us": _per_checkpoint(raw.server, count),
+        "cpu_ratio": _cpu_ratio(raw, baton),
         "single_p50_ms": round(1000 * single[len(single) // 2], 2),
         "single_p99_ms": round(1000 * single[min(len(single) - 1, int(len(single) * 0.99))], 2),
     }
