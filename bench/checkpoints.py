@@ -56,6 +56,10 @@ from baton_recovery.handlers import RecoveryHandlers
 from baton_recovery.writer import CheckpointRequest
 
 TWIN = "bench_checkpoints_raw"
+_CLEANUP_S = 600.0
+"""Deleting the benchmark's rows checks the delta foreign key of each against the whole
+table (the referencing column has no index: nothing else deletes checkpoints), which takes
+long on a database that kept many."""
 T = TypeVar("T")
 
 
@@ -199,7 +203,8 @@ async def run(
             f"drop table if exists {TWIN}; create table {TWIN} "
             "(like recovery_checkpoints including all); "
             f"alter table {TWIN} add foreign key (base_id) references {TWIN} (checkpoint_id); "
-            "delete from recovery_checkpoints where checkpoint_id like 'bench_%'"
+            "delete from recovery_checkpoints where checkpoint_id like 'bench_%'",
+            timeout=_CLEANUP_S,
         )
         handlers = RecoveryHandlers(
             bus=Bus(settings=settings),
@@ -270,7 +275,8 @@ async def run(
             single.append(time.perf_counter() - began)
         await db.pool.execute(
             f"drop table {TWIN}; "
-            "delete from recovery_checkpoints where checkpoint_id like 'bench_%'"
+            "delete from recovery_checkpoints where checkpoint_id like 'bench_%'",
+            timeout=_CLEANUP_S,
         )
     single.sort()
     return {

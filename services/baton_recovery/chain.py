@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 
@@ -74,8 +74,7 @@ class ChainPolicy:
         return deltas_since_full is None or deltas_since_full + 1 >= self.full_every
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedCheckpoint:
+class PreparedCheckpoint(NamedTuple):
     """What to store for a new checkpoint.
 
     Attributes:

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from baton_recovery.breaker import BreakerRegistry
 from baton_recovery.bulk import RowStream, copy_in
 from baton_recovery.liveness import Liveness
 from baton_recovery.rebuild import CheckpointRecord, Rebuilt, rebuild, rebuild_state, stored_record
 
-__all__ = ["CheckpointRow", "RecoveryStore"]
+__all__ = ["CheckpointRow", "Head", "RecoveryStore"]
 
 _CHAIN = """
 with recursive chain as (
@@ -71,17 +71,29 @@ _COLUMNS = (
     "deltas_since_full, state_hash, full_size, stored_size, created_at"
 )
 
+
+class Head(NamedTuple):
+    """What a writer needs of a workflow's latest checkpoint."""
+
+    workflow_id: str
+    checkpoint_id: str
+    kind: str
+    deltas_since_full: int
+    state_hash: str
+
+
 # The latest checkpoint of each workflow of $1, one backward index scan each (``distinct
 # on`` would read every checkpoint of them), and those of $2 stored already (a redelivered
 # request), in one round trip: ``known`` tells the two apart.
+_HEAD_COLUMNS = "workflow_id, checkpoint_id, kind, deltas_since_full, state_hash"
 _HEADS = f"""
 select latest.*, false as known from unnest($1::text[]) as wanted(id)
 cross join lateral (
-    select {_COLUMNS} from recovery_checkpoints
+    select {_HEAD_COLUMNS} from recovery_checkpoints
     where workflow_id = wanted.id order by seq desc limit 1
 ) as latest
 union all
-select {_COLUMNS}, true from recovery_checkpoints where checkpoint_id = any($2::text[])
+select {_HEAD_COLUMNS}, true from recovery_checkpoints where checkpoint_id = any($2::text[])
 """
 
 COPY_FROM: Final = 16
@@ -117,16 +129,16 @@ class RecoveryStore:
 
     async def heads(
         self, conn: Any, *, workflow_ids: list[str], checkpoint_ids: list[str]
-    ) -> tuple[list[CheckpointRow], set[str]]:
+    ) -> tuple[list[Head], set[str]]:
         """The latest checkpoint of each of ``workflow_ids`` that has one, and those of
         ``checkpoint_ids`` stored already."""
-        latest: list[CheckpointRow] = []
+        latest: list[Head] = []
         known: set[str] = set()
         for r in await conn.fetch(_HEADS, workflow_ids, checkpoint_ids):
-            if r["known"]:
-                known.add(r["checkpoint_id"])
+            if r[5]:  # known
+                known.add(r[1])
             else:
-                latest.append(CheckpointRow(**{k: v for k, v in r.items() if k != "known"}))
+                latest.append(Head(r[0], r[1], r[2], r[3], r[4]))
         return latest, known
 
     async def insert_rows(

@@ -28,7 +28,7 @@ from typing import Any, Final, NamedTuple
 
 from baton_recovery.chain import ChainPolicy, prepare_checkpoint
 from baton_recovery.errors import RecoveryError
-from baton_recovery.store import CheckpointRow, RecoveryStore
+from baton_recovery.store import Head, RecoveryStore
 
 __all__ = ["CheckpointRequest", "CheckpointWriter", "WrittenCheckpoints"]
 
@@ -225,7 +225,7 @@ class CheckpointWriter:
         while len(self._last) > LAST_STATES:
             self._last.popitem(last=False)
 
-    async def _heads(self, conn: Any, latest_rows: list[CheckpointRow]) -> dict[str, _Head]:
+    async def _heads(self, conn: Any, latest_rows: list[Head]) -> dict[str, _Head]:
         heads: dict[str, _Head] = {}
         for latest in latest_rows:
             deltas = 0 if latest.kind == "full" else latest.deltas_since_full

@@ -18,7 +18,7 @@ from baton_recovery.rebuild import (
     rebuild_state,
     stored_record,
 )
-from baton_recovery.store import CheckpointRow, RecoveryStore
+from baton_recovery.store import CheckpointRow, Head, RecoveryStore
 
 __all__ = ["COLUMNS", "MemoryStore", "Txn"]
 
@@ -83,11 +83,14 @@ class MemoryStore(RecoveryStore):
 
     async def heads(
         self, conn: Any, *, workflow_ids: list[str], checkpoint_ids: list[str]
-    ) -> tuple[list[CheckpointRow], set[str]]:
+    ) -> tuple[list[Head], set[str]]:
         for _ in range(self.lookup_turns):
             await asyncio.sleep(0)
         stored = conn.rows()
-        latest = await self.latest_many(conn, workflow_ids)
+        latest = [
+            Head(r.workflow_id, r.checkpoint_id, r.kind, r.deltas_since_full, r.state_hash)
+            for r in await self.latest_many(conn, workflow_ids)
+        ]
         return latest, {c for c in checkpoint_ids if c in stored}
 
     async def insert_rows(
