@@ -24,7 +24,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Final
 
-from baton_recovery.errors import CorruptCheckpointError
+from baton_recovery.snapshot import inflate
 
 __all__ = ["LEVEL", "MAX_BASE", "ByteDelta", "can_base", "encode_against", "is_byte_delta"]
 
@@ -81,22 +81,4 @@ class ByteDelta:
             CorruptCheckpointError: the stream is damaged, truncated, expands beyond
                 ``max_size``, or was not made against ``base``.
         """
-        inflate = zlib.decompressobj(zlib.MAX_WBITS, base)
-        try:
-            raw = inflate.decompress(self.blob, max_size + 1)
-        except zlib.error as exc:
-            raise CorruptCheckpointError(
-                f"checkpoint {checkpoint_id}: delta does not apply to its base: {exc}",
-                checkpoint_id=checkpoint_id,
-            ) from None
-        if len(raw) > max_size:
-            raise CorruptCheckpointError(
-                f"checkpoint {checkpoint_id} expands beyond {max_size} bytes",
-                checkpoint_id=checkpoint_id,
-            )
-        if not inflate.eof or inflate.unused_data:
-            what = "is truncated" if not inflate.eof else "has trailing data"
-            raise CorruptCheckpointError(
-                f"checkpoint {checkpoint_id} {what}", checkpoint_id=checkpoint_id
-            )
-        return raw
+        return inflate(self.blob, checkpoint_id=checkpoint_id, max_size=max_size, dictionary=base)

@@ -44,6 +44,7 @@ __all__ = [
     "content_hash",
     "decode_snapshot",
     "encode_snapshot",
+    "inflate",
     "state_hash",
     "state_snapshot",
     "storage_metadata",
@@ -155,30 +156,14 @@ def decode_snapshot(
         )
     if blob[:1] in (b"{", b"["):  # stored uncompressed (module doc)
         raw = blob
-        inflater = None
-    else:
-        inflater = zlib.decompressobj()
-        try:
-            raw = inflater.decompress(blob, max_size + 1)
-        except zlib.error as exc:
+        if len(raw) > max_size:
             raise CorruptCheckpointError(
-                f"checkpoint {checkpoint_id} is corrupt: {exc}",
+                f"checkpoint {checkpoint_id} expands beyond {max_size} bytes",
                 checkpoint_id=checkpoint_id,
                 expected=expected_hash,
-            ) from None
-    if len(raw) > max_size:
-        raise CorruptCheckpointError(
-            f"checkpoint {checkpoint_id} expands beyond {max_size} bytes",
-            checkpoint_id=checkpoint_id,
-            expected=expected_hash,
-        )
-    if inflater is not None and (not inflater.eof or inflater.unused_data):
-        what = "is truncated" if not inflater.eof else "has trailing data"
-        raise CorruptCheckpointError(
-            f"checkpoint {checkpoint_id} {what}",
-            checkpoint_id=checkpoint_id,
-            expected=expected_hash,
-        )
+            )
+    else:
+        raw = inflate(blob, checkpoint_id=checkpoint_id, max_size=max_size, expected=expected_hash)
     actual = content_hash(raw)
     if actual != expected_hash:
         raise CorruptCheckpointError(
@@ -196,6 +181,55 @@ def decode_snapshot(
             expected=expected_hash,
             actual=actual,
         ) from None
+
+
+def inflate(
+    blob: bytes,
+    *,
+    checkpoint_id: str,
+    max_size: int,
+    dictionary: bytes | None = None,
+    expected: str | None = None,
+) -> bytes:
+    """A zlib stream decompressed, whole and no larger than ``max_size``.
+
+    Args:
+        blob: The stream.
+        checkpoint_id: The checkpoint, named in errors.
+        max_size: Largest decoded size accepted, in bytes.
+        dictionary: The preset dictionary the stream was made with (a byte delta's base).
+        expected: The hash the decoded bytes should have, reported in errors.
+
+    Raises:
+        CorruptCheckpointError: the stream is damaged (or, with a dictionary, was not made
+            against it), truncated, has trailing data, or expands beyond ``max_size``.
+    """
+    inflater = (
+        zlib.decompressobj()
+        if dictionary is None
+        else zlib.decompressobj(zlib.MAX_WBITS, dictionary)
+    )
+    try:
+        raw = inflater.decompress(blob, max_size + 1)
+    except zlib.error as exc:
+        what = " is corrupt" if dictionary is None else ": delta does not apply to its base"
+        raise CorruptCheckpointError(
+            f"checkpoint {checkpoint_id}{what}: {exc}",
+            checkpoint_id=checkpoint_id,
+            expected=expected,
+        ) from None
+    if len(raw) > max_size:
+        raise CorruptCheckpointError(
+            f"checkpoint {checkpoint_id} expands beyond {max_size} bytes",
+            checkpoint_id=checkpoint_id,
+            expected=expected,
+        )
+    if not inflater.eof or inflater.unused_data:
+        what = "is truncated" if not inflater.eof else "has trailing data"
+        raise CorruptCheckpointError(
+            f"checkpoint {checkpoint_id} {what}", checkpoint_id=checkpoint_id, expected=expected
+        )
+    return raw
 
 
 def state_snapshot(state: Mapping[str, Any]) -> dict[str, str]:

@@ -188,10 +188,14 @@ def test_no_diff_when_a_full_checkpoint_is_due() -> None:
         ({"a": {"b": [1, 2], "e": object()}, "c": 1}, ["a", "e"]),
     ],
 )
+@pytest.mark.parametrize("byte_delta", [False, True])
 def test_a_state_that_is_not_json_is_refused_against_a_previous_one(
-    state: dict[str, Any], path: list[str]
+    state: dict[str, Any], path: list[str], byte_delta: bool
 ) -> None:
-    with pytest.raises(InvalidStateError) as caught:
+    with (
+        mock.patch("baton_recovery.chain.can_base", return_value=byte_delta),
+        pytest.raises(InvalidStateError) as caught,
+    ):
         prepare_checkpoint(
             state=state,
             previous=b'{"a":{"b":[1,2]},"c":1}',
