@@ -14,18 +14,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import time
 import uuid
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from baton.bus import Bus
 from baton.config import BatonSettings
 from baton.protocol.event import Event
 from baton.topics import create_topics, delete_topics
+from bench.report import print_result
 
 TYPES = [
     "TASK_STARTED",
@@ -188,7 +187,7 @@ def cli() -> None:
     args = parser.parse_args()
     result = asyncio.run(main(args.events))
     if args.json:
-        sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+        print_result(result, as_json=True)
         return
     print(f"{'pipe':<14}{'events':>10}{'seconds':>10}{'events/s':>12}")
     for name in ("raw_aiokafka", "baton_bus"):

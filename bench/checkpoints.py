@@ -38,7 +38,6 @@ import asyncio
 import contextlib
 import os
 import statistics
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -54,6 +53,7 @@ from baton.services import load_service
 from baton_recovery.config import RecoveryConfig
 from baton_recovery.handlers import RecoveryHandlers
 from baton_recovery.writer import CheckpointRequest
+from bench.report import print_result
 
 TWIN = "bench_checkpoints_raw"
 _CLEANUP_S = 600.0
@@ -317,11 +317,7 @@ def main() -> None:
     result = asyncio.run(
         run(args.checkpoints, args.workflows, args.batch, args.tasks, args.partitions)
     )
-    if args.json:
-        sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
-        return
-    for key, value in result.items():
-        print(f"{key:>24}  {value}")
+    print_result(result, as_json=args.json)
 
 
 if __name__ == "__main__":

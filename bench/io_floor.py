@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import time
 import uuid
 from typing import Any
@@ -31,6 +30,7 @@ from baton.config import BatonSettings
 from baton.db import Database
 from baton.topics import create_topics, delete_topics
 from bench.bus_pipe import producer_like_the_bus
+from bench.report import print_result
 from bench.workflows import machine_busy_seconds
 
 # Per three-phase workflow, from bench.workflows (40 workflows, 8 agents): records written
@@ -169,11 +169,7 @@ def cli() -> None:
         )
     )
     result["seconds"] = round(time.perf_counter() - started, 1)
-    if args.json:
-        sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
-        return
-    for key, value in result.items():
-        print(f"{key:<40}{value}")
+    print_result(result, as_json=args.json)
 
 
 if __name__ == "__main__":

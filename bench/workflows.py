@@ -17,14 +17,12 @@ import asyncio
 import os
 import resource
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -37,6 +35,7 @@ from baton.protocol.event import Event
 from baton.runtime import RUNTIME_MIGRATIONS
 from baton.services import load_service
 from baton.topics import create_topics, delete_topics, list_topics
+from bench.report import print_result
 
 SERVICES = ("resource", "hub", "recovery", "status", "monitor")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -237,11 +236,7 @@ def cli() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = asyncio.run(run(args.workflows, args.phases, args.agents, args.concurrency))
-    if args.json:
-        sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
-    else:
-        for key, value in result.items():
-            print(f"{key:<22}{value}")
+    print_result(result, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -135,8 +135,9 @@ def prepare_checkpoint(
     """
     full = dict(state)
     raw = encode_canonical(full)
+    digest = content_hash(raw)
     if previous is None or policy.full_due(deltas_since_full=deltas_since_full):
-        return _full(full, raw, checked=json_ready)
+        return _full(full, raw, digest, checked=json_ready)
     if can_base(previous):
         # The check (refusing what is not JSON-ready) also gives the state as plain JSON,
         # which is kept only for a state too large to be a byte delta's base.
@@ -148,8 +149,9 @@ def prepare_checkpoint(
             )
             == "full"
         ):
-            return _full(full, raw, decoded=decoded, checked=json_ready, delta_size=len(blob))
-        digest = content_hash(raw)
+            return _full(
+                full, raw, digest, decoded=decoded, checked=json_ready, delta_size=len(blob)
+            )
         stored = Snapshot(blob=blob, hash=digest, original_size=len(raw), compressed_size=len(blob))
         kept = None if can_base(raw) else decoded
         return PreparedCheckpoint("delta", stored, digest, len(raw), len(blob), raw, kept)
@@ -159,9 +161,9 @@ def prepare_checkpoint(
         before, full, raw, limit, exact=True
     )
     if isinstance(delta, int):  # too large: stored full, no need to prove it
-        return _full(full, raw, delta_size=delta)
+        return _full(full, raw, digest, delta_size=delta)
     if delta is None:  # never for JSON-ready data: no diff rebuilds the state
-        return _full(full, raw)
+        return _full(full, raw, digest)
     delta_raw, patched = delta  # the patched state is proven JSON-ready, equal to ``state``
     if (
         policy.choose(
@@ -169,8 +171,7 @@ def prepare_checkpoint(
         )
         == "full"
     ):
-        return _full(full, raw, decoded=patched, delta_size=len(delta_raw))
-    digest = content_hash(raw)
+        return _full(full, raw, digest, decoded=patched, delta_size=len(delta_raw))
     kept = None if can_base(raw) else patched
     return PreparedCheckpoint(
         "delta", compress_canonical(delta_raw), digest, len(raw), len(delta_raw), raw, kept
@@ -180,17 +181,18 @@ def prepare_checkpoint(
 def _full(
     full: dict[str, Any],
     raw: bytes,
+    digest: str,
     *,
     decoded: dict[str, Any] | None = None,
     checked: bool = False,
     delta_size: int | None = None,
 ) -> PreparedCheckpoint:
-    """A full checkpoint of ``full``, whose encoding is ``raw``; ``decoded`` is that encoding
-    decoded, when the caller has it (otherwise decoding checks that it is JSON-ready, unless
-    it is ``checked`` already and the decoded state is not kept)."""
+    """A full checkpoint of ``full``, whose encoding is ``raw`` with hash ``digest``;
+    ``decoded`` is that encoding decoded, when the caller has it (otherwise decoding checks
+    that it is JSON-ready, unless it is ``checked`` already and the decoded state is not
+    kept)."""
     if decoded is None and not (checked and can_base(raw)):
         decoded = canonical_decoded(full, raw=raw)[1]
-    digest = content_hash(raw)
     stored = compress_canonical(raw, raw_hash=digest)  # a full payload's hash is the state's
     kept = None if can_base(raw) else decoded
     return PreparedCheckpoint("full", stored, digest, len(raw), delta_size, raw, kept)
