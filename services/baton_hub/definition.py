@@ -18,7 +18,9 @@ Timeouts: a task waits for each dependency at most the dependency's own ``timeou
 task's ``timeout``, else (external) the external dependency's ``timeout``, else the
 definition's ``dependency_timeout``, else the workflow's planned duration (``duration`` of
 ``resource_requirements``, 1h by default). The clock starts when the task starts waiting:
-when its phase starts, or again when a rule retries the wait.
+when its phase starts, or again when a rule retries the wait. An external dependency's own
+``timeout`` (from creation) ends the waits under way when it passes. A timed-out wait is a
+``dependency_timeout`` failure for the rules; with no rule the task and the workflow fail.
 
 Checks, each naming the field: unique task ids, known phases, known dependencies, no
 dependency on a task of a later phase, no cycle (named as ``a -> b -> a``, read "depends on").

@@ -9,6 +9,13 @@ A dependency of a task is satisfied when it is
 
 A phase is complete when each of its tasks is skipped, or completed with its own quality
 gate passed: a gate holds its phase back even when nothing depends on the task.
+
+A dependency that is not satisfied is never treated as satisfied: a task with a blocker
+stays ``pending`` (:func:`reopen` puts a retried task back to waiting, never to ``ready``).
+A wait ends at the task's timeout for that dependency; an external dependency's own
+timeout (counted from the workflow's creation) ends every wait under way when it passes,
+while a wait that begins after it (a later phase, or a longer wait a rule granted) runs
+its own clock. What happens then is for the routing rules (:mod:`baton_hub.failures`).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ __all__ = [
     "gate_deadline_passed",
     "gate_passed",
     "phase_complete",
+    "reopen",
 ]
 
 
@@ -39,16 +47,36 @@ class Blocker:
         kind: ``agent_completion``, ``quality_gate`` or ``external``.
         detail: Why it is not satisfied, e.g. ``score 0.5 < 0.8``.
         timeout_seconds: How long the task waits for it.
+        deadline: When an external dependency's own timeout passes, if it has one.
     """
 
     dependency: str
     kind: Literal["agent_completion", "quality_gate", "external"]
     detail: str
     timeout_seconds: float
+    deadline: datetime | None = None
 
     def describe(self) -> str:
         """``dependency 'x' (quality_gate: score 0.5 < 0.8)``."""
         return f"dependency {self.dependency!r} ({self.kind}: {self.detail})"
+
+    def cut_short(self, waiting_since: datetime) -> bool:
+        """True when the dependency's own deadline falls within a wait begun then."""
+        end = after(waiting_since, self.timeout_seconds)
+        return self.deadline is not None and waiting_since < self.deadline < end
+
+    def due(self, waiting_since: datetime) -> datetime:
+        """When a wait for it begun at ``waiting_since`` times out."""
+        if self.deadline is not None and self.cut_short(waiting_since):
+            return self.deadline
+        return after(waiting_since, self.timeout_seconds)
+
+    def timeout_reason(self, waiting_since: datetime) -> str:
+        """Why a wait begun at ``waiting_since`` ended, for the failure it becomes."""
+        if self.cut_short(waiting_since):
+            return f"stopped waiting for {self.describe()}"
+        limit = format_seconds(self.timeout_seconds)
+        return f"waited longer than {limit} for {self.describe()}"
 
 
 def blockers(state: WorkflowState, task_id: str) -> list[Blocker]:
@@ -61,7 +89,7 @@ def blockers(state: WorkflowState, task_id: str) -> list[Blocker]:
         name = dep.task_id
         if name in state.external:
             if not state.external[name].satisfied:
-                found.append(Blocker(name, "external", "not satisfied yet", wait))
+                found.append(_external_blocker(state, name, wait))
             continue
         target = state.tasks[name]
         if target.status == "skipped":
@@ -75,6 +103,28 @@ def blockers(state: WorkflowState, task_id: str) -> list[Blocker]:
             shown = "no score" if score is None else f"score {score:g}"
             found.append(Blocker(name, "quality_gate", f"{shown} < {threshold:g}", wait))
     return found
+
+
+def _external_blocker(state: WorkflowState, name: str, wait: float) -> Blocker:
+    spec = state.definition.external(name)
+    own = spec.timeout if spec is not None else None
+    if own is None:
+        return Blocker(name, "external", "not satisfied yet", wait)
+    deadline = after(state.created_at, parse_seconds(own))
+    if state.external[name].timed_out:
+        return Blocker(name, "external", f"not satisfied within {own}", wait, deadline)
+    return Blocker(name, "external", "not satisfied yet", wait, deadline)
+
+
+def reopen(state: WorkflowState, task: TaskState, *, now: datetime) -> None:
+    """Give ``task`` another go: ``ready`` when nothing blocks it, else ``pending``, its
+    wait starting over at ``now`` — a retry never runs a task whose dependencies are not
+    satisfied."""
+    if blockers(state, task.task_id):
+        task.status = "pending"
+        task.waiting_since = now
+    else:
+        task.status = "ready"
 
 
 def gate_passed(state: WorkflowState, task_id: str) -> bool:
@@ -93,11 +143,11 @@ def phase_complete(state: WorkflowState, index: int) -> bool:
 
 
 def due_blocker(state: WorkflowState, task: TaskState, *, now: datetime) -> Blocker | None:
-    """The first dependency ``task`` has waited for longer than its timeout, or None."""
+    """The first dependency whose wait has ended (see the module doc), or None."""
     if task.status != "pending" or task.waiting_since is None:
         return None
     for blocker in blockers(state, task.task_id):
-        if now >= after(task.waiting_since, blocker.timeout_seconds):
+        if now >= blocker.due(task.waiting_since):
             return blocker
     return None
 

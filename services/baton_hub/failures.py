@@ -19,12 +19,22 @@ workflow without rules therefore fails on its first task failure, as a workflow 
 without a retry policy does — unless the workflow delegates failures to workflow-recovery
 (``delegate_failures``, see :mod:`baton_hub.recovery`): then the task stays ``failed`` and
 ``RECOVERY_REQUESTED`` asks the recovery service to decide.
+
+A dependency timeout (``failure_type`` ``dependency_timeout``; the context also names the
+``dependency`` and its ``dependency_kind``) is never delegated: recovery's answers (retry,
+reassign to another agent) are about agents, and no agent can satisfy a dependency. Its
+decisions: ``retry`` waits longer (a new wait of the task's timeout, up to the attempts
+allowed), ``skip`` skips the task without running it, ``escalate`` pauses the workflow (on
+``resume`` the task waits again), ``fail`` or no rule fails the task and the workflow with
+a reason naming the dependency. A task is only ever retried into ``ready`` when nothing
+blocks it (:func:`baton_hub.dependencies.reopen`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from baton_hub.dependencies import reopen
 from baton_hub.lifecycle import fail_workflow, pause_workflow
 from baton_hub.rules import evaluate_rules
 from baton_hub.scheduling import task_context
@@ -42,6 +52,7 @@ def handle_failure(
     reason: str,
     event_type: str,
     data: dict[str, Any],
+    dependency: str | None = None,
 ) -> None:
     """Record a failure of ``task``, announce it, and apply the routing decision.
 
@@ -53,11 +64,15 @@ def handle_failure(
         reason: Why it failed.
         event_type: Event announcing the failure (``TASK_FAILED``, ``TASK_TIMEOUT``...).
         data: Its data; the decision, rule and error count are added.
+        dependency: For a dependency timeout, the dependency waited for.
     """
     st = tx.state
     task.error_count += 1
     task.failure_reason = reason
     context = {**task_context(st, task), "failure_type": failure_type, "failure_reason": reason}
+    if dependency is not None:
+        context["dependency"] = dependency
+        context["dependency_kind"] = data.get("kind")
     rule = evaluate_rules(st.definition.rules, context=context)
     decision = rule.decision if rule else "fail"
     rule_id = rule.rule_id if rule else None
@@ -75,7 +90,7 @@ def handle_failure(
         },
     )
     prefix = f"task {task.task_id!r} failed: {reason}"
-    if rule is None and st.delegate_failures:
+    if rule is None and st.delegate_failures and failure_type != "dependency_timeout":
         _delegate(tx, task, failure_type=failure_type, reason=reason)
     elif rule is None:
         _fail(tx, task, f"{prefix} (no routing rule matched)")
@@ -121,8 +136,9 @@ def _fail(tx: Transition, task: TaskState, reason: str) -> None:
 
 
 def requeue(tx: Transition, task: TaskState, *, failure_type: str, share: bool) -> None:
-    """Give a failed task another attempt: ``ready`` again (a dependency wait starts over),
-    its agent remembered as the one to prefer not to use next."""
+    """Give a failed task another attempt: ``ready`` again — or, while a dependency is not
+    satisfied, waiting for it again (:func:`~baton_hub.dependencies.reopen`) — its agent
+    remembered as the one to prefer not to use next."""
     task.share_agent = share
     if failure_type == "dependency_timeout":
         task.status = "pending"
@@ -131,6 +147,6 @@ def requeue(tx: Transition, task: TaskState, *, failure_type: str, share: bool) 
     if task.agent_id is not None:
         task.previous_agent = task.agent_id
     task.agent_id = None
-    task.status = "ready"
     task.results = None
     task.quality_score = None
+    reopen(tx.state, task, now=tx.now)

@@ -10,7 +10,10 @@ When rules are evaluated:
   ``phase_number``, ``role``, ``agent_id``, ``attempts``, ``error_count`` (failures of this
   task so far, this one included), ``retry_count``, ``failure_type`` (``error``,
   ``execution_timeout``, ``dependency_timeout``, ``quality_gate``), ``failure_reason``,
-  ``quality_score``, ``priority``. Every decision applies.
+  ``quality_score``, ``priority``; for a dependency timeout also ``dependency`` (the task id
+  or external dependency waited for) and ``dependency_kind`` (``agent_completion``,
+  ``quality_gate``, ``external``). Every decision applies; for a dependency timeout
+  ``retry`` means wait longer (see :mod:`baton_hub.failures`).
 - Scheduling, when a ready task finds no free agent. The same keys (``failure_type`` is
   ``none``) plus ``ready_tasks``, ``free_agents`` and ``busy_agents``; only ``parallelize``
   rules are considered there, and a match lets the task share an agent that is busy.

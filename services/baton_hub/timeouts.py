@@ -1,10 +1,12 @@
 """Timeouts: dependencies waited on too long, tasks running too long, gates never met.
 
 :func:`check_timeouts` is called periodically by the runner with the current time; each
-timeout it finds is a task failure for the routing rules (:mod:`baton_hub.failures`), except
-an external dependency's own timeout, which fails the workflow only while
-``block_on_dependencies`` holds its start back (otherwise the tasks waiting on it time out
-on their own clocks).
+timeout it finds is a task failure for the routing rules (:mod:`baton_hub.failures`). An
+external dependency's own timeout fails the workflow while ``block_on_dependencies`` holds
+its start back; otherwise it ends the wait of every task waiting on it at that moment (each
+a ``dependency_timeout`` failure for the rules, in the same check), and tasks that start
+waiting for it later wait their own timeout. A task whose dependency timed out never runs
+as if it were satisfied: the rules wait longer, skip it, escalate or fail it (the default).
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ def check_timeouts(state: WorkflowState, *, now: datetime) -> Outcome:
 
     Checks, in order: external dependencies with a timeout (counted from creation; they fail
     the workflow only when ``block_on_dependencies`` holds its start back); then, while the
-    workflow runs, each task of the current phase: a dependency waited on past its timeout
-    (``DEPENDENCY_TIMEOUT``), an ``execution_timeout`` exceeded (``TASK_TIMEOUT``), a
-    quality gate nobody waits on not met in time. Each is a task failure for the rules.
+    workflow runs, each task of the current phase: a dependency waited on past its timeout,
+    or past the external dependency's own (``DEPENDENCY_TIMEOUT``), an ``execution_timeout``
+    exceeded (``TASK_TIMEOUT``), a quality gate nobody waits on not met in time. Each is a
+    task failure for the rules.
     """
     tx = Transition(state, now=now, operation="check timeouts")
     st = tx.state
@@ -73,9 +76,9 @@ def _task_timeouts(tx: Transition, task: TaskState) -> None:
     st = tx.state
     spec = st.spec(task.task_id)
     blocker = due_blocker(st, task, now=tx.now)
-    if blocker is not None:
+    if blocker is not None and task.waiting_since is not None:
         limit = format_seconds(blocker.timeout_seconds)
-        reason = f"waited longer than {limit} for {blocker.describe()}"
+        reason = blocker.timeout_reason(task.waiting_since)
         data: dict[str, Any] = {
             "task_id": task.task_id,
             "dependency": blocker.dependency,
@@ -90,6 +93,7 @@ def _task_timeouts(tx: Transition, task: TaskState) -> None:
             reason=reason,
             event_type="DEPENDENCY_TIMEOUT",
             data=data,
+            dependency=blocker.dependency,
         )
         return
     if task.in_flight and spec.execution_timeout is not None and task.assigned_at is not None:

@@ -34,6 +34,7 @@ from baton.protocol.messages.base import Identifier
 from baton_hub.agents import assign_agents, remove_agent
 from baton_hub.context import context_for, update_context
 from baton_hub.definition import WorkflowDefinition
+from baton_hub.dependencies import reopen
 from baton_hub.errors import InvalidInputError
 from baton_hub.events import HubEvent
 from baton_hub.external import on_external_event, waiting_for
@@ -193,16 +194,17 @@ def pause(state: WorkflowState, *, reason: str, now: datetime) -> Outcome:
 
 
 def resume(state: WorkflowState, *, now: datetime) -> Outcome:
-    """PAUSED → STARTED: assigns what became ready; escalated tasks get another attempt."""
+    """PAUSED → STARTED: assigns what became ready; escalated tasks get another attempt
+    (one still blocked by a dependency waits for it again rather than run without it)."""
     tx = Transition(state, now=now, operation="resume")
     tx.require({"PAUSED"})
     st = tx.state
     retried = [t for t in st.tasks.values() if t.escalated and t.status == "failed"]
     for task in retried:
         task.escalated = False
-        task.status = "ready"
         task.previous_agent = task.agent_id or task.previous_agent
         task.agent_id = None
+        reopen(st, task, now=tx.now)
     st.status = "STARTED"
     st.pause_reason = None
     orphaned = [t.task_id for t in st.tasks.values() if t.in_flight and t.agent_id is None]
