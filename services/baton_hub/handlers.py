@@ -100,7 +100,11 @@ class HubHandlers:
             queued.append((sync, self.bus.topics.state))
         await self.outbox.add_many(conn, queued)  # in order, one round trip
 
-    async def _mutate_in(self, conn: Any, workflow_id: str, op: Op) -> WorkflowState:
+    async def _mutate_in(
+        self, conn: Any, workflow_id: str, op: Op
+    ) -> tuple[WorkflowState, WorkflowState]:
+        """Apply ``op`` to the stored workflow; the state before and after (the same
+        object when nothing changed)."""
         state = await self.store.get(conn, workflow_id, lock=True)
         if state is None:
             raise UnknownItemError(
@@ -111,7 +115,7 @@ class HubHandlers:
             )
         outcome = op(state)
         await self._record(conn, state, outcome)
-        return outcome[0]
+        return state, outcome[0]
 
     async def _mutate(self, workflow_id: str, op: Op, *, event_id: str) -> WorkflowState | None:
         """Apply ``op`` once per ``event_id``; None when the workflow is not the hub's."""
@@ -173,8 +177,18 @@ class HubHandlers:
                 "context": wf.context_for(state, target=need(data, "target")),
                 "version": state.context.version,
             }
-        state = await self._mutate_in(conn, wid, operation(kind, data, now=now))
-        return {"workflow_id": wid, "status": state.status, "state_version": state.state_version}
+        before, state = await self._mutate_in(conn, wid, operation(kind, data, now=now))
+        reply: dict[str, Any] = {
+            "workflow_id": wid,
+            "status": state.status,
+            "state_version": state.state_version,
+        }
+        if kind is HubCommand.START_PHASE:
+            # start_phase changes nothing only when the phase already runs (idempotent).
+            reply |= wf.start_phase_reply(
+                state, phase=data["phase"], already_running=state is before
+            )
+        return reply
 
     async def _existing(self, conn: Any, workflow_id: str) -> WorkflowState:
         state = await self.store.get(conn, workflow_id)

@@ -1,8 +1,13 @@
-"""Phases started by command (seed 002 ``start-phase 1``), and phases jumped over."""
+"""Phases started by command (seed 002 ``start-phase 1``), and phases jumped over.
+
+Starting the phase that is already running (it started by itself, or a repeated command)
+is an idempotent success: nothing changes, and :func:`start_phase_reply` says so.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from baton_hub.errors import InvalidTransition, UnknownItemError
 from baton_hub.lifecycle import start_workflow
@@ -10,10 +15,15 @@ from baton_hub.scheduling import advance, start_phase_at
 from baton_hub.state import WorkflowState
 from baton_hub.transition import Outcome, Transition
 
-__all__ = ["start_phase"]
+__all__ = ["phase_index", "start_phase", "start_phase_reply"]
 
 
-def _phase_index(state: WorkflowState, phase: int | str) -> int:
+def phase_index(state: WorkflowState, phase: int | str) -> int:
+    """Index of a phase given by number (1-based) or name.
+
+    Raises:
+        UnknownItemError: no such phase.
+    """
     if isinstance(phase, str) and phase in state.definition.phases:
         return state.definition.phases.index(phase)
     number = int(phase) if isinstance(phase, int) or phase.isdigit() else 0
@@ -34,17 +44,21 @@ def start_phase(state: WorkflowState, *, phase: int | str, now: datetime) -> Out
     The usual use is with ``auto_advance`` off, where each phase waits for this command.
     Starting a later phase skips the phases before it (``PHASE_SKIPPED``, their unfinished
     tasks skipped). From SCHEDULED (held by blocking dependencies) it also starts the
-    workflow, as an operator's override.
+    workflow, as an operator's override. The running phase: nothing to do, the state comes
+    back unchanged (idempotent).
 
     Raises:
         UnknownItemError: no such phase.
-        InvalidTransition: not STARTED or SCHEDULED, or the phase is running or behind.
+        InvalidTransition: not STARTED or SCHEDULED, or the phase is behind (completed,
+            failed or skipped).
     """
     tx = Transition(state, now=now, operation=f"start phase {phase}")
     tx.require({"STARTED", "SCHEDULED"})
     st = tx.state
-    index = _phase_index(st, phase)
+    index = phase_index(st, phase)
     target = st.phases[index]
+    if index == st.current_phase and target.status == "running":
+        return tx.unchanged()
     if index < st.current_phase or target.status != "pending":
         raise InvalidTransition(
             f"cannot start phase {target.name!r} of workflow {st.workflow_id}: it is "
@@ -60,6 +74,27 @@ def start_phase(state: WorkflowState, *, phase: int | str, now: datetime) -> Out
     start_phase_at(tx, index)
     advance(tx)
     return tx.commit()
+
+
+def start_phase_reply(
+    state: WorkflowState, *, phase: int | str, already_running: bool
+) -> dict[str, Any]:
+    """What a start-phase command answers besides the workflow's status: the phase, its
+    status now and whether it was already running (then nothing was changed)."""
+    index = phase_index(state, phase)
+    target = state.phases[index]
+    reply: dict[str, Any] = {
+        "phase": target.name,
+        "phase_number": index + 1,
+        "phase_status": target.status,
+        "already_running": already_running,
+    }
+    if already_running:
+        reply["message"] = (
+            f"phase {index + 1} ({target.name}) of {state.workflow_id} is already running; "
+            "nothing to do"
+        )
+    return reply
 
 
 def _skip_phase(tx: Transition, index: int, *, reason: str) -> None:

@@ -39,7 +39,7 @@ from baton_hub.errors import InvalidInputError
 from baton_hub.events import HubEvent
 from baton_hub.external import on_external_event, waiting_for
 from baton_hub.lifecycle import allocation_summary, fail_workflow, pause_workflow, start_workflow
-from baton_hub.phases import start_phase
+from baton_hub.phases import start_phase, start_phase_reply
 from baton_hub.scheduling import advance
 from baton_hub.signals import signal, signals
 from baton_hub.state import (
@@ -82,6 +82,7 @@ __all__ = [
     "signal",
     "signals",
     "start_phase",
+    "start_phase_reply",
     "state_sync",
     "update_context",
 ]

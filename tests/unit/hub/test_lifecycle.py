@@ -17,6 +17,7 @@ from baton_hub.workflow import (
     pause,
     resume,
     start_phase,
+    start_phase_reply,
 )
 from tests.unit.hub.helpers import Run, of_type, types
 from tests.unit.hub.test_definition import BUG_FIX_002, FEATURE_DEV_001
@@ -158,8 +159,7 @@ def test_manual_phases_wait_for_start_phase() -> None:
     assert types(events) == ["WORKFLOW_SCHEDULED", "WORKFLOW_STARTED"]
     events = run.do(start_phase, phase=1)
     assert types(events) == ["PHASE_STARTED", "TASK_ASSIGNED"]
-    with pytest.raises(InvalidTransition, match=r"phase 'research'.*running"):
-        run.do(start_phase, phase="research")
+    assert run.do(start_phase, phase="research") == []  # running already: idempotent
     events = run.complete("research")
     assert types(events) == ["TASK_COMPLETED", "PHASE_COMPLETED"]
     assert run.state.phase_name == "planning"
@@ -171,6 +171,32 @@ def test_manual_phases_wait_for_start_phase() -> None:
     assert run.status("planning") == "skipped"
     with pytest.raises(InvalidTransition, match="behind the current phase"):
         run.do(start_phase, phase=1)
+
+
+def test_starting_the_running_phase_is_an_idempotent_success() -> None:
+    # Seed 002: create, then start-phase 1 on a phase that started by itself.
+    run = Run(THREE_PHASES)
+    run.start("agent_001")
+    assert run.state.phases[0].status == "running"
+    before = run.state
+    for phase in (1, "1", "research"):
+        assert run.do(start_phase, phase=phase) == []
+        assert run.state is before
+    reply = start_phase_reply(run.state, phase=1, already_running=True)
+    assert reply == {
+        "phase": "research",
+        "phase_number": 1,
+        "phase_status": "running",
+        "already_running": True,
+        "message": "phase 1 (research) of wf_001 is already running; nothing to do",
+    }
+    # A phase behind, or a paused workflow, is still refused.
+    run.complete("research")
+    with pytest.raises(InvalidTransition, match="behind the current phase"):
+        run.do(start_phase, phase=1)
+    run.do(pause, reason="operator")
+    with pytest.raises(InvalidTransition, match="PAUSED"):
+        run.do(start_phase, phase=2)
 
 
 def test_assign_agents_gives_roles_and_steers_assignment() -> None:
