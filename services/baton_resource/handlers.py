@@ -8,11 +8,16 @@ in memory can drift from what is stored.
 Agent ids: the pool's agents have names (``BATON_RESOURCE_AGENT_IDS``, default
 ``agent_001``…); an allocation of N agents holds N free names, returned as ``agent_ids`` in
 the reply and on ``RESOURCE_ALLOCATED`` events, and freed on release.
+
+Request ids: an allocation request that names no ``request_id`` of its own takes the
+command's (the caller's, e.g. seed 000's envelope ``request_id``), so the response echoes
+the id the caller sent rather than a new one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -24,7 +29,7 @@ from baton.bus import Bus
 from baton.db import Database
 from baton.errors import HandlerError
 from baton.protocol.event import Event
-from baton.protocol.messages import AllocationRequest, ResourceRequest
+from baton.protocol.messages import ID_PATTERN, AllocationRequest, ResourceRequest
 from baton.runtime import Outbox, first_time
 from baton_resource.allocator import Allocator
 from baton_resource.config import ResourceConfig
@@ -32,6 +37,9 @@ from baton_resource.records import ResourceEvent
 from baton_resource.store import ResourceStore
 
 __all__ = ["ResourceCommand", "ResourceHandlers"]
+
+
+_ID = re.compile(ID_PATTERN)
 
 
 class ResourceCommand(StrEnum):
@@ -126,6 +134,8 @@ class ResourceHandlers:
         if kind is ResourceCommand.ALLOCATE:
             raw = dict(data.get("allocation_request", data))
             raw.setdefault("workflow_id", request.workflow_id)
+            if request.request_id and _ID.match(request.request_id):
+                raw.setdefault("request_id", request.request_id)  # echoed in the response
             try:
                 req = AllocationRequest.model_validate(raw)
             except ValidationError as exc:

@@ -88,7 +88,8 @@ def coordination_hub(
             request_id = None
         _create(definition, timeout=timeout, wait=not no_wait, request_id=request_id)
     elif head == "publish-event" and len(rest) == 1:
-        hub_ops.publish_event(json_arg(rest[0], what="event").value, timeout=timeout)
+        got = json_arg(rest[0], what="event")
+        hub_ops.publish_event(got.value, timeout=timeout, request_id=got.request_id)
     elif rest:
         _workflow_operation(head, rest[0], rest[1:], timeout=timeout, no_wait=no_wait)
     else:

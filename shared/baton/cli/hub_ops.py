@@ -50,8 +50,9 @@ async def wait_scheduled(s: Session, reply: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
-def publish_event(body: Any, *, timeout: float) -> None:
-    """Seed 000's ``publish-event``: put one event on the events topic, print its ack."""
+def publish_event(body: Any, *, timeout: float, request_id: str | None = None) -> None:
+    """Seed 000's ``publish-event``: put one event on the events topic, print its ack (with
+    the caller's ``request_id`` when its envelope named one)."""
     if not isinstance(body, dict):
         raise fail(ProtocolError("must be a JSON object", part="event"))
     data = body.get("data", {})
@@ -69,7 +70,9 @@ def publish_event(body: Any, *, timeout: float) -> None:
     async def work(s: Session) -> dict[str, Any]:
         # The same event (same event id) on a retry: consumers apply an event id once.
         ack = await s.bus.publish(event)
+        echo = {} if request_id is None else {"request_id": request_id}
         return {
+            **echo,
             "line": event.line,
             "event_id": event.event_id,
             "routing_key": event.routing_key,

@@ -4,6 +4,7 @@ Seed 000's ``format_helper_request`` wraps the parameters as ``{"operation", "da
 "metadata", "timestamp", "request_id"}``. Such an envelope is unwrapped and its
 ``request_id`` becomes the request's id, so a caller that repeats the same envelope (seed
 000's ``retry_helper_command``) has it applied once: the services store replies by request id.
+The reply printed echoes that ``request_id``.
 """
 
 from __future__ import annotations

@@ -51,7 +51,11 @@ class Session:
         request_id: str | None = None,
         phase: str = "cli",
     ) -> dict[str, Any]:
-        """One request; transient failures are retried with backoff under the same id."""
+        """One request; transient failures are retried with backoff under the same id.
+
+        A ``request_id`` the caller chose (seed 000's envelope) is echoed in the result, as
+        the service's reply carries it.
+        """
         request = Event(
             event_type=event_type,
             workflow_id=workflow_id,
@@ -63,6 +67,8 @@ class Session:
         async def once(remaining: float) -> dict[str, Any]:
             reply = await self.bus.request(request, service=service, timeout=remaining)
             result: dict[str, Any] = reply.data
+            if request_id is not None:
+                result = {"request_id": reply.request_id, **result}
             return result
 
         def retrying(attempt: int, error: BatonError, delay: float) -> None:
