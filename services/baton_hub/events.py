@@ -23,7 +23,9 @@ Custom types (:data:`CUSTOM_EVENT_TYPES`), each with the fields it always carrie
   bus also ``snapshot``, the whole state of that version (:mod:`baton_hub.recovery`).
 - ``RECOVERY_REQUESTED`` {task_id, agent_id, failure_type, failure_reason, error_count,
   attempts, fencing_token}: a failure left to workflow-recovery.
-- ``TASK_RETRY`` {task_id, action, reason}: workflow-recovery's retry or reassignment.
+- ``TASK_RETRY`` {task_id, action, reason, avoid_agents}: workflow-recovery's retry or
+  reassignment (its ``TASK_ASSIGNED`` adds ``avoided_agent_used`` when only an avoided
+  agent could take the task).
 - ``WORKFLOW_RESTORED`` {checkpoint_id, checkpoint_version, kept_tasks, reset_tasks,
   current_phase}: rolled back to a checkpoint, completed work kept.
 """

@@ -5,10 +5,12 @@
   workflow: the task is ``failed`` and ``RECOVERY_REQUESTED`` asks workflow-recovery to
   decide (its rules, backoff and circuit breakers). Without it (``fail``, the default for a
   hub running alone) the workflow fails, as before.
-- :func:`recover_task` applies workflow-recovery's decision: ``retry`` / ``reassign`` (the
-  task goes back to ``ready`` and is assigned again with a new fencing token, avoiding the
-  given agents while others are free; a task still in flight on a timed-out agent is taken
-  from it, so that agent's late report is rejected), ``skip`` or ``fail``.
+- :func:`recover_task` applies workflow-recovery's decision, sent when its backoff has
+  ended: ``retry`` / ``reassign`` (the task goes back to ``ready`` and is assigned again
+  with a new fencing token, never to an avoided agent while the workflow has another — it
+  waits for that one to be free, see :mod:`baton_hub.scheduling`; a task still in flight on
+  a timed-out agent is taken from it, so that agent's late report is rejected), ``skip`` or
+  ``fail``.
 - :func:`restore` rolls a workflow back to a checkpoint keeping completed work: a task done
   now or at the checkpoint is done; every other task starts again (pending, new fencing
   token on its next assignment; its error count stays, so a task that keeps failing still
@@ -70,7 +72,15 @@ def recover_task(
     if action in ("retry", "reassign"):
         requeue(tx, task, failure_type="error", share=False)
         task.avoid_agents = sorted(set(avoid_agents))
-        tx.emit("TASK_RETRY", {"task_id": task_id, "action": action, "reason": reason})
+        tx.emit(
+            "TASK_RETRY",
+            {
+                "task_id": task_id,
+                "action": action,
+                "reason": reason,
+                "avoid_agents": list(task.avoid_agents),
+            },
+        )
     elif action == "skip":
         task.status = "skipped"
         tx.emit("TASK_SKIPPED", {"task_id": task_id, "reason": reason, "rule_id": None})

@@ -12,6 +12,12 @@ over the candidates (the cursor is the number of assignments made), one task per
 a time (``max_tasks_per_agent``). A retried task prefers an agent other than the one that
 failed. A task that finds no free agent stays ``ready``, unless a ``parallelize`` rule
 matches (or a parallelize decision marked it): then it goes to the least-loaded candidate.
+
+Agents workflow-recovery asked to avoid (``avoid_agents``, for the task's next assignment)
+are no candidates while the workflow has any other agent: the task waits for one of those
+to be free — of its role if one has it, else any — rather than go back to an avoided agent
+that happens to be free. Only a workflow whose every agent is avoided gives the task to an
+avoided one, and its ``TASK_ASSIGNED`` says so (``avoided_agent_used``).
 """
 
 from __future__ import annotations
@@ -98,17 +104,22 @@ def _assign_ready(tx: Transition) -> None:
     for task in st.phase_tasks():
         if task.status != "ready":
             continue
-        role = st.spec(task.task_id).role
-        candidates = [a for a in pool if role in st.agent_roles.get(a, [])] or pool
+        candidates = _candidates(st, task, pool)
         shift = st.assignment_count % len(candidates)
         rotated = candidates[shift:] + candidates[:shift]
         free = [a for a in rotated if st.load(a) < cap]
-        allowed = [a for a in free if a not in task.avoid_agents] or free
-        preferred = [a for a in allowed if a != task.previous_agent] or allowed
+        preferred = [a for a in free if a != task.previous_agent] or free
         if preferred:
             assign(tx, task, preferred[0])
         elif task.share_agent or _parallelize(st, task, pool, cap):
             assign(tx, task, min(rotated, key=st.load))
+
+
+def _candidates(st: WorkflowState, task: TaskState, pool: list[str]) -> list[str]:
+    """Agents that may take ``task``: not avoided unless all are, then of its role if any."""
+    others = [a for a in pool if a not in task.avoid_agents] or pool
+    role = st.spec(task.task_id).role
+    return [a for a in others if role in st.agent_roles.get(a, [])] or others
 
 
 def _parallelize(st: WorkflowState, task: TaskState, pool: list[str], cap: int) -> bool:
@@ -163,6 +174,11 @@ def assign(tx: Transition, task: TaskState, agent_id: str) -> None:
     }
     if st.context.version:
         data["context"] = context_for(st, target=agent_id)
+    if agent_id in task.avoid_agents:
+        data["avoided_agent_used"] = (
+            f"{agent_id} was to be avoided, but no other agent of the workflow can take the task"
+        )
+    task.avoid_agents = []  # an instruction for this assignment only
     tx.emit("TASK_ASSIGNED", data)
 
 

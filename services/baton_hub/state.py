@@ -73,7 +73,8 @@ class TaskState(_Model):
     started_at: Timestamp | None = None
     completed_at: Timestamp | None = None
     avoid_agents: list[str] = Field(default_factory=list)
-    """Agents workflow-recovery asked not to give this task to while others are free."""
+    """Agents workflow-recovery asked not to give this task to next, while the workflow has
+    others (:mod:`baton_hub.scheduling`); cleared by that assignment."""
 
     @property
     def in_flight(self) -> bool:

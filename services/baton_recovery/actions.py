@@ -8,6 +8,7 @@ answer leaves the action due for the next round.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from baton.bus import Bus
@@ -46,6 +47,18 @@ class Actions:
             async with self.db.connection() as conn:
                 await self.store.finish_action(conn, action_id=row["action_id"], outcome=outcome)
         return len(due)
+
+    async def wait_seconds(self, *, now: datetime, longest: float) -> float:
+        """Seconds until the next recovery action is due, at most ``longest`` (0: one is).
+
+        The watchdog loop sleeps this long, so an action runs when its backoff ends rather
+        than up to a whole check interval later; the due time itself is in PostgreSQL.
+        """
+        async with self.db.connection() as conn:
+            due = await self.store.next_due(conn)
+        if due is None:
+            return longest
+        return min(longest, max(0.0, (due - now).total_seconds()))
 
     async def _execute(
         self, workflow_id: str, action_id: str, request: dict[str, Any]

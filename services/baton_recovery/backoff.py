@@ -5,7 +5,12 @@ Attempt ``n`` (1 for the first) failed; the delay before attempt ``n + 1`` grows
 base * factor ** (n - 1))`` (seed 000 doubles from 1 s). With jitter, concurrent retries
 spread out instead of arriving together:
 
-- ``full``: a uniform delay between 0 and the ceiling;
+- ``equal`` (the default): a uniform delay between half the ceiling and the ceiling, so the
+  delays still grow attempt by attempt (with ``factor`` 2 or more each one is at least the
+  whole previous ceiling, hence longer than the previous delay, until ``max_delay`` caps
+  them);
+- ``full``: a uniform delay between 0 and the ceiling (spreads more, but a later delay may
+  be shorter than an earlier one);
 - ``decorrelated``: a uniform delay between ``base`` and three times the previous delay,
   capped at ``max_delay`` (each delay depends on the one before, not on ``n``);
 - ``none``: the ceiling itself.
@@ -24,7 +29,7 @@ from typing import Literal
 
 __all__ = ["BackoffPolicy", "Jitter", "RandomSource", "schedule"]
 
-Jitter = Literal["none", "full", "decorrelated"]
+Jitter = Literal["none", "equal", "full", "decorrelated"]
 """How a delay is spread around the exponential ceiling."""
 
 RandomSource = Callable[[], float]
@@ -47,14 +52,14 @@ class BackoffPolicy:
         factor: Growth of the ceiling per attempt.
         max_delay: Largest delay, in seconds.
         max_attempts: Attempts in all, the first included.
-        jitter: ``full``, ``decorrelated`` or ``none``.
+        jitter: ``equal``, ``full``, ``decorrelated`` or ``none``.
     """
 
     base: float = 1.0
     factor: float = 2.0
     max_delay: float = 300.0
     max_attempts: int = 3
-    jitter: Jitter = "full"
+    jitter: Jitter = "equal"
 
     def __post_init__(self) -> None:
         if not 0 < self.base < math.inf:
@@ -99,6 +104,9 @@ class BackoffPolicy:
             return None
         if self.jitter == "none":
             return self.ceiling(attempt)
+        if self.jitter == "equal":
+            half = self.ceiling(attempt) / 2
+            return half + _unit(rand) * half
         if self.jitter == "full":
             return _unit(rand) * self.ceiling(attempt)
         last = self.base if previous is None else min(max(previous, self.base), self.max_delay)
@@ -111,6 +119,8 @@ class BackoffPolicy:
         ceiling = self.ceiling(attempt)
         if self.jitter == "none":
             return ceiling
+        if self.jitter == "equal":
+            return 0.75 * ceiling
         if self.jitter == "full":
             return ceiling / 2
         return (self.base + ceiling) / 2

@@ -1,8 +1,10 @@
 """Recovery configuration from the environment (``BATON_RECOVERY_*``), validated at start.
 
 Agent liveness: ``AGENT_INTERVAL`` (seconds between an agent's heartbeats, default 10) and
-``AGENT_MISSES`` (missed ones before ``AGENT_TIMEOUT``, default 3). Retries:
-``RETRY_BASE`` / ``RETRY_MAX_DELAY`` (seconds), ``MAX_ATTEMPTS``. Breakers:
+``AGENT_MISSES`` (missed ones before ``AGENT_TIMEOUT``, default 3). Retries and
+reassignments wait an exponential backoff: ``RETRY_BASE`` / ``RETRY_MAX_DELAY`` (seconds),
+``RETRY_JITTER`` (``equal`` by default: growing delays; ``full``, ``decorrelated``, ``none``;
+see :mod:`baton_recovery.backoff`), ``MAX_ATTEMPTS``. Breakers:
 ``BREAKER_FAILURES`` within ``BREAKER_WINDOW`` seconds open an agent's breaker for
 ``BREAKER_COOLDOWN`` seconds. Checkpoints: ``FULL_EVERY`` (a full one after this many deltas
 at most), ``MAX_DELTA_RATIO``. ``CHECK_INTERVAL``: seconds between liveness checks and runs
@@ -16,7 +18,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from baton.config import ServiceConfig
-from baton_recovery.backoff import BackoffPolicy
+from baton_recovery.backoff import BackoffPolicy, Jitter
 from baton_recovery.breaker import BreakerPolicy
 from baton_recovery.chain import ChainPolicy
 from baton_recovery.liveness import LivenessPolicy
@@ -35,6 +37,7 @@ class RecoveryConfig(ServiceConfig):
     check_interval: float = Field(default=1.0, gt=0)
     retry_base: float = Field(default=1.0, gt=0)
     retry_max_delay: float = Field(default=60.0, gt=0)
+    retry_jitter: Jitter = "equal"
     max_attempts: int = Field(default=3, ge=1)
     fallback: Literal["fail", "escalate"] = "fail"
     breaker_failures: int = Field(default=5, ge=1)
@@ -53,6 +56,7 @@ class RecoveryConfig(ServiceConfig):
                 base=self.retry_base,
                 max_delay=max(self.retry_base, self.retry_max_delay),
                 max_attempts=self.max_attempts,
+                jitter=self.retry_jitter,
             ),
             fallback=self.fallback,
         )

@@ -238,13 +238,18 @@ class RecoveryHandlers:
         )
 
     async def watchdog_loop(self) -> None:
-        """Timeouts from missed heartbeats, then due recovery actions, every interval."""
+        """Timeouts from missed heartbeats, then due recovery actions, every interval (and as
+        soon as the next action's backoff ends, or a new action is stored)."""
+        wait = self.config.check_interval
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.config.check_interval)
+                await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
             await self.watchdog.check()
             await self.actions.run_due()
+            wait = await self.actions.wait_seconds(
+                now=utc_now(), longest=self.config.check_interval
+            )
 
 
 def _seconds(value: Any) -> float | None:

@@ -4,8 +4,11 @@
 suggestion of :func:`~baton_recovery.suggestions.suggest` under the policy's limits, so the
 action taken is the first suggestion of the error report. An error that is not recoverable
 goes straight to the policy's fallback (``fail`` by default, as the hub fails a task no rule
-retries; or ``escalate``). A retry gets its delay from the policy's backoff, a reassignment
-names the agent to avoid, a restore names the checkpoint.
+retries; or ``escalate``). A retry or a reassignment waits the policy's backoff for the
+failed attempt (growing attempt by attempt, with jitter): the next attempt of a task that
+keeps failing comes later each time whether it stays on its agent or moves; a reassignment
+also names the agent to avoid, a restore names the checkpoint. ``delay_seconds`` is the
+wait the action is scheduled with, and the reason says it.
 
 Restoring a checkpoint is the hub's (``baton_hub.recovery.restore``): it owns the state
 and its rules for what a restore keeps.
@@ -40,6 +43,9 @@ _KIND: Final[dict[Strategy, DecisionKind]] = {
     "fail": "fail",
 }
 
+_BACKED_OFF: Final[frozenset[DecisionKind]] = frozenset({"retry", "reassign"})
+"""Decisions that try the failed task again, after the backoff of the failed attempt."""
+
 
 @dataclass(frozen=True, slots=True)
 class RecoveryPolicy:
@@ -68,7 +74,7 @@ class Decision:
         kind: retry, reassign, restore, skip, escalate or fail.
         reason: Why, for people.
         attempt: The attempt the action starts (retry, reassign, restore), else the last one.
-        delay_seconds: Wait before a retry.
+        delay_seconds: Wait before a retry or reassignment (the action is due then).
         avoid_agents: Agents a reassignment must not choose.
         checkpoint_id: The checkpoint a restore goes back to.
         suggestions: Every suggestion considered, best first (the chosen one first).
@@ -115,7 +121,7 @@ def decide(
         classification: The failure's classification.
         attempts: Attempts of the task so far, the failed one included (at least 1).
         policy: Limits on recovery.
-        rand: Random source of the retry jitter.
+        rand: Random source of the backoff's jitter.
         agent_id: Agent that failed, if any.
         breaker: State of that agent's circuit breaker.
         checkpoint_id: Latest checkpoint of the workflow, if any.
@@ -153,8 +159,9 @@ def decide(
     )
     starts_attempt = kind in {"retry", "reassign", "restore"}
     delay = 0.0
-    if kind == "retry":
+    if kind in _BACKED_OFF:
         delay = policy.backoff.delay(attempt=attempts, rand=rand, previous=previous_delay) or 0.0
+        reason += f"; next attempt in {delay:.3f}s"
     return Decision(
         kind=kind,
         reason=reason,

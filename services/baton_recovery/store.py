@@ -272,6 +272,13 @@ class RecoveryStore:
             )
         )
 
+    async def next_due(self, conn: Any) -> datetime | None:
+        """When the earliest recovery action not yet done is due; None when none is left."""
+        due: datetime | None = await conn.fetchval(
+            "select min(due_at) from recovery_actions where done_at is null"
+        )
+        return due
+
     async def finish_action(self, conn: Any, *, action_id: str, outcome: dict[str, Any]) -> None:
         await conn.execute(
             "update recovery_actions set done_at = now(), outcome = $2 where action_id = $1",

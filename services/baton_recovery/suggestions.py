@@ -4,8 +4,9 @@ Candidate strategies, each only where it applies:
 
 - ``retry``: the same task again after a backoff delay, while attempts are left and the
   agent's breaker is not open;
-- ``agent_reallocation``: the task to another agent at once, while attempts are left and
-  another agent is available;
+- ``agent_reallocation``: the task to another agent after the same backoff (a failure that
+  follows the task from agent to agent must not come back at once), while attempts are
+  left and another agent is available;
 - ``checkpoint_rollback``: restore the last checkpoint keeping completed work, when one
   exists and attempts are left (always for ``state`` errors, which a retry cannot fix);
 - ``skip``: go on without the task, when it is optional;
@@ -175,9 +176,10 @@ def suggest(
         ),
         "agent_reallocation": (
             left and spare_agents,
-            costs.reassign_overhead + task_seconds,
+            delay + costs.reassign_overhead + task_seconds,
             task_seconds + costs.reassign_overhead,
-            "Reassign the task to another available agent",
+            f"Reassign the task to another available agent after a "
+            f"{format_duration(round(delay, 3))} backoff",
         ),
         "checkpoint_rollback": (
             has_checkpoint and (left or classification.category == "state"),

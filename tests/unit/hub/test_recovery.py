@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from baton_hub.agents import assign_agents
 from baton_hub.errors import InvalidTransition
 from baton_hub.recovery import checkpoint_requests, recover_task, restore
 from baton_hub.workflow import on_task_completed
@@ -54,6 +55,71 @@ def test_reassign_avoids_agents_and_fences_the_old_holder() -> None:
     assert new_token == token + 1
     late = run.do(on_task_completed, task_id="a", agent_id=agent, fencing_token=token)
     assert types(late) == ["TASK_RESULT_REJECTED"]
+
+
+def one_phase(**roles: str | None) -> Run:
+    """Independent tasks of one phase (task id → role, None for the phase's), delegated."""
+    run = Run(
+        {
+            "workflow_id": "wf_p",
+            "phases": ["build"],
+            "tasks": [
+                {"task_id": t, "phase": "build", **({"role": role} if role else {})}
+                for t, role in roles.items()
+            ],
+        }
+    )
+    run.state.delegate_failures = True
+    return run
+
+
+def test_a_reassignment_waits_for_another_agent_rather_than_the_avoided_one() -> None:
+    run = one_phase(a=None, b=None)
+    run.start("ag1", "ag2")
+    assert (run.holder("a")[0], run.holder("b")[0]) == ("ag1", "ag2")
+    run.fail("a", "tool crashed")
+    # ag1 is free again and ag2 busy with b: the task waits for ag2, it does not go back.
+    events = run.do(
+        recover_task, task_id="a", action="reassign", reason="tool crashed", avoid_agents=["ag1"]
+    )
+    assert types(events) == ["TASK_RETRY"]
+    assert events[0].data["avoid_agents"] == ["ag1"]
+    assert run.status("a") == "ready"
+    events = run.complete("b")
+    moved = of_type(events, "TASK_REASSIGNED")[0].data
+    assert (moved["old_agent"], moved["new_agent"]) == ("ag1", "ag2")
+    assigned = of_type(events, "TASK_ASSIGNED")[0].data
+    assert assigned["agent_id"] == "ag2"
+    assert "avoided_agent_used" not in assigned
+    assert run.state.tasks["a"].avoid_agents == []  # an instruction for that assignment only
+
+
+def test_an_agent_of_another_role_is_taken_before_an_avoided_one() -> None:
+    run = one_phase(a="db")
+    run.do(
+        assign_agents,
+        assignments=[{"agent_id": "ag1", "role": "db"}, {"agent_id": "ag2", "role": "web"}],
+    )
+    run.start("ag1", "ag2")
+    assert run.holder("a")[0] == "ag1"  # the only agent of its role
+    run.fail("a", "tool crashed")
+    events = run.do(
+        recover_task, task_id="a", action="reassign", reason="tool crashed", avoid_agents=["ag1"]
+    )
+    assert of_type(events, "TASK_ASSIGNED")[0].data["agent_id"] == "ag2"
+
+
+def test_only_a_workflow_of_avoided_agents_gives_one_the_task_and_says_so() -> None:
+    run = one_phase(a=None, b=None)
+    run.start("ag1")
+    run.complete("a")
+    run.fail("b", "tool crashed")
+    events = run.do(
+        recover_task, task_id="b", action="reassign", reason="tool crashed", avoid_agents=["ag1"]
+    )
+    assigned = of_type(events, "TASK_ASSIGNED")[0].data
+    assert assigned["agent_id"] == "ag1"
+    assert "no other agent of the workflow" in assigned["avoided_agent_used"]
 
 
 def test_skip_and_fail_actions() -> None:

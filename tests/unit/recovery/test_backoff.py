@@ -1,7 +1,8 @@
-"""Exponential backoff: ceilings, full and decorrelated jitter, cap, attempts."""
+"""Exponential backoff: ceilings, equal, full and decorrelated jitter, cap, attempts."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -26,6 +27,23 @@ def test_ceiling_doubles_from_base_up_to_the_cap() -> None:
 def test_no_jitter_is_the_seed_000_doubling() -> None:
     policy = BackoffPolicy(jitter="none", max_attempts=4)
     assert schedule(policy, rand=fixed(0.5)) == [1, 2, 4]
+
+
+def test_equal_jitter_keeps_the_upper_half_of_the_ceiling_and_is_the_default() -> None:
+    policy = BackoffPolicy(base=2, max_attempts=5, jitter="equal")
+    assert policy.delay(attempt=3, rand=fixed(0.0)) == 4  # half of 2 * 2^2
+    assert policy.delay(attempt=3, rand=fixed(0.5)) == 4 + 0.5 * 4
+    assert BackoffPolicy().jitter == "equal"
+
+
+def test_equal_jitter_delays_grow_whatever_the_draws() -> None:
+    """Each delay is at least the previous ceiling, so longer than the previous delay."""
+    policy = BackoffPolicy(base=1, max_delay=64, max_attempts=8)
+    assert schedule(policy, rand=fixed(0.0)) == [0.5, 1, 2, 4, 8, 16, 32]
+    # The largest draw first, the smallest after: still growing.
+    draws = iter([0.999999, 0.0] * 4)
+    delays = schedule(policy, rand=lambda: next(draws))
+    assert all(a < b for a, b in itertools.pairwise(delays)), delays
 
 
 def test_full_jitter_scales_the_ceiling() -> None:
@@ -62,6 +80,7 @@ def test_the_same_seed_gives_the_same_delays() -> None:
 def test_expected_delay() -> None:
     assert BackoffPolicy(jitter="none").expected_delay(2) == 2
     assert BackoffPolicy(jitter="full").expected_delay(2) == 1
+    assert BackoffPolicy(jitter="equal").expected_delay(2) == 1.5
     assert BackoffPolicy(jitter="decorrelated").expected_delay(2) == 1.5
     assert BackoffPolicy(max_attempts=2).expected_delay(2) == 0
     assert BackoffPolicy().expected_delay(0) == 0
@@ -89,7 +108,7 @@ def test_bad_arguments_are_refused() -> None:
     factor=st.floats(min_value=1, max_value=4),
     cap=st.floats(min_value=10, max_value=1000),
     attempts=st.integers(min_value=1, max_value=30),
-    jitter=st.sampled_from(["none", "full", "decorrelated"]),
+    jitter=st.sampled_from(["none", "equal", "full", "decorrelated"]),
     seed=st.integers(),
 )
 def test_delays_stay_within_bounds(
@@ -104,6 +123,10 @@ def test_delays_stay_within_bounds(
         assert 0 <= delay <= cap
         if jitter == "full":
             assert delay <= policy.ceiling(n)
+        if jitter == "equal":
+            assert policy.ceiling(n) / 2 <= delay <= policy.ceiling(n)
+            if n > 1 and policy.ceiling(n) >= 2 * policy.ceiling(n - 1):
+                assert delay > delays[n - 2]
         if jitter == "decorrelated":
             assert delay >= base
         if jitter == "none":

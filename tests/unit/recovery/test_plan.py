@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from hypothesis import given
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 
 from baton_recovery.backoff import BackoffPolicy
 from baton_recovery.classify import Classification, classify
+from baton_recovery.config import RecoveryConfig
 from baton_recovery.plan import RecoveryPolicy, decide
 
 POLICY = RecoveryPolicy(backoff=BackoffPolicy(base=2, max_attempts=3, jitter="full"))
@@ -54,7 +56,32 @@ def test_a_timed_out_agent_is_avoided() -> None:
     )
     assert d.kind == "reassign"
     assert d.avoid_agents == ("a3",)
-    assert d.delay_seconds == 0
+    # A reassignment waits the backoff too: full jitter of the 2 s ceiling.
+    assert d.delay_seconds == 0.5 * 2
+    assert d.reason.endswith("next attempt in 1.000s")
+
+
+@given(rands=st.lists(st.floats(min_value=0, max_value=0.999999), min_size=5, max_size=5))
+def test_the_service_policy_spaces_attempts_by_growing_delays(rands: list[float]) -> None:
+    """Whatever the jitter draws, each retry or reassignment waits longer than the last
+    (until the cap), for the failures that move the task and those that keep it."""
+    config = RecoveryConfig(retry_base=0.5, retry_max_delay=60, max_attempts=6)
+    for failure in ("tool crashed", "connection reset by tool"):
+        delays = []
+        draws = iter(rands)  # one draw per decision
+        for attempts in range(1, len(rands) + 1):
+            d = decide(
+                classification=of("TASK_FAILED", failure_reason=failure),
+                attempts=attempts,
+                policy=config.recovery(),
+                rand=draws.__next__,
+                agent_id="a1",
+            )
+            assert d.kind in {"retry", "reassign"}, d.reason
+            ceiling = 0.5 * 2 ** (attempts - 1)
+            assert ceiling / 2 <= d.delay_seconds < ceiling
+            delays.append(d.delay_seconds)
+        assert all(a < b for a, b in itertools.pairwise(delays)), delays
 
 
 def test_corruption_restores_the_checkpoint() -> None:
@@ -126,7 +153,11 @@ def test_decisions_respect_the_policy_limits(
         assert d.attempt == max(1, attempts) + 1
     if d.kind == "retry":
         assert breaker != "open"
+    if d.kind in {"retry", "reassign"}:
         assert 0 <= d.delay_seconds <= POLICY.backoff.max_delay
+        assert d.delay_seconds == POLICY.backoff.delay(attempt=max(1, attempts), rand=lambda: r)
+    else:
+        assert d.delay_seconds == 0
     if d.kind == "reassign":
         assert spare
         assert d.avoid_agents == ("a1",)

@@ -40,7 +40,8 @@ def test_corruption_is_best_rolled_back() -> None:
 def test_a_resource_conflict_is_best_retried_after_a_backoff() -> None:
     ranked = suggest(classification=of("RESOURCE_CONFLICT", conflict_id="c"), attempts=1)
     assert ranked[0].strategy == "retry"
-    assert ranked[0].description.startswith("Retry the task after a 500ms backoff (attempt 2 of 3")
+    # equal jitter: three quarters of the 1 s ceiling on average
+    assert ranked[0].description.startswith("Retry the task after a 750ms backoff (attempt 2 of 3")
 
 
 def test_a_system_outage_is_retried_rather_than_reassigned() -> None:
@@ -101,14 +102,16 @@ def test_costs_and_times() -> None:
             rollback_seconds=900,
         )
     }
-    assert ranked["retry"].estimated_seconds == 600.5
-    assert ranked["agent_reallocation"].estimated_seconds == 660
+    assert ranked["retry"].estimated_seconds == 600.75
+    assert ranked["agent_reallocation"].estimated_seconds == 660.75  # the same backoff first
     assert ranked["checkpoint_rollback"].estimated_seconds == 180 + 900
     assert ranked["skip"].estimated_seconds == 0
     assert ranked["escalate"].estimated_seconds == 1800
     reassign = ranked["agent_reallocation"]
     assert reassign.resource_cost == 660
-    assert reassign.expected_cost == pytest.approx(660 + 0.5 * 660 + 0.15 * costs.failure_penalty)
+    assert reassign.expected_cost == pytest.approx(
+        660.75 + 0.5 * 660 + 0.15 * costs.failure_penalty
+    )
     skip = ranked["skip"]
     assert skip.expected_cost == pytest.approx(0.05 * 3600 + 1800)
     failing = suggest(classification=c, attempts=3, fallback="fail")[0]
@@ -130,8 +133,8 @@ def test_to_dict_validates_as_a_seed_001_recovery_suggestion() -> None:
     item = ranked[0].to_dict()
     assert item == {
         "strategy": "agent_reallocation",
-        "description": "Reassign the task to another available agent",
-        "estimated_time": "5m",
+        "description": "Reassign the task to another available agent after a 750ms backoff",
+        "estimated_time": "5m1s",  # 240 s of work, 60 s handing over, 0.75 s of backoff
         "success_probability": 0.9,
     }
     RecoverySuggestion.model_validate(item)
