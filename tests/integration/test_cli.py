@@ -149,3 +149,42 @@ def test_dead_letters_list_and_replay(env: dict[str, str]) -> None:
     replayed = baton(env, "dlq", "replay", "--error-class", "ProtocolError")
     assert replayed.returncode == 0, replayed.stderr
     assert len(json.loads(replayed.stdout)["replayed"]) == 1
+
+
+async def _send_raw(env: dict[str, str], *, key: bytes, values: list[bytes]) -> None:
+    """Put records on the events topic as a plain Kafka client would (no checks)."""
+    async with Bus(settings=BatonSettings.from_env(env, component="test")) as bus:
+        for value in values:
+            await bus.send_raw(bus.topics.events, key=key, value=value, headers=[])
+
+
+def test_tail_max_counts_matching_events_only_never_malformed_records(
+    env: dict[str, str],
+) -> None:
+    # Same key, so the same partition: both malformed records come before the match.
+    broken = [
+        b"RESOURCE_ALLOCATED:W:setup:{not json",  # its routing key matches, its data is bad
+        b"not a baton line at all",  # no routing key at all
+    ]
+    asyncio.run(_send_raw(env, key=b"W", values=broken))
+    published = baton(env, "events", "publish", "RESOURCE_ALLOCATED:W:setup:{'agents':1}")
+    assert published.returncode == 0, published.stderr
+    tailed = baton(
+        env,
+        "events",
+        "tail",
+        "resource.W.allocated",
+        "--from-beginning",
+        "--max",
+        "1",
+        "--json",
+        "--timeout",
+        "30",
+    )
+    assert tailed.returncode == 0, tailed.stderr
+    event = json.loads(tailed.stdout)
+    assert event["event_id"] == json.loads(published.stdout)["event_id"]
+    # Both malformed records are reported on stderr, and neither counted toward --max.
+    reported = [json.loads(line) for line in tailed.stderr.splitlines() if line.startswith("{")]
+    assert [r["value"] for r in reported] == [value.decode() for value in broken]
+    assert reported[0]["part"] == "data"
