@@ -12,10 +12,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from baton.errors import HandlerError
+from pydantic import TypeAdapter, ValidationError
+
+from baton.errors import BadInputError
+from baton.protocol.invalid import bad_input
 from baton_hub import workflow as wf
 from baton_hub.recovery import RecoveryAction, recover_task, restore
-from baton_hub.state import WorkflowState
+from baton_hub.state import AgentAssignment, WorkflowState
 
 __all__ = ["HubCommand", "Op", "need", "operation"]
 
@@ -45,11 +48,33 @@ class HubCommand(StrEnum):
     RESTORE_CHECKPOINT = "RESTORE_CHECKPOINT"
 
 
+_ASSIGNMENTS: TypeAdapter[list[AgentAssignment]] = TypeAdapter(list[AgentAssignment])
+_ACTIONS = ("retry", "reassign", "skip", "fail")
+
+
 def need(data: dict[str, Any], name: str) -> Any:
-    """``data[name]``, or a non-retriable error naming the missing field."""
+    """``data[name]``, or bad input naming the missing field."""
     if name not in data:
-        raise HandlerError(f"data.{name} is required", retriable=False, part=f"data.{name}")
+        raise BadInputError(f"data.{name} is required", field=f"data.{name}")
     return data[name]
+
+
+def _number(data: dict[str, Any], name: str) -> float:
+    value = need(data, name)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise BadInputError(
+            f"data.{name} must be a number, not {value!r}", field=f"data.{name}"
+        ) from None
+
+
+def _assignments(data: dict[str, Any]) -> list[AgentAssignment]:
+    name = "assignments" if "assignments" in data or "agents" not in data else "agents"
+    try:
+        return _ASSIGNMENTS.validate_python(data.get(name, []))
+    except ValidationError as exc:
+        raise bad_input(exc, root=f"data.{name}", model=AgentAssignment) from None
 
 
 def operation(kind: HubCommand, data: dict[str, Any], *, now: datetime) -> Op:
@@ -57,7 +82,7 @@ def operation(kind: HubCommand, data: dict[str, Any], *, now: datetime) -> Op:
     ops: dict[HubCommand, Op] = {
         HubCommand.START_PHASE: lambda s: wf.start_phase(s, phase=need(data, "phase"), now=now),
         HubCommand.ASSIGN_AGENTS: lambda s: wf.assign_agents(
-            s, assignments=data.get("assignments", data.get("agents", [])), now=now
+            s, assignments=_assignments(data), now=now
         ),
         HubCommand.PAUSE: lambda s: wf.pause(s, reason=data.get("reason", "requested"), now=now),
         HubCommand.RESUME: lambda s: wf.resume(s, now=now),
@@ -74,7 +99,7 @@ def operation(kind: HubCommand, data: dict[str, Any], *, now: datetime) -> Op:
             s, updates=need(data, "updates"), targets=data.get("targets"), now=now
         ),
         HubCommand.QUALITY_SCORE: lambda s: wf.on_quality_score(
-            s, task_id=need(data, "task_id"), score=float(need(data, "score")), now=now
+            s, task_id=need(data, "task_id"), score=_number(data, "score"), now=now
         ),
         HubCommand.SATISFY_DEPENDENCY: lambda s: wf.on_external_event(
             s, dependency=need(data, "dependency"), now=now
@@ -101,11 +126,9 @@ def operation(kind: HubCommand, data: dict[str, Any], *, now: datetime) -> Op:
 
 
 def _action(value: Any) -> RecoveryAction:
-    if value not in ("retry", "reassign", "skip", "fail"):
-        raise HandlerError(
-            f"data.action must be retry, reassign, skip or fail, not {value!r}",
-            retriable=False,
-            part="data.action",
+    if value not in _ACTIONS:
+        raise BadInputError(
+            f"data.action must be {', '.join(_ACTIONS)}, not {value!r}", field="data.action"
         )
     action: RecoveryAction = value
     return action

@@ -33,6 +33,7 @@ from typing import Any
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from baton.protocol.fields import workflow_type_of
+from baton.protocol.invalid import field_error
 from baton.protocol.messages.base import Duration, Identifier, Priority
 from baton_hub.dag import find_cycle
 from baton_hub.rules import ConditionalRule
@@ -116,9 +117,9 @@ class WorkflowDefinition(SpecModel):
             if task.phase is None:
                 task.phase = self.phases[0]
             elif task.phase not in self.phases:
-                raise ValueError(
-                    f"tasks[{index}].phase: unknown phase {task.phase!r} "
-                    f"(phases: {', '.join(self.phases)})"
+                raise field_error(
+                    f"tasks[{index}].phase",
+                    f"unknown phase {task.phase!r} (phases: {', '.join(self.phases)})",
                 )
             if task.role is None:
                 task.role = task.phase
@@ -134,9 +135,10 @@ class WorkflowDefinition(SpecModel):
             if phase in with_tasks:
                 continue
             if phase in ids:
-                raise ValueError(
-                    f"tasks: task id {phase!r} collides with the task generated for phase "
-                    f"{phase!r} (a phase without tasks gets one task named after it)"
+                raise field_error(
+                    "tasks",
+                    f"task id {phase!r} collides with the task generated for phase "
+                    f"{phase!r} (a phase without tasks gets one task named after it)",
                 )
             self.tasks.append(TaskSpec(task_id=phase, phase=phase, role=phase))
         order = {name: i for i, name in enumerate(self.phases)}
@@ -150,39 +152,43 @@ class WorkflowDefinition(SpecModel):
                 self.external_dependencies.append(ExternalDependencySpec(name=name))
                 declared.add(name)
         if len(declared) != len(self.external_dependencies):
-            raise ValueError("external_dependencies: a name is declared twice")
+            raise field_error("external_dependencies", "a name is declared twice")
 
     def _check_graph(self) -> None:
         phase_of: dict[str, str] = {}
         for index, task in enumerate(self.tasks):
             if task.task_id in phase_of:
-                raise ValueError(f"tasks[{index}].task_id: duplicate task id {task.task_id!r}")
+                raise field_error(f"tasks[{index}].task_id", f"duplicate task id {task.task_id!r}")
             phase_of[task.task_id] = task.phase or ""
         external = {d.name for d in self.external_dependencies}
         clash = sorted(external & phase_of.keys())
         if clash:
-            raise ValueError(f"external_dependencies: {clash[0]!r} is also a task id")
+            raise field_error("external_dependencies", f"{clash[0]!r} is also a task id")
         order = {name: i for i, name in enumerate(self.phases)}
         for index, task in enumerate(self.tasks):
             ids = task.dependency_ids()
+            where, of = f"tasks[{index}].dependencies", f"(task {task.task_id!r})"
             for dep in ids:
-                where = f"tasks[{index}].dependencies ({task.task_id})"
                 if ids.count(dep) > 1:
-                    raise ValueError(f"{where}: {dep!r} is listed twice")
+                    raise field_error(where, f"{dep!r} is listed twice {of}")
                 if dep in external:
                     continue
                 if dep not in phase_of:
-                    raise ValueError(
-                        f"{where}: unknown dependency {dep!r} "
-                        "(neither a task id nor an external dependency)"
+                    raise field_error(
+                        where,
+                        f"unknown dependency {dep!r}, neither a task id nor an external "
+                        f"dependency {of}",
                     )
                 if order[phase_of[dep]] > order[phase_of[task.task_id]]:
-                    raise ValueError(
-                        f"{where}: {dep!r} belongs to the later phase {phase_of[dep]!r}"
+                    raise field_error(
+                        where, f"{dep!r} belongs to the later phase {phase_of[dep]!r} {of}"
                     )
         cycle = find_cycle({t.task_id: t.dependency_ids() for t in self.tasks})
         if cycle is not None:
-            raise ValueError(f"tasks: dependency cycle {' -> '.join(cycle)}")
+            raise field_error(
+                "tasks",
+                f"dependency cycle {' -> '.join(cycle)} (a task cannot wait on itself)",
+            )
 
     # Lookups. Definitions hold tens of tasks, so linear scans keep the model plain data.
 

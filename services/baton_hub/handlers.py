@@ -15,14 +15,18 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from baton.bus import Bus
 from baton.db import Database
-from baton.errors import BatonError, HandlerError, RequestTimeoutError
+from baton.errors import BadInputError, BatonError, HandlerError, RequestTimeoutError
 from baton.protocol.event import Event
+from baton.protocol.invalid import bad_input
 from baton.runtime import Outbox
 from baton_hub import workflow as wf
 from baton_hub.commands import HubCommand, Op, need, operation
 from baton_hub.config import HubConfig
+from baton_hub.definition import WorkflowDefinition
 from baton_hub.errors import UnknownItemError
 from baton_hub.events import HubEvent
 from baton_hub.recovery import checkpoint_requests
@@ -147,9 +151,14 @@ class HubHandlers:
             ) from None
         data, wid, now = request.data, request.workflow_id, _now()
         if kind is HubCommand.CREATE_WORKFLOW:
-            definition = dict(data.get("definition", data))
-            definition.setdefault("workflow_id", wid)
-            outcome = wf.create(definition, now=now)
+            given = data.get("definition", data)
+            if not isinstance(given, dict):
+                raise BadInputError("must be a JSON object", field="definition")
+            definition = {"workflow_id": wid, **given}
+            try:
+                outcome = wf.create(definition, now=now)
+            except ValidationError as exc:
+                raise bad_input(exc, root="definition", model=WorkflowDefinition) from None
             outcome[0].delegate_failures = self.config.failure_policy == "recovery"
             await self._record(conn, None, outcome)
             return _summary(outcome)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from baton.errors import HandlerError
+from baton.errors import BadInputError, HandlerError
 from baton.protocol.event import Event
 from baton.runtime import Loop, Service
 from baton_recovery.config import RecoveryConfig
@@ -79,9 +79,7 @@ class RecoveryService(Service):
         if request.event_type == "RESTORE":
             checkpoint_id = request.data.get("checkpoint_id")
             if not isinstance(checkpoint_id, str) or not checkpoint_id:
-                raise HandlerError(
-                    "data.checkpoint_id is required", retriable=False, part="data.checkpoint_id"
-                )
+                raise BadInputError("data.checkpoint_id is required", field="data.checkpoint_id")
             # A request id of its own (derived, so a retried CLI request restores once):
             # the hub's reply must not answer the CLI's request.
             return await handlers.actions.restore(

@@ -27,8 +27,9 @@ from pydantic import ValidationError
 
 from baton.bus import Bus
 from baton.db import Database
-from baton.errors import HandlerError
+from baton.errors import BadInputError, HandlerError
 from baton.protocol.event import Event
+from baton.protocol.invalid import bad_input
 from baton.protocol.messages import ID_PATTERN, AllocationRequest, ResourceRequest
 from baton.runtime import Outbox, first_time
 from baton_resource.allocator import Allocator
@@ -132,20 +133,16 @@ class ResourceHandlers:
             ) from None
         data = request.data
         if kind is ResourceCommand.ALLOCATE:
-            raw = dict(data.get("allocation_request", data))
-            raw.setdefault("workflow_id", request.workflow_id)
+            given = data.get("allocation_request", data)
+            if not isinstance(given, dict):
+                raise BadInputError("must be a JSON object", field="allocation_request")
+            raw = {"workflow_id": request.workflow_id, **given}
             if request.request_id and _ID.match(request.request_id):
                 raw.setdefault("request_id", request.request_id)  # echoed in the response
             try:
                 req = AllocationRequest.model_validate(raw)
             except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first["loc"])
-                raise HandlerError(
-                    f"allocation_request.{where}: {first['msg']}",
-                    retriable=False,
-                    part=f"data.allocation_request.{where}",
-                ) from None
+                raise bad_input(exc, root="allocation_request", model=AllocationRequest) from None
 
             def allocate(a: Allocator, now: datetime) -> tuple[dict[str, Any], list[ResourceEvent]]:
                 outcome = a.request(req, now=now)
@@ -163,9 +160,7 @@ class ResourceHandlers:
         if kind is ResourceCommand.RELEASE:
             allocation_id, workflow_id = data.get("allocation_id"), data.get("workflow_id")
             if not allocation_id and not workflow_id:
-                raise HandlerError(
-                    "give data.allocation_id or data.workflow_id", retriable=False, part="data"
-                )
+                raise BadInputError("give data.allocation_id or data.workflow_id", field="data")
             reason = str(data.get("reason", "released"))
             return await self._change(
                 conn,
@@ -189,9 +184,7 @@ class ResourceHandlers:
         if kind is ResourceCommand.TRANSITION:
             target = data.get("to_workflow_id")
             if not isinstance(target, str) or not target:
-                raise HandlerError(
-                    "data.to_workflow_id is required", retriable=False, part="data.to_workflow_id"
-                )
+                raise BadInputError("data.to_workflow_id is required", field="data.to_workflow_id")
             source, rid = request.workflow_id, f"{request.request_id or 'transition'}.to"
             return await self._change(
                 conn, lambda a, now: _transition(a, now, source=source, target=target, rid=rid)

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from fastapi import APIRouter
 
-from baton.errors import BatonError, HandlerError
+from baton.errors import BadInputError, BatonError, HandlerError
 from baton.protocol.event import Event
 from baton.runtime import Loop, Service
 from baton_status.api import build_router
@@ -63,12 +63,15 @@ class StatusService(Service):
         if request.event_type == "SYSTEM_OVERVIEW":
             return self.model.overview().model_dump(mode="json")
         if request.event_type == "LIST_STATUS":
+            limit = data.get("limit", 200)
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise BadInputError(
+                    f"data.limit must be a positive integer, not {limit!r}", field="data.limit"
+                )
             return {
                 "workflows": [
                     s.model_dump(mode="json")
-                    for s in self.model.summaries(
-                        status=data.get("status"), limit=int(data.get("limit", 200))
-                    )
+                    for s in self.model.summaries(status=data.get("status"), limit=limit)
                 ]
             }
         raise HandlerError(

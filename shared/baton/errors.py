@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+BAD_INPUT_EXIT = 2
+"""Exit code of bad input; an error class with it is the caller's mistake, never retriable."""
+
 __all__ = [
+    "BAD_INPUT_EXIT",
+    "BadInputError",
     "BatonError",
     "ConfigError",
     "DependencyUnavailableError",
@@ -39,9 +44,20 @@ class BatonError(Exception):
         self.message = message
         self.fields: dict[str, Any] = fields
 
+    @property
+    def bad_input(self) -> bool:
+        """Whether the caller's input is at fault (the CLI exits 2, also for a service's
+        answer)."""
+        return self.exit_code == BAD_INPUT_EXIT
+
     def to_dict(self) -> dict[str, Any]:
         """The error as JSON-ready data: class, message and structured fields."""
         return {"error": type(self).__name__, "message": self.message, **self.fields}
+
+    def to_reply(self) -> dict[str, Any]:
+        """The data of an error reply: :meth:`to_dict` plus ``retriable`` and ``bad_input``,
+        which the requester's retries and exit code go by."""
+        return {**self.to_dict(), "retriable": self.retriable, "bad_input": self.bad_input}
 
 
 class ProtocolError(BatonError):
@@ -63,6 +79,34 @@ class ProtocolError(BatonError):
     def __str__(self) -> str:
         where = f" at character {self.position}" if self.position is not None else ""
         return f"{self.part}{where}: {self.message}"
+
+
+class BadInputError(BatonError):
+    """Input an operation cannot take, naming every wrong field and what it accepts.
+
+    Never retriable: the same input fails the same way.
+
+    Args:
+        message: Every problem, in one line.
+        field: The first wrong field, as a path (``definition.tasks[1].phase``).
+        problems: Every wrong field: ``{"field", "message"}`` each (and pydantic's error
+            ``type`` when it found it); just ``field`` and ``message`` when not given.
+    """
+
+    exit_code = BAD_INPUT_EXIT
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str,
+        problems: list[dict[str, str]] | None = None,
+        **fields: Any,
+    ) -> None:
+        listed = problems if problems is not None else [{"field": field, "message": message}]
+        super().__init__(message, field=field, problems=listed, **fields)
+        self.field = field
+        self.problems = listed
 
 
 class ConfigError(BatonError):
@@ -99,13 +143,21 @@ class HandlerError(BatonError):
 
 
 class RemoteError(BatonError):
-    """A request was answered with an error response."""
+    """A request was answered with an error response.
+
+    Retriable, and bad input (exit 2), when the reply says so; else an error response
+    (exit 1).
+    """
 
     exit_code = 1
 
     def __init__(self, message: str, *, error: dict[str, Any]) -> None:
         super().__init__(message, remote=error)
         self.error = error
+        # Instance overrides of the class defaults, from the reply's own flags.
+        self.retriable = error.get("retriable") is True  # type: ignore[misc]
+        if error.get("bad_input") is True:
+            self.exit_code = BAD_INPUT_EXIT  # type: ignore[misc]
 
 
 class ErrorReply(BatonError):

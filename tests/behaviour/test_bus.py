@@ -243,6 +243,52 @@ async def test_non_retriable_error_goes_straight_to_dead_letters_and_replays(
     assert calls[0] == calls[1]  # same event id: consumers can tell a redelivery
 
 
+async def test_one_bad_record_is_one_dead_letter_naming_every_group_and_replays_once(
+    make_bus: BusFactory,
+) -> None:
+    """Several groups, each with two replicas, meet one malformed line: each group keeps
+    its own copy (none depends on another), and the copies read as ONE dead letter."""
+    groups = ("g-hub", "g-status", "g-monitor")
+    replicas = [await make_bus(component=f"replica-{n}") for n in range(2)]
+
+    async def never(e: Event) -> None:
+        raise AssertionError(f"a malformed line was handled: {e}")
+
+    for bus in replicas:
+        for group in groups:
+            bus.subscribe("#", never, group=group)
+        await bus.start()
+    bus = replicas[0]
+    events, dlq = bus.topics.events, bus.topics.dlq(bus.topics.events)
+    bad = b"WORKFLOW_STARTED:wf_bad:{'not':'a line'}"
+    await bus.send_raw(events, key=b"wf_bad", value=bad, headers=[])
+
+    async def copies() -> int:
+        return sum((await bus.transport.end_offsets(dlq)).values())
+
+    deadline = time.monotonic() + 30
+    while await copies() < len(groups) and time.monotonic() < deadline:
+        await settle(0.2)
+    await settle()
+    assert await copies() == len(groups)  # one copy per group, none lost, none repeated
+    letters = await read_dead_letters(transport=bus.transport, topic=dlq)
+    assert len(letters) == 1
+    (letter,) = letters
+    assert letter.record.value == bad
+    assert letter.groups == tuple(sorted(groups))
+    assert len(letter.copies) == len(groups)
+    info = letter.to_dict()
+    assert info["groups"] == sorted(groups)
+    assert {f["group"] for f in info["failures"]} == set(groups)
+    assert {f["error"]["part"] for f in info["failures"]} == {"phase"}
+    assert info["id"] == f"{events}:{info['original']['partition']}:{info['original']['offset']}"
+
+    acks = await replay_dead_letters(bus=bus, letters=letters)
+    assert len(acks) == 1  # replayed once, not once per group
+    where = await bus.publish("WORKFLOW_STARTED:wf_bad:p:{}")
+    assert (acks[0].topic, acks[0].partition) == (events, where.partition)
+
+
 async def test_request_response_round_trip_and_duplicate_applied_once(make_bus: BusFactory) -> None:
     server = await make_bus(component="resource")
     applied: list[str] = []

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from tests.conftest import unique_prefix
 
 from baton.bus import Bus
@@ -149,3 +150,112 @@ def test_dead_letters_list_and_replay(env: dict[str, str]) -> None:
     replayed = baton(env, "dlq", "replay", "--error-class", "ProtocolError")
     assert replayed.returncode == 0, replayed.stderr
     assert len(json.loads(replayed.stdout)["replayed"]) == 1
+
+
+async def _send_raw(env: dict[str, str], *, key: bytes, values: list[bytes]) -> None:
+    """Put records on the events topic as a plain Kafka client would (no checks)."""
+    async with Bus(settings=BatonSettings.from_env(env, component="test")) as bus:
+        for value in values:
+            await bus.send_raw(bus.topics.events, key=key, value=value, headers=[])
+
+
+def test_tail_max_counts_matching_events_only_never_malformed_records(
+    env: dict[str, str],
+) -> None:
+    # Same key, so the same partition: both malformed records come before the match.
+    broken = [
+        b"RESOURCE_ALLOCATED:W:setup:{not json",  # its routing key matches, its data is bad
+        b"not a baton line at all",  # no routing key at all
+    ]
+    asyncio.run(_send_raw(env, key=b"W", values=broken))
+    published = baton(env, "events", "publish", "RESOURCE_ALLOCATED:W:setup:{'agents':1}")
+    assert published.returncode == 0, published.stderr
+    tailed = baton(
+        env,
+        "events",
+        "tail",
+        "resource.W.allocated",
+        "--from-beginning",
+        "--max",
+        "1",
+        "--json",
+        "--timeout",
+        "30",
+    )
+    assert tailed.returncode == 0, tailed.stderr
+    event = json.loads(tailed.stdout)
+    assert event["event_id"] == json.loads(published.stdout)["event_id"]
+    # Both malformed records are reported on stderr, and neither counted toward --max.
+    reported = [json.loads(line) for line in tailed.stderr.splitlines() if line.startswith("{")]
+    assert [r["value"] for r in reported] == [value.decode() for value in broken]
+    assert reported[0]["part"] == "data"
+
+
+FAILING_GROUPS = ("dlq-test-hub", "dlq-test-status", "dlq-test-monitor")
+
+
+async def _copies(bus: Bus, topic: str, count: int) -> None:
+    """Wait until ``topic`` holds ``count`` records."""
+    for _ in range(300):
+        if sum((await bus.transport.end_offsets(topic)).values()) >= count:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"fewer than {count} records in {topic} within 60 s")
+
+
+async def test_one_bad_record_failed_by_many_groups_is_one_dead_letter_replayed_once(
+    env: dict[str, str],
+) -> None:
+    # Where Baton puts this workflow's events (its partitioner, keyed by workflow id)...
+    published = await asyncio.to_thread(
+        baton, env, "events", "publish", "WORKFLOW_STARTED:wf_kcat:research:{}"
+    )
+    assert published.returncode == 0, published.stderr
+    home = json.loads(published.stdout)["partition"]
+    # ...and a malformed line that another client put on the other partition (as kcat's
+    # own partitioner may), with the same key.
+    elsewhere = 1 - home
+    settings = BatonSettings.from_env(env, component="test")
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            settings.topics.events, value=MALFORMED, key=b"wf_kcat", partition=elsewhere
+        )
+    finally:
+        await producer.stop()
+
+    async def ignore(event: Event) -> None:
+        pass
+
+    bus = Bus(settings=settings)
+    for group in FAILING_GROUPS:
+        bus.subscribe("#", ignore, group=group)
+    async with bus:
+        dlq = bus.topics.dlq(bus.topics.events)
+        await _copies(bus, dlq, len(FAILING_GROUPS))  # every group keeps its own copy
+        listed = await asyncio.to_thread(baton, env, "dlq", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        letters = json.loads(listed.stdout)
+        assert len(letters) == 1, letters  # ...and they are one dead letter
+        (letter,) = letters
+        assert letter["groups"] == sorted(FAILING_GROUPS)
+        assert sorted(f["group"] for f in letter["failures"]) == sorted(FAILING_GROUPS)
+        assert letter["original"]["partition"] == elsewhere
+        assert letter["id"] == f"{bus.topics.events}:{elsewhere}:{letter['original']['offset']}"
+
+        replayed = await asyncio.to_thread(baton, env, "dlq", "replay", "--all")
+        assert replayed.returncode == 0, replayed.stderr
+        (sent,) = json.loads(replayed.stdout)["replayed"]  # once, not once per group
+        assert sent["key"] == "wf_kcat"
+        assert (sent["topic"], sent["partition"]) == (bus.topics.events, home)
+
+        # The groups fail the replayed copy again: one new dead letter, at its new place.
+        await _copies(bus, dlq, 2 * len(FAILING_GROUPS))
+        again = json.loads((await asyncio.to_thread(baton, env, "dlq", "list", "--json")).stdout)
+        assert [d["id"] for d in again] == [
+            letter["id"],
+            f"{bus.topics.events}:{home}:{sent['offset']}",
+        ]
+        assert again[1]["key"] == "wf_kcat"
+        assert again[1]["groups"] == sorted(FAILING_GROUPS)

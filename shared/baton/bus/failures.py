@@ -5,6 +5,11 @@ The record's key and value are kept byte for byte; provenance travels in headers
 ``retriable`` flag (:class:`~baton.errors.BatonError`); any other exception is treated as
 transient and retried (a bug then ends in the dead-letter topic after the last retry, with
 its class and message).
+
+Every group that fails a record writes its own dead letter (no group waits on another, so
+none is lost when a group is down or lagging); each copy carries the same
+``baton-dead-letter-id``, the source record's ``topic:partition:offset``, and readers
+(:mod:`baton.bus.deadletters`) merge the copies into one dead letter naming every group.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from baton.protocol.headers import DELIVERY_HEADERS, H, Headers, get_header
 __all__ = [
     "Failure",
     "dead_letter_headers",
+    "dead_letter_id",
     "is_retriable",
     "next_topic",
     "retry_headers",
@@ -38,6 +44,7 @@ _BOOKKEEPING = DELIVERY_HEADERS - {
 }
 
 _MAX_MESSAGE = 2000
+_SOURCE = (H.ORIGINAL_TOPIC, H.ORIGINAL_PARTITION, H.ORIGINAL_OFFSET)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +116,17 @@ def retry_headers(
     return headers
 
 
+def dead_letter_id(topic: str, partition: int | str, offset: int | str) -> str:
+    """The id of the dead letter of the source record at ``topic[partition]@offset``."""
+    return f"{topic}:{partition}:{offset}"
+
+
 def dead_letter_headers(record: Record, failure: Failure, *, group: str, component: str) -> Headers:
-    """Headers of the dead letter: original headers plus provenance and the reason."""
+    """Headers of the dead letter: original headers plus provenance, the reason and the id
+    shared by every group's copy of the same source record."""
     headers = _provenance(record, failure, group=group, component=component)
+    topic, partition, offset = (get_header(headers, name) or "" for name in _SOURCE)
+    headers.append((H.DEAD_LETTER_ID, dead_letter_id(topic, partition, offset).encode()))
     if failure.handlers:
         headers.append((H.RETRY_HANDLERS, ",".join(failure.handlers).encode()))
     return headers

@@ -22,10 +22,13 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from baton.bus.transport import Transport, TransportConsumer
 from baton.errors import BatonError, DependencyUnavailableError, ErrorReply, ProtocolError
 from baton.protocol.event import Event, decode_record
 from baton.protocol.headers import H, get_header
+from baton.protocol.invalid import bad_input
 
 if TYPE_CHECKING:
     from baton.security.signing_middleware import SigningMiddleware
@@ -166,7 +169,11 @@ async def answer(request: Event, responder: Responder) -> Event:
     except DependencyUnavailableError:
         raise  # not the request's fault: the consumer waits for the dependency, then answers
     except BatonError as exc:
-        status, result = b"error", {**exc.to_dict(), "retriable": exc.retriable}
+        status, result = b"error", exc.to_reply()
+    except ValidationError as exc:  # the request's data failed a model: the caller's mistake
+        refused = bad_input(exc, root="data")
+        log.info("refused %s %s: %s", request.event_type, request.request_id, refused.message)
+        status, result = b"error", refused.to_reply()
     except Exception as exc:
         log.exception("responder failed on %s", request.request_id)
         status, result = (

@@ -31,7 +31,12 @@ async def tail(
     from_beginning: bool,
     max_bytes: int,
 ) -> AsyncIterator[Tailed]:
-    """Yield records of ``topic`` whose routing key matches ``pattern``, as they arrive."""
+    """Yield records of ``topic`` whose routing key matches ``pattern``, as they arrive.
+
+    Records that cannot be decoded are yielded too (with ``error`` set, ``event`` None) when
+    their routing key matches or cannot be read, so that they can be reported; they are
+    not events, and match no pattern — a caller counting matches must skip them.
+    """
     consumer = transport.consumer(
         group=None, topics=[topic], from_beginning=from_beginning, client_id="baton.tail"
     )

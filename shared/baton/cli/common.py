@@ -61,8 +61,13 @@ def emit(value: Any, *, as_json: bool = True) -> None:
 
 
 def fail(error: BatonError) -> typer.Exit:
-    """Report ``error`` on stderr as one JSON object and return the exit to raise."""
-    sys.stderr.write(orjson.dumps(error.to_dict(), default=str).decode() + "\n")
+    """Report ``error`` on stderr as one JSON object and return the exit to raise.
+
+    The object says whether trying again may help (``retriable``); a service's error
+    answer is under ``remote``, and exits 2 when that service found the input bad.
+    """
+    body = {**error.to_dict(), "retriable": error.retriable}
+    sys.stderr.write(orjson.dumps(body, default=str).decode() + "\n")
     return typer.Exit(code=error.exit_code)
 
 

@@ -1,4 +1,8 @@
-"""``baton dlq``: list and replay dead letters."""
+"""``baton dlq``: list and replay dead letters.
+
+Every group that fails one source record keeps a copy; both commands show them as one dead
+letter naming every failing group (:mod:`baton.bus.deadletters`), and a replay sends it once.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from rich.table import Table
 
 from baton.bus import Bus
 from baton.bus.deadletters import DeadLetter, read_dead_letters, replay_dead_letters
+from baton.bus.transport import Record
 from baton.cli.common import EXIT_CODES_HELP, HelperGroup, emit, run, settings
 from baton.errors import BatonError
 
@@ -27,7 +32,9 @@ SourceOpt = Annotated[
 ]
 ErrorOpt = Annotated[str | None, typer.Option("--error-class", help="Only this error class.")]
 TypeOpt = Annotated[str | None, typer.Option("--event-type", help="Only lines of this type.")]
-GroupOpt = Annotated[str | None, typer.Option("--group", help="Only this consumer group's.")]
+GroupOpt = Annotated[
+    str | None, typer.Option("--group", help="Only those this consumer group failed.")
+]
 
 
 def _filter(
@@ -42,15 +49,18 @@ def _filter(
             raise BatonError(f"--offset {text!r} is not OFFSET or PARTITION:OFFSET") from None
     wanted_type = f"{event_type}:".encode() if event_type else None
 
+    def picked(copy: Record) -> bool:
+        return (copy.partition, copy.offset) in wanted or (None, copy.offset) in wanted
+
     def where(letter: DeadLetter) -> bool:
-        r = letter.record
-        if wanted and (r.partition, r.offset) not in wanted and (None, r.offset) not in wanted:
+        if wanted and not any(picked(copy) for copy in letter.copies):
             return False
-        if error_class and letter.error_class != error_class:
+        failures = letter.failures()
+        if error_class and all(f["error"]["class"] != error_class for f in failures):
             return False
-        if group and letter.headers.get("baton-consumer-group") != group:
+        if group and group not in letter.groups:
             return False
-        return not (wanted_type and not (r.value or b"").startswith(wanted_type))
+        return not (wanted_type and not (letter.record.value or b"").startswith(wanted_type))
 
     return bool(wanted or error_class or event_type or group), where
 
@@ -64,7 +74,10 @@ def list_command(
     limit: Annotated[int | None, typer.Option(help="At most N dead letters.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output for scripts.")] = False,
 ) -> None:
-    """List dead letters with their original position, error and attempts."""
+    """List dead letters with their original position, error and attempts.
+
+    One line per bad source record, naming every consumer group that failed it.
+    """
     config = settings()
     _, where = _filter(offsets=[], error_class=error_class, event_type=event_type, group=group)
 
@@ -81,7 +94,7 @@ def list_command(
         emit([d.to_dict() for d in letters])
         return
     table = Table(title=f"{len(letters)} dead letter(s)")
-    for column in ("dlq offset", "original", "group", "error", "attempts", "value"):
+    for column in ("dlq offset", "original", "groups", "error", "attempts", "value"):
         table.add_column(column)
     for d in letters:
         info = d.to_dict()
@@ -89,7 +102,7 @@ def list_command(
         table.add_row(
             f"{d.record.partition}:{d.record.offset}",
             f"{original['topic']}[{original['partition']}]@{original['offset']}",
-            str(info["consumer_group"]),
+            ", ".join(d.groups),
             f"{info['error']['class']}: {info['error']['message']}",
             str(info["attempts"]),
             info["value"][:60],
@@ -113,6 +126,10 @@ def replay(
     ] = False,
 ) -> None:
     """Send dead letters back to their original topic, byte for byte (prints JSON).
+
+    Each bad record is sent once, however many groups failed it. It keeps its key and goes
+    to the partition Baton's partitioner gives that key — where the workflow's other events
+    go — even if another client had put it elsewhere.
 
     With message signing on, each is signed afresh with this process's key
     (BATON_SIGNING_KEY_ID), except letters that were quarantined: those keep their headers
@@ -144,7 +161,10 @@ def replay(
             return {
                 "replayed": [
                     {
+                        "id": d.id,
                         "dlq": f"{d.record.partition}:{d.record.offset}",
+                        "groups": list(d.groups),
+                        "key": (d.record.key or b"").decode("utf-8", "replace"),
                         "topic": a.topic,
                         "partition": a.partition,
                         "offset": a.offset,

@@ -101,7 +101,10 @@ def tail_command(
     from_beginning: Annotated[
         bool, typer.Option("--from-beginning", help="Start at the oldest event.")
     ] = False,
-    max_events: Annotated[int | None, typer.Option("--max", help="Stop after N events.")] = None,
+    max_events: Annotated[
+        int | None,
+        typer.Option("--max", help="Stop after N matching events (malformed records don't count)."),
+    ] = None,
     topic: Annotated[str | None, typer.Option(help="Topic to follow (default: events).")] = None,
     as_json: JsonFlag = False,
     timeout: Annotated[
@@ -109,7 +112,11 @@ def tail_command(
         typer.Option("--timeout", help="Stop after S seconds; exit 124 if --max was not reached."),
     ] = None,
 ) -> None:
-    """Follow events whose routing key matches PATTERN ('resource.*.allocated', 'workflow.#')."""
+    """Follow events whose routing key matches PATTERN ('resource.*.allocated', 'workflow.#').
+
+    A malformed record on the way is reported on stderr (as JSON, with its position) but
+    matches no pattern, so it never counts toward --max.
+    """
     config = settings()
     try:
         compiled = Pattern(pattern)
@@ -146,6 +153,7 @@ def tail_command(
                                 ).decode()
                                 + "\n"
                             )
+                            continue  # a malformed record matches no pattern: not counted
                         seen += 1
                         if max_events is not None and seen >= max_events:
                             return EXIT.OK

@@ -8,7 +8,7 @@ import typer
 
 from baton.cli import hub_ops
 from baton.cli.common import EXIT_CODES_HELP, fail, unknown_helper
-from baton.cli.jsonin import json_arg, json_object
+from baton.cli.jsonin import is_json_arg, json_arg, json_object
 from baton.cli.remote import call
 from baton.errors import ProtocolError
 
@@ -79,7 +79,7 @@ def coordination_hub(
         _send("LIST_WORKFLOWS", "global", {}, timeout)
     elif head == "create-workflow" and len(rest) == 1:
         text = rest[0]
-        if text == "-" or text.lstrip().startswith("{"):
+        if is_json_arg(text):
             definition, request_id = json_object(text, what="definition")
         else:  # seed 002: create-workflow research_auth_001 --priority=high
             definition = hub_ops.definition_from_options(
@@ -191,6 +191,7 @@ def _create(
                 part="definition.workflow_id",
             )
         )
+    hub_ops.check_definition(definition)
     call(
         service="hub",
         event_type="CREATE_WORKFLOW",

@@ -5,14 +5,43 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from baton.cli.common import fail
 from baton.cli.remote import Session, remote
 from baton.errors import ProtocolError
 from baton.protocol.event import Event
+from baton.protocol.invalid import bad_input
+from baton.protocol.messages.base import Identifier, Priority
 
-__all__ = ["definition_from_options", "publish_event", "recovery_mode", "wait_scheduled"]
+__all__ = [
+    "check_definition",
+    "definition_from_options",
+    "publish_event",
+    "recovery_mode",
+    "wait_scheduled",
+]
 
 _ACTIVE = frozenset({"STARTED", "SCHEDULED", "QUEUED"})
+
+
+class _Checked(BaseModel):
+    """The fields of a definition the CLI checks itself (the hub checks them all)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    workflow_id: Identifier
+    priority: Priority = "medium"
+
+
+def check_definition(definition: dict[str, Any]) -> None:
+    """Exit 2 on what the CLI can tell is wrong in a definition before sending it (its id
+    and priority); the hub checks the whole definition again, and the rest.
+    """
+    try:
+        _Checked.model_validate(definition)
+    except ValidationError as exc:
+        raise fail(bad_input(exc, root="definition")) from None
 
 
 def definition_from_options(

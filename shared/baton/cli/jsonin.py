@@ -18,9 +18,19 @@ import orjson
 from baton.cli.common import fail
 from baton.errors import ProtocolError
 
-__all__ = ["JsonInput", "json_arg", "json_object", "parse_json"]
+__all__ = ["JsonInput", "is_json_arg", "json_arg", "json_object", "parse_json"]
 
 _ENVELOPE_KEYS = frozenset({"operation", "data", "metadata", "timestamp", "request_id"})
+_JSON_STARTS = ("{", "[", '"')  # no workflow id starts so ([A-Za-z0-9_.-])
+
+
+def is_json_arg(text: str) -> bool:
+    """Whether an argument that is either JSON or an id is meant as JSON (``-`` is stdin).
+
+    Any JSON array or string counts, so that a wrong kind of JSON is refused as such
+    instead of being taken for an id.
+    """
+    return text == "-" or text.lstrip().startswith(_JSON_STARTS)
 
 
 @dataclass(frozen=True)

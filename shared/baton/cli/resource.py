@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from baton.cli.common import fail, helper_app
-from baton.cli.jsonin import json_arg, json_object
+from baton.cli.jsonin import is_json_arg, json_arg, json_object
 from baton.cli.remote import Session, call, remote
 from baton.cli.resource_input import normalise_allocation
 from baton.errors import ProtocolError, RemoteError
+from baton.protocol.invalid import bad_input
+from baton.protocol.messages import AllocationRequest
 
 app = helper_app(help="Resource manager helper (JSON arguments may be '-' for stdin).")
 
@@ -38,7 +41,7 @@ def allocate(
     Fields the allocator has no use for are listed under "ignored" with the reason.
     """
     request_id: str | None = None
-    if request == "-" or request.lstrip().startswith("{"):
+    if is_json_arg(request):
         got = json_arg(request, what="allocation_request")
         body, request_id = got.value, got.request_id
     else:  # seed 002: allocate research_auth_001 --agents=2 --specialization=research
@@ -49,6 +52,10 @@ def allocate(
         inner, ignored = normalise_allocation(body)
     except ProtocolError as exc:
         raise fail(exc) from None
+    try:  # what the resource manager will check again: exit 2 here, before asking
+        AllocationRequest.model_validate(inner)
+    except ValidationError as exc:
+        raise fail(bad_input(exc, root="allocation_request", model=AllocationRequest)) from None
     if specialization is not None:
         ignored["specialization"] = "the pool's agents are interchangeable (no specialisations)"
 

@@ -35,6 +35,14 @@ _RESOURCE_FIELDS = frozenset(
 _MEMORY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]i?b?)?\s*$", re.IGNORECASE)
 _PER_GB = {"k": 1 / 1024**2, "m": 1 / 1024, "g": 1.0, "t": 1024.0}
 _NO_EFFECT = "the allocator does not use it (no prediction model)"
+_JSON_KINDS: dict[type, str] = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "true or false",
+    type(None): "null",
+}
 
 
 def _memory_gb(value: Any) -> float:
@@ -74,11 +82,21 @@ def normalise_allocation(body: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """The allocation request for ``body`` and the fields ignored (name → why).
 
     Raises:
-        ProtocolError: not an object with workflow_id, or a resource that cannot be read.
+        ProtocolError: not an object, no workflow_id, or a resource that cannot be read;
+            ``part`` names which.
     """
-    inner = body.get("allocation_request", body) if isinstance(body, dict) else None
-    if not isinstance(inner, dict) or not isinstance(inner.get("workflow_id"), str):
-        raise ProtocolError("needs a JSON object with workflow_id", part="allocation_request")
+    inner = body.get("allocation_request", body) if isinstance(body, dict) else body
+    if not isinstance(inner, dict):
+        raise ProtocolError(
+            f"must be a JSON object (seed 001's allocation_request or its body), "
+            f"not {_JSON_KINDS.get(type(inner), 'that')}",
+            part="allocation_request",
+        )
+    if not isinstance(inner.get("workflow_id"), str) or not inner["workflow_id"]:
+        raise ProtocolError(
+            "is required: the id of the workflow the resources are for (a string)",
+            part="allocation_request.workflow_id",
+        )
     request = {k: v for k, v in inner.items() if k in KNOWN_FIELDS}
     ignored: dict[str, str] = {}
     resources = dict(request.get("resources") or {})

@@ -55,6 +55,8 @@ HEADER_DOCS: Final[dict[str, str]] = {
     H.FIRST_FAILURE: "When the record first failed.",
     H.REPLAYED_FROM: "Dead-letter topic a replayed record came from.",
     H.RETRY_HANDLERS: "Subscriptions of the retrying group that still have to handle the record.",
+    H.DEAD_LETTER_ID: "Source topic:partition:offset of a dead letter; equal on every group's "
+    "copy of one record, which list and replay merge into one dead letter.",
 }
 """Description of every header of :class:`baton.protocol.headers.H`."""
 
@@ -62,7 +64,7 @@ _KAFKA: Final = "0.5.0"
 _DEAD_LETTER_HEADERS: Final = {
     H.ORIGINAL_TOPIC, H.ORIGINAL_PARTITION, H.ORIGINAL_OFFSET, H.ORIGINAL_TIMESTAMP,
     H.CONSUMER_GROUP, H.COMPONENT, H.ERROR_CLASS, H.ERROR_MESSAGE, H.ERROR_PART, H.ATTEMPTS,
-    H.FIRST_FAILURE,
+    H.FIRST_FAILURE, H.DEAD_LETTER_ID,
 }  # fmt: skip
 
 

@@ -61,6 +61,8 @@ class H:
     FIRST_FAILURE: Final = "baton-first-failure"
     REPLAYED_FROM: Final = "baton-replayed-from"
     RETRY_HANDLERS: Final = "baton-retry-handlers"
+    # The source record a dead letter is a copy of: every group's copy carries the same id.
+    DEAD_LETTER_ID: Final = "baton-dead-letter-id"
 
 
 DELIVERY_HEADERS: Final = frozenset(
@@ -80,6 +82,7 @@ DELIVERY_HEADERS: Final = frozenset(
         H.FIRST_FAILURE,
         H.REPLAYED_FROM,
         H.RETRY_HANDLERS,
+        H.DEAD_LETTER_ID,
         H.STATUS,
     }
 )

@@ -94,7 +94,7 @@ def durable_responder(
             except BatonError as exc:
                 if exc.retriable:
                     raise
-                status, reply = "error", {**exc.to_dict(), "retriable": False}
+                status, reply = "error", exc.to_reply()
             await conn.execute(
                 "insert into baton_replies (owner, request_id, status, reply) values ($1,$2,$3,$4)",
                 owner,

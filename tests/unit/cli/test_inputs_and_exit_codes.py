@@ -108,3 +108,31 @@ def test_unknown_helper_says_what_is_known() -> None:
     error = json.loads(result.output.strip().splitlines()[-1])
     assert error["error"] == "UnknownHelper"
     assert "allocate" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["resource-manager", "allocate", "[1,2,3]"], "allocation_request"),
+        (["resource-manager", "allocate", '{"priority": 1}'], "allocation_request.workflow_id"),
+        (
+            ["resource-manager", "allocate", '{"workflow_id": "w", "priority": "urgent"}'],
+            "allocation_request.priority",
+        ),
+        (
+            ["coordination-hub", "create-workflow", '{"workflow_id": "w", "priority": "urgent"}'],
+            "definition.priority",
+        ),
+        (["coordination-hub", "create-workflow", "w", "--priority=urgent"], "definition.priority"),
+        (["coordination-hub", "create-workflow", "[1]"], "definition"),
+    ],
+)
+def test_bad_input_the_cli_can_see_exits_2_naming_the_field_before_asking(
+    args: list[str], field: str
+) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == EXIT.BAD_INPUT, result.output
+    error = json.loads(result.output.strip().splitlines()[-1])
+    assert error["retriable"] is False
+    assert error.get("field", error.get("part")) == field, error
+    assert "pydantic.dev" not in result.output

@@ -186,8 +186,8 @@ def test_duplicate_task_id_is_named() -> None:
 
 def test_unknown_dependency_is_named() -> None:
     text = error_text({"workflow_id": "w", "tasks": [{"task_id": "a", "dependencies": ["ghost"]}]})
-    assert "tasks[0].dependencies (a)" in text
-    assert "unknown dependency 'ghost'" in text
+    assert "tasks[0].dependencies: unknown dependency 'ghost'" in text
+    assert "(task 'a')" in text
 
 
 def test_cycle_is_named() -> None:
