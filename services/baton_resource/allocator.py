@@ -31,7 +31,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from baton.protocol.messages import AllocationAlternative, AllocationRequest, AllocationResponse
+from baton.protocol.messages import (
+    AllocationAlternative,
+    AllocationRequest,
+    AllocationResponse,
+    ResourceStateMessage,
+)
 from baton_resource import responses as build
 from baton_resource.leases import MAX_DURATION_HOURS, renewed
 from baton_resource.ledger import Ledger, Snapshot
@@ -46,7 +51,7 @@ from baton_resource.records import (
     ReleaseOutcome,
     SaturationHold,
 )
-from baton_resource.report import build_status
+from baton_resource.report import build_state_sync, build_status
 from baton_resource.thresholds import threshold_table
 
 __all__ = ["Allocator"]
@@ -304,6 +309,17 @@ class Allocator:
             else {"reason": held.reason, "since": held.since.isoformat(), "held": sorted(book.held)}
         )
         return status
+
+    def state_sync(self, *, version: int, now: datetime) -> ResourceStateMessage:
+        """What the pools hold, as the state-sync message of state ``version``."""
+        book = self._book
+        return build_state_sync(
+            version=version,
+            usage=book.pools.usage(used=book.used()),
+            allocations=len(book.state.allocations),
+            queued=len(book.state.queue),
+            now=_utc(now),
+        )
 
     def _settle(
         self,

@@ -5,6 +5,11 @@ allocator from it, applies the pure operation, saves it and queues the events in
 — one transaction. Replicas therefore never hand out the same capacity twice, and nothing
 in memory can drift from what is stored.
 
+After every change, and at start, the state's pool figures are published as the resource
+manager's state sync (:mod:`baton.protocol.messages.resource_state`), versioned by the state
+row's version, in the change's transaction: other services read what the pools hold there
+rather than adding up allocation events.
+
 Agent ids: the pool's agents have names (``BATON_RESOURCE_AGENT_IDS``, default
 ``agent_001``…); an allocation of N agents holds N free names, returned as ``agent_ids`` in
 the reply and on ``RESOURCE_ALLOCATED`` events, and freed on release.
@@ -30,7 +35,13 @@ from baton.db import Database
 from baton.errors import BadInputError, HandlerError
 from baton.protocol.event import Event
 from baton.protocol.invalid import bad_input
-from baton.protocol.messages import ID_PATTERN, AllocationRequest, ResourceRequest
+from baton.protocol.messages import (
+    ID_PATTERN,
+    RESOURCE_STATE_EVENT,
+    RESOURCE_STATE_KEY,
+    AllocationRequest,
+    ResourceRequest,
+)
 from baton.runtime import Outbox, first_time
 from baton_resource.allocator import Allocator
 from baton_resource.config import ResourceConfig
@@ -85,8 +96,9 @@ class ResourceHandlers:
     async def _change(self, conn: Any, change: Change) -> dict[str, Any]:
         """Load, apply ``change``, assign agent ids, save, queue events (in ``conn``)."""
         version, allocator, slots = await self.store.load(conn)
+        now = _now()
         try:
-            reply, events = change(allocator, _now())
+            reply, events = change(allocator, now)
         except BaseException:
             self.store.forget()  # the allocator may be half-changed in memory
             raise
@@ -113,10 +125,31 @@ class ResourceHandlers:
                     data=data,
                 ),
             )
+        await self._add_state(conn, allocator, version=version + 1, now=now)
         reply_id = reply.get("allocation_response", {}).get("allocated_resources") or {}
         if reply_id.get("allocation_id") in slots:
             reply["agent_ids"] = slots[reply_id["allocation_id"]]
         return reply
+
+    async def _add_state(
+        self, conn: Any, allocator: Allocator, *, version: int, now: datetime
+    ) -> None:
+        """Queue the state sync of ``version`` (in ``conn``)."""
+        message = allocator.state_sync(version=version, now=now)
+        event = Event(
+            event_type=RESOURCE_STATE_EVENT,
+            workflow_id=RESOURCE_STATE_KEY,
+            phase=RESOURCE_STATE_KEY,
+            data=message.model_dump(mode="json"),
+        )
+        await self.outbox.add(conn, event)
+
+    async def publish_state(self) -> None:
+        """Publish the current state sync (at start: readers need not wait for a change)."""
+        async with self.db.transaction() as conn:
+            version, allocator, _ = await self.store.load(conn)
+            await self._add_state(conn, allocator, version=version, now=_now())
+        self.outbox.notify()
 
     # -- commands ----------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The allocator's status as JSON-ready data (for ``resource-manager status`` and /status).
+"""The allocator's status as JSON-ready data (for ``resource-manager status`` and /status),
+and its state sync (:func:`build_state_sync`: the pools only, for other services).
 
 Times are ISO-8601 UTC strings, waits are duration strings (``"4h"``); queue positions are
 1-based in serving order; ``reserved`` marks the request holding the queue's reservation.
@@ -11,12 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from baton.protocol.duration import format_duration
+from baton.protocol.messages import PoolFigures, ResourceState, ResourceStateMessage
 from baton_resource.estimate import Start
 from baton_resource.queue import effective_priority, waited_minutes
 from baton_resource.records import Allocation, QueuedRequest
 from baton_resource.responses import iso
 
-__all__ = ["build_status"]
+__all__ = ["build_state_sync", "build_status"]
 
 
 def _allocation(allocation: Allocation) -> dict[str, Any]:
@@ -102,3 +104,23 @@ def build_status(
         ],
         "exclusive_files": {name: files[name] for name in sorted(files)},
     }
+
+
+def build_state_sync(
+    *,
+    version: int,
+    usage: Mapping[str, Mapping[str, Any]],
+    allocations: int,
+    queued: int,
+    now: datetime,
+) -> ResourceStateMessage:
+    """The state-sync message of state ``version``: the same pool figures as the status."""
+    return ResourceStateMessage(
+        resource_state=ResourceState(
+            state_version=version,
+            timestamp=now,
+            pools={name: PoolFigures.model_validate(dict(pool)) for name, pool in usage.items()},
+            allocations=allocations,
+            queued=queued,
+        )
+    )

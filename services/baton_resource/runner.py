@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from baton.protocol.messages import RESOURCE_STATE_EVENT, RESOURCE_STATE_KEY
+from baton.protocol.routing import routing_key
 from baton.runtime import Loop, Service
 from baton_resource.config import ResourceConfig
 from baton_resource.handlers import ResourceHandlers
@@ -30,6 +32,7 @@ class ResourceService(Service):
         "resource.*.deallocated",
         "resource.*.conflict",
         "resource.*.threshold",
+        routing_key(RESOURCE_STATE_EVENT, RESOURCE_STATE_KEY),
     )
     migrations = Path(__file__).parent / "migrations"
 
@@ -40,6 +43,9 @@ class ResourceService(Service):
         )
         self.answer_durably(self.handlers.command)
         self.subscribe_each(self.handlers.subscriptions())
+
+    async def started(self) -> None:
+        await self.handlers.publish_state()
 
     def loops(self) -> dict[str, Loop]:
         return {"lease_expiry": self.handlers.expiry_loop}

@@ -8,9 +8,9 @@ Candidates, over the workflows that have not ended:
 - **agent**: an agent holding tasks of a workflow while other tasks of that workflow are
   ready and wait for an agent; or an agent with tasks failed or timed out (two or more in
   all), or with a performance alert.
-- **resource**: a pool a queued workflow waits for: one whose free capacity (known
-  capacity minus what live allocations hold) is below what the workflow asked for; files
-  of a conflict that names the workflow; else, capacities unknown, the resource queue.
+- **resource**: a pool a queued workflow waits for: one whose free capacity (as the
+  resource manager last said) is below what the workflow asked for; files of a conflict
+  that names the workflow; else, pools unknown, the resource queue.
 - **dependency**: an external dependency not satisfied that holds a workflow's start back
   or that a task of its current phase waits for; a quality gate that holds a phase back.
 
@@ -134,21 +134,18 @@ def _agent_failures(board: _Board, views: list[WorkflowView], system: SystemView
         board.get("agent", named).notes.append(f"{count} performance alert(s)")
 
 
-def _resources(
-    board: _Board, view: WorkflowView, system: SystemView, used: dict[str, float], now: datetime
-) -> None:
+def _resources(board: _Board, view: WorkflowView, system: SystemView, now: datetime) -> None:
     if view.status != "QUEUED":
         return
     waited = _since(view.queued_at, now)
     short: list[str] = []
-    for pool, need in amounts(view.resources).items():
-        capacity = system.capacities.get(pool)
-        if capacity is not None and capacity - used.get(pool, 0.0) < need:
-            short.append(pool)
-            item = board.get("resource", pool)
+    for name, need in amounts(view.resources).items():
+        pool = system.pools.get(name)
+        if pool is not None and pool.free < need:
+            short.append(name)
+            item = board.get("resource", name)
             item.notes.append(
-                f"{view.workflow_id} needs {need:g}, {max(0.0, capacity - used.get(pool, 0.0)):g}"
-                f" of {capacity:g} free"
+                f"{view.workflow_id} needs {need:g}, {pool.free:g} of {pool.capacity:g} free"
             )
     for conflict in system.conflicts:
         if conflict.get("workflow_id") == view.workflow_id:
@@ -209,11 +206,10 @@ def bottlenecks(
     now = utc(now)
     open_views = [v for v in views if v.status not in TERMINAL]
     board = _Board()
-    used = system.used()
     for view in open_views:
         _phases(board, view, now)
         _agents(board, view, now)
-        _resources(board, view, system, used, now)
+        _resources(board, view, system, now)
         _dependencies(board, view, now)
     _agent_failures(board, open_views, system)
     found = [

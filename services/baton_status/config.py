@@ -17,11 +17,9 @@ class StatusConfig(ServiceConfig):
     Attributes:
         overview_interval: Seconds between overview messages on the live stream.
         list_limit: Most workflows one list request returns.
-        capacity_interval: Seconds between asking the resource manager for pool sizes.
     """
 
     env_prefix: ClassVar[str] = "BATON_STATUS_"
 
     overview_interval: float = Field(default=2.0, gt=0)
     list_limit: int = Field(default=500, ge=1, le=10_000)
-    capacity_interval: float = Field(default=10.0, gt=0)

@@ -11,6 +11,10 @@ The system view and the history are versioned rows: the lock reads only the vers
 is the one last written from here, and the value in memory is used (and updated in place);
 another writer's change (a second replica) or a failed transaction makes it read the value
 again. A failed transaction's change may show in the API until the next such read.
+
+The resource manager's state sync (``RESOURCE_STATE``) replaces the system view's pools
+when it is the newest state (:func:`baton_status.system.apply_resource_state`): its version
+makes applying it twice, late or out of order harmless, so it needs no ledger entry.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ from pydantic import BaseModel
 
 from baton.db import Database
 from baton.protocol.event import Event
+from baton.protocol.messages import RESOURCE_STATE_EVENT, ResourceStateMessage, validate_model
 from baton_status.api_models import Overview, WorkflowDetail, WorkflowSummary
 from baton_status.history import History, observe
 from baton_status.projection import apply
 from baton_status.render import detail, overview, summary
 from baton_status.store import StatusStore
 from baton_status.stream import Broadcaster
-from baton_status.system import SYSTEM_TYPES, apply_system, set_capacities
+from baton_status.system import SYSTEM_TYPES, apply_resource_state, apply_system
 from baton_status.views import SystemView, WorkflowView
 
 __all__ = ["ReadModel"]
@@ -66,6 +71,9 @@ class ReadModel:
 
     async def on_event(self, event: Event) -> None:
         """Apply one event (subscribed to ``#`` on the events topic)."""
+        if event.event_type == RESOURCE_STATE_EVENT:
+            await self.on_resource_state(event)
+            return
         view: WorkflowView | None = None
         system: SystemView | None = None
         history: History | None = None
@@ -168,20 +176,22 @@ class ReadModel:
     def overview(self) -> Overview:
         return overview(self.views.values(), self.system, history=self.history, now=_now())
 
-    async def record_capacities(self, capacities: dict[str, float]) -> None:
-        """Store pool capacities (learned from the resource manager) in the system view."""
+    async def on_resource_state(self, event: Event) -> None:
+        """The resource manager's state sync: its pools, when the newest state."""
+        state = validate_model(ResourceStateMessage, event.data).resource_state
         try:
             async with self.db.transaction() as conn:
                 known = await self._read(conn, "system", self.system, SystemView, lock=True)
-                system = set_capacities(known, capacities)
+                if not apply_resource_state(known, state):
+                    return
                 version = await self.store.save_singleton(
-                    conn, "system", system.model_dump(mode="json")
+                    conn, "system", known.model_dump(mode="json")
                 )
         except BaseException:
             self._forget()
             raise
         self._versions["system"] = version
-        self.system = system
+        self.system = known
 
     async def overview_loop(self, interval: float) -> None:
         """Send the overview to the live stream every ``interval`` seconds (when watched)."""

@@ -12,7 +12,9 @@ so the same events in the same order always give the same view.
   applied) changes nothing: applying an event twice is applying it once. An event of
   another workflow changes nothing either.
 - Once the workflow is COMPLETED, FAILED or CANCELLED, later events only join the timeline,
-  except ``RESOURCE_DEALLOCATED``: the release of its resources normally follows the end.
+  except ``RESOURCE_DEALLOCATED`` (the release of its resources normally follows the end)
+  and, for a FAILED one, ``WORKFLOW_RESTORED``: the hub restores a failed workflow from a
+  checkpoint and runs it again (:mod:`baton_status.restore`), and so does the view.
 - Every event, applied or not, joins the timeline (the newest
   :data:`~baton_status.views.TIMELINE_LIMIT` are kept).
 
@@ -32,6 +34,7 @@ from baton.protocol.fields import seconds, text
 from baton_status.api_models import TimelineEntry
 from baton_status.plan import add_phase, add_task, new_view, strings
 from baton_status.render import detail, overview, summary
+from baton_status.restore import RESTORED, restored
 from baton_status.system import apply_system
 from baton_status.task_events import TASK_HANDLERS, Handler
 from baton_status.views import (
@@ -58,6 +61,8 @@ __all__ = [
 ]
 
 _AFTER_END: Final = frozenset({"RESOURCE_DEALLOCATED"})
+_REVIVED_FROM: Final = frozenset({"FAILED"})
+"""Ended statuses a ``WORKFLOW_RESTORED`` brings back (the hub's ``restore`` allows FAILED)."""
 _SUMMARY_KEYS: Final = (
     "phase_id",
     "task_id",
@@ -102,7 +107,7 @@ def apply(view: WorkflowView | None, event: Event) -> WorkflowView | None:
         view = new_view(event)
     elif event.workflow_id != view.workflow_id or event.event_id in view.seen:
         return view
-    elif not view.terminal or event.event_type in _AFTER_END:
+    elif _applies(view, event.event_type):
         handler = _HANDLERS.get(event.event_type)
         if handler is not None:
             handler(view, event, moment)
@@ -121,6 +126,13 @@ def apply(view: WorkflowView | None, event: Event) -> WorkflowView | None:
     )
     keep_last(view.timeline, TIMELINE_LIMIT)
     return view
+
+
+def _applies(view: WorkflowView, event_type: str) -> bool:
+    """Whether an event of ``event_type`` changes ``view`` beyond its timeline (module doc)."""
+    if not view.terminal or event_type in _AFTER_END:
+        return True
+    return event_type == RESTORED and view.status in _REVIVED_FROM
 
 
 def _allocation(view: WorkflowView, data: Any) -> None:
@@ -257,6 +269,7 @@ _HANDLERS: Final[dict[str, Handler]] = {
     "WORKFLOW_COMPLETED": _ended("COMPLETED", None),
     "WORKFLOW_FAILED": _ended("FAILED", "failure_reason"),
     "WORKFLOW_CANCELLED": _ended("CANCELLED", "cancellation_reason"),
+    RESTORED: restored,
     "PHASE_STARTED": _phase_started,
     "PHASE_COMPLETED": _phase_ended("completed"),
     "PHASE_SKIPPED": _phase_ended("skipped"),

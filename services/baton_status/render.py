@@ -9,8 +9,8 @@
   ``timed_out`` (external dependencies that timed out).
 - :func:`overview`: the whole system (``progress-aggregator system-overview``): workflows
   per status, the active ones (neither ended nor queued) by priority, the queue by position,
-  conflicts, pool use (``capacity`` 0 when unknown; then ``utilisation`` is 0 too),
-  bottlenecks and alerts.
+  conflicts, pool use (the resource manager's own figures, see :mod:`baton_status.system`;
+  none before its first state sync), bottlenecks and alerts.
 
 ``now`` is passed in: durations of what is running are measured up to it.
 """
@@ -178,14 +178,10 @@ def detail(
 
 
 def _pools(system: SystemView) -> dict[str, PoolUse]:
-    used = system.used()
-    out: dict[str, PoolUse] = {}
-    for name in sorted({*system.capacities, *used}):
-        capacity = system.capacities.get(name, 0.0)
-        amount = round(used.get(name, 0.0), 6)
-        share = round(100.0 * amount / capacity, 2) if capacity > 0 else 0.0
-        out[name] = PoolUse(capacity=capacity, used=amount, utilisation=share)
-    return out
+    return {
+        name: PoolUse(capacity=pool.capacity, used=pool.used, utilisation=pool.utilisation)
+        for name, pool in sorted(system.pools.items())
+    }
 
 
 def overview(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any, ClassVar
 
 from fastapi import APIRouter
 
-from baton.errors import BadInputError, BatonError, HandlerError
+from baton.errors import BadInputError, HandlerError
 from baton.protocol.event import Event
 from baton.runtime import Loop, Service
 from baton_status.api import build_router
@@ -84,31 +83,7 @@ class StatusService(Service):
         return build_router(model=self.model, list_limit=self.config.list_limit)
 
     def loops(self) -> dict[str, Loop]:
-        return {
-            "overview": lambda: self.model.overview_loop(self.config.overview_interval),
-            "capacities": self.capacities_loop,
-        }
-
-    async def capacities_loop(self) -> None:
-        """Learn pool capacities from the resource manager now and then (events carry only
-        what is used); a silent resource manager just leaves them as they were."""
-        while True:
-            try:
-                reply = await self.bus.request(
-                    Event(
-                        event_type="RESOURCE_STATUS", workflow_id="global", phase="status", data={}
-                    ),
-                    service="resource",
-                    timeout=5.0,
-                    attempts=1,
-                )
-                pools = reply.data.get("pools", {})
-                await self.model.record_capacities(
-                    {name: float(pool["capacity"]) for name, pool in pools.items()}
-                )
-            except BatonError as exc:
-                self.log.debug("no pool capacities from the resource manager: %s", exc)
-            await asyncio.sleep(self.config.capacity_interval)
+        return {"overview": lambda: self.model.overview_loop(self.config.overview_interval)}
 
     def health_details(self) -> dict[str, Any]:
         return {"workflows": len(self.model.views), "stream_clients": self.model.stream.clients}

@@ -1,12 +1,16 @@
-"""Projecting system-wide events onto the :class:`~baton_status.views.SystemView`.
+"""Projecting system-wide events and the resource manager's state onto the
+:class:`~baton_status.views.SystemView`.
 
-- ``RESOURCE_ALLOCATED`` adds a live allocation: its agents (``agent_ids``) and the amounts
-  of its ``resource_details`` per pool (``agents``, ``memory_gb``, ``cpu_cores``,
-  ``tool_instances.<tool>``, the resource manager's pool names);
-  ``RESOURCE_DEALLOCATED`` removes it. Pool use is the sum over live allocations.
-- Pool capacities are known from ``RESOURCE_THRESHOLD`` (it carries ``capacity``) or from
-  the runner (:func:`set_capacities`, e.g. from the resource manager's status); a pool of
-  unknown capacity still shows what is used.
+- The pools (capacity, used, free, utilisation) are the resource manager's own figures, from
+  its state sync (:func:`apply_resource_state`): the newest state replaces them whole.
+  Newest: a higher ``state_version`` (a skipped version is no matter: each state is
+  complete), or a lower one published clearly later (more than :data:`CLOCK_SKEW` after),
+  which means the resource manager's state was started afresh (its database reset); the
+  margin keeps an old state handled late (after a retry) from passing for a fresh start
+  when two replicas' clocks differ. Allocation events do not change them: adding them up
+  gave figures the resource manager never held (any ``RESOURCE_ALLOCATED`` line on the bus
+  counted, a release missed or not yet read never left, partitions read at different
+  offsets mixed different moments).
 - ``RESOURCE_CONFLICT`` joins the conflicts; ``SYSTEM_THRESHOLD``, ``RESOURCE_THRESHOLD``,
   ``AGENT_PERFORMANCE_ALERT``, ``ESCALATION_REQUIRED`` and ``DEPENDENCY_TIMEOUT`` join the
   alerts (the newest :data:`~baton_status.views.SYSTEM_LIST_LIMIT` of each are kept).
@@ -18,15 +22,17 @@ returns it, ignores a repeated event id, and takes the time from the event.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, Final
 
 from baton.protocol.event import Event
 from baton.protocol.fields import number
+from baton.protocol.messages import ResourceState
+from baton.statesync import detect_conflict
 from baton_status.api_models import Alert
-from baton_status.plan import strings
 from baton_status.views import (
     SYSTEM_LIST_LIMIT,
-    SystemAllocation,
+    PoolRecord,
     SystemView,
     iso,
     keep_last,
@@ -34,7 +40,14 @@ from baton_status.views import (
     utc,
 )
 
-__all__ = ["ALERT_TYPES", "SYSTEM_TYPES", "amounts", "apply_system", "set_capacities"]
+__all__ = [
+    "ALERT_TYPES",
+    "CLOCK_SKEW",
+    "SYSTEM_TYPES",
+    "amounts",
+    "apply_resource_state",
+    "apply_system",
+]
 
 ALERT_TYPES: Final = frozenset(
     {
@@ -47,16 +60,16 @@ ALERT_TYPES: Final = frozenset(
 )
 """Event types that are alerts."""
 
-SYSTEM_TYPES: Final = ALERT_TYPES | {
-    "RESOURCE_ALLOCATED",
-    "RESOURCE_DEALLOCATED",
-    "RESOURCE_CONFLICT",
-}
+SYSTEM_TYPES: Final = ALERT_TYPES | {"RESOURCE_CONFLICT"}
 """Event types :func:`apply_system` uses (the others change nothing)."""
+
+CLOCK_SKEW: Final = timedelta(seconds=5)
+"""How far the clocks of two resource manager replicas may differ (module doc)."""
 
 
 def amounts(details: Any) -> dict[str, float]:
-    """Pool name → amount in an allocation's ``resource_details`` (unknown fields ignored)."""
+    """Pool name → amount in resource requirements or an allocation's ``resource_details``
+    (unknown fields ignored)."""
     if not isinstance(details, Mapping):
         return {}
     out: dict[str, float] = {}
@@ -73,13 +86,30 @@ def amounts(details: Any) -> dict[str, float]:
     return out
 
 
-def set_capacities(system: SystemView, capacities: Mapping[str, float]) -> SystemView:
-    """Record known pool capacities (pool name → capacity); returns ``system``."""
-    for name, capacity in capacities.items():
-        value = number(capacity)
-        if value is not None and value >= 0:
-            system.capacities[name] = value
-    return system
+def apply_resource_state(system: SystemView, state: ResourceState) -> bool:
+    """Take the pools of ``state`` when it is the newest (module doc); False when it is not.
+
+    Updates ``system`` in place.
+    """
+    held, moment = system.resource_version, utc(state.timestamp)
+    if held is not None:
+        kind = detect_conflict(current_version=held, incoming_version=state.state_version)
+        afresh = state.state_version < held and (
+            system.resource_at is None or moment > system.resource_at + CLOCK_SKEW
+        )
+        if kind == "stale" and not afresh:
+            return False
+    system.pools = {
+        name: PoolRecord(
+            capacity=pool.capacity, used=pool.used, free=pool.free, utilisation=pool.utilisation
+        )
+        for name, pool in state.pools.items()
+    }
+    system.resource_version = state.state_version
+    system.resource_at = moment
+    if system.updated_at is None or moment > system.updated_at:
+        system.updated_at = moment
+    return True
 
 
 def apply_system(system: SystemView, event: Event) -> SystemView:
@@ -91,27 +121,9 @@ def apply_system(system: SystemView, event: Event) -> SystemView:
     data = event.data
     if system.updated_at is None or moment > system.updated_at:
         system.updated_at = moment
-    if kind == "RESOURCE_ALLOCATED":
-        allocation_id = data.get("allocation_id")
-        if isinstance(allocation_id, str):
-            status = data.get("status")
-            system.allocations[allocation_id] = SystemAllocation(
-                allocation_id=allocation_id,
-                workflow_id=event.workflow_id,
-                status=status if isinstance(status, str) else None,
-                agent_ids=strings(data.get("agent_ids")),
-                amounts=amounts(data.get("resource_details")) or amounts(data),
-                at=moment,
-            )
-    elif kind == "RESOURCE_DEALLOCATED":
-        system.allocations.pop(str(data.get("allocation_id")), None)
-    elif kind == "RESOURCE_CONFLICT":
+    if kind == "RESOURCE_CONFLICT":
         system.conflicts.append({**data, "workflow_id": event.workflow_id, "at": iso(moment)})
         keep_last(system.conflicts, SYSTEM_LIST_LIMIT)
-    if kind == "RESOURCE_THRESHOLD":
-        pool, capacity = data.get("resource_type"), number(data.get("capacity"))
-        if isinstance(pool, str) and capacity is not None and capacity >= 0:
-            system.capacities[pool] = capacity
     if kind in ALERT_TYPES:
         system.alerts.append(
             Alert(

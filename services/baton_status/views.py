@@ -28,7 +28,7 @@ __all__ = [
     "AllocationRecord",
     "ExternalRecord",
     "PhaseRecord",
-    "SystemAllocation",
+    "PoolRecord",
     "SystemView",
     "TaskRecord",
     "Utc",
@@ -254,43 +254,37 @@ class WorkflowView(_Model):
         return out
 
 
-class SystemAllocation(_Model):
-    """A live allocation as the resource manager announced it."""
+class PoolRecord(_Model):
+    """One pool as the resource manager last said it holds it."""
 
-    allocation_id: str
-    workflow_id: str
-    status: str | None = None
-    agent_ids: list[str] = Field(default_factory=list)
-    amounts: dict[str, float] = Field(default_factory=dict)
-    """Pool name (``agents``, ``memory_gb``, ``cpu_cores``, ``tool_instances.<tool>``) → amount."""
-    at: Utc
+    capacity: float
+    used: float
+    free: float
+    utilisation: float
+    """Used over capacity in %."""
 
 
 class SystemView(_Model):
-    """What is system-wide: allocations, pool capacities, conflicts, alerts."""
+    """What is system-wide: the pools, conflicts, alerts.
 
-    allocations: dict[str, SystemAllocation] = Field(default_factory=dict)
-    """Allocation id → live allocation (removed when released)."""
-    capacities: dict[str, float] = Field(default_factory=dict)
-    """Pool name → capacity, where known (threshold events carry it, or the runner sets it)."""
+    The pools are the resource manager's own figures (its state sync,
+    :mod:`baton.protocol.messages.resource_state`), never a sum the status service keeps:
+    one source of truth for what is used.
+    """
+
+    # Ignore, not forbid: rows written before the pools came from the resource manager
+    # hold ``allocations`` and ``capacities``, which the next write drops.
+    model_config = ConfigDict(extra="ignore")
+
+    pools: dict[str, PoolRecord] = Field(default_factory=dict)
+    """Pool name → figures, as of ``resource_version`` (empty until the first state sync)."""
+    resource_version: int | None = None
+    """Version of the resource manager's state the pools are from."""
+    resource_at: Utc | None = None
+    """When the resource manager published that state."""
     conflicts: list[dict[str, Any]] = Field(default_factory=list)
     """The newest :data:`SYSTEM_LIST_LIMIT` conflicts: event data plus ``at``, ``workflow_id``."""
     alerts: list[Alert] = Field(default_factory=list)
     """The newest :data:`SYSTEM_LIST_LIMIT` alerts, oldest first."""
     seen: list[str] = Field(default_factory=list)
     updated_at: Utc | None = None
-
-    def used(self) -> dict[str, float]:
-        """Pool name → amount held by live allocations."""
-        out: dict[str, float] = {}
-        for allocation in self.allocations.values():
-            for name, amount in allocation.amounts.items():
-                out[name] = out.get(name, 0.0) + amount
-        return out
-
-    def workflow_agents(self) -> dict[str, list[str]]:
-        """Workflow id → agents its live allocations hold."""
-        out: dict[str, list[str]] = {}
-        for allocation in self.allocations.values():
-            out.setdefault(allocation.workflow_id, []).extend(allocation.agent_ids)
-        return out

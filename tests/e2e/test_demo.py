@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from baton.config import BatonSettings
+from tests.e2e.harness import Cluster
+from tests.e2e.test_helpers_cli import baton
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,3 +62,24 @@ async def test_run_command_completes_the_three_scenarios(
     logs = BatonSettings.from_env(e2e_env).home / "demo" / "logs"
     for service in ("resource", "hub", "recovery", "status", "monitor"):
         assert (logs / f"{service}.log").exists()
+    # Hub and status service say the same of every workflow (issue 16.2: the restored
+    # migration was COMPLETED in the hub, FAILED at "1 of 3 phases" in workflow-status).
+    async with Cluster(["hub", "status"], env=e2e_env, log_dir=log_dir):
+        for row in rows.values():
+            await _hub_and_status_agree(e2e_env, row["workflow_id"])
+
+
+async def _hub_and_status_agree(env: dict[str, str], workflow_id: str) -> None:
+    code, held, err = await baton(env, "coordination-hub", workflow_id, "status")
+    assert code == 0, err
+    code, shown, err = await baton(env, "workflow-status", workflow_id, "--json")
+    assert code == 0, err
+    state = held["workflow"]
+    done = sum(1 for p in state["phases"] if p["status"] in ("completed", "skipped"))
+    assert (shown["status"], shown["phases_done"], shown["phases_total"]) == (
+        state["status"],
+        done,
+        len(state["phases"]),
+    ), workflow_id
+    if state["status"] == "COMPLETED":
+        assert shown["progress"] == 100.0, workflow_id

@@ -73,7 +73,6 @@ ALLOW = 3
 
 CALLS: dict[str, tuple[str, ...]] = {
     "hub": ("resource",),
-    "status": ("resource",),
     "recovery": ("hub",),
 }
 """Whose commands topic each service writes (request-response); the rest write none."""

@@ -61,3 +61,13 @@ def test_the_state_property_is_a_copy() -> None:
     copy = manager.state
     copy.allocations.clear()
     assert len(manager.state.allocations) == 2
+
+
+def test_the_state_sync_holds_the_status_pool_figures() -> None:
+    manager = _busy()
+    message = manager.state_sync(version=12, now=at(6)).resource_state
+    figures = {name: pool.model_dump() for name, pool in message.pools.items()}
+    assert figures == manager.status(now=at(6))["pools"]
+    assert (message.state_version, message.allocations, message.queued) == (12, 2, 2)
+    assert message.timestamp == at(6)
+    assert figures["agents"]["used"] == 4

@@ -2,50 +2,43 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
+from baton.protocol.messages import PoolFigures, ResourceState
 from baton_hub import workflow as wf
 from baton_status.history import History
 from baton_status.progress import bottlenecks
 from baton_status.projection import apply_system, detail, overview
-from baton_status.system import set_capacities
+from baton_status.system import apply_resource_state
 from baton_status.views import SYSTEM_LIST_LIMIT, SystemView, WorkflowView
 from tests.unit.status.helpers import FEATURE_DEV, T0, Sim, event, project
 
 NOW = T0 + timedelta(hours=1)
 
 
-def _details(agents: int, **extra: Any) -> dict[str, Any]:
-    # As the resource manager writes them (AllocatedResources.model_dump).
-    return {
-        "agents": agents,
-        "memory_gb": 2.0,
-        "cpu_cores": 0.0,
-        "duration_hours": 4.0,
-        "exclusive_files": [],
-        "tool_instances": {"bash": 1},
-        "allocation_id": "x",
-        **extra,
-    }
-
-
-def _allocated(workflow_id: str, allocation_id: str, agents: list[str]) -> Any:
-    return event(
-        "RESOURCE_ALLOCATED",
-        workflow_id,
-        {
-            "allocation_id": allocation_id,
-            "resource_details": _details(len(agents)),
-            "requester": "coordination-hub",
-            "agent_ids": agents,
-            "status": "approved",
+def _state(version: int, *, at: datetime, **used: float) -> ResourceState:
+    """The resource manager's state sync: 5 agents, 16 GB, 2 bash instances."""
+    capacity = {"agents": 5.0, "memory_gb": 16.0, "tool_instances.bash": 2.0}
+    return ResourceState(
+        state_version=version,
+        timestamp=at,
+        pools={
+            name: PoolFigures(
+                capacity=size,
+                used=used.get(name, 0.0),
+                free=max(0.0, size - used.get(name, 0.0)),
+                utilisation=round(100 * used.get(name, 0.0) / size, 2),
+            )
+            for name, size in capacity.items()
         },
     )
 
 
 def _system() -> SystemView:
     system = SystemView()
+    assert apply_resource_state(
+        system, _state(7, at=T0, agents=5, memory_gb=4, **{"tool_instances.bash": 2})
+    )
     threshold = event(
         "RESOURCE_THRESHOLD",
         "global",
@@ -57,12 +50,7 @@ def _system() -> SystemView:
             "capacity": 5,
         },
     )
-    for e in (
-        _allocated("feature_dev_001", "alloc_1", ["agent_001", "agent_002", "agent_003"]),
-        _allocated("feature_dev_005", "alloc_2", ["agent_004", "agent_005"]),
-        threshold,
-    ):
-        apply_system(system, e)
+    apply_system(system, threshold)
     return system
 
 
@@ -119,15 +107,38 @@ def _views() -> list[WorkflowView]:
     ]
 
 
-def test_system_view_tracks_allocations_conflicts_and_alerts() -> None:
+def test_pools_are_the_resource_managers_newest_state() -> None:
     system = _system()
-    assert system.used() == {"agents": 5, "memory_gb": 4, "tool_instances.bash": 2}
-    assert system.capacities == {"agents": 5}
-    assert system.workflow_agents()["feature_dev_005"] == ["agent_004", "agent_005"]
+    assert (system.pools["agents"].used, system.pools["agents"].capacity) == (5, 5)
+    assert system.resource_version == 7
+    # Allocation events do not change the figures: the seed's example line, published by
+    # hand, is no allocation of the resource manager (it counted 3 more agents before).
+    seed_line = event("RESOURCE_ALLOCATED", "wf_001", {"agents": 3, "allocation_id": "alloc_456"})
     released = event("RESOURCE_DEALLOCATED", "feature_dev_005", {"allocation_id": "alloc_2"})
-    apply_system(system, released)
-    apply_system(system, released)
-    assert system.used()["agents"] == 3
+    for e in (seed_line, released):
+        apply_system(system, e)
+    assert system.pools["agents"].used == 5
+    # An older state (a redelivery) is ignored; a newer one replaces the pools whole, even
+    # after a gap (each state is complete).
+    assert not apply_resource_state(system, _state(6, at=T0 - timedelta(seconds=1), agents=1))
+    assert not apply_resource_state(system, _state(7, at=T0 + timedelta(seconds=1), agents=1))
+    assert apply_resource_state(system, _state(9, at=T0 + timedelta(seconds=2), agents=3))
+    assert (system.pools["agents"].used, system.pools["memory_gb"].used) == (3, 0)
+    # A lower version published clearly later: the resource manager's state started afresh;
+    # within the clocks' margin it is an old state handled late.
+    assert not apply_resource_state(system, _state(8, at=T0 + timedelta(seconds=5), agents=1))
+    assert apply_resource_state(system, _state(1, at=T0 + timedelta(minutes=1), agents=2))
+    assert (system.resource_version, system.pools["agents"].used) == (1, 2)
+    assert SystemView.model_validate_json(system.model_dump_json()) == system
+
+
+def test_a_system_row_of_the_event_sum_era_still_loads() -> None:
+    legacy = {"allocations": {"alloc_1": {"allocation_id": "alloc_1"}}, "capacities": {"a": 1}}
+    assert SystemView.model_validate(legacy).pools == {}
+
+
+def test_system_view_keeps_conflicts_and_alerts() -> None:
+    system = _system()
     for i in range(SYSTEM_LIST_LIMIT + 5):
         conflict = {"conflict_id": f"c{i}", "conflicting_requests": [], "severity": "medium"}
         apply_system(system, event("RESOURCE_CONFLICT", "bug_fix_002", conflict))
@@ -140,7 +151,6 @@ def test_system_view_tracks_allocations_conflicts_and_alerts() -> None:
         "RESOURCE_THRESHOLD",
         "AGENT_PERFORMANCE_ALERT",
     ]
-    set_capacities(system, {"memory_gb": 16})
     assert SystemView.model_validate_json(system.model_dump_json()) == system
 
 
@@ -190,7 +200,8 @@ def test_overview_counts_and_orders() -> None:
     ]
     agents = result.resources["agents"]
     assert (agents.capacity, agents.used, agents.utilisation) == (5, 5, 100.0)
-    assert result.resources["memory_gb"].capacity == 0  # not known
+    assert (result.resources["memory_gb"].capacity, result.resources["memory_gb"].used) == (16, 4)
+    assert list(result.resources) == ["agents", "memory_gb", "tool_instances.bash"]
     assert result.bottlenecks[0].name == "agents"
     assert result.alerts[0].event_type == "RESOURCE_THRESHOLD"
     assert result.at == "2025-01-15T13:00:00Z"

@@ -31,6 +31,7 @@ TYPES = sorted(
         "WORKFLOW_COMPLETED",
         "WORKFLOW_FAILED",
         "WORKFLOW_CANCELLED",
+        "WORKFLOW_RESTORED",
         "PHASE_STARTED",
         "PHASE_COMPLETED",
         "PHASE_SKIPPED",
@@ -82,6 +83,9 @@ KEYS = [
     "old_agent",
     "role",
     "workflow_definition",
+    "kept_tasks",
+    "reset_tasks",
+    "current_phase",
 ]
 NAMES = st.sampled_from(["research", "backend", "agent_1", "alloc_1", "unit_tests", "x", ""])
 SCALARS = st.one_of(

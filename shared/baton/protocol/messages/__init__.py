@@ -1,4 +1,4 @@
-"""Pydantic models of every protocol message of seed 001 (SPEC §2).
+"""Pydantic models of every protocol message of seed 001 (SPEC §2), and of ours.
 
 One module per message family; this package re-exports all of them. Each message has an
 envelope model (``AllocationRequestMessage`` with field ``allocation_request``), listed by
@@ -84,6 +84,13 @@ from baton.protocol.messages.registration import (
     RoutingPattern,
     Version,
 )
+from baton.protocol.messages.resource_state import (
+    RESOURCE_STATE_EVENT,
+    RESOURCE_STATE_KEY,
+    PoolFigures,
+    ResourceState,
+    ResourceStateMessage,
+)
 from baton.protocol.messages.state import (
     AgentState,
     CurrentPhase,
@@ -96,6 +103,8 @@ from baton.protocol.messages.state import (
 __all__ = [
     "ID_PATTERN",
     "MESSAGE_MODELS",
+    "RESOURCE_STATE_EVENT",
+    "RESOURCE_STATE_KEY",
     "AgentState",
     "AlertThresholds",
     "AllocatedResources",
@@ -140,10 +149,13 @@ __all__ = [
     "Percent",
     "PerformanceConfig",
     "PerformanceMetrics",
+    "PoolFigures",
     "Priority",
     "Probability",
     "RecoverySuggestion",
     "ResourceRequest",
+    "ResourceState",
+    "ResourceStateMessage",
     "ResourceUsage",
     "ResourceUsageReport",
     "RoutingPattern",
