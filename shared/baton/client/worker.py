@@ -23,7 +23,8 @@ Behaviour:
   or ``TASK_FAILED`` with the handler's error. Every report carries the fencing token.
 - Taken away (see :mod:`baton.client.takeaway`): when the workflow ends or is cancelled, or
   the task is reassigned, timed out, skipped or assigned anew with a newer token, the
-  handler is cancelled and nothing more is reported for that assignment.
+  handler is cancelled and nothing more is reported for that assignment. A late report of a
+  superseded assignment (another agent's, with an older token) takes nothing away.
 - Choices: an assignment is acknowledged (its offset committed) once it is handed to a
   task, not when it finishes, so a slow handler never holds back cancellations; a worker
   killed mid-task leaves it to the system's timeouts (recovery's missed heartbeats, the
