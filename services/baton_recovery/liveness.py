@@ -228,9 +228,18 @@ class Liveness(BaseModel):
             task.deadline = _utc(deadline)
         return task.agent_id is not None and self.heartbeat(task.agent_id, now=now)
 
-    def unwatch(self, *, workflow_id: str, task_id: str) -> bool:
-        """Stop watching a task (completed, failed, cancelled); True when it was watched."""
-        return self.tasks.pop(_key(workflow_id, task_id), None) is not None
+    def unwatch(self, *, workflow_id: str, task_id: str, agent_id: str | None = None) -> bool:
+        """Stop watching a task (completed, failed, cancelled); True when it was watched.
+
+        With ``agent_id`` (a report's sender) only when that agent holds it: a late report
+        of a superseded assignment does not end the watch of the current holder.
+        """
+        key = _key(workflow_id, task_id)
+        watched = self.tasks.get(key)
+        if watched is None or agent_id not in (None, watched.agent_id):
+            return False
+        del self.tasks[key]
+        return True
 
     def forget_agent(self, agent_id: str) -> bool:
         """Stop tracking an agent (it left); its tasks still time out on their deadlines."""

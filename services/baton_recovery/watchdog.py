@@ -74,7 +74,8 @@ class Watchdog:
         task, agent = event.data.get("task_id"), event.data.get("agent_id")
         now, policy = utc_now(), self.config.breakers()
         if isinstance(task, str):
-            self.liveness.unwatch(workflow_id=event.workflow_id, task_id=task)
+            holder = agent if isinstance(agent, str) else None
+            self.liveness.unwatch(workflow_id=event.workflow_id, task_id=task, agent_id=holder)
         if isinstance(agent, str):
             self.liveness.heartbeat(agent, now=now)
             if event.event_type == "TASK_FAILED":
