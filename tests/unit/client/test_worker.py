@@ -15,6 +15,7 @@ from baton.client import AgentWorker, Pipeline, Step, Task, TaskResult, task_pro
 from baton.config import BatonSettings
 from baton.errors import ConfigError
 from baton.protocol.event import Event
+from baton.protocol.headers import H
 from tests.behaviour.helpers import eventually, settle
 from tests.unit.client.conftest import ClientFactory
 
@@ -219,6 +220,27 @@ async def test_a_superseded_assignments_late_report_leaves_the_task_to_its_holde
         await eventually(lambda: len(hub.reports("TASK_COMPLETED")) == 2, what="both done")
     done = hub.reports("TASK_COMPLETED", "t1")
     assert [(d.data["agent_id"], d.data["fencing_token"]) for d in done] == [("agent_002", 2)]
+
+
+async def test_reports_carry_the_assignments_trace_context(
+    make_client: ClientFactory, hub: FakeHub
+) -> None:
+    """Issue 16, point 8: the assignment's trace context travels back with every report,
+    though this agent has no tracer (no OpenTelemetry SDK)."""
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    traceparent = f"00-{trace_id}-00f067aa0ba902b7-01".encode()
+
+    async def handler(task: Task) -> dict[str, Any]:
+        await task.progress(50, message="half way")
+        return {}
+
+    async with worker(make_client, handler):
+        await hub.assign("t1", extra_headers=((H.TRACEPARENT, traceparent),))
+        await eventually(lambda: bool(hub.reports("TASK_COMPLETED")), what="completion")
+    reports = [e for e in hub.events if e.source != "fake-hub" and "task_id" in e.data]
+    assert [e.event_type for e in reports] == ["TASK_STARTED", "PHASE_PROGRESS", "TASK_COMPLETED"]
+    carried = [dict(e.extra_headers).get(H.TRACEPARENT, b"").decode() for e in reports]
+    assert [c.split("-")[1:2] for c in carried] == [[trace_id]] * 3, carried
 
 
 async def test_a_newer_assignment_replaces_the_older_run(
