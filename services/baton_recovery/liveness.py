@@ -23,7 +23,8 @@ State is pydantic data that round-trips through :meth:`Liveness.to_dict` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -100,6 +101,8 @@ class TaskWatch(BaseModel):
     """When it should be done; None: only its agent's liveness counts."""
     timed_out_at: Timestamp | None = None
     """When its timeout was reported."""
+    trace_context: dict[str, str] = Field(default_factory=dict)
+    """Its assignment's trace context (its workflow's trace), for what its timeout emits."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +134,8 @@ class TaskTimeout:
     """Time since it was assigned."""
     limit_seconds: float | None = None
     """Time it was given (deadline - assignment); None when its agent timed out."""
+    trace_context: Mapping[str, str] = field(default_factory=dict)
+    """Its assignment's trace context (:attr:`TaskWatch.trace_context`)."""
 
     def data(self) -> dict[str, Any]:
         """Data of ``TASK_TIMEOUT`` (seed 001: task_id, agent_id, timeout_duration).
@@ -168,6 +173,7 @@ def _task_timeout(
         reason=reason,
         running_seconds=(now - task.since).total_seconds(),
         limit_seconds=limit,
+        trace_context=dict(task.trace_context),
     )
 
 
@@ -201,8 +207,10 @@ class Liveness(BaseModel):
         agent_id: str | None,
         now: datetime,
         deadline: datetime | None = None,
+        trace_context: Mapping[str, str] | None = None,
     ) -> None:
-        """Start (or restart, on reassignment) watching an in-flight task."""
+        """Start (or restart, on reassignment) watching an in-flight task (``trace_context``:
+        its assignment's, see :attr:`TaskWatch.trace_context`)."""
         now = _utc(now)
         if agent_id is not None and agent_id not in self.agents:
             self.agents[agent_id] = AgentLiveness(last_seen=now)
@@ -212,6 +220,7 @@ class Liveness(BaseModel):
             agent_id=agent_id,
             since=now,
             deadline=None if deadline is None else _utc(deadline),
+            trace_context=dict(trace_context or {}),
         )
 
     def progress(
