@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from baton.bus import Bus
+from baton.bus.tracecontext import current_trace, trace_for
 from baton.db import Database
 from baton.errors import BadInputError, BatonError, HandlerError, RequestTimeoutError
 from baton.protocol.event import Event
@@ -86,6 +87,9 @@ class HubHandlers:
                     )
                 ),
             ]
+        # In the workflow's trace even when the change comes from the timeouts loop, another
+        # workflow's event or a client's request (empty: the running code is in it already).
+        trace = trace_for(state.trace_context)
         queued: list[tuple[Event, str | None]] = []
         for event in events:
             if event.event_type == "CHECKPOINT_REQUESTED":
@@ -93,13 +97,14 @@ class HubHandlers:
                 event = event.model_copy(
                     update={"data": {**event.data, "snapshot": state.model_dump(mode="json")}}
                 )
-            queued.append((_to_event(event), None))
+            queued.append((_to_event(event, trace=trace), None))
         if changed:
             sync = Event(
                 event_type="WORKFLOW_STATE",
                 workflow_id=state.workflow_id,
                 phase=state.phase_name,
                 data=wf.state_sync(state),
+                extra_headers=trace,
             )
             queued.append((sync, self.bus.topics.state))
         await self.outbox.add_many(conn, queued)  # in order, one round trip
@@ -160,6 +165,7 @@ class HubHandlers:
             except ValidationError as exc:
                 raise bad_input(exc, root="definition", model=WorkflowDefinition) from None
             outcome[0].delegate_failures = self.config.failure_policy == "recovery"
+            outcome[0].trace_context = current_trace()  # the request's: the workflow's trace
             await self._record(conn, None, outcome)
             return _summary(outcome)
         if kind is HubCommand.GET:
@@ -392,12 +398,13 @@ class HubHandlers:
                     log.warning("timeout check of %s failed: %s", workflow_id, exc)
 
 
-def _to_event(event: HubEvent) -> Event:
+def _to_event(event: HubEvent, *, trace: tuple[tuple[str, bytes], ...] = ()) -> Event:
     return Event(
         event_type=event.event_type,
         workflow_id=event.workflow_id,
         phase=event.phase,
         data=event.data,
+        extra_headers=trace,
     )
 
 

@@ -179,6 +179,10 @@ class WorkflowState(_Model):
     """Failures no routing rule handles go to workflow-recovery (baton_hub.recovery)."""
     failure_reason: str | None = None
     pause_reason: str | None = None
+    trace_context: dict[str, str] = Field(default_factory=dict)
+    """W3C trace context (``traceparent``...) of the request that created the workflow: the
+    workflow's trace. Events the hub emits outside the handling of this workflow's own
+    records (a timeout found by the loop) carry it, so one workflow is one trace."""
     created_at: Timestamp
     updated_at: Timestamp
     scheduled_at: Timestamp | None = None

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from baton.bus import Bus
+from baton.bus.tracecontext import trace_headers
 from baton.db import Database
 from baton.errors import BatonError, HandlerError, RemoteError, RequestTimeoutError
 from baton.protocol.event import Event
@@ -20,7 +21,11 @@ from baton_recovery.config import RecoveryConfig
 from baton_recovery.plan import Decision
 from baton_recovery.store import RecoveryStore
 
-__all__ = ["Actions", "request_for"]
+__all__ = ["TRACE_CONTEXT", "Actions", "request_for"]
+
+TRACE_CONTEXT = "trace_context"
+"""Key of a stored action's request holding its workflow's trace context: the request to
+the hub carries it as headers (not as data), so the action's effects join that trace."""
 
 log = logging.getLogger("baton.recovery")
 
@@ -64,13 +69,15 @@ class Actions:
         self, workflow_id: str, action_id: str, request: dict[str, Any]
     ) -> dict[str, Any] | None:
         command = str(request.get("command"))
-        data = {k: v for k, v in request.items() if k != "command"}
+        trace = trace_headers(request.get(TRACE_CONTEXT) or {})
+        data = {k: v for k, v in request.items() if k not in {"command", TRACE_CONTEXT}}
         try:
             if command == "RESTORE":
                 return await self.restore(
                     workflow_id=workflow_id,
                     checkpoint_id=str(data["checkpoint_id"]),
                     request_id=action_id,
+                    trace=trace,
                 )
             reply = await self.bus.request(
                 Event(
@@ -79,6 +86,7 @@ class Actions:
                     phase="recovery",
                     data=data,
                     request_id=action_id,
+                    extra_headers=trace,
                 ),
                 service="hub",
                 timeout=self.config.action_timeout,
@@ -93,9 +101,15 @@ class Actions:
             return {"ok": False, "error": str(exc)}
 
     async def restore(
-        self, *, workflow_id: str, checkpoint_id: str, request_id: str | None = None
+        self,
+        *,
+        workflow_id: str,
+        checkpoint_id: str,
+        request_id: str | None = None,
+        trace: tuple[tuple[str, bytes], ...] = (),
     ) -> dict[str, Any]:
-        """Rebuild a checkpoint (every hash verified) and have the hub restore it.
+        """Rebuild a checkpoint (every hash verified) and have the hub restore it (``trace``:
+        the workflow's trace headers, when not running in that trace already).
 
         Raises:
             HandlerError: no such checkpoint for the workflow.
@@ -118,6 +132,7 @@ class Actions:
                 phase="recovery",
                 data={"checkpoint_id": checkpoint_id, "snapshot": state},
                 request_id=request_id or f"restore_{checkpoint_id}_{utc_now().timestamp():.0f}",
+                extra_headers=trace,
             ),
             service="hub",
             timeout=self.config.action_timeout,

@@ -31,13 +31,14 @@ from datetime import timedelta
 from typing import Any
 
 from baton.bus import Bus
+from baton.bus.tracecontext import trace_headers, trace_of
 from baton.db import Database
 from baton.errors import BatonError, HandlerError
 from baton.protocol.duration import parse_duration
 from baton.protocol.event import Event
 from baton.protocol.messages.base import utc_now
 from baton.runtime import Outbox, first_time
-from baton_recovery.actions import Actions, request_for
+from baton_recovery.actions import TRACE_CONTEXT, Actions, request_for
 from baton_recovery.classify import classify
 from baton_recovery.config import RecoveryConfig
 from baton_recovery.impact import assess_impact
@@ -102,6 +103,8 @@ class RecoveryHandlers:
                             workflow_id=event.workflow_id,
                             phase=event.phase,
                             data=created,
+                            # A batch may mix workflows: each answer joins its request's trace.
+                            extra_headers=trace_headers(trace_of(event)),
                         ),
                         None,
                     )
@@ -177,6 +180,7 @@ class RecoveryHandlers:
             )
             await self._report(conn, event, report, decision)
             request = request_for(decision, task_id=task_id, agent=agent)
+            request[TRACE_CONTEXT] = trace_of(event)  # the action runs later, in this trace
             await self.store.add_action(
                 conn,
                 action_id=f"act_{event.event_id}",

@@ -23,7 +23,8 @@ State is pydantic data that round-trips through :meth:`Liveness.to_dict` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -100,6 +101,8 @@ class TaskWatch(BaseModel):
     """When it should be done; None: only its agent's liveness counts."""
     timed_out_at: Timestamp | None = None
     """When its timeout was reported."""
+    trace_context: dict[str, str] = Field(default_factory=dict)
+    """Its assignment's trace context (its workflow's trace), for what its timeout emits."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +134,8 @@ class TaskTimeout:
     """Time since it was assigned."""
     limit_seconds: float | None = None
     """Time it was given (deadline - assignment); None when its agent timed out."""
+    trace_context: Mapping[str, str] = field(default_factory=dict)
+    """Its assignment's trace context (:attr:`TaskWatch.trace_context`)."""
 
     def data(self) -> dict[str, Any]:
         """Data of ``TASK_TIMEOUT`` (seed 001: task_id, agent_id, timeout_duration).
@@ -168,6 +173,7 @@ def _task_timeout(
         reason=reason,
         running_seconds=(now - task.since).total_seconds(),
         limit_seconds=limit,
+        trace_context=dict(task.trace_context),
     )
 
 
@@ -201,8 +207,10 @@ class Liveness(BaseModel):
         agent_id: str | None,
         now: datetime,
         deadline: datetime | None = None,
+        trace_context: Mapping[str, str] | None = None,
     ) -> None:
-        """Start (or restart, on reassignment) watching an in-flight task."""
+        """Start (or restart, on reassignment) watching an in-flight task (``trace_context``:
+        its assignment's, see :attr:`TaskWatch.trace_context`)."""
         now = _utc(now)
         if agent_id is not None and agent_id not in self.agents:
             self.agents[agent_id] = AgentLiveness(last_seen=now)
@@ -212,6 +220,7 @@ class Liveness(BaseModel):
             agent_id=agent_id,
             since=now,
             deadline=None if deadline is None else _utc(deadline),
+            trace_context=dict(trace_context or {}),
         )
 
     def progress(
@@ -228,9 +237,18 @@ class Liveness(BaseModel):
             task.deadline = _utc(deadline)
         return task.agent_id is not None and self.heartbeat(task.agent_id, now=now)
 
-    def unwatch(self, *, workflow_id: str, task_id: str) -> bool:
-        """Stop watching a task (completed, failed, cancelled); True when it was watched."""
-        return self.tasks.pop(_key(workflow_id, task_id), None) is not None
+    def unwatch(self, *, workflow_id: str, task_id: str, agent_id: str | None = None) -> bool:
+        """Stop watching a task (completed, failed, cancelled); True when it was watched.
+
+        With ``agent_id`` (a report's sender) only when that agent holds it: a late report
+        of a superseded assignment does not end the watch of the current holder.
+        """
+        key = _key(workflow_id, task_id)
+        watched = self.tasks.get(key)
+        if watched is None or agent_id not in (None, watched.agent_id):
+            return False
+        del self.tasks[key]
+        return True
 
     def forget_agent(self, agent_id: str) -> bool:
         """Stop tracking an agent (it left); its tasks still time out on their deadlines."""

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from baton.bus.tracecontext import trace_headers, trace_of
 from baton.db import Database
 from baton.protocol.event import Event
 from baton.protocol.messages.base import utc_now
 from baton.runtime import Outbox
+from baton_recovery.actions import TRACE_CONTEXT
 from baton_recovery.breaker import BreakerRegistry
 from baton_recovery.config import RecoveryConfig
 from baton_recovery.liveness import Liveness
@@ -55,7 +57,11 @@ class Watchdog:
         agent, task = event.data.get("agent_id"), event.data.get("task_id")
         if isinstance(agent, str) and isinstance(task, str):
             self.liveness.watch(
-                workflow_id=event.workflow_id, task_id=task, agent_id=agent, now=utc_now()
+                workflow_id=event.workflow_id,
+                task_id=task,
+                agent_id=agent,
+                now=utc_now(),
+                trace_context=trace_of(event),  # its timeout will be in the workflow's trace
             )
             self._dirty = True
 
@@ -74,7 +80,8 @@ class Watchdog:
         task, agent = event.data.get("task_id"), event.data.get("agent_id")
         now, policy = utc_now(), self.config.breakers()
         if isinstance(task, str):
-            self.liveness.unwatch(workflow_id=event.workflow_id, task_id=task)
+            holder = agent if isinstance(agent, str) else None
+            self.liveness.unwatch(workflow_id=event.workflow_id, task_id=task, agent_id=holder)
         if isinstance(agent, str):
             self.liveness.heartbeat(agent, now=now)
             if event.event_type == "TASK_FAILED":
@@ -115,6 +122,7 @@ class Watchdog:
                         workflow_id=task.workflow_id,
                         phase="recovery",
                         data=task.data(),
+                        extra_headers=trace_headers(task.trace_context),
                     ),
                 )
                 stamp = int(now.timestamp() * 1000)
@@ -129,6 +137,7 @@ class Watchdog:
                         "action": "reassign",
                         "avoid_agents": [task.agent_id] if task.agent_id else [],
                         "reason": f"agent {task.agent_id} timed out ({task.reason})",
+                        TRACE_CONTEXT: dict(task.trace_context),
                     },
                 )
             await self.store.save_watchdog(conn, liveness=self.liveness, breakers=self.breakers)

@@ -31,6 +31,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from baton.bus import Bus
+from baton.bus.tracecontext import current_trace, trace_for
 from baton.db import Database
 from baton.errors import BadInputError, HandlerError
 from baton.protocol.event import Event
@@ -93,9 +94,20 @@ class ResourceHandlers:
             hold_when_saturated=frozenset(c.hold_when_saturated),
         )
 
-    async def _change(self, conn: Any, change: Change) -> dict[str, Any]:
-        """Load, apply ``change``, assign agent ids, save, queue events (in ``conn``)."""
-        version, allocator, slots = await self.store.load(conn)
+    async def _change(
+        self, conn: Any, change: Change, *, requester: str | None = None
+    ) -> dict[str, Any]:
+        """Load, apply ``change``, assign agent ids, save, queue events (in ``conn``).
+
+        ``requester``: the workflow a request is for; the running code's trace context is
+        kept as its trace, so that what is published for it later (a grant from the queue
+        when another workflow releases, a lease expiry) stays in that trace.
+        """
+        version, allocator, slots, traces = await self.store.load(conn)
+        if requester is not None and requester not in traces:
+            context = current_trace()
+            if context:
+                traces[requester] = context
         now = _now()
         try:
             reply, events = change(allocator, now)
@@ -111,7 +123,9 @@ class ResourceHandlers:
         for allocation_id, count in live.items():
             if allocation_id not in slots:
                 slots[allocation_id], free = free[:count], free[count:]
-        await self.store.save(conn, version=version, allocator=allocator, slots=slots)
+        await self.store.save(
+            conn, version=version, allocator=allocator, slots=slots, traces=traces
+        )
         for event in events:
             data = dict(event.data)
             if event.event_type == "RESOURCE_ALLOCATED":
@@ -123,6 +137,7 @@ class ResourceHandlers:
                     workflow_id=event.workflow_id,
                     phase=event.phase,
                     data=data,
+                    extra_headers=trace_for(traces.get(event.workflow_id, {})),
                 ),
             )
         await self._add_state(conn, allocator, version=version + 1, now=now)
@@ -147,8 +162,8 @@ class ResourceHandlers:
     async def publish_state(self) -> None:
         """Publish the current state sync (at start: readers need not wait for a change)."""
         async with self.db.transaction() as conn:
-            version, allocator, _ = await self.store.load(conn)
-            await self._add_state(conn, allocator, version=version, now=_now())
+            loaded = await self.store.load(conn)
+            await self._add_state(conn, loaded.allocator, version=loaded.version, now=_now())
         self.outbox.notify()
 
     # -- commands ----------------------------------------------------------------------
@@ -186,10 +201,10 @@ class ResourceHandlers:
                 }
                 return reply, list(outcome.events)
 
-            return await self._change(conn, allocate)
+            return await self._change(conn, allocate, requester=req.workflow_id)
         if kind is ResourceCommand.STATUS:
-            _, allocator, slots = await self.store.load(conn)
-            return {**allocator.status(now=_now()), "agent_slots": slots}
+            loaded = await self.store.load(conn)
+            return {**loaded.allocator.status(now=_now()), "agent_slots": loaded.slots}
         if kind is ResourceCommand.RELEASE:
             allocation_id, workflow_id = data.get("allocation_id"), data.get("workflow_id")
             if not allocation_id and not workflow_id:
@@ -220,7 +235,9 @@ class ResourceHandlers:
                 raise BadInputError("data.to_workflow_id is required", field="data.to_workflow_id")
             source, rid = request.workflow_id, f"{request.request_id or 'transition'}.to"
             return await self._change(
-                conn, lambda a, now: _transition(a, now, source=source, target=target, rid=rid)
+                conn,
+                lambda a, now: _transition(a, now, source=source, target=target, rid=rid),
+                requester=target,
             )
         allocation_id = str(data.get("allocation_id", ""))
 

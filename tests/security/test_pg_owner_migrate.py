@@ -103,11 +103,13 @@ async def test_a_services_store_writes_as_the_app_role() -> None:
         async with Database(dsn=db.app) as app:
             async with app.transaction() as conn:
                 assert await conn.fetchval("select current_user") == APP_ROLE
-                version, allocator, slots = await store.load(conn)
-                await store.save(conn, version=version, allocator=allocator, slots={"w": ["a1"]})
+                version, allocator, slots, traces = await store.load(conn)
+                await store.save(
+                    conn, version=version, allocator=allocator, slots={"w": ["a1"]}, traces=traces
+                )
             store.forget()
             async with app.transaction() as conn:
-                version, _, slots = await store.load(conn)
+                version, _, slots, _ = await store.load(conn)
             assert (version, slots) == (1, {"w": ["a1"]})
             # What a service checks at start: no migration pending, read by the app role.
             for group in all_migrations():

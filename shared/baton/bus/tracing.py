@@ -4,6 +4,11 @@ Publishing opens a PRODUCER span ``send <topic>`` and writes W3C ``traceparent``
 ``tracestate`` into the record headers; handling opens a CONSUMER span ``process <topic>``
 whose parent is the context read from those headers. Anything a handler publishes is thus
 a child of the record it handles, so one workflow is one trace across services.
+
+An event that already carries a trace context (it names its workflow's trace, see
+:mod:`baton.bus.tracecontext`) is sent as a child of that context instead of the running
+code's. Without an SDK tracer the middleware makes no spans, but still passes the handled
+record's trace context on to what its handler publishes.
 """
 
 from __future__ import annotations
@@ -14,33 +19,20 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.propagators.textmap import Getter, Setter
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
+from baton.bus.tracecontext import (
+    HEADER_GETTER,
+    HEADER_SETTER,
+    carries_trace,
+    handled_trace,
+    handling,
+)
 from baton.bus.transport import Record
 from baton.protocol.event import Event
 from baton.protocol.headers import Headers
 
 __all__ = ["HEADER_GETTER", "HEADER_SETTER", "TracingMiddleware"]
-
-
-class _HeaderSetter(Setter[Headers]):
-    def set(self, carrier: Headers, key: str, value: str) -> None:
-        carrier[:] = [(k, v) for k, v in carrier if k != key]
-        carrier.append((key, value.encode()))
-
-
-class _HeaderGetter(Getter[Headers]):
-    def get(self, carrier: Headers, key: str) -> list[str] | None:
-        values = [v.decode("utf-8", "replace") for k, v in carrier if k == key]
-        return values or None
-
-    def keys(self, carrier: Headers) -> list[str]:
-        return [k for k, _ in carrier]
-
-
-HEADER_SETTER = _HeaderSetter()
-HEADER_GETTER = _HeaderGetter()
 
 
 _NULL = nullcontext()
@@ -50,8 +42,9 @@ class TracingMiddleware:
     """Producer and consumer spans with context propagation through Kafka headers.
 
     With no SDK ``TracerProvider`` installed (and no tracer given) spans would be no-ops,
-    so the middleware skips them and only forwards the events' ``traceparent`` unchanged;
-    that keeps the bus's hot path lean when tracing is off.
+    so the middleware skips them and only passes trace context on unchanged: an event keeps
+    the ``traceparent`` it carries, else gets the handled record's. That keeps the bus's hot
+    path lean when tracing is off, and one workflow one trace through such a process.
 
     Args:
         tracer: Tracer to use; defaults to the global provider's ``baton.bus`` tracer.
@@ -79,17 +72,34 @@ class TracingMiddleware:
     def publish_scope(
         self, *, topic: str, event: Event, headers: Headers
     ) -> AbstractContextManager[None]:
-        return self._publish(topic, event, headers) if self._enabled() else _NULL
+        if self._enabled():
+            return self._publish(topic, event, headers)
+        carried = handled_trace()
+        if carried and not carries_trace(headers):
+            headers.extend(carried)
+        return _NULL
 
     def consume_scope(
         self, *, record: Record, event: Event | None, group: str
     ) -> AbstractContextManager[None]:
-        return self._consume(record, event, group) if self._enabled() else _NULL
+        if self._enabled():
+            return self._consume(record, event, group)
+        return handling(record.headers)
 
     @contextmanager
     def _publish(self, topic: str, event: Event, headers: Headers) -> Iterator[None]:
+        # The event's own trace context first; else the active span; else the context of
+        # the record handled by a consumer without spans (a bus built without this tracer).
+        parent = None
+        if carries_trace(headers):
+            parent = propagate.extract(headers, getter=HEADER_GETTER)
+        elif not trace.get_current_span().get_span_context().is_valid:
+            carried = handled_trace()
+            if carried:
+                parent = propagate.extract(list(carried), getter=HEADER_GETTER)
         with self._tracer.start_as_current_span(
             f"send {topic}",
+            context=parent,
             kind=SpanKind.PRODUCER,
             attributes={
                 "messaging.system": "kafka",

@@ -19,7 +19,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from baton.bus import Ack, Bus, Handler, Subscription
+from opentelemetry.trace import TracerProvider
+
+from baton.bus import Ack, Bus, Handler, Subscription, TracingMiddleware
 from baton.bus.transport import Transport
 from baton.client._shared import BorrowedTransport
 from baton.client.errors import ClientError
@@ -41,6 +43,9 @@ class BatonClient(WorkflowCalls, Lifecycle):
         component: This program's name in event headers, dead letters and consumer groups.
         settings: Deployment settings; defaults to the local stack's (see :meth:`from_env`).
         transport: Broker transport (e.g. ``MemoryTransport`` in tests); defaults to Kafka.
+        tracer_provider: Spans go there (default: the global provider, once an SDK one is
+            installed). Without one the client makes no spans but passes trace context on:
+            what a handler publishes stays in the trace of the event it handles.
 
     Raises:
         ConfigError: ``component`` is not a valid name (``[A-Za-z0-9_.-]{1,128}``).
@@ -52,6 +57,7 @@ class BatonClient(WorkflowCalls, Lifecycle):
         component: str,
         settings: BatonSettings | None = None,
         transport: Transport | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         base = settings if settings is not None else BatonSettings()
         if not _NAME.match(component):
@@ -62,7 +68,10 @@ class BatonClient(WorkflowCalls, Lifecycle):
         # A copy, not a re-validation: secrets and derived values stay as they were given.
         self.settings = base.model_copy(update={"component": component})
         self.component = component
-        self.bus = Bus(settings=self.settings, transport=transport)
+        self._tracer = (
+            None if tracer_provider is None else tracer_provider.get_tracer("baton.client")
+        )
+        self.bus = Bus(settings=self.settings, transport=transport, middleware=self._middleware())
         self._late: dict[str, Bus] = {}
         self._groups: set[str] = set()
         self._started = False
@@ -82,6 +91,9 @@ class BatonClient(WorkflowCalls, Lifecycle):
         """
         settings = BatonSettings.from_env(os.environ if env is None else env)
         return cls(component=component, settings=settings, transport=transport)
+
+    def _middleware(self) -> list[TracingMiddleware]:
+        return [TracingMiddleware(tracer=self._tracer)]
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -211,7 +223,11 @@ class BatonClient(WorkflowCalls, Lifecycle):
                 component=self.component,
                 group=name,
             )
-        bus = Bus(settings=self.settings, transport=BorrowedTransport(self.bus.transport))
+        bus = Bus(
+            settings=self.settings,
+            transport=BorrowedTransport(self.bus.transport),
+            middleware=self._middleware(),
+        )
         subs = [
             bus.subscribe(p, handler, group=name, from_beginning=from_beginning) for p in patterns
         ]

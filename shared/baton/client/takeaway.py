@@ -3,6 +3,13 @@
 The hub fences reports with a token that grows with each assignment; a report with an older
 token is rejected. A worker need not wait for that rejection: these events already say the
 assignment it works on is over.
+
+A report (``TASK_COMPLETED`` / ``TASK_FAILED``) settles only the assignment it reports on
+and the ones before it: a superseded assignment's late report — an agent paused past its
+task's timeout that wakes up and reports — never takes the task from its current holder.
+So a report from another agent ends this agent's run only when its token is newer than the
+run's (then the task was assigned again since); one without a token cannot say which
+assignment it is about and takes nothing (the hub accepts it only from the holder).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ WATCHED_PATTERNS: tuple[str, ...] = (
 """Routing keys an agent worker listens to: its assignments and what ends them."""
 
 _WORKFLOW_ENDS = frozenset({"WORKFLOW_CANCELLED", "WORKFLOW_FAILED", "WORKFLOW_COMPLETED"})
+_REPORTS = frozenset({"TASK_COMPLETED", "TASK_FAILED"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +46,8 @@ class Takeaway:
     Attributes:
         workflow_id: The workflow.
         task_id: The task; None means every task of the workflow.
-        before_token: Only assignments with an older fencing token (None: any).
+        before_token: Only assignments with an older fencing token (None: any); an
+            assignment without a token is taken away whatever this says.
         reason: Why, for the log.
     """
 
@@ -82,6 +91,23 @@ def takeaway(event: Event, *, agent_id: str) -> Takeaway | None:
             return None
         # A rejection of the current assignment's report: the hub will take no result.
         return Takeaway(wid, task, None if newer is None else newer + 1, "report rejected")
-    # TASK_SKIPPED, and TASK_COMPLETED/FAILED from anyone else (or an earlier run of this
-    # worker): the task is settled. The worker's own reports arrive after it let go.
+    if kind in _REPORTS:
+        return _settled_by_report(wid, task, kind, reporter=holder, token=newer, me=agent_id)
+    # TASK_SKIPPED: the task is settled, whoever held it.
     return Takeaway(wid, task, None, kind.lower())
+
+
+def _settled_by_report(
+    wid: str, task: str, kind: str, *, reporter: object, token: int | None, me: str
+) -> Takeaway | None:
+    """What a report on ``task`` settles for agent ``me`` (module doc).
+
+    The worker's own reports arrive after it let go of the run; one from an earlier run of
+    this agent (another process, or before a restart) settles that assignment and older ones.
+    """
+    reason = f"{kind.lower()} by {reporter}"
+    if reporter == me:
+        return Takeaway(wid, task, None if token is None else token + 1, reason)
+    if token is None:
+        return None
+    return Takeaway(wid, task, token, reason)

@@ -23,7 +23,11 @@ Behaviour:
   or ``TASK_FAILED`` with the handler's error. Every report carries the fencing token.
 - Taken away (see :mod:`baton.client.takeaway`): when the workflow ends or is cancelled, or
   the task is reassigned, timed out, skipped or assigned anew with a newer token, the
-  handler is cancelled and nothing more is reported for that assignment.
+  handler is cancelled and nothing more is reported for that assignment. A late report of a
+  superseded assignment (another agent's, with an older token) takes nothing away.
+- Trace: each assignment runs in the context it was handled in, so its reports carry the
+  assignment's W3C trace context and stay in the workflow's trace — with spans when the
+  client has a tracer, as plain headers passed on when the agent has no OpenTelemetry SDK.
 - Choices: an assignment is acknowledged (its offset committed) once it is handed to a
   task, not when it finishes, so a slow handler never holds back cancellations; a worker
   killed mid-task leaves it to the system's timeouts (recovery's missed heartbeats, the
@@ -218,6 +222,7 @@ class AgentWorker(Lifecycle):
         run = _Run(task=Task.from_assignment(event, reporter=report))
         self._runs[key] = run
         # A context of its own: the consumer's batch must not wait for this task's output.
+        # Copied while the assignment is handled, it holds the assignment's trace context.
         context = contextvars.copy_context()
         context.run(BATCH_DELIVERIES.set, None)
         job = asyncio.get_running_loop().create_task(

@@ -13,10 +13,8 @@ import contextlib
 import logging
 from typing import Any
 
-from opentelemetry import propagate
-
 from baton.bus import Bus
-from baton.bus.tracing import HEADER_SETTER
+from baton.bus.tracecontext import inject_trace
 from baton.db import Database
 from baton.errors import DependencyUnavailableError
 from baton.protocol.event import Event, encode_record
@@ -63,8 +61,8 @@ class Outbox:
             event = event.replace(source=self._bus.settings.component)
         key, value, headers = encode_record(event)
         # The relay publishes later, outside this handler's span: carry the trace context
-        # now, so the event stays in its workflow's trace.
-        propagate.inject(headers, setter=HEADER_SETTER)
+        # now, so the event stays in its workflow's trace (an event naming its trace keeps it).
+        inject_trace(headers)
         return (
             self._owner,
             topic or self._bus.topics.events,

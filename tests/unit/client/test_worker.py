@@ -15,6 +15,7 @@ from baton.client import AgentWorker, Pipeline, Step, Task, TaskResult, task_pro
 from baton.config import BatonSettings
 from baton.errors import ConfigError
 from baton.protocol.event import Event
+from baton.protocol.headers import H
 from tests.behaviour.helpers import eventually, settle
 from tests.unit.client.conftest import ClientFactory
 
@@ -184,6 +185,62 @@ async def test_a_task_taken_away_stops_its_handler_and_reports_nothing(
     assert hub.reports("TASK_STARTED")
     assert not hub.reports("TASK_COMPLETED")
     assert not hub.reports("TASK_FAILED")
+
+
+async def test_a_superseded_assignments_late_report_leaves_the_task_to_its_holder(
+    make_client: ClientFactory, hub: FakeHub
+) -> None:
+    """Issue 16, point 1: agent_001 was paused past its task's timeout, the task went to
+    agent_002 (token 2); agent_001 wakes up and reports on token 1, and the hub rejects it.
+    agent_002 must go on and report its own result."""
+    release, began = asyncio.Event(), asyncio.Event()
+
+    async def handler(task: Task) -> dict[str, Any]:
+        if task.task_id == "t1":
+            began.set()
+            await release.wait()
+        return {"by": task.agent_id}
+
+    async with worker(make_client, handler, agent_id="agent_002") as agent:
+        await hub.assign("t1", agent="agent_002", token=2)
+        await asyncio.wait_for(began.wait(), 20)
+        late = {"task_id": "t1", "agent_id": AGENT, "fencing_token": 1, "duration": "9s"}
+        await hub.announce("TASK_COMPLETED", {**late, "results": {"stale": True}})
+        await hub.announce("TASK_FAILED", {**late, "failure_reason": "stale"})
+        await hub.announce(
+            "TASK_RESULT_REJECTED",
+            {"task_id": "t1", "agent_id": AGENT, "report": "completed", "fencing_token": 1,
+             "reason": "agent agent_001 does not hold the task (held by agent_002)"},
+        )  # fmt: skip
+        # Same workflow, so the same partition: once t2 is in, the reports were handled.
+        await hub.assign("t2", agent="agent_002", token=1)
+        await eventually(lambda: len(agent.running_tasks) == 2, what="t2 accepted")
+        assert [t.task_id for t in agent.running_tasks] == ["t1", "t2"]
+        release.set()
+        await eventually(lambda: len(hub.reports("TASK_COMPLETED")) == 2, what="both done")
+    done = hub.reports("TASK_COMPLETED", "t1")
+    assert [(d.data["agent_id"], d.data["fencing_token"]) for d in done] == [("agent_002", 2)]
+
+
+async def test_reports_carry_the_assignments_trace_context(
+    make_client: ClientFactory, hub: FakeHub
+) -> None:
+    """Issue 16, point 8: the assignment's trace context travels back with every report,
+    though this agent has no tracer (no OpenTelemetry SDK)."""
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    traceparent = f"00-{trace_id}-00f067aa0ba902b7-01".encode()
+
+    async def handler(task: Task) -> dict[str, Any]:
+        await task.progress(50, message="half way")
+        return {}
+
+    async with worker(make_client, handler):
+        await hub.assign("t1", extra_headers=((H.TRACEPARENT, traceparent),))
+        await eventually(lambda: bool(hub.reports("TASK_COMPLETED")), what="completion")
+    reports = [e for e in hub.events if e.source != "fake-hub" and "task_id" in e.data]
+    assert [e.event_type for e in reports] == ["TASK_STARTED", "PHASE_PROGRESS", "TASK_COMPLETED"]
+    carried = [dict(e.extra_headers).get(H.TRACEPARENT, b"").decode() for e in reports]
+    assert [c.split("-")[1:2] for c in carried] == [[trace_id]] * 3, carried
 
 
 async def test_a_newer_assignment_replaces_the_older_run(

@@ -152,6 +152,20 @@ def test_next_due() -> None:
     assert live.next_due(policy=POLICY) is None
 
 
+def test_a_late_report_of_another_agent_does_not_end_the_holders_watch() -> None:
+    """Issue 16, point 1: a1 was paused, its task went to a2; a1's late report must not
+    stop recovery from watching a2's assignment."""
+    live = Liveness()
+    trace = {"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"}
+    live.watch(workflow_id="wf", task_id="t", agent_id="a2", now=T0, trace_context=trace)
+    assert not live.unwatch(workflow_id="wf", task_id="t", agent_id="a1")
+    live.heartbeat("a1", now=at(30))  # a1 is alive; a2 fell silent
+    due = live.due(now=at(30), policy=POLICY)
+    assert [(t.task_id, t.agent_id, t.reason) for t in due.tasks] == [("t", "a2", "agent_timeout")]
+    assert due.tasks[0].trace_context == trace  # the timeout stays in the workflow's trace
+    assert live.unwatch(workflow_id="wf", task_id="t", agent_id="a2")
+
+
 def test_round_trip_through_a_dict() -> None:
     live = Liveness()
     live.heartbeat("a1", now=T0)
