@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from baton_status.stream import Broadcaster
+from tests.behaviour.helpers import eventually
 
 
 async def _read(stream: Broadcaster, into: list[bytes]) -> None:
@@ -17,8 +18,7 @@ async def test_close_ends_every_open_stream_and_any_opened_later() -> None:
     seen: list[bytes] = []
     reader = asyncio.create_task(_read(broadcaster, seen))
     try:
-        while broadcaster.clients == 0:
-            await asyncio.sleep(0)
+        await eventually(lambda: broadcaster.clients == 1, what="the client")
         broadcaster.publish("workflow", {"workflow_id": "wf_001"})
         broadcaster.close()
         await asyncio.wait_for(asyncio.shield(reader), 5)  # ended by itself, not cancelled
