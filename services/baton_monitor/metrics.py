@@ -3,14 +3,16 @@
 :func:`observe` feeds one event into the open tumbling window (default 60 s) and every open
 hopping window (default 5 min advancing by 1 min), and into its workflow's whole-life
 :class:`~baton_monitor.state.WorkflowStats`. Windows are chosen by *processing* time
-(``now``): a window describes what the monitor processed during it, so a replayed backlog
-shows up as high latency now instead of landing in windows long gone.
+(``now``): a window describes what the monitor processed during it. A *replayed* event —
+its record was in the topic before the monitor started (:mod:`baton_monitor.catchup`) — is
+counted in the windows of now, but its age is not latency: it says how long the monitor was
+away, not how late the system is, and alarming on it would hold back work for minutes.
 
 Per event:
 
 - throughput: one more event of its type;
 - latency: ``now - event.timestamp`` in seconds, clamped at 0 (a publisher whose clock runs
-  ahead cannot have delivered before it published);
+  ahead cannot have delivered before it published), for events that are not replayed;
 - ``TASK_COMPLETED``: its duration, under ``("task_duration", workflow_type, agent_id)`` and
   ``("agent_task_duration", agent_id)``: the event's ``duration`` (``"1s46ms"`` or seconds),
   else the time since the task's ``TASK_STARTED`` / ``TASK_ASSIGNED`` (event times);
@@ -23,7 +25,11 @@ Per event:
 The workflow type comes from ``WORKFLOW_CREATED``'s ``workflow_definition.workflow_type``;
 for a workflow first seen later it is the hub's default, the id without its trailing number
 (``bug_fix_002`` → ``bug_fix``). The functions change :class:`Metrics` in place and return it.
-Redelivered duplicates are the runner's to drop (its idempotency ledger), not this module's.
+
+A record delivered again is not counted twice: :func:`observe` takes its position in the
+events topic and skips one at or before the latest it counted from that partition — in this
+process (``Metrics.applied``), or, for a workflow's figures saved before a restart, in
+them (``WorkflowStats.applied``).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from baton_monitor.state import (
     Metrics,
     MetricsConfig,
     OpenTask,
+    Position,
     WorkflowStats,
 )
 from baton_monitor.views import metric_values, metrics_report
@@ -60,9 +67,10 @@ from baton_monitor.windows import (
     windows_at,
 )
 
-__all__ = ["Metrics", "observe", "record_lag", "report", "values"]
+__all__ = ["GLOBAL", "Metrics", "adopt", "observe", "record_lag", "report", "values"]
 
-_GLOBAL: Final = "global"
+GLOBAL: Final = "global"
+"""Workflow id of system-wide events (heartbeats...): they have no workflow figures."""
 _LATENCY: Final = ("latency",)
 _ENDED: Final[dict[str, Literal["completed", "failed", "cancelled"]]] = {
     "WORKFLOW_COMPLETED": "completed",
@@ -212,22 +220,50 @@ _HANDLERS: Final[dict[str, Callable[[_Ctx], None]]] = {
 }
 
 
-def _workflow(metrics: Metrics, event: Event, now: datetime) -> WorkflowStats | None:
-    if event.workflow_id == _GLOBAL:
+def _counted(done: Position | None, position: Position) -> bool:
+    """Whether the record at ``position`` is at or before ``done``, in the same partition."""
+    if done is None or done.partition != position.partition:
+        return False
+    return position.offset <= done.offset
+
+
+def _make_room(metrics: Metrics) -> None:
+    workflows = metrics.workflows
+    if len(workflows) >= metrics.config.workflow_limit:
+        # Finished workflows go first: an active one still has durations to report.
+        victim = next((k for k, s in workflows.items() if s.status != "active"), None)
+        del workflows[victim if victim is not None else next(iter(workflows))]
+
+
+def _workflow(
+    metrics: Metrics, event: Event, now: datetime, position: Position | None
+) -> WorkflowStats | None:
+    """The event's workflow figures to count it in; None for ``global`` events and for an
+    event these figures counted already (see the module doc)."""
+    if event.workflow_id == GLOBAL:
         return None
     stats = metrics.workflows.get(event.workflow_id)
     if stats is None:
-        workflows = metrics.workflows
-        if len(workflows) >= metrics.config.workflow_limit:
-            # Finished workflows go first: an active one still has durations to report.
-            victim = next((k for k, s in workflows.items() if s.status != "active"), None)
-            del workflows[victim if victim is not None else next(iter(workflows))]
+        _make_room(metrics)
         stats = WorkflowStats(
             workflow_type=workflow_type_of(event.workflow_id), first_seen=now, last_seen=now
         )
-        workflows[event.workflow_id] = stats
+        metrics.workflows[event.workflow_id] = stats
+    if position is not None:
+        if _counted(stats.applied, position):
+            return None
+        stats.applied = position
     stats.last_seen = now
     return stats
+
+
+def adopt(metrics: Metrics, *, workflow_id: str, stats: WorkflowStats) -> Metrics:
+    """Take in the figures of ``workflow_id`` saved by an earlier process, unless it is known
+    here already (the figures here are then the newer)."""
+    if workflow_id not in metrics.workflows:
+        _make_room(metrics)
+        metrics.workflows[workflow_id] = stats
+    return metrics
 
 
 @functools.lru_cache(maxsize=16)
@@ -242,21 +278,42 @@ def _open_windows(metrics: Metrics, now: datetime) -> list[MetricWindow]:
     return windows + windows_at(metrics.hopping, spec=hopping, now=now)
 
 
-def observe(metrics: Metrics, event: Event, *, now: datetime) -> Metrics:
-    """Account for ``event``, processed at ``now`` (see the module doc)."""
+def observe(
+    metrics: Metrics,
+    event: Event,
+    *,
+    now: datetime,
+    position: Position | None = None,
+    replayed: bool = False,
+) -> Metrics:
+    """Account for ``event``, processed at ``now`` (see the module doc).
+
+    Args:
+        position: Where its record sits in the events topic; None for a record from
+            elsewhere (a retry topic), which is never taken for one counted already.
+        replayed: Its record was in the topic before the monitor started: it is counted,
+            but its age is not latency.
+    """
+    if position is not None:
+        done = metrics.applied.get(position.partition)
+        if done is not None and position.offset <= done:
+            return metrics
+        metrics.applied[position.partition] = position.offset
     config = metrics.config
     if metrics.since is None:
         metrics.since = now
     metrics.observed += 1
     windows = _open_windows(metrics, now)
-    latency = max(0.0, (now - event.timestamp).total_seconds())
+    latency = None if replayed else max(0.0, (now - event.timestamp).total_seconds())
     for window in windows:
         count_event(window, event_type=event.event_type)
-        add_value(window, labels=_LATENCY, value=latency, cap=config.sample_cap, key="latency")
-    stats = _workflow(metrics, event, now)
+        if latency is not None:
+            add_value(window, labels=_LATENCY, value=latency, cap=config.sample_cap, key="latency")
+    stats = _workflow(metrics, event, now, position)
     if stats is not None:
         stats.events[event.event_type] = stats.events.get(event.event_type, 0) + 1
-        add_sample(stats.latency, latency, cap=config.sample_cap)
+        if latency is not None:
+            add_sample(stats.latency, latency, cap=config.sample_cap)
     handler = _HANDLERS.get(event.event_type)
     if handler is not None:
         handler(_Ctx(metrics=metrics, event=event, stats=stats, windows=windows))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from fastapi import APIRouter, HTTPException
@@ -12,8 +13,10 @@ from fastapi import APIRouter, HTTPException
 from baton.errors import HandlerError
 from baton.protocol.event import Event
 from baton.runtime import Loop, Service
+from baton_monitor.catchup import CatchUp
 from baton_monitor.config import MonitorConfig
 from baton_monitor.handlers import MonitorModel
+from baton_monitor.store import WorkflowStore
 
 if TYPE_CHECKING:
     from baton_monitor.streams import MonitorStreams
@@ -44,22 +47,29 @@ class MonitorService(Service):
         "component.*.health_changed",
         "system.*.saturation",
     )
+    migrations = Path(__file__).parent / "migrations"
 
     async def setup(self) -> None:
         self.config = MonitorConfig.from_env(self.ctx.env)
-        self.model = MonitorModel(bus=self.bus, config=self.config)
+        self.model = MonitorModel(
+            bus=self.bus, config=self.config, store=WorkflowStore(db=self.db, owner=self.group)
+        )
+        # Before consuming: records below this point are the backlog of a restart.
+        self.catch_up = CatchUp(group=self.group, topic=self.bus.topics.events)
+        await self.catch_up.mark(self.bus.transport)
+        self.bus.middleware.insert(0, self.catch_up)
         # Metrics are about now: a new monitor group starts at the end of the topic.
         self._consuming = asyncio.Event()
-        self.bus.subscribe(
+        self.bus.subscribe_batches(
             "#", self._observe, group=self.group, name="metrics", from_beginning=False
         )
         self.bus.serve("monitor", self.answer)
 
     streams: MonitorStreams | None = None
 
-    async def _observe(self, event: Event) -> None:
+    async def _observe(self, events: list[Event]) -> None:
         self._consuming.set()
-        await self.model.on_event(event)
+        await self.model.on_events([self.catch_up.observed(e) for e in events])
 
     async def _run_streams(self) -> None:
         """Start the faust windows and keep them running (supervised like any loop).
@@ -118,7 +128,7 @@ class MonitorService(Service):
         if request.event_type == "MONITOR_REPORT":
             workflow_id = request.data.get("workflow_id")
             try:
-                return self._report(workflow_id)
+                return await self._report(workflow_id)
             except KeyError:
                 raise HandlerError(
                     f"no metrics for workflow {workflow_id}",
@@ -134,13 +144,16 @@ class MonitorService(Service):
             retriable=False,
         )
 
-    def _report(self, workflow_id: str | None) -> dict[str, Any]:
-        """The in-memory report; the system-wide one adds the faust window's percentiles,
-        which a restart recovers from the changelog."""
-        report = self.model.report(workflow_id=workflow_id)
-        if workflow_id is None and self.streams is None:
+    async def _report(self, workflow_id: str | None) -> dict[str, Any]:
+        """One workflow's whole-life figures (kept across restarts in PostgreSQL), or the
+        system-wide report with the faust window's percentiles, which a restart recovers
+        from the changelog."""
+        if workflow_id is not None:
+            return await self.model.workflow_report(workflow_id)
+        report = self.model.report()
+        if self.streams is None:
             report["window_percentiles"] = {"recovered": False}
-        elif workflow_id is None:
+        else:
             snapshot = self._windows()
             report["window_percentiles"] = {
                 "start": snapshot["tumbling"]["start"],
@@ -157,7 +170,7 @@ class MonitorService(Service):
         async def get_report(workflow: str | None = None) -> dict[str, Any]:
             """Windowed throughput, latency and duration percentiles, error rates, lag."""
             try:
-                return self._report(workflow)
+                return await self._report(workflow)
             except KeyError:
                 raise HTTPException(404, detail=f"no metrics for workflow {workflow!r}") from None
 
@@ -183,6 +196,7 @@ class MonitorService(Service):
         return {
             "evaluate": self.model.evaluate_loop,
             "lag": self.model.lag_loop,
+            "retention": self.model.retention_loop,
             "streams": self._run_streams,
         }
 

@@ -21,6 +21,7 @@ __all__ = [
     "Metrics",
     "MetricsConfig",
     "OpenTask",
+    "Position",
     "WorkflowStats",
     "iso",
 ]
@@ -76,6 +77,15 @@ class MetricsConfig(BaseModel):
         return WindowSpec(size=self.hopping_size, hop=self.hopping_hop)
 
 
+class Position(BaseModel):
+    """Where a record sits in the events topic."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    partition: int
+    offset: int
+
+
 class OpenTask(BaseModel):
     """A task assigned or started and not yet reported done."""
 
@@ -118,6 +128,10 @@ class WorkflowStats(BaseModel):
     """Tasks in progress, by task id."""
     open_phases: dict[str, datetime] = Field(default_factory=dict)
     """Phases in progress: phase → event time of ``PHASE_STARTED``."""
+    applied: Position | None = None
+    """The latest record of the events topic counted here. These figures outlive the
+    process (PostgreSQL): a record at or before it, delivered again after a restart, is not
+    counted twice (a workflow's records are all in one partition, in order)."""
 
 
 class LagReading(BaseModel):
@@ -150,3 +164,7 @@ class Metrics(BaseModel):
     """Per-workflow metrics, oldest first."""
     lag: dict[str, LagReading] = Field(default_factory=dict)
     """Latest consumer lag per consumer group."""
+    applied: dict[int, int] = Field(default_factory=dict)
+    """Per partition of the events topic, the offset of the latest record observed: a
+    record at or before it, handled again (a batch retried after a failed save), is not
+    counted twice."""

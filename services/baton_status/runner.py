@@ -44,6 +44,9 @@ class StatusService(Service):
     async def started(self) -> None:
         await self.model.load()
 
+    async def stopping(self) -> None:
+        self.model.stream.close()  # live streams end, so the HTTP server stops at once
+
     async def answer(self, request: Event) -> dict[str, Any]:
         """Kafka requests for the CLI: STATUS of one workflow, SYSTEM_OVERVIEW, LIST."""
         data = request.data

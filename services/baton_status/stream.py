@@ -20,8 +20,9 @@ class Broadcaster:
     """
 
     def __init__(self, *, backlog: int = 1000) -> None:
-        self._clients: set[asyncio.Queue[tuple[str, Any]]] = set()
+        self._clients: set[asyncio.Queue[tuple[str, Any] | None]] = set()
         self._backlog = backlog
+        self._closed = False
 
     @property
     def clients(self) -> int:
@@ -30,28 +31,41 @@ class Broadcaster:
     def publish(self, kind: str, payload: Any) -> None:
         """Queue ``payload`` (JSON-ready) as an SSE message of type ``kind`` for everyone."""
         for queue in self._clients:
-            if queue.full():
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    queue.get_nowait()
-            queue.put_nowait((kind, payload))
+            _put(queue, (kind, payload))
+
+    def close(self) -> None:
+        """End every client's stream, and any opened later (the service is stopping: a
+        stream never ends by itself, and the HTTP server waits for open responses)."""
+        self._closed = True
+        for queue in self._clients:
+            _put(queue, None)
 
     async def messages(self, *, first: list[tuple[str, Any]] | None = None) -> AsyncIterator[bytes]:
         """One client's stream, SSE-encoded, starting with ``first``; keep-alive comments
         every 15 s so proxies keep the connection open."""
-        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(self._backlog)
+        queue: asyncio.Queue[tuple[str, Any] | None] = asyncio.Queue(self._backlog)
         self._clients.add(queue)
         try:
             for kind, payload in first or []:
                 yield _encode(kind, payload)
-            while True:
+            while not self._closed:
                 try:
-                    kind, payload = await asyncio.wait_for(queue.get(), 15.0)
+                    message = await asyncio.wait_for(queue.get(), 15.0)
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
-                yield _encode(kind, payload)
+                if message is None:
+                    return
+                yield _encode(*message)
         finally:
             self._clients.discard(queue)
+
+
+def _put(queue: asyncio.Queue[tuple[str, Any] | None], message: tuple[str, Any] | None) -> None:
+    if queue.full():
+        with contextlib.suppress(asyncio.QueueEmpty):
+            queue.get_nowait()
+    queue.put_nowait(message)
 
 
 def _encode(kind: str, payload: Any) -> bytes:

@@ -32,7 +32,7 @@ async def e2e_env(
     settings = live_stack.model_copy(update={"topic_prefix": prefix})
     await create_topics(settings=settings)
     async with Database(dsn=settings.dsn) as db:
-        await migrate_for(db, "hub", "resource", "status", "recovery")
+        await migrate_for(db, "hub", "resource", "status", "recovery", "monitor")
         # The services' tables are shared by every run: start each test from empty ones.
         await db.pool.execute(
             "truncate hub_workflows, resource_state, status_workflows, status_singletons, "

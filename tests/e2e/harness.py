@@ -41,6 +41,24 @@ class ServiceProcess:
     async def start(self, *, timeout: float = 60.0) -> float:
         """Start and wait until /ready answers 200; returns seconds it took."""
         began = time.monotonic()
+        await self.launch()
+        assert self.proc is not None
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            while time.monotonic() - began < timeout:
+                if self.proc.returncode is not None:
+                    raise AssertionError(
+                        f"{self.name} exited {self.proc.returncode}: {self.tail()}"
+                    )
+                try:
+                    if (await http.get(f"http://127.0.0.1:{self.port}/ready")).status_code == 200:
+                        return time.monotonic() - began
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"{self.name} not ready after {timeout}s: {self.tail()}")
+
+    async def launch(self) -> None:
+        """Start the process without waiting for it to be ready."""
         log = self.log_path.open("ab")
         self.proc = await asyncio.create_subprocess_exec(
             *BATON,
@@ -56,19 +74,6 @@ class ServiceProcess:
         )
         log.close()
         self.starts += 1
-        async with httpx.AsyncClient(timeout=2.0) as http:
-            while time.monotonic() - began < timeout:
-                if self.proc.returncode is not None:
-                    raise AssertionError(
-                        f"{self.name} exited {self.proc.returncode}: {self.tail()}"
-                    )
-                try:
-                    if (await http.get(f"http://127.0.0.1:{self.port}/ready")).status_code == 200:
-                        return time.monotonic() - began
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise AssertionError(f"{self.name} not ready after {timeout}s: {self.tail()}")
 
     def tail(self, lines: int = 30) -> str:
         if not self.log_path.exists():

@@ -90,16 +90,20 @@ class Bus(Lifecycle):
         for consumer in list(self._consumers.values()):
             await consumer.start(on_crash=self._on_crash)
 
-    async def stop(self) -> None:
-        """Finish and commit in-flight batches, then disconnect. Safe to call twice."""
+    async def stop(self, *, timeout: float = 30.0) -> None:
+        """Finish and commit in-flight batches, then disconnect. Safe to call twice.
+
+        Args:
+            timeout: Seconds the batches in hand get (all groups at once); a batch still
+                being handled then is abandoned uncommitted, so it comes again.
+        """
         if not self._started:
             return
         self._started = False
         if self._requester is not None:
             await self._requester.stop()
             self._requester = None
-        for consumer in list(self._consumers.values()):
-            await consumer.stop()
+        await asyncio.gather(*(c.stop(timeout=timeout) for c in list(self._consumers.values())))
         await self.transport.stop()
 
     def _on_crash(self, error: BaseException) -> None:

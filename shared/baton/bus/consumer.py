@@ -93,13 +93,14 @@ class GroupConsumer:
             lambda t: None if t.cancelled() or t.exception() is None else on_crash(t.exception())  # type: ignore[arg-type]
         )
 
-    async def stop(self) -> None:
-        """Finish the batch in hand, commit it, leave the group. Safe to call twice."""
+    async def stop(self, *, timeout: float = 30.0) -> None:
+        """Finish the batch in hand within ``timeout`` seconds, commit it, leave the group
+        (past the timeout the batch is abandoned uncommitted). Safe to call twice."""
         self._stopping.set()
         task, self._task = self._task, None
         if task is not None:
             try:
-                await asyncio.wait_for(task, timeout=30)
+                await asyncio.wait_for(task, timeout=timeout)
             except TimeoutError:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

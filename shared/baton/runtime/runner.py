@@ -1,13 +1,16 @@
 """The one runner every service shares: start in order, supervise, stop gracefully.
 
-Start: database (refusing pending migrations) → service ``setup`` → topics checked → bus →
-outbox relay → HTTP → ``started`` → registration → loops. Then it waits for SIGTERM/SIGINT
-or for any supervised task to die. A death is loud: logged, /health turns unhealthy, the
-process exits 1 so the orchestrator restarts it. A loop stopped by a retriable error (an
+Start: HTTP port held (a taken port fails at once) → database (refusing pending migrations) →
+service ``setup`` → topics checked → bus → outbox relay → HTTP served → ``started`` →
+registration → loops. Then it waits for SIGTERM/SIGINT or for any supervised task to die.
+A death is loud: logged, /health turns unhealthy, the process exits 1 so the orchestrator
+restarts it. A loop stopped by a retriable error (an
 outage — :class:`~baton.errors.DependencyUnavailableError`, PostgreSQL or Kafka restarting —
 or a request another service did not answer in time) is not a death: it is started again
 with backoff, and consumers wait out outages in place (:mod:`baton.bus.consumer`). Stop runs
-in reverse and commits what was handled; calling it twice is harmless.
+in reverse and commits what was handled, within ``BATON_STOP_GRACE`` seconds of the signal
+(:mod:`baton.runtime.shutdown`), even one that comes while the service is still starting;
+calling it twice is harmless.
 """
 
 from __future__ import annotations
@@ -15,14 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
@@ -31,14 +34,21 @@ from baton.config import BatonSettings
 from baton.db import Database, load_migrations, pending
 from baton.errors import BatonError, ConfigError
 from baton.runtime.health import HealthReporter, build_app
+from baton.runtime.http import HttpServer
 from baton.runtime.metrics import MetricsMiddleware, ServiceMetrics
 from baton.runtime.outbox import Outbox
 from baton.runtime.presence import Presence
 from baton.runtime.service import DEFAULT_PORTS, Service, ServiceContext
+from baton.runtime.shutdown import Watchdog, within
 
 __all__ = ["RUNTIME_MIGRATIONS", "ServiceRunner", "run_service"]
 
 _OUTAGE_BACKOFF = (0.5, 10.0)  # first and longest pause before a loop is started again (s)
+_IN_HAND_SHARE = 0.6
+"""Share of the grace period for work in hand (the ``stopping`` hook, loops, the batches
+being handled); the rest is for committing, leaving the groups, flushing and closing."""
+_EXIT_SHARE = 0.1
+"""Share of the grace period left for the process to exit after an orderly stop."""
 
 RUNTIME_MIGRATIONS = Path(str(files("baton.db").joinpath("sql")))
 """Migrations of the tables the runtime itself uses (outbox, ledger, replies)."""
@@ -95,11 +105,16 @@ class ServiceRunner:
         self.service = service(ctx)
         self.health = HealthReporter(service=self.service)
         self.presence = Presence(service=self.service, health=self.health)
+        port = settings.http_port
+        if port is None:
+            port = DEFAULT_PORTS.get(service.name, 0)
+        self.http = HttpServer(host=settings.http_host, port=port)
         self.port: int | None = None
-        self._server: uvicorn.Server | None = None
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._stop = asyncio.Event()
+        self._stop_asked: float | None = None
         self._stopped = False
+        self._reached: set[str] = set()  # start steps done that stop has to undo
 
     async def check_migrations(self) -> None:
         """Refuse to run against a database that lacks this service's tables."""
@@ -120,15 +135,23 @@ class ServiceRunner:
             )
 
     async def start(self) -> None:
+        """Start everything in order (module doc).
+
+        Raises:
+            ConfigError: the HTTP port cannot be held, or migrations are pending.
+        """
+        self.http.bind()
         await self.db.start()
         await self.check_migrations()
         await self.service.setup()
+        self._reached.add("setup")
         await self.bus.require_topics([self.bus.topics.events, *self._subscribed_topics()])
         await self.bus.start()
         await self.outbox.start()
         await self._start_http()
         await self.service.started()
         await self.presence.register()
+        self._reached.add("registered")
         self.health.ready = True
         self._supervise("heartbeat", self._outlasting("heartbeat", self.presence.heartbeats))
         self._supervise("bus", self._bus_watch())
@@ -148,28 +171,11 @@ class ServiceRunner:
         raise BatonError(f"a consumer loop died: {error!r}")
 
     async def _start_http(self) -> None:
-        port = self.settings.http_port
-        if port is None:
-            port = DEFAULT_PORTS.get(self.service_cls.name, 0)
         app = build_app(service=self.service, health=self.health, metrics=self.metrics)
-        config = uvicorn.Config(
-            app,
-            host=self.settings.http_host,
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-        )
-        self._server = _QuietServer(config)
-        task = asyncio.create_task(self._server.serve(), name="http")
-        while not self._server.started:
-            if task.done():
-                task.result()  # raises why it could not start (e.g. port taken)
-                raise BatonError(f"HTTP server on port {port} stopped at start")
-            await asyncio.sleep(0.02)
-        self._tasks["http"] = task
-        sockets = [s for server in self._server.servers for s in server.sockets]
-        self.port = sockets[0].getsockname()[1] if sockets else port
+        grace = self.settings.stop_grace
+        stop_timeout = grace * (1 - _IN_HAND_SHARE - _EXIT_SHARE) / 2
+        self._tasks["http"] = await self.http.start(app, stop_timeout=stop_timeout)
+        self.port = self.http.port
 
     def _supervise(self, name: str, coro: Any) -> None:
         self._tasks[name] = asyncio.create_task(coro, name=name)
@@ -195,8 +201,37 @@ class ServiceRunner:
                 delay = min(delay * 2, longest)
 
     def request_stop(self) -> None:
-        """Ask the runner to stop (what SIGTERM does)."""
+        """Ask the runner to stop (what SIGTERM does); the grace period starts now."""
+        if self._stop_asked is None:
+            self._stop_asked = time.monotonic()
         self._stop.set()
+
+    async def run(self) -> int:
+        """Start, run until a stop request (exit code 0) or a death (1), stop.
+
+        A stop request while starting does not wait for the start to finish.
+
+        Raises:
+            BaseException: why the start failed (after stopping what had started).
+        """
+        starting = asyncio.create_task(self.start(), name="start")
+        asked = asyncio.create_task(self._stop.wait())
+        try:
+            await asyncio.wait([starting, asked], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            asked.cancel()
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(BaseException):
+                await starting
+            await self.stop(reason="signal")
+            return 0
+        if starting.cancelled() or starting.exception() is not None:
+            await self.stop(reason="failed to start")
+            await starting  # raises why
+        code = await self.wait()
+        await self.stop(reason="signal" if code == 0 else "failure")
+        return code
 
     async def wait(self) -> int:
         """Wait for a stop request (exit code 0) or a supervised task's death (1)."""
@@ -217,36 +252,48 @@ class ServiceRunner:
         return 1
 
     async def stop(self, *, reason: str = "shutdown") -> None:
-        """Stop everything in reverse order. Safe to call twice."""
+        """Stop everything in reverse order within the grace period. Safe to call twice.
+
+        The grace period runs from the stop request (or from now). Work in hand gets a share
+        of it; a step that overruns is abandoned and logged, and what it held was not
+        committed, so it comes again (:mod:`baton.runtime.shutdown`).
+        """
         if self._stopped:
             return
         self._stopped = True
         self.health.ready = False
-        with contextlib.suppress(Exception):
-            await self.service.stopping()
-        for name in [n for n in self._tasks if n not in {"http", "outbox"}]:
-            self._tasks[name].cancel()
-        for name, task in list(self._tasks.items()):
-            if name not in {"http", "outbox"}:
-                with contextlib.suppress(BaseException):
-                    await task
-        with contextlib.suppress(Exception):
-            await self.presence.shutdown(reason=reason)
-        await self.bus.stop()  # finishes and commits the batch in hand
-        await self.outbox.stop()
-        if self._server is not None:
-            self._server.should_exit = True
-            with contextlib.suppress(BaseException):
-                await self._tasks["http"]
-        await self.db.stop()
+        grace = self.settings.stop_grace
+        loop = asyncio.get_running_loop()
+        began = loop.time() - (
+            time.monotonic() - self._stop_asked if self._stop_asked is not None else 0.0
+        )
+        in_hand_by = began + grace * _IN_HAND_SHARE
+        deadline = began + grace * (1 - _EXIT_SHARE)
+        if "setup" in self._reached:
+            await within(self.service.stopping(), what="the service's stopping hook", by=in_hand_by)
+        loops = [t for n, t in self._tasks.items() if n not in {"http", "outbox"}]
+        for task in loops:
+            task.cancel()
+        await within(_settled(loops), what="the supervised loops", by=in_hand_by)
+        if "registered" in self._reached:
+            await within(self.presence.shutdown(reason=reason), what="the goodbye", by=in_hand_by)
+        await within(
+            # Finishes and commits the batches in hand, given until in_hand_by.
+            self.bus.stop(timeout=max(0.0, in_hand_by - loop.time())),
+            what="the bus",
+            by=deadline,
+        )
+        await within(self.outbox.stop(), what="the outbox relay", by=deadline)
+        self.http.request_stop()
+        if "http" in self._tasks:
+            await within(_settled([self._tasks["http"]]), what="the HTTP server", by=deadline)
+        await within(self.db.stop(), what="the database pool", by=deadline)
 
 
-class _QuietServer(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to the runner."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+async def _settled(tasks: list[asyncio.Task[Any]]) -> None:
+    """Wait until every task is done, whatever it ended with."""
+    if tasks:
+        await asyncio.wait(tasks)
 
 
 async def run_service(
@@ -256,16 +303,22 @@ async def run_service(
     env: Mapping[str, str] | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> int:
-    """Run ``service`` until SIGTERM/SIGINT (exit 0) or a failure (exit 1)."""
+    """Run ``service`` until SIGTERM/SIGINT (exit 0) or a failure (exit 1).
+
+    The first signal starts an orderly stop and a :class:`Watchdog` that ends the process
+    when the grace period is over; a second signal ends it at once.
+    """
     runner = ServiceRunner(service, settings=settings, env=env, meter_provider=meter_provider)
+    watchdog = Watchdog(grace=settings.stop_grace, component=runner.settings.component)
+
+    def on_signal() -> None:
+        if watchdog.armed:
+            runner.log.warning("second signal: stopping now")
+            os._exit(1)
+        watchdog.arm()
+        runner.request_stop()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, runner.request_stop)
-    try:
-        await runner.start()
-        code = await runner.wait()
-    except BaseException:
-        await runner.stop(reason="failed to start")
-        raise
-    await runner.stop(reason="signal" if code == 0 else "failure")
-    return code
+        loop.add_signal_handler(sig, on_signal)
+    return await runner.run()
