@@ -21,6 +21,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from baton.bus import Bus
+from baton.bus.kafka import producer_options
 from baton.config import BatonSettings
 from baton.protocol.event import Event
 from baton.topics import create_topics, delete_topics
@@ -38,16 +39,7 @@ TYPES = [
 def producer_like_the_bus(settings: BatonSettings) -> AIOKafkaProducer:
     """A raw aiokafka producer with the bus's settings (idempotent, acks=all, compression,
     linger)."""
-    return AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        compression_type=None
-        if settings.kafka_compression == "none"
-        else settings.kafka_compression,
-        linger_ms=settings.kafka_linger_ms,
-        max_batch_size=256 * 1024,
-    )
+    return AIOKafkaProducer(**producer_options(settings))
 
 
 async def load_input(bus: Bus, count: int) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -18,14 +18,18 @@ from typing import Any, Final
 import faust
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from faust.transport.drivers.aiokafka import Producer as AiokafkaProducer
 
+from baton.bus.kafka import DURABLE_PRODUCER
 from baton.errors import DependencyUnavailableError, MissingTopicError, ProtocolError, StackError
 from baton.protocol.codec import parse_data
 from baton.protocol.fields import seconds
 from baton.security.kafka_client import KafkaSecurity
+from baton.stack.kafka import min_insync_replicas
 
 __all__ = [
     "MALFORMED",
+    "DurableProducer",
     "Reading",
     "SourceTopic",
     "broker_credentials",
@@ -154,7 +158,7 @@ async def ensure_changelogs(
                 name,
                 source.partitions,
                 source.replication,
-                topic_configs=_changelog_configs(retention_s[name]),
+                topic_configs=_changelog_configs(retention_s[name], replication=source.replication),
             )
             for name in names
             if name not in existing
@@ -184,11 +188,28 @@ async def ensure_changelogs(
             await asyncio.sleep(0.1)
 
 
-def _changelog_configs(retention: float | None) -> dict[str, str]:
+def _changelog_configs(retention: float | None, *, replication: int) -> dict[str, str]:
+    # As durable as the events topic: two in-sync replicas of three (see baton.topics).
+    durable = {"min.insync.replicas": str(min_insync_replicas(replication=replication))}
     if retention is None:
-        return {"cleanup.policy": "compact"}
+        return {"cleanup.policy": "compact", **durable}
     # What faust declares for a windowed table: old windows leave with time.
-    return {"cleanup.policy": "compact,delete", "retention.ms": str(int(retention * 1000))}
+    return {
+        "cleanup.policy": "compact,delete",
+        "retention.ms": str(int(retention * 1000)),
+        **durable,
+    }
+
+
+class DurableProducer(AiokafkaProducer):
+    """Faust's aiokafka producer made like every Baton producer: idempotent, ``acks=all``.
+
+    (Faust turns idempotence on only for exactly-once processing, which the monitor does
+    not use: without it, a changelog write retried across a leader change may be doubled.)
+    """
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {**super()._settings_extra(), **DURABLE_PRODUCER}
 
 
 def broker_credentials(security: KafkaSecurity | None) -> Any:
@@ -242,7 +263,7 @@ def build_app(
         topic_replication_factor=source.replication,
         consumer_auto_offset_reset="earliest",
         processing_guarantee="at_least_once",
-        producer_acks=-1,
+        producer_acks=-1,  # DurableProducer also makes it idempotent
         # Offsets are committed only after the changelog writes they cover are flushed; a
         # short interval keeps what a crash makes us re-count small.
         broker_commit_interval=1.0,
@@ -253,6 +274,7 @@ def build_app(
         broker_session_timeout=6.0,
         broker_heartbeat_interval=2.0,
     )
+    app.producer = DurableProducer(app.transport, loop=app.loop, beacon=app.beacon)
     # Each event writes several changelog records (one per hopping window it falls in, and
     # sketches), and
     # past faust's default of 100 buffered sends every event logs a warning.

@@ -27,6 +27,8 @@ from baton.security.signing_policy import SigningPolicy
 
 __all__ = [
     "LOCAL_KAFKA_BOOTSTRAP",
+    "LOCAL_KAFKA_HOST",
+    "LOCAL_KAFKA_PORT",
     "LOCAL_PG_DSN",
     "SERVICES",
     "BatonSettings",
@@ -42,8 +44,11 @@ FILE_SUFFIX = "_FILE"
 SECRET_FIELDS = frozenset({"kafka_sasl_password", "signing_keys"})
 """Fields that may also come from a mounted file: ``BATON_<FIELD>_FILE=/run/secrets/...``."""
 
-LOCAL_KAFKA_BOOTSTRAP = "127.0.0.1:19092"
-"""Where ``baton stack up`` starts its broker (controller on the next port)."""
+LOCAL_KAFKA_HOST = "127.0.0.1"
+LOCAL_KAFKA_PORT = 19092
+LOCAL_KAFKA_BOOTSTRAP = f"{LOCAL_KAFKA_HOST}:{LOCAL_KAFKA_PORT}"
+"""Where ``baton stack up`` starts its broker by default (controller on the next port);
+``BATON_STACK_KAFKA_PORT`` moves it."""
 LOCAL_PG_DSN = "postgresql://baton@127.0.0.1:55432/baton"
 """Where ``baton stack up`` starts its database."""
 
@@ -72,8 +77,11 @@ class BatonSettings(BaseModel):
         request_attempts: How many times a request is sent before it times out.
         max_line_bytes: Largest accepted event line (bytes).
         home: Where the local stack keeps Kafka jars, data and logs.
+        stack_kafka_port: Port of the local stack's first Kafka broker (its controller
+            listens on the next port; broker ``n`` of a cluster on this + 10·(n-1)).
         partitions: Partitions of the events, commands and retry topics.
-        replication: Replication factor of every topic.
+        replication: Replication factor of every topic. Unset: three, or the cluster's
+            broker count when it has fewer (one on a single broker).
         events_retention_ms: Retention of the events topic; dead letters keep 4x as long.
         log_level: Logging level of services and the CLI.
         kafka_compression: Producer compression codec.
@@ -120,8 +128,9 @@ class BatonSettings(BaseModel):
     request_attempts: int = Field(default=3, ge=1, le=20)
     max_line_bytes: int = Field(default=1_048_576, ge=64)
     home: Path = Path.home() / ".cache" / "baton"
+    stack_kafka_port: int = Field(default=LOCAL_KAFKA_PORT, ge=1024, le=65000)
     partitions: int = Field(default=6, ge=1, le=1000)
-    replication: int = Field(default=1, ge=1, le=10)
+    replication: int | None = Field(default=None, ge=1, le=10)
     events_retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=60_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     kafka_compression: Literal["none", "gzip", "lz4", "snappy", "zstd"] = "lz4"
@@ -226,8 +235,9 @@ class BatonSettings(BaseModel):
 
     @property
     def bootstrap(self) -> str:
-        """Kafka bootstrap servers: ``BATON_KAFKA_BOOTSTRAP`` or the local stack's broker."""
-        return self.kafka_bootstrap or LOCAL_KAFKA_BOOTSTRAP
+        """Kafka bootstrap servers: ``BATON_KAFKA_BOOTSTRAP`` or the local stack's (first)
+        broker."""
+        return self.kafka_bootstrap or f"{LOCAL_KAFKA_HOST}:{self.stack_kafka_port}"
 
     @property
     def dsn(self) -> str:

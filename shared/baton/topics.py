@@ -1,8 +1,11 @@
 """Baton's Kafka topics (SPEC §3): what they are, and creating and checking them.
 
 Every topic is created with explicit partitions, replication, retention and cleanup policy
-by :func:`create_topics`, which is idempotent. Services call :func:`require_topics` at start
-and refuse to run against a missing topic.
+by :func:`create_topics`, which is idempotent. Replication is ``BATON_REPLICATION`` when
+set, else three or the cluster's live broker count when smaller; with three replicas a
+topic requires two in sync (``min.insync.replicas``), so that a record the producer saw
+acknowledged (``acks=all``) survives the loss of any one broker. Services call
+:func:`require_topics` at start and refuse to run against a missing topic.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pydantic import BaseModel, ConfigDict
 from baton.config import SERVICES, BatonSettings
 from baton.errors import DependencyUnavailableError, MissingTopicError, StackError
 from baton.security.kafka_client import KafkaSecurity
-from baton.stack.kafka import quiet_aiokafka
+from baton.stack.kafka import default_replication, min_insync_replicas, quiet_aiokafka
 
 __all__ = [
     "REPLIES_RETENTION_MS",
@@ -38,6 +41,7 @@ __all__ = [
     "delete_topics",
     "describe_topics",
     "list_topics",
+    "replication_for",
     "require_topics",
     "topic_specs",
 ]
@@ -82,16 +86,27 @@ class TopicSpec(BaseModel):
         return self.config["cleanup.policy"]
 
 
-def topic_specs(settings: BatonSettings) -> list[TopicSpec]:
+def replication_for(settings: BatonSettings, *, brokers: int) -> int:
+    """Replication of the deployment's topics on a cluster of ``brokers`` live brokers:
+    ``BATON_REPLICATION`` when set, else three, or every broker when fewer."""
+    if settings.replication is not None:
+        return settings.replication
+    return default_replication(brokers=brokers)
+
+
+def topic_specs(settings: BatonSettings, *, brokers: int = 1) -> list[TopicSpec]:
     """Every topic of a deployment: events, state, replies, commands, retries, dead letters.
 
     Args:
         settings: Prefix, retry delays (one retry topic each), partitions, replication and
             retention.
+        brokers: Live brokers of the cluster; decides the replication when
+            ``settings.replication`` is unset.
     """
     names = settings.topics
+    replication = replication_for(settings, brokers=brokers)
     common = {
-        "min.insync.replicas": str(2 if settings.replication >= 3 else 1),
+        "min.insync.replicas": str(min_insync_replicas(replication=replication)),
         "max.message.bytes": str(
             max(KAFKA_DEFAULT_MAX_MESSAGE_BYTES, settings.max_line_bytes + 65_536)
         ),
@@ -101,7 +116,7 @@ def topic_specs(settings: BatonSettings) -> list[TopicSpec]:
         return TopicSpec(
             name=name,
             partitions=settings.partitions,
-            replication=settings.replication,
+            replication=replication,
             config={**config, **common},
         )
 
@@ -203,6 +218,9 @@ async def require_topics(
 async def create_topics(*, settings: BatonSettings) -> list[dict[str, Any]]:
     """Create every topic of :func:`topic_specs` that does not exist yet.
 
+    The replication follows the cluster's live brokers unless ``BATON_REPLICATION`` is set
+    (see :func:`replication_for`): create topics while every broker runs.
+
     Returns:
         One row per topic: ``topic``, ``status`` (``created`` or ``exists``),
         ``partitions`` (the broker's count for existing topics), ``replication`` and
@@ -213,8 +231,9 @@ async def create_topics(*, settings: BatonSettings) -> list[dict[str, Any]]:
         StackError: the broker refused to create a topic; the message says why.
     """
     bootstrap = settings.bootstrap
-    specs = topic_specs(settings)
     async with _admin(bootstrap, settings.kafka_security) as admin:
+        brokers = len((await admin.describe_cluster())["brokers"])
+        specs = topic_specs(settings, brokers=brokers)
         existing = await _partitions(admin)
         missing = [s for s in specs if s.name not in existing]
         failures: dict[str, list[str]] = {}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from aiokafka.admin import AIOKafkaAdminClient
 
 from baton.bus import Bus
 from baton.bus.kafka import SESSION_TIMEOUT_MS
@@ -20,6 +21,7 @@ from baton.config import BatonSettings
 from baton.errors import RequestTimeoutError
 from baton.protocol.event import Event
 from baton.stack import Stack
+from baton.stack.kafka import KafkaStack
 from tests.e2e.harness import Cluster, ServiceProcess
 
 TRANSITIONS = ("WORKFLOW_", "PHASE_STARTED", "PHASE_COMPLETED", "TASK_ASSIGNED")
@@ -204,3 +206,30 @@ async def zombie(process: ServiceProcess) -> float:
     finally:
         os.kill(process.proc.pid, signal.SIGCONT)
     return await all_healthy([process], since=time.monotonic())
+
+
+async def partition_leaders(bootstrap: str, topic: str) -> dict[int, tuple[int, int]]:
+    """Partition → (leader node, in-sync replica count) of ``topic``, from fresh metadata."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return {p["partition"]: (p["leader"], len(p["isr"])) for p in described[0]["partitions"]}
+
+
+async def kill_broker(stack: KafkaStack, node: int) -> None:
+    """kill -9 node ``node`` of the local cluster and wait until its port is closed."""
+    report = await stack.status()
+    pids = {b.node: b.pid for b in report.brokers}
+    pid = pids.get(node)
+    if pid is None:
+        raise AssertionError(f"broker {node} is not one `baton stack up` runs: {report}")
+    os.kill(pid, signal.SIGKILL)
+    for _ in range(100):
+        states = {b.node: b.state for b in (await stack.status()).brokers}
+        if states[node] == "stopped":
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"broker {node} (pid {pid}) still answers after kill -9")

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
+from baton.cli.app import app as cli
 from baton.config import LOCAL_KAFKA_BOOTSTRAP, LOCAL_PG_DSN, BatonSettings
+from baton.errors import ConfigError
 from baton.stack import KAFKA_VERSION, ServiceReport, StackReport
 from baton.stack._common import resource_text
-from baton.stack.kafka import KafkaStack, render_server_properties
+from baton.stack.kafka import MAX_BROKERS, KafkaLayout, KafkaStack, render_server_properties
 from baton.stack.postgres import PostgresStack
 
 
@@ -124,3 +129,89 @@ def test_clients_call_every_service_but_cannot_act_as_one() -> None:
     assert {n for kind, n in reads if kind == "GROUP"} == {"p.client.", "p.agent."}
     commands = [a for a in client if a.name.startswith("p.commands.")]
     assert all(a.pattern is PatternType.LITERAL for a in commands)  # not their retry topics
+
+
+def test_default_broker_replicates_nothing(tmp_path: Path) -> None:
+    props = properties(render_server_properties(data_dir=tmp_path, partitions=6))
+    assert props["default.replication.factor"] == "1"
+    assert props["min.insync.replicas"] == "1"
+    assert props["transaction.state.log.min.isr"] == "1"
+    assert props["unclean.leader.election.enable"] == "false"
+
+
+def test_each_node_of_a_three_broker_cluster_is_a_voter_with_its_own_ports(
+    tmp_path: Path,
+) -> None:
+    layout = KafkaLayout(brokers=3, port=39092)
+    nodes = [
+        properties(render_server_properties(data_dir=tmp_path, partitions=6, layout=layout, node=n))
+        for n in layout.nodes
+    ]
+    voters = "1@127.0.0.1:39093,2@127.0.0.1:39103,3@127.0.0.1:39113"
+    for node, props in enumerate(nodes, start=1):
+        port = 39092 + 10 * (node - 1)
+        assert props["node.id"] == str(node)
+        assert props["process.roles"] == "broker,controller"
+        assert props["controller.quorum.voters"] == voters
+        assert props["listeners"] == (
+            f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1}"
+        )
+        assert props["advertised.listeners"] == f"PLAINTEXT://127.0.0.1:{port}"
+        # internal topics survive a broker's loss; acks=all needs two copies
+        assert props["offsets.topic.replication.factor"] == "3"
+        assert props["transaction.state.log.replication.factor"] == "3"
+        assert props["default.replication.factor"] == "3"
+        assert props["min.insync.replicas"] == "2"
+        assert props["transaction.state.log.min.isr"] == "2"
+        assert props["unclean.leader.election.enable"] == "false"
+    assert layout.bootstrap == "127.0.0.1:39092,127.0.0.1:39102,127.0.0.1:39112"
+
+
+def test_cluster_ports_stay_clear_of_the_secured_broker() -> None:
+    from baton.stack.secure_kafka import LOCAL_SECURE_KAFKA_BOOTSTRAP
+
+    secure = int(LOCAL_SECURE_KAFKA_BOOTSTRAP.rsplit(":", 1)[1])
+    widest = KafkaLayout(brokers=MAX_BROKERS)
+    taken = {p for n in widest.nodes for p in (widest.broker_port(n), widest.controller_port(n))}
+    assert len(taken) == 2 * MAX_BROKERS
+    assert taken.isdisjoint({secure, secure + 1})
+
+
+def test_the_stack_port_moves_the_local_broker(tmp_path: Path) -> None:
+    settings = BatonSettings.from_env(
+        {"BATON_STACK_KAFKA_PORT": "39092", "BATON_HOME": str(tmp_path)}
+    )
+    assert settings.bootstrap == "127.0.0.1:39092"
+    stack = KafkaStack(settings=settings)
+    assert stack.layout == KafkaLayout(brokers=1, port=39092)
+    assert stack.node_files(stack.layout, 1).config == tmp_path / "kafka" / "server.properties"
+    with pytest.raises(ConfigError, match="BATON_STACK_KAFKA_PORT"):
+        BatonSettings.from_env({"BATON_STACK_KAFKA_PORT": "80"})
+
+
+def test_a_recorded_cluster_is_what_status_down_and_env_follow(tmp_path: Path) -> None:
+    settings = BatonSettings(home=tmp_path, stack_kafka_port=39092)
+    stack = KafkaStack(settings=settings)
+    cluster = KafkaLayout(brokers=3, port=39092)
+    assert stack.target_layout(brokers=3) == cluster
+    stack.layout_file.parent.mkdir(parents=True)
+    stack.layout_file.write_text(cluster.model_dump_json())
+    assert stack.layout == cluster
+    assert stack.target_layout(brokers=None) == cluster  # a plain `up` restarts the cluster
+    assert stack.target_layout(brokers=1) == KafkaLayout(brokers=1, port=39092)
+    files = [stack.node_files(cluster, n) for n in cluster.nodes]
+    assert len({f.data_dir for f in files} | {stack.files.data_dir}) == 4
+    assert len({f.pid_file for f in files} | {stack.files.pid_file}) == 4
+    assert {f.libs for f in files} == {stack.files.libs}  # the jars are fetched once
+    # The cluster's own addresses are the local stack, not a configured broker.
+    local = settings.model_copy(update={"kafka_bootstrap": cluster.bootstrap})
+    assert KafkaStack(settings=local).configured is None
+    remote = settings.model_copy(update={"kafka_bootstrap": "127.0.0.1:39092,kafka:9092"})
+    assert KafkaStack(settings=remote).configured == "127.0.0.1:39092,kafka:9092"
+    result = CliRunner().invoke(
+        cli,
+        ["stack", "env"],
+        env={"BATON_HOME": str(tmp_path), "BATON_KAFKA_BOOTSTRAP": "", "BATON_PG_DSN": ""},
+    )
+    assert result.exit_code == 0, result.output
+    assert f"export BATON_KAFKA_BOOTSTRAP={cluster.bootstrap}" in result.output

@@ -10,6 +10,7 @@ from baton.topics import (
     REPLIES_RETENTION_MS,
     STATE_MIN_COMPACTION_LAG_MS,
     TopicSpec,
+    replication_for,
     topic_specs,
 )
 
@@ -58,6 +59,27 @@ def test_every_topic_has_explicit_partitions_replication_and_cleanup_policy() ->
 def test_single_replica_needs_one_in_sync_replica() -> None:
     for spec in topic_specs(BatonSettings(replication=1)):
         assert spec.config["min.insync.replicas"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("brokers", "replication", "in_sync"), [(1, 1, "1"), (2, 2, "1"), (3, 3, "2"), (5, 3, "2")]
+)
+def test_unset_replication_follows_the_cluster_up_to_three(
+    brokers: int, replication: int, in_sync: str
+) -> None:
+    settings = BatonSettings()
+    assert settings.replication is None
+    assert replication_for(settings, brokers=brokers) == replication
+    for spec in topic_specs(settings, brokers=brokers):
+        assert spec.replication == replication, spec.name
+        assert spec.config["min.insync.replicas"] == in_sync, spec.name
+
+
+def test_configured_replication_wins_over_the_cluster_size() -> None:
+    settings = BatonSettings.from_env({"BATON_REPLICATION": "2"})
+    assert replication_for(settings, brokers=3) == 2
+    assert {s.replication for s in topic_specs(settings, brokers=3)} == {2}
+    assert {s.config["min.insync.replicas"] for s in topic_specs(settings, brokers=3)} == {"1"}
 
 
 def test_retention_per_kind_of_topic() -> None:

@@ -1,6 +1,9 @@
 """The Kafka transport, over aiokafka.
 
-The producer is idempotent with ``acks=all`` set explicitly, compressed and batched.
+The producer is idempotent with ``acks=all`` set explicitly (:data:`DURABLE_PRODUCER`, also
+used by the monitor's faust producer), compressed and batched: on a replicated cluster an
+acknowledged record is on ``min.insync.replicas`` brokers, and a retry after a leader
+change is not written twice.
 Consumers never auto-commit: the bus commits after handling. A rebalance waits for the
 in-flight batch (``on_revoke``) so that what was handled is committed before partitions
 move to another member.
@@ -9,7 +12,8 @@ move to another member.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Generator, Sequence
+from collections.abc import Awaitable, Generator, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
@@ -23,10 +27,28 @@ from baton.errors import DependencyUnavailableError, MissingTopicError
 from baton.protocol.headers import Headers
 from baton.security.kafka_client import KafkaSecurity
 
-__all__ = ["SESSION_TIMEOUT_MS", "KafkaTransport"]
+__all__ = ["DURABLE_PRODUCER", "SESSION_TIMEOUT_MS", "KafkaTransport", "producer_options"]
 
 SESSION_TIMEOUT_MS = 6_000
 """Consumer group session timeout (the broker's minimum is 6 s)."""
+DURABLE_PRODUCER: Mapping[str, Any] = MappingProxyType({"acks": "all", "enable_idempotence": True})
+"""What every Baton producer sets: acknowledged only once every in-sync replica has the
+record, and retried without duplicates (the broker drops a batch it already appended)."""
+
+
+def producer_options(settings: BatonSettings) -> dict[str, Any]:
+    """Keyword arguments of the bus's ``AIOKafkaProducer`` for ``settings``."""
+    compression = settings.kafka_compression
+    return {
+        "bootstrap_servers": settings.bootstrap,
+        "client_id": settings.component,
+        **DURABLE_PRODUCER,
+        "compression_type": None if compression == "none" else compression,
+        "linger_ms": settings.kafka_linger_ms,
+        "max_batch_size": 256 * 1024,
+        "max_request_size": max(2 * settings.max_line_bytes, 1_048_576),
+        **settings.kafka_security.client_options(),
+    }
 
 
 class _Delivery:
@@ -61,18 +83,7 @@ class KafkaTransport:
     async def start(self) -> None:
         if self._producer is not None:
             return
-        compression = self.settings.kafka_compression
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.bootstrap,
-            client_id=self.settings.component,
-            acks="all",
-            enable_idempotence=True,
-            compression_type=None if compression == "none" else compression,
-            linger_ms=self.settings.kafka_linger_ms,
-            max_batch_size=256 * 1024,
-            max_request_size=max(2 * self.settings.max_line_bytes, 1_048_576),
-            **self.settings.kafka_security.client_options(),
-        )
+        producer = AIOKafkaProducer(**producer_options(self.settings))
         try:
             await producer.start()
         except KafkaConnectionError as exc:

@@ -12,6 +12,7 @@ import typer
 from baton.cli.common import HelperGroup, emit, run, settings
 from baton.config import BatonSettings
 from baton.stack import ServiceReport, Stack, StackReport
+from baton.stack.kafka import MAX_BROKERS, KafkaStack
 from baton.stack.secure_kafka import ADMIN, SecureKafkaStack
 
 __all__ = ["app"]
@@ -19,10 +20,11 @@ __all__ = ["app"]
 app = typer.Typer(
     cls=HelperGroup,
     help=(
-        "Local development stack: an Apache Kafka broker (KRaft) and a PostgreSQL server. "
-        "Services configured with BATON_KAFKA_BOOTSTRAP / BATON_PG_DSN are used when they "
-        "answer; otherwise local ones are started, with jars, data and logs under "
-        "BATON_HOME (default ~/.cache/baton)."
+        "Local development stack: an Apache Kafka broker (KRaft), or a cluster of them, and "
+        "a PostgreSQL server. Services configured with BATON_KAFKA_BOOTSTRAP / BATON_PG_DSN "
+        "are used when they answer; otherwise local ones are started, with jars, data and "
+        "logs under BATON_HOME (default ~/.cache/baton), the first broker on "
+        "BATON_STACK_KAFKA_PORT (default 19092)."
     ),
     no_args_is_help=True,
 )
@@ -59,7 +61,15 @@ def _line(report: ServiceReport) -> str:
     facts = [fact for fact in (report.action, who) if fact]
     if report.log and report.managed:
         facts.append(f"log {report.log}")
-    return f"{report.name:<9} {report.state:<11} {report.endpoint}\n{'':<10}{', '.join(facts)}"
+    line = f"{report.name:<9} {report.state:<11} {report.endpoint}\n{'':<10}{', '.join(facts)}"
+    if len(report.brokers) > 1:
+        line += "".join(
+            f"\n{'':<10}broker {b.node}: {b.state:<8} {b.endpoint}"
+            + (f", pid {b.pid}" if b.pid else "")
+            + f", log {b.log}"
+            for b in report.brokers
+        )
+    return line
 
 
 def _show(report: StackReport, *, as_json: bool, hint: bool = False) -> None:
@@ -77,6 +87,10 @@ def _show(report: StackReport, *, as_json: bool, hint: bool = False) -> None:
 
 UP_HELP = (
     "Start the local stack, or reuse what already runs.\n\n"
+    "One Kafka broker by default; --brokers 3 starts a cluster of three KRaft nodes (each "
+    "broker and controller; node n on BATON_STACK_KAFKA_PORT + 10(n-1)), on which "
+    "`baton topics create` makes topics with replication 3 and min.insync.replicas 2. A "
+    "plain `up` reuses what this BATON_HOME last ran, and restarts a node of it that died.\n\n"
     "The first run fetches the Kafka jars with Maven (under a minute, cached under "
     "BATON_HOME) and creates a PostgreSQL cluster; later runs need no network and start in "
     "seconds. Needs Java 17+, Maven (first run only) and the PostgreSQL server binaries "
@@ -93,12 +107,23 @@ ENV_HELP = (
 )
 
 
+BrokersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--brokers",
+        min=1,
+        max=MAX_BROKERS,
+        help="Local Kafka brokers; default: as many as this BATON_HOME last ran, else 1.",
+    ),
+]
+
+
 @app.command(help=UP_HELP)
-def up(as_json: JsonOption = False) -> None:
+def up(as_json: JsonOption = False, brokers: BrokersOption = None) -> None:
     """Start the local stack, or reuse what already runs."""
     config = settings()
     _progress(config)
-    report = run(lambda: Stack(settings=config).up_async())
+    report = run(lambda: Stack(settings=config).up_async(brokers=brokers))
     _show(report, as_json=as_json, hint=True)
 
 
@@ -123,7 +148,10 @@ def status(as_json: JsonOption = False) -> None:
 def env() -> None:
     """Print `export` lines for the endpoints in use."""
     config = settings()
-    lines = {"BATON_KAFKA_BOOTSTRAP": config.bootstrap, "BATON_PG_DSN": config.dsn}
+    kafka = KafkaStack(settings=config)
+    # Every broker of a local cluster: clients still start when the first one is down.
+    bootstrap = config.bootstrap if kafka.configured else kafka.layout.bootstrap
+    lines = {"BATON_KAFKA_BOOTSTRAP": bootstrap, "BATON_PG_DSN": config.dsn}
     emit("\n".join(f"export {k}={shlex.quote(v)}" for k, v in lines.items()), as_json=False)
 
 

@@ -2,7 +2,8 @@
 
 ``Stack.up()`` uses the services configured by ``BATON_KAFKA_BOOTSTRAP`` / ``BATON_PG_DSN``
 when they answer; otherwise it starts local ones, keeping jars, data, logs and pid files
-under ``settings.home``. ``down()`` stops only what ``up()`` started.
+under ``settings.home``: one Kafka broker, or a cluster with ``up(brokers=3)``. ``down()``
+stops only what ``up()`` started.
 
 Example:
     report = Stack(settings=settings).up()  # or: await Stack(settings=settings).up_async()
@@ -21,12 +22,13 @@ from pydantic import BaseModel, ConfigDict
 
 from baton.config import BatonSettings
 from baton.errors import BatonError, StackError
-from baton.stack._common import ServiceReport, log, stack_lock
+from baton.stack._common import BrokerReport, ServiceReport, log, stack_lock
 from baton.stack.kafka import KAFKA_VERSION, KafkaStack, kafka_answers
 from baton.stack.postgres import PostgresStack, postgres_answers
 
 __all__ = [
     "KAFKA_VERSION",
+    "BrokerReport",
     "ServiceReport",
     "Stack",
     "StackReport",
@@ -82,12 +84,16 @@ class Stack:
     def _report(self, kafka: ServiceReport, postgres: ServiceReport) -> StackReport:
         return StackReport(kafka=kafka, postgres=postgres, home=str(self.settings.home))
 
-    async def up_async(self, *, kafka_wait: float = 120.0, pg_wait: float = 60.0) -> StackReport:
+    async def up_async(
+        self, *, kafka_wait: float = 120.0, pg_wait: float = 60.0, brokers: int | None = None
+    ) -> StackReport:
         """Make Kafka and PostgreSQL answer: reuse what runs, start what is missing.
 
         Args:
             kafka_wait: Seconds a starting broker may take to answer.
             pg_wait: Seconds a starting database may take to accept connections.
+            brokers: Local Kafka brokers; unset, as many as this home last ran (one at
+                first).
 
         Raises:
             StackError: a dependency cannot be started; the message says what to install
@@ -96,7 +102,8 @@ class Stack:
         started = time.monotonic()
         async with stack_lock(self.settings.home):
             kafka, postgres = await _both(
-                self.kafka.up(max_wait=kafka_wait), self.postgres.up(max_wait=pg_wait)
+                self.kafka.up(max_wait=kafka_wait, brokers=brokers),
+                self.postgres.up(max_wait=pg_wait),
             )
         log.info("stack ready in %.1fs", time.monotonic() - started)
         return self._report(kafka, postgres)
@@ -112,9 +119,11 @@ class Stack:
         kafka, postgres = await _both(self.kafka.status(), self.postgres.status())
         return self._report(kafka, postgres)
 
-    def up(self, *, kafka_wait: float = 120.0, pg_wait: float = 60.0) -> StackReport:
+    def up(
+        self, *, kafka_wait: float = 120.0, pg_wait: float = 60.0, brokers: int | None = None
+    ) -> StackReport:
         """Blocking :meth:`up_async`."""
-        return _blocking(self.up_async(kafka_wait=kafka_wait, pg_wait=pg_wait))
+        return _blocking(self.up_async(kafka_wait=kafka_wait, pg_wait=pg_wait, brokers=brokers))
 
     def down(self) -> StackReport:
         """Blocking :meth:`down_async`."""

@@ -21,6 +21,7 @@ from baton.errors import StackError
 
 __all__ = [
     "Action",
+    "BrokerReport",
     "ServiceReport",
     "State",
     "log",
@@ -36,10 +37,33 @@ __all__ = [
 
 log = logging.getLogger("baton.stack")
 
-State = Literal["running", "starting", "stopped", "unreachable"]
-"""``running`` answers; ``starting`` has a live process that does not answer yet."""
+State = Literal["running", "starting", "degraded", "stopped", "unreachable"]
+"""``running`` answers; ``starting`` has a live process that does not answer yet;
+``degraded``: some brokers of a local cluster run, others not."""
 Action = Literal["started", "reused", "stopped", "already-stopped", "left-alone"]
 """What ``up``/``down`` did to one dependency; ``None`` for ``status``."""
+
+
+class BrokerReport(BaseModel):
+    """One node of the local Kafka (broker and KRaft controller).
+
+    Attributes:
+        node: Its node id (1-based).
+        endpoint: Its client address.
+        state: Whether it answers now.
+        pid: Its process id, when ``baton stack up`` started it and it runs.
+        log: Its log file.
+        data_dir: Its data directory.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    node: int
+    endpoint: str
+    state: State
+    pid: int | None = None
+    log: str
+    data_dir: str
 
 
 class ServiceReport(BaseModel):
@@ -57,6 +81,7 @@ class ServiceReport(BaseModel):
         log: Server log file of a managed server.
         data_dir: Data directory of a managed server.
         detail: One sentence for a human when something is unusual.
+        brokers: Each node of the local Kafka (one for the single broker); empty otherwise.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -71,6 +96,7 @@ class ServiceReport(BaseModel):
     log: str | None = None
     data_dir: str | None = None
     detail: str | None = None
+    brokers: list[BrokerReport] = []
 
 
 def resource_text(name: str) -> str:

@@ -1,4 +1,5 @@
-"""Files and processes of the local Kafka broker: Java, jars, configuration, storage, start."""
+"""Files and processes of the local Kafka brokers: layout, Java, jars, configuration,
+storage, start."""
 
 from __future__ import annotations
 
@@ -11,11 +12,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from string import Template
 
-from baton.config import LOCAL_KAFKA_BOOTSTRAP
+from pydantic import BaseModel, ConfigDict, Field
+
+from baton.config import LOCAL_KAFKA_HOST, LOCAL_KAFKA_PORT
 from baton.errors import StackError
 from baton.stack._common import log, resource_text, run_command
 
-__all__ = ["KAFKA_VERSION", "MAIN_CLASS", "KafkaFiles", "render_server_properties"]
+__all__ = [
+    "KAFKA_VERSION",
+    "MAIN_CLASS",
+    "MAX_BROKERS",
+    "NODE_PORT_STRIDE",
+    "KafkaFiles",
+    "KafkaLayout",
+    "default_replication",
+    "min_insync_replicas",
+    "render_server_properties",
+]
 
 KAFKA_VERSION = "4.1.1"
 """Apache Kafka version of the local broker (also in ``resources/pom.xml``)."""
@@ -30,28 +43,119 @@ MAVEN_HINT = (
 )
 
 
-def render_server_properties(*, data_dir: Path, partitions: int) -> str:
-    """The local broker's ``server.properties``: KRaft, one node, loopback only."""
-    host, port = LOCAL_KAFKA_BOOTSTRAP.rsplit(":", 1)
+MAX_BROKERS = 5
+"""Most brokers ``baton stack up --brokers N`` starts (each one is a JVM)."""
+NODE_PORT_STRIDE = 10
+"""Broker ``n`` listens on the base port + 10·(n-1): clear of the secured broker (19094)."""
+MAX_REPLICATION = 3
+
+
+def default_replication(*, brokers: int) -> int:
+    """Replication of a topic when none is configured: three, or every broker when fewer."""
+    return max(1, min(MAX_REPLICATION, brokers))
+
+
+def min_insync_replicas(*, replication: int) -> int:
+    """``min.insync.replicas`` for ``replication``: two of three, so acks=all survives one
+    broker's loss without losing an acknowledged record; one below three replicas."""
+    return 2 if replication >= MAX_REPLICATION else 1
+
+
+class KafkaLayout(BaseModel):
+    """Shape of the local Kafka: how many brokers, on which ports.
+
+    Every node is broker and controller (KRaft combined mode), so that three nodes keep a
+    controller quorum when one is lost. Node ``n`` (1-based) listens on ``port`` + 10·(n-1)
+    and its controller on the next port.
+
+    Attributes:
+        brokers: Number of nodes.
+        port: The first node's broker port.
+        host: Loopback address every node listens on.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    brokers: int = Field(default=1, ge=1, le=MAX_BROKERS)
+    port: int = Field(default=LOCAL_KAFKA_PORT, ge=1024, le=65000)
+    host: str = LOCAL_KAFKA_HOST
+
+    @property
+    def nodes(self) -> list[int]:
+        """Node ids, ``1..brokers``."""
+        return list(range(1, self.brokers + 1))
+
+    def broker_port(self, node: int) -> int:
+        """Client port of node ``node``."""
+        return self.port + NODE_PORT_STRIDE * (node - 1)
+
+    def controller_port(self, node: int) -> int:
+        """Controller port of node ``node``: the one after its broker port."""
+        return self.broker_port(node) + 1
+
+    def address(self, node: int) -> str:
+        """``host:port`` clients use for node ``node``."""
+        return f"{self.host}:{self.broker_port(node)}"
+
+    @property
+    def bootstrap(self) -> str:
+        """Every node's address, comma separated (``BATON_KAFKA_BOOTSTRAP``)."""
+        return ",".join(self.address(node) for node in self.nodes)
+
+    @property
+    def replication(self) -> int:
+        """Replication of internal topics (offsets, transactions) and the default."""
+        return default_replication(brokers=self.brokers)
+
+    def is_local(self, bootstrap: str) -> bool:
+        """Whether every address of ``bootstrap`` is one of this layout's nodes."""
+        own = {
+            f"{host}:{self.broker_port(n)}" for n in self.nodes for host in (self.host, "localhost")
+        }
+        given = [item.strip() for item in bootstrap.split(",") if item.strip()]
+        return bool(given) and set(given) <= own
+
+
+def render_server_properties(
+    *, data_dir: Path, partitions: int, layout: KafkaLayout | None = None, node: int = 1
+) -> str:
+    """``server.properties`` of node ``node`` of ``layout``: KRaft, loopback only.
+
+    Args:
+        data_dir: The node's log directory.
+        partitions: Default partitions of a topic.
+        layout: The local Kafka's shape; unset, one broker on the default port.
+        node: Which node (1-based).
+    """
+    layout = layout or KafkaLayout()
+    replication = layout.replication
+    voters = ",".join(f"{n}@{layout.host}:{layout.controller_port(n)}" for n in layout.nodes)
     return Template(resource_text("server.properties")).substitute(
-        host=host,
-        broker_port=int(port),
-        controller_port=int(port) + 1,
+        node_id=node,
+        voters=voters,
+        host=layout.host,
+        broker_port=layout.broker_port(node),
+        controller_port=layout.controller_port(node),
         data_dir=data_dir,
         partitions=partitions,
+        replication=replication,
+        min_isr=min_insync_replicas(replication=replication),
     )
 
 
 class KafkaFiles:
-    """Where the local broker keeps jars, data, configuration, log and pid file.
+    """Where a local broker keeps jars, data, configuration, log and pid file.
 
     Args:
-        root: ``<home>/kafka``.
+        root: ``<home>/kafka`` for the single broker, ``<home>/kafka/cluster/node-<n>`` for
+            a node of a cluster.
+        jars_root: Where the jars are fetched (``<root>/<version>/libs``); unset, ``root``.
+            The nodes of a cluster share the single broker's.
     """
 
-    def __init__(self, *, root: Path) -> None:
+    def __init__(self, *, root: Path, jars_root: Path | None = None) -> None:
         self.root = root
-        self.dist = root / KAFKA_VERSION
+        self.dist = (jars_root or root) / KAFKA_VERSION
         self.libs = self.dist / "libs"
         self.marker = self.dist / "libs.complete"
         self.data_dir = root / "data"
@@ -121,29 +225,47 @@ class KafkaFiles:
         count = len(list(self.libs.glob("*.jar")))
         log.info("kafka: %d jars fetched in %.0fs", count, time.monotonic() - started)
 
-    def write_configs(self, *, partitions: int) -> None:
-        """Render ``server.properties`` and the log4j2 configuration into ``root``."""
+    def write_configs(
+        self, *, partitions: int, layout: KafkaLayout | None = None, node: int = 1
+    ) -> None:
+        """Render node ``node``'s ``server.properties`` and the log4j2 configuration."""
         self.root.mkdir(parents=True, exist_ok=True)
-        props = render_server_properties(data_dir=self.data_dir, partitions=partitions)
+        props = render_server_properties(
+            data_dir=self.data_dir, partitions=partitions, layout=layout, node=node
+        )
         self.config.write_text(props, "utf-8")
         self.log4j.write_text(resource_text("log4j2.xml"), "utf-8")
 
     def _jvm(self, java: str) -> list[str]:
         return [java, "-cp", f"{self.libs}/*", f"-Dlog4j2.configurationFile={self.log4j}"]
 
-    async def format_storage(self, *, java: str, extra: Sequence[str] = ()) -> None:
+    @property
+    def formatted(self) -> bool:
+        """Whether the KRaft storage is formatted (``meta.properties`` exists)."""
+        return (self.data_dir / "meta.properties").exists()
+
+    async def new_cluster_id(self, *, java: str) -> str:
+        """A fresh KRaft cluster id from Kafka's storage tool."""
+        tool = [*self._jvm(java), "kafka.tools.StorageTool"]
+        out = await run_command([*tool, "random-uuid"], what="creating a Kafka cluster id")
+        return out.strip().splitlines()[-1].strip()
+
+    async def format_storage(
+        self, *, java: str, extra: Sequence[str] = (), cluster_id: str | None = None
+    ) -> None:
         """Format the KRaft storage once (``meta.properties`` marks it done).
 
         Args:
             java: The ``java`` to run Kafka's storage tool with.
             extra: More arguments of ``format`` (``--add-scram ...`` for the secured broker).
+            cluster_id: The cluster this node joins (every node of a cluster has the same);
+                unset, a new one.
         """
-        if (self.data_dir / "meta.properties").exists():
+        if self.formatted:
             return
         log.info("kafka: formatting KRaft storage in %s...", self.data_dir)
         tool = [*self._jvm(java), "kafka.tools.StorageTool"]
-        out = await run_command([*tool, "random-uuid"], what="creating a Kafka cluster id")
-        cluster_id = out.strip().splitlines()[-1].strip()
+        cluster_id = cluster_id or await self.new_cluster_id(java=java)
         await run_command(
             [*tool, "format", "-t", cluster_id, "-c", str(self.config), *extra],
             what="formatting the Kafka storage",
@@ -152,7 +274,7 @@ class KafkaFiles:
 
     def spawn(self, *, java: str) -> int:
         """Start the broker detached from this process; write and return its pid."""
-        log.info("kafka: starting broker (log: %s)...", self.log_file)
+        log.info("kafka: starting broker %s (log: %s)...", self.config, self.log_file)
         args = [*self._jvm(java), "-Xms256m", "-Xmx1g", "-XX:+UseG1GC"]
         args += ["-Djava.awt.headless=true", MAIN_CLASS, str(self.config)]
         # One start's log, plus the one before (a crashed broker's last words survive a restart).
