@@ -262,26 +262,49 @@ class RecoveryStore:
             request,
         )
 
-    async def due_actions(self, conn: Any, *, now: datetime, limit: int = 50) -> list[Any]:
-        return list(
-            await conn.fetch(
-                "select action_id, workflow_id, request from recovery_actions "
-                "where done_at is null and due_at <= $1 order by due_at limit $2",
-                now,
-                limit,
-            )
+    async def claim_due(
+        self, conn: Any, *, now: datetime, claimant: str, lease_seconds: float
+    ) -> Any | None:
+        """The earliest due action that is not done nor held, now held by ``claimant`` for
+        ``lease_seconds``; None when there is none. Two replicas never hold one at once:
+        the row is claimed with ``skip locked`` and a lease that only ends when it runs out
+        (a replica killed while running one leaves it to the others then)."""
+        return await conn.fetchrow(
+            "update recovery_actions set claimed_by = $2, "
+            "claimed_until = $1::timestamptz + make_interval(secs => $3) "
+            "where action_id = ("
+            "  select action_id from recovery_actions "
+            "  where done_at is null and due_at <= $1 "
+            "    and (claimed_until is null or claimed_until <= $1) "
+            "  order by due_at limit 1 for update skip locked"
+            ") returning action_id, workflow_id, request",
+            now,
+            claimant,
+            lease_seconds,
+        )
+
+    async def release_action(self, conn: Any, *, action_id: str, claimant: str) -> None:
+        """Let go of an action held and not done (the hub did not answer): it is due again."""
+        await conn.execute(
+            "update recovery_actions set claimed_until = null "
+            "where action_id = $1 and claimed_by = $2 and done_at is null",
+            action_id,
+            claimant,
         )
 
     async def next_due(self, conn: Any) -> datetime | None:
-        """When the earliest recovery action not yet done is due; None when none is left."""
+        """When the earliest recovery action not yet done is due (or its holder's lease
+        ends); None when none is left."""
         due: datetime | None = await conn.fetchval(
-            "select min(due_at) from recovery_actions where done_at is null"
+            "select min(greatest(due_at, coalesce(claimed_until, due_at))) "
+            "from recovery_actions where done_at is null"
         )
         return due
 
     async def finish_action(self, conn: Any, *, action_id: str, outcome: dict[str, Any]) -> None:
         await conn.execute(
-            "update recovery_actions set done_at = now(), outcome = $2 where action_id = $1",
+            "update recovery_actions set done_at = now(), outcome = $2 "
+            "where action_id = $1 and done_at is null",
             action_id,
             outcome,
         )
