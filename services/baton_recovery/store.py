@@ -1,4 +1,5 @@
-"""workflow-recovery's tables: checkpoints, error reports, recovery actions, watchdog state.
+"""workflow-recovery's tables: checkpoints, error reports, recovery actions (the watchdog's
+rows are :mod:`~baton_recovery.watchlist`'s).
 
 Checkpoint payloads are stored compressed (:mod:`~baton_recovery.snapshot`, or as byte
 deltas, :mod:`~baton_recovery.bytedelta`) with the hash of what the payload decodes to, and
@@ -13,9 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
-from baton_recovery.breaker import BreakerRegistry
 from baton_recovery.bulk import RowStream, copy_in
-from baton_recovery.liveness import Liveness
 from baton_recovery.rebuild import CheckpointRecord, Rebuilt, rebuild, rebuild_state, stored_record
 
 __all__ = ["CheckpointRow", "Head", "RecoveryStore"]
@@ -319,21 +318,3 @@ class RecoveryStore:
             {"action_id": r["action_id"], "due_at": r["due_at"].isoformat(), **r["request"]}
             for r in rows
         ]
-
-    # -- watchdog state --------------------------------------------------------------------
-
-    async def load_watchdog(self, conn: Any) -> tuple[Liveness, BreakerRegistry]:
-        row = await conn.fetchrow("select liveness, breakers from recovery_state where id = 1")
-        if row is None:
-            return Liveness(), BreakerRegistry()
-        return Liveness.from_dict(row["liveness"]), BreakerRegistry.from_dict(row["breakers"])
-
-    async def save_watchdog(
-        self, conn: Any, *, liveness: Liveness, breakers: BreakerRegistry
-    ) -> None:
-        await conn.execute(
-            "insert into recovery_state (id, liveness, breakers) values (1, $1, $2) "
-            "on conflict (id) do update set liveness = $1, breakers = $2, updated_at = now()",
-            liveness.to_dict(),
-            breakers.to_dict(),
-        )
