@@ -211,6 +211,7 @@ async def run(
             db=db,
             outbox=Outbox(db=db, bus=Bus(settings=settings), owner="bench.recovery"),
             config=RecoveryConfig(),
+            group="bench.recovery",
         )
         # (workflow, checkpoint id, version); each batch's states are made just before it
         # is written, as a service receives them, so the heap holds one batch at a time.

@@ -6,8 +6,8 @@ compression (:mod:`~baton_recovery.snapshot`), diffs and chains of differential 
 error classification, impact and ranked suggestions assembled into seed 001 error reports
 (:mod:`~baton_recovery.classify`, :mod:`~baton_recovery.impact`,
 :mod:`~baton_recovery.suggestions`, :mod:`~baton_recovery.report`), retry backoff, per-agent
-circuit breakers, heartbeat liveness, and the recovery decision with its restore merge
-(:mod:`~baton_recovery.backoff`, :mod:`~baton_recovery.breaker`, :mod:`~baton_recovery.liveness`,
-:mod:`~baton_recovery.plan`). Nothing here does I/O: the current time and any randomness are
-always passed in.
+circuit breakers, heartbeat liveness, what a replica owns, and the recovery decision with its
+restore merge (:mod:`~baton_recovery.backoff`, :mod:`~baton_recovery.breaker`,
+:mod:`~baton_recovery.liveness`, :mod:`~baton_recovery.ownership`, :mod:`~baton_recovery.plan`).
+Nothing here does I/O: the current time and any randomness are always passed in.
 """

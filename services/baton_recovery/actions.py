@@ -1,13 +1,17 @@
 """Recovery actions: decided actions run when due, as requests to the hub.
 
-Each request's id is the action's id, so a repeated run (after a crash between the request
-and marking it done) is applied once by the hub's durable responder. A hub that does not
-answer leaves the action due for the next round.
+With N replicas, each due action is claimed by one of them (a row lock skipped by the
+others, and a lease of twice the hub's answer time): one replica runs it. Each request's id
+is the action's id, so a repeated run (a replica killed between the request and marking it
+done, its lease then run out) is applied once by the hub's durable responder. A hub that
+does not answer leaves the action due for the next round.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from datetime import datetime
 from typing import Any
 
@@ -40,18 +44,33 @@ class Actions:
         self.db = db
         self.store = store
         self.config = config
+        self.claimant = f"{socket.gethostname()}:{os.getpid()}"
+        """Who holds the actions this replica runs (the host and process, for the reader)."""
+        # A run takes at most the hub's answer time (its retries included); twice that and
+        # a margin, so a slow database round trip never lets another replica start it too.
+        self.lease_seconds = 2 * config.action_timeout + 5
 
-    async def run_due(self) -> int:
-        """Send every due recovery action to the hub; returns how many ran."""
-        async with self.db.connection() as conn:
-            due = await self.store.due_actions(conn, now=utc_now())
-        for row in due:
-            outcome = await self._execute(row["workflow_id"], row["action_id"], row["request"])
-            if outcome is None:
-                continue  # the hub did not answer: the next round tries again, same id
+    async def run_due(self, *, most: int = 50) -> int:
+        """Claim and run due recovery actions one by one, at most ``most``; how many ran."""
+        ran = 0
+        while ran < most:
             async with self.db.connection() as conn:
-                await self.store.finish_action(conn, action_id=row["action_id"], outcome=outcome)
-        return len(due)
+                row = await self.store.claim_due(
+                    conn, now=utc_now(), claimant=self.claimant, lease_seconds=self.lease_seconds
+                )
+            if row is None:
+                break
+            ran += 1
+            action_id = row["action_id"]
+            outcome = await self._execute(row["workflow_id"], action_id, row["request"])
+            async with self.db.connection() as conn:
+                if outcome is None:  # the hub did not answer: the next round tries, same id
+                    await self.store.release_action(
+                        conn, action_id=action_id, claimant=self.claimant
+                    )
+                    break
+                await self.store.finish_action(conn, action_id=action_id, outcome=outcome)
+        return ran
 
     async def wait_seconds(self, *, now: datetime, longest: float) -> float:
         """Seconds until the next recovery action is due, at most ``longest`` (0: one is).

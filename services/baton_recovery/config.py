@@ -6,7 +6,9 @@ reassignments wait an exponential backoff: ``RETRY_BASE`` / ``RETRY_MAX_DELAY`` 
 ``RETRY_JITTER`` (``equal`` by default: growing delays; ``full``, ``decorrelated``, ``none``;
 see :mod:`baton_recovery.backoff`), ``MAX_ATTEMPTS``. Breakers:
 ``BREAKER_FAILURES`` within ``BREAKER_WINDOW`` seconds open an agent's breaker for
-``BREAKER_COOLDOWN`` seconds. Checkpoints: ``FULL_EVERY`` (a full one after this many deltas
+``BREAKER_COOLDOWN`` seconds. ``FORGET_AFTER``: seconds after which an agent timed out and
+not heard of since (holding no watched task), and a timed-out task never assigned again, are
+forgotten (default a day). Checkpoints: ``FULL_EVERY`` (a full one after this many deltas
 at most), ``MAX_DELTA_RATIO``. ``CHECK_INTERVAL``: seconds between liveness checks and runs
 of due recovery actions.
 """
@@ -46,6 +48,7 @@ class RecoveryConfig(ServiceConfig):
     full_every: int = Field(default=10, ge=1)
     max_delta_ratio: float = Field(default=0.5, gt=0)
     action_timeout: float = Field(default=10.0, gt=0)
+    forget_after: float = Field(default=86_400.0, gt=0)
 
     def liveness(self) -> LivenessPolicy:
         return LivenessPolicy(interval_seconds=self.agent_interval, misses=self.agent_misses)

@@ -11,10 +11,11 @@
 - Agent liveness: ``AGENT_HEARTBEAT`` and task progress are signs of life; assignments are
   watched. An agent silent for ``misses`` intervals gets ``AGENT_TIMEOUT``, each task it
   holds ``TASK_TIMEOUT`` and a reassignment (its breaker counts a failure). The watchdog's
-  state lives in memory and is saved with every check (a restart resumes from the last
-  save; the hub's own execution timeouts remain the backstop for anything missed).
-- Recovery actions run when due: requests to the hub whose request id is the action id, so
-  a repeated run (after a crash) is applied once by the hub's durable responder.
+  state is rows in PostgreSQL, judged by the replica holding each row's partition
+  (:mod:`~baton_recovery.watchdog`).
+- Recovery actions run when due, each claimed by one replica: requests to the hub whose
+  request id is the action id, so a repeated run (after a crash) is applied once by the
+  hub's durable responder.
 
 Everything each handler changes — ledger entry, report, action, outbox events — is one
 PostgreSQL transaction.
@@ -58,13 +59,17 @@ CONSUMER = "recovery"
 class RecoveryHandlers:
     """Binds the pure recovery modules to PostgreSQL, the outbox and the bus."""
 
-    def __init__(self, *, bus: Bus, db: Database, outbox: Outbox, config: RecoveryConfig) -> None:
+    def __init__(
+        self, *, bus: Bus, db: Database, outbox: Outbox, config: RecoveryConfig, group: str
+    ) -> None:
         self.bus = bus
         self.db = db
         self.outbox = outbox
         self.config = config
         self.store = RecoveryStore()
-        self.watchdog = Watchdog(db=db, outbox=outbox, store=self.store, config=config)
+        self.watchdog = Watchdog(
+            bus=bus, db=db, outbox=outbox, store=self.store, config=config, group=group
+        )
         self.actions = Actions(bus=bus, db=db, store=self.store, config=config)
         self._random = random.Random()
         self._wake = asyncio.Event()
@@ -81,7 +86,10 @@ class RecoveryHandlers:
         }
 
     def batch_subscriptions(self) -> dict[str, Callable[[list[Event]], Awaitable[None]]]:
-        return {"checkpoint.*.requested": self.on_checkpoint_requested}
+        return {
+            "checkpoint.*.requested": self.on_checkpoint_requested,
+            **self.watchdog.batch_subscriptions(),
+        }
 
     # -- checkpoints -----------------------------------------------------------------------
 
@@ -136,15 +144,14 @@ class RecoveryHandlers:
         signal = {**data, "error": data.get("failure_reason")}
         kind = "TASK_TIMEOUT" if "timeout" in str(data.get("failure_type")) else "TASK_FAILED"
         classification = classify(event_type=kind, data=signal, attempts=attempts)
-        policy = self.config.breakers()
-        breaker = (
-            "closed"
-            if agent is None
-            else self.watchdog.breakers.state(agent, now=now, policy=policy)
-        )
         async with self.db.transaction() as conn:
             if not await first_time(conn, consumer=CONSUMER, event_id=event.event_id):
                 return
+            breaker = (
+                "closed"
+                if agent is None
+                else await self.watchdog.breaker_state(conn, agent_id=agent, now=now)
+            )
             graph, checkpoint_id = await self._graph(conn, event.workflow_id)
             node = graph.get(task_id, {})
             decision = decide(
@@ -218,6 +225,7 @@ class RecoveryHandlers:
                 related_events=[event.event_id],
             )
             await self._report(conn, event, report, None)
+            await self.watchdog.end_workflow(conn, workflow_id=event.workflow_id)
         self.outbox.notify()
 
     async def _report(

@@ -32,6 +32,8 @@ class RecoveryService(Service):
         "checkpoint.*.requested",
         "recovery.*.requested",
         "workflow.*.failed",
+        "workflow.*.completed",
+        "workflow.*.cancelled",
         "task.#",
         "agent.*.heartbeat",
     )
@@ -46,7 +48,7 @@ class RecoveryService(Service):
     async def setup(self) -> None:
         self.config = RecoveryConfig.from_env(self.ctx.env)
         self.handlers = RecoveryHandlers(
-            bus=self.bus, db=self.db, outbox=self.outbox, config=self.config
+            bus=self.bus, db=self.db, outbox=self.outbox, config=self.config, group=self.group
         )
         self.bus.serve("recovery", self.answer)
         self.subscribe_each(self.handlers.subscriptions())
@@ -72,9 +74,7 @@ class RecoveryService(Service):
                 "reports": reports,
                 "pending_actions": pending,
                 "latest_checkpoint": None if latest is None else latest.to_dict(),
-                "open_breakers": handlers.watchdog.breakers.not_closed(
-                    now=request.timestamp, policy=self.config.breakers()
-                ),
+                "open_breakers": await handlers.watchdog.open_breakers(now=request.timestamp),
             }
         if request.event_type == "RESTORE":
             checkpoint_id = request.data.get("checkpoint_id")
@@ -98,7 +98,4 @@ class RecoveryService(Service):
         return {"watchdog": self.handlers.watchdog_loop}
 
     def health_details(self) -> dict[str, Any]:
-        return {
-            "agents_watched": len(self.handlers.watchdog.liveness.agents),
-            "tasks_watched": len(self.handlers.watchdog.liveness.tasks),
-        }
+        return self.handlers.watchdog.health()

@@ -1,4 +1,5 @@
-"""workflow-recovery's tables: checkpoints, error reports, recovery actions, watchdog state.
+"""workflow-recovery's tables: checkpoints, error reports, recovery actions (the watchdog's
+rows are :mod:`~baton_recovery.watchlist`'s).
 
 Checkpoint payloads are stored compressed (:mod:`~baton_recovery.snapshot`, or as byte
 deltas, :mod:`~baton_recovery.bytedelta`) with the hash of what the payload decodes to, and
@@ -13,9 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
-from baton_recovery.breaker import BreakerRegistry
 from baton_recovery.bulk import RowStream, copy_in
-from baton_recovery.liveness import Liveness
 from baton_recovery.rebuild import CheckpointRecord, Rebuilt, rebuild, rebuild_state, stored_record
 
 __all__ = ["CheckpointRow", "Head", "RecoveryStore"]
@@ -262,26 +261,49 @@ class RecoveryStore:
             request,
         )
 
-    async def due_actions(self, conn: Any, *, now: datetime, limit: int = 50) -> list[Any]:
-        return list(
-            await conn.fetch(
-                "select action_id, workflow_id, request from recovery_actions "
-                "where done_at is null and due_at <= $1 order by due_at limit $2",
-                now,
-                limit,
-            )
+    async def claim_due(
+        self, conn: Any, *, now: datetime, claimant: str, lease_seconds: float
+    ) -> Any | None:
+        """The earliest due action that is not done nor held, now held by ``claimant`` for
+        ``lease_seconds``; None when there is none. Two replicas never hold one at once:
+        the row is claimed with ``skip locked`` and a lease that only ends when it runs out
+        (a replica killed while running one leaves it to the others then)."""
+        return await conn.fetchrow(
+            "update recovery_actions set claimed_by = $2, "
+            "claimed_until = $1::timestamptz + make_interval(secs => $3) "
+            "where action_id = ("
+            "  select action_id from recovery_actions "
+            "  where done_at is null and due_at <= $1 "
+            "    and (claimed_until is null or claimed_until <= $1) "
+            "  order by due_at limit 1 for update skip locked"
+            ") returning action_id, workflow_id, request",
+            now,
+            claimant,
+            lease_seconds,
+        )
+
+    async def release_action(self, conn: Any, *, action_id: str, claimant: str) -> None:
+        """Let go of an action held and not done (the hub did not answer): it is due again."""
+        await conn.execute(
+            "update recovery_actions set claimed_until = null "
+            "where action_id = $1 and claimed_by = $2 and done_at is null",
+            action_id,
+            claimant,
         )
 
     async def next_due(self, conn: Any) -> datetime | None:
-        """When the earliest recovery action not yet done is due; None when none is left."""
+        """When the earliest recovery action not yet done is due (or its holder's lease
+        ends); None when none is left."""
         due: datetime | None = await conn.fetchval(
-            "select min(due_at) from recovery_actions where done_at is null"
+            "select min(greatest(due_at, coalesce(claimed_until, due_at))) "
+            "from recovery_actions where done_at is null"
         )
         return due
 
     async def finish_action(self, conn: Any, *, action_id: str, outcome: dict[str, Any]) -> None:
         await conn.execute(
-            "update recovery_actions set done_at = now(), outcome = $2 where action_id = $1",
+            "update recovery_actions set done_at = now(), outcome = $2 "
+            "where action_id = $1 and done_at is null",
             action_id,
             outcome,
         )
@@ -296,21 +318,3 @@ class RecoveryStore:
             {"action_id": r["action_id"], "due_at": r["due_at"].isoformat(), **r["request"]}
             for r in rows
         ]
-
-    # -- watchdog state --------------------------------------------------------------------
-
-    async def load_watchdog(self, conn: Any) -> tuple[Liveness, BreakerRegistry]:
-        row = await conn.fetchrow("select liveness, breakers from recovery_state where id = 1")
-        if row is None:
-            return Liveness(), BreakerRegistry()
-        return Liveness.from_dict(row["liveness"]), BreakerRegistry.from_dict(row["breakers"])
-
-    async def save_watchdog(
-        self, conn: Any, *, liveness: Liveness, breakers: BreakerRegistry
-    ) -> None:
-        await conn.execute(
-            "insert into recovery_state (id, liveness, breakers) values (1, $1, $2) "
-            "on conflict (id) do update set liveness = $1, breakers = $2, updated_at = now()",
-            liveness.to_dict(),
-            breakers.to_dict(),
-        )

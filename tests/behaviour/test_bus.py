@@ -356,3 +356,51 @@ async def test_one_trace_spans_producer_and_consumer(make_bus: BusFactory) -> No
         assert by_id[consumer.parent.span_id].kind == SpanKind.PRODUCER
     assert consumers[0].attributes is not None
     assert consumers[0].attributes["messaging.system"] == "kafka"
+
+
+async def test_a_partition_key_places_an_event_and_members_know_their_partitions(
+    make_bus: BusFactory,
+) -> None:
+    """Agents' heartbeats (workflow ``global``) keyed by the agent spread over partitions,
+    each where ``partition_for`` says; ``assigned`` tells what each member of a group holds
+    (what a replica owns follows from it)."""
+    bus, other = await make_bus(), await make_bus()
+    seen: list[Event] = []
+
+    async def record(event: Event) -> None:
+        seen.append(event)
+
+    async def ignore(event: Event) -> None:
+        return None
+
+    bus.subscribe("agent.*.heartbeat", record, group="g-beats")
+    other.subscribe("agent.*.heartbeat", ignore, group="g-beats")
+    assert bus.assigned(group="g-beats") == frozenset()  # not started
+    await bus.start()
+    placed: dict[str, int] = {}
+    for agent in [f"agent_{i:03d}" for i in range(12)]:
+        beat = Event(
+            event_type="AGENT_HEARTBEAT",
+            workflow_id="global",
+            phase=agent,
+            data={"agent_id": agent},
+            partition_key=agent,
+        )
+        placed[agent] = (await bus.publish(beat)).partition
+        assert placed[agent] == await bus.partition_for(agent)
+    assert len(set(placed.values())) > 1
+    unkeyed = Event(event_type="AGENT_HEARTBEAT", workflow_id="global", phase="a", data={})
+    assert (await bus.publish(unkeyed)).partition == await bus.partition_for("global")
+    await eventually(lambda: len(seen) == 13, what="every heartbeat")
+    assert {e.workflow_id for e in seen} == {"global"}
+    assert bus.assigned(group="g-beats") == frozenset(range(4))  # alone in its group
+    assert bus.assigned(group="g-other") == frozenset()
+    await other.start()
+    await eventually(
+        lambda: (
+            bus.assigned(group="g-beats").isdisjoint(other.assigned(group="g-beats"))
+            and bus.assigned(group="g-beats") | other.assigned(group="g-beats") == set(range(4))
+            and bool(other.assigned(group="g-beats"))
+        ),
+        what="the partitions split between the two members",
+    )

@@ -43,24 +43,30 @@ class SimAgents:
     silent: set[str] = field(default_factory=set)
     """Agents whose heartbeats stop (as if their process died)."""
 
+    beats: dict[str, set[int]] = field(default_factory=dict)
+    """Partitions each agent's heartbeats were stored on."""
+
     def attach(self) -> None:
         self.bus.subscribe(
             "task.*.assigned", self._on_assigned, group=client_group(self.bus, "sim-agents")
         )
 
     async def heartbeat(self, agents: list[str], *, interval: float) -> None:
-        """``AGENT_HEARTBEAT`` for every agent not :attr:`silent`, every ``interval`` s."""
+        """``AGENT_HEARTBEAT`` for every agent not :attr:`silent`, every ``interval`` s,
+        keyed by the agent as :class:`~baton.client.AgentWorker` does."""
         while True:
             for agent in agents:
                 if agent not in self.silent:
-                    await self.bus.publish(
+                    ack = await self.bus.publish(
                         Event(
                             event_type="AGENT_HEARTBEAT",
                             workflow_id="global",
                             phase=agent,
                             data={"agent_id": agent, "status": "active"},
+                            partition_key=agent,
                         )
                     )
+                    self.beats.setdefault(agent, set()).add(ack.partition)
             await asyncio.sleep(interval)
 
     async def _on_assigned(self, event: Event) -> None:

@@ -51,7 +51,11 @@ async def test_a_batch_of_requests_is_stored_once_all_or_none(live_stack: BatonS
         await migrate_for(db, "recovery")
         bus = Bus(settings=live_stack)  # never started: the outbox only names its topics
         handlers = RecoveryHandlers(
-            bus=bus, db=db, outbox=Outbox(db=db, bus=bus, owner=owner), config=RecoveryConfig()
+            bus=bus,
+            db=db,
+            outbox=Outbox(db=db, bus=bus, owner=owner),
+            config=RecoveryConfig(),
+            group=f"{owner}.recovery",
         )
         try:
             await handlers.on_checkpoint_requested(events[:20])

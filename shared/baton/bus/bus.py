@@ -209,6 +209,22 @@ class Bus(Lifecycle):
         self.stats["published"] += 1
         return delivery
 
+    async def partition_for(self, key: str, *, topic: str | None = None) -> int:
+        """The partition of ``topic`` (default: the events topic) that events keyed ``key``
+        (a workflow id, or an event's ``partition_key``) go to.
+
+        Raises:
+            DependencyUnavailableError: the broker's metadata cannot be had.
+        """
+        return await self.transport.partition_for(topic or self.topics.events, key=key.encode())
+
+    def assigned(self, *, group: str, topic: str | None = None) -> frozenset[int]:
+        """Partitions of ``topic`` (default: the events topic) that this process holds in
+        consumer ``group`` now: none before start, during a rebalance, or when it has no
+        subscription there. What a replica owns follows from these."""
+        consumer = self._consumers.get((group, topic or self.topics.events))
+        return frozenset() if consumer is None else consumer.partitions()
+
     # -- subscribing -----------------------------------------------------------------------
 
     def subscribe(

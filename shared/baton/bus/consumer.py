@@ -84,13 +84,24 @@ class GroupConsumer:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._settling: asyncio.Task[None] | None = None
+        self._started = False
 
     async def start(self, *, on_crash: Callable[[BaseException], None]) -> None:
         """Join the group and start the loop; ``on_crash`` hears of a fatal loop error."""
         await self._consumer.start()
+        self._started = True
         self._task = asyncio.create_task(self._run(), name=f"baton-consumer-{self.group}")
         self._task.add_done_callback(
             lambda t: None if t.cancelled() or t.exception() is None else on_crash(t.exception())  # type: ignore[arg-type]
+        )
+
+    def partitions(self) -> frozenset[int]:
+        """Partitions of the source topic this member holds now (none while stopped or
+        during a rebalance)."""
+        if not self._started or self._stopping.is_set():
+            return frozenset()
+        return frozenset(
+            tp.partition for tp in self._consumer.assignment() if tp.topic == self.source
         )
 
     async def stop(self, *, timeout: float = 30.0) -> None:

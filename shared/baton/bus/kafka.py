@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka import TopicPartition as KafkaTP
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 from baton.bus.transport import Ack, Record, RevokeCallback, TopicPartition
 from baton.config import BatonSettings
@@ -116,6 +117,20 @@ class KafkaTransport:
     async def flush(self) -> None:
         if self._producer is not None:
             await self._producer.flush()
+
+    async def partition_for(self, topic: str, *, key: bytes) -> int:
+        """The producer's own choice (its default partitioner, murmur2 of the key as in
+        the Java client), from its cached metadata of ``topic``."""
+        if self._producer is None:
+            raise DependencyUnavailableError("the Kafka transport is not started")
+        try:
+            # As the producer lists them for its partitioner (a set of small ints, in order).
+            partitions = list(await self._producer.partitions_for(topic))
+        except KafkaError as exc:
+            raise DependencyUnavailableError(
+                f"no metadata of {topic}: {exc!r}", topic=topic
+            ) from exc
+        return int(DefaultPartitioner()(key, partitions, partitions))
 
     def consumer(
         self,

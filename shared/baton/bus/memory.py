@@ -60,7 +60,7 @@ class MemoryTransport:
         if key is None:
             partition = next(self._round_robin) % len(logs)
         else:
-            partition = zlib.crc32(key) % len(logs)
+            partition = await self.partition_for(topic, key=key)
         log = logs[partition]
         record = Record(
             topic, partition, len(log), key, value, list(headers), time.time_ns() // 1_000_000
@@ -74,6 +74,10 @@ class MemoryTransport:
 
     async def flush(self) -> None:
         return None
+
+    async def partition_for(self, topic: str, *, key: bytes) -> int:
+        self.create_topic(topic)
+        return zlib.crc32(key) % len(self._logs[topic])
 
     def consumer(
         self,

@@ -97,6 +97,10 @@ class Transport(Protocol):
         """Send everything enqueued so far without waiting for linger."""
         ...
 
+    async def partition_for(self, topic: str, *, key: bytes) -> int:
+        """The partition of ``topic`` a record keyed ``key`` is produced to."""
+        ...
+
     def consumer(
         self,
         *,

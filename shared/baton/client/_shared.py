@@ -35,6 +35,9 @@ class BorrowedTransport:
     async def flush(self) -> None:
         await self.owner.flush()
 
+    async def partition_for(self, topic: str, *, key: bytes) -> int:
+        return await self.owner.partition_for(topic, key=key)
+
     def consumer(
         self,
         *,

@@ -1,7 +1,9 @@
 """An agent's presence on the bus: registration, heartbeats for recovery and the monitor.
 
 Recovery's watchdog counts ``AGENT_HEARTBEAT`` (workflow ``global``, phase = agent id,
-``data.agent_id``); the monitor's component health counts ``COMPONENT_REGISTERED`` /
+``data.agent_id``), keyed by the agent id: agents' heartbeats spread over the partitions, so
+recovery's replicas share the agents (each watches those of the partitions it holds), and
+one agent's keep their order. The monitor's component health counts ``COMPONENT_REGISTERED`` /
 ``COMPONENT_HEARTBEAT`` / ``SYSTEM_SHUTDOWN``. An agent sends both kinds, so that it is
 timed out when silent and listed with its health.
 """
@@ -17,6 +19,7 @@ from datetime import UTC, datetime
 
 from baton.client.client import BatonClient
 from baton.protocol.duration import format_duration
+from baton.protocol.event import Event
 from baton.protocol.messages import ComponentRegistration, HealthStatus
 
 __all__ = ["AgentPresence"]
@@ -98,6 +101,7 @@ class AgentPresence:
                 "running_tasks": busy,
                 "capabilities": self.capabilities,
             },
+            partition_key=self.agent_id,
         )
         health = HealthStatus(
             component_id=self.agent_id,
@@ -119,7 +123,15 @@ class AgentPresence:
                 log.warning("%s: heartbeat not sent: %r", self.agent_id, exc)
             await asyncio.sleep(self.interval)
 
-    async def _publish(self, event_type: str, data: dict[str, object]) -> None:
+    async def _publish(
+        self, event_type: str, data: dict[str, object], *, partition_key: str | None = None
+    ) -> None:
         await self.client.publish(
-            event_type=event_type, workflow_id="global", phase=self.agent_id, data=data
+            Event(
+                event_type=event_type,
+                workflow_id="global",
+                phase=self.agent_id,
+                data=data,
+                partition_key=partition_key,
+            )
         )

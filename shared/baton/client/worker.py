@@ -13,8 +13,9 @@ Usage::
 Behaviour:
 
 - Presence: ``COMPONENT_REGISTERED`` (``component_type`` ``agent``) at start, then every
-  ``heartbeat_interval`` an ``AGENT_HEARTBEAT`` (workflow ``global``, phase = agent id; the
-  recovery watchdog times out silent agents from these) and a ``COMPONENT_HEARTBEAT`` (the
+  ``heartbeat_interval`` an ``AGENT_HEARTBEAT`` (workflow ``global``, phase = agent id, keyed
+  by the agent id; the recovery watchdog times out silent agents from these) and a
+  ``COMPONENT_HEARTBEAT`` (the
   monitor's component health); ``SYSTEM_SHUTDOWN`` at stop.
 - Assignments: ``TASK_ASSIGNED`` whose ``agent_id`` is this agent, read by the consumer group
   ``<prefix>.agent.<agent_id>``, so a restarted worker continues from the committed offsets.

@@ -51,6 +51,10 @@ class Event:
         reply_to: Topic a request wants its reply on.
         findings: What the registry noticed in default mode (e.g. missing fields).
         extra_headers: Other headers, passed through untouched (e.g. trace context).
+        partition_key: Kafka key when it is not the workflow id: a system-wide (``global``)
+            event of one agent, such as its heartbeat, is keyed by the agent id, so such
+            events spread over partitions and keep their order per agent. Not carried by a
+            decoded event (the line does not hold it).
     """
 
     event_type: str
@@ -66,6 +70,7 @@ class Event:
     reply_to: str | None = None
     findings: tuple[str, ...] = ()
     extra_headers: tuple[tuple[str, bytes], ...] = ()
+    partition_key: str | None = None
 
     @property
     def routing_key(self) -> str:
@@ -95,7 +100,8 @@ class Event:
 
 
 def encode_record(event: Event) -> tuple[bytes, bytes, Headers]:
-    """Kafka key, value and headers of an event (key = workflow_id, SPEC §2)."""
+    """Kafka key, value and headers of an event (key = workflow_id, SPEC §2, unless the
+    event names its :attr:`~Event.partition_key`)."""
     headers: Headers = [
         (H.EVENT_ID, event.event_id.encode()),
         (H.TIMESTAMP, event.timestamp.isoformat(timespec="milliseconds").encode()),
@@ -112,7 +118,8 @@ def encode_record(event: Event) -> tuple[bytes, bytes, Headers]:
     if event.findings:
         headers.append((H.FINDINGS, ",".join(event.findings).encode()))
     headers.extend(event.extra_headers)
-    return event.workflow_id.encode(), event.line.encode(), headers
+    key = event.workflow_id if event.partition_key is None else event.partition_key
+    return key.encode(), event.line.encode(), headers
 
 
 _OWN = frozenset(

@@ -305,7 +305,7 @@ async def test_concurrency_is_limited_and_stop_leaves_no_task_behind(
 
 
 async def test_presence_registration_heartbeats_and_shutdown(
-    make_client: ClientFactory, hub: FakeHub
+    make_client: ClientFactory, hub: FakeHub, memory: MemoryTransport, settings: BatonSettings
 ) -> None:
     async def idle(task: Task) -> dict[str, Any]:
         return {}
@@ -319,6 +319,13 @@ async def test_presence_registration_heartbeats_and_shutdown(
     assert (beat.workflow_id, beat.phase, beat.data["agent_id"]) == ("global", AGENT, AGENT)
     assert hub.reports("COMPONENT_HEARTBEAT")[0].data["health_status"]["component_id"] == AGENT
     await eventually(lambda: bool(hub.reports("SYSTEM_SHUTDOWN")), what="shutdown")
+    # Keyed by the agent: agents' heartbeats spread over partitions (recovery's replicas
+    # share them); the monitor's presence events stay system-wide.
+    keys = {
+        r.value.split(b":", 1)[0]: r.key for r in memory.records(settings.topics.events) if r.value
+    }
+    assert keys[b"AGENT_HEARTBEAT"] == AGENT.encode()
+    assert keys[b"COMPONENT_HEARTBEAT"] == b"global"
 
 
 async def test_old_assignments_are_skipped(make_client: ClientFactory, hub: FakeHub) -> None:
