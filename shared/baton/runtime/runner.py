@@ -69,7 +69,8 @@ class ServiceRunner:
         self.settings = settings
         self.service_cls = service
         self.log = logging.getLogger(f"baton.{service.name}")
-        self.db = Database(dsn=settings.dsn)
+        # The deployment's own schema: deployments sharing a database share no rows.
+        self.db = Database(dsn=settings.dsn, schema=settings.db_schema)
         self.metrics = ServiceMetrics(
             service=service.name,
             meter=meter_provider.get_meter("baton") if meter_provider is not None else None,
