@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import asyncpg
 import pytest
 
 from baton.config import BatonSettings
 from baton.errors import BatonError, ConfigError
-from baton.runtime import PruneRule, RetentionConfig, Service, ServiceRunner
+from baton.runtime import Pruner, PruneRule, RetentionConfig, Service, ServiceRunner
 from baton.runtime.retention import KAFKA_SEGMENT_ROLL, runtime_rules
 from baton_hub.runner import HubService
 from baton_monitor.runner import MonitorService
@@ -126,3 +129,34 @@ def test_a_rule_takes_plain_names_and_a_positive_window(bad: dict[str, object]) 
     }
     with pytest.raises(BatonError, match="prune rule r"):
         PruneRule(**fields)  # type: ignore[arg-type]
+
+
+class _CancelledBatches:
+    """A database whose ``hub_workflows`` batches are cancelled by the server."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_CancelledBatches]:
+        yield self
+
+    async def fetchval(self, query: str, *args: object) -> bool:
+        return True  # the rule's lock
+
+    async def fetchrow(self, query: str, *args: object) -> dict[str, object]:
+        self.statements.append(query)
+        if "hub_workflows" in query:
+            raise asyncpg.QueryCanceledError("canceling statement due to statement timeout")
+        return {"seen": 0, "last": None, "deleted": 0}
+
+
+async def test_a_batch_cut_short_by_the_server_waits_for_the_next_pass() -> None:
+    db = _CancelledBatches()
+    rules = [
+        PruneRule(name=t, table=t, time_column="t", window=timedelta(days=1))
+        for t in ("hub_workflows", "baton_processed")
+    ]
+    pruner = Pruner(db=db, rules=rules, batch=10, interval=1)  # type: ignore[arg-type]
+    assert await pruner.prune() == {"hub_workflows": 0, "baton_processed": 0}
+    assert len(db.statements) == 2  # the next rule still ran

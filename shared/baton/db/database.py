@@ -66,7 +66,7 @@ async def _keep_session(conn: Any) -> None:
     That query (advisory unlocks, ``CLOSE ALL``, ``UNLISTEN *``, ``RESET ALL``) is a round
     trip after every transaction, and undoes nothing Baton does: its locks are
     transaction-scoped, it does not listen, keep cursors or change settings per session,
-    and the role is a connection parameter.
+    and the role and search path are connection parameters.
     """
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ClassVar, Final
 
+import asyncpg
 from pydantic import Field, field_validator
 
 from baton.config import SERVICES, BatonSettings, ServiceConfig
@@ -237,6 +238,15 @@ select (select count(*) from old) as seen, (select max(key) from old) as last,
        (select count(*) from gone) as deleted
 """
 
+# A batch cut short by load (a lock or statement timeout set by an operator, a deadlock the
+# server broke): the rule waits for the next pass. An outage is the runner's (the loop
+# starts again with backoff); any other error is a bug and stops the service loudly.
+_PASSING = (
+    asyncpg.QueryCanceledError,
+    asyncpg.LockNotAvailableError,
+    asyncpg.DeadlockDetectedError,
+)
+
 _TRY_LOCK = (
     "select pg_try_advisory_xact_lock("
     "hashtextextended('baton.retention:' || current_schema() || ':' || $1, 0))"
@@ -318,13 +328,17 @@ class Pruner:
         cursor = ""
         total = 0
         while True:
-            async with self._db.transaction() as conn:
-                if not await conn.fetchval(_TRY_LOCK, rule.name):
-                    return total  # another replica prunes it right now
-                args: tuple[Any, ...] = (rule.window, self._batch)
-                if rule.together_by is not None:
-                    args += (cursor,)
-                row = await conn.fetchrow(statement, *args)
+            try:
+                async with self._db.transaction() as conn:
+                    if not await conn.fetchval(_TRY_LOCK, rule.name):
+                        return total  # another replica prunes it right now
+                    args: tuple[Any, ...] = (rule.window, self._batch)
+                    if rule.together_by is not None:
+                        args += (cursor,)
+                    row = await conn.fetchrow(statement, *args)
+            except _PASSING as exc:
+                log.warning("pruning %s stops until the next pass: %r", rule.name, exc)
+                return total
             deleted = int(row["deleted"])
             self.batches[rule.name] += 1
             total += deleted
