@@ -12,7 +12,7 @@ import pytest
 from baton.config import BatonSettings
 from baton.errors import BatonError, ConfigError
 from baton.runtime import Pruner, PruneRule, RetentionConfig, Service, ServiceRunner
-from baton.runtime.retention import KAFKA_SEGMENT_ROLL, runtime_rules
+from baton.runtime.retention import KAFKA_SEGMENT_ROLL, LEDGER_MARGIN, runtime_rules
 from baton_hub.runner import HubService
 from baton_monitor.runner import MonitorService
 from baton_recovery.runner import RecoveryService
@@ -55,7 +55,8 @@ def test_the_ledger_outlives_what_the_topics_may_still_hold_by_default() -> None
     config = RetentionConfig()
     config.check(settings=settings)
     ledger = config.ledger_window(settings=settings)
-    assert ledger == timedelta(seconds=3 * DAY + KAFKA_SEGMENT_ROLL)
+    assert ledger == timedelta(seconds=3 * DAY + KAFKA_SEGMENT_ROLL + LEDGER_MARGIN)
+    assert ledger == timedelta(days=11)
     assert config.replies_window(settings=settings) == ledger
     rules = {rule.name: rule for rule in runtime_rules(config, settings=settings)}
     assert rules["ledger"].window == ledger

@@ -36,6 +36,7 @@ from baton.protocol.duration import parse_duration
 
 __all__ = [
     "KAFKA_SEGMENT_ROLL",
+    "LEDGER_MARGIN",
     "PruneRule",
     "Pruner",
     "RetentionConfig",
@@ -49,6 +50,10 @@ DAY: Final = 86_400.0
 KAFKA_SEGMENT_ROLL: Final = 7 * DAY
 """Kafka's default ``log.roll.hours`` (168): a record outlives its topic's ``retention.ms``
 by up to this long, until its segment is rolled and then deleted whole."""
+LEDGER_MARGIN: Final = DAY
+"""Added to the default ledger window: the broker deletes expired segments in periodic
+checks (every 5 minutes by default), and producers', broker's and database's clocks
+differ."""
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -74,9 +79,10 @@ class RetentionConfig(ServiceConfig):
 
     Attributes:
         ledger: Idempotency ledger (``baton_processed``). Unset: the events topic's
-            retention (``BATON_EVENTS_RETENTION_MS``) + :data:`KAFKA_SEGMENT_ROLL`, so an
-            event the topics may still hold is always recognised. Never shorter than that
-            retention (refused at start).
+            retention (``BATON_EVENTS_RETENTION_MS``) + :data:`KAFKA_SEGMENT_ROLL` +
+            :data:`LEDGER_MARGIN` (15 days by default), so an event the topics may still
+            hold is always recognised. Never shorter than that retention (refused at
+            start).
         replies: Stored replies (``baton_replies``). Unset and floor: as ``ledger``, for
             the commands topics keep requests as long as the events topic keeps events;
             also never shorter than a client's retries (attempts times the request timeout).
@@ -123,7 +129,7 @@ class RetentionConfig(ServiceConfig):
 
     def ledger_window(self, *, settings: BatonSettings) -> timedelta:
         """How long ``baton_processed`` keeps an event id."""
-        default = self.redelivery_floor(settings) + KAFKA_SEGMENT_ROLL
+        default = self.redelivery_floor(settings) + KAFKA_SEGMENT_ROLL + LEDGER_MARGIN
         return timedelta(seconds=self.ledger if self.ledger is not None else default)
 
     def replies_window(self, *, settings: BatonSettings) -> timedelta:
