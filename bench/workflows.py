@@ -6,6 +6,11 @@ Each workflow has ``--phases`` phases of one task each; ``--agents`` :class:`Age
 and p95 create→complete latency, and where the CPU went: seconds per service process,
 this process (client and agents), and the whole machine (broker and PostgreSQL included).
 
+The run is a deployment of its own: a fresh topic prefix and the PostgreSQL schema named
+after it, both deleted at the end; the rows left in each of its tables are reported
+(``BATON_RETENTION_*`` in the environment reach the services: short windows show the
+tables staying bounded).
+
 Run: ``python -m bench.workflows [--workflows N] [--agents A] [--concurrency C] [--json]``
 (the local stack must be up, or BATON_KAFKA_BOOTSTRAP / BATON_PG_DSN set).
 """
@@ -29,7 +34,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from baton.bus.kafka import partitions_of
 from baton.client import AgentWorker, BatonClient, Task
 from baton.config import BatonSettings
-from baton.db import Database, load_migrations, migrate
+from baton.db import Database, load_migrations, migrate, quote_ident
 from baton.demo import ServiceSupervisor
 from baton.protocol.event import Event
 from baton.runtime import RUNTIME_MIGRATIONS
@@ -43,7 +48,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 async def prepare(settings: BatonSettings) -> None:
     await create_topics(settings=settings)
-    async with Database(dsn=settings.dsn) as db:
+    async with Database(dsn=settings.dsn, schema=settings.db_schema) as db:
         await migrate(db, migrations=load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS))
         for name in ("hub", "resource", "status", "recovery"):
             cls = load_service(name)
@@ -98,6 +103,33 @@ async def records_read(settings: BatonSettings) -> dict[str, int]:
     return {k: v for k, v in sorted(out.items()) if v}
 
 
+async def table_rows(db: Database) -> dict[str, int]:
+    """Rows in each table of the run's schema, counted exactly (in one statement: the
+    commits per workflow stay the services')."""
+    async with db.connection() as conn:
+        counts = await conn.fetch(
+            "select tablename, (xpath('/row/n/text()', query_to_xml("
+            "format('select count(*) as n from %I.%I', schemaname, tablename), "
+            "false, true, '')))[1]::text::bigint as n "
+            "from pg_tables where schemaname = $1 order by 1",
+            db.schema,
+        )
+    return {r["tablename"]: int(r["n"]) for r in counts}
+
+
+async def sample_rows(db: Database, peaks: dict[str, int], *, every: float = 5.0) -> None:
+    """Keep the largest row count seen of each table, every ``every`` seconds."""
+    while True:
+        for table, count in (await table_rows(db)).items():
+            peaks[table] = max(peaks.get(table, 0), count)
+        await asyncio.sleep(every)
+
+
+async def drop_schema(db: Database) -> None:
+    async with db.connection() as conn:
+        await conn.execute(f"drop schema if exists {quote_ident(db.schema)} cascade")
+
+
 async def commits(db: Database) -> int:
     """Transactions committed in the database so far (all clients)."""
     return int(
@@ -118,7 +150,7 @@ async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[st
     base = BatonSettings.from_env(os.environ)
     prefix = f"bench_{uuid.uuid4().hex[:6]}"
     settings = base.model_copy(
-        update={"topic_prefix": prefix, "partitions": 6, "component": "bench"}
+        update={"topic_prefix": prefix, "pg_schema": None, "partitions": 6, "component": "bench"}
     )
     await prepare(settings)
     env = {
@@ -126,6 +158,7 @@ async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[st
         "BATON_TOPIC_PREFIX": prefix,
         "BATON_KAFKA_BOOTSTRAP": settings.bootstrap,
         "BATON_PG_DSN": settings.dsn,
+        "BATON_PG_SCHEMA": settings.db_schema,
         "BATON_RESOURCE_POOLS": f'{{"agents": {agents}}}',
         "BATON_LOG_LEVEL": "WARNING",
     }
@@ -149,7 +182,7 @@ async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[st
     limit = asyncio.Semaphore(concurrency)
 
     async def create(i: int) -> None:
-        name = f"{prefix}_{i:05d}"  # unique: the services' tables outlive the topics
+        name = f"{prefix}_{i:05d}"
         definition = {
             "workflow_id": name,
             "name": name,
@@ -171,8 +204,9 @@ async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[st
         AgentWorker(client=client, agent_id=f"agent_{i:03d}", handler=work, concurrency=4)
         for i in range(1, agents + 1)
     ]
+    db = Database(dsn=settings.dsn, schema=settings.db_schema)
     try:
-        async with supervisor, client, Database(dsn=settings.dsn) as db:
+        async with supervisor, client, db:
             for worker in workers:
                 await worker.start()
             pids = {name: supervisor.pid(name) for name in SERVICES}
@@ -180,10 +214,13 @@ async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[st
             own_before = _own_cpu()
             busy_before = machine_busy_seconds()
             commits_before = await commits(db)
+            peaks: dict[str, int] = {}
+            sampler = asyncio.create_task(sample_rows(db, peaks))
             start = time.perf_counter()
             await asyncio.gather(*(create(i) for i in range(count)))
             await asyncio.wait_for(done.wait(), timeout=600)
             elapsed = time.perf_counter() - start
+            sampler.cancel()
             cpu = {
                 name: round(cpu_seconds(pid) - cpu_before[name], 1) for name, pid in pids.items()
             }
@@ -196,8 +233,12 @@ async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[st
             read = await records_read(settings)
             for worker in workers:
                 await worker.stop()
+        async with db:
+            rows = await table_rows(db)
     finally:
         await delete_topics(bootstrap=settings.bootstrap, prefix=prefix)
+        async with db:
+            await drop_schema(db)
     latencies = sorted(finished[n] - created[n] for n in finished)
     return {
         "workflows": count,
@@ -217,6 +258,8 @@ async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[st
         "kafka_records_read_per_workflow": round(sum(read.values()) / count, 1),
         "kafka_records_read_by_group": read,
         "postgres_commits_per_workflow": round(committed / count, 1),
+        "postgres_rows_peak": peaks,
+        "postgres_rows_at_end": rows,
         "cores": os.cpu_count(),
         "logs": str(logs),
     }

@@ -23,6 +23,33 @@ from baton.config import BatonSettings
 from baton.db import Database
 
 
+@contextlib.asynccontextmanager
+async def deployment_database(
+    live_stack: BatonSettings, *services: str, max_size: int = 4
+) -> AsyncIterator[tuple[BatonSettings, Database]]:
+    """A fresh deployment's settings and database: a unique prefix, its own schema with the
+    runtime's and ``services``' migrations applied; the schema is dropped at the end."""
+    settings = live_stack.model_copy(update={"topic_prefix": unique_prefix(), "pg_schema": None})
+    try:
+        async with Database(dsn=settings.dsn, schema=settings.db_schema, max_size=max_size) as db:
+            await migrate_for(db, *services)
+            yield settings, db
+    finally:
+        await drop_schema(dsn=settings.dsn, schema=settings.db_schema)
+
+
+async def drop_schema(*, dsn: str, schema: str) -> None:
+    """Drop a test deployment's schema with its tables (a process still holding one of
+    them is not waited for long: the schema then stays, harmless)."""
+    from baton.db import quote_ident
+
+    assert schema != "public", "a test never drops the default deployment's schema"
+    with contextlib.suppress(Exception):
+        async with Database(dsn=dsn) as db, db.connection() as conn:
+            await conn.execute("set lock_timeout = '10s'")
+            await conn.execute(f"drop schema if exists {quote_ident(schema)} cascade")
+
+
 async def migrate_for(db: Database, *services: str) -> None:
     """Apply the runtime's migrations, then those of ``services``, to ``db``."""
     from baton.db import load_migrations, migrate

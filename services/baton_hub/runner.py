@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from baton.runtime import Loop, Service
+from baton.runtime import Loop, PruneRule, RetentionConfig, Service
 from baton_hub.config import HubConfig
 from baton_hub.handlers import HubHandlers
+from baton_hub.retention import hub_rules
 
 __all__ = ["HubService"]
 
@@ -52,6 +53,9 @@ class HubService(Service):
 
     def loops(self) -> dict[str, Loop]:
         return {"timeouts": self.handlers.timeouts_loop}
+
+    def retention_rules(self, retention: RetentionConfig) -> list[PruneRule]:
+        return hub_rules(retention)
 
     def health_details(self) -> dict[str, Any]:
         return {"outbox_published": self.outbox.published}

@@ -7,9 +7,10 @@ from typing import Any, ClassVar
 
 from baton.errors import BadInputError, HandlerError
 from baton.protocol.event import Event
-from baton.runtime import Loop, Service
+from baton.runtime import Loop, PruneRule, RetentionConfig, Service
 from baton_recovery.config import RecoveryConfig
 from baton_recovery.handlers import RecoveryHandlers
+from baton_recovery.retention import recovery_rules
 
 __all__ = ["RecoveryService"]
 
@@ -96,6 +97,9 @@ class RecoveryService(Service):
 
     def loops(self) -> dict[str, Loop]:
         return {"watchdog": self.handlers.watchdog_loop}
+
+    def retention_rules(self, retention: RetentionConfig) -> list[PruneRule]:
+        return recovery_rules(retention)
 
     def health_details(self) -> dict[str, Any]:
         return self.handlers.watchdog.health()

@@ -7,6 +7,8 @@ a bad value fails at start with a :class:`~baton.errors.ConfigError` naming the 
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
@@ -26,6 +28,7 @@ from baton.security.kafka_client import KafkaSecurity, SaslMechanism, SecurityPr
 from baton.security.signing_policy import SigningPolicy
 
 __all__ = [
+    "DEFAULT_PREFIX",
     "LOCAL_KAFKA_BOOTSTRAP",
     "LOCAL_KAFKA_HOST",
     "LOCAL_KAFKA_PORT",
@@ -34,6 +37,7 @@ __all__ = [
     "BatonSettings",
     "ServiceConfig",
     "TopicNames",
+    "deployment_schema",
 ]
 
 SERVICES: tuple[str, ...] = ("hub", "resource", "status", "monitor", "recovery")
@@ -51,6 +55,33 @@ LOCAL_KAFKA_BOOTSTRAP = f"{LOCAL_KAFKA_HOST}:{LOCAL_KAFKA_PORT}"
 ``BATON_STACK_KAFKA_PORT`` moves it."""
 LOCAL_PG_DSN = "postgresql://baton@127.0.0.1:55432/baton"
 """Where ``baton stack up`` starts its database."""
+DEFAULT_PREFIX = "baton"
+"""The default topic prefix; its deployment keeps its tables in schema ``public``."""
+
+_SCHEMA_NAME = r"^[a-z_][a-z0-9_]{0,62}$"
+_RESERVED_SCHEMAS = frozenset({"public", "information_schema"})
+
+
+def deployment_schema(prefix: str) -> str:
+    """The PostgreSQL schema of the deployment whose topics start with ``prefix``.
+
+    The default prefix keeps ``public``, where every deployment's tables lived before
+    schemas were per deployment, so existing databases work unchanged. Any other prefix
+    names its schema: lower-cased, characters outside ``[a-z0-9_]`` as ``_``. When that
+    changed the prefix (``Acme.prod`` → ``acme_prod``), made it too long, or named a
+    reserved schema, a short hash of the prefix is appended, so two distinct prefixes never
+    share a schema (``acme.prod`` and ``acme_prod`` both exist as topic prefixes).
+    """
+    if prefix == DEFAULT_PREFIX:
+        return "public"
+    name = re.sub(r"[^a-z0-9_]", "_", prefix.lower())
+    if name[0].isdigit():
+        name = f"d_{name}"
+    unchanged = name == prefix and len(name) <= 63
+    if unchanged and name not in _RESERVED_SCHEMAS and not name.startswith("pg_"):
+        return name
+    digest = hashlib.sha256(prefix.encode()).hexdigest()[:8]
+    return f"{name.removeprefix('pg_')[:54]}_{digest}"
 
 
 def _split_csv(value: Any) -> Any:
@@ -66,6 +97,8 @@ class BatonSettings(BaseModel):
         kafka_bootstrap: ``host:port[,host:port]`` of the Kafka brokers. Unset: the local
             stack's broker (``baton stack up``).
         pg_dsn: PostgreSQL DSN. Unset: the local stack's database.
+        pg_schema: PostgreSQL schema holding this deployment's tables. Unset: named after
+            the topic prefix (:func:`deployment_schema`; ``public`` for ``baton``).
         topic_prefix: Prefix of every topic name (``baton`` → ``baton.events``).
         component: Name this process reports in headers and dead letters.
         strict: Reject well-formed events whose registered data fields are missing.
@@ -118,7 +151,8 @@ class BatonSettings(BaseModel):
 
     kafka_bootstrap: str | None = None
     pg_dsn: str | None = None
-    topic_prefix: str = Field(default="baton", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    pg_schema: str | None = Field(default=None, pattern=_SCHEMA_NAME)
+    topic_prefix: str = Field(default=DEFAULT_PREFIX, pattern=r"^[A-Za-z0-9_.-]{1,100}$")
     component: str = Field(default="baton-cli", pattern=r"^[A-Za-z0-9_.-]{1,128}$")
     strict: bool = False
     strict_types: frozenset[str] = frozenset()
@@ -160,6 +194,13 @@ class BatonSettings(BaseModel):
         "signing_publishers",
         mode="before",
     )(_split_csv)
+
+    @field_validator("pg_schema")
+    @classmethod
+    def _schema_not_reserved(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith("pg_"):
+            raise ValueError("schema names starting with pg_ are reserved by PostgreSQL")
+        return value
 
     @field_validator("retry_delays")
     @classmethod
@@ -243,6 +284,11 @@ class BatonSettings(BaseModel):
     def dsn(self) -> str:
         """PostgreSQL DSN: ``BATON_PG_DSN`` or the local stack's database."""
         return self.pg_dsn or LOCAL_PG_DSN
+
+    @property
+    def db_schema(self) -> str:
+        """This deployment's PostgreSQL schema: ``BATON_PG_SCHEMA`` or the prefix's."""
+        return self.pg_schema or deployment_schema(self.topic_prefix)
 
     @property
     def topics(self) -> TopicNames:

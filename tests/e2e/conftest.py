@@ -13,7 +13,7 @@ from baton.bus import Bus
 from baton.config import BatonSettings
 from baton.db import Database
 from baton.topics import create_topics, delete_topics
-from tests.conftest import migrate_for, unique_prefix
+from tests.conftest import drop_schema, migrate_for, unique_prefix
 from tests.e2e.agents import EventLog, SimAgents
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
@@ -23,38 +23,49 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 async def e2e_env(
     live_stack: BatonSettings, request: pytest.FixtureRequest
 ) -> AsyncIterator[dict[str, str]]:
-    """Environment for service processes: a fresh prefix, topics and migrations ready.
+    """Environment for service processes: a fresh deployment (:func:`deployment`)."""
+    log_dir = ARTIFACTS / request.node.name
+    async with deployment(live_stack, log_dir=log_dir) as env:
+        yield env
 
-    The prefix's topics are deleted when the test ends: thousands of idle partitions slow
-    the broker down, its restart most of all (the fault suite restarts it).
+
+@contextlib.asynccontextmanager
+async def deployment(live_stack: BatonSettings, *, log_dir: Path) -> AsyncIterator[dict[str, str]]:
+    """A fresh prefix with its topics and migrated schema; yields its processes' environment.
+
+    The prefix is a deployment of its own: its tables are in its own schema (named after
+    it), empty at the start, whatever other tests and sessions sharing the database do.
+    The prefix's topics and schema are deleted at the end: thousands of idle partitions
+    slow the broker down, its restart most of all (the fault suite restarts it).
     """
     prefix = unique_prefix()
-    settings = live_stack.model_copy(update={"topic_prefix": prefix})
+    settings = live_stack.model_copy(update={"topic_prefix": prefix, "pg_schema": None})
     await create_topics(settings=settings)
-    async with Database(dsn=settings.dsn) as db:
+    async with Database(dsn=settings.dsn, schema=settings.db_schema) as db:
         await migrate_for(db, "hub", "resource", "status", "recovery", "monitor")
-        # The services' tables are shared by every run: start each test from empty ones.
-        await db.pool.execute(
-            "truncate hub_workflows, resource_state, status_workflows, status_singletons, "
-            "recovery_checkpoints, recovery_reports, recovery_actions, recovery_agents, "
-            "recovery_watches"
-        )
-    log_dir = ARTIFACTS / request.node.name
+    _empty_log_dir(log_dir)
+    try:
+        yield {
+            **os.environ,
+            "BATON_TOPIC_PREFIX": prefix,
+            "BATON_KAFKA_BOOTSTRAP": settings.bootstrap,
+            "BATON_PG_DSN": settings.dsn,
+            "BATON_PG_SCHEMA": settings.db_schema,
+            "BATON_HEARTBEAT_INTERVAL": "2",
+            "BATON_PARTITIONS": "2",
+            "BATON_RETRY_DELAYS": "0.5,1,2",
+            "BATON_LOG_DIR": str(log_dir),
+        }
+    finally:
+        with contextlib.suppress(Exception):  # the session's end deletes what is left
+            await delete_topics(bootstrap=settings.bootstrap, prefix=prefix)
+        await drop_schema(dsn=settings.dsn, schema=settings.db_schema)
+
+
+def _empty_log_dir(log_dir: Path) -> None:
     log_dir.mkdir(parents=True, exist_ok=True)
     for old in log_dir.glob("*.log"):
         old.unlink()
-    yield {
-        **os.environ,
-        "BATON_TOPIC_PREFIX": prefix,
-        "BATON_KAFKA_BOOTSTRAP": settings.bootstrap,
-        "BATON_PG_DSN": settings.dsn,
-        "BATON_HEARTBEAT_INTERVAL": "2",
-        "BATON_PARTITIONS": "2",
-        "BATON_RETRY_DELAYS": "0.5,1,2",
-        "BATON_LOG_DIR": str(log_dir),
-    }
-    with contextlib.suppress(Exception):  # the session's end deletes what is left
-        await delete_topics(bootstrap=settings.bootstrap, prefix=prefix)
 
 
 @pytest.fixture

@@ -178,7 +178,7 @@ async def test_kill_9_of_status_mid_stream_leaves_the_same_read_model(
         await asyncio.sleep(1.0)  # the last events (deallocations) land
 
     settings = BatonSettings.from_env(e2e_env)
-    async with Database(dsn=settings.dsn) as db, db.pool.acquire() as conn:
+    async with Database(dsn=settings.dsn, schema=settings.db_schema) as db, db.connection() as conn:
         stored = {v.workflow_id: v for v in await StatusStore().all_views(conn)}
     # The uninterrupted run: every event of each workflow, once, in its partition's order.
     reference: dict[str, WorkflowView] = {}

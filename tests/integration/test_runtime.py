@@ -10,7 +10,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.behaviour.helpers import eventually
-from tests.conftest import unique_prefix
+from tests.conftest import drop_schema, unique_prefix
 
 from baton.bus import Bus
 from baton.config import BatonSettings
@@ -71,7 +71,8 @@ async def test_runner_serves_health_registers_and_applies_requests_once(
         }
     )
     await create_topics(settings=settings)
-    async with Database(dsn=settings.dsn) as db:
+    # The runner works in the prefix's own schema (a deployment of its own).
+    async with Database(dsn=settings.dsn, schema=settings.db_schema) as db:
         await migrate(db, migrations=load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS))
     seen: list[Event] = []
     watcher = Bus(settings=settings.model_copy(update={"component": "watcher"}))
@@ -131,6 +132,7 @@ async def test_runner_serves_health_registers_and_applies_requests_once(
         finally:
             await runner.stop()
             await runner.stop()  # idempotent
+            await drop_schema(dsn=settings.dsn, schema=settings.db_schema)
         await eventually(lambda: "SYSTEM_SHUTDOWN" in [e.event_type for e in seen], what="shutdown")
         await asyncio.sleep(0)
 

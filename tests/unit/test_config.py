@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from baton.config import LOCAL_KAFKA_BOOTSTRAP, BatonSettings
+from baton.config import LOCAL_KAFKA_BOOTSTRAP, BatonSettings, deployment_schema
 from baton.errors import ConfigError
 
 
@@ -130,3 +131,37 @@ def test_an_invalid_password_is_not_echoed() -> None:
     with pytest.raises(ConfigError) as caught:
         BatonSettings.from_env({}, kafka_sasl_password=["s3cret-pw"])
     assert "s3cret-pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "schema"),
+    [
+        ("baton", "public"),  # the default deployment keeps the tables it always had
+        ("t_0a1b2c", "t_0a1b2c"),
+        ("bench_9f", "bench_9f"),
+    ],
+)
+def test_a_deployments_schema_is_named_after_its_prefix(prefix: str, schema: str) -> None:
+    assert BatonSettings.from_env({"BATON_TOPIC_PREFIX": prefix}).db_schema == schema
+
+
+def test_prefixes_that_are_no_plain_schema_name_get_distinct_valid_ones() -> None:
+    prefixes = ["acme.prod", "acme_prod", "Acme_prod", "acme-prod", "9lives", "pg_x", "public"]
+    prefixes.append("x" * 100)
+    schemas = [deployment_schema(p) for p in prefixes]
+    assert len(set(schemas)) == len(prefixes)
+    assert schemas[1] == "acme_prod"
+    for schema in schemas:
+        assert re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema), schema
+        assert not schema.startswith("pg_")
+        assert schema != "public"
+    assert schemas[0].startswith("acme_prod_")  # still readable
+
+
+def test_the_schema_may_be_set_and_is_validated() -> None:
+    env = {"BATON_TOPIC_PREFIX": "acme", "BATON_PG_SCHEMA": "shared_one"}
+    assert BatonSettings.from_env(env).db_schema == "shared_one"
+    for bad in ("Has-Dash", "pg_catalog", "1st"):
+        with pytest.raises(ConfigError) as info:
+            BatonSettings.from_env({"BATON_PG_SCHEMA": bad})
+        assert info.value.fields["variable"] == "BATON_PG_SCHEMA"

@@ -45,11 +45,15 @@ def migrate_command(
         ),
     ] = OWNER_ROLE,
 ) -> None:
-    """Apply every pending migration (runtime and services), in order. Idempotent."""
+    """Apply every pending migration (runtime and services), in order, in this deployment's
+    schema (BATON_PG_SCHEMA, or named after BATON_TOPIC_PREFIX; created when missing).
+    Idempotent."""
     config = settings()
 
     async def main() -> OwnedMigration:
-        return await migrate_as_owner(dsn=config.dsn, groups=all_migrations(), owner=owner)
+        return await migrate_as_owner(
+            dsn=config.dsn, groups=all_migrations(), schema=config.db_schema, owner=owner
+        )
 
     result = run(main)
     if as_json:
@@ -58,20 +62,23 @@ def migrate_command(
     applied = ", ".join(result.applied) or "-"
     who = f" as {result.role}" if result.role else ""
     moved = f"; {len(result.moved)} moved to {result.role}" if result.moved else ""
-    emit(f"applied {len(result.applied)}{who}: {applied}{moved}", as_json=False)
+    emit(
+        f"applied {len(result.applied)}{who} in schema {config.db_schema}: {applied}{moved}",
+        as_json=False,
+    )
 
 
 @app.command("status")
 def status_command() -> None:
-    """List pending migrations (JSON)."""
+    """List pending migrations of this deployment's schema (JSON)."""
     config = settings()
 
     async def main() -> list[str]:
-        async with Database(dsn=config.dsn) as db:
+        async with Database(dsn=config.dsn, schema=config.db_schema) as db:
             return [
                 f"{m.owner}/{m.version:04d}_{m.name}"
                 for group in all_migrations()
                 for m in await pending(db, migrations=group)
             ]
 
-    emit({"pending": run(main)})
+    emit({"schema": config.db_schema, "pending": run(main)})

@@ -14,7 +14,7 @@ import orjson
 from baton.errors import DependencyUnavailableError
 from baton.lifecycle import Lifecycle
 
-__all__ = ["Database", "is_outage"]
+__all__ = ["Database", "is_outage", "quote_ident"]
 
 # Errors that say the server (or the way to it) is gone, not that the statement is wrong:
 # the same work succeeds once PostgreSQL is back, so callers wait rather than dead-letter.
@@ -66,15 +66,25 @@ async def _keep_session(conn: Any) -> None:
     That query (advisory unlocks, ``CLOSE ALL``, ``UNLISTEN *``, ``RESET ALL``) is a round
     trip after every transaction, and undoes nothing Baton does: its locks are
     transaction-scoped, it does not listen, keep cursors or change settings per session,
-    and the role is a connection parameter.
+    and the role and search path are connection parameters.
     """
 
 
+def quote_ident(name: str) -> str:
+    """``name`` quoted as an SQL identifier (for names that come from configuration)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 class Database(Lifecycle):
-    """Connection pool to one PostgreSQL database.
+    """Connection pool to one PostgreSQL database, working in one deployment's schema.
+
+    Every connection's ``search_path`` is ``schema`` alone, so every unqualified table name
+    of every service (and the migration ledger) is that deployment's: deployments sharing
+    a database see nothing of each other's rows.
 
     Args:
         dsn: libpq connection string (``BATON_PG_DSN``).
+        schema: The deployment's schema (``BatonSettings.db_schema``); ``public`` by default.
         min_size: Connections kept open.
         max_size: Most connections at once.
         role: Role every connection acts as (``SET ROLE`` at connection start, so it
@@ -82,9 +92,16 @@ class Database(Lifecycle):
     """
 
     def __init__(
-        self, *, dsn: str, min_size: int = 1, max_size: int = 10, role: str | None = None
+        self,
+        *,
+        dsn: str,
+        schema: str = "public",
+        min_size: int = 1,
+        max_size: int = 10,
+        role: str | None = None,
     ) -> None:
         self.dsn = dsn
+        self.schema = schema
         self.role = role
         self._min = min_size
         self._max = max_size
@@ -104,7 +121,7 @@ class Database(Lifecycle):
                     init=_init_connection,
                     reset=_keep_session,
                     command_timeout=30,
-                    server_settings={"role": self.role} if self.role else None,
+                    server_settings=self._session_settings(),
                 )
                 return
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -114,6 +131,14 @@ class Database(Lifecycle):
             f"cannot reach PostgreSQL at {_redact(self.dsn)} (BATON_PG_DSN): {last!r}; "
             "start one with `baton stack up`",
         )
+
+    def _session_settings(self) -> dict[str, str]:
+        # Connection parameters, not SET: they survive anything done on the connection.
+        # pg_catalog is searched first implicitly; nothing else is searched.
+        settings = {"search_path": quote_ident(self.schema)}
+        if self.role:
+            settings["role"] = self.role
+        return settings
 
     async def stop(self) -> None:
         """Close the pool. Safe to call twice."""

@@ -1,7 +1,9 @@
 """Versioned SQL migrations, one folder per owner (the runtime, each service).
 
 A migration is a file ``NNNN_name.sql``; it is applied once, in a transaction, and recorded
-in ``baton_schema_migrations`` with its checksum. A recorded migration whose file changed
+in ``baton_schema_migrations`` with its checksum. Everything lives in the database handle's
+schema (one per deployment, created by the first migration): the ledger too, so each
+deployment is migrated on its own. A recorded migration whose file changed
 is an error (migrations are append-only). Applied by ``baton db migrate``; services refuse
 to start while one of theirs is pending.
 """
@@ -13,10 +15,17 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from baton.db.database import Database
+from baton.db.database import Database, quote_ident
 from baton.errors import BatonError
 
-__all__ = ["Migration", "applied_versions", "load_migrations", "migrate", "pending"]
+__all__ = [
+    "MIGRATION_LOCK",
+    "Migration",
+    "applied_versions",
+    "load_migrations",
+    "migrate",
+    "pending",
+]
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LEDGER = """
@@ -29,6 +38,10 @@ create table if not exists baton_schema_migrations (
     primary key (owner, version)
 )
 """
+
+
+MIGRATION_LOCK = "select pg_advisory_xact_lock(hashtext('baton_migrations'))"
+"""Taken by every migrator of the database (and by :func:`baton.db.owner.take_ownership`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +107,15 @@ async def migrate(db: Database, *, migrations: list[Migration]) -> list[str]:
     if not migrations:
         return applied
     async with db.transaction() as conn:
+        await conn.execute(MIGRATION_LOCK)
+        # Checked first: even `create schema if not exists` needs the right to create one.
+        if not await conn.fetchval("select 1 from pg_namespace where nspname = $1", db.schema):
+            await conn.execute(f"create schema {quote_ident(db.schema)}")
         await conn.execute(_LEDGER)
     for m in await pending(db, migrations=migrations):
         async with db.transaction() as conn:
             # Serialise concurrent migrators (several replicas starting a migrate job).
-            await conn.execute("select pg_advisory_xact_lock(hashtext('baton_migrations'))")
+            await conn.execute(MIGRATION_LOCK)
             exists = await conn.fetchval(
                 "select 1 from baton_schema_migrations where owner = $1 and version = $2",
                 m.owner,

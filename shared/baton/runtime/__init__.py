@@ -2,6 +2,7 @@
 
 from baton.runtime.ledger import durable_responder, first_time, first_time_and_read
 from baton.runtime.outbox import Outbox
+from baton.runtime.retention import Pruner, PruneRule, RetentionConfig
 from baton.runtime.runner import RUNTIME_MIGRATIONS, ServiceRunner, run_service
 from baton.runtime.service import DEFAULT_PORTS, Loop, Service, ServiceContext
 
@@ -10,6 +11,9 @@ __all__ = [
     "RUNTIME_MIGRATIONS",
     "Loop",
     "Outbox",
+    "PruneRule",
+    "Pruner",
+    "RetentionConfig",
     "Service",
     "ServiceContext",
     "ServiceRunner",

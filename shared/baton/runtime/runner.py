@@ -2,9 +2,10 @@
 
 Start: HTTP port held (a taken port fails at once) → database (refusing pending migrations) →
 service ``setup`` → topics checked → bus → outbox relay → HTTP served → ``started`` →
-registration → loops. Then it waits for SIGTERM/SIGINT or for any supervised task to die.
-A death is loud: logged, /health turns unhealthy, the process exits 1 so the orchestrator
-restarts it. A loop stopped by a retriable error (an
+registration → loops, and retention (the runtime's and the service's prune rules,
+:mod:`baton.runtime.retention`). Then it waits for SIGTERM/SIGINT or for any supervised task
+to die. A death is loud: logged, /health turns unhealthy, the process exits 1 so the
+orchestrator restarts it. A loop stopped by a retriable error (an
 outage — :class:`~baton.errors.DependencyUnavailableError`, PostgreSQL or Kafka restarting —
 or a request another service did not answer in time) is not a death: it is started again
 with backoff, and consumers wait out outages in place (:mod:`baton.bus.consumer`). Stop runs
@@ -38,6 +39,7 @@ from baton.runtime.http import HttpServer
 from baton.runtime.metrics import MetricsMiddleware, ServiceMetrics
 from baton.runtime.outbox import Outbox
 from baton.runtime.presence import Presence
+from baton.runtime.retention import Pruner, PruneRule, RetentionConfig, runtime_rules
 from baton.runtime.service import DEFAULT_PORTS, Service, ServiceContext
 from baton.runtime.shutdown import Watchdog, within
 
@@ -77,9 +79,13 @@ class ServiceRunner:
         if settings.component == "baton-cli":
             settings = settings.model_copy(update={"component": f"baton-{service.name}"})
         self.settings = settings
+        self.retention = RetentionConfig.from_env(env or {})
+        self.retention.check(settings=settings)
+        self.pruner: Pruner | None = None
         self.service_cls = service
         self.log = logging.getLogger(f"baton.{service.name}")
-        self.db = Database(dsn=settings.dsn)
+        # The deployment's own schema: deployments sharing a database share no rows.
+        self.db = Database(dsn=settings.dsn, schema=settings.db_schema)
         self.metrics = ServiceMetrics(
             service=service.name,
             meter=meter_provider.get_meter("baton") if meter_provider is not None else None,
@@ -159,9 +165,23 @@ class ServiceRunner:
             self._tasks["outbox"] = self.outbox.task
         for name, loop in self.service.loops().items():
             self._supervise(name, self._outlasting(name, loop))
+        self.pruner = Pruner(
+            db=self.db,
+            rules=self.prune_rules(),
+            batch=self.retention.batch,
+            interval=self.retention.interval,
+        )
+        self._supervise("retention", self._outlasting("retention", self.pruner.run))
         self.log.info(
             "%s ready (http %s:%s)", self.settings.component, self.settings.http_host, self.port
         )
+
+    def prune_rules(self) -> list[PruneRule]:
+        """What the ``retention`` loop prunes: the runtime's tables and the service's."""
+        return [
+            *runtime_rules(self.retention, settings=self.settings),
+            *self.service.retention_rules(self.retention),
+        ]
 
     def _subscribed_topics(self) -> list[str]:
         return sorted({t for c in self.bus._consumers.values() for t in c.topics})

@@ -16,6 +16,7 @@ from baton.config import BatonSettings
 from baton.db import Database
 from baton.runtime.ledger import DurableRequestHandler, durable_responder
 from baton.runtime.outbox import Outbox
+from baton.runtime.retention import PruneRule, RetentionConfig
 
 __all__ = ["DEFAULT_PORTS", "Loop", "Service", "ServiceContext"]
 
@@ -49,7 +50,8 @@ class Service:
 
     Lifecycle (driven by :func:`baton.runtime.run_service`): ``setup`` (subscribe handlers,
     before the bus starts) → bus, outbox relay and HTTP start → ``started`` (recover state)
-    → ``loops`` run → SIGTERM → ``stopping`` → everything stops in reverse order.
+    → ``loops`` and retention (``retention_rules``) run → SIGTERM → ``stopping`` →
+    everything stops in reverse order.
     """
 
     name: ClassVar[str] = ""
@@ -107,6 +109,11 @@ class Service:
     def loops(self) -> dict[str, Loop]:
         """Named background loops to supervise; one dying stops the service loudly."""
         return {}
+
+    def retention_rules(self, retention: RetentionConfig) -> list[PruneRule]:
+        """This service's tables' prune rules, windows from ``retention`` (the runner prunes
+        them, and the runtime's tables, in its ``retention`` loop)."""
+        return []
 
     def router(self) -> APIRouter | None:
         """Extra HTTP routes (besides /health and /ready)."""
