@@ -15,6 +15,7 @@ from baton.db import Database
 from baton.topics import create_topics, delete_topics
 from tests.conftest import migrate_for, unique_prefix
 from tests.e2e.agents import EventLog, SimAgents
+from tests.resource_rows import RESET as RESOURCE_RESET
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 
@@ -35,9 +36,10 @@ async def e2e_env(
         await migrate_for(db, "hub", "resource", "status", "recovery")
         # The services' tables are shared by every run: start each test from empty ones.
         await db.pool.execute(
-            "truncate hub_workflows, resource_state, status_workflows, status_singletons, "
+            "truncate hub_workflows, status_workflows, status_singletons, "
             "recovery_checkpoints, recovery_reports, recovery_actions, recovery_state"
         )
+        await db.pool.execute(RESOURCE_RESET)
     log_dir = ARTIFACTS / request.node.name
     log_dir.mkdir(parents=True, exist_ok=True)
     for old in log_dir.glob("*.log"):
