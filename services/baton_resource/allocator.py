@@ -13,14 +13,17 @@ everything it knows is one :class:`AllocatorState`. Rules in brief (details in
 - Whenever resources free up (release, cancellation, lease expiry) the queue is served.
 - ``extend_duration`` is read as "a later start is acceptable": the request queues even
   when the estimate exceeds ``max_wait_time``.
+- So the queue is always settled: nothing in it could be granted right now. The service
+  relies on that to load only part of it (:mod:`~baton_resource.window`).
 - A request id answered before gets its latest answer again and changes nothing; answers
   are remembered while the request is queued or held, and ``remember_hours`` after that.
 - Releasing a whole workflow also drops its queued requests (it needs nothing more).
 - Saturation feedback: while the monitor says the system is saturated
   (:meth:`Allocator.saturation`), requests of the held priorities (default ``low``) are
   not granted even when resources are free: they queue with the reason and an alternative
-  ``wait_for_saturation_clear``, and the queue skips them. When saturation clears the queue
-  is served. Their waiting time still ages them, so they rank high once admitted; the
+  ``wait_for_saturation_clear``, and the queue skips them (also when saturation begins: a
+  held request gives up its reservation, so the queue is served). When saturation clears
+  the queue is served. Their waiting time still ages them, so they rank high once admitted; the
   starvation bound holds only outside saturation (by design: holding back is the point).
 """
 
@@ -53,8 +56,12 @@ from baton_resource.records import (
 )
 from baton_resource.report import build_state_sync, build_status
 from baton_resource.thresholds import threshold_table
+from baton_resource.window import FULL, Window
 
-__all__ = ["Allocator"]
+__all__ = ["REMEMBER_HOURS", "Allocator"]
+
+REMEMBER_HOURS = 24.0
+"""How long an answer is remembered once its request is settled (by default)."""
 
 
 def _utc(now: datetime) -> datetime:
@@ -72,6 +79,8 @@ class Allocator:
         thresholds: Utilisation thresholds in percent by pool name, ``default`` for the rest.
         remember_hours: How long an answer is remembered after its request is settled.
         hold_when_saturated: Priorities held back while the system is saturated.
+        window: What part of the whole state ``state`` is (default: all of it); with part,
+            an operation may raise :class:`~baton_resource.window.NeedsMore`.
 
     Raises:
         ValueError: a parameter is out of range.
@@ -85,8 +94,9 @@ class Allocator:
         aging_per_minute: float = 1.0,
         auto_release_grace: float = 1.5,
         thresholds: Mapping[str, float] | None = None,
-        remember_hours: float = 24.0,
+        remember_hours: float = REMEMBER_HOURS,
         hold_when_saturated: frozenset[str] = frozenset({"low"}),
+        window: Window = FULL,
     ) -> None:
         if not 0 <= aging_per_minute < float("inf"):
             raise ValueError(f"aging_per_minute must be >= 0, got {aging_per_minute!r}")
@@ -102,6 +112,7 @@ class Allocator:
             thresholds=threshold_table(thresholds),
             remember=timedelta(hours=remember_hours),
             held=hold_when_saturated,
+            window=window,
         )
 
     @property
@@ -146,10 +157,11 @@ class Allocator:
         entry = QueuedRequest(request=req, queued_at=now, seq=book.state.next_seq)
         snap = book.snapshot(now=now, extra=entry)
         plan = plan_grants(book.admissible(snap), holdings=snap.holdings, capacity=book.capacity)
+        book.check_arrival(plan, req.request_id)
         if any(g.candidate.request_id == req.request_id for g in plan.grants):
             return self._granted_now(req, plan, snap, now)
         blockers = blocking_holdings(candidate, holdings=snap.holdings)
-        start = book.starts(snap, now=now).get(req.request_id)
+        start = book.starts(snap, now=now, need=req.request_id).get(req.request_id)
         alternatives = [] if start is None else [build.delayed(start.at, full=start.full)]
         held = book.state.saturation if book.holds(req.priority) else None
         if held is not None:
@@ -249,7 +261,8 @@ class Allocator:
         """Record the monitor's saturation verdict; when it clears, serve the queue.
 
         Returns:
-            What was granted (only when saturation cleared); ``changed`` is True when the
+            What was granted (when saturation begins, what the held requests no longer
+            reserve; when it clears, what they can get now); ``changed`` is True when the
             verdict differs from the one held (a changed reason alone counts as a change).
         """
         now = _utc(now)
@@ -260,13 +273,26 @@ class Allocator:
                 return ReleaseOutcome()
             since = before.since if before is not None else now
             book.state.saturation = SaturationHold(reason=reason, since=since)
-            return ReleaseOutcome(saturation_changed=True)
+            if before is not None or not book.held:
+                return ReleaseOutcome(saturation_changed=True)
+            # Held requests give up their reservation: the queue behind them may start.
+            granted, events = book.serve(now=now)
+            events = [*events, *book.thresholds()] if granted else events
+            return ReleaseOutcome(granted=granted, events=events, saturation_changed=True)
         if before is None:
             return ReleaseOutcome()
         book.state.saturation = None
         granted, events = book.serve(now=now)
         events = [*events, *book.thresholds()]
         return ReleaseOutcome(granted=granted, events=events, saturation_changed=True)
+
+    def serve(self, *, now: datetime) -> ReleaseOutcome:
+        """Grant what the queue can get now (e.g. after the pools grew with a restart)."""
+        now = _utc(now)
+        granted, events = self._book.serve(now=now)
+        if not granted:
+            return ReleaseOutcome()
+        return ReleaseOutcome(granted=granted, events=[*events, *self._book.thresholds()])
 
     def renew(
         self, allocation_id: str, *, now: datetime, hours: float | None = None
@@ -353,7 +379,8 @@ class Allocator:
                 replace(c, reduce_agents=False) if c is mine.candidate else c
                 for c in snap.candidates
             ]
-            start = book.starts(snap, now=now, candidates=whole).get(req.request_id)
+            rid = req.request_id
+            start = book.starts(snap, now=now, candidates=whole, need=rid).get(rid)
             extra = [] if start is None else [build.delayed(start.at, full=True)]
         granted, events = book.commit(
             plan.grants, now=now, arrival=req, alternatives={req.request_id: extra}

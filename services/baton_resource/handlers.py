@@ -1,58 +1,66 @@
 """The resource manager's handlers: allocation requests, releases, lease expiry.
 
-PostgreSQL is the authority: each operation locks the single state row, rebuilds the
-allocator from it, applies the pure operation, saves it and queues the events in the outbox
-— one transaction. Replicas therefore never hand out the same capacity twice, and nothing
-in memory can drift from what is stored.
+PostgreSQL is the authority: each operation locks the pool rows, reads the rows it needs
+(:mod:`~baton_resource.store`), applies the pure operation to them, writes back what
+changed and queues the events in the outbox — one transaction. Replicas therefore never
+hand out the same capacity twice, nothing in memory can drift from what is stored, and an
+operation costs what it reads and changes, not what the tables hold.
 
-After every change, and at start, the state's pool figures are published as the resource
-manager's state sync (:mod:`baton.protocol.messages.resource_state`), versioned by the state
-row's version, in the change's transaction: other services read what the pools hold there
+After every change, and at start, the pools' figures are published as the resource
+manager's state sync (:mod:`baton.protocol.messages.resource_state`), versioned by the
+counter every change increments under the lock (so versions grow in commit order across
+replicas), in the change's transaction: other services read what the pools hold there
 rather than adding up allocation events.
+
+Status is paginated: ``data.limit`` allocations (default 100, at most 1000) after the
+cursor ``data.after`` (the previous page's ``next``), and the first ``limit`` queued
+requests in serving order, with their estimated starts (a replay of those requests).
 
 Agent ids: the pool's agents have names (``BATON_RESOURCE_AGENT_IDS``, default
 ``agent_001``…); an allocation of N agents holds N free names, returned as ``agent_ids`` in
 the reply and on ``RESOURCE_ALLOCATED`` events, and freed on release.
-
-Request ids: an allocation request that names no ``request_id`` of its own takes the
-command's (the caller's, e.g. seed 000's envelope ``request_id``), so the response echoes
-the id the caller sent rather than a new one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
-
-from pydantic import ValidationError
 
 from baton.bus import Bus
 from baton.bus.tracecontext import current_trace, trace_for
 from baton.db import Database
 from baton.errors import BadInputError, HandlerError
 from baton.protocol.event import Event
-from baton.protocol.invalid import bad_input
-from baton.protocol.messages import (
-    ID_PATTERN,
-    RESOURCE_STATE_EVENT,
-    RESOURCE_STATE_KEY,
-    AllocationRequest,
-    ResourceRequest,
-)
+from baton.protocol.messages import RESOURCE_STATE_EVENT, RESOURCE_STATE_KEY
 from baton.runtime import Outbox, first_time
-from baton_resource.allocator import Allocator
+from baton_resource.allocator import REMEMBER_HOURS, Allocator
 from baton_resource.config import ResourceConfig
-from baton_resource.records import ResourceEvent
-from baton_resource.store import ResourceStore
+from baton_resource.operations import (
+    Change,
+    allocate,
+    allocation_request,
+    ids,
+    released,
+    renew,
+    transition,
+)
+from baton_resource.records import AllocatorState, ResourceEvent
+from baton_resource.report import build_state_sync, describe_allocations
+from baton_resource.rows import Head, WorkingSet, amounts_of, lock_head, read_head
+from baton_resource.store import Needs, ResourceStore
+from baton_resource.window import NeedsMore, Window
+from baton_resource.writeback import Saved
 
 __all__ = ["ResourceCommand", "ResourceHandlers"]
 
-
-_ID = re.compile(ID_PATTERN)
+_STATUS_LIMIT = 100
+_STATUS_MAX = 1000
+_ATTEMPTS = 16
+_PRUNE_INTERVAL = 300.0
+_PRUNE_BATCH = 500
 
 
 class ResourceCommand(StrEnum):
@@ -70,20 +78,30 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-Change = Callable[[Allocator, datetime], tuple[dict[str, Any], list[ResourceEvent]]]
-
-
 class ResourceHandlers:
-    """Binds the pure allocator to PostgreSQL, the outbox and the bus."""
+    """Binds the pure allocator to PostgreSQL, the outbox and the bus.
 
-    def __init__(self, *, bus: Bus, db: Database, outbox: Outbox, config: ResourceConfig) -> None:
+    Args:
+        clock: The time operations run at (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        db: Database,
+        outbox: Outbox,
+        config: ResourceConfig,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
         self.bus = bus
         self.db = db
         self.outbox = outbox
         self.config = config
-        self.store = ResourceStore(build=self._allocator)
+        self.clock = clock
+        self.store = ResourceStore(config=config)
 
-    def _allocator(self, state: Any) -> Allocator:
+    def _allocator(self, state: AllocatorState, window: Window) -> Allocator:
         c = self.config
         return Allocator(
             pools=c.pools,
@@ -92,44 +110,71 @@ class ResourceHandlers:
             auto_release_grace=c.lease_grace,
             thresholds={"default": c.threshold},
             hold_when_saturated=frozenset(c.hold_when_saturated),
+            window=window,
+        )
+
+    async def _run(
+        self,
+        conn: Any,
+        head: Head,
+        needs: Needs,
+        run: Callable[[Allocator], dict[str, Any]],
+        *,
+        now: datetime,
+        page: bool = False,
+    ) -> tuple[WorkingSet, Allocator, dict[str, Any]]:
+        """Run ``run`` on the smallest working set it can answer exactly with."""
+        for _ in range(_ATTEMPTS):
+            if page:
+                work = await self.store.load_page(
+                    conn, head, queue=needs.queue or 0, holdings=needs.holdings, now=now
+                )
+            else:
+                work = await self.store.load(conn, head, needs, now=now)
+            allocator = self._allocator(work.state, work.window)
+            try:
+                return work, allocator, run(allocator)
+            except NeedsMore as more:
+                needs = needs.wider(more.missing)
+        raise HandlerError(
+            "the resource manager's working set did not converge",
+            retriable=False,
+            needs=str(needs),
         )
 
     async def _change(
-        self, conn: Any, change: Change, *, requester: str | None = None
+        self, conn: Any, change: Change, *, needs: Needs, requester: str | None = None
     ) -> dict[str, Any]:
-        """Load, apply ``change``, assign agent ids, save, queue events (in ``conn``).
+        """Lock, read what ``needs`` names, apply ``change``, write back, queue events.
 
         ``requester``: the workflow a request is for; the running code's trace context is
-        kept as its trace, so that what is published for it later (a grant from the queue
-        when another workflow releases, a lease expiry) stays in that trace.
+        kept as its trace (unless it has one already), so that what is published for it
+        later (a grant from the queue when another workflow releases, a lease expiry)
+        stays in that trace.
         """
-        version, allocator, slots, traces = await self.store.load(conn)
+        head = await lock_head(conn)
+        now = self.clock()
+        happened: list[ResourceEvent] = []
+
+        def run(allocator: Allocator) -> dict[str, Any]:
+            reply, events = change(allocator, now)
+            happened[:] = events
+            return reply
+
+        work, allocator, reply = await self._run(conn, head, needs, run, now=now)
+        if reply.pop("unchanged", False) and not happened:
+            return reply  # nothing to save (a lease check that found nothing due)
+        traces = dict(work.traces)
         if requester is not None and requester not in traces:
             context = current_trace()
             if context:
                 traces[requester] = context
-        now = _now()
-        try:
-            reply, events = change(allocator, now)
-        except BaseException:
-            self.store.forget()  # the allocator may be half-changed in memory
-            raise
-        if reply.pop("unchanged", False) and not events:
-            return reply  # nothing to save (a lease check that found nothing due)
-        live = allocator.allocation_agents()
-        slots = {k: v for k, v in slots.items() if k in live}
-        taken = {name for names in slots.values() for name in names}
-        free = [n for n in self.config.agent_names() if n not in taken]
-        for allocation_id, count in live.items():
-            if allocation_id not in slots:
-                slots[allocation_id], free = free[:count], free[count:]
-        await self.store.save(
-            conn, version=version, allocator=allocator, slots=slots, traces=traces
-        )
-        for event in events:
+        saved = await self.store.save(conn, head, work, allocator.state, traces=traces)
+        agents = work.agents if saved is None else saved.agents
+        for event in happened:
             data = dict(event.data)
             if event.event_type == "RESOURCE_ALLOCATED":
-                data["agent_ids"] = slots.get(str(data.get("allocation_id")), [])
+                data["agent_ids"] = agents.get(str(data.get("allocation_id")), [])
             await self.outbox.add(
                 conn,
                 Event(
@@ -140,17 +185,22 @@ class ResourceHandlers:
                     extra_headers=trace_for(traces.get(event.workflow_id, {})),
                 ),
             )
-        await self._add_state(conn, allocator, version=version + 1, now=now)
-        reply_id = reply.get("allocation_response", {}).get("allocated_resources") or {}
-        if reply_id.get("allocation_id") in slots:
-            reply["agent_ids"] = slots[reply_id["allocation_id"]]
+        if saved is not None:
+            await self._add_state(conn, saved, now=now)
+        granted = reply.get("allocation_response", {}).get("allocated_resources") or {}
+        if granted.get("allocation_id") in agents:
+            reply["agent_ids"] = agents[granted["allocation_id"]]
         return reply
 
-    async def _add_state(
-        self, conn: Any, allocator: Allocator, *, version: int, now: datetime
-    ) -> None:
-        """Queue the state sync of ``version`` (in ``conn``)."""
-        message = allocator.state_sync(version=version, now=now)
+    async def _add_state(self, conn: Any, saved: Saved | Head, *, now: datetime) -> None:
+        """Queue the state sync of what ``saved`` holds (in ``conn``)."""
+        message = build_state_sync(
+            version=saved.version,
+            usage=self.config.pools.usage(used=amounts_of(saved.used)),
+            allocations=saved.allocations,
+            queued=saved.queued,
+            now=now,
+        )
         event = Event(
             event_type=RESOURCE_STATE_EVENT,
             workflow_id=RESOURCE_STATE_KEY,
@@ -159,11 +209,18 @@ class ResourceHandlers:
         )
         await self.outbox.add(conn, event)
 
-    async def publish_state(self) -> None:
-        """Publish the current state sync (at start: readers need not wait for a change)."""
+    async def start(self) -> None:
+        """At start: rows for the settings, the queue served with them (the pools may have
+        grown, the aging changed), and the current state sync published (readers need not
+        wait for a change)."""
         async with self.db.transaction() as conn:
-            loaded = await self.store.load(conn)
-            await self._add_state(conn, loaded.allocator, version=loaded.version, now=_now())
+            await self.store.create(conn)
+        async with self.db.transaction() as conn:
+            await self.store.align(conn, await lock_head(conn))
+            await self._change(
+                conn, lambda a, now: released(a.serve(now=now)), needs=Needs.serving()
+            )
+            await self._add_state(conn, await read_head(conn), now=self.clock())
         self.outbox.notify()
 
     # -- commands ----------------------------------------------------------------------
@@ -181,30 +238,9 @@ class ResourceHandlers:
             ) from None
         data = request.data
         if kind is ResourceCommand.ALLOCATE:
-            given = data.get("allocation_request", data)
-            if not isinstance(given, dict):
-                raise BadInputError("must be a JSON object", field="allocation_request")
-            raw = {"workflow_id": request.workflow_id, **given}
-            if request.request_id and _ID.match(request.request_id):
-                raw.setdefault("request_id", request.request_id)  # echoed in the response
-            try:
-                req = AllocationRequest.model_validate(raw)
-            except ValidationError as exc:
-                raise bad_input(exc, root="allocation_request", model=AllocationRequest) from None
-
-            def allocate(a: Allocator, now: datetime) -> tuple[dict[str, Any], list[ResourceEvent]]:
-                outcome = a.request(req, now=now)
-                reply = {
-                    "allocation_response": outcome.response.model_dump(mode="json"),
-                    "reason": outcome.reason,
-                    "repeated": outcome.repeated,
-                }
-                return reply, list(outcome.events)
-
-            return await self._change(conn, allocate, requester=req.workflow_id)
+            return await self._allocate(conn, request)
         if kind is ResourceCommand.STATUS:
-            loaded = await self.store.load(conn)
-            return {**loaded.allocator.status(now=_now()), "agent_slots": loaded.slots}
+            return await self._status(conn, data)
         if kind is ResourceCommand.RELEASE:
             allocation_id, workflow_id = data.get("allocation_id"), data.get("workflow_id")
             if not allocation_id and not workflow_id:
@@ -212,22 +248,21 @@ class ResourceHandlers:
             reason = str(data.get("reason", "released"))
             return await self._change(
                 conn,
-                lambda a, now: _released(
+                lambda a, now: released(
                     a.release(
                         now=now, allocation_id=allocation_id, workflow_id=workflow_id, reason=reason
                     )
                 ),
+                needs=Needs.serving(allocations=ids(allocation_id), workflows=ids(workflow_id)),
             )
         if kind is ResourceCommand.CANCEL_REQUEST:
+            request_id, workflow_id = data.get("request_id"), data.get("workflow_id")
             return await self._change(
                 conn,
-                lambda a, now: _released(
-                    a.cancel_request(
-                        now=now,
-                        request_id=data.get("request_id"),
-                        workflow_id=data.get("workflow_id"),
-                    )
+                lambda a, now: released(
+                    a.cancel_request(now=now, request_id=request_id, workflow_id=workflow_id)
                 ),
+                needs=Needs.serving(requests=ids(request_id), workflows=ids(workflow_id)),
             )
         if kind is ResourceCommand.TRANSITION:
             target = data.get("to_workflow_id")
@@ -236,19 +271,48 @@ class ResourceHandlers:
             source, rid = request.workflow_id, f"{request.request_id or 'transition'}.to"
             return await self._change(
                 conn,
-                lambda a, now: _transition(a, now, source=source, target=target, rid=rid),
+                lambda a, now: transition(a, now, source=source, target=target, rid=rid),
+                needs=Needs.serving(requests=(rid,), workflows=(source, target)),
                 requester=target,
             )
         allocation_id = str(data.get("allocation_id", ""))
+        return await self._change(
+            conn,
+            renew(allocation_id, hours=data.get("hours")),
+            needs=Needs(allocations=(allocation_id,)),
+        )
 
-        def renew(a: Allocator, now: datetime) -> tuple[dict[str, Any], list[ResourceEvent]]:
-            until = a.renew(allocation_id, now=now, hours=data.get("hours"))
-            return {
-                "allocation_id": allocation_id,
-                "lease_deadline": until.isoformat() if until else None,
-            }, []
+    async def _allocate(self, conn: Any, request: Event) -> dict[str, Any]:
+        req = allocation_request(request)
+        needs = Needs(
+            requests=(req.request_id,),
+            workflows=(req.workflow_id,),
+            files=tuple(req.resources.exclusive_files),
+            queue=1,  # the head: enough when the request is granted at once
+        )
+        return await self._change(conn, allocate(req), needs=needs, requester=req.workflow_id)
 
-        return await self._change(conn, renew)
+    async def _status(self, conn: Any, data: dict[str, Any]) -> dict[str, Any]:
+        """Pools, a page of allocations, the head of the queue with estimates."""
+        limit = data.get("limit", _STATUS_LIMIT)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _STATUS_MAX:
+            raise BadInputError(f"must be an integer in 1..{_STATUS_MAX}", field="data.limit")
+        after = data.get("after")
+        if after is not None and not (isinstance(after, str) and after.isdigit()):
+            raise BadInputError("must be the 'next' of a previous status", field="data.after")
+        head = await read_head(conn)
+        now = self.clock()
+        _, _, status = await self._run(
+            conn, head, Needs(queue=limit), lambda a: a.status(now=now), now=now, page=True
+        )
+        page, more = await self.store.page(conn, limit=limit, after=int(after or 0))
+        status.update(describe_allocations([r.allocation for r in page]))
+        status["pools"] = self.config.pools.usage(used=amounts_of(head.used))
+        status["agent_slots"] = {r.allocation.allocation_id: r.agent_ids for r in page}
+        status["allocations_total"] = head.allocations
+        status["queued_total"] = head.queued
+        status["next"] = str(page[-1].seq) if more else None
+        return status
 
     # -- events ------------------------------------------------------------------------
 
@@ -268,9 +332,10 @@ class ResourceHandlers:
                 return
             await self._change(
                 conn,
-                lambda a, now: _released(
+                lambda a, now: released(
                     a.release(now=now, workflow_id=event.workflow_id, reason=reason)
                 ),
+                needs=Needs.serving(workflows=(event.workflow_id,)),
             )
         self.outbox.notify()
 
@@ -289,70 +354,40 @@ class ResourceHandlers:
                 return
             await self._change(
                 conn,
-                lambda a, now: _released(a.saturation(saturated=saturated, reason=reason, now=now)),
+                lambda a, now: released(a.saturation(saturated=saturated, reason=reason, now=now)),
+                needs=Needs.serving(whole_order=True),  # who may be admitted changes
             )
         self.outbox.notify()
 
+    async def expire(self) -> list[str]:
+        """Reclaim leases past their deadline, granting queued requests; the ids released."""
+        async with self.db.transaction() as conn:
+            if not await self.store.due(conn, now=self.clock()):
+                return []
+            reply = await self._change(
+                conn,
+                lambda a, now: released(a.expire(now=now)),
+                needs=Needs.serving(due=True),
+            )
+        freed: list[str] = reply["released"]
+        if freed:
+            self.outbox.notify()
+        return freed
+
+    async def prune_loop(self) -> None:
+        """Delete answers no request can get again (settled, and older than the allocator
+        remembers them), a batch at a time, so that the table stays bounded."""
+        while True:
+            await asyncio.sleep(_PRUNE_INTERVAL)
+            pruned = _PRUNE_BATCH
+            while pruned == _PRUNE_BATCH:
+                async with self.db.transaction() as conn:
+                    pruned = await self.store.prune(
+                        conn, older_than=timedelta(hours=REMEMBER_HOURS), batch=_PRUNE_BATCH
+                    )
+
     async def expiry_loop(self) -> None:
-        """Reclaim leases past their deadline, granting queued requests."""
+        """Every ``BATON_RESOURCE_EXPIRY_INTERVAL`` seconds: :meth:`expire`."""
         while True:
             await asyncio.sleep(self.config.expiry_interval)
-            async with self.db.transaction() as conn:
-                reply = await self._change(conn, lambda a, now: _released(a.expire(now=now)))
-            if reply["released"]:
-                self.outbox.notify()
-
-
-def _released(outcome: Any) -> tuple[dict[str, Any], list[ResourceEvent]]:
-    return {
-        "unchanged": not outcome.changed,
-        "released": list(outcome.released),
-        "cancelled": list(outcome.cancelled),
-        "granted": [g.model_dump(mode="json") for g in outcome.granted],
-    }, list(outcome.events)
-
-
-def _transition(
-    a: Allocator, now: datetime, *, source: str, target: str, rid: str
-) -> tuple[dict[str, Any], list[ResourceEvent]]:
-    """Hand what ``source`` holds to ``target`` in one step (seed 002's ``transition``).
-
-    The release and the new request happen in the same transaction; requests already
-    queued are served first from what is freed, as after any release (no jumping the queue).
-    """
-    held = [x for x in a.state.allocations if x.workflow_id == source]
-    if not held:
-        raise HandlerError(
-            f"workflow {source} holds no allocation", retriable=False, workflow_id=source
-        )
-    files = sorted({f for x in held for f in x.resources.exclusive_files})
-    tools: dict[str, int] = {}
-    for x in held:
-        for name, count in x.resources.tool_instances.items():
-            tools[name] = tools.get(name, 0) + count
-    resources = ResourceRequest(
-        agents=sum(x.resources.agents for x in held),
-        memory_gb=sum(x.resources.memory_gb for x in held),
-        cpu_cores=sum(x.resources.cpu_cores for x in held),
-        duration_hours=max(x.resources.duration_hours for x in held),
-        exclusive_files=files,
-        tool_instances=tools,
-    )
-    freed = a.release(now=now, workflow_id=source, reason=f"transition to {target}")
-    req = AllocationRequest(
-        request_id=rid,
-        workflow_id=target,
-        requester=held[0].requester,
-        priority=held[0].priority,
-        resources=resources,
-    )
-    outcome = a.request(req, now=now)
-    reply = {
-        "from_workflow_id": source,
-        "to_workflow_id": target,
-        "released": list(freed.released),
-        "granted_to_queue": [g.model_dump(mode="json") for g in freed.granted],
-        "allocation_response": outcome.response.model_dump(mode="json"),
-        "reason": outcome.reason,
-    }
-    return reply, [*freed.events, *outcome.events]
+            await self.expire()

@@ -2,6 +2,9 @@
 
 :class:`Ledger` applies decisions to an :class:`AllocatorState` and builds the events they
 cause; :class:`~baton_resource.allocator.Allocator` decides. Nothing here reads a clock.
+The state may be part of the whole (:mod:`~baton_resource.window`): the ledger then counts
+what it does not see, and raises :class:`~baton_resource.window.NeedsMore` where an answer
+would depend on it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from baton.protocol.messages import (
 from baton_resource import responses as build
 from baton_resource.estimate import Start, estimate_starts
 from baton_resource.leases import lease_seconds, release_estimate, span
-from baton_resource.planner import Candidate, Grant, Holding, plan_grants
+from baton_resource.planner import Candidate, Grant, Holding, Plan, plan_grants
 from baton_resource.pools import Amounts, ResourcePools, total
 from baton_resource.queue import ordered
 from baton_resource.reasons import conflicting_files
@@ -32,6 +35,7 @@ from baton_resource.records import (
     ResourceEvent,
 )
 from baton_resource.thresholds import check_thresholds
+from baton_resource.window import FULL, Missing, NeedsMore, Window
 
 __all__ = ["Ledger", "Snapshot"]
 
@@ -56,6 +60,7 @@ class Ledger:
         thresholds: Validated threshold table.
         remember: How long answers are kept after their request is settled.
         held: Priorities whose admission waits while the system is saturated.
+        window: What part of the whole state ``state`` is (default: all of it).
     """
 
     def __init__(
@@ -68,6 +73,7 @@ class Ledger:
         thresholds: Mapping[str, float],
         remember: timedelta,
         held: frozenset[str] = frozenset(),
+        window: Window = FULL,
     ) -> None:
         self.pools = pools
         self.capacity = pools.capacity
@@ -77,14 +83,17 @@ class Ledger:
         self._table = thresholds
         self._remember = remember
         self.held = held
+        self.window = window
 
     def lease(self, duration_hours: float) -> float:
         """Lease length in seconds for a duration."""
         return lease_seconds(duration_hours=duration_hours, grace=self.grace)
 
     def used(self) -> Amounts:
-        """Everything held."""
-        return total(Amounts.of(a.resources) for a in self.state.allocations)
+        """Everything held (also by the allocations the window leaves out)."""
+        held = total(Amounts.of(a.resources) for a in self.state.allocations)
+        unseen = self.window.unseen
+        return held if unseen is None else held.plus(unseen.amounts)
 
     def snapshot(self, *, now: datetime, extra: QueuedRequest | None = None) -> Snapshot:
         """Queue order (with ``extra`` as if it had joined) and holdings at ``now``."""
@@ -102,6 +111,20 @@ class Ledger:
             )
             for a in self.state.allocations
         ]
+        unseen = self.window.unseen
+        if unseen is not None:
+            # No files: the holders of every file in question are in the state.
+            holdings.append(
+                Holding(
+                    key="",
+                    request_id="",
+                    workflow_id="",
+                    amounts=unseen.amounts,
+                    files=frozenset(),
+                    sharing=False,
+                    ends_at=unseen.ends_at,
+                )
+            )
         candidates = [Candidate.of(q.request) for q in order]
         return Snapshot(order=order, candidates=candidates, holdings=holdings)
 
@@ -120,15 +143,46 @@ class Ledger:
         ]
 
     def starts(
-        self, snap: Snapshot, *, now: datetime, candidates: Sequence[Candidate] | None = None
+        self,
+        snap: Snapshot,
+        *,
+        now: datetime,
+        candidates: Sequence[Candidate] | None = None,
+        need: str | None = None,
     ) -> dict[str, Start]:
-        """Estimated starts of the snapshot's queue (or of ``candidates`` in its place)."""
-        return estimate_starts(
-            order=snap.candidates if candidates is None else candidates,
-            holdings=snap.holdings,
-            capacity=self.capacity,
-            now=now,
+        """Estimated starts of the snapshot's queue (or of ``candidates`` in its place).
+
+        Args:
+            need: The request whose start is asked for; it needs the whole queue. None:
+                every start, of the queue held (a status, which may show part of it).
+
+        Raises:
+            NeedsMore: the window is too small for an exact answer.
+        """
+        if need is not None and not self.window.queue_complete:
+            raise NeedsMore(Missing.QUEUE)
+        order = snap.candidates if candidates is None else candidates
+        found = estimate_starts(
+            order=order, holdings=snap.holdings, capacity=self.capacity, now=now
         )
+        unseen = self.window.unseen
+        if unseen is not None:
+            for rid in [need] if need is not None else [c.request_id for c in order]:
+                start = found.get(rid)
+                if start is None or start.at >= unseen.ends_at:
+                    raise NeedsMore(Missing.HOLDINGS)
+        return found
+
+    def check_arrival(self, plan: Plan, request_id: str) -> None:
+        """Raise unless the plan for a new request is exact in this window.
+
+        With part of the queue, only "granted, and nothing else" is (the queue is settled,
+        see :mod:`~baton_resource.window`).
+        """
+        if self.window.queue_complete or self.window.admissible_complete:
+            return
+        if [g.candidate.request_id for g in plan.grants] != [request_id]:
+            raise NeedsMore(Missing.QUEUE)
 
     def record(self, response: AllocationResponse, *, now: datetime) -> None:
         """Remember the latest answer to a request."""
@@ -195,11 +249,22 @@ class Ledger:
         )
 
     def serve(self, *, now: datetime) -> tuple[list[AllocationResponse], list[ResourceEvent]]:
-        """Grant what the queue can get now."""
-        if not self.state.queue:
+        """Grant what the queue can get now.
+
+        Raises:
+            NeedsMore: the window's prefix of the queue may not hold every grant.
+        """
+        if not self.state.queue and self.window.admissible_complete:
             return [], []
         snap = self.snapshot(now=now)
-        plan = plan_grants(self.admissible(snap), holdings=snap.holdings, capacity=self.capacity)
+        admissible = self.admissible(snap)
+        if not self.window.admissible_complete:
+            # The pass over the prefix alone is the start of the pass over the whole queue.
+            prefix = [c for c in admissible if c.request_id in self.window.prefix]
+            head = plan_grants(prefix, holdings=snap.holdings, capacity=self.capacity)
+            if head.reserved_by is None or head.left.agents > 0:
+                raise NeedsMore(Missing.PREFIX)
+        plan = plan_grants(admissible, holdings=snap.holdings, capacity=self.capacity)
         return self.commit(plan.grants, now=now)
 
     def drop_allocations(
@@ -300,7 +365,7 @@ class Ledger:
         ids = [q.request.request_id for q in snap.order]
         if response.request_id not in ids:
             return response
-        start = self.starts(snap, now=now).get(response.request_id)
+        start = self.starts(snap, now=now, need=response.request_id).get(response.request_id)
         update: dict[str, object] = {"queue_position": ids.index(response.request_id) + 1}
         if start is not None:
             wait = max(0.0, (start.at - now).total_seconds())

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from baton.protocol.messages import AllocationRequest
@@ -118,10 +118,12 @@ class Grant:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
-    """Result of one pass: the grants, and who holds the reservation."""
+    """Result of one pass: the grants, who holds the reservation, and what is left."""
 
     grants: list[Grant]
     reserved_by: str | None
+    left: Amounts = field(default_factory=Amounts)
+    """What the pass left for candidates after its last one: free minus the reservation."""
 
 
 def _ceil_hundredth(value: float) -> float:
@@ -236,4 +238,4 @@ def plan_grants(
             reserved_files = frozenset(candidate.files)
             if not blocked:
                 reserve = candidate.need
-    return Plan(grants=grants, reserved_by=reserved_by)
+    return Plan(grants=grants, reserved_by=reserved_by, left=available.minus(reserve))

@@ -18,14 +18,21 @@ request of any priority ranks above it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Final
 
 from baton.protocol.messages import Priority
 from baton_resource.records import QueuedRequest
 
-__all__ = ["PRIORITY_RANK", "effective_priority", "ordered", "overtake_window", "waited_minutes"]
+__all__ = [
+    "PRIORITY_RANK",
+    "effective_priority",
+    "ordered",
+    "overtake_window",
+    "sort_key",
+    "waited_minutes",
+]
 
 PRIORITY_RANK: Final[Mapping[str, float]] = MappingProxyType(
     {"critical": 90.0, "high": 60.0, "medium": 30.0, "low": 0.0}
@@ -33,6 +40,9 @@ PRIORITY_RANK: Final[Mapping[str, float]] = MappingProxyType(
 """Base rank of each priority, in minutes of waiting at aging 1 per minute."""
 
 _TOP_RANK: Final = max(PRIORITY_RANK.values())
+
+_KEY_EPOCH: Final = datetime(2025, 1, 1, tzinfo=UTC)
+"""Origin of :func:`sort_key`'s clock (recent, so that the key keeps its precision)."""
 
 
 def waited_minutes(*, queued_at: datetime, now: datetime) -> float:
@@ -64,6 +74,18 @@ def ordered(
         return (-rank, entry.seq)
 
     return sorted(queue, key=key)
+
+
+def sort_key(*, priority: Priority, queued_at: datetime, aging_per_minute: float) -> float:
+    """A key that does not change with time and sorts like the effective priority.
+
+    ``effective = rank + (now - queued_at) * aging``, and ``now * aging`` is the same for
+    every entry, so ``rank - queued_at * aging`` orders the queue the same way at any
+    time (higher first, then arrival). The service stores it to read the queue in order.
+    """
+    minutes = (queued_at - _KEY_EPOCH).total_seconds() / 60.0
+    # Rounded as the effective priority is, so that what ties there ties here.
+    return round(PRIORITY_RANK[priority] - minutes * aging_per_minute, 9)
 
 
 def overtake_window(*, priority: Priority, aging_per_minute: float) -> float | None:

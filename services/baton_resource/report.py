@@ -18,7 +18,7 @@ from baton_resource.queue import effective_priority, waited_minutes
 from baton_resource.records import Allocation, QueuedRequest
 from baton_resource.responses import iso
 
-__all__ = ["build_state_sync", "build_status"]
+__all__ = ["build_state_sync", "build_status", "describe_allocations"]
 
 
 def _allocation(allocation: Allocation) -> dict[str, Any]:
@@ -83,14 +83,10 @@ def build_status(
     now: datetime,
 ) -> dict[str, Any]:
     """The whole status: pools, allocations, queue and exclusive file holders."""
-    files: dict[str, list[str]] = {}
-    for allocation in allocations:
-        for name in allocation.resources.exclusive_files:
-            files.setdefault(name, []).append(allocation.allocation_id)
     return {
         "at": iso(now),
         "pools": {name: dict(pool) for name, pool in usage.items()},
-        "allocations": [_allocation(a) for a in allocations],
+        **describe_allocations(allocations),
         "queue": [
             _queued(
                 position,
@@ -102,6 +98,17 @@ def build_status(
             )
             for position, entry in enumerate(order, start=1)
         ],
+    }
+
+
+def describe_allocations(allocations: Sequence[Allocation]) -> dict[str, Any]:
+    """The status's ``allocations`` and ``exclusive_files`` (file → allocation ids)."""
+    files: dict[str, list[str]] = {}
+    for allocation in allocations:
+        for name in allocation.resources.exclusive_files:
+            files.setdefault(name, []).append(allocation.allocation_id)
+    return {
+        "allocations": [_allocation(a) for a in allocations],
         "exclusive_files": {name: files[name] for name in sorted(files)},
     }
 

@@ -45,7 +45,10 @@ class ResourceService(Service):
         self.subscribe_each(self.handlers.subscriptions())
 
     async def started(self) -> None:
-        await self.handlers.publish_state()
+        await self.handlers.start()
 
     def loops(self) -> dict[str, Loop]:
-        return {"lease_expiry": self.handlers.expiry_loop}
+        return {
+            "lease_expiry": self.handlers.expiry_loop,
+            "answers_prune": self.handlers.prune_loop,
+        }

@@ -1,86 +1,310 @@
-"""The allocator's state in PostgreSQL: one row, locked by every operation.
+"""The allocator's state in PostgreSQL: a row per pool, allocation, queued request, answer.
 
-Reading and validating the whole state on every operation would cost time in proportion
-to its size, so the store remembers the allocator it last saved with the version it wrote;
-the next operation locks the row, reads only the version, and reuses the allocator when the
-version is still its own (no other replica wrote since, and its own write committed).
+An operation locks the pool rows (:func:`~baton_resource.rows.lock_head`), loads the rows
+it needs as a working set (:meth:`ResourceStore.load`), lets the pure allocator decide on
+it (:mod:`~baton_resource.window` says why a part is enough, and when it is not), and
+writes back what changed (:meth:`ResourceStore.save`): rows inserted, deleted or updated,
+the pools' totals moved by the difference, and the counters. So the cost of an operation
+follows what it reads and changes, never the number of allocations, queued requests or
+answers kept.
+
+Replicas: every change locks the same pool rows first, in name order, so changes are
+serialised across replicas (and never deadlock) and each sees the last one committed. A
+finer lock (only the pools a request needs) would not be correct: the queue is one order
+across every pool, a release serves it (granting in any pool), and a new head moves the
+reservation between pools.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
 
-from baton_resource.allocator import Allocator
+from baton_resource import rows
+from baton_resource.config import ResourceConfig
+from baton_resource.pools import Amounts, total
+from baton_resource.queue import sort_key
 from baton_resource.records import AllocatorState
+from baton_resource.rows import AllocationRow, Head, QueueRow, WorkingSet
+from baton_resource.window import Missing, Unseen, Window
+from baton_resource.writeback import Saved, save
 
-__all__ = ["Loaded", "ResourceStore"]
+__all__ = ["HOLDINGS_START", "PREFIX_START", "Needs", "ResourceStore"]
+
+PREFIX_START = 16
+"""Queued requests read first when the queue may be served (eight times more while that is
+not enough)."""
+HOLDINGS_START = 64
+"""Allocations read first, earliest end first, for an estimated start (eight times more
+while that is not enough)."""
+_PREFIX_ALL = 4096
+"""A prefix this long is read as the whole queue."""
 
 
-class Loaded(NamedTuple):
-    """The stored state, as one operation reads it."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Needs:
+    """The rows an operation needs."""
 
-    version: int
-    allocator: Allocator
-    slots: dict[str, list[str]]
-    """Allocation id → agent ids it holds."""
-    traces: dict[str, dict[str, str]]
-    """Workflow id → its trace context, while it holds or waits for resources."""
+    requests: tuple[str, ...] = ()
+    """Answers to these requests, and their allocations or queue entries."""
+    allocations: tuple[str, ...] = ()
+    workflows: tuple[str, ...] = ()
+    """Everything these workflows hold or wait for."""
+    due: bool = False
+    """The allocations whose lease has ended."""
+    files: tuple[str, ...] = ()
+    """The holders of these files (those of queued files are always read)."""
+    queue: int | None = 0
+    """The first N admissible queued requests (and those needing no agent); None: all."""
+    whole_order: bool = False
+    """Read the prefix regardless of saturation (the operation may change it)."""
+    holdings: int = 0
+    """The N allocations expected to end first."""
+
+    def wider(self, missing: Missing) -> Needs:
+        """What to read after the allocator said it lacked ``missing``."""
+        if missing is Missing.HOLDINGS:
+            return replace(self, holdings=max(HOLDINGS_START, self.holdings * 8))
+        if missing is Missing.QUEUE or self.queue is None or self.queue * 8 >= _PREFIX_ALL:
+            # Positions and estimated starts come next: allocations' ends too.
+            return replace(self, queue=None, holdings=max(HOLDINGS_START, self.holdings))
+        return replace(self, queue=max(PREFIX_START, self.queue * 8))
+
+    @classmethod
+    def serving(cls, **fields: Any) -> Needs:
+        """What an operation that may serve the queue needs: a prefix of it, and ``fields``."""
+        return cls(queue=PREFIX_START, **fields)
 
 
 class ResourceStore:
-    """``resource_state``: allocator state, agent ids per allocation, workflows' trace
-    contexts, and a version."""
+    """Reads working sets and writes back changes (see the module docstring)."""
 
-    def __init__(self, *, build: Callable[[AllocatorState], Allocator]) -> None:
-        self._build = build
-        self._cached: Loaded | None = None
+    def __init__(self, *, config: ResourceConfig) -> None:
+        self.config = config
 
-    async def load(self, conn: Any) -> Loaded:
-        """Lock the row; the stored version, the allocator, agent slots and traces."""
-        await conn.execute(
-            "insert into resource_state (id, state) values (1, $1) on conflict do nothing",
-            AllocatorState().model_dump(mode="json"),
+    def held(self, head: Head) -> frozenset[str]:
+        """Priorities the queue skips now (saturated, and feedback on)."""
+        return self.config.hold_when_saturated if head.saturation is not None else frozenset()
+
+    async def load(self, conn: Any, head: Head, needs: Needs, *, now: datetime) -> WorkingSet:
+        """The rows ``needs`` names, under the lock ``head`` holds."""
+        held = frozenset() if needs.whole_order else self.held(head)
+        queue: dict[str, QueueRow] = {}
+        prefix: list[QueueRow] = []
+        admissible_complete = needs.queue is None
+        if needs.queue is None:
+            prefix = await rows.queue_prefix(conn, held=(), limit=None)
+        elif needs.queue > 0 and head.queued > 0:
+            prefix = await rows.queue_prefix(conn, held=held, limit=needs.queue)
+            admissible_complete = len(prefix) < needs.queue
+            if not admissible_complete:
+                queue.update(
+                    _by_id(await rows.queue_prefix(conn, held=held, limit=None, no_agents=True))
+                )
+        queue.update(_by_id(prefix))
+        if needs.requests or needs.workflows:
+            found = await rows.queue_rows(conn, requests=needs.requests, workflows=needs.workflows)
+            queue.update(_by_id(found))
+        targets = await rows.allocation_rows(
+            conn,
+            ids=needs.allocations,
+            requests=needs.requests,
+            workflows=needs.workflows,
+            due=now if needs.due else None,
         )
-        version = await conn.fetchval("select version from resource_state where id = 1 for update")
-        cached = self._cached
-        if cached is not None and cached.version == version:
-            return cached._replace(slots=dict(cached.slots), traces=dict(cached.traces))
-        self._cached = None
-        row = await conn.fetchrow(
-            "select state, agent_slots, traces from resource_state where id = 1"
+        answers = await rows.answers(
+            conn, requests=[*needs.requests, *(t.allocation.request_id for t in targets)]
         )
-        allocator = self._build(AllocatorState.model_validate(row["state"]))
-        return Loaded(version, allocator, dict(row["agent_slots"]), dict(row["traces"]))
+        return await self._assemble(
+            conn,
+            head,
+            targets=targets,
+            queue=list(queue.values()),
+            prefix=prefix,
+            admissible_complete=admissible_complete,
+            files=needs.files,
+            holdings=needs.holdings,
+            answers=answers,
+            now=now,
+        )
+
+    async def load_page(
+        self, conn: Any, head: Head, *, queue: int, holdings: int, now: datetime
+    ) -> WorkingSet:
+        """The first ``queue`` queued requests in serving order, for a status."""
+        first = await rows.queue_prefix(conn, held=(), limit=queue)
+        return await self._assemble(
+            conn,
+            head,
+            targets=[],
+            queue=first,
+            prefix=first,
+            admissible_complete=False,
+            files=(),
+            holdings=holdings,
+            answers={},
+            now=now,
+        )
+
+    async def _assemble(
+        self,
+        conn: Any,
+        head: Head,
+        *,
+        targets: list[AllocationRow],
+        queue: list[QueueRow],
+        prefix: list[QueueRow],
+        admissible_complete: bool,
+        files: Iterable[str],
+        holdings: int,
+        answers: Mapping[str, Any],
+        now: datetime,
+    ) -> WorkingSet:
+        """Add the holders of every file in question and the earliest ends; the window."""
+        wanted = set(files)
+        for waiting in queue:
+            wanted.update(waiting.entry.request.resources.exclusive_files)
+        loaded = {r.allocation.allocation_id: r for r in targets}
+        holders = await rows.allocation_rows(conn, files=sorted(wanted)) if wanted else []
+        ends = await rows.earliest_ends(conn, limit=holdings) if holdings else []
+        for row in [*holders, *ends]:
+            loaded.setdefault(row.allocation.allocation_id, row)
+        seen = sorted(loaded.values(), key=lambda r: r.seq)
+        unseen = None
+        everything = holdings > 0 and len(ends) < holdings
+        if head.allocations > len(seen) and not everything:
+            mine = total(Amounts.of(r.allocation.resources) for r in seen)
+            # Not yet loaded ones end no earlier than the last of the earliest ends read.
+            bound = max(now, ends[-1].allocation.expected_end) if ends else now
+            unseen = Unseen(amounts=rows.amounts_of(head.used).minus(mine), ends_at=bound)
+        queue_complete = len(queue) >= head.queued
+        traces: dict[str, dict[str, str]] = {}
+        for workflow_id, trace in [
+            *((r.allocation.workflow_id, r.trace) for r in seen),
+            *((q.entry.request.workflow_id, q.trace) for q in queue),
+        ]:
+            if trace:
+                traces.setdefault(workflow_id, trace)
+        state = AllocatorState(
+            allocations=[r.allocation for r in seen],
+            queue=[q.entry for q in queue],
+            decisions=dict(answers),
+            breached=sorted(head.breached),
+            next_seq=head.next_seq,
+            saturation=head.saturation,
+        )
+        window = Window(
+            unseen=unseen,
+            queue_complete=queue_complete,
+            admissible_complete=admissible_complete or queue_complete,
+            prefix=frozenset(q.entry.request.request_id for q in prefix),
+        )
+        agents = {r.allocation.allocation_id: r.agent_ids for r in seen}
+        return WorkingSet(state=state, window=window, agents=agents, traces=traces)
 
     async def save(
         self,
         conn: Any,
+        head: Head,
+        work: WorkingSet,
+        after: AllocatorState,
         *,
-        version: int,
-        allocator: Allocator,
-        slots: dict[str, list[str]],
-        traces: dict[str, dict[str, str]],
-    ) -> None:
-        """Write the state as ``version + 1`` and remember it (valid once committed).
-
-        Traces of workflows that neither hold nor wait for anything are dropped.
-        """
-        state = allocator.state_json()
-        present = {a["workflow_id"] for a in state["allocations"]} | {
-            q["request"]["workflow_id"] for q in state["queue"]
-        }
-        traces = {w: t for w, t in traces.items() if w in present}
-        await conn.execute(
-            "update resource_state set state = $1, agent_slots = $2, traces = $3, "
-            "version = $4, updated_at = now() where id = 1",
-            state,
-            slots,
-            traces,
-            version + 1,
+        traces: Mapping[str, dict[str, str]],
+    ) -> Saved | None:
+        """Write what changed from ``work`` to ``after`` (see :mod:`~baton_resource.writeback`)."""
+        return await save(
+            conn,
+            head,
+            work,
+            after,
+            traces=traces,
+            aging_per_minute=self.config.aging_per_minute,
         )
-        self._cached = Loaded(version + 1, allocator, dict(slots), traces)
 
-    def forget(self) -> None:
-        """Drop the remembered allocator (after a failed operation changed it in memory)."""
-        self._cached = None
+    # -- start, status, upkeep ---------------------------------------------------------
+
+    async def create(self, conn: Any) -> None:
+        """Make sure the counters and the configured pools have their rows."""
+        await conn.execute("insert into resource_meta (id) values (1) on conflict do nothing")
+        await conn.execute(
+            "insert into resource_pools (name) select unnest($1::text[]) on conflict do nothing",
+            sorted(self.config.pools.capacity.flat()),
+        )
+
+    async def align(self, conn: Any, head: Head) -> None:
+        """Under the lock, at start: agent rows for the configured names, and the queue's
+        sort keys for the configured aging (once it changed). Both follow the settings, not
+        the history: the queue is what waits now."""
+        names = self.config.agent_names()
+        await conn.execute(
+            "update resource_agents set position = null "
+            "where position is not null and not (agent_id = any($1::text[]))",
+            names,
+        )
+        await conn.execute(
+            "insert into resource_agents (agent_id, position) "
+            "select * from unnest($1::text[], $2::int[]) "
+            "on conflict (agent_id) do update set position = excluded.position",
+            names,
+            list(range(len(names))),
+        )
+        await conn.execute(
+            "delete from resource_agents where position is null and allocation_id is null"
+        )
+        aging = self.config.aging_per_minute
+        if head.aging == aging:
+            return
+        waiting = await conn.fetch("select request_id, priority, queued_at from resource_queue")
+        await conn.executemany(
+            "update resource_queue set rank_key = $2 where request_id = $1",
+            [
+                (
+                    r["request_id"],
+                    sort_key(
+                        priority=r["priority"], queued_at=r["queued_at"], aging_per_minute=aging
+                    ),
+                )
+                for r in waiting
+            ],
+        )
+        await conn.execute("update resource_meta set aging = $1 where id = 1", aging)
+
+    async def page(self, conn: Any, *, limit: int, after: int) -> tuple[list[AllocationRow], bool]:
+        """Allocations after cursor ``after`` (oldest first), and whether more follow."""
+        found = await rows.allocations_after(conn, after=after, limit=limit + 1)
+        return found[:limit], len(found) > limit
+
+    async def due(self, conn: Any, *, now: datetime) -> bool:
+        """Whether a lease has ended (read without a lock: the change checks again)."""
+        return bool(
+            await conn.fetchval(
+                "select exists (select 1 from resource_allocations where lease_deadline <= $1)",
+                now,
+            )
+        )
+
+    async def prune(self, conn: Any, *, older_than: timedelta, batch: int) -> int:
+        """Delete up to ``batch`` answers to settled requests (neither held nor queued)
+        last changed more than ``older_than`` ago; how many went.
+
+        Such an answer is never used again once older than the allocator's remembering
+        window (a repeat of the request is then a new request).
+        """
+        deleted = await conn.fetch(
+            "delete from resource_answers where request_id in ("
+            "select a.request_id from resource_answers a "
+            "where a.updated_at < now() - $1::interval "
+            "and not exists (select 1 from resource_allocations r "
+            "where r.request_id = a.request_id) "
+            "and not exists (select 1 from resource_queue q where q.request_id = a.request_id) "
+            "order by a.updated_at limit $2) returning request_id",
+            older_than,
+            batch,
+        )
+        return len(deleted)
+
+
+def _by_id(found: Iterable[QueueRow]) -> dict[str, QueueRow]:
+    return {q.entry.request.request_id: q for q in found}

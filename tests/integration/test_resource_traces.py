@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 from tests.conftest import migrate_for
+from tests.resource_rows import RESET
 
 from baton.bus import Bus
 from baton.bus.tracecontext import handling, trace_headers
@@ -53,7 +54,7 @@ async def test_a_grant_from_the_queue_joins_the_trace_of_the_queued_workflow(
     owner, first, queued = f"t_{tag}", f"rt{tag}_first", f"rt{tag}_queued"
     async with Database(dsn=live_stack.dsn, max_size=2) as db:
         await migrate_for(db, "resource")
-        await db.pool.execute("truncate resource_state")  # one row: this test's pools
+        await db.pool.execute(RESET)  # one set of pools: this test's
         bus = Bus(settings=live_stack)  # never started: the outbox only names its topics
         handlers = ResourceHandlers(
             bus=bus,
@@ -62,6 +63,7 @@ async def test_a_grant_from_the_queue_joins_the_trace_of_the_queued_workflow(
             config=ResourceConfig.from_env({"BATON_RESOURCE_POOLS": '{"agents": 2}'}),
         )
         try:
+            await handlers.start()
             for workflow_id, digit in ((first, "a"), (queued, "b")):
                 with handling(list(trace_headers(trace(digit)))):
                     async with db.transaction() as conn:
@@ -81,7 +83,7 @@ async def test_a_grant_from_the_queue_joins_the_trace_of_the_queued_workflow(
             )
         finally:
             await db.pool.execute("delete from baton_outbox where owner = $1", owner)
-            await db.pool.execute("truncate resource_state")
+            await db.pool.execute(RESET)
     published = [
         (Event.parse(bytes(r["value"]).decode()), dict(r["headers"]).get(H.TRACEPARENT))
         for r in rows

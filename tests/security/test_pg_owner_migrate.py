@@ -16,9 +16,11 @@ from baton.db.owner import migrate_as_owner
 from baton.db.roles import APP_ROLE, OWNER_ROLE, ensure_roles
 from baton.runtime import RUNTIME_MIGRATIONS
 from baton_resource.allocator import Allocator
-from baton_resource.store import ResourceStore
+from baton_resource.config import ResourceConfig
+from baton_resource.rows import lock_head, read_head
+from baton_resource.store import Needs, ResourceStore
 from tests.security.databases import fresh_database, migrated_database
-from tests.unit.resource.support import pools
+from tests.unit.resource.support import T0, make
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -99,20 +101,26 @@ async def test_a_user_that_may_not_act_as_the_owner_migrates_as_itself() -> None
 
 async def test_a_services_store_writes_as_the_app_role() -> None:
     async with migrated_database("baton_sec_store") as db:
-        store = ResourceStore(build=lambda state: Allocator(pools=pools(4), state=state))
+        config = ResourceConfig.from_env({"BATON_RESOURCE_POOLS": '{"agents": 4}'})
+        store = ResourceStore(config=config)
         async with Database(dsn=db.app) as app:
             async with app.transaction() as conn:
                 assert await conn.fetchval("select current_user") == APP_ROLE
-                version, allocator, slots, traces = await store.load(conn)
-                await store.save(
-                    conn, version=version, allocator=allocator, slots={"w": ["a1"]}, traces=traces
-                )
-            store.forget()
+                await store.create(conn)
+                head = await lock_head(conn)
+                await store.align(conn, head)  # agent rows
+                work = await store.load(conn, head, Needs(), now=T0)
+                allocator = Allocator(pools=config.pools, state=work.state)
+                allocator.request(make("req_sec", "wf_sec", agents=2), now=T0)
+                saved = await store.save(conn, head, work, allocator.state, traces={})
+            assert saved is not None
+            assert saved.agents == {"alloc_sec": ["agent_001", "agent_002"]}
             async with app.transaction() as conn:
-                version, _, slots, _ = await store.load(conn)
-            assert (version, slots) == (1, {"w": ["a1"]})
+                head = await read_head(conn)
+            assert (head.version, head.allocations, int(head.used["agents"])) == (1, 1, 2)
             # What a service checks at start: no migration pending, read by the app role.
             for group in all_migrations():
                 assert await pending(app, migrations=group) == []
         owners = await _owners(db.admin)
-        assert owners["resource_state"] == OWNER_ROLE
+        assert owners["resource_allocations"] == OWNER_ROLE
+        assert owners["resource_allocations_seq_seq"] == OWNER_ROLE

@@ -73,13 +73,24 @@ def allocate(
 
 
 @app.command()
-def status(timeout: Timeout = 30.0) -> None:
-    """Pools, allocations, queue with positions and estimated starts."""
+def status(
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, help="Allocations, and queued requests, shown.")
+    ] = 100,
+    after: Annotated[
+        str | None, typer.Option(help="Allocations after this cursor (a status's 'next').")
+    ] = None,
+    timeout: Timeout = 30.0,
+) -> None:
+    """Pools, a page of allocations, the queue's head with positions and estimated starts."""
+    data: dict[str, Any] = {"limit": limit}
+    if after is not None:
+        data["after"] = after
     call(
         service="resource",
         event_type="RESOURCE_STATUS",
         workflow_id="global",
-        data={},
+        data=data,
         timeout=timeout,
     )
 
