@@ -19,10 +19,10 @@ from tests.unit.resource.support import T0, at, make
 
 from baton.bus import Bus
 from baton.config import BatonSettings
-from baton.db import Database, load_migrations
+from baton.db import Database, load_migrations, migrate
 from baton.protocol.event import Event
 from baton.protocol.headers import H
-from baton.runtime import Outbox
+from baton.runtime import RUNTIME_MIGRATIONS, Outbox
 from baton.services import load_service
 from baton_resource.allocator import Allocator
 from baton_resource.config import ResourceConfig
@@ -91,8 +91,8 @@ async def test_the_old_state_moves_into_rows(live_stack: BatonSettings, schema: 
         await conn.close()
 
     owner = f"t_mig_{uuid.uuid4().hex[:6]}"
-    dsn = f"{live_stack.dsn}?search_path={schema},public"  # the outbox is in public
-    async with Database(dsn=dsn, max_size=2) as db:
+    async with Database(dsn=live_stack.dsn, schema=schema, max_size=2) as db:
+        await migrate(db, migrations=load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS))
         bus = Bus(settings=live_stack)  # never started: the outbox only names its topics
         handlers = ResourceHandlers(
             bus=bus,
