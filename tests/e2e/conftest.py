@@ -36,7 +36,8 @@ async def e2e_env(
         # The services' tables are shared by every run: start each test from empty ones.
         await db.pool.execute(
             "truncate hub_workflows, resource_state, status_workflows, status_singletons, "
-            "recovery_checkpoints, recovery_reports, recovery_actions, recovery_state"
+            "status_history, recovery_checkpoints, recovery_reports, recovery_actions, "
+            "recovery_state"
         )
     log_dir = ARTIFACTS / request.node.name
     log_dir.mkdir(parents=True, exist_ok=True)
