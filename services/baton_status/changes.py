@@ -169,11 +169,12 @@ class Changes:
         version that changed), skipping what this stream already showed."""
         found = await self.reader.summaries(list(versions))
         for version, line in sorted(found, key=lambda pair: pair[0]):
-            last = self._published.get(line.workflow_id)
+            workflow_id = line["workflow_id"]
+            last = self._published.get(workflow_id)
             if last is not None and last >= version:
                 continue
-            self._published[line.workflow_id] = version
-            self._published.move_to_end(line.workflow_id)
+            self._published[workflow_id] = version
+            self._published.move_to_end(workflow_id)
             while len(self._published) > _PUBLISHED:
                 self._published.popitem(last=False)
-            self.stream.publish("workflow", line.model_dump(mode="json"))
+            self.stream.publish("workflow", line)

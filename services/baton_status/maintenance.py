@@ -25,6 +25,8 @@ from baton_status.store import StatusStore
 
 __all__ = ["maintain", "prune_all", "summarise_all"]
 
+_SUMMARY_BATCH: Final = 50
+"""Most rows summarised per transaction."""
 _PAUSE: Final = 0.05
 """Seconds between two batches: other transactions get their turn."""
 
@@ -68,7 +70,8 @@ async def maintain(
 ) -> None:
     """Summarise and prune now, then every ``interval`` seconds, until cancelled."""
     while True:
-        summarised = await summarise_all(db=db, store=store, batch=batch)
+        # Small batches: each renders its views, and holds their rows meanwhile.
+        summarised = await summarise_all(db=db, store=store, batch=min(batch, _SUMMARY_BATCH))
         pruned = await prune_all(
             db=db, store=store, older_than=datetime.now(UTC) - retention, batch=batch
         )

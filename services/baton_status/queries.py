@@ -13,7 +13,7 @@ from typing import Any, Final, NamedTuple
 
 from baton_status.listing import SORT_KEYS, ListQuery, encode_cursor
 from baton_status.render import PRIORITY_ORDER
-from baton_status.views import OPEN_STATUSES, WorkflowView
+from baton_status.views import OPEN_STATUSES, TERMINAL, WorkflowView
 
 __all__ = ["UNKNOWN_RANK", "Line", "Page", "Singleton", "StatusQueries"]
 
@@ -79,6 +79,21 @@ def _clause(where: list[str]) -> str:
     return f" where {' and '.join(where)}" if where else ""
 
 
+_ENDED = "select coalesce(sum(n), 0)::bigint from status_ended"
+
+
+def _count(query: ListQuery, where: list[str], args: list[Any]) -> tuple[str, list[Any]]:
+    """How to count the workflows ``query``'s filters match: from the ended counts and the
+    open workflows when it filters by status at most, else over the filters' index."""
+    if query.priority is None and query.workflow_type is None and query.workflow_ids is None:
+        if query.status is None:
+            open_ones = "select count(*) from status_workflows where status = any($1::text[])"
+            return f"select ({_ENDED}) + ({open_ones})", [_OPEN]
+        if query.status.upper() in TERMINAL:
+            return f"{_ENDED} where status = $1", [query.status.upper()]
+    return "select count(*) from status_workflows" + _clause(where), args
+
+
 class StatusQueries:
     """Read-only queries over the status service's tables (see the module doc)."""
 
@@ -88,8 +103,7 @@ class StatusQueries:
         direction = query.direction
         args: list[Any] = []
         where = _filters(query, args)
-        count_args = list(args)
-        count_sql = "select count(*) from status_workflows" + _clause(where)
+        count_sql, count_args = _count(query, where, list(args))
         after = query.after()
         if after is not None:
             marks = ", ".join(f"${len(args) + i + 1}" for i in range(len(after)))
@@ -121,20 +135,22 @@ class StatusQueries:
         )
         return [_line(r) for r in rows]
 
-    async def counts(self, conn: Any) -> dict[str, int]:
-        """Workflows per status."""
+    async def ended(self, conn: Any) -> dict[str, int]:
+        """Ended workflows per status (kept by triggers: no row is scanned)."""
         rows = await conn.fetch(
-            "select status, count(*) as n from status_workflows group by status order by status"
+            "select status, sum(n)::bigint as n from status_ended group by status having sum(n) > 0"
         )
         return {r["status"]: r["n"] for r in rows}
 
-    async def open_versions(self, conn: Any) -> dict[str, int]:
-        """Workflow id → version of every workflow that has not ended (the work in flight)."""
+    async def open_rows(self, conn: Any) -> dict[str, tuple[int, str]]:
+        """Workflow id → (version, status) of every workflow that has not ended (the work
+        in flight)."""
         rows = await conn.fetch(
-            "select workflow_id, version from status_workflows where status = any($1::text[])",
+            "select workflow_id, version, status from status_workflows "
+            "where status = any($1::text[])",
             _OPEN,
         )
-        return {r["workflow_id"]: r["version"] for r in rows}
+        return {r["workflow_id"]: (r["version"], r["status"]) for r in rows}
 
     async def light_views(
         self, conn: Any, workflow_ids: Collection[str]

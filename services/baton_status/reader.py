@@ -34,8 +34,21 @@ from baton_status.views import TERMINAL, SystemView, WorkflowView
 __all__ = ["Reader"]
 
 
+_FIELDS = frozenset(WorkflowSummary.model_fields)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _stored(line: dict[str, Any]) -> dict[str, Any]:
+    """A stored list line as the API gives it: as it is, unless written by a version whose
+    line had other fields (then through today's model, defaults filled in)."""
+    if line.keys() == _FIELDS:
+        return line
+    return WorkflowSummary.model_validate(
+        {k: v for k, v in line.items() if k in _FIELDS}
+    ).model_dump(mode="json")
 
 
 class Reader:
@@ -57,13 +70,19 @@ class Reader:
         Raises:
             BadInputError: the cursor is not one of the query's sort and order.
         """
+        return WorkflowList.model_validate(await self.page_data(query))
+
+    async def page_data(self, query: ListQuery) -> dict[str, Any]:
+        """:meth:`page` as JSON-ready data (:class:`WorkflowList`'s shape), the stored lines
+        passed on as they are (a page of ended workflows is not validated again)."""
         async with self.db.connection() as conn:
             found = await self.queries.page(conn, query)
             workflows = await self._summaries(conn, found.lines)
-        return WorkflowList(workflows=workflows, total=found.total, next_cursor=found.next_cursor)
+        return {"workflows": workflows, "total": found.total, "next_cursor": found.next_cursor}
 
-    async def summaries(self, workflow_ids: Collection[str]) -> list[tuple[int, WorkflowSummary]]:
-        """The list lines of ``workflow_ids`` that exist, each with its row's version."""
+    async def summaries(self, workflow_ids: Collection[str]) -> list[tuple[int, dict[str, Any]]]:
+        """The list lines (JSON-ready) of ``workflow_ids`` that exist, each with its row's
+        version."""
         async with self.db.connection() as conn:
             lines = await self.queries.lines(conn, workflow_ids)
             rendered = await self._summaries(conn, lines)
@@ -94,15 +113,23 @@ class Reader:
 
     async def overview(self) -> Overview:
         """The whole system at a glance."""
-        async with self.db.connection() as conn:
-            counts = await self.queries.counts(conn)
-            views = await self._views(conn, await self.queries.open_versions(conn))
+        async with (
+            self.db.connection() as conn,
+            # One snapshot: a workflow ending meanwhile is counted once, open or ended.
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            counts = await self.queries.ended(conn)
+            open_rows = await self.queries.open_rows(conn)
+            for _, status in open_rows.values():
+                counts[status] = counts.get(status, 0) + 1
+            views = await self._views(conn, {w: v for w, (v, _) in open_rows.items()})
             history = await self._history(conn, views.values())
             system = await self._system(conn)
         return overview(views.values(), system, history=history, now=_now(), counts=counts)
 
-    async def _summaries(self, conn: Any, lines: list[Line]) -> list[WorkflowSummary]:
-        """The lines rendered: stored for ended workflows, from their view for open ones."""
+    async def _summaries(self, conn: Any, lines: list[Line]) -> list[dict[str, Any]]:
+        """The lines rendered (JSON-ready): stored for ended workflows, from their view now
+        for open ones (and for rows not summarised yet)."""
         live = {
             line.workflow_id: line.version
             for line in lines
@@ -111,13 +138,13 @@ class Reader:
         views = await self._views(conn, live) if live else {}
         history = await self._history(conn, views.values())
         now = _now()
-        out: list[WorkflowSummary] = []
+        out: list[dict[str, Any]] = []
         for line in lines:
             view = views.get(line.workflow_id)
             if view is not None:
-                out.append(summary(view, history=history, now=now))
+                out.append(summary(view, history=history, now=now).model_dump(mode="json"))
             elif line.summary is not None:
-                out.append(WorkflowSummary.model_validate(line.summary))
+                out.append(_stored(line.summary))
         return out
 
     async def _views(self, conn: Any, versions: dict[str, int]) -> dict[str, WorkflowView]:

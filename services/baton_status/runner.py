@@ -91,7 +91,7 @@ class StatusService(Service):
         if request.event_type == "LIST_STATUS":
             query = ListQuery.model_validate(data)  # refused as bad input when wrong
             query = query.model_copy(update={"limit": min(query.limit, self.config.list_limit)})
-            return (await self.reader.page(query)).model_dump(mode="json")
+            return await self.reader.page_data(query)
         raise HandlerError(
             f"unknown status request {request.event_type}; known: "
             "WORKFLOW_STATUS, SYSTEM_OVERVIEW, LIST_STATUS",

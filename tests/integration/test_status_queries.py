@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from tests.conftest import migrate_for
-from tests.unit.status.helpers import T0, Sim, simulate
+from tests.unit.status.helpers import T0, Sim, event, simulate
 
 from baton.config import BatonSettings
 from baton.db import Database
@@ -77,8 +77,8 @@ async def fill(db: Database) -> tuple[Reader, list[str]]:
         name = f"q_{i:02d}"
         kind = "alpha" if i % 2 else "beta"
         make = running if i % 4 == 3 else finished
-        for event in make(name, minute=i, priority=PRIORITIES[i % 4], kind=kind):
-            await model.on_event(event)
+        for happened in make(name, minute=i, priority=PRIORITIES[i % 4], kind=kind):
+            await model.on_event(happened)
         names.append(name)
     return Reader(db=db, memory=Memory(views=8)), names
 
@@ -160,6 +160,22 @@ async def test_open_workflows_are_rendered_now_and_the_overview_counts_all(
     assert line.status == "STARTED"
     assert line.estimate.remaining_s is not None
     assert line.estimate.remaining_s > 0
+
+
+async def test_the_counts_follow_an_end_a_restore_and_a_truncate(db: Database) -> None:
+    reader, _ = await fill(db)
+    model = ReadModel(db=db, store=StatusStore(channel="baton_status.q"), memory=Memory(views=8))
+    failed = event("WORKFLOW_FAILED", "q_03", {"failure_reason": "broken"}, at=T0)
+    await model.on_event(failed)
+    assert (await reader.overview()).counts == {"COMPLETED": 18, "FAILED": 1, "STARTED": 5}
+    assert (await reader.page(ListQuery(status="FAILED"))).total == 1
+    await model.on_event(event("WORKFLOW_RESTORED", "q_03", {}, at=T0))
+    assert (await reader.overview()).counts == {"COMPLETED": 18, "STARTED": 6}
+    assert (await reader.page(ListQuery(status="FAILED"))).total == 0
+    assert (await reader.page(ListQuery())).total == 24
+    await empty(db)
+    assert (await reader.overview()).counts == {}
+    assert (await reader.page(ListQuery())).total == 0
 
 
 async def test_pruning_deletes_only_workflows_ended_before_the_window(db: Database) -> None:

@@ -61,6 +61,74 @@ create index status_workflows_finished on status_workflows (finished_at)
 create index status_workflows_unsummarised on status_workflows (workflow_id)
     where summary is null;
 
+-- How many workflows ended with each status, kept by triggers so the overview counts them
+-- without scanning their rows (the open ones, the work in flight, are counted live). A
+-- workflow counts in one of 16 shards (by its id), so that workflows ending at once on two
+-- replicas rarely wait for one another. A delete of many rows (pruning) changes its
+-- shards in one order (status, shard), so two never wait for each other in a cycle.
+create table status_ended (
+    status text not null,
+    shard smallint not null,
+    n bigint not null default 0,
+    primary key (status, shard)
+);
+
+create function status_ended_add(st text, id text, delta bigint) returns void
+language sql as $$
+    insert into status_ended as e (status, shard, n)
+    values (st, abs(hashtext(id)) % 16, delta)
+    on conflict (status, shard) do update set n = e.n + excluded.n
+$$;
+
+create function status_ended_row() returns trigger language plpgsql as $$
+begin
+    if tg_op = 'UPDATE' and old.status in ('COMPLETED', 'FAILED', 'CANCELLED') then
+        perform status_ended_add(old.status, old.workflow_id, -1);
+    end if;
+    if new.status in ('COMPLETED', 'FAILED', 'CANCELLED') then
+        perform status_ended_add(new.status, new.workflow_id, 1);
+    end if;
+    return null;
+end $$;
+
+create function status_ended_deleted() returns trigger language plpgsql as $$
+declare
+    gone record;
+begin
+    for gone in
+        select status, abs(hashtext(workflow_id)) % 16 as shard, count(*) as n from doomed
+        where status in ('COMPLETED', 'FAILED', 'CANCELLED')
+        group by 1, 2 order by 1, 2
+    loop
+        update status_ended set n = n - gone.n
+        where status = gone.status and shard = gone.shard;
+    end loop;
+    return null;
+end $$;
+
+create function status_ended_truncated() returns trigger language plpgsql as $$
+begin
+    delete from status_ended;
+    return null;
+end $$;
+
+create trigger status_ended_inserted after insert on status_workflows for each row
+    when (new.status in ('COMPLETED', 'FAILED', 'CANCELLED'))
+    execute function status_ended_row();
+create trigger status_ended_updated after update of status on status_workflows for each row
+    when (old.status is distinct from new.status)
+    execute function status_ended_row();
+create trigger status_ended_deleted after delete on status_workflows
+    referencing old table as doomed for each statement
+    execute function status_ended_deleted();
+create trigger status_ended_truncated after truncate on status_workflows for each statement
+    execute function status_ended_truncated();
+
+insert into status_ended (status, shard, n)
+select status, abs(hashtext(workflow_id)) % 16, count(*) from status_workflows
+where status in ('COMPLETED', 'FAILED', 'CANCELLED')
+group by 1, 2;
+
 -- The duration history completion estimates learn from: one row per workflow type (the
 -- newest samples per phase and per whole run, capped), instead of one singleton holding
 -- every type. A version from the same sequence lets a replica keep a type's row in memory
