@@ -6,11 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 
+from baton.errors import BadInputError
 from baton_status.api_models import Overview, WorkflowDetail, WorkflowList
-from baton_status.handlers import ReadModel
+from baton_status.listing import ListQuery, Order, Sort
+from baton_status.reader import Reader
+from baton_status.stream import Broadcaster
 
 __all__ = ["build_router"]
 
@@ -22,29 +26,53 @@ Status = Literal[
 Priority = Literal["critical", "high", "medium", "low"]
 
 
-def build_router(*, model: ReadModel, list_limit: int) -> APIRouter:
-    """Routes over ``model``."""
+def build_router(*, reader: Reader, stream: Broadcaster, list_limit: int) -> APIRouter:
+    """Routes over ``reader``; the live stream from ``stream``."""
     router = APIRouter()
 
     @router.get("/", include_in_schema=False)
     async def dashboard() -> FileResponse:
         return FileResponse(DASHBOARD, media_type="text/html")
 
-    @router.get("/api/workflows", tags=["workflows"])
+    @router.get(
+        "/api/workflows",
+        tags=["workflows"],
+        response_model=WorkflowList,
+        responses={400: {"description": "A cursor not of this sort and order"}},
+    )
     async def list_workflows(
         status: Annotated[Status | None, Query(description="Only this status.")] = None,
         priority: Annotated[Priority | None, Query(description="Only this priority.")] = None,
         workflow_type: Annotated[str | None, Query(max_length=128)] = None,
+        sort: Annotated[
+            Sort, Query(description="created_at (newest first), updated_at, priority.")
+        ] = "created_at",
+        order: Annotated[
+            Order | None, Query(description="asc or desc; default: the sort's own.")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
-    ) -> WorkflowList:
-        """Workflows, newest first, with progress and completion estimates."""
-        found = model.summaries(
+        cursor: Annotated[
+            str | None, Query(max_length=1024, description="next_cursor of the page before.")
+        ] = None,
+    ) -> Response:
+        """Workflows, a page at a time (newest first by default), with progress and
+        completion estimates; ``next_cursor`` fetches the next page."""
+        query = ListQuery(
             status=status,
             priority=priority,
             workflow_type=workflow_type,
+            sort=sort,
+            order=order,
             limit=min(limit, list_limit),
+            cursor=cursor,
         )
-        return WorkflowList(workflows=found, total=len(model.views))
+        try:
+            page = await reader.page_data(query)
+        except BadInputError as exc:
+            raise HTTPException(400, detail=str(exc)) from None
+        # Stored lines go out as they are: validating a page of them again costs more
+        # than the query.
+        return Response(orjson.dumps(page), media_type="application/json")
 
     @router.get(
         "/api/workflows/{workflow_id}",
@@ -57,18 +85,19 @@ def build_router(*, model: ReadModel, list_limit: int) -> APIRouter:
         include_dependencies: bool = True,
     ) -> WorkflowDetail:
         """One workflow: phases, tasks, agents, dependencies, timeline, critical path, estimate."""
-        if workflow_id not in model.views:
-            raise HTTPException(404, detail=f"no workflow {workflow_id!r}")
-        return model.detail(
+        found = await reader.detail(
             workflow_id, detailed=detailed, include_dependencies=include_dependencies
         )
+        if found is None:
+            raise HTTPException(404, detail=f"no workflow {workflow_id!r}")
+        return found
 
     @router.get("/api/overview", tags=["system"])
     async def get_overview(
         include_conflicts: bool = True, resource_analysis: bool = True
     ) -> Overview:
         """Active and queued workflows, conflicts, resource use per pool, bottlenecks, alerts."""
-        view = model.overview()
+        view = await reader.overview()
         updates: dict[str, Any] = {}
         if not include_conflicts:
             updates["conflicts"] = []
@@ -87,11 +116,12 @@ def build_router(*, model: ReadModel, list_limit: int) -> APIRouter:
             }
         },
     )
-    async def stream() -> StreamingResponse:
-        """Live changes: ``event: workflow`` (a summary) on every change, ``event: overview``."""
-        first = [("overview", model.overview().model_dump(mode="json"))]
+    async def live() -> StreamingResponse:
+        """Live changes: ``event: workflow`` (a summary) on every change, whichever replica
+        applied it, and ``event: overview``."""
+        first = [("overview", (await reader.overview()).model_dump(mode="json"))]
         return StreamingResponse(
-            model.stream.messages(first=first),
+            stream.messages(first=first),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )

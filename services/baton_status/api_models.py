@@ -68,8 +68,13 @@ class WorkflowSummary(_Model):
 
 
 class WorkflowList(_Model):
+    """One page of the workflow list."""
+
     workflows: list[WorkflowSummary]
     total: int
+    """Workflows that match the filters (on every page)."""
+    next_cursor: str | None = None
+    """Pass as ``cursor`` for the next page; None on the last one."""
 
 
 class TaskView(_Model):

@@ -1,16 +1,19 @@
 """Projecting every event into the read model, exactly once in effect.
 
 Each event is one transaction: its id goes into the idempotency ledger and the workflow's
-view is read with a row lock, in one round trip (then, when the event concerns them, the
-system view and the duration history), updated by the pure projection and written back. A
-restart, a rebalance or a replay from the beginning therefore never counts an event twice.
-After the commit the new views replace the in-memory copies the API serves, and changes go
-to the live stream.
+row is locked, in one round trip that reads only the row's version; the view itself is
+read only when this replica holds no copy of that version (after a start, or when the
+workflow's partition was another replica's). The pure projection updates the view, which
+is written back with its list line and summary columns under a new version; then, when the
+event concerns them, the history of the workflow's type and the system view, the same way.
+A restart, a rebalance or a replay from the beginning therefore never counts an event
+twice, and two replicas that both hold a partition for a moment (one handing it over)
+write one after the other, each building on the other's row.
 
-The system view and the history are versioned rows: the lock reads only the version when it
-is the one last written from here, and the value in memory is used (and updated in place);
-another writer's change (a second replica) or a failed transaction makes it read the value
-again. A failed transaction's change may show in the API until the next such read.
+Copies live in :class:`~baton_status.memory.Memory`: the writer takes the copy it changes
+out of it and puts the result back once committed, so readers never see a change that is
+not committed, and a failed transaction leaves nothing behind. Every replica hears the
+commit (``NOTIFY``) and sends the change to its live stream (:mod:`baton_status.changes`).
 
 The resource manager's state sync (``RESOURCE_STATE``) replaces the system view's pools
 when it is the newest state (:func:`baton_status.system.apply_resource_state`): its version
@@ -19,183 +22,120 @@ makes applying it twice, late or out of order harmless, so it needs no ledger en
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
-from typing import Any, TypeVar
-
-from pydantic import BaseModel
+from typing import Any, Final
 
 from baton.db import Database
 from baton.protocol.event import Event
 from baton.protocol.messages import RESOURCE_STATE_EVENT, ResourceStateMessage, validate_model
-from baton_status.api_models import Overview, WorkflowDetail, WorkflowSummary
 from baton_status.history import History, observe
+from baton_status.memory import SYSTEM, Memory, current
 from baton_status.projection import apply
-from baton_status.render import detail, overview, summary
+from baton_status.render import summary
 from baton_status.store import StatusStore
-from baton_status.stream import Broadcaster
 from baton_status.system import SYSTEM_TYPES, apply_resource_state, apply_system
 from baton_status.views import SystemView, WorkflowView
 
-__all__ = ["ReadModel"]
+__all__ = ["ReadModel", "line"]
 
-_LEARNING = frozenset({"PHASE_COMPLETED", "WORKFLOW_COMPLETED"})
+_LEARNING: Final = frozenset({"PHASE_COMPLETED", "WORKFLOW_COMPLETED"})
+_NO_HISTORY: Final = History()
 
-M = TypeVar("M", bound=BaseModel)
 
+def line(view: WorkflowView) -> dict[str, Any]:
+    """The list line stored with a view (JSON-ready).
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+    Exact for an ended workflow, whose line no longer depends on the clock or the history;
+    an open one's is rendered again from its view when read.
+    """
+    return summary(view, history=_NO_HISTORY, now=datetime.now(UTC)).model_dump(mode="json")
 
 
 class ReadModel:
-    """The read model: PostgreSQL is the truth, memory holds what the API serves."""
+    """The writing side of the read model (see the module doc).
 
-    def __init__(self, *, db: Database, stream: Broadcaster) -> None:
+    Args:
+        db: The database.
+        store: Its tables.
+        memory: This replica's copies, shared with its readers.
+    """
+
+    def __init__(self, *, db: Database, store: StatusStore, memory: Memory) -> None:
         self.db = db
-        self.stream = stream
-        self.store = StatusStore()
-        self.views: dict[str, WorkflowView] = {}
-        self.system = SystemView()
-        self.history = History()
-        self._versions: dict[str, int] = {}
-        """Singleton name → version of the value in memory (module doc)."""
-        self._failures = 0
-
-    async def load(self) -> None:
-        """Fill memory from the database (at start)."""
-        async with self.db.connection() as conn:
-            self.views = {v.workflow_id: v for v in await self.store.all_views(conn)}
-            self.system = await self._read(conn, "system", self.system, SystemView)
-            self.history = await self._read(conn, "history", self.history, History)
+        self.store = store
+        self.memory = memory
 
     async def on_event(self, event: Event) -> None:
         """Apply one event (subscribed to ``#`` on the events topic)."""
         if event.event_type == RESOURCE_STATE_EVENT:
             await self.on_resource_state(event)
             return
-        view: WorkflowView | None = None
-        system: SystemView | None = None
-        history: History | None = None
-        versions: dict[str, int] = {}
-        try:
-            async with self.db.transaction() as conn:
-                first, current = await self.store.first_and_view(
-                    conn, event_id=event.event_id, workflow_id=event.workflow_id
-                )  # ("global" has no view row)
-                if not first:
-                    return
-                if event.workflow_id != "global":
-                    view = apply(current, event)
-                    if view is not None:
-                        await self.store.save_view(conn, view)
-                        if event.event_type in _LEARNING:
-                            known = await self._read(
-                                conn, "history", self.history, History, lock=True
-                            )
-                            history = observe(known, view=view, event=event)
-                            versions["history"] = await self.store.save_singleton(
-                                conn, "history", history.model_dump(mode="json")
-                            )
-                if event.event_type in SYSTEM_TYPES:
-                    known_system = await self._read(
-                        conn, "system", self.system, SystemView, lock=True
-                    )
-                    system = apply_system(known_system, event)
-                    versions["system"] = await self.store.save_singleton(
-                        conn, "system", system.model_dump(mode="json")
-                    )
-        except BaseException:
-            self._forget()
-            raise
-        self._versions.update(versions)
-        if history is not None:
-            self.history = history
-        if system is not None:
-            self.system = system
-        if view is not None:
-            self.views[view.workflow_id] = view
-            self.stream.publish("workflow", self.summary(view.workflow_id).model_dump(mode="json"))
+        kept: list[tuple[Any, str, int, Any]] = []  # (cache, key, version, value) to keep
+        async with self.db.transaction() as conn:
+            row = await self.store.first_and_version(
+                conn, event_id=event.event_id, workflow_id=event.workflow_id
+            )  # ("global" has no row)
+            if not row.first:
+                return
+            if event.workflow_id != "global":
+                view = apply(await self._view(conn, event.workflow_id, row.version), event)
+                if view is not None:
+                    version = await self.store.save_view(conn, view, summary=line(view))
+                    kept.append((self.memory.views, view.workflow_id, version, view))
+                    if event.event_type in _LEARNING:
+                        kept.append(await self._learn(conn, view, event))
+            if event.event_type in SYSTEM_TYPES:
+                version, system = await self._system(conn)
+                apply_system(system, event)
+                version = await self.store.save_singleton(
+                    conn, SYSTEM, system.model_dump(mode="json")
+                )
+                kept.append((self.memory.system, SYSTEM, version, system))
+        for cache, key, version, value in kept:
+            cache.put(key, version, value)
 
-    async def _read(
-        self, conn: Any, name: str, current: M, model: type[M], *, lock: bool = False
-    ) -> M:
-        """The singleton ``name`` (``lock``: locked): ``current``, the value in memory, while
-        it is the version last written or read here, else read and validated (module doc)."""
-        failures = self._failures
-        row = await self.store.singleton(conn, name, known=self._versions.get(name), lock=lock)
-        if row.version is not None and row.value is None:  # unchanged since we had it
-            if failures == self._failures:
-                return current
-            # A transaction failed meanwhile and may have changed ``current``: read it.
-            row = await self.store.singleton(conn, name, lock=lock)
-        if row.version is not None and not lock:
-            self._versions[name] = row.version  # a locked read is remembered once committed
-        return model() if row.value is None else model.model_validate(row.value)
+    async def _view(self, conn: Any, workflow_id: str, version: int | None) -> WorkflowView | None:
+        """The view at ``version`` (the row is locked): this replica's copy, else read."""
+        if version is None:
+            return None
+        held = self.memory.views.take(workflow_id, version=version)
+        return held if held is not None else await self.store.view(conn, workflow_id)
 
-    def _forget(self) -> None:
-        """After a failed transaction: the values in memory may hold its changes."""
-        self._failures += 1
-        self._versions.clear()
+    async def _learn(
+        self, conn: Any, view: WorkflowView, event: Event
+    ) -> tuple[Any, str, int, History]:
+        """Learn from ``event`` into the history of the view's type (its row locked)."""
+        kind = view.workflow_type
 
-    # -- queries (served from memory) ------------------------------------------------------
+        async def read(known: int | None) -> Any:
+            return await self.store.history(conn, kind, known=known)
 
-    def summaries(
-        self,
-        *,
-        status: str | None = None,
-        priority: str | None = None,
-        workflow_type: str | None = None,
-        limit: int = 500,
-    ) -> list[WorkflowSummary]:
-        now = _now()
-        chosen = [
-            v
-            for v in self.views.values()
-            if (status is None or v.status == status.upper())
-            and (priority is None or v.priority == priority)
-            and (workflow_type is None or v.workflow_type == workflow_type)
-        ]
-        chosen.sort(key=lambda v: v.created_at or now, reverse=True)
-        return [summary(v, history=self.history, now=now) for v in chosen[:limit]]
-
-    def summary(self, workflow_id: str) -> WorkflowSummary:
-        return summary(self.views[workflow_id], history=self.history, now=_now())
-
-    def detail(
-        self, workflow_id: str, *, detailed: bool, include_dependencies: bool
-    ) -> WorkflowDetail:
-        return detail(
-            self.views[workflow_id],
-            history=self.history,
-            now=_now(),
-            detailed=detailed,
-            include_dependencies=include_dependencies,
+        _, history = await current(
+            self.memory.histories, kind, read=read, parse=History.model_validate, take=True
         )
+        learned = observe(history or History(), view=view, event=event)
+        version = await self.store.save_history(conn, kind, learned)
+        return self.memory.histories, kind, version, learned
 
-    def overview(self) -> Overview:
-        return overview(self.views.values(), self.system, history=self.history, now=_now())
+    async def _system(self, conn: Any) -> tuple[int | None, SystemView]:
+        """The system view, locked until the transaction ends."""
+
+        async def read(known: int | None) -> Any:
+            return await self.store.singleton(conn, SYSTEM, known=known, lock=True)
+
+        version, system = await current(
+            self.memory.system, SYSTEM, read=read, parse=SystemView.model_validate, take=True
+        )
+        return version, system or SystemView()
 
     async def on_resource_state(self, event: Event) -> None:
         """The resource manager's state sync: its pools, when the newest state."""
         state = validate_model(ResourceStateMessage, event.data).resource_state
-        try:
-            async with self.db.transaction() as conn:
-                known = await self._read(conn, "system", self.system, SystemView, lock=True)
-                if not apply_resource_state(known, state):
-                    return
-                version = await self.store.save_singleton(
-                    conn, "system", known.model_dump(mode="json")
-                )
-        except BaseException:
-            self._forget()
-            raise
-        self._versions["system"] = version
-        self.system = known
-
-    async def overview_loop(self, interval: float) -> None:
-        """Send the overview to the live stream every ``interval`` seconds (when watched)."""
-        while True:
-            await asyncio.sleep(interval)
-            if self.stream.clients:
-                self.stream.publish("overview", self.overview().model_dump(mode="json"))
+        async with self.db.transaction() as conn:
+            version, system = await self._system(conn)
+            if not apply_resource_state(system, state):
+                if version is not None:  # unchanged: the copy goes back as it was
+                    self.memory.system.put(SYSTEM, version, system)
+                return
+            version = await self.store.save_singleton(conn, SYSTEM, system.model_dump(mode="json"))
+        self.memory.system.put(SYSTEM, version, system)

@@ -1,8 +1,9 @@
 """Past durations, learned from completed work, for completion estimates.
 
 :class:`History` keeps, per workflow type, the durations of completed phases (per phase
-name) and of whole completed workflows: the newest :data:`SAMPLE_LIMIT` per key, so it
-follows a type whose durations drift. Each sample names the workflow it came from, and
+name) and of whole completed workflows: the newest :data:`SAMPLE_LIMIT` per key (and the
+newest :data:`PHASE_LIMIT` phase names per type), so it follows a type whose durations
+drift and stays bounded. Each sample names the workflow it came from, and
 recording the same workflow's phase again replaces its sample: learning is idempotent, so a
 replayed event does not count twice. Failed and cancelled runs are not learned (their phases
 that did complete are). Like the projection, the functions change the history in place and
@@ -15,7 +16,7 @@ scaled median absolute deviation (:func:`relative_spread`).
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,10 +26,12 @@ from baton_status.views import WorkflowView
 
 __all__ = [
     "MAD_TO_SD",
+    "PHASE_LIMIT",
     "SAMPLE_LIMIT",
     "History",
     "Sample",
     "median",
+    "merge",
     "observe",
     "phase_durations",
     "record_phase",
@@ -39,6 +42,8 @@ __all__ = [
 
 SAMPLE_LIMIT: Final = 50
 """Samples kept per (type, phase) and per type."""
+PHASE_LIMIT: Final = 100
+"""Phase names kept per type (those that learned last)."""
 MAD_TO_SD: Final = 1.4826
 """Scale of the median absolute deviation that estimates a standard deviation (normal data)."""
 
@@ -88,7 +93,11 @@ def record_phase(
     A second sample from the same ``workflow_id`` replaces the first.
     """
     by_phase = history.phases.setdefault(workflow_type, {})
-    _add(by_phase.setdefault(phase, []), workflow_id=workflow_id, seconds=seconds)
+    samples = by_phase.pop(phase, [])
+    by_phase[phase] = samples  # now the newest name: the oldest names go past the limit
+    _add(samples, workflow_id=workflow_id, seconds=seconds)
+    while len(by_phase) > PHASE_LIMIT:
+        del by_phase[next(iter(by_phase))]
     return history
 
 
@@ -128,6 +137,15 @@ def observe(history: History, *, view: WorkflowView, event: Event) -> History:
                 workflow_id=view.workflow_id,
             )
     return history
+
+
+def merge(histories: Iterable[History]) -> History:
+    """One history of the types of ``histories`` (each holds its own types' samples)."""
+    out = History()
+    for history in histories:
+        out.phases.update(history.phases)
+        out.workflows.update(history.workflows)
+    return out
 
 
 def phase_durations(history: History, *, workflow_type: str, phase: str) -> list[float]:

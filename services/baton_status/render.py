@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
@@ -185,14 +185,25 @@ def _pools(system: SystemView) -> dict[str, PoolUse]:
 
 
 def overview(
-    views: Iterable[WorkflowView], system: SystemView, *, history: History, now: datetime
+    views: Iterable[WorkflowView],
+    system: SystemView,
+    *,
+    history: History,
+    now: datetime,
+    counts: Mapping[str, int] | None = None,
 ) -> Overview:
-    """The whole system at a glance (see the module doc)."""
+    """The whole system at a glance (see the module doc).
+
+    ``counts`` (workflows per status) when given, else counted over ``views``: the read
+    model passes the open workflows only, and counts all in the database.
+    """
     now = utc(now)
     every = list(views)
-    counts: dict[str, int] = {}
-    for view in every:
-        counts[view.status] = counts.get(view.status, 0) + 1
+    if counts is None:
+        counted: dict[str, int] = {}
+        for view in every:
+            counted[view.status] = counted.get(view.status, 0) + 1
+        counts = counted
     active = sorted(
         (v for v in every if v.status not in TERMINAL and v.status != "QUEUED"),
         key=lambda v: (PRIORITY_ORDER.get(v.priority, 9), iso(v.created_at) or "", v.workflow_id),

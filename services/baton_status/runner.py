@@ -1,18 +1,33 @@
-"""The status service: read model, query API, live stream, dashboard."""
+"""The status service: read model, query API, live stream, dashboard.
+
+What a replica owns: for **writing**, the events of its share of the events topic's
+partitions (the consumer group splits them; a partition moving to another replica is safe:
+row locks and versions, :mod:`baton_status.handlers`); for **reading**, everything — every
+replica answers for every workflow from PostgreSQL and streams every change
+(:mod:`baton_status.changes`). Memory holds copies of the rows in use, bounded
+(:mod:`baton_status.memory`); nothing is loaded at start.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any, ClassVar
 
 from fastapi import APIRouter
 
-from baton.errors import BadInputError, HandlerError
+from baton.errors import HandlerError
 from baton.protocol.event import Event
 from baton.runtime import Loop, Service
 from baton_status.api import build_router
+from baton_status.changes import Changes, channel
 from baton_status.config import StatusConfig
 from baton_status.handlers import ReadModel
+from baton_status.listing import ListQuery
+from baton_status.maintenance import maintain
+from baton_status.memory import Memory
+from baton_status.reader import Reader
+from baton_status.store import StatusStore
 from baton_status.stream import Broadcaster
 
 __all__ = ["StatusService"]
@@ -37,45 +52,47 @@ class StatusService(Service):
 
     async def setup(self) -> None:
         self.config = StatusConfig.from_env(self.ctx.env)
-        self.model = ReadModel(db=self.db, stream=Broadcaster())
+        self.memory = Memory(views=self.config.view_cache)
+        self.store = StatusStore(channel=channel(self.ctx.settings.topic_prefix))
+        self.stream = Broadcaster()
+        self.model = ReadModel(db=self.db, store=self.store, memory=self.memory)
+        self.reader = Reader(db=self.db, memory=self.memory)
+        self.changes = Changes(
+            dsn=self.db.dsn, channel=self.store.channel, reader=self.reader, stream=self.stream
+        )
         self.bus.subscribe("#", self.model.on_event, group=self.group, name="read-model")
         self.bus.serve("status", self.answer)
 
     async def started(self) -> None:
-        await self.model.load()
+        # Before ready: a stream opened as soon as the replica is ready hears every change.
+        await self.changes.connect()
 
     async def stopping(self) -> None:
-        self.model.stream.close()  # live streams end, so the HTTP server stops at once
+        self.stream.close()  # live streams end, so the HTTP server stops at once
+        await self.changes.stop()
 
     async def answer(self, request: Event) -> dict[str, Any]:
         """Kafka requests for the CLI: STATUS of one workflow, SYSTEM_OVERVIEW, LIST."""
         data = request.data
         if request.event_type == "WORKFLOW_STATUS":
-            if request.workflow_id not in self.model.views:
+            found = await self.reader.detail(
+                request.workflow_id,
+                detailed=bool(data.get("detailed", True)),
+                include_dependencies=bool(data.get("include_dependencies", True)),
+            )
+            if found is None:
                 raise HandlerError(
                     f"no workflow {request.workflow_id}",
                     retriable=False,
                     workflow_id=request.workflow_id,
                 )
-            return self.model.detail(
-                request.workflow_id,
-                detailed=bool(data.get("detailed", True)),
-                include_dependencies=bool(data.get("include_dependencies", True)),
-            ).model_dump(mode="json")
+            return found.model_dump(mode="json")
         if request.event_type == "SYSTEM_OVERVIEW":
-            return self.model.overview().model_dump(mode="json")
+            return (await self.reader.overview()).model_dump(mode="json")
         if request.event_type == "LIST_STATUS":
-            limit = data.get("limit", 200)
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-                raise BadInputError(
-                    f"data.limit must be a positive integer, not {limit!r}", field="data.limit"
-                )
-            return {
-                "workflows": [
-                    s.model_dump(mode="json")
-                    for s in self.model.summaries(status=data.get("status"), limit=limit)
-                ]
-            }
+            query = ListQuery.model_validate(data)  # refused as bad input when wrong
+            query = query.model_copy(update={"limit": min(query.limit, self.config.list_limit)})
+            return await self.reader.page_data(query)
         raise HandlerError(
             f"unknown status request {request.event_type}; known: "
             "WORKFLOW_STATUS, SYSTEM_OVERVIEW, LIST_STATUS",
@@ -83,10 +100,34 @@ class StatusService(Service):
         )
 
     def router(self) -> APIRouter:
-        return build_router(model=self.model, list_limit=self.config.list_limit)
+        return build_router(
+            reader=self.reader, stream=self.stream, list_limit=self.config.list_limit
+        )
 
     def loops(self) -> dict[str, Loop]:
-        return {"overview": lambda: self.model.overview_loop(self.config.overview_interval)}
+        return {
+            "overview": self._overview_loop,
+            "changes": self.changes.run,
+            "maintenance": lambda: maintain(
+                db=self.db,
+                store=self.store,
+                retention=self.config.retention,
+                batch=self.config.retention_batch,
+                interval=self.config.retention_interval,
+            ),
+        }
+
+    async def _overview_loop(self) -> None:
+        """Send the overview to the live stream every interval (when watched)."""
+        while True:
+            await asyncio.sleep(self.config.overview_interval)
+            if self.stream.clients:
+                view = await self.reader.overview()
+                self.stream.publish("overview", view.model_dump(mode="json"))
 
     def health_details(self) -> dict[str, Any]:
-        return {"workflows": len(self.model.views), "stream_clients": self.model.stream.clients}
+        return {
+            "views_in_memory": len(self.memory.views),
+            "stream_clients": self.stream.clients,
+            "listening": self.changes.listening,
+        }

@@ -1,72 +1,199 @@
-"""The read model in PostgreSQL: workflow views, the system view, the duration history."""
+"""The read model's writes in PostgreSQL: workflow rows, the system view, the duration
+history, pruning.
+
+``status_workflows`` has one row per workflow: its projected view (``view``), the list
+line (``summary``) and the summary columns lists, counts and pages are queried by
+(:mod:`baton_status.queries`). Every write takes a new ``version`` from one sequence and
+notifies the deployment's channel (``workflow_id version``), delivered to every replica's
+listener once the transaction commits (:mod:`baton_status.changes`).
+``status_history`` has one row per workflow type; ``status_singletons`` the system view.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from baton.runtime import first_time_and_read
-from baton_status.views import WorkflowView
+from baton_status.history import History
+from baton_status.queries import UNKNOWN_RANK, Singleton, StatusQueries
+from baton_status.render import PRIORITY_ORDER
+from baton_status.views import TERMINAL, WorkflowView
 
-__all__ = ["Singleton", "StatusStore"]
+__all__ = ["Row", "StatusStore"]
+
+_TERMINAL = sorted(TERMINAL)
 
 
-class Singleton(NamedTuple):
-    """A singleton row as :meth:`StatusStore.singleton` found it.
+class Row(NamedTuple):
+    """What a writer found of a workflow: whether the event is new, the row's version
+    (None: no row yet)."""
 
-    Attributes:
-        version: Its version; None when there is no row yet.
-        value: Its value; None when absent or still at the version the caller knows.
+    first: bool
+    version: int | None
+
+
+def _columns(view: WorkflowView, summary: dict[str, Any]) -> tuple[Any, ...]:
+    began = view.started_at or view.created_at
+    duration = (
+        (view.finished_at - began).total_seconds()
+        if view.finished_at is not None and began is not None
+        else None
+    )
+    return (
+        view.workflow_id,
+        view.status,
+        view.priority,
+        PRIORITY_ORDER.get(view.priority, UNKNOWN_RANK),
+        view.workflow_type,
+        view.name,
+        summary["progress"],
+        summary["phases_done"],
+        summary["phases_total"],
+        view.created_at or view.updated_at,
+        view.started_at,
+        view.finished_at,
+        view.updated_at,
+        duration,
+        summary,
+    )
+
+
+_SAVE = """
+with saved as (
+    insert into status_workflows as w (
+        workflow_id, status, priority, priority_rank, workflow_type, name, progress,
+        phases_done, phases_total, created_at, started_at, finished_at, updated_at,
+        duration_s, summary, view)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, coalesce($10, now()), $11, $12,
+        coalesce($13, now()), $14, $15, $16)
+    on conflict (workflow_id) do update set
+        status = excluded.status, priority = excluded.priority,
+        priority_rank = excluded.priority_rank, workflow_type = excluded.workflow_type,
+        name = excluded.name, progress = excluded.progress,
+        phases_done = excluded.phases_done, phases_total = excluded.phases_total,
+        created_at = excluded.created_at, started_at = excluded.started_at,
+        finished_at = excluded.finished_at, updated_at = excluded.updated_at,
+        duration_s = excluded.duration_s, summary = excluded.summary, view = excluded.view,
+        version = nextval('status_versions')
+    returning w.workflow_id, w.version
+)
+select version, pg_notify($17, workflow_id || ' ' || version) from saved
+"""
+
+
+class StatusStore(StatusQueries):
+    """The status service's tables: its queries, and the writes (see the module doc).
+
+    Args:
+        channel: The deployment's notification channel (:func:`baton_status.changes.channel`).
     """
 
-    version: int | None
-    value: Any
+    def __init__(self, *, channel: str) -> None:
+        self.channel = channel
 
-
-class StatusStore:
-    """``status_workflows`` (one row per workflow) and ``status_singletons``."""
-
-    async def first_and_view(
-        self, conn: Any, *, event_id: str, workflow_id: str
-    ) -> tuple[bool, WorkflowView | None]:
-        """Record ``event_id`` in the ledger and read the workflow's view, locked, in one
-        round trip: whether the event is new, and the view (None if there is none yet)."""
-        first, value = await first_time_and_read(
+    async def first_and_version(self, conn: Any, *, event_id: str, workflow_id: str) -> Row:
+        """Record ``event_id`` in the ledger and lock the workflow's row, in one round trip:
+        whether the event is new, and the row's version."""
+        first, version = await first_time_and_read(
             conn,
             consumer="status",
             event_id=event_id,
-            read="select view from status_workflows where workflow_id = $3 for update",
+            read="select version from status_workflows where workflow_id = $3 for update",
             args=(workflow_id,),
         )
-        return first, None if value is None else WorkflowView.model_validate(value)
+        return Row(first, version)
 
-    async def save_view(self, conn: Any, view: WorkflowView) -> None:
-        await conn.execute(
-            "insert into status_workflows (workflow_id, status, priority, workflow_type, view) "
-            "values ($1, $2, $3, $4, $5) on conflict (workflow_id) do update set "
-            "status = excluded.status, view = excluded.view, updated_at = now()",
-            view.workflow_id,
-            view.status,
-            view.priority,
-            view.workflow_type,
-            view.model_dump(mode="json"),
+    async def view(self, conn: Any, workflow_id: str) -> WorkflowView | None:
+        """The stored view of ``workflow_id`` (None if there is none)."""
+        value = await conn.fetchval(
+            "select view from status_workflows where workflow_id = $1", workflow_id
         )
+        return None if value is None else WorkflowView.model_validate(value)
 
-    async def all_views(self, conn: Any) -> list[WorkflowView]:
-        rows = await conn.fetch("select view from status_workflows order by workflow_id")
+    async def save_view(self, conn: Any, view: WorkflowView, *, summary: dict[str, Any]) -> int:
+        """Write ``view`` and its list line ``summary`` (JSON-ready); returns the new version.
+
+        The channel hears ``workflow_id version`` when the transaction commits.
+        """
+        version: int = await conn.fetchval(
+            _SAVE, *_columns(view, summary), view.model_dump(mode="json"), self.channel
+        )
+        return version
+
+    async def unsummarised(self, conn: Any, *, batch: int) -> list[WorkflowView]:
+        """Up to ``batch`` views whose row has no list line yet (written before the summary
+        columns existed), locked; others' locked rows are skipped."""
+        rows = await conn.fetch(
+            "select view from status_workflows where summary is null "
+            "limit $1 for update skip locked",
+            batch,
+        )
         return [WorkflowView.model_validate(r["view"]) for r in rows]
 
-    async def singleton(
-        self, conn: Any, name: str, *, known: int | None = None, lock: bool = False
-    ) -> Singleton:
-        """A singleton (``lock``: locked until the transaction ends); its value only when
-        its version is not ``known`` (the caller holds that version's value already)."""
-        row = await conn.fetchrow(
-            "select version, case when version = $2 then null else value end as value "
-            "from status_singletons where name = $1" + (" for update" if lock else ""),
-            name,
-            -1 if known is None else known,
+    async def prune(self, conn: Any, *, older_than: datetime, batch: int) -> int:
+        """Delete up to ``batch`` workflows that ended before ``older_than``; how many.
+
+        Rows another transaction holds (a replica writing or pruning them) are skipped,
+        so replicas pruning at once neither wait for nor deadlock with anyone.
+        """
+        deleted: int = await conn.fetchval(
+            "with doomed as (select workflow_id from status_workflows "
+            "where finished_at < $1 and status = any($2::text[]) "
+            "order by finished_at limit $3 for update skip locked), "
+            "gone as (delete from status_workflows w using doomed d "
+            "where w.workflow_id = d.workflow_id returning 1) "
+            "select count(*) from gone",
+            older_than,
+            _TERMINAL,
+            batch,
         )
-        return Singleton(None, None) if row is None else Singleton(row["version"], row["value"])
+        return deleted
+
+    async def prune_history(self, conn: Any, *, older_than: datetime) -> int:
+        """Forget the durations of workflow types that learned nothing since ``older_than``."""
+        deleted: int = await conn.fetchval(
+            "with gone as (delete from status_history where updated_at < $1 returning 1) "
+            "select count(*) from gone",
+            older_than,
+        )
+        return deleted
+
+    # -- the duration history, one row per workflow type -----------------------------------
+
+    async def history(self, conn: Any, workflow_type: str, *, known: int | None) -> Singleton:
+        """The history row of ``workflow_type``, locked until the transaction ends (made
+        empty when missing); its value only when its version is not ``known``."""
+        for _ in range(2):
+            row = await conn.fetchrow(
+                "select version, case when version = $2 then null else value end as value "
+                "from status_history where workflow_type = $1 for update",
+                workflow_type,
+                -1 if known is None else known,
+            )
+            if row is not None:
+                return Singleton(row["version"], row["value"])
+            # A first sample of the type: make the row, then lock it (another replica may
+            # make it at the same moment; either way both then wait on one row).
+            await conn.execute(
+                "insert into status_history (workflow_type, value) values ($1, $2) "
+                "on conflict do nothing",
+                workflow_type,
+                History().model_dump(mode="json"),
+            )
+        raise AssertionError("unreachable: the history row was just made")
+
+    async def save_history(self, conn: Any, workflow_type: str, history: History) -> int:
+        """Write ``workflow_type``'s history (its row exists and is locked); its new version."""
+        version: int = await conn.fetchval(
+            "update status_history set value = $2, version = nextval('status_versions'), "
+            "updated_at = now() where workflow_type = $1 returning version",
+            workflow_type,
+            history.model_dump(mode="json"),
+        )
+        return version
+
+    # -- singletons (the system view) ------------------------------------------------------
 
     async def save_singleton(self, conn: Any, name: str, value: Any) -> int:
         """Write a singleton; returns its new version."""

@@ -15,7 +15,6 @@ from baton.bus import Bus
 from baton.config import BatonSettings
 from baton.db import Database
 from baton_status.projection import apply
-from baton_status.store import StatusStore
 from baton_status.views import WorkflowView
 from tests.behaviour.helpers import eventually, eventually_async
 from tests.e2e.agents import Decision, EventLog, SimAgents
@@ -178,8 +177,9 @@ async def test_kill_9_of_status_mid_stream_leaves_the_same_read_model(
         await asyncio.sleep(1.0)  # the last events (deallocations) land
 
     settings = BatonSettings.from_env(e2e_env)
-    async with Database(dsn=settings.dsn, schema=settings.db_schema) as db, db.connection() as conn:
-        stored = {v.workflow_id: v for v in await StatusStore().all_views(conn)}
+    async with Database(dsn=settings.dsn, schema=settings.db_schema) as db:
+        rows = await db.pool.fetch("select view from status_workflows")
+    stored = {v.workflow_id: v for v in (WorkflowView.model_validate(r["view"]) for r in rows)}
     # The uninterrupted run: every event of each workflow, once, in its partition's order.
     reference: dict[str, WorkflowView] = {}
     for event in {e.event_id: e for e in events.events}.values():

@@ -1,25 +1,33 @@
-"""The status read model on PostgreSQL: the system view and the history stay in memory
-between writes, and are read again when another replica wrote them or a write failed."""
+"""The status read model's writer on PostgreSQL: copies in memory are bounded and used only
+while they are the row's version; two replicas (a partition moving between them) build on
+each other's rows; a failed write leaves no copy behind; nothing is loaded at start."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from tests.conftest import migrate_for
-from tests.unit.status.helpers import simulate
+from tests.unit.status.helpers import T0, simulate
 
 from baton.config import BatonSettings
 from baton.db import Database
 from baton.protocol.event import Event
 from baton_status.handlers import ReadModel
 from baton_status.history import History
-from baton_status.stream import Broadcaster
+from baton_status.listing import ListQuery
+from baton_status.memory import Memory
+from baton_status.projection import apply
+from baton_status.reader import Reader
+from baton_status.store import StatusStore
+from baton_status.views import WorkflowView
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 TYPE = "replicas"
+CHANNEL = "baton_status.test_read_model"
 
 
 class Refused(Exception):
@@ -30,12 +38,23 @@ class Refused(Exception):
 async def db(live_stack: BatonSettings) -> AsyncIterator[Database]:
     async with Database(dsn=live_stack.dsn, max_size=4) as database:
         await migrate_for(database, "status")
-        await database.pool.execute("delete from status_singletons")
+        await empty(database)
         yield database
-        await database.pool.execute("delete from status_singletons")
+        await empty(database)
 
 
-def run(workflow_id: str) -> list[Event]:
+async def empty(db: Database) -> None:
+    await db.pool.execute("truncate status_workflows, status_history, status_singletons")
+
+
+def replica(db: Database, *, views: int = 64) -> tuple[ReadModel, Reader, Memory]:
+    """One replica's writer and reader, sharing its memory."""
+    memory = Memory(views=views)
+    store = StatusStore(channel=CHANNEL)
+    return ReadModel(db=db, store=store, memory=memory), Reader(db=db, memory=memory), memory
+
+
+def run(workflow_id: str, *, minutes: int = 0) -> list[Event]:
     """A finished one-phase workflow of type ``replicas``: its events as the hub sent them."""
     definition = {
         "workflow_id": workflow_id,
@@ -44,13 +63,21 @@ def run(workflow_id: str) -> list[Event]:
         "phases": ["only"],
         "tasks": [{"task_id": "t", "phase": "only"}],
     }
-    return simulate(definition, {"t": 30.0}).events
+    return simulate(definition, {"t": 30.0}, start=T0 + timedelta(minutes=minutes)).events
 
 
-async def stored(db: Database) -> History:
-    query = "select value from status_singletons where name = 'history'"
-    value: Any = await db.pool.fetchval(query)
+async def stored_history(db: Database) -> History:
+    value: Any = await db.pool.fetchval(
+        "select value from status_history where workflow_type = $1", TYPE
+    )
     return History.model_validate(value)
+
+
+async def stored_view(db: Database, workflow_id: str) -> WorkflowView:
+    value: Any = await db.pool.fetchval(
+        "select view from status_workflows where workflow_id = $1", workflow_id
+    )
+    return WorkflowView.model_validate(value)
 
 
 def runs(history: History) -> list[str]:
@@ -62,59 +89,113 @@ async def apply_all(model: ReadModel, events: list[Event]) -> None:
         await model.on_event(event)
 
 
-async def test_two_replicas_each_see_the_others_samples(db: Database) -> None:
-    a = ReadModel(db=db, stream=Broadcaster())
-    b = ReadModel(db=db, stream=Broadcaster())
+def reference(events: list[Event]) -> WorkflowView:
+    view: WorkflowView | None = None
+    for event in events:
+        view = apply(view, event)
+    assert view is not None
+    return view
+
+
+async def test_two_replicas_each_build_on_the_others_history(db: Database) -> None:
+    a, _, memory_a = replica(db)
+    b, _, _ = replica(db)
     await apply_all(a, run("rm_1"))
     await apply_all(b, run("rm_2"))  # b has never read the history: it reads a's
-    await apply_all(a, run("rm_3"))  # a's memory is one version old: it reads b's write
-    assert runs(await stored(db)) == ["rm_1", "rm_2", "rm_3"]
-    assert runs(a.history) == ["rm_1", "rm_2", "rm_3"]
-    await apply_all(a, run("rm_4"))  # unchanged since a wrote it: from memory
-    assert runs(await stored(db)) == ["rm_1", "rm_2", "rm_3", "rm_4"]
+    await apply_all(a, run("rm_3"))  # a's copy is one version old: it reads b's write
+    assert runs(await stored_history(db)) == ["rm_1", "rm_2", "rm_3"]
+    held = memory_a.histories.get(TYPE)
+    assert held is not None
+    assert runs(held.value) == ["rm_1", "rm_2", "rm_3"]
+    await apply_all(a, run("rm_4"))  # unchanged since a wrote it: from its copy
+    assert runs(await stored_history(db)) == ["rm_1", "rm_2", "rm_3", "rm_4"]
 
 
-async def test_a_failed_write_is_not_kept_in_memory(
+async def test_a_partition_moving_between_replicas_loses_and_repeats_nothing(
+    db: Database,
+) -> None:
+    """Replica a applies the start of a workflow, b (its partition's new owner) the middle,
+    a again the end (its copy is stale by then): the row is what one projection makes."""
+    a, _, _ = replica(db)
+    b, _, _ = replica(db)
+    events = run("rm_moved")
+    third = len(events) // 3
+    await apply_all(a, events[:third])
+    await apply_all(b, events[third : 2 * third])
+    await apply_all(a, events[third - 1 :])  # one repeated: the ledger skips it
+    stored = await stored_view(db, "rm_moved")
+    assert stored.model_dump(mode="json") == reference(events).model_dump(mode="json")
+
+
+async def test_a_failed_write_leaves_no_copy_behind(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    model = ReadModel(db=db, stream=Broadcaster())
+    model, _, memory = replica(db)
     await apply_all(model, run("rm_ok"))
     failing = run("rm_failed")
     completed = [e for e in failing if e.event_type == "WORKFLOW_COMPLETED"]
     await apply_all(model, [e for e in failing if e.event_type != "WORKFLOW_COMPLETED"])
-    real = model.store.save_singleton
 
-    async def broken(conn: Any, name: str, value: Any) -> int:
-        if name == "history":
-            raise Refused("the row was refused")
-        return await real(conn, name, value)
+    async def broken(conn: Any, workflow_type: str, history: History) -> int:
+        raise Refused("the row was refused")
 
-    monkeypatch.setattr(model.store, "save_singleton", broken)
+    monkeypatch.setattr(model.store, "save_history", broken)
     with pytest.raises(Refused):
-        await model.on_event(completed[0])  # its sample was added in memory, then rolled back
+        await model.on_event(completed[0])  # its view and sample changed in memory, rolled back
     monkeypatch.undo()
+    assert "rm_failed" not in memory.views
+    assert TYPE not in memory.histories
     await apply_all(model, run("rm_next"))
-    assert runs(await stored(db)) == ["rm_next", "rm_ok"]
-    assert runs(model.history) == ["rm_next", "rm_ok"]
+    await model.on_event(completed[0])  # delivered again: applied now, once
+    assert runs(await stored_history(db)) == ["rm_failed", "rm_next", "rm_ok"]
+    held = memory.histories.get(TYPE)
+    assert held is not None
+    assert runs(held.value) == ["rm_failed", "rm_next", "rm_ok"]
+    stored = await stored_view(db, "rm_failed")
+    assert stored.model_dump(mode="json") == reference(failing).model_dump(mode="json")
 
 
-async def test_one_statement_records_the_event_and_reads_the_view(db: Database) -> None:
-    model = ReadModel(db=db, stream=Broadcaster())
+async def test_one_statement_records_the_event_and_locks_the_row(db: Database) -> None:
+    model, reader, _ = replica(db)
     created = run("rm_ledger")[0]
     await model.on_event(created)
     async with db.transaction() as conn:
-        first, view = await model.store.first_and_view(
+        row = await model.store.first_and_version(
             conn, event_id=created.event_id, workflow_id="rm_ledger"
         )
-    assert not first  # recorded by on_event
-    assert view is not None
-    assert view.workflow_id == "rm_ledger"
+    assert not row.first  # recorded by on_event
+    assert row.version is not None
     fresh = Event.parse("WORKFLOW_PAUSED:rm_absent:global:{}")
     async with db.transaction() as conn:
-        first, view = await model.store.first_and_view(
+        row = await model.store.first_and_version(
             conn, event_id=fresh.event_id, workflow_id="rm_absent"
         )
-    assert first
-    assert view is None
+    assert row.first
+    assert row.version is None
     await model.on_event(fresh)  # recorded above, in a committed transaction: not applied
-    assert "rm_absent" not in model.views
+    assert await reader.detail("rm_absent", detailed=True, include_dependencies=True) is None
+
+
+async def test_memory_stays_bounded_and_a_new_replica_loads_nothing(db: Database) -> None:
+    """Issue 17: a replica held every workflow it had ever seen, and loaded them all at
+    start. Now it keeps at most its cache's worth, and a new one starts empty yet answers
+    for every workflow."""
+    writer, _, memory = replica(db, views=5)
+    names = [f"rm_many_{i:02d}" for i in range(30)]
+    for minute, name in enumerate(names):
+        await apply_all(writer, run(name, minutes=minute))
+    assert len(memory.views) <= 5
+
+    _, reader, fresh = replica(db, views=5)
+    assert len(fresh.views) == 0
+    page = await reader.page(ListQuery(limit=100))
+    assert [w.workflow_id for w in page.workflows] == names[::-1]  # newest first
+    assert page.total == len(names)
+    assert {w.status for w in page.workflows} == {"COMPLETED"}
+    assert len(fresh.views) == 0  # ended workflows are listed from their stored lines
+    overview = await reader.overview()
+    assert overview.counts == {"COMPLETED": len(names)}
+    found = await reader.detail(names[0], detailed=True, include_dependencies=True)
+    assert found is not None
+    assert found.timeline[0].event_type == "WORKFLOW_CREATED"
+    assert len(fresh.views) == 1

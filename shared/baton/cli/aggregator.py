@@ -99,11 +99,19 @@ def track(
     ):
         raise fail(ProtocolError("must be a JSON list of {workflow_id, ...}", part="workflows"))
 
+    wanted = list(dict.fromkeys(t["workflow_id"] for t in tracked))
+
     async def snapshot(s: Session) -> dict[str, Any]:
-        listed = await s.ask(
-            service="status", event_type="LIST_STATUS", workflow_id="global", data={"limit": 1000}
-        )
-        by_id = {w["workflow_id"]: w for w in listed["workflows"]}
+        by_id: dict[str, Any] = {}
+        data: dict[str, Any] = {"workflow_ids": wanted, "limit": max(1, len(wanted))}
+        while True:  # the service returns at most its list limit a page
+            listed = await s.ask(
+                service="status", event_type="LIST_STATUS", workflow_id="global", data=data
+            )
+            by_id.update((w["workflow_id"], w) for w in listed["workflows"])
+            if not listed.get("next_cursor"):
+                break
+            data = {**data, "cursor": listed["next_cursor"]}
         return track_workflows(
             tracked, {t["workflow_id"]: by_id.get(t["workflow_id"]) for t in tracked}
         )
