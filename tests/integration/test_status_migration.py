@@ -33,9 +33,7 @@ async def schema_db(live_stack: BatonSettings) -> AsyncIterator[Database]:
     async with Database(dsn=live_stack.dsn) as admin:
         await admin.pool.execute(f"create schema {schema}")
         try:
-            # asyncpg passes unknown DSN parameters on as settings: the search path.
-            joiner = "&" if "?" in live_stack.dsn else "?"
-            async with Database(dsn=f"{live_stack.dsn}{joiner}search_path={schema}") as db:
+            async with Database(dsn=live_stack.dsn, schema=schema) as db:
                 yield db
         finally:
             await admin.pool.execute(f"drop schema {schema} cascade")
