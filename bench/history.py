@@ -55,6 +55,7 @@ from baton_status.projection import apply
 from baton_status.render import PRIORITY_ORDER
 from baton_status.views import WorkflowView
 from bench.report import print_result
+from bench.workflows import drop_schema
 
 COLUMNS = (
     "workflow_id",
@@ -225,7 +226,7 @@ async def fill(db: Database, *, run: str, have: int, want: int) -> float:
     """Add the bench's rows ``have``..``want - 1``; seconds it took (vacuumed, analysed)."""
     began = time.perf_counter()
     shapes = templates()
-    conn = await asyncpg.connect(db.dsn)
+    conn = await asyncpg.connect(db.dsn, server_settings={"search_path": db.schema})
     try:
         # Binary COPY needs jsonb in its binary form: a version byte, then the text.
         await conn.set_type_codec(
@@ -337,19 +338,22 @@ def _spread(runs: list[dict[str, Any]], pick: Any) -> str:
 async def bench(sizes: list[int], runs: int, requests: int) -> dict[str, Any]:
     base = BatonSettings.from_env(os.environ)
     run = f"hist{uuid.uuid4().hex[:6]}"
-    settings = base.model_copy(update={"topic_prefix": f"bench_{run}", "partitions": 2})
+    settings = base.model_copy(
+        update={"topic_prefix": f"bench_{run}", "pg_schema": None, "partitions": 2}
+    )
     await create_topics(settings=settings)
     env = {
         **os.environ,
         "BATON_TOPIC_PREFIX": settings.topic_prefix,
         "BATON_KAFKA_BOOTSTRAP": settings.bootstrap,
         "BATON_PG_DSN": settings.dsn,
+        "BATON_PG_SCHEMA": settings.db_schema,  # the run is a deployment of its own
         "BATON_LOG_LEVEL": "WARNING",
     }
     log = Path(tempfile.mkdtemp(prefix="baton-bench-history-")) / "status.log"
     result: dict[str, Any] = {}
     try:
-        async with Database(dsn=settings.dsn) as db:
+        async with Database(dsn=settings.dsn, schema=settings.db_schema) as db:
             await migrate(
                 db, migrations=load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS)
             )
@@ -378,13 +382,7 @@ async def bench(sizes: list[int], runs: int, requests: int) -> dict[str, Any]:
                         "first_page": f"{measured[0]['listed']} of {measured[0]['total']}",
                     }
             finally:
-                while await db.pool.fetchval(
-                    "with gone as (delete from status_workflows where workflow_id in ("
-                    "select workflow_id from status_workflows where workflow_id like $1 "
-                    "limit 5000) returning 1) select count(*) from gone",
-                    f"{run}\\_%",
-                ):
-                    pass
+                await drop_schema(db)
     finally:
         await delete_topics(bootstrap=settings.bootstrap, prefix=settings.topic_prefix)
     result["runs_per_size"] = runs
