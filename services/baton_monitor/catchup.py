@@ -5,7 +5,9 @@ When the monitor starts, it notes the end of each partition of the events topic:
 backlog a restarted monitor replays from its last commit — and its age says how long the
 monitor was away, not how late the system is: :mod:`baton_monitor.metrics` counts such a
 record but does not take its age for latency. Offsets, not clocks: publishers' clocks may
-differ from the monitor's.
+differ from the monitor's. A partition taken over from another replica (killed, or moved by
+a rebalance) gets its catch-up point again at that moment: what waited in it meanwhile is
+the same kind of backlog.
 
 :class:`CatchUp` is a bus middleware: it sees the record behind each event the monitor's
 group handles and tells the handler where that record sits (which also lets figures saved
@@ -14,7 +16,7 @@ before a restart skip records they counted already).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import NamedTuple
 
@@ -56,16 +58,27 @@ class CatchUp:
         self._ends: dict[int, int] = {}
         self._handling: dict[str, Position] = {}
 
-    async def mark(self, transport: Transport) -> None:
-        """Note where each partition ends now (before the group starts consuming)."""
+    async def mark(self, transport: Transport, *, partitions: Collection[int] = ()) -> None:
+        """Note where ``partitions`` (default: every partition) end now: before the group
+        starts consuming, or when a partition is taken over."""
         ends = await transport.end_offsets(self.topic)
-        self._ends = {tp.partition: offset for tp, offset in ends.items()}
+        for tp, offset in ends.items():
+            if not partitions or tp.partition in partitions:
+                self._ends[tp.partition] = offset
+
+    @property
+    def partitions(self) -> list[int]:
+        """The partitions of the events topic (as of the first :meth:`mark`)."""
+        return sorted(self._ends)
 
     def observed(self, event: Event) -> Observed:
         """``event`` with its position and whether it is replayed (while it is handled)."""
         position = self._handling.get(event.event_id)
-        replayed = position is not None and position.offset < self._ends.get(position.partition, 0)
-        return Observed(event, position, replayed)
+        return Observed(event, position, self.replayed(position))
+
+    def replayed(self, position: Position | None) -> bool:
+        """Whether the record at ``position`` was waiting at the catch-up point."""
+        return position is not None and position.offset < self._ends.get(position.partition, 0)
 
     def publish_scope(
         self, *, topic: str, event: Event, headers: Headers

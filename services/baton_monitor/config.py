@@ -30,6 +30,7 @@ class MonitorConfig(ServiceConfig):
         saturation_latency_p95: Latency p95 (seconds) above which the system is saturated.
         saturation_consumer_lag: Consumer lag (records) above which it is saturated.
         workflow_retention: Seconds a workflow's saved figures are kept after its last event.
+        component_retention: Seconds a component is listed after its last presence event.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
@@ -44,6 +45,7 @@ class MonitorConfig(ServiceConfig):
     saturation_latency_p95: float = Field(default=5.0, gt=0)
     saturation_consumer_lag: float = Field(default=10_000.0, gt=0)
     workflow_retention: float = Field(default=7 * 24 * 3600.0, gt=0)
+    component_retention: float = Field(default=24 * 3600.0, gt=0)
 
     @classmethod
     def prepare(cls, values: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from baton.protocol.codec import parse_data
 from baton.protocol.fields import seconds
 from baton.security.kafka_client import KafkaSecurity
 from baton.stack.kafka import min_insync_replicas
+from baton_monitor.streamviews import MALFORMED
 
 __all__ = [
     "MALFORMED",
@@ -39,8 +40,6 @@ __all__ = [
     "read_line",
 ]
 
-MALFORMED: Final = "malformed"
-"""Count key of lines that are not events; lower case, so no event type can clash with it."""
 UNKNOWN_AGENT: Final = "unknown"
 """Agent of a TASK_FAILED whose data names none."""
 ADMIN_WAIT_S: Final = 15.0

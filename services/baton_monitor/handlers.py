@@ -1,11 +1,13 @@
 """The monitor's handlers: metrics and presence from events; loops that evaluate
-thresholds, component health and saturation, and publish what changed.
+thresholds, component health and saturation, read consumer lag and apply retention.
 
-Windows are in memory and refill within minutes after a restart (the faust tables of
-:mod:`baton_monitor.streams` keep counts across restarts through their changelogs); each
-workflow's whole-life figures are saved in PostgreSQL (:mod:`baton_monitor.store`) after
-every batch that changed them, before the batch is committed, so a restart neither loses
-nor recounts them.
+A replica counts the partitions of the events topic it owns in the consumer group. Each
+batch (one partition) is one PostgreSQL transaction: the partition's pane of now, its
+workflows' figures and the components it speaks of are read, updated and written back
+before the batch is committed (:mod:`baton_monitor.panes`). Nothing is held in memory
+between batches, and every view — reports, component health, saturation — is read from
+what every replica wrote, so any replica answers for the whole system. Thresholds, health
+changes and saturation are evaluated by one replica at a time (:mod:`.evaluation`).
 """
 
 from __future__ import annotations
@@ -13,112 +15,185 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from baton.bus import Bus
+from baton.db import Database
 from baton.errors import BatonError
 from baton.protocol.event import Event
-from baton_monitor.catchup import Observed
+from baton.runtime.outbox import Outbox
+from baton_monitor.catchup import CatchUp
 from baton_monitor.config import MonitorConfig
-from baton_monitor.health import Registry, assess, observe_presence, snapshot, usage_values
+from baton_monitor.evaluation import EvaluationStore, judge, overlay
+from baton_monitor.health import Registry, observe_presence, snapshot, usage_values
 from baton_monitor.lag import consumer_lags
 from baton_monitor.metrics import GLOBAL, adopt, observe, record_lag, report, values
-from baton_monitor.saturation import Saturation, event_data, track
-from baton_monitor.state import Metrics, MetricsConfig, WorkflowStats
-from baton_monitor.store import WorkflowStore
-from baton_monitor.thresholds import ThresholdState, evaluate
+from baton_monitor.panes import LAG, RETRIED, PaneStore
+from baton_monitor.registry import component_of
+from baton_monitor.state import Metrics, MetricsConfig, Position
+from baton_monitor.store import ComponentStore, WorkflowStore
 from baton_monitor.views import workflow_report
 
 __all__ = ["MonitorModel"]
 
 log = logging.getLogger("baton.monitor")
 
+LAG_TURN = "consumer_lag"
+"""Name of the turn of reading every group's consumer lag."""
+RETENTION_TURN = "retention"
+"""Name of the turn of deleting what is past its retention."""
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class MonitorModel:
-    """Metrics, thresholds, component health and saturation of one deployment."""
+@dataclass(frozen=True, slots=True)
+class _Record:
+    event: Event
+    position: Position | None
 
-    def __init__(self, *, bus: Bus, config: MonitorConfig, store: WorkflowStore) -> None:
+
+class MonitorModel:
+    """Metrics, thresholds, component health and saturation of one deployment.
+
+    Args:
+        bus: The service's bus (settings, Kafka for the lag and catch-up points).
+        db: The database every replica writes to.
+        outbox: Where alerts and changes go, with the evaluation that decided them.
+        config: The monitor's settings.
+        group: The monitor's consumer group: owner of its rows.
+        holder: This replica's name.
+        catch_up: Positions of the records being handled, and the backlog's end.
+    """
+
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        db: Database,
+        outbox: Outbox,
+        config: MonitorConfig,
+        group: str,
+        holder: str,
+        catch_up: CatchUp,
+    ) -> None:
         self.bus = bus
+        self.outbox = outbox
         self.config = config
-        self.store = store
-        self.metrics = Metrics(
-            config=MetricsConfig(
-                tumbling=config.tumbling,
-                hopping_size=config.hopping_size,
-                hopping_hop=config.hopping_hop,
-            )
+        self.catch_up = catch_up
+        self.metrics_config = MetricsConfig(
+            tumbling=config.tumbling,
+            hopping_size=config.hopping_size,
+            hopping_hop=config.hopping_hop,
         )
-        self.registry = Registry()
-        self.thresholds = ThresholdState()
-        self.saturation = Saturation()
-        # The first verdict is always published: a restarted monitor must be able to clear
-        # a saturation the resource manager still holds from before.
+        self.panes = PaneStore(db=db, owner=group, holder=holder, config=self.metrics_config)
+        self.workflows = WorkflowStore(db=db, owner=group)
+        self.components = ComponentStore(db=db, owner=group)
+        self.evaluation = EvaluationStore(db=db, owner=group, holder=holder)
+        # This replica's first turn publishes the saturation verdict whatever it is.
         self._announced = False
         self.alerts_sent = 0
-        # Figures changed and not yet saved (kept across a failed save: the retried batch
-        # is not counted again, but these must still be written).
-        self._unsaved: dict[str, WorkflowStats] = {}
-        # Batches of different partitions come concurrently; one at a time here, so that a
-        # save never clears figures another batch changed after they were written.
-        self._lock = asyncio.Lock()
+        self.turns = 0
+        self.known_components = 0
+        self.saturated = False
 
-    async def on_events(self, batch: Sequence[Observed]) -> None:
-        """Account for a batch of events, then save the workflow figures it changed.
+    @property
+    def interval(self) -> float:
+        """Heartbeat interval components are judged by."""
+        return self.bus.settings.heartbeat_interval
+
+    async def on_events(self, events: Sequence[Event]) -> None:
+        """Account for a batch of events, one transaction per partition.
 
         Raises:
             DependencyUnavailableError: PostgreSQL does not answer (the batch is handled
                 again once it does, without counting twice).
         """
-        async with self._lock:
-            wanted = {o.event.workflow_id for o in batch} - self.metrics.workflows.keys()
-            wanted.discard(GLOBAL)
-            for workflow_id, stats in (await self.store.load(wanted)).items():
-                adopt(self.metrics, workflow_id=workflow_id, stats=stats)
-            now = _now()
-            for event, position, replayed in batch:
-                observe(self.metrics, event, now=now, position=position, replayed=replayed)
-                observe_presence(self.registry, event, now=now)
-                stats = self.metrics.workflows.get(event.workflow_id)
-                if stats is not None:
-                    self._unsaved[event.workflow_id] = stats
-            await self.store.save(self._unsaved)
-            self._unsaved.clear()
+        by_partition: dict[int, list[_Record]] = {}
+        for event in events:
+            position = self.catch_up.observed(event).position
+            partition = RETRIED if position is None else position.partition
+            by_partition.setdefault(partition, []).append(_Record(event, position))
+        for partition, records in by_partition.items():
+            await self._count(partition, records)
 
-    # -- views -----------------------------------------------------------------------------
+    async def _count(self, partition: int, records: list[_Record]) -> None:
+        now = _now()
+        async with self.panes.claim(partition, now=now) as claim:
+            done = claim.metrics.applied.get(partition, -1)
+            fresh = [r for r in records if r.position is None or r.position.offset > done]
+            if not fresh:
+                return
+            if partition >= 0 and claim.holder not in (None, self.panes.holder):
+                # Taken over from another replica: what waited meanwhile is a backlog.
+                await self.catch_up.mark(self.bus.transport, partitions=[partition])
+            metrics = claim.metrics
+            wanted = {r.event.workflow_id for r in fresh} - {GLOBAL}
+            for workflow_id, stats in (await self.workflows.load_in(claim.conn, wanted)).items():
+                adopt(metrics, workflow_id=workflow_id, stats=stats)
+            present = {c for r in fresh if (c := component_of(r.event)) is not None}
+            registry = await self.components.lock_in(claim.conn, present)
+            for record in fresh:
+                replayed = self.catch_up.replayed(record.position)
+                observe(metrics, record.event, now=now, position=record.position, replayed=replayed)
+                observe_presence(registry, record.event, now=now)
+            await self.workflows.save_in(claim.conn, metrics.workflows)
+            await self.components.save_in(
+                claim.conn, {c: registry.components[c] for c in present if c in registry.components}
+            )
+            await self.panes.save(claim)
 
-    def report(self) -> dict[str, Any]:
+    # -- views (every replica's answer covers every partition) -------------------------------
+
+    async def system(self) -> Metrics:
+        """The windows of every partition, summed."""
+        return await self.panes.merged(now=_now())
+
+    async def report(self) -> dict[str, Any]:
         """The system-wide report: every retained window, consumer lag, current values."""
-        return report(self.metrics, now=_now())
+        now = _now()
+        return report(await self.panes.merged(now=now), now=now)
 
     async def workflow_report(self, workflow_id: str) -> dict[str, Any]:
-        """One workflow's whole-life figures (saved ones when it is not in memory).
+        """One workflow's whole-life figures.
 
         Raises:
             KeyError: the workflow was never seen (or has been forgotten).
-            DependencyUnavailableError: it is not in memory and PostgreSQL does not answer.
+            DependencyUnavailableError: PostgreSQL does not answer.
         """
-        stats = self.metrics.workflows.get(workflow_id)
-        if stats is None:
-            stats = (await self.store.load([workflow_id]))[workflow_id]
+        stats = (await self.workflows.load([workflow_id]))[workflow_id]
         return workflow_report(workflow_id, stats, now=_now())
 
-    def health(self) -> dict[str, Any]:
-        interval = self.bus.settings.heartbeat_interval
-        return snapshot(self.registry, now=_now(), interval=interval)
+    async def registry(self) -> Registry:
+        """Every component known, with its health as last evaluated."""
+        registry = await self.components.registry()
+        self.known_components = len(registry.components)
+        return overlay(registry, (await self.evaluation.read()).health)
 
-    def current_values(self) -> dict[str, float]:
+    async def health(self) -> dict[str, Any]:
+        """Every component's health (:func:`~baton_monitor.health.snapshot`)."""
+        return snapshot(await self.registry(), now=_now(), interval=self.interval)
+
+    async def saturation(self) -> dict[str, Any]:
+        """Whether the system is saturated, as last evaluated."""
+        saturation = (await self.evaluation.read()).saturation
+        self.saturated = saturation.saturated
+        return saturation.model_dump(mode="json")
+
+    async def current_values(self) -> dict[str, float]:
+        """Every value thresholds watch: metrics of every partition, components' usage."""
         now = _now()
+        metrics = await self.panes.merged(now=now)
+        registry = await self.components.registry()
         return {
-            **values(self.metrics, now=now),
-            **usage_values(self.registry, now=now, interval=self.bus.settings.heartbeat_interval),
+            **values(metrics, now=now),
+            **usage_values(registry, now=now, interval=self.interval),
         }
 
-    # -- loops -----------------------------------------------------------------------------
+    # -- loops -------------------------------------------------------------------------------
 
     async def evaluate_loop(self) -> None:
         """Thresholds → alerts, health changes and saturation changes, as events."""
@@ -126,78 +201,83 @@ class MonitorModel:
             await asyncio.sleep(self.config.evaluate_interval)
             await self.evaluate_once()
 
-    async def evaluate_once(self) -> None:
-        now = _now()
-        current = self.current_values()
-        self.thresholds, alerts = evaluate(
-            self.thresholds, list(self.config.thresholds), current, now=now
-        )
-        for alert in alerts:
-            await self.bus.publish(
-                Event(
-                    event_type=alert.event_type,
-                    workflow_id=alert.workflow_id,
-                    phase=alert.phase,
-                    data=alert.data,
-                )
+    async def evaluate_once(self) -> bool:
+        """Take the evaluation turn if it is free and due (:mod:`.evaluation`); whether it
+        was taken.
+
+        Raises:
+            DependencyUnavailableError: PostgreSQL does not answer (nothing was published).
+        """
+        async with self.evaluation.turn(gap=self.config.evaluate_interval / 2) as turn:
+            if turn is None:
+                return False
+            now = _now()
+            metrics = await self.panes.merged(now=now)
+            registry = await self.components.registry()
+            current = {
+                **values(metrics, now=now),
+                **usage_values(registry, now=now, interval=self.interval),
+            }
+            judged = judge(
+                turn.state,
+                rules=self.config.thresholds,
+                values=current,
+                registry=registry,
+                interval=self.interval,
+                limits=self.config.limits(),
+                now=now,
+                announce=not self._announced,
             )
-            self.alerts_sent += 1
-        self.registry, changes = assess(
-            self.registry, now=now, interval=self.bus.settings.heartbeat_interval
-        )
-        for change in changes:
-            await self.bus.publish(
-                Event(
-                    event_type="COMPONENT_HEALTH_CHANGED",
-                    workflow_id="global",
-                    phase=change.component_id,
-                    data={
-                        "component_id": change.component_id,
-                        "previous": change.previous,
-                        "current": change.current,
-                        "reason": change.reason,
-                    },
-                )
-            )
-        self.saturation, changed = track(
-            self.saturation, current, limits=self.config.limits(), now=now
-        )
-        if changed or not self._announced:
-            self._announced = True
-            await self.bus.publish(
-                Event(
-                    event_type="SYSTEM_SATURATION",
-                    workflow_id="global",
-                    phase="monitor",
-                    data=event_data(self.saturation),
-                )
-            )
+            await self.outbox.add_many(turn.conn, [(event, None) for event in judged.events])
+        self._announced = True
+        self.turns += 1
+        self.alerts_sent += len(judged.alerts)
+        self.known_components = len(registry.components)
+        self.saturated = turn.state.saturation.saturated
+        if judged.events:
+            self.outbox.notify()
+        return True
 
     async def lag_loop(self) -> None:
-        """Read every consumer group's lag now and then."""
+        """Read every consumer group's lag now and then (one replica at a time)."""
+        every = self.config.lag_interval
         while True:
             try:
-                settings = self.bus.settings
-                lags = await consumer_lags(
-                    bootstrap=settings.bootstrap,
-                    prefix=settings.topic_prefix,
-                    security=settings.kafka_security,
-                )
-                now = _now()
-                for group, lag in lags.items():
-                    record_lag(self.metrics, group=group, lag=lag, now=now)
+                if await self.evaluation.claim(LAG_TURN, every=every * 0.9):
+                    await self.read_lag()
             except Exception as exc:  # the broker may be restarting; try again later
                 log.warning("could not read consumer lag: %r", exc)
-            await asyncio.sleep(self.config.lag_interval)
+            await asyncio.sleep(every)
+
+    async def read_lag(self) -> None:
+        """Read every consumer group's lag and record it for every replica to see."""
+        settings = self.bus.settings
+        lags = await consumer_lags(
+            bootstrap=settings.bootstrap,
+            prefix=settings.topic_prefix,
+            security=settings.kafka_security,
+        )
+        now = _now()
+        async with self.panes.claim(LAG, now=now) as claim:
+            for group, lag in lags.items():
+                record_lag(claim.metrics, group=group, lag=lag, now=now)
+            await self.panes.save(claim)
 
     async def retention_loop(self) -> None:
-        """Delete the saved figures of workflows not heard of for the retention period."""
-        retention = self.config.workflow_retention
+        """Delete the saved figures of workflows and components not heard of for their
+        retention period (one replica at a time)."""
+        retention, quiet = self.config.workflow_retention, self.config.component_retention
+        every = min(retention / 10, quiet / 10, 3600.0)
         while True:
             try:
-                gone = await self.store.forget_before(_now() - timedelta(seconds=retention))
-                if gone:
-                    log.info("forgot the figures of %d workflows quiet for %gs", gone, retention)
+                if await self.evaluation.claim(RETENTION_TURN, every=every * 0.9):
+                    now = _now()
+                    gone = await self.workflows.forget_before(now - timedelta(seconds=retention))
+                    if gone:
+                        log.info(
+                            "forgot the figures of %d workflows quiet for %gs", gone, retention
+                        )
+                    await self.components.forget_before(now - timedelta(seconds=quiet))
             except BatonError as exc:  # PostgreSQL may be restarting; try again later
-                log.warning("could not apply the workflow retention: %s", exc)
-            await asyncio.sleep(min(retention / 10, 3600.0))
+                log.warning("could not apply the retention: %s", exc)
+            await asyncio.sleep(every)

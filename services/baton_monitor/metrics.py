@@ -1,7 +1,8 @@
 """Metrics derived from events: throughput, latency, durations, error rates, consumer lag.
 
-:func:`observe` feeds one event into the open tumbling window (default 60 s) and every open
-hopping window (default 5 min advancing by 1 min), and into its workflow's whole-life
+:func:`observe` feeds one event into the pane holding ``now`` — the tumbling (default 60 s)
+and hopping (default 5 min advancing by 1 min) windows are made of panes
+(:func:`~baton_monitor.windows.assemble`) — and into its workflow's whole-life
 :class:`~baton_monitor.state.WorkflowStats`. Windows are chosen by *processing* time
 (``now``): a window describes what the monitor processed during it. A *replayed* event —
 its record was in the topic before the monitor started (:mod:`baton_monitor.catchup`) — is
@@ -27,16 +28,18 @@ for a workflow first seen later it is the hub's default, the id without its trai
 (``bug_fix_002`` → ``bug_fix``). The functions change :class:`Metrics` in place and return it.
 
 A record delivered again is not counted twice: :func:`observe` takes its position in the
-events topic and skips one at or before the latest it counted from that partition — in this
-process (``Metrics.applied``), or, for a workflow's figures saved before a restart, in
+events topic and skips one at or before the latest counted from that partition
+(``Metrics.applied``, saved with the partition's panes), or, for a workflow's figures, in
 them (``WorkflowStats.applied``).
+
+:func:`combine` sums the state of several partitions: what a report and thresholds read.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -47,7 +50,6 @@ from baton.protocol.fields import text, workflow_type_of
 from baton_monitor.samples import Samples, add_sample
 from baton_monitor.state import (
     UNKNOWN,
-    LagReading,
     Metrics,
     MetricsConfig,
     OpenTask,
@@ -58,16 +60,25 @@ from baton_monitor.views import metric_values, metrics_report
 from baton_monitor.windows import (
     MetricWindow,
     Tally,
-    WindowSpec,
     add_outcome,
     add_value,
     count_event,
     labels_key,
+    merge_windows,
+    pane_at,
     set_gauge,
-    windows_at,
 )
 
-__all__ = ["GLOBAL", "Metrics", "adopt", "observe", "record_lag", "report", "values"]
+__all__ = [
+    "GLOBAL",
+    "Metrics",
+    "adopt",
+    "combine",
+    "observe",
+    "record_lag",
+    "report",
+    "values",
+]
 
 GLOBAL: Final = "global"
 """Workflow id of system-wide events (heartbeats...): they have no workflow figures."""
@@ -93,7 +104,7 @@ class _Ctx:
         return workflow_type_of(self.event.workflow_id)
 
     def value(self, *labels: str, seconds: float) -> None:
-        cap, key = self.metrics.config.sample_cap, labels_key(labels)
+        cap, key = self.metrics.config.exact_cap, labels_key(labels)
         for window in self.windows:
             add_value(window, labels=labels, value=seconds, cap=cap, key=key)
 
@@ -267,15 +278,15 @@ def adopt(metrics: Metrics, *, workflow_id: str, stats: WorkflowStats) -> Metric
 
 
 @functools.lru_cache(maxsize=16)
-def _specs(config: MetricsConfig) -> tuple[WindowSpec, WindowSpec]:
-    # Building a spec validates it: once per configuration, not once per event.
-    return config.tumbling_spec, config.hopping_spec
+def _shape(config: MetricsConfig) -> tuple[float, float]:
+    # Once per configuration, not once per event.
+    return config.pane, config.keep
 
 
 def _open_windows(metrics: Metrics, now: datetime) -> list[MetricWindow]:
-    tumbling, hopping = _specs(metrics.config)
-    windows = windows_at(metrics.tumbling, spec=tumbling, now=now)
-    return windows + windows_at(metrics.hopping, spec=hopping, now=now)
+    """The pane holding ``now``: every window holding ``now`` is made of it."""
+    size, keep = _shape(metrics.config)
+    return [pane_at(metrics.panes, size=size, keep=keep, now=now)]
 
 
 def observe(
@@ -308,7 +319,7 @@ def observe(
     for window in windows:
         count_event(window, event_type=event.event_type)
         if latency is not None:
-            add_value(window, labels=_LATENCY, value=latency, cap=config.sample_cap, key="latency")
+            add_value(window, labels=_LATENCY, value=latency, cap=config.exact_cap, key="latency")
     stats = _workflow(metrics, event, now, position)
     if stats is not None:
         stats.events[event.event_type] = stats.events.get(event.event_type, 0) + 1
@@ -328,11 +339,35 @@ def record_lag(metrics: Metrics, *, group: str, lag: float, now: datetime) -> Me
     """
     if not 0 <= lag < math.inf:
         raise ValueError(f"consumer lag must be a finite non-negative number, got {lag!r}")
-    metrics.lag[group] = LagReading(lag=float(lag), at=now)
     name = f"consumer_lag:{group}"
     for window in _open_windows(metrics, now):
         set_gauge(window, name=name, value=float(lag), now=now)
     return metrics
+
+
+def combine(parts: Iterable[Metrics], *, config: MetricsConfig) -> Metrics:
+    """The state of several partitions as one: panes of the same start merged
+    (:func:`~baton_monitor.windows.merge_windows`), the earliest ``since``, events summed,
+    the latest position per partition. Workflow figures are left out (each partition has
+    its own workflows, read one at a time)."""
+    out = Metrics(config=config)
+    panes: dict[int, list[MetricWindow]] = {}
+    for part in parts:
+        if part.since is not None and (out.since is None or part.since < out.since):
+            out.since = part.since
+        out.observed += part.observed
+        for start, pane in part.panes.items():
+            panes.setdefault(start, []).append(pane)
+        for partition, offset in part.applied.items():
+            out.applied[partition] = max(offset, out.applied.get(partition, offset))
+    for start, group in sorted(panes.items()):
+        first = group[0]
+        out.panes[start] = (
+            first
+            if len(group) == 1
+            else merge_windows(group, start=first.start, end=first.end, cap=config.exact_cap)
+        )
+    return out
 
 
 def values(metrics: Metrics, *, now: datetime) -> dict[str, float]:

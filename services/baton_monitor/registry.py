@@ -27,6 +27,7 @@ __all__ = [
     "ComponentRecord",
     "HealthChange",
     "Registry",
+    "component_of",
     "observe_presence",
 ]
 
@@ -140,16 +141,25 @@ def _heartbeat(record: ComponentRecord, event: Event, body: dict[str, Any], now:
     record.shutdown_at = None
 
 
-def observe_presence(registry: Registry, event: Event, *, now: datetime) -> Registry:
-    """Record a presence event observed at ``now`` (others are ignored); in place, returned."""
-    if event.event_type not in PRESENCE_EVENTS:
-        return registry
+def _body(event: Event) -> dict[str, Any]:
     key = {"COMPONENT_REGISTERED": "component_registration", "COMPONENT_HEARTBEAT": "health_status"}
     body = event.data.get(key.get(event.event_type, ""))
-    body = body if isinstance(body, dict) else {}
-    component = _component_id(event, body)
+    return body if isinstance(body, dict) else {}
+
+
+def component_of(event: Event) -> str | None:
+    """The component a presence event is about; None for other events (or if it names none)."""
+    if event.event_type not in PRESENCE_EVENTS:
+        return None
+    return _component_id(event, _body(event))
+
+
+def observe_presence(registry: Registry, event: Event, *, now: datetime) -> Registry:
+    """Record a presence event observed at ``now`` (others are ignored); in place, returned."""
+    component = component_of(event)
     if component is None:
         return registry
+    body = _body(event)
     record = registry.components.get(component)
     if record is None:
         record = registry.components[component] = ComponentRecord(component_id=component)

@@ -1,22 +1,36 @@
-"""The performance monitor as a service: metrics, thresholds, health registry, saturation."""
+"""The performance monitor as a service: metrics, thresholds, health registry, saturation.
+
+Replicas (what each owns): the partitions of the events topic the consumer group gives it —
+it counts their events into PostgreSQL, one transaction per batch — and, in the faust
+app's group, the partitions whose windows it keeps and publishes. Nothing else: reports,
+windows, component health and saturation are read from what every replica wrote, and
+thresholds, health changes and saturation are evaluated by whichever replica takes the
+turn (:mod:`baton_monitor.evaluation`). See services/README.md.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import importlib
+import logging
+import os
+import socket
+import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from fastapi import APIRouter, HTTPException
 
-from baton.errors import HandlerError
+from baton.errors import BatonError, HandlerError
 from baton.protocol.event import Event
 from baton.runtime import Loop, Service
+from baton_monitor import streamviews
 from baton_monitor.catchup import CatchUp
 from baton_monitor.config import MonitorConfig
 from baton_monitor.handlers import MonitorModel
-from baton_monitor.store import WorkflowStore
+from baton_monitor.store import FigureStore
 
 if TYPE_CHECKING:
     from baton_monitor.streams import MonitorStreams
@@ -25,6 +39,8 @@ __all__ = ["MonitorService"]
 
 STREAMS_AFTER_S = 5.0
 """Seconds between the monitor consuming again and its faust windows starting."""
+
+log = logging.getLogger("baton.monitor")
 
 
 class MonitorService(Service):
@@ -51,13 +67,25 @@ class MonitorService(Service):
 
     async def setup(self) -> None:
         self.config = MonitorConfig.from_env(self.ctx.env)
-        self.model = MonitorModel(
-            bus=self.bus, config=self.config, store=WorkflowStore(db=self.db, owner=self.group)
+        settings = self.ctx.settings
+        # Written with what this replica counts: another name there means a takeover.
+        holder = (
+            settings.instance_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         )
         # Before consuming: records below this point are the backlog of a restart.
         self.catch_up = CatchUp(group=self.group, topic=self.bus.topics.events)
         await self.catch_up.mark(self.bus.transport)
         self.bus.middleware.insert(0, self.catch_up)
+        self.model = MonitorModel(
+            bus=self.bus,
+            db=self.db,
+            outbox=self.outbox,
+            config=self.config,
+            group=self.group,
+            holder=holder,
+            catch_up=self.catch_up,
+        )
+        self.figures = FigureStore(db=self.db, owner=self.group, holder=holder)
         # Metrics are about now: a new monitor group starts at the end of the topic.
         self._consuming = asyncio.Event()
         self.bus.subscribe_batches(
@@ -69,7 +97,7 @@ class MonitorService(Service):
 
     async def _observe(self, events: list[Event]) -> None:
         self._consuming.set()
-        await self.model.on_events([self.catch_up.observed(e) for e in events])
+        await self.model.on_events(events)
 
     async def _run_streams(self) -> None:
         """Start the faust windows and keep them running (supervised like any loop).
@@ -103,21 +131,33 @@ class MonitorService(Service):
                 security=settings.kafka_security,
             )
         await self.streams.start()
-        await asyncio.Event().wait()
+        while True:  # publish this replica's partitions for every replica to sum
+            try:
+                await self.figures.publish(self.streams.figures())
+            except BatonError as exc:  # PostgreSQL may be restarting; try again later
+                log.warning("could not publish the faust windows: %s", exc)
+            await asyncio.sleep(self.config.evaluate_interval)
 
-    def _windows(self) -> dict[str, Any]:
-        """The faust windows' snapshot; ``started: false`` until they run."""
-        if self.streams is None:
-            return {
-                "started": False,
-                "recovered": False,
-                "partitions": [],
-                "tumbling": {"counts": {}},
-                "hopping": {"counts": {}},
-                "percentiles": {},
-            }
-        snapshot: dict[str, Any] = self.streams.snapshot()
-        return snapshot
+    async def _windows(self) -> dict[str, Any]:
+        """The faust windows of every partition, summed, as their owners last published
+        them; ``recovered`` once every partition's are there."""
+        figures = await self.figures.load()
+        streams = self.streams
+        return {
+            "topic": self.bus.topics.events,
+            "started": streams is not None,
+            "recovered": set(figures) >= set(self.catch_up.partitions),
+            "partitions": sorted(figures),
+            "owned": [] if streams is None else sorted(streams.owned()),
+            "processed": 0 if streams is None else streams.processed,
+            **streamviews.merge(
+                figures,
+                at=time.time(),
+                tumbling_s=self.config.tumbling,
+                hopping_size_s=self.config.hopping_size,
+                hopping_step_s=self.config.hopping_hop,
+            ),
+        }
 
     async def stopping(self) -> None:
         if self.streams is not None:
@@ -136,9 +176,9 @@ class MonitorService(Service):
                     workflow_id=workflow_id,
                 ) from None
         if request.event_type == "MONITOR_HEALTH":
-            return self.model.health()
+            return await self.model.health()
         if request.event_type == "MONITOR_WINDOWS":
-            return self._windows()
+            return await self._windows()
         raise HandlerError(
             f"unknown monitor request {request.event_type}; known: MONITOR_REPORT, MONITOR_HEALTH",
             retriable=False,
@@ -150,17 +190,14 @@ class MonitorService(Service):
         from the changelog."""
         if workflow_id is not None:
             return await self.model.workflow_report(workflow_id)
-        report = self.model.report()
-        if self.streams is None:
-            report["window_percentiles"] = {"recovered": False}
-        else:
-            snapshot = self._windows()
-            report["window_percentiles"] = {
-                "start": snapshot["tumbling"]["start"],
-                "end": snapshot["tumbling"]["end"],
-                "recovered": snapshot["recovered"],
-                **snapshot["percentiles"],
-            }
+        report = await self.model.report()
+        snapshot = await self._windows()
+        report["window_percentiles"] = {
+            "start": snapshot["tumbling"]["start"],
+            "end": snapshot["tumbling"]["end"],
+            "recovered": snapshot["recovered"],
+            **snapshot["percentiles"],
+        }
         return report
 
     def router(self) -> APIRouter:
@@ -177,18 +214,19 @@ class MonitorService(Service):
         @router.get("/api/components", tags=["health"])
         async def get_components() -> dict[str, Any]:
             """Health of every component heard of (healthy|degraded|unhealthy|unknown)."""
-            return self.model.health()
+            return await self.model.health()
 
         @router.get("/api/windows", tags=["metrics"])
         async def get_windows() -> dict[str, Any]:
             """Event counts, errors per agent and latency / duration percentiles of the current
-            tumbling and hopping windows (faust tables, restored from their changelogs after
-            a restart)."""
-            return self._windows()
+            tumbling and hopping windows of every partition (faust tables, restored from
+            their changelogs after a restart, published by each partition's owner)."""
+            return await self._windows()
 
         @router.get("/api/saturation", tags=["health"])
         async def get_saturation() -> dict[str, Any]:
-            return self.model.saturation.model_dump(mode="json")
+            """Whether the system is saturated, why, and since when."""
+            return await self.model.saturation()
 
         return router
 
@@ -202,7 +240,8 @@ class MonitorService(Service):
 
     def health_details(self) -> dict[str, Any]:
         return {
-            "components": len(self.model.registry.components),
+            "components": self.model.known_components,
             "alerts_sent": self.model.alerts_sent,
-            "saturated": self.model.saturation.saturated,
+            "evaluations": self.model.turns,
+            "saturated": self.model.saturated,
         }

@@ -17,11 +17,12 @@ assigned to it.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-__all__ = ["ACCURACY", "add", "add_many", "empty", "merge", "quantile", "summary"]
+__all__ = ["ACCURACY", "add", "add_many", "bucket", "empty", "merge", "quantile", "summary"]
 
 ACCURACY: Final = 0.01
 """Default relative accuracy."""
@@ -36,25 +37,36 @@ def _gamma(accuracy: float) -> float:
     return (1 + accuracy) / (1 - accuracy)
 
 
+@functools.lru_cache(maxsize=8)
+def _log_gamma(accuracy: float) -> float:
+    return math.log(_gamma(accuracy))
+
+
 def empty() -> Sketch:
     """A sketch of no values."""
     return {"n": 0, "z": 0, "b": {}}
+
+
+def bucket(value: float, *, accuracy: float = ACCURACY) -> str | None:
+    """The bucket key of ``value``; None for a value counted as 0 (at or below the floor)."""
+    if not value > _FLOOR:  # also NaN
+        return None
+    return str(math.ceil(math.log(value) / _log_gamma(accuracy)))
 
 
 def add_many(
     sketch: Mapping[str, Any] | None, values: Iterable[float], *, accuracy: float = ACCURACY
 ) -> Sketch:
     """``sketch`` (None: empty) with ``values`` added; negative values count as 0."""
-    log_gamma = math.log(_gamma(accuracy))
     out = empty() if sketch is None else _copy(sketch)
     buckets: dict[str, int] = out["b"]
     for value in values:
         out["n"] += 1
-        if not value > _FLOOR:  # also NaN
+        key = bucket(value, accuracy=accuracy)
+        if key is None:
             out["z"] += 1
-            continue
-        key = str(math.ceil(math.log(value) / log_gamma))
-        buckets[key] = buckets.get(key, 0) + 1
+        else:
+            buckets[key] = buckets.get(key, 0) + 1
     return out
 
 

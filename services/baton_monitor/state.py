@@ -1,8 +1,10 @@
-"""The monitor's metric state: its configuration, windows, workflows and consumer lag.
+"""The monitor's metric state: its configuration, panes and workflows.
 
 Everything here is a pydantic model that round-trips through JSON (``model_dump_json`` /
-``model_validate_json``), so the service can persist and restore it as one value.
-:mod:`baton_monitor.metrics` changes it; this module only describes it.
+``model_validate_json``), so the service can persist and restore it.
+:mod:`baton_monitor.metrics` changes it; this module only describes it. One
+:class:`Metrics` is what one partition of the events topic has added (the service reads and
+writes it in PostgreSQL with each batch), or the sum of every partition's (a report).
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from baton_monitor.digest import EXACT_CAP
 from baton_monitor.samples import SAMPLE_CAP, Samples
-from baton_monitor.windows import MetricWindow, Tally, WindowSpec
+from baton_monitor.windows import MetricWindow, Tally, WindowSpec, pane_size
 
 __all__ = [
     "UNKNOWN",
-    "LagReading",
     "Metrics",
     "MetricsConfig",
     "OpenTask",
@@ -49,7 +51,9 @@ class MetricsConfig(BaseModel):
     hopping_hop: float = Field(default=60.0, gt=0)
     """Advance of the hopping windows in seconds."""
     sample_cap: int = Field(default=SAMPLE_CAP, ge=1)
-    """Values kept exactly per window and key (then reservoir sampling)."""
+    """Values kept exactly per workflow and key (then reservoir sampling)."""
+    exact_cap: int = Field(default=EXACT_CAP, ge=0)
+    """Values kept exactly per window and key (then a 1 %-accurate sketch answers)."""
     min_samples: int = Field(default=5, ge=1)
     """Observations a percentile or rate needs before thresholds see it."""
     workflow_limit: int = Field(default=1000, ge=1)
@@ -75,6 +79,17 @@ class MetricsConfig(BaseModel):
     def hopping_spec(self) -> WindowSpec:
         """Shape of the hopping windows."""
         return WindowSpec(size=self.hopping_size, hop=self.hopping_hop)
+
+    @property
+    def pane(self) -> float:
+        """Size of the panes windows are made of (seconds; :func:`windows.pane_size`)."""
+        return pane_size(self.tumbling, self.hopping_size, self.hopping_hop)
+
+    @property
+    def keep(self) -> float:
+        """Seconds a pane is kept after its end: long enough for the last closed window of
+        each shape, and for consumer-lag readings one hopping window old."""
+        return max(2 * self.tumbling, self.hopping_size + self.hopping_hop)
 
 
 class Position(BaseModel):
@@ -134,19 +149,8 @@ class WorkflowStats(BaseModel):
     counted twice (a workflow's records are all in one partition, in order)."""
 
 
-class LagReading(BaseModel):
-    """The latest consumer lag of one consumer group."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    lag: float
-    """Records not yet consumed, summed over the group's partitions."""
-    at: datetime
-    """When it was read."""
-
-
 class Metrics(BaseModel):
-    """All metric state of the monitor (see :mod:`baton_monitor.metrics`)."""
+    """Metric state of the monitor (see :mod:`baton_monitor.metrics`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -156,14 +160,12 @@ class Metrics(BaseModel):
     """Processing time of the first observation (windows before it were not watched)."""
     observed: int = 0
     """Events observed in all."""
-    tumbling: dict[int, MetricWindow] = Field(default_factory=dict)
-    """Tumbling windows by start (epoch ms): the open one and the last closed."""
-    hopping: dict[int, MetricWindow] = Field(default_factory=dict)
-    """Hopping windows by start (epoch ms): the open ones and the last closed."""
+    panes: dict[int, MetricWindow] = Field(default_factory=dict)
+    """Panes by start (epoch ms), for :attr:`MetricsConfig.keep` seconds: tumbling and
+    hopping windows are made of them (:func:`windows.assemble`). Consumer-lag readings are
+    their gauges ``consumer_lag:<group>``."""
     workflows: dict[str, WorkflowStats] = Field(default_factory=dict)
     """Per-workflow metrics, oldest first."""
-    lag: dict[str, LagReading] = Field(default_factory=dict)
-    """Latest consumer lag per consumer group."""
     applied: dict[int, int] = Field(default_factory=dict)
     """Per partition of the events topic, the offset of the latest record observed: a
     record at or before it, handled again (a batch retried after a failed save), is not

@@ -16,7 +16,10 @@ a compacted topic holds one record each.)
 Every table key carries the source partition: faust writes a change to the changelog
 partition of the event that caused it, so a key shared by two partitions would be restored
 from whichever partition is read last. With the partition in the key each changelog
-partition holds its own keys, and a snapshot sums over the partitions this instance owns.
+partition holds its own keys. :meth:`MonitorStreams.figures` exports them per partition this
+instance owns, and a snapshot sums them (:func:`baton_monitor.streamviews.merge`); with
+several replicas, the service publishes each one's figures so that any of them can sum
+every partition's.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +38,7 @@ from faust.windows import HoppingWindow, TumblingWindow
 
 from baton.protocol.fields import workflow_type_of
 from baton.security.kafka_client import KafkaSecurity
-from baton_monitor import sketch
+from baton_monitor import sketch, streamviews
 from baton_monitor.faust_app import (
     MALFORMED,
     Reading,
@@ -45,13 +48,13 @@ from baton_monitor.faust_app import (
     ensure_changelogs,
     read_line,
 )
+from baton_monitor.streamviews import Figures, window_key
 
 __all__ = ["MonitorStreams"]
 
 log = logging.getLogger(__name__)
 
 WindowCallback = Callable[[dict[str, Any]], Awaitable[None]]
-Window = tuple[float, float]
 
 
 class MonitorStreams:
@@ -110,8 +113,14 @@ class MonitorStreams:
         self._restored: dict[str, int] = {}
         self._processed = 0
         self._late = 0
+        self._replayed = 0
         self._closer: asyncio.Task[None] | None = None
         self._stopped = False
+
+    @property
+    def processed(self) -> int:
+        """Records the counting agent has read."""
+        return self._processed
 
     @property
     def recovered(self) -> bool:
@@ -170,37 +179,50 @@ class MonitorStreams:
         """Counts of the windows holding ``at`` (default: now), as JSON-ready data.
 
         The hopping window is the one that covers the ``hopping_size_s`` seconds up to the
-        next step (faust's ``.now()``), not the one that just began (``.current()``). Counts
-        are those of the partitions this instance owns: none before start or after stop.
+        next step (faust's ``.earliest()``), not the one that just began (``.current()``).
+        Counts are those of the partitions this instance owns: none before start or after
+        stop.
         """
         moment = time.time() if at is None else at
-        owned = self._owned()
-        tumbling = self._tumbling.current(moment)
-        hopping = self._hopping.earliest(moment)
-        t_counts = self._sum("tumbling", tumbling, owned)
-        h_counts = self._sum("hopping", hopping, owned)
+        figures = self.figures()
         return {
             "topic": self.topic,
             "app_id": self.faust_id,
-            "partitions": sorted(owned),
+            "partitions": sorted(figures),
             "recovered": self.recovered,
             "restored_keys": sum(self._restored.values()),
             "processed": self._processed,
             "late": self._late,
-            "tumbling": {
-                **_span(tumbling, self.tumbling_s),
-                "counts": t_counts,
-                "malformed": t_counts.pop(MALFORMED, 0),
-                "errors_by_agent": self._sum("errors", tumbling, owned),
-            },
-            "hopping": {
-                **_span(hopping, self.hopping_size_s),
-                "step_s": self.hopping_step_s,
-                "counts": h_counts,
-                "malformed": h_counts.pop(MALFORMED, 0),
-            },
-            "percentiles": self._percentiles(tumbling, owned),
+            "replayed": self._replayed,
+            **streamviews.merge(
+                figures,
+                at=moment,
+                tumbling_s=self.tumbling_s,
+                hopping_size_s=self.hopping_size_s,
+                hopping_step_s=self.hopping_step_s,
+            ),
         }
+
+    def figures(self) -> dict[int, Figures]:
+        """What the tables hold for each partition this instance owns
+        (:data:`~baton_monitor.streamviews.Figures`); none before the tables are recovered.
+
+        Reads the stores: a windowed table lists its keys only with ``key_index=True`` (one
+        more table and changelog topic), and ``.current()`` needs a stream event.
+        """
+        owned = self.owned()
+        out = {partition: streamviews.empty() for partition in owned}
+        if not owned:
+            return out
+        for kind in streamviews.KINDS:
+            for key, value in self._tables[kind].data.items():
+                match key:
+                    case ((int() as partition, *names), (float() | int() as start, _)) if (
+                        partition in owned and all(isinstance(n, str) for n in names)
+                    ):
+                        window = out[partition][kind].setdefault(window_key(start), {})
+                        window["/".join(names)] = value
+        return out
 
     def _declare(self, app: Any) -> None:
         """Declare the source topic, the three windowed tables and the counting agent."""
@@ -217,6 +239,7 @@ class MonitorStreams:
             "hopping": app.Table("event_counts_hopping", default=int),
             "sketches": app.Table("duration_sketches_tumbling", default=dict),
             "starts": app.Table("open_starts", default=None),
+            "counted": app.Table("counted_offsets", default=None),
         }
         # Same as .tumbling(size, expires=...) / .hopping(size, step, expires=...), with the
         # window objects shared so that a snapshot can pick windows before the tables exist.
@@ -239,8 +262,21 @@ class MonitorStreams:
         app.agent(topic, name="count_events")(count)
 
     def _count(self, event: Any) -> None:
-        """Add one record to the windows of its timestamp (inside the agent's stream)."""
+        """Add one record to the windows of its timestamp (inside the agent's stream).
+
+        A record at or before the latest counted from its partition is skipped: faust
+        commits source offsets only every second, so after a kill -9 or a rebalance the
+        partition's next owner reads again records whose counts the changelog already
+        holds. The latest offset counted is a table too, written to the same changelog
+        partition as the counts.
+        """
         message = event.message
+        counted = self._tables["counted"]
+        done = counted.get(message.partition)
+        if done is not None and message.offset <= done:
+            self._replayed += 1
+            return
+        counted[message.partition] = message.offset
         self._processed += 1
         if message.timestamp < time.time() - self._horizon:
             # Its windows have expired already; counting would only churn the changelog.
@@ -294,48 +330,14 @@ class MonitorStreams:
 
         return recovered
 
-    def _percentiles(self, window: Window, owned: set[int]) -> dict[str, Any]:
-        """p50/p95/p99 of every sketch of ``window``, merged over the owned partitions."""
-        merged: dict[tuple[str, str], list[Any]] = {}
-        if owned:
-            for key, value in self._tables["sketches"].data.items():
-                match key:
-                    case ((int() as partition, str() as metric, str() as label), key_window) if (
-                        key_window == window and partition in owned
-                    ):
-                        merged.setdefault((metric, label), []).append(value)
-        out: dict[str, Any] = {"latency": sketch.summary(sketch.empty())}
-        for (metric, label), parts in sorted(merged.items()):
-            summary = sketch.summary(sketch.merge(parts))
-            if metric == "latency":
-                out["latency"] = summary
-            else:
-                out.setdefault(metric, {})[label] = summary
-        return out
-
-    def _owned(self) -> set[int]:
-        """Partitions of the events topic assigned to this instance."""
+    def owned(self) -> set[int]:
+        """Partitions of the events topic assigned to this instance; none while a
+        rebalance or a recovery is in progress (the tables' counts are partial)."""
         if self.app is None or self._stopped or not self.recovered:
-            return set()  # before the tables are recovered their counts are partial
+            return set()
+        if self.app.in_recovery or self.app.rebalancing:
+            return set()
         return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.topic}
-
-    def _sum(self, table: str, window: Window, owned: set[int]) -> dict[str, int]:
-        """Per-name totals of ``window`` over the owned partitions.
-
-        Reads the store: a windowed table lists its keys only with ``key_index=True`` (one
-        more table and changelog topic), and ``.current()`` needs a stream event.
-        """
-        totals: dict[str, int] = {}
-        if not owned:
-            return totals
-        items: Iterable[tuple[Any, Any]] = self._tables[table].data.items()
-        for key, value in items:
-            match key:
-                case ((int() as partition, str() as name), key_window) if (
-                    key_window == window and partition in owned
-                ):
-                    totals[name] = totals.get(name, 0) + value
-        return dict(sorted(totals.items()))
 
     async def _close_windows(self, on_window: WindowCallback) -> None:
         """Call ``on_window`` once per tumbling window, a grace period after it ends."""
@@ -347,11 +349,6 @@ class MonitorStreams:
                 await on_window(self.snapshot(at=end - self.tumbling_s / 2))
             except Exception:
                 log.exception("on_window failed for the window ending %s", _iso(end))
-
-
-def _span(window: Window, size: float) -> dict[str, Any]:
-    start = window[0]
-    return {"start": _iso(start), "end": _iso(start + size), "size_s": size}
 
 
 def _iso(seconds: float) -> str:

@@ -15,6 +15,8 @@ default) of the latest data, so a threshold sees a recent, yet not jittery, valu
 - ``consumer_lag:<group>`` (records) and ``consumer_lag``, the largest; readings older than
   one hopping window are left out (the group is no longer reported).
 
+Windows are assembled from the state's panes (:func:`~baton_monitor.windows.assemble`).
+
 A percentile or a rate needs ``config.min_samples`` observations in the window to appear: a
 single failed task is not a 100 % error rate worth an alert.
 """
@@ -24,11 +26,21 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from baton_monitor.samples import PERCENTILES, percentile, summary
+from baton_monitor import digest
+from baton_monitor.samples import PERCENTILES, summary
 from baton_monitor.state import Metrics, WorkflowStats, iso
-from baton_monitor.windows import MetricWindow, Tally, to_millis, window_starts
+from baton_monitor.windows import (
+    MetricWindow,
+    Tally,
+    WindowSpec,
+    assemble,
+    merge_windows,
+    to_millis,
+    window_starts,
+)
 
 __all__ = [
+    "latest_lags",
     "metric_values",
     "metrics_report",
     "reference_window",
@@ -80,10 +92,10 @@ def window_report(
     for _, series in sorted(window.series.items()):
         name, *rest = series.labels
         if name == "latency":
-            out["latency"] = summary(series.samples)
+            out["latency"] = digest.summary(series.digest)
         elif name in _SPLIT and len(rest) == len(_SPLIT[name]):
             out[f"{name}s"].append(
-                {**dict(zip(_SPLIT[name], rest, strict=True)), **summary(series.samples)}
+                {**dict(zip(_SPLIT[name], rest, strict=True)), **digest.summary(series.digest)}
             )
     for _, entry in sorted(window.tallies.items()):
         if entry.labels == ("tasks",):
@@ -121,13 +133,31 @@ def workflow_report(workflow_id: str, stats: WorkflowStats, *, now: datetime) ->
 
 
 def reference_window(metrics: Metrics, *, now: datetime) -> MetricWindow | None:
-    """The oldest retained hopping window holding ``now`` (module doc), if any."""
+    """The oldest hopping window holding ``now`` that holds something (module doc), if any."""
     config = metrics.config
+    size = timedelta(seconds=config.hopping_size)
     for start in window_starts(now, size=config.hopping_size, hop=config.hopping_hop):
-        window = metrics.hopping.get(to_millis(start))
-        if window is not None:
-            return window
+        begin, end = to_millis(start), to_millis(start + size)
+        panes = [p for key, p in metrics.panes.items() if begin <= key < end]
+        if panes:
+            return merge_windows(panes, start=start, end=start + size, cap=config.exact_cap)
     return None
+
+
+def latest_lags(
+    metrics: Metrics, *, since: datetime | None = None
+) -> dict[str, tuple[float, datetime]]:
+    """Each consumer group's latest lag reading and its time (those at or after ``since``)."""
+    out: dict[str, tuple[float, datetime]] = {}
+    for pane in metrics.panes.values():
+        for name, gauge in pane.gauges.items():
+            metric, _, group = name.partition(":")
+            if metric != "consumer_lag" or (since is not None and gauge.at < since):
+                continue
+            held = out.get(group)
+            if held is None or gauge.at > held[1]:
+                out[group] = (gauge.last, gauge.at)
+    return dict(sorted(out.items()))
 
 
 def metric_values(metrics: Metrics, *, now: datetime) -> dict[str, float]:
@@ -140,13 +170,14 @@ def metric_values(metrics: Metrics, *, now: datetime) -> dict[str, float]:
         if watched > 0:
             out["throughput"] = window.total / watched
         for series in window.series.values():
-            if series.samples.count < least:
+            if series.digest.count < least:
                 continue
             name, *rest = series.labels
             suffix = f":{'/'.join(rest)}" if rest else ""
-            ordered = sorted(series.samples.values)
             for q in PERCENTILES:
-                out[f"{name}_p{q:g}{suffix}"] = percentile(ordered, q)
+                found = digest.quantile(series.digest, q)
+                if found is not None:
+                    out[f"{name}_p{q:g}{suffix}"] = found
         for entry in window.tallies.values():
             rate = entry.tally.rate
             if rate is None or entry.tally.total < least:
@@ -156,7 +187,7 @@ def metric_values(metrics: Metrics, *, now: datetime) -> dict[str, float]:
             elif len(entry.labels) == 2:
                 out[f"agent_error_rate:{entry.labels[1]}"] = rate
     fresh = now - timedelta(seconds=metrics.config.hopping_size)
-    lags = {g: r.lag for g, r in metrics.lag.items() if r.at >= fresh}
+    lags = {g: lag for g, (lag, _) in latest_lags(metrics, since=fresh).items()}
     for group, lag in lags.items():
         out[f"consumer_lag:{group}"] = lag
     if lags:
@@ -177,28 +208,23 @@ def metrics_report(
     if workflow_id is not None:
         return workflow_report(workflow_id, metrics.workflows[workflow_id], now=now)
     config = metrics.config
+
+    def windows(spec: WindowSpec) -> list[dict[str, Any]]:
+        made = assemble(metrics.panes, spec=spec, now=now, cap=config.exact_cap)
+        return [window_report(w, now=now, since=metrics.since) for w in made]
+
     return {
         "generated_at": iso(now),
         "since": iso(metrics.since) if metrics.since else None,
         "observed": metrics.observed,
-        "tumbling": {
-            "size": config.tumbling,
-            "windows": [
-                window_report(w, now=now, since=metrics.since)
-                for _, w in sorted(metrics.tumbling.items())
-            ],
-        },
+        "tumbling": {"size": config.tumbling, "windows": windows(config.tumbling_spec)},
         "hopping": {
             "size": config.hopping_size,
             "hop": config.hopping_hop,
-            "windows": [
-                window_report(w, now=now, since=metrics.since)
-                for _, w in sorted(metrics.hopping.items())
-            ],
+            "windows": windows(config.hopping_spec),
         },
         "consumer_lag": {
-            group: {"lag": reading.lag, "at": iso(reading.at)}
-            for group, reading in sorted(metrics.lag.items())
+            group: {"lag": lag, "at": iso(at)} for group, (lag, at) in latest_lags(metrics).items()
         },
         "current": metric_values(metrics, now=now),
     }

@@ -1,4 +1,4 @@
-"""Tumbling and hopping windows, and what one window accumulates.
+"""Tumbling and hopping windows, the panes they are made of, and what a pane accumulates.
 
 Windows are aligned to the Unix epoch, like Kafka Streams' and faust's: a window of ``size``
 seconds advancing by ``hop`` seconds starts at every multiple of ``hop`` and covers
@@ -7,21 +7,28 @@ exactly one); a hopping window with ``hop < size`` holds a moment in ``ceil(size
 windows when ``hop`` divides ``size``. Arithmetic is in whole milliseconds, so boundaries
 never drift with floating-point error.
 
+What happens is counted once, in the *pane* holding the moment: a tumbling window whose size
+divides every window size and hop (their greatest common divisor), so each window is the
+union of whole panes (:func:`assemble`). Panes are what replicas write and merge, one per
+partition of the events topic (:mod:`baton_monitor.panes`).
+
 A :class:`MetricWindow` counts events per type (throughput), tallies outcomes (completed or
-failed, for error rates), keeps value samples (latency, durations; :mod:`.samples`) and
+failed, for error rates), keeps value digests (latency, durations; :mod:`.digest`) and
 gauges (last and highest reading), each keyed by a tuple of labels such as
 ``("task_duration", "bug_fix", "agent_1")``. The functions change a window in place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from baton_monitor.samples import SAMPLE_CAP, Samples, add_sample
+from baton_monitor import digest
+from baton_monitor.digest import EXACT_CAP, Digest
 
 __all__ = [
     "EPOCH",
@@ -33,13 +40,16 @@ __all__ = [
     "WindowSpec",
     "add_outcome",
     "add_value",
+    "assemble",
     "count_event",
     "labels_key",
+    "merge_windows",
+    "pane_at",
+    "pane_size",
     "set_gauge",
     "to_millis",
     "window_start",
     "window_starts",
-    "windows_at",
 ]
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -136,13 +146,13 @@ class Tally(BaseModel):
 
 
 class Series(BaseModel):
-    """Samples of one labelled metric."""
+    """Values of one labelled metric."""
 
     model_config = ConfigDict(extra="forbid")
 
     labels: tuple[str, ...]
     """Metric name first, then its labels."""
-    samples: Samples = Field(default_factory=Samples)
+    digest: Digest = Field(default_factory=Digest)
     """Values observed."""
 
 
@@ -182,7 +192,7 @@ class MetricWindow(BaseModel):
     events: dict[str, int] = Field(default_factory=dict)
     """Events observed per event type."""
     series: dict[str, Series] = Field(default_factory=dict)
-    """Value samples, by :func:`labels_key`."""
+    """Value digests, by :func:`labels_key`."""
     tallies: dict[str, TallySeries] = Field(default_factory=dict)
     """Outcome counts, by :func:`labels_key`."""
     gauges: dict[str, Gauge] = Field(default_factory=dict)
@@ -214,15 +224,18 @@ def add_value(
     *,
     labels: Sequence[str],
     value: float,
-    cap: int = SAMPLE_CAP,
+    cap: int = EXACT_CAP,
     key: str | None = None,
 ) -> MetricWindow:
-    """Add ``value`` to the samples of ``labels`` (``key``: their :func:`labels_key`, if known)."""
+    """Add ``value`` to the digest of ``labels`` (``key``: their :func:`labels_key`, if known).
+
+    ``cap``: values kept exactly (:mod:`baton_monitor.digest`).
+    """
     key = labels_key(labels) if key is None else key
     series = window.series.get(key)
     if series is None:
         series = window.series[key] = Series(labels=tuple(labels))
-    add_sample(series.samples, value, cap=cap)
+    digest.add_value(series.digest, value, cap=cap)
     return window
 
 
@@ -249,31 +262,96 @@ def set_gauge(window: MetricWindow, *, name: str, value: float, now: datetime) -
     return window
 
 
-def windows_at(
-    windows: dict[int, MetricWindow], *, spec: WindowSpec, now: datetime
-) -> list[MetricWindow]:
-    """The windows of ``spec`` holding ``now``, oldest first, created as needed.
+def pane_size(*sizes: float) -> float:
+    """The pane of windows of these sizes and hops: their greatest common divisor (ms).
 
-    Windows are keyed by their start in epoch milliseconds. Creating one drops those that
-    ended more than one hop before ``now``: only the open windows and the one that closed
-    last are kept, which bounds the state whatever the run time.
+    Raises:
+        ValueError: a size is below 1 ms.
     """
-    if spec.tumbling:
-        starts = [window_start(now, size=spec.size)]
-    else:
-        starts = window_starts(now, size=spec.size, hop=spec.hop)
-    out: list[MetricWindow] = []
-    created = False
-    length = _span(spec.size, name="size") * _MS
-    for start in starts:
-        key = to_millis(start)
-        window = windows.get(key)
-        if window is None:
-            window = windows[key] = MetricWindow(start=start, end=start + length)
-            created = True
-        out.append(window)
-    if created:
-        horizon = now - timedelta(seconds=spec.hop)
-        for key in [k for k, w in windows.items() if w.end <= horizon]:
-            del windows[key]
+    return math.gcd(*(_span(size, name="size") for size in sizes)) / 1000
+
+
+def pane_at(
+    panes: dict[int, MetricWindow], *, size: float, keep: float, now: datetime
+) -> MetricWindow:
+    """The pane of ``size`` seconds holding ``now``, created as needed.
+
+    Panes are keyed by their start in epoch milliseconds. Creating one drops those that
+    ended ``keep`` seconds or more before ``now``, which bounds the state whatever the run
+    time.
+    """
+    start = window_start(now, size=size)
+    key = to_millis(start)
+    pane = panes.get(key)
+    if pane is None:
+        pane = panes[key] = MetricWindow(start=start, end=start + _span(size, name="size") * _MS)
+        horizon = now - timedelta(seconds=keep)
+        for old in [k for k, p in panes.items() if p.end <= horizon]:
+            del panes[old]
+    return pane
+
+
+def merge_windows(
+    windows: Iterable[MetricWindow], *, start: datetime, end: datetime, cap: int = EXACT_CAP
+) -> MetricWindow:
+    """One window ``[start, end)`` holding everything ``windows`` hold.
+
+    Counts and tallies add up, digests merge (:func:`baton_monitor.digest.merge`, exact
+    within ``cap`` values), and a gauge keeps its latest reading and its highest.
+    """
+    out = MetricWindow(start=start, end=end)
+    parts: dict[str, list[Series]] = {}
+    for window in windows:
+        for name, count in window.events.items():
+            out.events[name] = out.events.get(name, 0) + count
+        for key, series in window.series.items():
+            parts.setdefault(key, []).append(series)
+        for key, entry in window.tallies.items():
+            mine = out.tallies.get(key)
+            if mine is None:
+                mine = out.tallies[key] = TallySeries(labels=entry.labels)
+            mine.tally.ok += entry.tally.ok
+            mine.tally.failed += entry.tally.failed
+        for name, gauge in window.gauges.items():
+            held = out.gauges.get(name)
+            if held is None:
+                out.gauges[name] = gauge.model_copy()
+                continue
+            if gauge.at > held.at:
+                held.last, held.at = gauge.last, gauge.at
+            held.high = max(held.high, gauge.high)
+    for key, series in parts.items():
+        out.series[key] = Series(
+            labels=series[0].labels, digest=digest.merge((s.digest for s in series), cap=cap)
+        )
     return out
+
+
+def assemble(
+    panes: dict[int, MetricWindow], *, spec: WindowSpec, now: datetime, cap: int = EXACT_CAP
+) -> list[MetricWindow]:
+    """The windows of ``spec`` made of ``panes`` (keyed by start in epoch ms), oldest first.
+
+    A window is listed when a pane holds something in it, and until it has been closed for
+    one hop: the open windows and the one that closed last. Every pane must lie within one
+    window or another's bounds (panes of :func:`pane_size`).
+    """
+    hop, size = _span(spec.hop, name="hop"), _span(spec.size, name="size")
+    horizon = to_millis(now) - hop
+    members: dict[int, list[MetricWindow]] = {}
+    for key, pane in panes.items():
+        first = key - (key % hop)  # the latest window start at or before the pane
+        start = first
+        while start > key - size:
+            if start + size > horizon:
+                members.setdefault(start, []).append(pane)
+            start -= hop
+    return [
+        merge_windows(
+            members[start],
+            start=_from_millis(start),
+            end=_from_millis(start + size),
+            cap=cap,
+        )
+        for start in sorted(members)
+    ]

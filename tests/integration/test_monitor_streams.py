@@ -17,7 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from tests.behaviour.helpers import eventually
+from tests.behaviour.helpers import eventually, eventually_async
 from tests.conftest import unique_prefix
 
 from baton.config import BatonSettings
@@ -34,7 +34,7 @@ WINDOWED = (
     "event_counts_hopping",
     "duration_sketches_tumbling",
 )
-TABLES = (*WINDOWED, "open_starts")
+TABLES = (*WINDOWED, "open_starts", "counted_offsets")
 LINES = [
     *(f'TASK_COMPLETED:wf_{i}:impl:{{"task_id":"t{i}","agent_id":"agent_001"}}' for i in range(30)),
     # The seeds' single-quoted data must be read too.
@@ -187,6 +187,43 @@ async def test_counts_survive_a_restart_from_the_changelog(admin: Admin, tmp_pat
         f"\nmonitor streams: start {started:.2f}s, counts after {counting:.2f}s, "
         f"restart with recovery {recovered:.2f}s"
     )
+
+
+async def test_records_read_again_are_not_counted_twice(admin: Admin, tmp_path: Path) -> None:
+    """The next owner of a partition reads again what was counted after the last commit
+    (a kill -9, a rebalance): the changelog already holds those counts, so they are skipped.
+    Shown by moving the group's offsets back to the start, as if nothing had been committed."""
+    at = time.time()
+    await produce(admin.bootstrap, f"{admin.prefix}.events", LINES, at)
+    first = streams(admin, tmp_path / "first")
+    await first.start()
+    try:
+        await eventually(lambda: counted(first.snapshot(at)) == EXPECTED, what="the counts")
+    finally:
+        await first.stop()
+    rewind = AIOKafkaConsumer(
+        bootstrap_servers=admin.bootstrap, group_id=f"{admin.prefix}.{APP_ID}"
+    )
+    await rewind.start()
+    try:
+        partitions = [TopicPartition(f"{admin.prefix}.events", p) for p in (0, 1)]
+        rewind.assign(partitions)
+        await rewind.commit(dict.fromkeys(partitions, 0))
+    finally:
+        await rewind.stop()
+    assert sum((await admin.committed()).values()) == 0
+    second = streams(admin, tmp_path / "second")
+    await second.start()
+    try:
+
+        async def read_again() -> bool:
+            return await admin.committed() == await _end_offsets(admin)
+
+        await eventually_async(read_again, what="the records read again")
+        assert counted(second.snapshot(at)) == EXPECTED
+        assert second.snapshot(at)["replayed"] == len(LINES)
+    finally:
+        await second.stop()
 
 
 async def test_duration_percentiles_match_the_known_ones_and_survive_a_restart(

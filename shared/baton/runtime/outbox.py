@@ -4,6 +4,9 @@ A handler inserts its events into ``baton_outbox`` in the same PostgreSQL transa
 its state change, so either both happen or neither. The relay publishes them in insertion
 order, waits for Kafka's acknowledgement, then deletes them; after a crash it publishes
 what is left (a record may go out twice — with the same event id, which consumers dedupe).
+Replicas of a service share its rows: one relays them at a time (a transaction-level
+advisory lock per owner), so that a row is not published by two of them and the order
+holds.
 """
 
 from __future__ import annotations
@@ -118,26 +121,29 @@ class Outbox:
                 log.warning("outbox relay waits for %s (again in %.1fs)", exc, pause)
 
     async def _send_batch(self) -> int:
-        async with self._db.connection() as conn:
+        async with self._db.transaction() as conn:
+            if not await conn.fetchval(
+                "select pg_try_advisory_xact_lock(hashtextextended($1, 0))", self._owner
+            ):
+                return 0  # another replica is relaying these rows
             rows = await conn.fetch(
                 "select id, topic, key, value, headers from baton_outbox "
                 "where owner = $1 order by id limit $2",
                 self._owner,
                 _BATCH,
             )
-        if not rows:
-            return 0
-        deliveries = []
-        for row in rows:
-            headers = [(k, v.encode()) for k, v in row["headers"]]
-            deliveries.append(
-                await self._bus.send_raw(
-                    row["topic"], key=row["key"], value=row["value"], headers=headers
+            if not rows:
+                return 0
+            deliveries = []
+            for row in rows:
+                headers = [(k, v.encode()) for k, v in row["headers"]]
+                deliveries.append(
+                    await self._bus.send_raw(
+                        row["topic"], key=row["key"], value=row["value"], headers=headers
+                    )
                 )
-            )
-        for delivery in deliveries:
-            await delivery
-        async with self._db.connection() as conn:
+            for delivery in deliveries:
+                await delivery
             await conn.execute(
                 "delete from baton_outbox where owner = $1 and id = any($2::bigint[])",
                 self._owner,

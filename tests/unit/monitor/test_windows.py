@@ -14,13 +14,16 @@ from baton_monitor.windows import (
     WindowSpec,
     add_outcome,
     add_value,
+    assemble,
     count_event,
     labels_key,
+    merge_windows,
+    pane_at,
+    pane_size,
     set_gauge,
     to_millis,
     window_start,
     window_starts,
-    windows_at,
 )
 from tests.unit.monitor.support import T0, at
 
@@ -71,15 +74,59 @@ def test_shapes_are_checked() -> None:
     assert WindowSpec(size=60, hop=60).tumbling
 
 
-def test_windows_are_created_on_demand_and_old_ones_dropped() -> None:
-    table: dict[int, MetricWindow] = {}
-    spec = WindowSpec(size=300, hop=60)
-    assert len(windows_at(table, spec=spec, now=at(10))) == 5
-    windows_at(table, spec=spec, now=at(70))
-    assert len(table) == 6  # five open and the one that just closed
-    windows_at(table, spec=spec, now=at(1000))
-    assert sorted(table) == [to_millis(at(s)) for s in range(720, 1000, 60)]
-    assert all(w.end > at(1000 - 60) for w in table.values())
+def test_panes_are_created_on_demand_and_old_ones_dropped() -> None:
+    panes: dict[int, MetricWindow] = {}
+    assert pane_size(60, 300, 60) == 60
+    assert pane_size(2, 3, 1) == 1
+    assert pane_size(0.5, 300, 60) == 0.5
+    first = pane_at(panes, size=60, keep=360, now=at(10))
+    assert (first.start, first.end) == (T0, at(60))
+    assert pane_at(panes, size=60, keep=360, now=at(59)) is first
+    pane_at(panes, size=60, keep=360, now=at(1000))
+    assert sorted(panes) == [to_millis(at(960))]  # the first ended more than 360 s ago
+
+
+def _pane(start: float, **events: int) -> MetricWindow:
+    pane = MetricWindow(start=at(start), end=at(start + 60))
+    for name, count in events.items():
+        for _ in range(count):
+            count_event(pane, event_type=name)
+    return pane
+
+
+def test_windows_are_made_of_the_panes_they_cover_and_kept_one_hop_after_closing() -> None:
+    panes = {to_millis(at(s)): _pane(s, A=1) for s in (0, 60, 120)}
+    tumbling = assemble(panes, spec=WindowSpec(size=60, hop=60), now=at(130))
+    assert [(w.start, w.total) for w in tumbling] == [(at(60), 1), (at(120), 1)]
+    hopping = assemble(panes, spec=WindowSpec(size=300, hop=60), now=at(130))
+    assert [(w.start, w.total) for w in hopping] == [  # [-240, 60) closed over a hop ago
+        (at(-180), 2),
+        (at(-120), 3),
+        (at(-60), 3),
+        (at(0), 3),
+        (at(60), 2),
+        (at(120), 1),
+    ]
+    # Later, the windows that closed more than one hop ago are gone.
+    later = assemble(panes, spec=WindowSpec(size=300, hop=60), now=at(290))
+    assert [w.start for w in later] == [at(-60), at(0), at(60), at(120)]
+
+
+def test_merging_adds_counts_merges_values_and_keeps_the_latest_gauge() -> None:
+    first, second = _pane(0, A=2), _pane(0, A=1, B=1)
+    add_value(first, labels=("latency",), value=1.0)
+    add_value(second, labels=("latency",), value=3.0)
+    add_outcome(first, labels=("tasks",), failed=True)
+    add_outcome(second, labels=("tasks",), failed=False)
+    set_gauge(first, name="consumer_lag:hub", value=50, now=at(2))
+    set_gauge(second, name="consumer_lag:hub", value=7, now=at(5))
+    merged = merge_windows([first, second], start=T0, end=at(60))
+    assert merged.events == {"A": 3, "B": 1}
+    assert merged.series["latency"].digest.values == [1.0, 3.0]
+    assert merged.tallies["tasks"].tally.rate == 50.0
+    gauge = merged.gauges["consumer_lag:hub"]
+    assert (gauge.last, gauge.high, gauge.at) == (7, 50, at(5))
+    assert first.events == {"A": 2}  # the parts are left as they were
 
 
 def test_a_window_accumulates_counts_samples_outcomes_and_gauges() -> None:
@@ -94,7 +141,7 @@ def test_a_window_accumulates_counts_samples_outcomes_and_gauges() -> None:
     set_gauge(window, name="consumer_lag:hub", value=4, now=at(2))
     assert window.total == 3
     assert window.events == {"TASK_COMPLETED": 2, "TASK_FAILED": 1}
-    assert window.series["task_duration/bug_fix/agent%2F1"].samples.values == [2.0]
+    assert window.series["task_duration/bug_fix/agent%2F1"].digest.values == [2.0]
     assert window.tallies["tasks"].tally.rate == 50.0
     assert (window.gauges["consumer_lag:hub"].last, window.gauges["consumer_lag:hub"].high) == (
         4,
