@@ -19,6 +19,8 @@ import jsonschema
 import pytest
 import yaml
 
+from baton.config import BatonSettings
+from baton.runtime import RetentionConfig
 from tests.deploy.checks import (
     BATON_SERVICES,
     REPO,
@@ -129,8 +131,44 @@ def test_every_service_has_deployment_service_and_disruption_budget(
         selector = deployment["spec"]["selector"]["matchLabels"]
         assert services[f"baton-{name}"]["spec"]["selector"] == selector
         assert budgets[f"baton-{name}"]["spec"]["selector"]["matchLabels"] == selector
-    assert deployments["baton-monitor"]["spec"]["replicas"] == 1
-    assert deployments["baton-hub"]["spec"]["replicas"] == 2
+    # Two of every service: what tests/faults/test_replicas.py runs and kills one of.
+    assert {name: d["spec"]["replicas"] for name, d in deployments.items()} == {
+        f"baton-{name}": 2 for name in BATON_SERVICES
+    }
+
+
+def test_each_replica_has_a_stable_instance_id_and_stops_within_its_grace(
+    default_docs: list[Manifest], kube_versions: list[str]
+) -> None:
+    """BATON_INSTANCE_ID is the pod's name (static membership; unique per live pod, kept
+    across container restarts); BATON_STOP_GRACE is 5 s under the pod's grace period."""
+    for name, deployment in _by_kind(default_docs, "Deployment").items():
+        env = _env(_container(deployment))
+        assert env["BATON_INSTANCE_ID"] == {"fieldRef": {"fieldPath": "metadata.name"}}, name
+        grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        assert (grace, env["BATON_STOP_GRACE"]) == (30, "25"), name
+    changed = _by_kind(
+        load_manifests(
+            render_chart(
+                set_json={
+                    "services.hub.terminationGracePeriodSeconds": 60,
+                    "services.status.staticMembership": False,
+                    "fullnameOverride": "x" * 60,
+                },
+                kube_version=kube_versions[-1],
+            )
+        ),
+        "Deployment",
+    )
+    hub, status = (_env(_container(changed[f"{'x' * 53}-{n}"])) for n in ("hub", "status"))
+    assert hub["BATON_STOP_GRACE"] == "55"
+    assert "BATON_INSTANCE_ID" not in status
+    # The longest pod name the chart can give (its longest Deployment name, a ReplicaSet
+    # hash, a pod suffix) is a valid instance id, and the stop grace a valid setting.
+    longest = max(changed, key=len)
+    pod = f"{longest}-{'7' * 10}-{'x' * 5}"
+    settings = BatonSettings.from_env({"BATON_INSTANCE_ID": pod, "BATON_STOP_GRACE": "55"})
+    assert (settings.instance_id, settings.stop_grace) == (pod, 55.0)
 
 
 def test_configuration_in_configmap_and_credentials_in_secret(
@@ -145,6 +183,43 @@ def test_configuration_in_configmap_and_credentials_in_secret(
     assert set(secrets) == {"baton", "baton-hooks"}
     assert set(secrets["baton"]["data"]) == {"BATON_PG_DSN"}
     assert set(_by_kind(default_docs, "ServiceAccount")) == {"baton"}
+
+
+def test_replication_schema_and_retention_are_left_to_baton_unless_set(
+    default_docs: list[Manifest], kube_versions: list[str]
+) -> None:
+    """By default the topics Job picks the replication from the cluster and the schema is
+    named after the prefix; set, they and the retention windows reach every pod, as
+    settings the services accept."""
+    config = _by_kind(default_docs, "ConfigMap")["baton"]["data"]
+    assert not [k for k in config if k.startswith(("BATON_REPLICATION", "BATON_PG_SCHEMA"))]
+    assert not [k for k in config if k.startswith("BATON_RETENTION_")]
+    docs = load_manifests(
+        render_chart(
+            set_json={
+                "config.replication": 3,
+                "config.pgSchema": "acme_prod",
+                "config.retention": {"ledger": "20d", "workflows": 86400, "batch": 500},
+            },
+            kube_version=kube_versions[-1],
+        )
+    )
+    expected = {
+        "BATON_REPLICATION": "3",
+        "BATON_PG_SCHEMA": "acme_prod",
+        "BATON_RETENTION_LEDGER": "20d",
+        "BATON_RETENTION_WORKFLOWS": "86400",
+        "BATON_RETENTION_BATCH": "500",
+    }
+    config = _by_kind(docs, "ConfigMap")["baton"]["data"]
+    assert {k: config.get(k) for k in expected} == expected
+    for job in _by_kind(docs, "Job").values():  # the hooks run before the ConfigMap exists
+        env = _env(_container(job))
+        assert {k: env.get(k) for k in expected} == expected
+    settings = BatonSettings.from_env(config)
+    assert (settings.replication, settings.db_schema) == (3, "acme_prod")
+    retention = RetentionConfig.from_env(config)
+    assert (retention.ledger, retention.workflows, retention.batch) == (20 * 86400, 86400, 500)
 
 
 def test_existing_secret_and_autoscaling(alt_docs: list[Manifest]) -> None:
@@ -438,6 +513,12 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> None:
         ({"config.logLevel": "LOUD"}, "/config/logLevel"),
         ({"secret.pgDsn": "mysql://x"}, "pattern"),
         ({"notAValue": True}, "notAValue"),
+        ({"config.replication": 0}, "/config/replication"),
+        ({"config.pgSchema": "Acme-Prod"}, "/config/pgSchema"),
+        ({"config.pgSchema": "pg_catalog"}, "/config/pgSchema"),
+        ({"config.retention": {"ledger": "soon"}}, "/config/retention/ledger"),
+        ({"config.retention": {"forever": "1d"}}, "forever"),
+        ({"services.hub.staticMembership": "yes"}, "/services/hub/staticMembership"),
     ],
 )
 def test_helm_rejects_values_the_schema_forbids(
@@ -458,6 +539,23 @@ def compose_doc() -> dict[str, Any]:
 
 def test_compose_file_is_valid() -> None:
     assert compose_problems(REPO / "docker-compose.yml") == []
+
+
+def test_compose_services_stop_in_time_and_have_their_own_instance_ids(
+    compose_doc: dict[str, Any],
+) -> None:
+    """Each service stops within its stop_grace_period; instance ids are one per replica;
+    the topics job picks the replication from the broker it finds."""
+    ids = []
+    for name in BATON_SERVICES:
+        service = compose_doc["services"][name]
+        settings = BatonSettings.from_env(service["environment"])
+        grace = float(service["stop_grace_period"].removesuffix("s"))
+        assert settings.stop_grace < grace, name
+        ids.append(settings.instance_id)
+    assert None not in ids
+    assert len(set(ids)) == len(ids), ids
+    assert "BATON_REPLICATION" not in compose_doc["services"]["topics"]["environment"]
 
 
 def test_compose_services_wait_for_their_dependencies(compose_doc: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,8 @@ from tests.e2e.harness import Cluster, ServiceProcess
 
 TRANSITIONS = ("WORKFLOW_", "PHASE_STARTED", "PHASE_COMPLETED", "TASK_ASSIGNED")
 SESSION_TIMEOUT_S = SESSION_TIMEOUT_MS / 1000  # the services' consumer session timeout
+PHASES = ("research", "implementation", "testing")
+ENDED = ("WORKFLOW_COMPLETED", "WORKFLOW_FAILED")
 
 
 @dataclass
@@ -40,15 +42,46 @@ class Row:
     resume_s: float = 0.0
 
 
-def definition(name: str) -> dict[str, object]:
+def definition(name: str, *, phases: Sequence[str] = PHASES) -> dict[str, object]:
     return {
         "definition": {
             "workflow_id": name,
             "name": name,
-            "phases": ["research", "implementation", "testing"],
+            "phases": list(phases),
             "resource_requirements": {"agents": 1, "duration": "1h"},
         }
     }
+
+
+def acknowledged(bus: Bus) -> list[str]:
+    """Record the ids of the events ``bus`` publishes on the events topic once the broker
+    has acknowledged them (publish returns after the ack); the list fills as it goes."""
+    published: list[str] = []
+    original = bus.publish
+
+    async def recorded(event: Event | str, *, topic: str | None = None) -> Any:
+        ack = await original(event, topic=topic)
+        if isinstance(event, Event) and topic in (None, bus.topics.events):
+            published.append(event.event_id)
+        return ack
+
+    bus.publish = recorded  # type: ignore[method-assign]
+    return published
+
+
+def ended_in(events: list[Event]) -> Callable[[], set[str]]:
+    """A ``finished`` for :func:`run_workflows`: the workflows ``events`` (a growing
+    history) has seen complete or fail, read incrementally."""
+    ended: set[str] = set()
+    read = 0
+
+    def finished() -> set[str]:
+        nonlocal read
+        ended.update(e.workflow_id for e in events[read:] if e.event_type in ENDED)
+        read = len(events)
+        return ended
+
+    return finished
 
 
 def duplicates(events: list[Event]) -> int:
@@ -69,16 +102,23 @@ def duplicates(events: list[Event]) -> int:
 
 
 async def patiently(
-    bus: Bus, command: str, workflow_id: str, data: dict[str, Any], *, limit: float = 180
+    bus: Bus,
+    command: str,
+    workflow_id: str,
+    data: dict[str, Any],
+    *,
+    limit: float = 180,
+    service: str = "hub",
 ) -> dict[str, Any]:
-    """A hub request as a careful client makes it: one request id, asked again while the
-    broker or database is away (a restarted broker can take half a minute to come back)."""
+    """A request (to the hub unless ``service`` says) as a careful client makes it: one
+    request id, asked again while the broker or database is away (a restarted broker can
+    take half a minute to come back), or while a killed replica's partitions move."""
     request = Event(event_type=command, workflow_id=workflow_id, phase="cli", data=data)
     request = request.replace(request_id=f"req_{request.event_id}")  # repeats are deduplicated
     deadline = time.monotonic() + limit
     while True:
         try:
-            return (await bus.request(request, service="hub", timeout=30)).data
+            return (await bus.request(request, service=service, timeout=30)).data
         except RequestTimeoutError:
             if time.monotonic() > deadline:
                 raise
@@ -90,7 +130,12 @@ async def status_of(bus: Bus, workflow_id: str) -> str:
 
 
 async def run_workflows(
-    bus: Bus, names: list[str], *, finished: Callable[[], set[str]], timeout: float = 300
+    bus: Bus,
+    names: list[str],
+    *,
+    finished: Callable[[], set[str]],
+    timeout: float = 300,
+    phases: Sequence[str] = PHASES,
 ) -> set[str]:
     """Create ``names`` (a few at a time) and wait; the names not COMPLETED in time.
 
@@ -103,7 +148,7 @@ async def run_workflows(
 
     async def create(name: str) -> None:
         async with gate:
-            await patiently(bus, "CREATE_WORKFLOW", name, definition(name))
+            await patiently(bus, "CREATE_WORKFLOW", name, definition(name, phases=phases))
 
     await asyncio.gather(*(create(n) for n in names))
     deadline = time.monotonic() + timeout

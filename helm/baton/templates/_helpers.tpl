@@ -106,7 +106,12 @@ serviceDefaults switches on.) Call with (dict "base" $a "over" $b).
 BATON_KAFKA_BOOTSTRAP: {{ .Values.config.kafkaBootstrap | quote }}
 BATON_TOPIC_PREFIX: {{ .Values.config.topicPrefix | quote }}
 BATON_PARTITIONS: {{ .Values.config.partitions | quote }}
-BATON_REPLICATION: {{ .Values.config.replication | quote }}
+{{- with .Values.config.replication }}
+BATON_REPLICATION: {{ . | quote }}
+{{- end }}
+{{- with .Values.config.pgSchema }}
+BATON_PG_SCHEMA: {{ . | quote }}
+{{- end }}
 BATON_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 BATON_HEARTBEAT_INTERVAL: {{ .Values.config.heartbeatInterval | quote }}
 BATON_HTTP_HOST: "0.0.0.0"
@@ -115,9 +120,22 @@ HOME: "/tmp"
 {{- with .Values.config.otlpEndpoint }}
 OTEL_EXPORTER_OTLP_ENDPOINT: {{ . | quote }}
 {{- end }}
+{{- range $key, $value := .Values.config.retention }}
+{{- if ne (toString $value) "" }}
+BATON_RETENTION_{{ upper $key }}: {{ $value | toString | quote }}
+{{- end }}
+{{- end }}
 {{- range $name, $value := .Values.config.extraEnv }}
 {{ $name }}: {{ $value | toString | quote }}
 {{- end }}
+{{- end }}
+
+{{/*
+BATON_STOP_GRACE of a service's pods: 5 s under terminationGracePeriodSeconds (at least
+1), so the service has stopped by itself before Kubernetes kills it.
+*/}}
+{{- define "baton.stopGrace" -}}
+{{- max 1 (sub (int .terminationGracePeriodSeconds) 5) }}
 {{- end }}
 
 {{/* Secret data of the chart's own Secret (base64 encoded). */}}
