@@ -37,6 +37,15 @@ def _deleted(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
+async def _forget_before(db: Database, table: str, *, owner: str, moment: datetime) -> int:
+    """Delete ``owner``'s rows of ``table`` not updated since ``moment``; how many went."""
+    async with db.connection() as conn:
+        status: str = await conn.execute(
+            f"delete from {table} where owner = $1 and updated_at < $2", owner, moment
+        )
+    return _deleted(status)
+
+
 class WorkflowStore:
     """``monitor_workflows`` rows of one consumer group.
 
@@ -104,13 +113,7 @@ class WorkflowStore:
         Raises:
             DependencyUnavailableError: PostgreSQL does not answer.
         """
-        async with self.db.connection() as conn:
-            status: str = await conn.execute(
-                "delete from monitor_workflows where owner = $1 and updated_at < $2",
-                self.owner,
-                moment,
-            )
-        return _deleted(status)
+        return await _forget_before(self.db, "monitor_workflows", owner=self.owner, moment=moment)
 
 
 class ComponentStore:
@@ -181,13 +184,7 @@ class ComponentStore:
         Raises:
             DependencyUnavailableError: PostgreSQL does not answer.
         """
-        async with self.db.connection() as conn:
-            status: str = await conn.execute(
-                "delete from monitor_components where owner = $1 and updated_at < $2",
-                self.owner,
-                moment,
-            )
-        return _deleted(status)
+        return await _forget_before(self.db, "monitor_components", owner=self.owner, moment=moment)
 
 
 class FigureStore:
