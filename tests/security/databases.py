@@ -61,8 +61,11 @@ async def fresh_database(*, stem: str) -> AsyncIterator[tuple[str, str]]:
 
 
 @contextlib.asynccontextmanager
-async def migrated_database(stem: str) -> AsyncIterator[MigratedDatabase]:
-    """A fresh database with both roles, every migration applied as ``baton_owner``.
+async def migrated_database(
+    stem: str, *, schema: str = "public"
+) -> AsyncIterator[MigratedDatabase]:
+    """A fresh database with both roles, every migration applied as ``baton_owner`` in
+    ``schema`` (a deployment's own, or the default deployment's ``public``).
 
     Migrated the way ``baton db migrate`` does it: connected as the (superuser) creator,
     acting as the owner role, then DML granted to the app role.
@@ -73,7 +76,7 @@ async def migrated_database(stem: str) -> AsyncIterator[MigratedDatabase]:
             await ensure_roles(conn, database=name)
         finally:
             await conn.close()
-        migration = await migrate_as_owner(dsn=admin, groups=all_migrations())
+        migration = await migrate_as_owner(dsn=admin, groups=all_migrations(), schema=schema)
         assert migration.role == OWNER_ROLE, migration
         yield MigratedDatabase(
             name=name,

@@ -22,7 +22,7 @@ import pytest
 
 from baton.bus import Bus
 from baton.bus.kafka import KafkaTransport
-from baton.config import SERVICES, BatonSettings
+from baton.config import SERVICES, BatonSettings, deployment_schema
 from baton.security.acl import CLIENT
 from baton.stack.secure_kafka import ADMIN
 from baton.topics import create_topics, delete_topics
@@ -119,7 +119,10 @@ async def test_five_services_run_a_workflow_over_sasl_ssl_with_their_own_princip
     for old in log_dir.glob("*.log"):
         old.unlink()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("BATON_KAFKA_")}
-    async with _deployment(secure_kafka) as prefix, migrated_database("baton_sec_e2e") as db:
+    async with (
+        _deployment(secure_kafka) as prefix,
+        migrated_database("baton_sec_e2e", schema=deployment_schema(prefix)) as db,
+    ):
         common = {
             **base_env,
             "BATON_TOPIC_PREFIX": prefix,
