@@ -43,7 +43,10 @@ def build_router(*, reader: Reader, stream: Broadcaster, list_limit: int) -> API
     async def list_workflows(
         status: Annotated[Status | None, Query(description="Only this status.")] = None,
         priority: Annotated[Priority | None, Query(description="Only this priority.")] = None,
-        workflow_type: Annotated[str | None, Query(max_length=128)] = None,
+        workflow_type: Annotated[
+            # PostgreSQL text holds no NUL: such a filter is bad input, not a server error
+            str | None, Query(max_length=128, pattern=r"^[^\x00]*$")
+        ] = None,
         sort: Annotated[
             Sort, Query(description="created_at (newest first), updated_at, priority.")
         ] = "created_at",
