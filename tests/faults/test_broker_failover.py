@@ -35,13 +35,18 @@ import pytest
 
 from baton.bus import Bus
 from baton.config import BatonSettings
-from baton.protocol.event import Event
 from baton.stack import KAFKA_VERSION
 from baton.stack.kafka import KafkaStack
 from baton.topics import describe_topics
 from tests.e2e.agents import Decision, EventLog, SimAgents
 from tests.e2e.harness import Cluster
-from tests.faults.support import duplicates, kill_broker, partition_leaders, run_workflows
+from tests.faults.support import (
+    acknowledged,
+    duplicates,
+    kill_broker,
+    partition_leaders,
+    run_workflows,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.timeout(1200)]
 
@@ -110,16 +115,7 @@ async def test_losing_the_leading_broker_loses_and_doubles_nothing(
         BROKERS
     }
 
-    published: list[str] = []
-    original = bus.publish
-
-    async def recorded(event: Event | str, *, topic: str | None = None) -> Any:
-        ack = await original(event, topic=topic)
-        if isinstance(event, Event) and topic in (None, bus.topics.events):
-            published.append(event.event_id)  # acknowledged: publish returns after the ack
-        return ack
-
-    bus.publish = recorded  # type: ignore[method-assign]
+    published = acknowledged(bus)
     env = {
         **e2e_env,
         "BATON_RESOURCE_POOLS": '{"agents": 16}',

@@ -30,17 +30,16 @@ import os
 import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from baton.bus import Bus
 from baton.config import BatonSettings
-from baton.protocol.event import Event
 from tests.e2e.agents import Decision, EventLog, SimAgents
 from tests.e2e.harness import Cluster, ServiceProcess
 from tests.faults.support import (
     Row,
+    acknowledged,
     duplicates,
     kill_service,
     restart_broker,
@@ -72,16 +71,8 @@ async def test_fault_suite(
     agents.policy = lambda e: Decision(delay=0.05)
     agents.attach()
     events.attach()
-    published: list[str] = []
-    original = bus.publish
-
-    async def recorded(event: Event | str, *, topic: str | None = None) -> Any:
-        ack = await original(event, topic=topic)
-        if isinstance(event, Event) and topic in (None, bus.topics.events):
-            published.append(event.event_id)  # acknowledged: publish returns after the ack
-        return ack
-
-    bus.publish = recorded  # type: ignore[method-assign]
+    original = bus.publish  # replays below are not counted as published
+    published = acknowledged(bus)
     env = {
         **e2e_env,
         "BATON_RESOURCE_POOLS": '{"agents": 16}',
