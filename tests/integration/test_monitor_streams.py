@@ -17,6 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError
 from tests.behaviour.helpers import eventually, eventually_async
 from tests.conftest import unique_prefix
 
@@ -201,17 +202,7 @@ async def test_records_read_again_are_not_counted_twice(admin: Admin, tmp_path: 
         await eventually(lambda: counted(first.snapshot(at)) == EXPECTED, what="the counts")
     finally:
         await first.stop()
-    rewind = AIOKafkaConsumer(
-        bootstrap_servers=admin.bootstrap, group_id=f"{admin.prefix}.{APP_ID}"
-    )
-    await rewind.start()
-    try:
-        partitions = [TopicPartition(f"{admin.prefix}.events", p) for p in (0, 1)]
-        rewind.assign(partitions)
-        await rewind.commit(dict.fromkeys(partitions, 0))
-    finally:
-        await rewind.stop()
-    assert sum((await admin.committed()).values()) == 0
+    await _rewind_group(admin)
     second = streams(admin, tmp_path / "second")
     await second.start()
     try:
@@ -224,6 +215,32 @@ async def test_records_read_again_are_not_counted_twice(admin: Admin, tmp_path: 
         assert second.snapshot(at)["replayed"] == len(LINES)
     finally:
         await second.stop()
+
+
+async def _rewind_group(admin: Admin) -> None:
+    """Moves the stopped monitor's group offsets back to the start of the events topic.
+
+    The group's last member may still be leaving (its final commit in flight) when ``stop()``
+    returns, and a late commit would undo the rewind: commit again until the start holds
+    still for a second."""
+    partitions = [TopicPartition(f"{admin.prefix}.events", p) for p in (0, 1)]
+    for _ in range(20):
+        rewind = AIOKafkaConsumer(
+            bootstrap_servers=admin.bootstrap, group_id=f"{admin.prefix}.{APP_ID}"
+        )
+        await rewind.start()
+        try:
+            rewind.assign(partitions)
+            await rewind.commit(dict.fromkeys(partitions, 0))
+        except KafkaError:  # the group still has its leaving member: try again
+            pass
+        finally:
+            await rewind.stop()
+        await asyncio.sleep(1.0)
+        if sum((await admin.committed()).values()) == 0:
+            return
+    committed = await admin.committed()
+    raise AssertionError(f"the group's offsets did not stay at the start: {committed}")
 
 
 async def test_duration_percentiles_match_the_known_ones_and_survive_a_restart(
