@@ -56,7 +56,9 @@ class CatchUp:
         self.group = group
         self.topic = topic
         self._ends: dict[int, int] = {}
-        self._handling: dict[str, Position] = {}
+        # By the event object, not its id: an outbox may send one event twice (its sender
+        # died before noting it sent), and each copy has its own place in the topic.
+        self._handling: dict[int, Position] = {}
 
     async def mark(self, transport: Transport, *, partitions: Collection[int] = ()) -> None:
         """Note where ``partitions`` (default: every partition) end now: before the group
@@ -73,7 +75,7 @@ class CatchUp:
 
     def observed(self, event: Event) -> Observed:
         """``event`` with its position and whether it is replayed (while it is handled)."""
-        position = self._handling.get(event.event_id)
+        position = self._handling.get(id(event))
         return Observed(event, position, self.replayed(position))
 
     def replayed(self, position: Position | None) -> bool:
@@ -91,13 +93,13 @@ class CatchUp:
         if event is None or group != self.group or record.topic != self.topic:
             return nullcontext()
         position = Position(partition=record.partition, offset=record.offset)
-        return self._handled(event.event_id, position)
+        return self._handled(id(event), position)
 
     @contextmanager
-    def _handled(self, event_id: str, position: Position) -> Iterator[None]:
+    def _handled(self, key: int, position: Position) -> Iterator[None]:
         # A batch handler runs inside the scopes of all its records: one entry each.
-        self._handling[event_id] = position
+        self._handling[key] = position
         try:
             yield
         finally:
-            self._handling.pop(event_id, None)
+            self._handling.pop(key, None)

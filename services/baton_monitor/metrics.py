@@ -30,7 +30,9 @@ for a workflow first seen later it is the hub's default, the id without its trai
 A record delivered again is not counted twice: :func:`observe` takes its position in the
 events topic and skips one at or before the latest counted from that partition
 (``Metrics.applied``, saved with the partition's panes), or, for a workflow's figures, in
-them (``WorkflowStats.applied``).
+them (``WorkflowStats.applied``). An event sent twice — an outbox sends a row again when its
+sender died before noting it sent — is two records with one event id: a copy of one of
+its workflow's latest events is not counted again (``WorkflowStats.recent_ids``).
 
 :func:`combine` sums the state of several partitions: what a report and thresholds read.
 """
@@ -49,6 +51,7 @@ from baton.protocol.fields import seconds as as_seconds
 from baton.protocol.fields import text, workflow_type_of
 from baton_monitor.samples import Samples, add_sample
 from baton_monitor.state import (
+    RECENT_IDS,
     UNKNOWN,
     Metrics,
     MetricsConfig,
@@ -265,7 +268,16 @@ def _workflow(
             return None
         stats.applied = position
     stats.last_seen = now
+    stats.recent_ids.append(event.event_id)
+    del stats.recent_ids[:-RECENT_IDS]
     return stats
+
+
+def _is_copy(metrics: Metrics, event: Event) -> bool:
+    """Whether ``event`` is a copy of one of its workflow's latest events (same id), counted
+    already (:func:`_workflow` remembers the ids)."""
+    stats = metrics.workflows.get(event.workflow_id)
+    return stats is not None and event.event_id in stats.recent_ids
 
 
 def adopt(metrics: Metrics, *, workflow_id: str, stats: WorkflowStats) -> Metrics:
@@ -310,6 +322,8 @@ def observe(
         if done is not None and position.offset <= done:
             return metrics
         metrics.applied[position.partition] = position.offset
+    if _is_copy(metrics, event):
+        return metrics
     config = metrics.config
     if metrics.since is None:
         metrics.since = now

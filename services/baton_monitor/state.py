@@ -19,6 +19,7 @@ from baton_monitor.samples import SAMPLE_CAP, Samples
 from baton_monitor.windows import MetricWindow, Tally, WindowSpec, pane_size
 
 __all__ = [
+    "RECENT_IDS",
     "UNKNOWN",
     "Metrics",
     "MetricsConfig",
@@ -30,6 +31,9 @@ __all__ = [
 
 UNKNOWN: Final = "unknown"
 """Label used when an event does not say (e.g. a task report without its agent)."""
+RECENT_IDS: Final = 32
+"""Event ids a workflow's figures remember, to know a copy sent again (an outbox sends one
+again within seconds, a few of the workflow's events later)."""
 
 
 def iso(moment: datetime) -> str:
@@ -129,6 +133,9 @@ class WorkflowStats(BaseModel):
     """Event time of ``WORKFLOW_CREATED``."""
     events: dict[str, int] = Field(default_factory=dict)
     """Events per type."""
+    recent_ids: list[str] = Field(default_factory=list)
+    """Ids of its latest events (at most :data:`RECENT_IDS`): a copy of one of them, sent
+    again by an outbox whose sender died before noting it sent, is not counted again."""
     latency: Samples = Field(default_factory=Samples)
     """Event-to-processed latency of its events, in seconds."""
     task_durations: dict[str, Samples] = Field(default_factory=dict)

@@ -38,10 +38,48 @@ def test_a_record_handled_again_in_the_same_process_is_not_counted_twice() -> No
     done = event("TASK_COMPLETED", WF, "fix", sent=1, task_id="t1", agent_id="a1", duration=2)
     for _ in range(2):  # a batch handled again after its save failed
         observe(metrics, done, now=at(2), position=Position(partition=1, offset=7))
-    observe(metrics, done, now=at(2))  # from a retry topic: no position, counted
+    observe(metrics, done, now=at(2))  # a copy from a retry topic: counted already
     stats = report(metrics, now=at(3), workflow_id=WF)
-    assert stats["events"] == {"TASK_COMPLETED": 2}
-    assert stats["task_durations"]["a1"]["count"] == 2
+    assert stats["events"] == {"TASK_COMPLETED": 1}
+    assert stats["task_durations"]["a1"]["count"] == 1
+    # A record goes to a retry topic when its batch was not saved: nothing of it was kept.
+    retried = _metrics()
+    observe(retried, done, now=at(2))
+    assert report(retried, now=at(3), workflow_id=WF)["events"] == {"TASK_COMPLETED": 1}
+
+
+async def test_an_event_sent_twice_is_counted_once_and_the_records_between_are_counted() -> None:
+    """An outbox whose sender died before noting a row sent sends it again: two records, one
+    event id, other records between them. Each record has its own place in the topic."""
+    settings = BatonSettings(topic_prefix="unit")
+    transport = MemoryTransport(partitions=1)
+    publisher = Bus(settings=settings, transport=transport)
+    monitor = Bus(settings=settings, transport=transport)
+    catch_up = CatchUp(group="unit.monitor", topic=settings.topics.events)
+    metrics = _metrics()
+    batches: list[int] = []
+
+    async def handle(events: list[Event]) -> None:
+        batches.append(len(events))
+        for e in events:
+            observed = catch_up.observed(e)
+            observe(metrics, e, now=at(5), position=observed.position)
+
+    sent_twice = event("PHASE_COMPLETED", WF, "fix", sent=1)
+    async with publisher:
+        await publisher.publish(sent_twice)
+        await publisher.publish(event("TASK_PROGRESS", WF, "fix", sent=2))
+        await publisher.publish(sent_twice)
+        await catch_up.mark(transport)
+        monitor.middleware.insert(0, catch_up)
+        monitor.subscribe_batches("#", handle, group="unit.monitor", name="metrics")
+        async with monitor:
+            await eventually(lambda: sum(batches) == 3, timeout=5, what="three records")
+    assert batches == [3]  # one batch: the copies are handled side by side
+    stats = report(metrics, now=at(6), workflow_id=WF)
+    assert stats["events"] == {"PHASE_COMPLETED": 1, "TASK_PROGRESS": 1}
+    [window] = report(metrics, now=at(6))["tumbling"]["windows"]
+    assert window["throughput"]["by_type"] == {"PHASE_COMPLETED": 1, "TASK_PROGRESS": 1}
 
 
 def test_saved_figures_skip_the_records_they_counted_before_a_restart() -> None:
@@ -57,9 +95,9 @@ def test_saved_figures_skip_the_records_they_counted_before_a_restart() -> None:
     stats = report(after, now=at(10), workflow_id=WF)
     assert stats["events"] == {"TASK_COMPLETED": 2}
     assert stats["task_durations"]["a1"]["count"] == 2
-    # The windows are this process's: both records were processed by it.
+    # Nor is it counted again in this process's windows (the saved panes hold it).
     [window] = report(after, now=at(10))["tumbling"]["windows"]
-    assert window["throughput"]["by_type"] == {"TASK_COMPLETED": 2}
+    assert window["throughput"]["by_type"] == {"TASK_COMPLETED": 1}
 
 
 def test_adopt_keeps_the_figures_already_in_memory() -> None:
