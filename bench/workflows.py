@@ -4,7 +4,8 @@ services (each its own process) and agent workers, on the same broker and databa
 Each workflow has ``--phases`` phases of one task each; ``--agents`` :class:`AgentWorker` s
 (the resource pool's agents) complete every task at once. Prints workflows/s, the median
 and p95 create→complete latency, and where the CPU went: seconds per service process,
-this process (client and agents), and the whole machine (broker and PostgreSQL included).
+this process (client and agents), and the whole machine (broker and PostgreSQL included),
+and each service's resident memory at the end and at its peak (history must not grow it).
 
 The run is a deployment of its own: a fresh topic prefix and the PostgreSQL schema named
 after it, both deleted at the end; the rows left in each of its tables are reported
@@ -63,6 +64,20 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """Resident memory of a process now and at its peak (VmRSS, VmHWM), in MB."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    return {
+        name: round(int(fields[key].split()[0]) / 1024, 1)
+        for name, key in (("now", "VmRSS"), ("peak", "VmHWM"))
+        if key in fields
+    }
 
 
 async def records_written(settings: BatonSettings) -> dict[str, int]:
@@ -229,6 +244,7 @@ async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[st
                 machine_busy_seconds() - busy_before, 1
             )
             committed = await commits(db) - commits_before
+            memory = {name: memory_mb(pid) for name, pid in pids.items()}
             records = await records_written(settings)
             read = await records_read(settings)
             for worker in workers:
@@ -258,6 +274,7 @@ async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[st
         "kafka_records_read_per_workflow": round(sum(read.values()) / count, 1),
         "kafka_records_read_by_group": read,
         "postgres_commits_per_workflow": round(committed / count, 1),
+        "service_memory_mb": memory,
         "postgres_rows_peak": peaks,
         "postgres_rows_at_end": rows,
         "cores": os.cpu_count(),
