@@ -2,8 +2,10 @@
 
 The test starts its own Kafka cluster with the project's own code — ``baton stack up
 --brokers 3`` (``KafkaStack.up(brokers=3)``) in a home of its own, on ports from
-``BATON_FAULT_CLUSTER_PORT`` (default 39092) upward — and stops it at the end, so it never
-touches the stack a developer or the rest of the suite uses; PostgreSQL is the session's.
+``BATON_FAULT_CLUSTER_PORT`` (default 29092, below Linux's ephemeral range so no client
+connection can hold one of them) upward, moved on when a port is taken — and stops it at the
+end, so it never touches the stack a developer or the rest of the suite uses; PostgreSQL is
+the session's.
 Its topics get replication 3 and ``min.insync.replicas`` 2; every producer is idempotent
 with ``acks=all``.
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +39,7 @@ import pytest
 from baton.bus import Bus
 from baton.config import BatonSettings
 from baton.stack import KAFKA_VERSION
-from baton.stack.kafka import KafkaStack
+from baton.stack.kafka import KafkaLayout, KafkaStack
 from baton.topics import describe_topics
 from tests.e2e.agents import Decision, EventLog, SimAgents
 from tests.e2e.harness import Cluster
@@ -52,7 +55,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.timeout(
 
 SERVICES = ["resource", "hub", "status", "monitor", "recovery"]
 BROKERS = 3
-PORT = int(os.environ.get("BATON_FAULT_CLUSTER_PORT", "39092"))
+PORT = int(os.environ.get("BATON_FAULT_CLUSTER_PORT", "29092"))
 WORKFLOWS = int(os.environ.get("BATON_FAULT_CLUSTER_WORKFLOWS", "60"))
 OUTAGE_S = 15.0
 """How long the run goes on with two brokers before the third comes back."""
@@ -62,6 +65,29 @@ def _blocking(work: Any) -> Any:
     """Run a coroutine to its end from a sync fixture (in a thread: a loop may be running)."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, work).result()
+
+
+def _bindable(port: int) -> bool:
+    """Whether nothing listens on, or is connected from, ``127.0.0.1:port`` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the broker binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port_base(start: int) -> int:
+    """The first base from ``start`` (in steps of 100) whose brokers' and controllers' ports
+    are all free: a taken port makes a node exit during start-up."""
+    for base in range(start, start + 100 * 50, 100):
+        layout = KafkaLayout(brokers=BROKERS, port=base)
+        ports = [layout.broker_port(n) for n in layout.nodes]
+        ports += [layout.controller_port(n) for n in layout.nodes]
+        if all(_bindable(p) for p in ports):
+            return base
+    raise RuntimeError(f"no free ports for a {BROKERS}-broker cluster from {start} upward")
 
 
 def _share_jars(source: Path, home: Path) -> None:
@@ -81,7 +107,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BatonSettin
     local = base.model_copy(
         update={
             "home": home,
-            "stack_kafka_port": PORT,
+            "stack_kafka_port": _free_port_base(PORT),
             "kafka_bootstrap": None,
             "pg_dsn": base.dsn,
             "partitions": 6,  # two led by each broker
