@@ -51,7 +51,7 @@ async def prepare(settings: BatonSettings) -> None:
     await create_topics(settings=settings)
     async with Database(dsn=settings.dsn, schema=settings.db_schema) as db:
         await migrate(db, migrations=load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS))
-        for name in ("hub", "resource", "status", "recovery"):
+        for name in SERVICES:
             cls = load_service(name)
             assert cls.migrations is not None
             await migrate(db, migrations=load_migrations(owner=name, directory=cls.migrations))
