@@ -51,7 +51,7 @@ async def prepare(settings: BatonSettings) -> None:
     await create_topics(settings=settings)
     async with Database(dsn=settings.dsn, schema=settings.db_schema) as db:
         await migrate(db, migrations=load_migrations(owner="runtime", directory=RUNTIME_MIGRATIONS))
-        for name in ("hub", "resource", "status", "recovery"):
+        for name in SERVICES:
             cls = load_service(name)
             assert cls.migrations is not None
             await migrate(db, migrations=load_migrations(owner=name, directory=cls.migrations))
@@ -243,13 +243,14 @@ async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[st
             cpu["machine (all, incl. broker, PostgreSQL)"] = round(
                 machine_busy_seconds() - busy_before, 1
             )
-            committed = await commits(db) - commits_before
             memory = {name: memory_mb(pid) for name, pid in pids.items()}
             records = await records_written(settings)
             read = await records_read(settings)
             for worker in workers:
                 await worker.stop()
         async with db:
+            # Only now: a backend reports its commits when idle for a while or at its exit.
+            committed = await commits(db) - commits_before
             rows = await table_rows(db)
     finally:
         await delete_topics(bootstrap=settings.bootstrap, prefix=prefix)
