@@ -59,8 +59,6 @@ __all__ = ["ResourceCommand", "ResourceHandlers"]
 _STATUS_LIMIT = 100
 _STATUS_MAX = 1000
 _ATTEMPTS = 16
-_PRUNE_INTERVAL = 300.0
-_PRUNE_BATCH = 500
 
 
 class ResourceCommand(StrEnum):
@@ -82,6 +80,8 @@ class ResourceHandlers:
     """Binds the pure allocator to PostgreSQL, the outbox and the bus.
 
     Args:
+        remember: How long the allocator remembers an answer once its request is settled
+            (``BATON_RETENTION_ANSWERS``, which also prunes their rows).
         clock: The time operations run at (tests pass their own).
     """
 
@@ -92,9 +92,11 @@ class ResourceHandlers:
         db: Database,
         outbox: Outbox,
         config: ResourceConfig,
+        remember: timedelta = timedelta(hours=REMEMBER_HOURS),
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self.bus = bus
+        self.remember = remember
         self.db = db
         self.outbox = outbox
         self.config = config
@@ -111,6 +113,7 @@ class ResourceHandlers:
             thresholds={"default": c.threshold},
             hold_when_saturated=frozenset(c.hold_when_saturated),
             window=window,
+            remember_hours=self.remember.total_seconds() / 3600,
         )
 
     async def _run(
@@ -373,18 +376,6 @@ class ResourceHandlers:
         if freed:
             self.outbox.notify()
         return freed
-
-    async def prune_loop(self) -> None:
-        """Delete answers no request can get again (settled, and older than the allocator
-        remembers them), a batch at a time, so that the table stays bounded."""
-        while True:
-            await asyncio.sleep(_PRUNE_INTERVAL)
-            pruned = _PRUNE_BATCH
-            while pruned == _PRUNE_BATCH:
-                async with self.db.transaction() as conn:
-                    pruned = await self.store.prune(
-                        conn, older_than=timedelta(hours=REMEMBER_HOURS), batch=_PRUNE_BATCH
-                    )
 
     async def expiry_loop(self) -> None:
         """Every ``BATON_RESOURCE_EXPIRY_INTERVAL`` seconds: :meth:`expire`."""

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
 
 from baton.protocol.messages import RESOURCE_STATE_EVENT, RESOURCE_STATE_KEY
 from baton.protocol.routing import routing_key
-from baton.runtime import Loop, Service
+from baton.runtime import Loop, PruneRule, RetentionConfig, Service
 from baton_resource.config import ResourceConfig
 from baton_resource.handlers import ResourceHandlers
+from baton_resource.retention import resource_rules
 
 __all__ = ["ResourceService"]
 
@@ -38,8 +40,14 @@ class ResourceService(Service):
 
     async def setup(self) -> None:
         self.config = ResourceConfig.from_env(self.ctx.env)
+        # The allocator remembers answers as long as retention keeps their rows.
+        answers = RetentionConfig.from_env(self.ctx.env).answers
         self.handlers = ResourceHandlers(
-            bus=self.bus, db=self.db, outbox=self.outbox, config=self.config
+            bus=self.bus,
+            db=self.db,
+            outbox=self.outbox,
+            config=self.config,
+            remember=timedelta(seconds=answers),
         )
         self.answer_durably(self.handlers.command)
         self.subscribe_each(self.handlers.subscriptions())
@@ -48,7 +56,7 @@ class ResourceService(Service):
         await self.handlers.start()
 
     def loops(self) -> dict[str, Loop]:
-        return {
-            "lease_expiry": self.handlers.expiry_loop,
-            "answers_prune": self.handlers.prune_loop,
-        }
+        return {"lease_expiry": self.handlers.expiry_loop}
+
+    def retention_rules(self, retention: RetentionConfig) -> list[PruneRule]:
+        return resource_rules(retention)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from baton_resource import rows
@@ -284,26 +284,6 @@ class ResourceStore:
                 now,
             )
         )
-
-    async def prune(self, conn: Any, *, older_than: timedelta, batch: int) -> int:
-        """Delete up to ``batch`` answers to settled requests (neither held nor queued)
-        last changed more than ``older_than`` ago; how many went.
-
-        Such an answer is never used again once older than the allocator's remembering
-        window (a repeat of the request is then a new request).
-        """
-        deleted = await conn.fetch(
-            "delete from resource_answers where request_id in ("
-            "select a.request_id from resource_answers a "
-            "where a.updated_at < now() - $1::interval "
-            "and not exists (select 1 from resource_allocations r "
-            "where r.request_id = a.request_id) "
-            "and not exists (select 1 from resource_queue q where q.request_id = a.request_id) "
-            "order by a.updated_at limit $2) returning request_id",
-            older_than,
-            batch,
-        )
-        return len(deleted)
 
 
 def _by_id(found: Iterable[QueueRow]) -> dict[str, QueueRow]:

@@ -94,6 +94,8 @@ class RetentionConfig(ServiceConfig):
         checkpoints: A workflow's checkpoints, together, after its newest one.
         reports: A workflow's error reports, together, after its newest one.
         actions: Recovery actions done, after they were done (pending ones stay).
+        answers: The resource manager's answers to settled requests (neither held nor
+            queued), after their last change; a repeat of the request is then new.
         interval: Seconds between pruning passes.
         batch: Most rows one batch (one transaction) deletes.
     """
@@ -107,6 +109,7 @@ class RetentionConfig(ServiceConfig):
     checkpoints: float = Field(default=30 * DAY, gt=0)
     reports: float = Field(default=30 * DAY, gt=0)
     actions: float = Field(default=30 * DAY, gt=0)
+    answers: float = Field(default=DAY, gt=0, le=366 * DAY)
     interval: float = Field(default=300.0, gt=0, le=DAY)
     batch: int = Field(default=1000, ge=1, le=100_000)
 
@@ -118,6 +121,7 @@ class RetentionConfig(ServiceConfig):
         "checkpoints",
         "reports",
         "actions",
+        "answers",
         "interval",
         mode="before",
     )(_seconds)
