@@ -199,3 +199,73 @@ async def test_memory_stays_bounded_and_a_new_replica_loads_nothing(db: Database
     assert found is not None
     assert found.timeline[0].event_type == "WORKFLOW_CREATED"
     assert len(fresh.views) == 1
+
+
+def interleaved(*workflows: list[Event]) -> list[Event]:
+    """The events of several workflows as one partition would hold them: taking turns."""
+    out: list[Event] = []
+    longest = max(len(w) for w in workflows)
+    for i in range(longest):
+        out += [w[i] for w in workflows if i < len(w)]
+    return out
+
+
+async def test_a_batch_is_one_transaction_and_ends_as_its_events_one_by_one(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events that arrive together are applied in one transaction; views, history and the
+    ledger end as if each had been applied alone, a repeated event within the batch too."""
+    model, reader, memory = replica(db)
+    workflows = {name: run(name) for name in ("rm_b1", "rm_b2", "rm_b3")}
+    batch = interleaved(*workflows.values())
+    batch.insert(5, batch[2])  # delivered twice within one batch: applied once
+    opened = 0
+    transaction = db.transaction
+
+    def counted() -> Any:
+        nonlocal opened
+        opened += 1
+        return transaction()
+
+    monkeypatch.setattr(db, "transaction", counted)
+    await model.on_events(batch)
+    monkeypatch.undo()
+
+    assert opened == 1
+    for name, events in workflows.items():
+        stored = await stored_view(db, name)
+        assert stored.model_dump(mode="json") == reference(events).model_dump(mode="json")
+        held = memory.views.get(name)
+        assert held is not None  # kept once committed
+    assert runs(await stored_history(db)) == ["rm_b1", "rm_b2", "rm_b3"]
+    await model.on_events(batch)  # the whole batch again (a replay): nothing changes
+    assert runs(await stored_history(db)) == ["rm_b1", "rm_b2", "rm_b3"]
+    page = await reader.page(ListQuery(limit=10))
+    assert {w.workflow_id: w.status for w in page.workflows} == dict.fromkeys(
+        workflows, "COMPLETED"
+    )
+
+
+async def test_a_failed_batch_commits_nothing_and_its_events_then_apply_alone(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, _, memory = replica(db)
+    workflows = {name: run(name) for name in ("rm_f1", "rm_f2")}
+    batch = interleaved(*workflows.values())
+
+    async def broken(conn: Any, workflow_type: str, history: History) -> int:
+        raise Refused("the row was refused")
+
+    monkeypatch.setattr(model.store, "save_history", broken)
+    with pytest.raises(Refused):
+        await model.on_events(batch)  # the history is written at the batch's end
+    monkeypatch.undo()
+    count = "select count(*) from status_workflows where workflow_id like 'rm_f%'"
+    assert await db.pool.fetchval(count) == 0  # not even the views written before
+    assert not any(name in memory.views for name in workflows)
+    for event in batch:  # as the bus hands a failed batch's events over again
+        await model.on_event(event)
+    for name, events in workflows.items():
+        stored = await stored_view(db, name)
+        assert stored.model_dump(mode="json") == reference(events).model_dump(mode="json")
+    assert runs(await stored_history(db)) == ["rm_f1", "rm_f2"]
