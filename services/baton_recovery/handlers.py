@@ -83,7 +83,18 @@ class RecoveryHandlers:
             "recovery.*.requested": self.on_recovery_requested,
             "workflow.*.failed": self.on_workflow_failed,
             **self.watchdog.subscriptions(),
+            # The watchdog's, and the writer forgets the state it kept of the workflow.
+            **{p: self._ended(h) for p, h in self.watchdog.ended_subscriptions().items()},
         }
+
+    def _ended(
+        self, handler: Callable[[Event], Awaitable[None]]
+    ) -> Callable[[Event], Awaitable[None]]:
+        async def ended(event: Event) -> None:
+            await handler(event)
+            self.writer.forget(event.workflow_id)
+
+        return ended
 
     def batch_subscriptions(self) -> dict[str, Callable[[list[Event]], Awaitable[None]]]:
         return {

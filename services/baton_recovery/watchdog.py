@@ -90,6 +90,11 @@ class Watchdog:
             "phase.*.progress": self.on_task_progress,
             "task.*.completed": self.on_task_finished,
             "task.*.failed": self.on_task_finished,
+        }
+
+    def ended_subscriptions(self) -> dict[str, Callable[[Event], Awaitable[None]]]:
+        """Handlers of a workflow's end (completed, cancelled)."""
+        return {
             "workflow.*.completed": self.on_workflow_ended,
             "workflow.*.cancelled": self.on_workflow_ended,
         }

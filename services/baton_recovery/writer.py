@@ -32,8 +32,10 @@ from baton_recovery.store import Head, RecoveryStore
 
 __all__ = ["CheckpointRequest", "CheckpointWriter", "WrittenCheckpoints"]
 
-LAST_STATES: Final = 10_000
-"""Latest checkpointed states kept in memory (one per workflow, least recent dropped)."""
+LAST_STATES: Final = 2_000
+"""Latest checkpointed states kept in memory: one per running workflow (an ended one's goes,
+:meth:`CheckpointWriter.forget`), the least recent dropped past this many; a state not
+kept is read back from its chain."""
 _LOOK_EVERY: Final = 8
 """Requests prepared early between two looks at whether the lookup has answered."""
 
@@ -224,6 +226,16 @@ class CheckpointWriter:
             self._last.move_to_end(workflow_id)
         while len(self._last) > LAST_STATES:
             self._last.popitem(last=False)
+
+    def forget(self, workflow_id: str) -> None:
+        """Drop the state kept of a workflow that ended (a later checkpoint of it, after a
+        restore, reads its chain back)."""
+        self._last.pop(workflow_id, None)
+
+    @property
+    def kept(self) -> int:
+        """Workflows whose latest state is kept in memory."""
+        return len(self._last)
 
     async def _heads(self, conn: Any, latest_rows: list[Head]) -> dict[str, _Head]:
         heads: dict[str, _Head] = {}

@@ -242,3 +242,19 @@ def test_a_redelivered_request_is_not_prepared_again() -> None:
     assert again[0] is None
     assert again[1] is not None
     assert restore(store.rows, "c2") == tasks(2)
+
+
+def test_an_ended_workflows_state_is_forgotten_and_read_back_if_needed() -> None:
+    """Memory holds running workflows' states only: an ended one's goes (a checkpoint after
+    a restore reads its chain back and stores the same rows)."""
+    store = MemoryStore()
+    writer = CheckpointWriter(store=store, policy=POLICY)
+    write(writer, store, [request("c0", tasks(0)), request("d0", tasks(0), workflow="wf_2")])
+    assert writer.kept == 2
+    writer.forget("wf_1")
+    writer.forget("wf_unknown")  # never kept: nothing to do
+    assert writer.kept == 1
+    write(writer, store, [request("c1", tasks(2))])
+    assert store.chain_reads == 1  # wf_1's state was read back from its chain
+    assert store.rows["c1"]["base_id"] == "c0"
+    assert restore(store.rows, "c1") == tasks(2)
