@@ -61,25 +61,37 @@ class ReplyCache:
         ttl: Seconds a reply is kept.
     """
 
-    def __init__(self, *, size: int = 10_000, ttl: float = 600.0) -> None:
+    def __init__(
+        self, *, size: int = 10_000, ttl: float = 600.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._size = size
         self._ttl = ttl
+        self._clock = clock
         self._items: OrderedDict[str, tuple[float, Event]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def get(self, request_id: str) -> Event | None:
         item = self._items.get(request_id)
         if item is None:
             return None
         stamp, reply = item
-        if time.monotonic() - stamp > self._ttl:
+        if self._clock() - stamp > self._ttl:
             del self._items[request_id]
             return None
         return reply
 
     def put(self, request_id: str, reply: Event) -> None:
-        self._items[request_id] = (time.monotonic(), reply)
+        now = self._clock()
+        self._items[request_id] = (now, reply)
         self._items.move_to_end(request_id)
-        while len(self._items) > self._size:
+        # Oldest first: past the size, or expired (a reply nobody asks for again would
+        # otherwise stay until the size pushes it out: memory growing with history).
+        while self._items:
+            stamp, _ = next(iter(self._items.values()))
+            if len(self._items) <= self._size and now - stamp <= self._ttl:
+                break
             self._items.popitem(last=False)
 
 
