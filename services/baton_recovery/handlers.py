@@ -37,6 +37,7 @@ from baton.db import Database
 from baton.errors import BatonError, HandlerError
 from baton.protocol.duration import parse_duration
 from baton.protocol.event import Event
+from baton.protocol.fields import TERMINAL_STATUSES
 from baton.protocol.messages.base import utc_now
 from baton.runtime import Outbox, first_time
 from baton_recovery.actions import TRACE_CONTEXT, Actions, request_for
@@ -132,6 +133,11 @@ class RecoveryHandlers:
                 ],
             )
         self.writer.committed(written)
+        for request in requests:
+            # The last checkpoint of a workflow comes after its end (the hub asks for it
+            # with the change that ends it): nothing will build on it, so it is not kept.
+            if request.state.get("status") in TERMINAL_STATUSES:
+                self.writer.forget(request.workflow_id)
         self.outbox.notify()
 
     # -- failures --------------------------------------------------------------------------

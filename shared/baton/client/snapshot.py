@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
+
+from baton.protocol.fields import TERMINAL_STATUSES
 
 __all__ = ["TERMINAL_STATUSES", "WorkflowSnapshot", "snapshot"]
-
-TERMINAL_STATUSES: Final[frozenset[str]] = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
-"""Workflow statuses after which nothing changes any more."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,15 @@ hub's default workflow type, which every service derives the same way.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Final
 
 from baton.errors import ProtocolError
 from baton.protocol.duration import parse_duration
 
-__all__ = ["number", "seconds", "text", "workflow_type_of"]
+__all__ = ["TERMINAL_STATUSES", "number", "seconds", "text", "workflow_type_of"]
+
+TERMINAL_STATUSES: Final[frozenset[str]] = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+"""The statuses a workflow ends in."""
 
 
 def text(value: Any) -> str | None:
