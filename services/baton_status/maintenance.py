@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from baton.db import Database
+from baton.runtime import PASSING_ERRORS
 from baton_status.handlers import line
 from baton_status.store import StatusStore
 
@@ -70,11 +71,17 @@ async def maintain(
 ) -> None:
     """Summarise and prune now, then every ``interval`` seconds, until cancelled."""
     while True:
-        # Small batches: each renders its views, and holds their rows meanwhile.
-        summarised = await summarise_all(db=db, store=store, batch=min(batch, _SUMMARY_BATCH))
-        pruned = await prune_all(
-            db=db, store=store, older_than=datetime.now(UTC) - retention, batch=batch
-        )
-        if summarised or any(pruned.values()):
-            log.info("summarised %d workflows; pruned %s", summarised, dict(pruned))
+        try:
+            # Small batches: each renders its views, and holds their rows meanwhile.
+            summarised = await summarise_all(db=db, store=store, batch=min(batch, _SUMMARY_BATCH))
+            pruned = await prune_all(
+                db=db, store=store, older_than=datetime.now(UTC) - retention, batch=batch
+            )
+        except PASSING_ERRORS as exc:
+            # A pass cut short by load (a deadlock the server broke, a timeout an operator
+            # set) resumes at the next one; it is no reason to restart the service.
+            log.warning("table upkeep stops until the next pass: %r", exc)
+        else:
+            if summarised or any(pruned.values()):
+                log.info("summarised %d workflows; pruned %s", summarised, dict(pruned))
         await asyncio.sleep(interval)

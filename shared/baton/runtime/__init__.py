@@ -2,12 +2,13 @@
 
 from baton.runtime.ledger import durable_responder, first_time, first_time_and_read
 from baton.runtime.outbox import Outbox
-from baton.runtime.retention import Pruner, PruneRule, RetentionConfig
+from baton.runtime.retention import PASSING_ERRORS, Pruner, PruneRule, RetentionConfig
 from baton.runtime.runner import RUNTIME_MIGRATIONS, ServiceRunner, run_service
 from baton.runtime.service import DEFAULT_PORTS, Loop, Service, ServiceContext
 
 __all__ = [
     "DEFAULT_PORTS",
+    "PASSING_ERRORS",
     "RUNTIME_MIGRATIONS",
     "Loop",
     "Outbox",

@@ -37,6 +37,7 @@ from baton.protocol.duration import parse_duration
 __all__ = [
     "KAFKA_SEGMENT_ROLL",
     "LEDGER_MARGIN",
+    "PASSING_ERRORS",
     "PruneRule",
     "Pruner",
     "RetentionConfig",
@@ -251,7 +252,7 @@ select (select count(*) from old) as seen, (select max(key) from old) as last,
 # A batch cut short by load (a lock or statement timeout set by an operator, a deadlock the
 # server broke): the rule waits for the next pass. An outage is the runner's (the loop
 # starts again with backoff); any other error is a bug and stops the service loudly.
-_PASSING = (
+PASSING_ERRORS: Final = (
     asyncpg.QueryCanceledError,
     asyncpg.LockNotAvailableError,
     asyncpg.DeadlockDetectedError,
@@ -346,7 +347,7 @@ class Pruner:
                     if rule.together_by is not None:
                         args += (cursor,)
                     row = await conn.fetchrow(statement, *args)
-            except _PASSING as exc:
+            except PASSING_ERRORS as exc:
                 log.warning("pruning %s stops until the next pass: %r", rule.name, exc)
                 return total
             deleted = int(row["deleted"])
