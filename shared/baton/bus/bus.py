@@ -320,10 +320,21 @@ class Bus(Lifecycle):
     # -- request-response ------------------------------------------------------------------
 
     def serve(
-        self, service: str, responder: Responder, *, group: str | None = None
+        self,
+        service: str,
+        responder: Responder,
+        *,
+        group: str | None = None,
+        durable: bool = False,
     ) -> Subscription:
-        """Answer requests sent to ``service``'s commands topic with ``responder``."""
-        cache = ReplyCache()
+        """Answer requests sent to ``service``'s commands topic with ``responder``.
+
+        Replies are remembered by request id, so a repeated request is answered again and
+        not applied twice. ``durable``: the responder stores its replies itself
+        (:func:`baton.runtime.durable_responder`), so memory keeps only recent ones, to
+        spare a quick retry a database round trip.
+        """
+        cache = ReplyCache(size=1_000, ttl=120.0) if durable else ReplyCache()
 
         async def handle(request: Event) -> None:
             if not request.request_id:

@@ -85,6 +85,7 @@ class Service:
                 handler=handler,
                 after_commit=self.outbox.notify,
             ),
+            durable=True,
         )
 
     def subscribe_each(self, handlers: Mapping[str, Handler]) -> None:
