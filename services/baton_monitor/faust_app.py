@@ -27,6 +27,7 @@ from baton.protocol.fields import seconds
 from baton.security.kafka_client import KafkaSecurity
 from baton.stack.kafka import min_insync_replicas
 from baton_monitor.streamviews import MALFORMED
+from baton_monitor.tally import PartitionedTable
 
 __all__ = [
     "MALFORMED",
@@ -272,11 +273,11 @@ def build_app(
         # the default (60 s) would keep a restarted monitor waiting that long.
         broker_session_timeout=6.0,
         broker_heartbeat_interval=2.0,
+        Table=PartitionedTable,
     )
     app.producer = DurableProducer(app.transport, loop=app.loop, beacon=app.beacon)
-    # Each event writes several changelog records (one per hopping window it falls in, and
-    # sketches), and
-    # past faust's default of 100 buffered sends every event logs a warning.
+    # A batch writes a changelog record per window and key it changed; past faust's default
+    # of 100 buffered sends every batch would log a warning.
     app.producer.buffer.max_messages = 5000
     return app
 

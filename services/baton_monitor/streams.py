@@ -13,10 +13,13 @@ changelog topics on start, so a restarted monitor keeps its windows and percenti
 without re-reading the events. (Starts of tasks that never end stay in the start table;
 a compacted topic holds one record each.)
 
-Every table key carries the source partition: faust writes a change to the changelog
-partition of the event that caused it, so a key shared by two partitions would be restored
-from whichever partition is read last. With the partition in the key each changelog
-partition holds its own keys. :meth:`MonitorStreams.figures` exports them per partition this
+The agent counts the records that arrived together as one batch and writes each changed
+key once (:mod:`baton_monitor.tally`), not a changelog record per event per window.
+
+Every table key carries the source partition, and a change goes to that partition of the
+changelog (:class:`~baton_monitor.tally.PartitionedTable`): each changelog partition holds
+its own keys, and the replica that owns a source partition restores exactly them.
+:meth:`MonitorStreams.figures` exports them per partition this
 instance owns, and a snapshot sums them (:func:`baton_monitor.streamviews.merge`); with
 several replicas, the service publishes each one's figures so that any of them can sum
 every partition's.
@@ -29,16 +32,17 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+from faust.types.windows import WindowT
 from faust.windows import HoppingWindow, TumblingWindow
 
 from baton.protocol.fields import workflow_type_of
 from baton.security.kafka_client import KafkaSecurity
-from baton_monitor import sketch, streamviews
+from baton_monitor import streamviews
 from baton_monitor.faust_app import (
     MALFORMED,
     Reading,
@@ -49,10 +53,16 @@ from baton_monitor.faust_app import (
     read_line,
 )
 from baton_monitor.streamviews import Figures, window_key
+from baton_monitor.tally import Tally
 
 __all__ = ["MonitorStreams"]
 
 log = logging.getLogger(__name__)
+
+_BATCH: Final = 2_000
+"""Most records the counting agent takes at once."""
+_WITHIN: Final = 1.0
+"""Seconds it waits for more before counting what it has: what the windows lag behind."""
 
 WindowCallback = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -109,11 +119,19 @@ class MonitorStreams:
         self.app: Any = None
         self.source: SourceTopic | None = None
         self._tables: dict[str, Any] = {}
-        self._windowed: dict[str, Any] = {}
+        # Same as .tumbling(size, expires=...) / .hopping(size, step, expires=...), with the
+        # window objects shared so that a snapshot can pick windows before the tables exist.
+        self._windows: dict[str, WindowT] = {
+            "tumbling": self._tumbling,
+            "errors": self._tumbling,
+            "hopping": self._hopping,
+            "sketches": self._tumbling,
+        }
         self._restored: dict[str, int] = {}
         self._processed = 0
         self._late = 0
         self._replayed = 0
+        self._written = 0
         self._closer: asyncio.Task[None] | None = None
         self._stopped = False
 
@@ -152,7 +170,7 @@ class MonitorStreams:
             source=self.source,
             retention_s={
                 table.changelog_topic.get_topic_name(): (
-                    table.window.expires if name in self._windowed else None
+                    table.window.expires if name in self._windows else None
                 )
                 for name, table in self._tables.items()
             },
@@ -194,6 +212,7 @@ class MonitorStreams:
             "processed": self._processed,
             "late": self._late,
             "replayed": self._replayed,
+            "changelog_writes": self._written,
             **streamviews.merge(
                 figures,
                 at=moment,
@@ -241,28 +260,20 @@ class MonitorStreams:
             "starts": app.Table("open_starts", default=None),
             "counted": app.Table("counted_offsets", default=None),
         }
-        # Same as .tumbling(size, expires=...) / .hopping(size, step, expires=...), with the
-        # window objects shared so that a snapshot can pick windows before the tables exist.
-        windows = {
-            "tumbling": self._tumbling,
-            "errors": self._tumbling,
-            "hopping": self._hopping,
-            "sketches": self._tumbling,
-        }
-        self._windowed = {
-            name: self._tables[name].using_window(window) for name, window in windows.items()
-        }
+        for name, window in self._windows.items():
+            self._tables[name].using_window(window)
         for name, table in self._tables.items():
             table.on_recover(self._recovery_callback(name, table))
 
         async def count(stream: Any) -> None:
-            async for event in stream.events():
-                self._count(event)
+            async for events in stream.take_events(_BATCH, within=_WITHIN):
+                self._count(events)
 
         app.agent(topic, name="count_events")(count)
 
-    def _count(self, event: Any) -> None:
-        """Add one record to the windows of its timestamp (inside the agent's stream).
+    def _count(self, events: Sequence[Any]) -> None:
+        """Add the records that arrived together to the windows of their timestamps, each
+        changed key written once (:mod:`baton_monitor.tally`).
 
         A record at or before the latest counted from its partition is skipped: faust
         commits source offsets only every second, so after a kill -9 or a rebalance the
@@ -270,58 +281,55 @@ class MonitorStreams:
         holds. The latest offset counted is a table too, written to the same changelog
         partition as the counts.
         """
-        message = event.message
-        counted = self._tables["counted"]
-        done = counted.get(message.partition)
-        if done is not None and message.offset <= done:
-            self._replayed += 1
-            return
-        counted[message.partition] = message.offset
-        self._processed += 1
-        if message.timestamp < time.time() - self._horizon:
-            # Its windows have expired already; counting would only churn the changelog.
-            self._late += 1
-            return
-        reading = read_line(message.value)
-        partition = message.partition
-        self._windowed["tumbling"][(partition, reading.kind)] += 1
-        self._windowed["hopping"][(partition, reading.kind)] += 1
-        if reading.failed_agent is not None:
-            self._windowed["errors"][(partition, reading.failed_agent)] += 1
-        if reading.kind != MALFORMED:
-            self._time(partition, reading, at=message.timestamp)
+        tally = Tally(tables=self._tables, windows=self._windows)
+        for event in events:
+            message = event.message
+            partition = message.partition
+            done = tally.counted(partition)
+            if done is not None and message.offset <= done:
+                self._replayed += 1
+                continue
+            tally.mark(partition, message.offset)
+            self._processed += 1
+            if message.timestamp < time.time() - self._horizon:
+                # Its windows have expired already; counting would only churn the changelog.
+                self._late += 1
+                continue
+            reading = read_line(message.value)
+            at = message.timestamp
+            tally.count("tumbling", (partition, reading.kind), at=at)
+            tally.count("hopping", (partition, reading.kind), at=at)
+            if reading.failed_agent is not None:
+                tally.count("errors", (partition, reading.failed_agent), at=at)
+            if reading.kind != MALFORMED:
+                self._time(tally, partition, reading, at=at)
+        self._written += tally.write()
 
-    def _time(self, partition: int, reading: Reading, *, at: float) -> None:
+    def _time(self, tally: Tally, partition: int, reading: Reading, *, at: float) -> None:
         """Add the record's latency, and the duration it ends, to the sketches."""
-        self._sample(partition, "latency", "all", max(0.0, time.time() - at))
+        tally.sample((partition, "latency", "all"), max(0.0, time.time() - at), at=at)
         kind, subject = reading.kind, reading.subject
         if not subject or not kind.startswith(("TASK_", "PHASE_")):
             return
         scope = "task" if kind.startswith("TASK_") else "phase"
         key = (partition, reading.workflow_id, scope, subject)
-        starts = self._tables["starts"]
-        if kind in ("TASK_STARTED", "PHASE_STARTED") or (
-            kind == "TASK_ASSIGNED" and key not in starts
-        ):
-            starts[key] = at
+        began = tally.start(key)
+        if kind in ("TASK_STARTED", "PHASE_STARTED") or (kind == "TASK_ASSIGNED" and began is None):
+            tally.begin(key, at=at)
         elif kind in ("TASK_COMPLETED", "PHASE_COMPLETED"):
-            began = starts.get(key)
             if began is not None:
-                del starts[key]
+                tally.end(key)
             duration = reading.duration
             if duration is None and began is not None:
-                duration = max(0.0, at - float(began))
+                duration = max(0.0, at - began)
             if duration is not None:
                 label = reading.agent if scope == "task" else subject
                 workflow_type = workflow_type_of(reading.workflow_id)
-                self._sample(partition, f"{scope}_duration", f"{workflow_type}/{label}", duration)
-        elif kind in ("TASK_FAILED", "TASK_CANCELLED", "PHASE_FAILED") and key in starts:
-            del starts[key]
-
-    def _sample(self, partition: int, metric: str, label: str, value: float) -> None:
-        table = self._windowed["sketches"]
-        key = (partition, metric, label)
-        table[key] = sketch.add(table[key].value(), value)
+                tally.sample(
+                    (partition, f"{scope}_duration", f"{workflow_type}/{label}"), duration, at=at
+                )
+        elif kind in ("TASK_FAILED", "TASK_CANCELLED", "PHASE_FAILED") and began is not None:
+            tally.end(key)
 
     def _recovery_callback(self, name: str, table: Any) -> Callable[[], Awaitable[None]]:
         async def recovered() -> None:
