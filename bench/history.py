@@ -53,6 +53,7 @@ from baton_hub import workflow as wf
 from baton_status.handlers import line
 from baton_status.projection import apply
 from baton_status.render import PRIORITY_ORDER
+from baton_status.store import StatusStore
 from baton_status.views import WorkflowView
 from bench.report import print_result
 from bench.workflows import drop_schema
@@ -239,6 +240,8 @@ async def fill(db: Database, *, run: str, have: int, want: int) -> float:
         for first in range(have, want, BATCH):
             batch = list(rows(run, first, min(want, first + BATCH), shapes))
             await conn.copy_records_to_table("status_workflows", records=batch, columns=COLUMNS)
+            # The service counts ended workflows as it writes them; so does the bench.
+            await StatusStore(channel="bench").count_ended(conn, [(r[1], r[0], 1) for r in batch])
         await conn.execute("vacuum analyze status_workflows")  # as autovacuum would, later
     finally:
         await conn.close()

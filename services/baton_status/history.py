@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Sequence
-from typing import Final
+from typing import Final, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,7 +29,10 @@ __all__ = [
     "PHASE_LIMIT",
     "SAMPLE_LIMIT",
     "History",
+    "Lesson",
     "Sample",
+    "learn",
+    "lesson",
     "median",
     "merge",
     "observe",
@@ -109,34 +112,57 @@ def record_workflow(
     return history
 
 
-def observe(history: History, *, view: WorkflowView, event: Event) -> History:
-    """Learn from ``event`` once it is applied to ``view``; returns ``history``.
+class Lesson(NamedTuple):
+    """One duration a workflow's event taught: a phase's (``phase`` set) or a whole run's."""
 
-    ``PHASE_COMPLETED`` records that phase's actual duration, ``WORKFLOW_COMPLETED`` the
-    whole run (from start, else creation, to the end); other events change nothing.
+    workflow_type: str
+    phase: str | None
+    seconds: float
+    workflow_id: str
+
+
+def lesson(*, view: WorkflowView, event: Event) -> Lesson | None:
+    """What ``event``, once applied to ``view``, teaches (None: nothing).
+
+    ``PHASE_COMPLETED`` gives that phase's actual duration, ``WORKFLOW_COMPLETED`` the whole
+    run (from start, else creation, to the end); other events nothing.
     """
     if event.event_type == "PHASE_COMPLETED":
         name = event.data.get("phase_id")
         index = view.phase_index(name if isinstance(name, str) else event.phase)
         phase = view.phases[index] if index is not None else None
         if phase is not None and phase.status == "completed" and phase.duration_s is not None:
-            record_phase(
-                history,
-                workflow_type=view.workflow_type,
-                phase=phase.name,
-                seconds=phase.duration_s,
-                workflow_id=view.workflow_id,
-            )
+            return Lesson(view.workflow_type, phase.name, phase.duration_s, view.workflow_id)
     elif event.event_type == "WORKFLOW_COMPLETED" and view.status == "COMPLETED":
         began = view.started_at or view.created_at
         if began is not None and view.finished_at is not None:
-            record_workflow(
-                history,
-                workflow_type=view.workflow_type,
-                seconds=(view.finished_at - began).total_seconds(),
-                workflow_id=view.workflow_id,
-            )
-    return history
+            seconds = (view.finished_at - began).total_seconds()
+            return Lesson(view.workflow_type, None, seconds, view.workflow_id)
+    return None
+
+
+def learn(history: History, taught: Lesson) -> History:
+    """Record ``taught`` in ``history`` (its workflow type's); returns ``history``."""
+    if taught.phase is None:
+        return record_workflow(
+            history,
+            workflow_type=taught.workflow_type,
+            seconds=taught.seconds,
+            workflow_id=taught.workflow_id,
+        )
+    return record_phase(
+        history,
+        workflow_type=taught.workflow_type,
+        phase=taught.phase,
+        seconds=taught.seconds,
+        workflow_id=taught.workflow_id,
+    )
+
+
+def observe(history: History, *, view: WorkflowView, event: Event) -> History:
+    """Learn from ``event`` once it is applied to ``view``; returns ``history``."""
+    taught = lesson(view=view, event=event)
+    return history if taught is None else learn(history, taught)
 
 
 def merge(histories: Iterable[History]) -> History:

@@ -60,7 +60,7 @@ class StatusService(Service):
         self.changes = Changes(
             dsn=self.db.dsn, channel=self.store.channel, reader=self.reader, stream=self.stream
         )
-        self.bus.subscribe("#", self.model.on_event, group=self.group, name="read-model")
+        self.bus.subscribe_batches("#", self.model.on_events, group=self.group, name="read-model")
         self.bus.serve("status", self.answer)
 
     async def started(self) -> None:

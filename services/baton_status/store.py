@@ -11,6 +11,7 @@ listener once the transaction commits (:mod:`baton_status.changes`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -58,6 +59,14 @@ def _columns(view: WorkflowView, summary: dict[str, Any]) -> tuple[Any, ...]:
         summary,
     )
 
+
+_COUNT_ENDED = """
+insert into status_ended as e (status, shard, n)
+select status, abs(hashtext(id)) % 16, sum(delta)
+from unnest($1::text[], $2::text[], $3::bigint[]) as d (status, id, delta)
+group by 1, 2 order by 1, 2
+on conflict (status, shard) do update set n = e.n + excluded.n
+"""
 
 _SAVE = """
 with saved as (
@@ -120,6 +129,15 @@ class StatusStore(StatusQueries):
             _SAVE, *_columns(view, summary), view.model_dump(mode="json"), self.channel
         )
         return version
+
+    async def count_ended(self, conn: Any, changes: Sequence[tuple[str, str, int]]) -> None:
+        """Add ``(status, workflow_id, ±1)`` changes to the ended counts, one statement in
+        (status, shard) order: every writer takes the shards' locks in that order, so none
+        waits for another in a cycle. Only ended statuses count."""
+        counted = [c for c in changes if c[0] in TERMINAL]
+        if counted:
+            statuses, ids, deltas = zip(*counted, strict=True)
+            await conn.execute(_COUNT_ENDED, list(statuses), list(ids), list(deltas))
 
     async def unsummarised(self, conn: Any, *, batch: int) -> list[WorkflowView]:
         """Up to ``batch`` views whose row has no list line yet (written before the summary

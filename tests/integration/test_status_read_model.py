@@ -4,6 +4,7 @@ each other's rows; a failed write leaves no copy behind; nothing is loaded at st
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from baton.protocol.event import Event
 from baton_status.handlers import ReadModel
 from baton_status.history import History
 from baton_status.listing import ListQuery
+from baton_status.maintenance import prune_all
 from baton_status.memory import Memory
 from baton_status.projection import apply
 from baton_status.reader import Reader
@@ -199,3 +201,92 @@ async def test_memory_stays_bounded_and_a_new_replica_loads_nothing(db: Database
     assert found is not None
     assert found.timeline[0].event_type == "WORKFLOW_CREATED"
     assert len(fresh.views) == 1
+
+
+def interleaved(*workflows: list[Event]) -> list[Event]:
+    """The events of several workflows as one partition would hold them: taking turns."""
+    out: list[Event] = []
+    longest = max(len(w) for w in workflows)
+    for i in range(longest):
+        out += [w[i] for w in workflows if i < len(w)]
+    return out
+
+
+async def test_a_batch_is_one_transaction_and_ends_as_its_events_one_by_one(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events that arrive together are applied in one transaction; views, history and the
+    ledger end as if each had been applied alone, a repeated event within the batch too."""
+    model, reader, memory = replica(db)
+    workflows = {name: run(name) for name in ("rm_b1", "rm_b2", "rm_b3")}
+    batch = interleaved(*workflows.values())
+    batch.insert(5, batch[2])  # delivered twice within one batch: applied once
+    opened = 0
+    transaction = db.transaction
+
+    def counted() -> Any:
+        nonlocal opened
+        opened += 1
+        return transaction()
+
+    monkeypatch.setattr(db, "transaction", counted)
+    await model.on_events(batch)
+    monkeypatch.undo()
+
+    assert opened == 1
+    for name, events in workflows.items():
+        stored = await stored_view(db, name)
+        assert stored.model_dump(mode="json") == reference(events).model_dump(mode="json")
+        held = memory.views.get(name)
+        assert held is not None  # kept once committed
+    assert runs(await stored_history(db)) == ["rm_b1", "rm_b2", "rm_b3"]
+    await model.on_events(batch)  # the whole batch again (a replay): nothing changes
+    assert runs(await stored_history(db)) == ["rm_b1", "rm_b2", "rm_b3"]
+    page = await reader.page(ListQuery(limit=10))
+    assert {w.workflow_id: w.status for w in page.workflows} == dict.fromkeys(
+        workflows, "COMPLETED"
+    )
+
+
+async def test_a_failed_batch_commits_nothing_and_its_events_then_apply_alone(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, _, memory = replica(db)
+    workflows = {name: run(name) for name in ("rm_f1", "rm_f2")}
+    batch = interleaved(*workflows.values())
+
+    async def broken(conn: Any, workflow_type: str, history: History) -> int:
+        raise Refused("the row was refused")
+
+    monkeypatch.setattr(model.store, "save_history", broken)
+    with pytest.raises(Refused):
+        await model.on_events(batch)  # the history is written at the batch's end
+    monkeypatch.undo()
+    count = "select count(*) from status_workflows where workflow_id like 'rm_f%'"
+    assert await db.pool.fetchval(count) == 0  # not even the views written before
+    assert not any(name in memory.views for name in workflows)
+    for event in batch:  # as the bus hands a failed batch's events over again
+        await model.on_event(event)
+    for name, events in workflows.items():
+        stored = await stored_view(db, name)
+        assert stored.model_dump(mode="json") == reference(events).model_dump(mode="json")
+    assert runs(await stored_history(db)) == ["rm_f1", "rm_f2"]
+
+
+async def test_batches_ending_workflows_at_once_never_deadlock_and_count_each_once(
+    db: Database,
+) -> None:
+    """Replicas' batches end workflows in different orders beside a retention pass: the
+    ended counts' shards are locked in one order, so none waits in a cycle."""
+    model, reader, _ = replica(db)
+    other, _, _ = replica(db)
+    batches = []
+    for b in range(4):
+        names = [f"rm_d{b}_{n:02d}" for n in range(12)]
+        ordered = names if b % 2 else names[::-1]
+        batches.append(interleaved(*(run(name) for name in ordered)))
+    writers = [(model if b % 2 else other).on_events(batch) for b, batch in enumerate(batches)]
+    await asyncio.gather(*writers, prune_all(db=db, store=model.store, older_than=T0, batch=5))
+    assert (await reader.overview()).counts == {"COMPLETED": 48}
+    counted = await db.pool.fetchval("select sum(n) from status_ended")
+    assert counted == 48
