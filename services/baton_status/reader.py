@@ -102,7 +102,14 @@ class Reader:
             )
             if view is None:
                 return None
+            shared = self._shared(workflow_id, view)
             history = await self._history(conn, [view])
+            if shared and not self._shared(workflow_id, view):
+                # The writer took this copy meanwhile (see _settle): read the row again.
+                row = await read(None)
+                if row.version is None:
+                    return None
+                view = WorkflowView.model_validate(row.value)
         return detail(
             view,
             history=history,
@@ -122,9 +129,10 @@ class Reader:
             open_rows = await self.queries.open_rows(conn)
             for _, status in open_rows.values():
                 counts[status] = counts.get(status, 0) + 1
-            views = await self._views(conn, {w: v for w, (v, _) in open_rows.items()})
+            views, shared = await self._views(conn, {w: v for w, (v, _) in open_rows.items()})
             history = await self._history(conn, views.values())
             system = await self._system(conn)
+            await self._settle(conn, views, shared)
         return overview(views.values(), system, history=history, now=_now(), counts=counts)
 
     async def _summaries(self, conn: Any, lines: list[Line]) -> list[dict[str, Any]]:
@@ -135,8 +143,9 @@ class Reader:
             for line in lines
             if line.summary is None or line.status not in TERMINAL
         }
-        views = await self._views(conn, live) if live else {}
+        views, shared = await self._views(conn, live)
         history = await self._history(conn, views.values())
+        await self._settle(conn, views, shared)
         now = _now()
         out: list[dict[str, Any]] = []
         for line in lines:
@@ -147,20 +156,48 @@ class Reader:
                 out.append(_stored(line.summary))
         return out
 
-    async def _views(self, conn: Any, versions: dict[str, int]) -> dict[str, WorkflowView]:
+    async def _views(
+        self, conn: Any, versions: dict[str, int]
+    ) -> tuple[dict[str, WorkflowView], set[str]]:
         """The views of ``versions``' workflows: copies of those versions, else read (and
-        copied, partial)."""
+        copied, partial); and which of them are the writer's full copies (:meth:`_settle`)."""
         found: dict[str, WorkflowView] = {}
+        shared: set[str] = set()
         for workflow_id, version in versions.items():
             held = self.memory.views.get(workflow_id, version=version)
             if held is not None:
                 found[workflow_id] = held.value
+                if held.full:
+                    shared.add(workflow_id)
         missing = [w for w in versions if w not in found]
         if missing:
             for version, view in await self.queries.light_views(conn, missing):
                 self.memory.views.put(view.workflow_id, version, view, full=False)
                 found[view.workflow_id] = view
-        return {w: found[w] for w in versions if w in found}
+        return {w: found[w] for w in versions if w in found}, shared
+
+    def _shared(self, workflow_id: str, view: WorkflowView) -> bool:
+        """Whether ``view`` is still the full copy this replica holds of the workflow."""
+        held = self.memory.views.get(workflow_id, full=True)
+        return held is not None and held.value is view
+
+    async def _settle(self, conn: Any, views: dict[str, WorkflowView], shared: set[str]) -> None:
+        """Read again the views among ``shared`` that the writer took since they were got.
+
+        The writer changes the copy it takes in place and puts it back once committed, so
+        one taken while this answer awaited may already show changes not committed yet
+        (or never: its transaction can fail). A view read from the database is this
+        answer's own. Render right after, without awaiting in between.
+        """
+        while True:
+            taken = [w for w in shared if not self._shared(w, views[w])]
+            if not taken:
+                return
+            shared.difference_update(taken)
+            for workflow_id in taken:
+                del views[workflow_id]  # unless it is still there (pruned meanwhile)
+            for _, view in await self.queries.light_views(conn, taken):
+                views[view.workflow_id] = view
 
     async def _history(self, conn: Any, views: Iterable[WorkflowView]) -> History:
         """The history of the types of ``views`` still open (an ended one's answers do not

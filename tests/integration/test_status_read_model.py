@@ -290,3 +290,42 @@ async def test_batches_ending_workflows_at_once_never_deadlock_and_count_each_on
     assert (await reader.overview()).counts == {"COMPLETED": 48}
     counted = await db.pool.fetchval("select sum(n) from status_ended")
     assert counted == 48
+
+
+async def test_answers_never_show_a_change_the_writer_has_not_committed(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A list line or a detail rendered while the writer takes the workflow's copy to
+    change it shows the committed state, not the change in progress."""
+    model, reader, memory = replica(db)
+    events = run("rm_race")
+    done = next(i for i, e in enumerate(events) if e.event_type == "TASK_COMPLETED")
+    await model.on_events(events[:done])  # committed: running, nothing done yet
+    version = await db.pool.fetchval(
+        "select version from status_workflows where workflow_id = 'rm_race'"
+    )
+    read_histories = reader.queries.histories
+    changed: list[str] = []
+
+    async def writer_meanwhile(conn: Any, known: dict[str, int | None]) -> Any:
+        # As the writer does, in the middle of this answer: take the copy, change it.
+        taken = memory.views.take("rm_race", version=version)
+        if taken is not None:
+            for event in events[done:]:
+                apply(taken, event)  # never committed
+            changed.append(taken.status)
+        return await read_histories(conn, known)
+
+    monkeypatch.setattr(reader.queries, "histories", writer_meanwhile)
+    for answer in ("page", "detail"):
+        memory.views.put("rm_race", version, await stored_view(db, "rm_race"))
+        if answer == "page":
+            line = (await reader.page(ListQuery(limit=10))).workflows[0]
+            status, progress = line.status, line.progress
+        else:
+            found = await reader.detail("rm_race", detailed=False, include_dependencies=False)
+            assert found is not None
+            status, progress = found.status, found.progress
+        assert changed == ["COMPLETED"]  # the writer did change the copy meanwhile...
+        assert (status, progress) == ("STARTED", 0.0)  # ...and the answer is the committed
+        changed.clear()
