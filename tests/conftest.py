@@ -1,8 +1,16 @@
 """Shared fixtures.
 
-Tests marked ``integration`` need the real Kafka broker and PostgreSQL; the session brings
-the local stack up when none is configured (``baton stack up``), and fails — never skips —
-when it cannot.
+Tests marked ``integration`` need the real Kafka broker and PostgreSQL. They run against the
+suite's own stack, never the user's (``baton stack up`` with the default home and ports):
+its own home ``~/.cache/baton-test`` and ports (Kafka 18092, PostgreSQL 18432; see
+tests/stack.py). The session starts it when it is not running, stops it at the end when it
+started it, and fails — never skips — when it cannot start it. Before any test runs, this
+process's environment, which every subprocess inherits, is pointed at it:
+``BATON_KAFKA_BOOTSTRAP``, ``BATON_PG_DSN``, ``BATON_HOME`` and the other ``BATON_KAFKA_*`` /
+``BATON_PG_*`` / ``BATON_STACK_*`` variables of the shell are ignored, so a shell configured
+for the user's own broker or database does not lead the tests there.
+``BATON_TEST_USE_CONFIGURED=1`` uses the stack that environment configures instead, as found
+(started by ``baton stack up`` when local, and left running).
 """
 
 from __future__ import annotations
@@ -21,6 +29,22 @@ import pytest
 from baton.bus import Bus, MemoryTransport
 from baton.config import BatonSettings
 from baton.db import Database
+from tests.stack import (
+    apply_test_environment,
+    session_stack,
+    share_jars,
+    user_settings,
+    uses_configured_stack,
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point this process and every subprocess at the suite's own stack (before collection:
+    some test modules read the environment when they load)."""
+    apply_test_environment(os.environ)
+    if not uses_configured_stack(os.environ):  # the Kafka jars the user's stack fetched
+        home = BatonSettings.from_env(os.environ).home
+        share_jars(source=user_settings(os.environ).home, home=home)
 
 
 @contextlib.asynccontextmanager
@@ -69,21 +93,22 @@ _PREFIXES: set[str] = set()
 
 @pytest.fixture(scope="session")
 def live_stack() -> Iterator[BatonSettings]:
-    """Settings of a running Kafka + PostgreSQL, started locally when needed.
+    """Settings of the suite's running Kafka + PostgreSQL (module docstring), started when
+    needed and stopped at the end when this session started them.
 
     Test topics get 2 partitions, and the topics of every prefix this session made are
     deleted at its end: a broker keeps files open per partition, and leftovers would pile
     up. (Only this session's: another session may be using the same broker right now.)
     """
-    from baton.stack import Stack
     from baton.topics import delete_topics
 
     settings = BatonSettings.from_env(os.environ).model_copy(update={"partitions": 2})
-    Stack(settings=settings).up()
-    yield settings
-    if _PREFIXES:
-        ours = "^(" + "|".join(sorted(_PREFIXES)) + r")\."
-        _in_thread(functools.partial(delete_topics, bootstrap=settings.bootstrap, pattern=ours))
+    with session_stack(settings=settings, own=not uses_configured_stack(os.environ)):
+        yield settings
+        if _PREFIXES:
+            ours = "^(" + "|".join(sorted(_PREFIXES)) + r")\."
+            delete = functools.partial(delete_topics, bootstrap=settings.bootstrap, pattern=ours)
+            _in_thread(delete)
 
 
 def _in_thread(make: Callable[[], Awaitable[object]]) -> None:

@@ -33,11 +33,13 @@ __all__ = [
     "LOCAL_KAFKA_HOST",
     "LOCAL_KAFKA_PORT",
     "LOCAL_PG_DSN",
+    "LOCAL_PG_PORT",
     "SERVICES",
     "BatonSettings",
     "ServiceConfig",
     "TopicNames",
     "deployment_schema",
+    "local_pg_dsn",
 ]
 
 SERVICES: tuple[str, ...] = ("hub", "resource", "status", "monitor", "recovery")
@@ -53,8 +55,16 @@ LOCAL_KAFKA_PORT = 19092
 LOCAL_KAFKA_BOOTSTRAP = f"{LOCAL_KAFKA_HOST}:{LOCAL_KAFKA_PORT}"
 """Where ``baton stack up`` starts its broker by default (controller on the next port);
 ``BATON_STACK_KAFKA_PORT`` moves it."""
-LOCAL_PG_DSN = "postgresql://baton@127.0.0.1:55432/baton"
-"""Where ``baton stack up`` starts its database."""
+LOCAL_PG_PORT = 55432
+
+
+def local_pg_dsn(*, port: int = LOCAL_PG_PORT) -> str:
+    """DSN of the local stack's database when its server listens on ``port``."""
+    return f"postgresql://baton@127.0.0.1:{port}/baton"
+
+
+LOCAL_PG_DSN = local_pg_dsn()
+"""Where ``baton stack up`` starts its database by default; ``BATON_STACK_PG_PORT`` moves it."""
 DEFAULT_PREFIX = "baton"
 """The default topic prefix; its deployment keeps its tables in schema ``public``."""
 
@@ -112,6 +122,7 @@ class BatonSettings(BaseModel):
         home: Where the local stack keeps Kafka jars, data and logs.
         stack_kafka_port: Port of the local stack's first Kafka broker (its controller
             listens on the next port; broker ``n`` of a cluster on this + 10·(n-1)).
+        stack_pg_port: Port of the local stack's PostgreSQL server.
         partitions: Partitions of the events, commands and retry topics.
         replication: Replication factor of every topic. Unset: three, or the cluster's
             broker count when it has fewer (one on a single broker).
@@ -163,6 +174,7 @@ class BatonSettings(BaseModel):
     max_line_bytes: int = Field(default=1_048_576, ge=64)
     home: Path = Path.home() / ".cache" / "baton"
     stack_kafka_port: int = Field(default=LOCAL_KAFKA_PORT, ge=1024, le=65000)
+    stack_pg_port: int = Field(default=LOCAL_PG_PORT, ge=1024, le=65000)
     partitions: int = Field(default=6, ge=1, le=1000)
     replication: int | None = Field(default=None, ge=1, le=10)
     events_retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=60_000)
@@ -283,7 +295,12 @@ class BatonSettings(BaseModel):
     @property
     def dsn(self) -> str:
         """PostgreSQL DSN: ``BATON_PG_DSN`` or the local stack's database."""
-        return self.pg_dsn or LOCAL_PG_DSN
+        return self.pg_dsn or self.local_dsn
+
+    @property
+    def local_dsn(self) -> str:
+        """DSN of the local stack's database (``baton stack up``), on ``stack_pg_port``."""
+        return local_pg_dsn(port=self.stack_pg_port)
 
     @property
     def db_schema(self) -> str:

@@ -98,8 +98,15 @@ _SECCOMP_ALLOWED = {"RuntimeDefault", "Localhost"}
 
 
 def tools_dir() -> Path:
-    """Where scripts/deploy-tools.sh installs helm, kubeconform and Kubernetes schemas."""
-    home = os.environ.get("BATON_HOME") or str(Path.home() / ".cache" / "baton")
+    """Where scripts/deploy-tools.sh installs helm, kubeconform and Kubernetes schemas.
+
+    The user's ``BATON_HOME``: inside the test suite, whose own stack has a home of its own,
+    the user's is kept in ``BATON_TEST_USER_HOME`` (tests/stack.py).
+    """
+    env = os.environ
+    home = env.get("BATON_TEST_USER_HOME", env.get("BATON_HOME")) or str(
+        Path.home() / ".cache" / "baton"
+    )
     return Path(home) / "tools"
 
 

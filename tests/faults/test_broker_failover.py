@@ -38,7 +38,6 @@ import pytest
 
 from baton.bus import Bus
 from baton.config import BatonSettings
-from baton.stack import KAFKA_VERSION
 from baton.stack.kafka import KafkaLayout, KafkaStack
 from baton.topics import describe_topics
 from tests.e2e.agents import Decision, EventLog, SimAgents
@@ -50,6 +49,7 @@ from tests.faults.support import (
     partition_leaders,
     run_workflows,
 )
+from tests.stack import share_jars
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.timeout(1200)]
 
@@ -90,20 +90,14 @@ def _free_port_base(start: int) -> int:
     raise RuntimeError(f"no free ports for a {BROKERS}-broker cluster from {start} upward")
 
 
-def _share_jars(source: Path, home: Path) -> None:
-    """Link the Kafka jars an earlier ``baton stack up`` fetched, so none is fetched twice."""
-    jars = source / "kafka" / KAFKA_VERSION
-    if (jars / "libs.complete").exists():
-        (home / "kafka").mkdir(parents=True, exist_ok=True)
-        (home / "kafka" / KAFKA_VERSION).symlink_to(jars, target_is_directory=True)
-
-
 @pytest.fixture(scope="module")
-def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BatonSettings]:
+def live_stack(
+    live_stack: BatonSettings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BatonSettings]:
     """This module's Kafka: a three-broker cluster of its own; the session's PostgreSQL."""
-    base = BatonSettings.from_env(os.environ)
+    base = live_stack
     home = tmp_path_factory.mktemp("kafka-cluster")
-    _share_jars(base.home, home)
+    share_jars(source=base.home, home=home)
     local = base.model_copy(
         update={
             "home": home,

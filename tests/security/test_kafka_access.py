@@ -7,6 +7,7 @@ asserts 0 successes (``pytest -s`` shows them).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,8 +24,9 @@ from aiokafka.errors import (
 from pydantic import SecretStr
 
 from baton.bus.kafka import KafkaTransport
+from baton.config import BatonSettings
 from baton.security.kafka_client import KafkaSecurity
-from baton.stack.secure_kafka import LOCAL_SECURE_KAFKA_BOOTSTRAP
+from baton.stack.secure_kafka import SecureKafkaStack
 from tests.security.conftest import SecureKafka
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -35,6 +37,11 @@ counts as rejected too, never as a success."""
 
 
 Attempt = Callable[[], Awaitable[None]]
+
+
+def _bootstrap() -> str:
+    """The secured broker the ``secure_kafka`` fixture runs (the test stack's)."""
+    return SecureKafkaStack(settings=BatonSettings.from_env(os.environ)).bootstrap
 
 
 async def _count(
@@ -67,9 +74,7 @@ async def _count(
 
 
 async def _produce(options: dict[str, Any], topic: str) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=LOCAL_SECURE_KAFKA_BOOTSTRAP, request_timeout_ms=5000, **options
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=_bootstrap(), request_timeout_ms=5000, **options)
     try:
         await producer.start()
         await producer.send_and_wait(topic, b'{"probe": true}')
@@ -80,7 +85,7 @@ async def _produce(options: dict[str, Any], topic: str) -> None:
 async def _join(options: dict[str, Any], topic: str, group: str) -> None:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=LOCAL_SECURE_KAFKA_BOOTSTRAP,
+        bootstrap_servers=_bootstrap(),
         group_id=group,
         request_timeout_ms=5000,
         **options,
@@ -97,7 +102,7 @@ async def _read(options: dict[str, Any], topic: str, group: str) -> None:
     """Succeeds only when a record of ``topic`` actually arrives."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=LOCAL_SECURE_KAFKA_BOOTSTRAP,
+        bootstrap_servers=_bootstrap(),
         group_id=group,
         auto_offset_reset="earliest",
         request_timeout_ms=5000,

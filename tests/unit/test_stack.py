@@ -215,3 +215,30 @@ def test_a_recorded_cluster_is_what_status_down_and_env_follow(tmp_path: Path) -
     )
     assert result.exit_code == 0, result.output
     assert f"export BATON_KAFKA_BOOTSTRAP={cluster.bootstrap}" in result.output
+
+
+def test_the_stack_pg_port_moves_the_local_database(tmp_path: Path) -> None:
+    settings = BatonSettings.from_env({"BATON_STACK_PG_PORT": "18432", "BATON_HOME": str(tmp_path)})
+    assert settings.dsn == "postgresql://baton@127.0.0.1:18432/baton"
+    assert BatonSettings().dsn == LOCAL_PG_DSN  # 55432 unless moved
+    stack = PostgresStack(settings=settings)
+    assert stack.cluster.port == 18432
+    assert stack.cluster.dsn == settings.dsn
+    # Its own address is the local stack; the default port is now another server.
+    itself = settings.model_copy(update={"pg_dsn": settings.dsn})
+    assert PostgresStack(settings=itself).configured is None
+    moved = settings.model_copy(update={"pg_dsn": LOCAL_PG_DSN})
+    assert PostgresStack(settings=moved).configured == LOCAL_PG_DSN
+    with pytest.raises(ConfigError, match="BATON_STACK_PG_PORT"):
+        BatonSettings.from_env({"BATON_STACK_PG_PORT": "80"})
+
+
+def test_the_secured_broker_follows_the_stack_kafka_port(tmp_path: Path) -> None:
+    from baton.stack.secure_kafka import LOCAL_SECURE_KAFKA_BOOTSTRAP, SecureKafkaStack
+
+    assert SecureKafkaStack(settings=BatonSettings(home=tmp_path)).bootstrap == (
+        LOCAL_SECURE_KAFKA_BOOTSTRAP
+    )
+    moved = SecureKafkaStack(settings=BatonSettings(home=tmp_path, stack_kafka_port=18092))
+    assert moved.bootstrap == "127.0.0.1:18094"
+    assert moved.env(user="hub")["BATON_KAFKA_BOOTSTRAP"] == "127.0.0.1:18094"

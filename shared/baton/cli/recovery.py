@@ -85,12 +85,13 @@ def run_test_scenarios(
         ),
     ] = 320,
 ) -> None:
-    """Run the fault suite (tests/faults) against the local stack and print its table:
-    scenario, runs, events, lost, duplicates, resume time.
+    """Run the fault suite (tests/faults) against the test suite's own stack and print its
+    table: scenario, runs, events, lost, duplicates, resume time.
 
     Scenarios: kill -9 of each service, Kafka broker restart, PostgreSQL restart, a zombie
-    hub (SIGSTOP), poison records, full replay. It restarts the local stack's broker and
-    database, so run it against `baton stack up`'s, not a shared one.
+    hub (SIGSTOP), poison records, full replay. It restarts the broker and database of the
+    tests' own stack (home ~/.cache/baton-test, Kafka 18092, PostgreSQL 18432), started for
+    the run; `baton stack up`'s is left alone.
     """
     root = Path(__file__).resolve().parents[3]
     suite = root / "tests" / "faults"

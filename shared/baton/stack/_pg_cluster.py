@@ -21,18 +21,18 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from baton.config import LOCAL_PG_DSN
+from baton.config import LOCAL_PG_DSN, LOCAL_PG_PORT, local_pg_dsn
 from baton.errors import StackError
 from baton.stack._common import log, pid_alive, read_pid, run_command, terminate
 
-__all__ = ["DATABASE", "HOST", "PG_HINT", "PORT", "ROLE", "PgCluster", "find_pg_bin"]
+__all__ = ["DATABASE", "HOST", "PG_HINT", "ROLE", "PgCluster", "find_pg_bin"]
 
 PG_HINT = (
     "Install the PostgreSQL server (e.g. `apt-get install postgresql`), "
     "or set BATON_PG_DSN to a running server."
 )
 _LOCAL = urlsplit(LOCAL_PG_DSN)
-HOST, PORT = _LOCAL.hostname or "127.0.0.1", _LOCAL.port or 5432
+HOST = _LOCAL.hostname or "127.0.0.1"
 ROLE, DATABASE = _LOCAL.username or "baton", _LOCAL.path.lstrip("/") or "baton"
 
 
@@ -73,10 +73,13 @@ class PgCluster:
 
     Args:
         root: ``<home>/postgres``.
+        port: The port it listens on (``BATON_STACK_PG_PORT``).
     """
 
-    def __init__(self, *, root: Path) -> None:
+    def __init__(self, *, root: Path, port: int = LOCAL_PG_PORT) -> None:
         self.root = root
+        self.port = port
+        self.dsn = local_pg_dsn(port=port)
         self.state_file = root / "cluster.json"
         self.as_root = os.geteuid() == 0
         self.dir = self._choose_dir()
@@ -159,7 +162,7 @@ class PgCluster:
         with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
             conf.write(
                 "\n# baton stack: local development server\n"
-                f"listen_addresses = '{HOST}'\nport = {PORT}\n"
+                f"listen_addresses = '{HOST}'\nport = {self.port}\n"
                 f"unix_socket_directories = '{self.socket_dir}'\nmax_connections = 200\n"
             )
         (self.data_dir / "pg_hba.conf").write_text(
@@ -184,8 +187,11 @@ class PgCluster:
 
     async def start(self, *, bin_dir: Path, max_wait: float) -> None:
         """Start the server with ``pg_ctl`` in a session of its own; wait until it runs."""
-        log.info("postgres: starting server on %s:%d (log: %s)...", HOST, PORT, self.log_file)
+        log.info("postgres: starting server on %s:%d (log: %s)...", HOST, self.port, self.log_file)
         pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file)]
+        # The port given here wins over the one initdb's configuration recorded, so a
+        # changed BATON_STACK_PG_PORT moves an existing cluster too.
+        pg_ctl += ["-o", f"-p {self.port}"]
         await run_command(
             self._as_owner([*pg_ctl, "-w", "-t", str(int(max_wait)), "start"]),
             what="starting PostgreSQL",
@@ -211,7 +217,7 @@ class PgCluster:
         """Wait until the server accepts connections; create the ``baton`` database once."""
         import asyncpg
 
-        admin_dsn = f"postgresql://{ROLE}@{HOST}:{PORT}/postgres"
+        admin_dsn = f"postgresql://{ROLE}@{HOST}:{self.port}/postgres"
         deadline = time.monotonic() + max_wait
         while True:
             try:
@@ -220,7 +226,7 @@ class PgCluster:
             except Exception as exc:  # refused, starting up, not yet accepting: retry
                 if time.monotonic() > deadline:
                     raise StackError(
-                        f"PostgreSQL at {HOST}:{PORT} does not accept connections ({exc}); "
+                        f"PostgreSQL at {HOST}:{self.port} does not accept connections ({exc}); "
                         f"see {self.log_file}."
                     ) from None
                 await asyncio.sleep(0.5)
@@ -238,7 +244,7 @@ class PgCluster:
 
         from baton.db.roles import ensure_roles  # asyncpg loads only when a stack starts
 
-        conn = await asyncpg.connect(f"postgresql://{ROLE}@{HOST}:{PORT}/{DATABASE}", timeout=5)
+        conn = await asyncpg.connect(self.dsn, timeout=5)
         try:
             await ensure_roles(conn, database=DATABASE)
         finally:

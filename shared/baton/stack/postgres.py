@@ -1,7 +1,7 @@
 """The PostgreSQL part of the local stack: the configured database, or a local cluster.
 
 A local cluster uses the distribution's server binaries (Debian: ``/usr/lib/postgresql/<n>/bin``),
-listens on the port of :data:`baton.config.LOCAL_PG_DSN` on loopback only, trusts local
+listens on ``BATON_STACK_PG_PORT`` (55432) on loopback only, trusts local
 connections and holds a superuser ``baton`` with a database ``baton``.
 """
 
@@ -12,10 +12,10 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from baton.config import LOCAL_PG_DSN, BatonSettings
+from baton.config import BatonSettings
 from baton.errors import StackError
 from baton.stack._common import Action, ServiceReport, State, log, port_open
-from baton.stack._pg_cluster import HOST, PORT, PgCluster, find_pg_bin
+from baton.stack._pg_cluster import HOST, PgCluster, find_pg_bin
 
 __all__ = ["PostgresStack", "find_pg_bin", "postgres_answers"]
 
@@ -43,12 +43,14 @@ class PostgresStack:
     """The configured database, or the local cluster of ``baton stack``.
 
     Args:
-        settings: ``pg_dsn`` (configured database) and ``home``.
+        settings: ``pg_dsn`` (configured database), ``home`` and ``stack_pg_port``.
     """
 
     def __init__(self, *, settings: BatonSettings) -> None:
         self.settings = settings
-        self.cluster = PgCluster(root=settings.home / "postgres")
+        self.cluster = PgCluster(root=settings.home / "postgres", port=settings.stack_pg_port)
+        self.port = settings.stack_pg_port
+        self.local_dsn = settings.local_dsn
 
     @property
     def configured(self) -> str | None:
@@ -58,7 +60,7 @@ class PostgresStack:
             return None
         with contextlib.suppress(ValueError):
             parts = urlsplit(value)
-            if parts.hostname in (HOST, "localhost") and parts.port == PORT:
+            if parts.hostname in (HOST, "localhost") and parts.port == self.port:
                 return None
         return value
 
@@ -70,7 +72,7 @@ class PostgresStack:
         if foreign:
             files = {"log": None, "data_dir": None, "detail": FOREIGN}
         return ServiceReport.model_validate(
-            {"name": "postgres", "endpoint": LOCAL_PG_DSN, "source": "local"}
+            {"name": "postgres", "endpoint": self.local_dsn, "source": "local"}
             | {"state": state, "managed": managed, **files, **fields}
         )
 
@@ -89,7 +91,7 @@ class PostgresStack:
         if (configured := self.configured) is not None:
             return await self._configured(configured, None)
         pid = self.cluster.managed_pid()
-        answers = await postgres_answers(dsn=LOCAL_PG_DSN)
+        answers = await postgres_answers(dsn=self.local_dsn)
         if pid is not None:
             return self._local("running" if answers else "starting", managed=True, pid=pid)
         return self._local("running", foreign=True) if answers else self._local("stopped")
@@ -107,7 +109,7 @@ class PostgresStack:
                 raise StackError(
                     "BATON_PG_DSN is set but that database does not answer `select 1`. Start "
                     "it, or unset BATON_PG_DSN so that `baton stack up` starts a local one at "
-                    f"{HOST}:{PORT}."
+                    f"{HOST}:{self.port}."
                 )
             log.info("postgres: using configured database")
             return report
@@ -115,13 +117,14 @@ class PostgresStack:
             log.info("postgres: local server already running (pid %d)", pid)
             await self.cluster.ensure_database(max_wait=max_wait)
             return self._local("running", managed=True, action="reused", pid=pid)
-        if await postgres_answers(dsn=LOCAL_PG_DSN):
-            log.info("postgres: using a server not started by baton at %s:%d", HOST, PORT)
+        if await postgres_answers(dsn=self.local_dsn):
+            log.info("postgres: using a server not started by baton at %s:%d", HOST, self.port)
             return self._local("running", foreign=True, action="reused")
-        if await port_open(HOST, PORT):
+        if await port_open(HOST, self.port):
             raise StackError(
-                f"port {HOST}:{PORT} is taken by a process that does not accept "
-                f"{LOCAL_PG_DSN}; stop it, or set BATON_PG_DSN to your database."
+                f"port {HOST}:{self.port} is taken by a process that does not accept "
+                f"{self.local_dsn}; stop it, set BATON_STACK_PG_PORT to a free port, or set "
+                "BATON_PG_DSN to your database."
             )
         bin_dir = await self.cluster.binaries()
         await self.cluster.init(bin_dir=bin_dir)
@@ -141,6 +144,6 @@ class PostgresStack:
             return self._local("stopped", managed=True, action="stopped", pid=pid)
         if (configured := self.configured) is not None:
             return await self._configured(configured, "left-alone")
-        if await postgres_answers(dsn=LOCAL_PG_DSN):
+        if await postgres_answers(dsn=self.local_dsn):
             return self._local("running", foreign=True, action="left-alone")
         return self._local("stopped", action="already-stopped")

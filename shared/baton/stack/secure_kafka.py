@@ -27,7 +27,7 @@ from typing import Any, Literal
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from baton.config import SERVICES, BatonSettings
+from baton.config import LOCAL_KAFKA_HOST, LOCAL_KAFKA_PORT, SERVICES, BatonSettings
 from baton.errors import StackError
 from baton.security.acl import CLIENT, apply_acls, baton_acls, remove_acls
 from baton.security.kafka_client import KafkaSecurity
@@ -38,9 +38,11 @@ from baton.stack.kafka import kafka_answers, quiet_aiokafka
 
 __all__ = ["ADMIN", "LOCAL_SECURE_KAFKA_BOOTSTRAP", "SecureKafkaReport", "SecureKafkaStack"]
 
-LOCAL_SECURE_KAFKA_BOOTSTRAP = "127.0.0.1:19094"
-"""The secured broker's SASL_SSL listener (controller on the next port); 19092 and 19093
-belong to the plaintext broker."""
+SECURE_PORT_OFFSET = 2
+"""The secured broker listens two ports above ``BATON_STACK_KAFKA_PORT`` (its controller on
+the next one): the plaintext broker and its controller hold the first two."""
+LOCAL_SECURE_KAFKA_BOOTSTRAP = f"{LOCAL_KAFKA_HOST}:{LOCAL_KAFKA_PORT + SECURE_PORT_OFFSET}"
+"""The secured broker's SASL_SSL listener with the default ports (``127.0.0.1:19094``)."""
 ADMIN = "admin"
 """The super user: creates topics and ACLs; the broker authenticates as it too."""
 MECHANISM = "SCRAM-SHA-512"
@@ -90,7 +92,8 @@ class SecureKafkaStack:
     """The secured local broker under ``<home>/kafka-secure``.
 
     Args:
-        settings: ``home``, ``partitions`` and ``topic_prefix`` (of the ACLs) come from here.
+        settings: ``home``, ``stack_kafka_port`` (+2 is this broker's), ``partitions`` and
+            ``topic_prefix`` (of the ACLs) come from here.
     """
 
     users: tuple[str, ...] = (ADMIN, *SERVICES, CLIENT)
@@ -100,8 +103,10 @@ class SecureKafkaStack:
         self.files = _SecureFiles(
             root=settings.home / "kafka-secure", jars_root=settings.home / "kafka"
         )
-        host, port = LOCAL_SECURE_KAFKA_BOOTSTRAP.rsplit(":", 1)
-        self.host, self.port = host, int(port)
+        self.host = LOCAL_KAFKA_HOST
+        self.port = settings.stack_kafka_port + SECURE_PORT_OFFSET
+        self.bootstrap = f"{self.host}:{self.port}"
+        """Its SASL_SSL listener: ``BATON_KAFKA_BOOTSTRAP`` of its clients."""
 
     def password_file(self, user: str) -> Path:
         """The mounted-secret style file holding ``user``'s password."""
@@ -121,7 +126,7 @@ class SecureKafkaStack:
     def env(self, *, user: str = ADMIN) -> dict[str, str]:
         """``BATON_*`` variables that connect a process as ``user`` (password by file)."""
         return {
-            "BATON_KAFKA_BOOTSTRAP": LOCAL_SECURE_KAFKA_BOOTSTRAP,
+            "BATON_KAFKA_BOOTSTRAP": self.bootstrap,
             "BATON_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
             "BATON_KAFKA_SASL_MECHANISM": MECHANISM,
             "BATON_KAFKA_SASL_USERNAME": user,
@@ -131,7 +136,7 @@ class SecureKafkaStack:
 
     def _report(self, state: Any, **fields: Any) -> SecureKafkaReport:
         return SecureKafkaReport(
-            endpoint=LOCAL_SECURE_KAFKA_BOOTSTRAP,
+            endpoint=self.bootstrap,
             state=state,
             ca_file=str(self.files.tls.ca_cert),
             secrets_dir=str(self.files.secrets),
@@ -150,7 +155,7 @@ class SecureKafkaStack:
         if not self.password_file(ADMIN).exists() or not self.files.tls.ready():
             return False
         security = self.security(user=ADMIN)
-        bootstrap = LOCAL_SECURE_KAFKA_BOOTSTRAP
+        bootstrap = self.bootstrap
         return await kafka_answers(bootstrap=bootstrap, max_wait=max_wait, security=security)
 
     async def status(self) -> SecureKafkaReport:
@@ -206,7 +211,7 @@ class SecureKafkaStack:
     @contextlib.asynccontextmanager
     async def _admin(self) -> AsyncIterator[AIOKafkaAdminClient]:
         options = self.security(user=ADMIN).client_options()
-        admin = AIOKafkaAdminClient(bootstrap_servers=LOCAL_SECURE_KAFKA_BOOTSTRAP, **options)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **options)
         try:
             await admin.start()
             yield admin
@@ -297,7 +302,7 @@ class SecureKafkaStack:
                 if time.monotonic() > deadline:
                     raise StackError(
                         f"the secured Kafka broker (pid {pid}) did not answer at "
-                        f"{LOCAL_SECURE_KAFKA_BOOTSTRAP} within {max_wait:.0f}s; see {log_file}",
+                        f"{self.bootstrap} within {max_wait:.0f}s; see {log_file}",
                         log=str(log_file),
                     )
                 await asyncio.sleep(0.5)
