@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typer
 
+from baton import __version__
 from baton.cli import (
     aggregator,
     db,
@@ -36,6 +37,27 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"baton {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print Baton's version and exit.",
+    ),
+) -> None:
+    """Options of ``baton`` itself, before any command."""
+
+
 app.add_typer(stack.app, name="stack")
 app.add_typer(topics.app, name="topics")
 app.add_typer(events.app, name="events")
