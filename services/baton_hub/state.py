@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
 
+from baton.protocol.fields import TERMINAL_STATUSES
 from baton.protocol.messages.base import Timestamp
 from baton_hub.definition import TaskSpec, WorkflowDefinition
 
@@ -35,7 +36,7 @@ WorkflowStatus = Literal[
 ]
 """Lifecycle: CREATED → SCHEDULED/QUEUED → STARTED ⇄ PAUSED → COMPLETED | FAILED | CANCELLED."""
 
-TERMINAL: frozenset[str] = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+TERMINAL: frozenset[str] = TERMINAL_STATUSES
 """Statuses a workflow never leaves."""
 
 TaskStatus = Literal["pending", "ready", "assigned", "running", "completed", "failed", "skipped"]

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from baton.protocol.fields import TERMINAL_STATUSES
 from baton_status.api_models import Alert, TimelineEntry
 
 __all__ = [
@@ -46,7 +47,7 @@ SEEN_LIMIT: Final = 1000
 SYSTEM_LIST_LIMIT: Final = 100
 """Conflicts and alerts kept by the system view (the newest)."""
 
-TERMINAL: Final = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+TERMINAL: Final = TERMINAL_STATUSES
 """Workflow statuses that never change again."""
 OPEN_STATUSES: Final = frozenset({"CREATED", "SCHEDULED", "QUEUED", "STARTED", "PAUSED"})
 DONE_TASK: Final = frozenset({"completed", "skipped"})

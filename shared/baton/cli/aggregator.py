@@ -21,6 +21,7 @@ from baton.cli.jsonin import json_arg, json_object
 from baton.cli.progress import bars
 from baton.cli.remote import Session, remote
 from baton.errors import ProtocolError, RemoteError
+from baton.protocol.fields import TERMINAL_STATUSES
 
 __all__ = ["app"]
 
@@ -28,7 +29,7 @@ app = helper_app(help="System-wide progress (seed 002's progress-aggregator).")
 
 Timeout = Annotated[float, typer.Option(help="Seconds to wait for an answer (exit 124).")]
 Pretty = Annotated[bool, typer.Option("--pretty", help="Tables instead of JSON.")]
-_TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+_TERMINAL = TERMINAL_STATUSES
 
 
 async def _overview(s: Session) -> dict[str, Any]:

@@ -15,10 +15,11 @@ from baton.cli.progress import bars
 from baton.cli.remote import Session, remote
 from baton.cli.subscribe import parse_kinds, subscribe
 from baton.errors import ProtocolError
+from baton.protocol.fields import TERMINAL_STATUSES
 
 __all__ = ["workflow_status"]
 
-_TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+_TERMINAL = TERMINAL_STATUSES
 
 
 def workflow_status(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from rich.table import Table
 
 from baton.protocol.event import Event
+from baton.protocol.fields import TERMINAL_STATUSES
 
 __all__ = ["Progress", "Tracker"]
 
@@ -28,7 +29,7 @@ _STATUS_OF = {
     "WORKFLOW_FAILED": "FAILED",
     "WORKFLOW_CANCELLED": "CANCELLED",
 }
-TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+TERMINAL = TERMINAL_STATUSES
 _COLOUR = {"COMPLETED": "green", "FAILED": "red", "CANCELLED": "red", "QUEUED": "yellow"}
 
 
