@@ -16,38 +16,20 @@ import argparse
 import asyncio
 import os
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
-from baton.config import BatonSettings
-from baton.db import Database
 from baton.demo import ServiceSupervisor
-from baton.topics import delete_topics
 from bench.report import print_result
-from bench.workflows import SERVICES, cpu_seconds, drop_schema, machine_busy_seconds, prepare
+from bench.workflows import SERVICES, cpu_seconds, deployment, machine_busy_seconds, remove
 
 
 async def run(seconds: float, settle: float) -> dict[str, Any]:
-    base = BatonSettings.from_env(os.environ)
-    prefix = f"bench_{uuid.uuid4().hex[:6]}"
-    settings = base.model_copy(
-        update={"topic_prefix": prefix, "pg_schema": None, "partitions": 6, "component": "bench"}
-    )
-    await prepare(settings)
-    env = {
-        **os.environ,
-        "BATON_TOPIC_PREFIX": prefix,
-        "BATON_KAFKA_BOOTSTRAP": settings.bootstrap,
-        "BATON_PG_DSN": settings.dsn,
-        "BATON_PG_SCHEMA": settings.db_schema,
-        "BATON_LOG_LEVEL": "WARNING",
-    }
+    settings, env = await deployment()
     logs = Path(tempfile.mkdtemp(prefix="baton-bench-idle-"))
     supervisor = ServiceSupervisor(
         services=SERVICES, env=env, log_dir=logs, on_line=lambda service, line: None
     )
-    db = Database(dsn=settings.dsn, schema=settings.db_schema)
     try:
         async with supervisor:
             await asyncio.sleep(settle)
@@ -58,9 +40,7 @@ async def run(seconds: float, settle: float) -> dict[str, Any]:
             used = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
             machine = machine_busy_seconds() - busy_before
     finally:
-        await delete_topics(bootstrap=settings.bootstrap, prefix=prefix)
-        async with db:
-            await drop_schema(db)
+        await remove(settings)
     services = sum(used.values())
     return {
         "seconds": seconds,

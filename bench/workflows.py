@@ -161,22 +161,37 @@ def machine_busy_seconds() -> float:
     return (sum(values[:8]) - idle) / TICKS
 
 
-async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[str, Any]:
+async def deployment(**env: str) -> tuple[BatonSettings, dict[str, str]]:
+    """A deployment of the run's own (fresh topic prefix, and the schema named after it),
+    prepared: its settings, and the environment its services start with (``env`` added).
+    :func:`remove` deletes it."""
     base = BatonSettings.from_env(os.environ)
     prefix = f"bench_{uuid.uuid4().hex[:6]}"
     settings = base.model_copy(
         update={"topic_prefix": prefix, "pg_schema": None, "partitions": 6, "component": "bench"}
     )
     await prepare(settings)
-    env = {
+    return settings, {
         **os.environ,
         "BATON_TOPIC_PREFIX": prefix,
         "BATON_KAFKA_BOOTSTRAP": settings.bootstrap,
         "BATON_PG_DSN": settings.dsn,
         "BATON_PG_SCHEMA": settings.db_schema,
-        "BATON_RESOURCE_POOLS": f'{{"agents": {agents}}}',
         "BATON_LOG_LEVEL": "WARNING",
+        **env,
     }
+
+
+async def remove(settings: BatonSettings) -> None:
+    """Delete a :func:`deployment`: its topics and its schema."""
+    await delete_topics(bootstrap=settings.bootstrap, prefix=settings.topic_prefix)
+    async with Database(dsn=settings.dsn, schema=settings.db_schema) as db:
+        await drop_schema(db)
+
+
+async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[str, Any]:
+    settings, env = await deployment(BATON_RESOURCE_POOLS=f'{{"agents": {agents}}}')
+    prefix = settings.topic_prefix
     created: dict[str, float] = {}
     finished: dict[str, float] = {}
     ended: dict[str, asyncio.Event] = {}
@@ -253,9 +268,7 @@ async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[st
             committed = await commits(db) - commits_before
             rows = await table_rows(db)
     finally:
-        await delete_topics(bootstrap=settings.bootstrap, prefix=prefix)
-        async with db:
-            await drop_schema(db)
+        await remove(settings)
     latencies = sorted(finished[n] - created[n] for n in finished)
     return {
         "workflows": count,
