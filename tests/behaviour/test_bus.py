@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -321,6 +323,54 @@ async def test_request_response_round_trip_and_duplicate_applied_once(make_bus: 
     with pytest.raises(RemoteError) as info:
         await client.request('ALLOCATE:wf_9:setup:{"agents":99}', service="resource", timeout=30)
     assert info.value.error["error"] == "HandlerError"
+
+
+class _SlowToStartReaders:
+    """A transport whose group-less readers (the reply reader) take three seconds to start."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def consumer(self, **options: Any) -> Any:
+        reader = self._transport.consumer(**options)
+        start = reader.start
+
+        async def slow_start() -> None:
+            await asyncio.sleep(3)
+            await start()
+
+        reader.start = slow_start
+        return reader
+
+
+async def test_requests_sent_at_once_by_a_new_client_all_get_their_first_reply(
+    make_bus: BusFactory,
+) -> None:
+    """The first requests of a client start its reply reader; those sent meanwhile must not
+    have their replies land before the reader's starting offset (they waited for a resend)."""
+    server = await make_bus(component="resource")
+
+    async def allocate(request: Event) -> dict[str, object]:
+        return {"status": "approved", "workflow": request.workflow_id}
+
+    server.serve("resource", allocate)
+    await server.start()
+    client = await make_bus(component="client")
+    client.transport = _SlowToStartReaders(client.transport)  # widen the window
+    await client.start()
+    replies = await asyncio.gather(
+        *(
+            client.request(
+                f"ALLOCATE:wf_{i}:setup:{{}}", service="resource", timeout=15, attempts=1
+            )
+            for i in range(8)
+        )
+    )
+    assert [r.data["workflow"] for r in replies] == [f"wf_{i}" for i in range(8)]
+    assert client.stats["request_retries"] == 0
 
 
 async def test_one_trace_spans_producer_and_consumer(make_bus: BusFactory) -> None:

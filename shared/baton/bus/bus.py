@@ -11,6 +11,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -74,7 +75,7 @@ class Bus(Lifecycle):
         if self.signing is not None:
             self.middleware.append(self.signing)
         self._consumers: dict[tuple[str, str], GroupConsumer] = {}
-        self._requester: Requester | None = None
+        self._requester: asyncio.Future[Requester] | None = None
         self._started = False
         self._crash: BaseException | None = None
         self._crashed = asyncio.Event()
@@ -100,9 +101,10 @@ class Bus(Lifecycle):
         if not self._started:
             return
         self._started = False
-        if self._requester is not None:
-            await self._requester.stop()
-            self._requester = None
+        starting, self._requester = self._requester, None
+        if starting is not None:
+            with contextlib.suppress(Exception):
+                await (await starting).stop()
         await asyncio.gather(*(c.stop(timeout=timeout) for c in list(self._consumers.values())))
         await self.transport.stop()
 
@@ -355,6 +357,30 @@ class Bus(Lifecycle):
             name=f"serve:{service}",
         )
 
+    async def _reply_reader(self) -> Requester:
+        """The reply reader, started once: concurrent first requests all wait for it to be
+        positioned, or a reply sent meanwhile would fall before its starting offset."""
+        if self._requester is None:
+            self._requester = asyncio.ensure_future(self._start_reply_reader())
+        starting = self._requester
+        try:
+            return await asyncio.shield(starting)
+        except Exception:
+            if self._requester is starting:
+                self._requester = None  # the next request tries again
+            raise
+
+    async def _start_reply_reader(self) -> Requester:
+        requester = Requester(
+            transport=self.transport,
+            topic=self.topics.replies,
+            max_bytes=self.settings.max_line_bytes,
+            client_id=self.settings.component,
+            signing=self.signing,
+        )
+        await requester.start()
+        return requester
+
     async def request(
         self,
         event: Event | str,
@@ -372,15 +398,7 @@ class Bus(Lifecycle):
         """
         if isinstance(event, str):
             event = Event.parse(event, max_bytes=self.settings.max_line_bytes)
-        if self._requester is None:
-            self._requester = Requester(
-                transport=self.transport,
-                topic=self.topics.replies,
-                max_bytes=self.settings.max_line_bytes,
-                client_id=self.settings.component,
-                signing=self.signing,
-            )
-            await self._requester.start()
+        requester = await self._reply_reader()
         request_id = event.request_id or new_request_id()
         request = event.replace(
             request_id=request_id,
@@ -391,7 +409,7 @@ class Bus(Lifecycle):
         tries = attempts if attempts is not None else self.settings.request_attempts
         loop = asyncio.get_running_loop()
         deadline = loop.time() + total
-        future = self._requester.expect(request_id)
+        future = requester.expect(request_id)
         reply: Event | None = None
         status = ""
         try:
@@ -409,7 +427,7 @@ class Bus(Lifecycle):
                     self.stats["request_retries"] += 1
                     continue
         finally:
-            self._requester.forget(request_id)
+            requester.forget(request_id)
         if reply is None:
             raise RequestTimeoutError(
                 f"no reply from {service} to {request_id} within {total:g}s ({tries} attempts)",
