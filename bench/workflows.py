@@ -41,6 +41,7 @@ from baton.protocol.event import Event
 from baton.runtime import RUNTIME_MIGRATIONS
 from baton.services import load_service
 from baton.topics import create_topics, delete_topics, list_topics
+from bench.processes import stack_pids, tree_cpu_seconds
 from bench.report import print_result
 
 SERVICES = ("resource", "hub", "recovery", "status", "monitor")
@@ -242,6 +243,8 @@ async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[st
             pids = {name: supervisor.pid(name) for name in SERVICES}
             cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             own_before = _own_cpu()
+            servers = await stack_pids(settings)
+            servers_before = {name: tree_cpu_seconds(pid) for name, pid in servers.items()}
             busy_before = machine_busy_seconds()
             commits_before = await commits(db)
             peaks: dict[str, int] = {}
@@ -255,6 +258,8 @@ async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[st
                 name: round(cpu_seconds(pid) - cpu_before[name], 1) for name, pid in pids.items()
             }
             cpu["bench (client + agents)"] = round(_own_cpu() - own_before, 1)
+            for name, pid in servers.items():
+                cpu[name] = round(tree_cpu_seconds(pid) - servers_before[name], 1)
             cpu["machine (all, incl. broker, PostgreSQL)"] = round(
                 machine_busy_seconds() - busy_before, 1
             )

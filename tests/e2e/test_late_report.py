@@ -145,7 +145,7 @@ async def test_a_late_report_of_a_frozen_agent_leaves_the_task_to_its_new_holder
             # The holder's worker has read everything up to the rejection (so the late
             # report too) before its attempt is allowed to end.
             ends = await seen.bus.transport.end_offsets(settings.topics.events)
-            group = f"{settings.topic_prefix}.agent.{holder}"
+            group = f"{settings.topic_prefix}.agent.gated-{holder}"  # its process's agents
             await eventually_async(
                 lambda: caught_up(settings, group, ends),
                 timeout=60,

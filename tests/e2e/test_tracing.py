@@ -246,7 +246,7 @@ async def test_one_workflow_with_agent_workers_is_exactly_one_trace(
     }
     services = {g.split(".")[0] for g in groups}
     assert {"hub", "resource", "status", "monitor", "recovery"} <= services, services
-    assert "agent.agent_001" in groups, groups  # the traced agent's own spans
+    assert "agent.agent-agent_001" in groups, groups  # the traced agent process's spans
     everything = {s.context.span_id for s in exporter.get_finished_spans()}
     orphans = [s.name for s in spans if s.parent is not None and s.parent.span_id not in everything]
     assert not orphans, orphans

@@ -56,6 +56,12 @@ class Takeaway:
     before_token: int | None
     reason: str
 
+    def ends(self, *, workflow_id: str, task_id: str, token: int | None) -> bool:
+        """Whether this ends the assignment of ``task_id`` with fencing ``token``."""
+        if workflow_id != self.workflow_id or self.task_id not in (None, task_id):
+            return False
+        return self.before_token is None or token is None or token < self.before_token
+
 
 def takeaway(event: Event, *, agent_id: str) -> Takeaway | None:
     """What ``event`` takes away from ``agent_id``, if anything.

@@ -18,7 +18,9 @@ Behaviour:
   ``COMPONENT_HEARTBEAT`` (the
   monitor's component health); ``SYSTEM_SHUTDOWN`` at stop.
 - Assignments: ``TASK_ASSIGNED`` whose ``agent_id`` is this agent, read by the consumer group
-  ``<prefix>.agent.<agent_id>``, so a restarted worker continues from the committed offsets.
+  of the client's agents, ``<prefix>.agent.<component>`` (one per process, whatever its
+  number of agents — see :mod:`baton.client.feed`), so a restarted worker continues from
+  the committed offsets. Give each worker process its own component name.
   Each runs as a supervised task, at most ``concurrency`` at once: ``TASK_STARTED``, the
   handler (progress through :meth:`Task.progress`), then ``TASK_COMPLETED`` with the results
   or ``TASK_FAILED`` with the handler's error. Every report carries the fencing token.
@@ -50,6 +52,7 @@ from typing import Any
 
 from baton.bus.subscription import BATCH_DELIVERIES
 from baton.client.client import BatonClient
+from baton.client.feed import AgentFeed
 from baton.client.presence import AgentPresence
 from baton.client.takeaway import WATCHED_PATTERNS, Takeaway, takeaway
 from baton.client.task import Task, TaskHandler, as_result
@@ -111,7 +114,8 @@ class AgentWorker(Lifecycle):
         self.handler = handler
         self.concurrency = concurrency
         self.max_assignment_age = max_assignment_age
-        self.group = f"{client.settings.topic_prefix}.agent.{agent_id}"
+        self.feed = AgentFeed.of(client)
+        self.group = self.feed.group
         self.presence = AgentPresence(
             client=client,
             agent_id=agent_id,
@@ -138,7 +142,7 @@ class AgentWorker(Lifecycle):
             self._owns_client = True
         self._running = True
         self._closed.clear()
-        await self.client.subscribe(WATCHED_PATTERNS, self._on_event, group=self.group)
+        await self.feed.join(self)
         await self.presence.start()
 
     async def stop(self) -> None:
@@ -153,7 +157,7 @@ class AgentWorker(Lifecycle):
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
         self._runs.clear()
-        await self.client.unsubscribe(self.group)
+        await self.feed.leave(self)
         await self.presence.stop()
         if self._owns_client:
             self._owns_client = False
@@ -185,7 +189,12 @@ class AgentWorker(Lifecycle):
 
     # -- events ----------------------------------------------------------------------------
 
-    async def _on_event(self, event: Event) -> None:
+    def holds(self, workflow_id: str) -> bool:
+        """Whether a task of ``workflow_id`` runs here or waits for a slot."""
+        return any(key[0] == workflow_id for key in self._runs)
+
+    def deliver(self, event: Event) -> None:
+        """Take an event of this agent's feed: an assignment, or what ends one."""
         if not self._running:
             return
         ended = takeaway(event, agent_id=self.agent_id)
@@ -196,10 +205,7 @@ class AgentWorker(Lifecycle):
 
     def _take_away(self, ended: Takeaway) -> None:
         for key, run in list(self._runs.items()):
-            if key[0] != ended.workflow_id or ended.task_id not in (None, key[1]):
-                continue
-            token = run.task.fencing_token
-            if ended.before_token is not None and token is not None and token >= ended.before_token:
+            if not ended.ends(workflow_id=key[0], task_id=key[1], token=run.task.fencing_token):
                 continue
             log.info("%s: %s/%s taken away (%s)", self.agent_id, *key, ended.reason)
             run.taken = ended.reason
