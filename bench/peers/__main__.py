@@ -49,7 +49,9 @@ class PeerOptions:
         workflows: Workflows per run at each number in flight but 1.
         workflows_at_1: Workflows per run at 1 in flight.
         phases: Phases (durable steps) per workflow.
-        agents: Baton's agent workers.
+        agents: Baton's agent workers; None: as many as workflows in flight, at least 8
+            (each workflow holds one of the pool's agents while it runs, so fewer agents
+            than workflows in flight would queue workflows that DBOS runs at once).
         runs: Runs of each system at each number in flight.
         dbos_database: The database DBOS uses on Baton's PostgreSQL server.
         json: Print the results as JSON instead of the table.
@@ -59,7 +61,7 @@ class PeerOptions:
     workflows: int = 200
     workflows_at_1: int = 40
     phases: int = 3
-    agents: int = 8
+    agents: int | None = None
     runs: int = 1
     dbos_database: str = DEFAULT_DATABASE
     json: bool = False
@@ -67,6 +69,10 @@ class PeerOptions:
     def count(self, in_flight: int) -> int:
         """Workflows per run at ``in_flight``."""
         return self.workflows_at_1 if in_flight == 1 else self.workflows
+
+    def agents_at(self, in_flight: int) -> int:
+        """Baton's agent workers at ``in_flight``."""
+        return self.agents if self.agents is not None else max(8, in_flight)
 
 
 def _positive(text: str) -> int:
@@ -128,7 +134,8 @@ def parse_args(argv: Sequence[str] | None = None) -> PeerOptions:
         type=_positive,
         default=defaults.agents,
         metavar="N",
-        help="Baton's agent workers (default: %(default)s)",
+        help="Baton's agent workers (default: as many as workflows in flight, at least 8: "
+        "a running workflow holds one agent of the pool)",
     )
     add(
         "--runs",
@@ -171,7 +178,7 @@ async def run_peers(*, options: PeerOptions) -> list[PeerResult]:
         for level in options.in_flight:
             count = options.count(level)
             _progress(f"run {run}/{options.runs}, {level} in flight: Baton, {count} workflows")
-            raw = await run_baton(count, options.phases, options.agents, level)
+            raw = await run_baton(count, options.phases, options.agents_at(level), level)
             shutil.rmtree(raw["logs"], ignore_errors=True)
             results.append(from_baton(raw, in_flight=level))
             _progress(f"run {run}/{options.runs}, {level} in flight: DBOS, {count} workflows")
@@ -184,9 +191,10 @@ async def run_peers(*, options: PeerOptions) -> list[PeerResult]:
 def heading(options: PeerOptions) -> str:
     """One line saying what the table measured."""
     counts = ", ".join(f"{options.count(level)} at {level}" for level in options.in_flight)
+    agents = ", ".join(str(options.agents_at(level)) for level in options.in_flight)
     return (
         f"{options.phases}-phase workflows (one durable step each), workflows per run: "
-        f"{counts} in flight; Baton with {options.agents} agents; {options.runs} run(s) "
+        f"{counts} in flight; Baton with {agents} agents; {options.runs} run(s) "
         f"each; {os.cpu_count()} cores"
     )
 

@@ -57,7 +57,8 @@ def test_defaults_are_the_issues_levels() -> None:
     assert options == PeerOptions()
     assert options.in_flight == (1, 8, 64)
     assert (options.workflows, options.workflows_at_1, options.phases) == (200, 40, 3)
-    assert (options.agents, options.runs, options.json) == (8, 1, False)
+    assert (options.agents, options.runs, options.json) == (None, 1, False)
+    assert [options.agents_at(n) for n in options.in_flight] == [8, 8, 64]
     assert options.dbos_database == DEFAULT_DATABASE
 
 
