@@ -21,7 +21,9 @@ class MonitorConfig(ServiceConfig):
     """Settings of the performance monitor.
 
     Attributes:
-        thresholds: Rules turning metric values into alerts.
+        thresholds: Rules turning metric values into alerts, a JSON list of objects
+            (``metric``, ``threshold``, ``clear_at``, ``cooldown``, ``severity``). Unset:
+            built-in rules on latency, error rates, consumer lag, CPU and memory.
         evaluate_interval: Seconds between threshold, health and saturation checks.
         lag_interval: Seconds between consumer-lag readings.
         tumbling: Tumbling window size (seconds).

@@ -30,7 +30,37 @@ __all__ = ["RecoveryConfig"]
 
 
 class RecoveryConfig(ServiceConfig):
-    """Settings of workflow-recovery (module doc)."""
+    """Settings of workflow-recovery: agent liveness, backoff, circuit breakers, checkpoints.
+
+    Attributes:
+        agent_interval: Seconds between an agent's heartbeats, as the agents send them.
+        agent_misses: Heartbeats an agent may miss before it is reported ``AGENT_TIMEOUT``.
+        check_interval: Seconds between liveness checks and runs of due recovery actions.
+        retry_base: Backoff of retries and reassignments: after failed attempt n a wait of
+            base·2ⁿ⁻¹ seconds (capped by ``retry_max_delay``), stored as the action's due
+            time.
+        retry_max_delay: Longest backoff wait (seconds).
+        retry_jitter: How a wait is spread: ``equal`` (uniform in [½, 1] of it, so waits
+            grow attempt by attempt), ``full`` ([0, 1]), ``decorrelated`` or ``none``.
+        max_attempts: Attempts of a task in all, the first included, before retries and
+            reassignments give way to the fallback.
+        fallback: What a failure that is not recoverable leads to: ``fail`` the workflow
+            (as the hub does with a failure no rule retries) or ``escalate`` it.
+        breaker_failures: Failures of one agent within ``breaker_window`` that open its
+            circuit breaker: no work is sent to it.
+        breaker_window: Seconds over which an agent's failures are counted.
+        breaker_cooldown: Seconds a breaker stays open; then a trial attempt may go through,
+            and its success closes the breaker.
+        full_every: Most checkpoints in a chain of differential checkpoints (a full one,
+            then deltas); 1 stores every checkpoint full.
+        max_delta_ratio: Largest delta, as a fraction of the full checkpoint's size; a
+            larger one is stored full.
+        action_timeout: Seconds the hub has to answer a recovery action; the replica
+            running it holds it for twice this plus 5 s.
+        forget_after: Seconds after which an agent timed out and not heard of since
+            (holding no watched task), and a timed-out task never assigned again, are
+            forgotten.
+    """
 
     env_prefix: ClassVar[str] = "BATON_RECOVERY_"
 

@@ -23,7 +23,22 @@ __all__ = ["ResourceConfig"]
 
 
 class ResourceConfig(ServiceConfig):
-    """Settings of the resource manager."""
+    """Settings of the resource manager.
+
+    Attributes:
+        pools: Pool capacities, JSON (``{"agents":4,"memory_gb":16,"cpu_cores":8,
+            "tool_instances":{"bash":4}}``); a field left out keeps its default.
+        agent_ids: Names of the pool's agents, a comma list as long as the pool has agents.
+            Unset: ``agent_001``, ``agent_002``...
+        aging_per_minute: Queue aging: rank points a request gains per minute of waiting
+            (priorities are 30 apart).
+        lease_grace: An allocation is released by itself after its expected duration times
+            this.
+        threshold: Utilisation (percent) of a pool that raises ``RESOURCE_THRESHOLD``.
+        expiry_interval: Seconds between checks for expired allocations.
+        hold_when_saturated: Priorities held back while the monitor reports the system
+            saturated (comma list; empty switches the feedback off).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
     env_prefix: ClassVar[str] = "BATON_RESOURCE_"

@@ -110,9 +110,21 @@ class BadInputError(BatonError):
 
 
 class ConfigError(BatonError):
-    """Configuration that is missing or invalid; names the environment variable."""
+    """Configuration that is missing or invalid; names the environment variable.
+
+    Attributes:
+        variable: The variable at fault (``BATON_PARTITIONS``), when one is; also in
+            ``fields`` with what is wrong (``problem``) and, for an unknown name, the
+            nearest known one (``suggestion``).
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str, *, variable: str | None = None, **fields: Any) -> None:
+        if variable is not None:
+            fields["variable"] = variable
+        super().__init__(message, **fields)
+        self.variable = variable
 
 
 class MissingTopicError(BatonError):

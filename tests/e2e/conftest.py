@@ -54,7 +54,7 @@ async def deployment(live_stack: BatonSettings, *, log_dir: Path) -> AsyncIterat
             "BATON_HEARTBEAT_INTERVAL": "2",
             "BATON_PARTITIONS": "2",
             "BATON_RETRY_DELAYS": "0.5,1,2",
-            "BATON_LOG_DIR": str(log_dir),
+            "BATON_TEST_LOG_DIR": str(log_dir),
         }
     finally:
         with contextlib.suppress(Exception):  # the session's end deletes what is left
@@ -70,7 +70,7 @@ def _empty_log_dir(log_dir: Path) -> None:
 
 @pytest.fixture
 def log_dir(e2e_env: dict[str, str]) -> Path:
-    return Path(e2e_env["BATON_LOG_DIR"])
+    return Path(e2e_env["BATON_TEST_LOG_DIR"])
 
 
 @pytest.fixture

@@ -132,7 +132,7 @@ async def test_five_services_run_a_workflow_over_sasl_ssl_with_their_own_princip
             "BATON_RETRY_DELAYS": "0.5,1,2",
             "BATON_MONITOR_LAG_INTERVAL": "1",
             "BATON_RESOURCE_POOLS": '{"agents": 4}',
-            "BATON_LOG_DIR": str(log_dir),
+            "BATON_TEST_LOG_DIR": str(log_dir),
         }
         envs = {name: {**common, **secure_kafka.stack.env(user=name)} for name in SERVICES}
         # The test's client and its simulated agents: the clients' principal, not admin.

@@ -165,3 +165,113 @@ def test_the_schema_may_be_set_and_is_validated() -> None:
         with pytest.raises(ConfigError) as info:
             BatonSettings.from_env({"BATON_PG_SCHEMA": bad})
         assert info.value.fields["variable"] == "BATON_PG_SCHEMA"
+
+
+def test_an_unknown_variable_is_refused_naming_the_nearest_one() -> None:
+    with pytest.raises(ConfigError) as info:
+        BatonSettings.from_env({"BATON_KAFKA_BOOTSTRAPS": "kafka:9092"})
+    assert str(info.value) == (
+        "unknown setting BATON_KAFKA_BOOTSTRAPS; did you mean BATON_KAFKA_BOOTSTRAP?"
+    )
+    assert info.value.variable == "BATON_KAFKA_BOOTSTRAPS"
+    assert info.value.fields["suggestion"] == "BATON_KAFKA_BOOTSTRAP"
+    assert info.value.exit_code == 2
+    with pytest.raises(ConfigError) as info:
+        BatonSettings.from_env({"BATON_WHATEVER": "1", "BATON_PARTITONS": "3"})
+    assert info.value.variable == "BATON_PARTITONS"  # the first in order...
+    assert info.value.fields["suggestion"] == "BATON_PARTITIONS"
+    assert "BATON_WHATEVER" in str(info.value)  # ...and the others named too
+    assert info.value.fields["unknown"] == ["BATON_PARTITONS", "BATON_WHATEVER"]
+
+
+def test_a_services_section_is_its_own_to_check() -> None:
+    from baton_hub.config import HubConfig
+
+    env = {"BATON_HUB_TIMEOUT_INTRVAL": "2", "BATON_STATUS_LIST_LIMIT": "9"}
+    assert BatonSettings.from_env(env).partitions == 6  # not the shared settings' business
+    with pytest.raises(ConfigError) as info:
+        HubConfig.from_env(env)
+    assert info.value.fields["suggestion"] == "BATON_HUB_TIMEOUT_INTERVAL"
+
+
+def test_variables_that_are_no_settings_are_accepted() -> None:
+    env = {
+        "BATON_TEST_HOME": "/tmp/t",
+        "BATON_TEST_USER_PG_DSN": "postgresql://elsewhere/db",
+        "BATON_FAULT_RUNS": "2",
+        "BATON_IMAGE": "baton:1.0",
+        "BATON_KUBE_VERSIONS": "1.29.0",
+        "BATON_UID": "10001",
+        "BATON_ROLES_TEST_DSN": "postgresql://x/y",
+    }
+    assert BatonSettings.from_env(env) == BatonSettings()
+
+
+def test_built_directly_settings_ignore_the_process_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BATON_PARTITIONS", "9")
+    monkeypatch.setenv("BATON_NOT_A_SETTING", "1")
+    assert BatonSettings().partitions == 6
+    assert BatonSettings(partitions=3).partitions == 3
+
+
+def test_overrides_win_over_the_environment() -> None:
+    env = {"BATON_COMPONENT": "from-env", "BATON_REQUEST_TIMEOUT": "5"}
+    settings = BatonSettings.from_env(env, component="cli", request_timeout=None)
+    assert (settings.component, settings.request_timeout) == ("cli", 5.0)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "read"),
+    [
+        ("BATON_PG_DSN", "postgresql://app:pw@db:5432/baton", "dsn"),
+        ("BATON_KAFKA_SASL_PASSWORD", "s3cret-pw", "kafka_sasl_password"),
+        ("BATON_SIGNING_KEYS", "svc:" + "k" * 32, "signing_keys"),
+    ],
+)
+def test_every_secret_may_come_from_a_file(
+    tmp_path: Path, variable: str, value: str, read: str
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text(f"{value}\n")
+    env = {f"{variable}_FILE": str(secret)}
+    if variable.startswith("BATON_KAFKA_SASL"):
+        env |= {**SECURE, "BATON_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"}
+    settings = BatonSettings.from_env(env)
+    got = getattr(settings, read)
+    assert (got if isinstance(got, str) else got.get_secret_value()) == value
+    assert value not in repr(settings)
+    with pytest.raises(ConfigError) as info:
+        BatonSettings.from_env({**env, variable: value})
+    assert str(info.value) == f"set either {variable} or {variable}_FILE, not both"
+    assert info.value.variable == f"{variable}_FILE"
+    assert value not in str(info.value)
+
+
+def test_an_empty_or_missing_secret_file_is_an_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    for path, problem in ((empty, "empty"), (tmp_path / "missing", "unreadable")):
+        with pytest.raises(ConfigError) as info:
+            BatonSettings.from_env({"BATON_PG_DSN_FILE": str(path)})
+        assert info.value.variable == "BATON_PG_DSN_FILE"
+        assert info.value.fields["problem"] == problem
+
+
+def test_a_bad_value_names_the_variable_and_what_is_wrong() -> None:
+    with pytest.raises(ConfigError) as info:
+        BatonSettings.from_env({"BATON_PARTITIONS": "0"})
+    assert str(info.value).startswith("BATON_PARTITIONS: Input should be greater than")
+    assert info.value.fields["problem"] == "Input should be greater than or equal to 1"
+    assert str(info.value).endswith("(got '0')")
+    with pytest.raises(ConfigError) as info:  # a rule across variables names the first
+        BatonSettings.from_env({"BATON_SIGNING_STRICT": "true"})
+    assert info.value.variable == "BATON_SIGNING_KEYS"
+
+
+def test_a_bad_dsn_is_not_echoed() -> None:
+    with pytest.raises(ConfigError) as info:
+        BatonSettings.from_env({}, pg_dsn=["postgresql://app:pw@db/baton"])
+    assert info.value.variable == "BATON_PG_DSN"
+    assert "pw@" not in str(info.value)

@@ -47,8 +47,12 @@ EXIT_CODES_HELP = (
 
 
 def settings(**overrides: Any) -> BatonSettings:
-    """Settings from the environment plus command-line overrides."""
-    return BatonSettings.from_env(os.environ, **overrides)
+    """Settings from the environment plus command-line overrides; a bad or unknown
+    variable exits 2 with the reason as JSON, before the command does anything."""
+    try:
+        return BatonSettings.from_env(os.environ, **overrides)
+    except BatonError as exc:
+        raise fail(exc) from None
 
 
 def emit(value: Any, *, as_json: bool = True) -> None:

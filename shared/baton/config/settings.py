@@ -1,97 +1,41 @@
-"""Configuration, built once at start from a mapping of environment variables.
+"""The settings every Baton process shares, read once at start from ``BATON_*`` variables.
 
 Only entry points (the CLI, a service's ``main``) read ``os.environ``; everything below them
 receives a :class:`BatonSettings`. Every variable is ``BATON_`` + the upper-cased field name;
-a bad value fails at start with a :class:`~baton.errors.ConfigError` naming the variable.
+a bad value, or a ``BATON_*`` name that is no setting, fails at start with a
+:class:`~baton.errors.ConfigError` naming the variable.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from baton.config.environment import (
+    ENV_PREFIX,
+    SECRET,
+    SECTION_PREFIXES,
+    SettingsBase,
+    is_other_variable,
+    read_settings,
 )
-
-from baton.errors import ConfigError
+from baton.config.names import (
+    DEFAULT_PREFIX,
+    LOCAL_KAFKA_HOST,
+    LOCAL_KAFKA_PORT,
+    LOCAL_PG_PORT,
+    SCHEMA_NAME,
+    TopicNames,
+    deployment_schema,
+    local_pg_dsn,
+)
 from baton.security.kafka_client import KafkaSecurity, SaslMechanism, SecurityProtocol
 from baton.security.signing_policy import SigningPolicy
 
-__all__ = [
-    "DEFAULT_PREFIX",
-    "LOCAL_KAFKA_BOOTSTRAP",
-    "LOCAL_KAFKA_HOST",
-    "LOCAL_KAFKA_PORT",
-    "LOCAL_PG_DSN",
-    "LOCAL_PG_PORT",
-    "SERVICES",
-    "BatonSettings",
-    "ServiceConfig",
-    "TopicNames",
-    "deployment_schema",
-    "local_pg_dsn",
-]
-
-SERVICES: tuple[str, ...] = ("hub", "resource", "status", "monitor", "recovery")
-"""The five Baton services; each has a commands topic ``<prefix>.commands.<service>``."""
-
-ENV_PREFIX = "BATON_"
-FILE_SUFFIX = "_FILE"
-SECRET_FIELDS = frozenset({"kafka_sasl_password", "signing_keys"})
-"""Fields that may also come from a mounted file: ``BATON_<FIELD>_FILE=/run/secrets/...``."""
-
-LOCAL_KAFKA_HOST = "127.0.0.1"
-LOCAL_KAFKA_PORT = 19092
-LOCAL_KAFKA_BOOTSTRAP = f"{LOCAL_KAFKA_HOST}:{LOCAL_KAFKA_PORT}"
-"""Where ``baton stack up`` starts its broker by default (controller on the next port);
-``BATON_STACK_KAFKA_PORT`` moves it."""
-LOCAL_PG_PORT = 55432
-
-
-def local_pg_dsn(*, port: int = LOCAL_PG_PORT) -> str:
-    """DSN of the local stack's database when its server listens on ``port``."""
-    return f"postgresql://baton@127.0.0.1:{port}/baton"
-
-
-LOCAL_PG_DSN = local_pg_dsn()
-"""Where ``baton stack up`` starts its database by default; ``BATON_STACK_PG_PORT`` moves it."""
-DEFAULT_PREFIX = "baton"
-"""The default topic prefix; its deployment keeps its tables in schema ``public``."""
-
-_SCHEMA_NAME = r"^[a-z_][a-z0-9_]{0,62}$"
-_RESERVED_SCHEMAS = frozenset({"public", "information_schema"})
-
-
-def deployment_schema(prefix: str) -> str:
-    """The PostgreSQL schema of the deployment whose topics start with ``prefix``.
-
-    The default prefix keeps ``public``, where every deployment's tables lived before
-    schemas were per deployment, so existing databases work unchanged. Any other prefix
-    names its schema: lower-cased, characters outside ``[a-z0-9_]`` as ``_``. When that
-    changed the prefix (``Acme.prod`` → ``acme_prod``), made it too long, or named a
-    reserved schema, a short hash of the prefix is appended, so two distinct prefixes never
-    share a schema (``acme.prod`` and ``acme_prod`` both exist as topic prefixes).
-    """
-    if prefix == DEFAULT_PREFIX:
-        return "public"
-    name = re.sub(r"[^a-z0-9_]", "_", prefix.lower())
-    if name[0].isdigit():
-        name = f"d_{name}"
-    unchanged = name == prefix and len(name) <= 63
-    if unchanged and name not in _RESERVED_SCHEMAS and not name.startswith("pg_"):
-        return name
-    digest = hashlib.sha256(prefix.encode()).hexdigest()[:8]
-    return f"{name.removeprefix('pg_')[:54]}_{digest}"
+__all__ = ["BatonSettings"]
 
 
 def _split_csv(value: Any) -> Any:
@@ -100,13 +44,21 @@ def _split_csv(value: Any) -> Any:
     return value
 
 
-class BatonSettings(BaseModel):
+def _read_elsewhere(name: str) -> bool:
+    """Whether a service's section or a non-setting variable, not :class:`BatonSettings`,
+    owns ``name``."""
+    return name.startswith(SECTION_PREFIXES) or is_other_variable(name)
+
+
+class BatonSettings(SettingsBase):
     """Settings shared by every Baton process.
 
     Attributes:
         kafka_bootstrap: ``host:port[,host:port]`` of the Kafka brokers. Unset: the local
             stack's broker (``baton stack up``).
-        pg_dsn: PostgreSQL DSN. Unset: the local stack's database.
+        pg_dsn: PostgreSQL DSN (``postgresql://user:password@host:5432/db``); or
+            ``BATON_PG_DSN_FILE`` names a mounted file holding it. Unset: the local stack's
+            database. Never printed.
         pg_schema: PostgreSQL schema holding this deployment's tables. Unset: named after
             the topic prefix (:func:`deployment_schema`; ``public`` for ``baton``).
         topic_prefix: Prefix of every topic name (``baton`` → ``baton.events``).
@@ -124,8 +76,9 @@ class BatonSettings(BaseModel):
             listens on the next port; broker ``n`` of a cluster on this + 10·(n-1)).
         stack_pg_port: Port of the local stack's PostgreSQL server.
         partitions: Partitions of the events, commands and retry topics.
-        replication: Replication factor of every topic. Unset: three, or the cluster's
-            broker count when it has fewer (one on a single broker).
+        replication: Replication factor of the topics ``baton topics create`` makes. Unset:
+            three, or the cluster's broker count when it has fewer (one on a single
+            broker). ``min.insync.replicas`` is 2 with three replicas or more, else 1.
         events_retention_ms: Retention of the events topic; dead letters keep 4x as long.
         log_level: Logging level of services and the CLI.
         kafka_compression: Producer compression codec.
@@ -158,11 +111,9 @@ class BatonSettings(BaseModel):
         signing_seen_size: Signatures the replay check remembers per process.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     kafka_bootstrap: str | None = None
-    pg_dsn: str | None = None
-    pg_schema: str | None = Field(default=None, pattern=_SCHEMA_NAME)
+    pg_dsn: Annotated[str | None, SECRET] = Field(default=None, repr=False)
+    pg_schema: str | None = Field(default=None, pattern=SCHEMA_NAME)
     topic_prefix: str = Field(default=DEFAULT_PREFIX, pattern=r"^[A-Za-z0-9_.-]{1,100}$")
     component: str = Field(default="baton-cli", pattern=r"^[A-Za-z0-9_.-]{1,128}$")
     strict: bool = False
@@ -189,9 +140,9 @@ class BatonSettings(BaseModel):
     kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
     kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
     kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password: Annotated[SecretStr | None, SECRET] = None
     kafka_ca_file: Path | None = None
-    signing_keys: SecretStr | None = None
+    signing_keys: Annotated[SecretStr | None, SECRET] = None
     signing_key_id: str | None = None
     signing_strict: bool = False
     signing_strict_types: frozenset[str] = frozenset()
@@ -257,34 +208,19 @@ class BatonSettings(BaseModel):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> BatonSettings:
-        """Build settings from ``BATON_*`` variables of ``env``, then ``overrides``.
+        """Build settings from the ``BATON_*`` variables of ``env``, then ``overrides``.
+
+        Variables of a service's own section (``BATON_HUB_*``...) are left to that service;
+        :data:`OTHER_VARIABLES` are accepted. Any other ``BATON_*`` name is an error.
 
         Raises:
-            ConfigError: a variable is unknown or its value invalid; the message names it.
+            ConfigError: a variable is unknown (the nearest known name is suggested), a
+                secret is given both directly and as a file, or a value is invalid; the
+                message and ``variable`` name it.
         """
-        known = set(cls.model_fields)
-        values: dict[str, Any] = {}
-        for name, raw in env.items():
-            if not name.startswith(ENV_PREFIX):
-                continue
-            field = name[len(ENV_PREFIX) :].lower()
-            if field in known and raw != "":
-                values[field] = raw
-        values.update(_secret_files(env, values))
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            if not first["loc"]:  # a rule across fields: its message names the variables
-                raise ConfigError(str(first["msg"]).removeprefix("Value error, ")) from None
-            field = str(first["loc"][0])
-            if field in SECRET_FIELDS:  # never echo a secret, even an invalid one
-                values[field] = "**********"
-            raise ConfigError(
-                f"{ENV_PREFIX}{field.upper()}: {first['msg']} (got {values.get(field)!r})",
-                variable=f"{ENV_PREFIX}{field.upper()}",
-            ) from None
+        return read_settings(
+            cls, env=env, prefix=ENV_PREFIX, overrides=overrides, elsewhere=_read_elsewhere
+        )
 
     @property
     def bootstrap(self) -> str:
@@ -311,100 +247,3 @@ class BatonSettings(BaseModel):
     def topics(self) -> TopicNames:
         """Topic names under this deployment's prefix."""
         return TopicNames(prefix=self.topic_prefix, retry_levels=len(self.retry_delays))
-
-
-def _secret_files(env: Mapping[str, str], values: Mapping[str, Any]) -> dict[str, str]:
-    """Secrets read from the files ``BATON_<FIELD>_FILE`` name (mounted secrets).
-
-    Raises:
-        ConfigError: both the variable and its ``_FILE`` are set, or the file is unreadable.
-    """
-    found: dict[str, str] = {}
-    for field in sorted(SECRET_FIELDS):
-        variable = f"{ENV_PREFIX}{field.upper()}{FILE_SUFFIX}"
-        path = env.get(variable, "")
-        if not path:
-            continue
-        if field in values:
-            raise ConfigError(
-                f"set either {ENV_PREFIX}{field.upper()} or {variable}, not both",
-                variable=variable,
-            )
-        try:
-            # One trailing newline is how files are usually written; it is not the secret.
-            found[field] = Path(path).read_text("utf-8").removesuffix("\n")
-        except OSError as exc:
-            raise ConfigError(
-                f"{variable}: cannot read {path} ({exc.strerror})", variable=variable
-            ) from None
-    return found
-
-
-class TopicNames(BaseModel):
-    """Names of Baton's topics (SPEC §3), derived from one prefix."""
-
-    model_config = ConfigDict(frozen=True)
-
-    prefix: str = "baton"
-    retry_levels: int = 3
-
-    @property
-    def events(self) -> str:
-        return f"{self.prefix}.events"
-
-    @property
-    def state(self) -> str:
-        return f"{self.prefix}.state"
-
-    @property
-    def replies(self) -> str:
-        return f"{self.prefix}.replies"
-
-    def commands(self, service: str) -> str:
-        """Commands topic of one service (``baton.commands.hub``)."""
-        return f"{self.prefix}.commands.{service}"
-
-    @staticmethod
-    def retry(source: str, level: int) -> str:
-        """Retry topic ``level`` (1-based) of ``source``: ``baton.events.retry.1``."""
-        return f"{source}.retry.{level}"
-
-    @staticmethod
-    def dlq(source: str) -> str:
-        """Dead-letter topic of ``source``: ``baton.events.dlq``."""
-        return f"{source}.dlq"
-
-    def sources(self) -> list[str]:
-        """Every topic that has retry and dead-letter companions."""
-        return [self.events, self.replies, *(self.commands(s) for s in SERVICES)]
-
-
-class ServiceConfig(BaseModel):
-    """Base of a service's own settings, read from ``<env_prefix><FIELD>`` variables.
-
-    Subclasses set ``env_prefix`` (``BATON_HUB_``) and may override :meth:`prepare` to turn
-    raw strings into structured values before validation.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    env_prefix: ClassVar[str] = "BATON_"
-
-    @classmethod
-    def prepare(cls, values: dict[str, Any]) -> dict[str, Any]:
-        """Adjust raw values (field name → string) before validation."""
-        return values
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Self:
-        """Build from ``env``; a bad value raises ConfigError naming the variable."""
-        prefix = cls.env_prefix
-        values: dict[str, Any] = {
-            k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix) and v != ""
-        }
-        try:
-            return cls.model_validate(cls.prepare(values))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            name = f"{prefix}{str(first['loc'][0]).upper()}" if first["loc"] else prefix
-            raise ConfigError(f"{name}: {first['msg']}", variable=name) from None
