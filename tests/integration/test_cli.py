@@ -83,6 +83,19 @@ def test_publish_then_tail_returns_the_event_as_json(env: dict[str, str]) -> Non
     assert event["data"] == {"duration": "45m"}
 
 
+def test_partition_asks_the_broker_and_agrees_with_where_events_go(env: dict[str, str]) -> None:
+    for workflow in ("wf_001", "wf_002", "bar_17"):
+        done = baton(env, "events", "publish", f"PHASE_STARTED:{workflow}:impl:{{}}")
+        assert done.returncode == 0, done.stderr
+        placed = json.loads(done.stdout)
+        asked = baton(env, "partition", workflow, "--json")
+        assert asked.returncode == 0, asked.stderr
+        answer = json.loads(asked.stdout)
+        assert answer["topic"] == placed["topic"]
+        assert answer["partitions"] == 2
+        assert answer["partition"] == placed["partition"], workflow
+
+
 def test_exit_codes_bad_input_and_timeout(env: dict[str, str]) -> None:
     bad = baton(env, "events", "publish", "not a line")
     assert bad.returncode == 2
@@ -213,13 +226,14 @@ async def test_one_bad_record_failed_by_many_groups_is_one_dead_letter_replayed_
     assert published.returncode == 0, published.stderr
     home = json.loads(published.stdout)["partition"]
     # ...and a malformed line that another client put on the other partition (as kcat's
-    # own partitioner may), with the same key.
+    # own partitioner may), with the same key: the router moves it home, where every group
+    # fails the one copy.
     elsewhere = 1 - home
-    settings = BatonSettings.from_env(env, component="test")
+    settings = BatonSettings.from_env(env, component="test", partition_router=FAILING_GROUPS[0])
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap)
     await producer.start()
     try:
-        await producer.send_and_wait(
+        misplaced = await producer.send_and_wait(
             settings.topics.events, value=MALFORMED, key=b"wf_kcat", partition=elsewhere
         )
     finally:
@@ -241,8 +255,11 @@ async def test_one_bad_record_failed_by_many_groups_is_one_dead_letter_replayed_
         (letter,) = letters
         assert letter["groups"] == sorted(FAILING_GROUPS)
         assert sorted(f["group"] for f in letter["failures"]) == sorted(FAILING_GROUPS)
-        assert letter["original"]["partition"] == elsewhere
-        assert letter["id"] == f"{bus.topics.events}:{elsewhere}:{letter['original']['offset']}"
+        assert letter["original"]["partition"] == home
+        assert letter["original"]["rerouted_from"] == (
+            f"{bus.topics.events}:{elsewhere}:{misplaced.offset}"
+        )
+        assert letter["id"] == f"{bus.topics.events}:{home}:{letter['original']['offset']}"
 
         replayed = await asyncio.to_thread(baton, env, "dlq", "replay", "--all")
         assert replayed.returncode == 0, replayed.stderr

@@ -71,6 +71,8 @@ class Bus(Lifecycle):
             middleware if middleware is not None else [TracingMiddleware()]
         )
         self.stats: Counter[str] = Counter()
+        # Records found on another partition than their key's, per topic (bus.rerouting).
+        self.wrong_partitions: Counter[str] = Counter()
         self.signing = SigningMiddleware.from_settings(settings, stats=self.stats)
         if self.signing is not None:
             self.middleware.append(self.signing)

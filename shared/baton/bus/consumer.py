@@ -6,9 +6,11 @@ decoded, validated against the registry and handed to their handlers. Records of
 in a row that only a batch subscription wants go to it as one list (group commit); should
 it raise, each of them is handed to it again alone. Partitions of a batch
 are handled concurrently, records of one partition in order (so per-workflow order holds,
-the key being the workflow id). Offsets are committed only after every record of the batch
-is handled and every record produced meanwhile (by handlers, retries, dead letters) is
-acknowledged. A record due for retry later pauses its retry partition until it is due.
+the key being the workflow id; a record another client put on the wrong partition is moved
+to the right one instead, :mod:`baton.bus.rerouting`). Offsets are committed only after
+every record of the batch is handled and every record produced meanwhile (by handlers,
+retries, dead letters, re-routing) is acknowledged. A record due for retry later pauses
+its retry partition until it is due.
 
 Choice: retries do not block the source partition (later events of the same workflow go on
 while one waits in a retry topic); handlers that need strict order should treat a missing
@@ -38,6 +40,7 @@ from baton.bus.failures import (
     retry_headers,
 )
 from baton.bus.middleware import consume_scope
+from baton.bus.rerouting import Placement
 from baton.bus.subscription import BATCH_DELIVERIES, Subscription
 from baton.bus.transport import Ack, Record, TopicPartition, TransportConsumer
 from baton.errors import DependencyUnavailableError, ProtocolError
@@ -79,6 +82,7 @@ class GroupConsumer:
             on_revoke=self._on_revoke,
             client_id=f"{bus.settings.component}.{group}",
         )
+        self._placement = Placement(bus=bus, group=group, source=source)
         self._lock = asyncio.Lock()
         self._due: dict[TopicPartition, float] = {}
         self._stopping = asyncio.Event()
@@ -217,6 +221,9 @@ class GroupConsumer:
                     break
                 await self._handle(record, self._targets(record))
             else:
+                if await self._placement.diverts(record):  # misplaced: its copy comes
+                    end = record.offset + 1
+                    continue
                 targets = self._targets(record)
                 if len(targets) == 1 and targets[0].batch is not None:
                     if targets[0] is not run_sub:

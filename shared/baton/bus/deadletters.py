@@ -128,6 +128,7 @@ class DeadLetter:
                 "partition": _int(h.get(H.ORIGINAL_PARTITION)),
                 "offset": _int(h.get(H.ORIGINAL_OFFSET)),
                 "timestamp_ms": _int(h.get(H.ORIGINAL_TIMESTAMP)),
+                "rerouted_from": h.get(H.REROUTED_FROM),
             },
             "error": {
                 "class": h.get(H.ERROR_CLASS),

@@ -34,13 +34,15 @@ __all__ = [
     "source_topic",
 ]
 
-# Replaced at every failure; the original position and first-failure time are kept.
+# Replaced at every failure; the original position and first-failure time are kept, and
+# where another client had put a record the bus moved.
 _BOOKKEEPING = DELIVERY_HEADERS - {
     H.ORIGINAL_TOPIC,
     H.ORIGINAL_PARTITION,
     H.ORIGINAL_OFFSET,
     H.ORIGINAL_TIMESTAMP,
     H.FIRST_FAILURE,
+    H.REROUTED_FROM,
 }
 
 _MAX_MESSAGE = 2000

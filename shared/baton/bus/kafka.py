@@ -20,12 +20,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka import TopicPartition as KafkaTP
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 
 from baton.bus.transport import Ack, Record, RevokeCallback, TopicPartition
 from baton.config import BatonSettings
 from baton.errors import DependencyUnavailableError, MissingTopicError
 from baton.protocol.headers import Headers
+from baton.protocol.partitioner import partition_of
 from baton.security.kafka_client import KafkaSecurity
 
 __all__ = ["DURABLE_PRODUCER", "SESSION_TIMEOUT_MS", "KafkaTransport", "producer_options"]
@@ -120,17 +120,17 @@ class KafkaTransport:
 
     async def partition_for(self, topic: str, *, key: bytes) -> int:
         """The producer's own choice (its default partitioner, murmur2 of the key as in
-        the Java client), from its cached metadata of ``topic``."""
+        the Java client: :func:`~baton.protocol.partitioner.partition_of`), from its cached
+        metadata of ``topic``."""
         if self._producer is None:
             raise DependencyUnavailableError("the Kafka transport is not started")
         try:
-            # As the producer lists them for its partitioner (a set of small ints, in order).
-            partitions = list(await self._producer.partitions_for(topic))
+            partitions = await self._producer.partitions_for(topic)
         except KafkaError as exc:
             raise DependencyUnavailableError(
                 f"no metadata of {topic}: {exc!r}", topic=topic
             ) from exc
-        return int(DefaultPartitioner()(key, partitions, partitions))
+        return partition_of(key, partitions=len(partitions))
 
     def consumer(
         self,

@@ -53,14 +53,22 @@ class MemoryTransport:
         return sorted((r for log in self._logs[topic] for r in log), key=lambda r: r.timestamp_ms)
 
     async def enqueue(
-        self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers
+        self,
+        topic: str,
+        *,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        partition: int | None = None,
     ) -> Awaitable[Ack]:
+        """Append a record; ``partition`` places it there whatever its key (as a client
+        with another partitioner would)."""
         self.create_topic(topic)
         logs = self._logs[topic]
-        if key is None:
+        if partition is None and key is None:
             partition = next(self._round_robin) % len(logs)
-        else:
-            partition = await self.partition_for(topic, key=key)
+        elif partition is None:
+            partition = await self.partition_for(topic, key=key or b"")
         log = logs[partition]
         record = Record(
             topic, partition, len(log), key, value, list(headers), time.time_ns() // 1_000_000

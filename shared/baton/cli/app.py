@@ -18,6 +18,7 @@ from baton.cli import (
     events,
     hub,
     monitor,
+    partition,
     recovery,
     resource,
     schemas,
@@ -65,6 +66,7 @@ app.add_typer(dlq.app, name="dlq")
 app.add_typer(schemas.app, name="schemas")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
+app.command("partition", help=partition.HELP)(partition.partition)
 app.add_typer(db.app, name="db")
 app.command("coordination-hub", help=hub.HELP)(hub.coordination_hub)
 app.command("hub", help=hub.HELP, hidden=True)(hub.coordination_hub)

@@ -88,6 +88,10 @@ class TopicNames(BaseModel):
     def replies(self) -> str:
         return f"{self.prefix}.replies"
 
+    def group(self, service: str) -> str:
+        """Consumer group of ``service`` on the events topic (``baton.hub``)."""
+        return f"{self.prefix}.{service}"
+
     def commands(self, service: str) -> str:
         """Commands topic of one service (``baton.commands.hub``)."""
         return f"{self.prefix}.commands.{service}"

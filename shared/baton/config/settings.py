@@ -109,6 +109,9 @@ class BatonSettings(SettingsBase):
         signing_publishers: ``TYPE:publisher[|publisher]`` rules: who may publish a type.
         signing_max_age: Most seconds between signing a record and appending it.
         signing_seen_size: Signatures the replay check remembers per process.
+        partition_router: Consumer group that moves records another client put on the
+            wrong partition of the events topic to the right one (the other groups skip
+            them and handle the copy). Unset: the hub's group, ``<prefix>.hub``.
     """
 
     kafka_bootstrap: str | None = None
@@ -149,6 +152,7 @@ class BatonSettings(SettingsBase):
     signing_publishers: tuple[str, ...] = ()
     signing_max_age: float = Field(default=600.0, gt=0, le=7 * 24 * 3600)
     signing_seen_size: int = Field(default=50_000, ge=100, le=10_000_000)
+    partition_router: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,249}$")
 
     _split = field_validator(
         "strict_types",
@@ -247,3 +251,9 @@ class BatonSettings(SettingsBase):
     def topics(self) -> TopicNames:
         """Topic names under this deployment's prefix."""
         return TopicNames(prefix=self.topic_prefix, retry_levels=len(self.retry_delays))
+
+    @property
+    def router_group(self) -> str:
+        """The consumer group that re-routes misplaced records of the events topic
+        (:mod:`baton.bus.rerouting`)."""
+        return self.partition_router or self.topics.group("hub")

@@ -57,6 +57,8 @@ HEADER_DOCS: Final[dict[str, str]] = {
     H.RETRY_HANDLERS: "Subscriptions of the retrying group that still have to handle the record.",
     H.DEAD_LETTER_ID: "Source topic:partition:offset of a dead letter; equal on every group's "
     "copy of one record, which list and replay merge into one dead letter.",
+    H.REROUTED_FROM: "topic:partition:offset where a client with another partitioner put the "
+    "record; the bus re-published it unchanged to the partition its key belongs on.",
 }
 """Description of every header of :class:`baton.protocol.headers.H`."""
 

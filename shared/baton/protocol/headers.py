@@ -63,6 +63,8 @@ class H:
     RETRY_HANDLERS: Final = "baton-retry-handlers"
     # The source record a dead letter is a copy of: every group's copy carries the same id.
     DEAD_LETTER_ID: Final = "baton-dead-letter-id"
+    # Where another client's partitioner had put a record the bus moved to its partition.
+    REROUTED_FROM: Final = "baton-rerouted-from"
 
 
 DELIVERY_HEADERS: Final = frozenset(
@@ -83,6 +85,7 @@ DELIVERY_HEADERS: Final = frozenset(
         H.REPLAYED_FROM,
         H.RETRY_HANDLERS,
         H.DEAD_LETTER_ID,
+        H.REROUTED_FROM,
         H.STATUS,
     }
 )

@@ -38,6 +38,7 @@ from baton.runtime.health import HealthReporter, build_app
 from baton.runtime.http import HttpServer
 from baton.runtime.metrics import MetricsMiddleware, ServiceMetrics
 from baton.runtime.outbox import Outbox
+from baton.runtime.partition_metrics import WrongPartitionCollector
 from baton.runtime.presence import Presence
 from baton.runtime.retention import Pruner, PruneRule, RetentionConfig, runtime_rules
 from baton.runtime.service import DEFAULT_PORTS, Service, ServiceContext
@@ -96,6 +97,7 @@ class ServiceRunner:
             middleware=[TracingMiddleware(tracer=tracer), MetricsMiddleware(self.metrics)],
         )
         self.metrics.watch_bus(self.bus)
+        self.metrics.registry.register(WrongPartitionCollector(bus=self.bus, service=service.name))
         # Deployments (topic prefixes) may share a database: each relays only its own rows.
         self.outbox = Outbox(
             db=self.db, bus=self.bus, owner=f"{settings.topic_prefix}.{service.name}"

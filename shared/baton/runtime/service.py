@@ -72,7 +72,7 @@ class Service:
     @property
     def group(self) -> str:
         """This service's consumer group for the events topic (``<prefix>.<name>``)."""
-        return f"{self.ctx.settings.topic_prefix}.{self.name}"
+        return self.ctx.settings.topics.group(self.name)
 
     def answer_durably(self, handler: DurableRequestHandler) -> None:
         """Answer this service's commands with ``handler``, each request id applied once
