@@ -34,7 +34,7 @@ from baton_monitor.panes import LAG, RETRIED, PaneStore
 from baton_monitor.registry import component_of
 from baton_monitor.state import Metrics, MetricsConfig, Position
 from baton_monitor.store import ComponentStore, WorkflowStore
-from baton_monitor.views import workflow_report
+from baton_monitor.views import Reading, current_readings, workflow_report
 
 __all__ = ["MonitorModel"]
 
@@ -182,6 +182,12 @@ class MonitorModel:
         saturation = (await self.evaluation.read()).saturation
         self.saturated = saturation.saturated
         return saturation.model_dump(mode="json")
+
+    async def readings(self) -> list[Reading]:
+        """Current value of every metric, of every partition (what thresholds watch,
+        components' usage aside)."""
+        now = _now()
+        return current_readings(await self.panes.merged(now=now), now=now)
 
     async def current_values(self) -> dict[str, float]:
         """Every value thresholds watch: metrics of every partition, components' usage."""

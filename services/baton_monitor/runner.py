@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from fastapi import APIRouter, HTTPException
+from prometheus_client.core import Metric
 
 from baton.errors import BatonError, HandlerError
 from baton.protocol.event import Event
 from baton.runtime import Loop, Service
-from baton_monitor import streamviews
+from baton_monitor import gauges, streamviews
 from baton_monitor.catchup import CatchUp
 from baton_monitor.config import MonitorConfig
 from baton_monitor.handlers import MonitorModel
@@ -237,6 +238,11 @@ class MonitorService(Service):
             "retention": self.model.retention_loop,
             "streams": self._run_streams,
         }
+
+    async def metric_families(self) -> list[Metric]:
+        """The current percentiles, throughput, error rates and lags as gauges
+        (:mod:`baton_monitor.gauges`)."""
+        return gauges.families(await self.model.readings())
 
     def health_details(self) -> dict[str, Any]:
         return {

@@ -23,8 +23,9 @@ single failed task is not a 100 % error rate worth an alert.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from baton_monitor import digest
 from baton_monitor.samples import PERCENTILES, summary
@@ -40,6 +41,9 @@ from baton_monitor.windows import (
 )
 
 __all__ = [
+    "SUBJECT_LABELS",
+    "Reading",
+    "current_readings",
     "latest_lags",
     "metric_values",
     "metrics_report",
@@ -48,12 +52,13 @@ __all__ = [
     "workflow_report",
 ]
 
-_SPLIT = {
+SUBJECT_LABELS: Final = {
     "task_duration": ("workflow_type", "agent_id"),
     "agent_task_duration": ("agent_id",),
     "phase_duration": ("workflow_type", "phase"),
     "workflow_duration": ("workflow_type",),
 }
+"""What the parts of each duration metric's subject are (``<workflow_type>/<agent_id>``...)."""
 
 
 def _tally(tally: Tally) -> dict[str, Any]:
@@ -85,7 +90,7 @@ def window_report(
             "by_type": dict(sorted(window.events.items())),
         },
         "latency": None,
-        **{f"{name}s": [] for name in _SPLIT},
+        **{f"{name}s": [] for name in SUBJECT_LABELS},
         "error_rate": {"overall": _tally(Tally()), "agents": {}},
         "consumer_lag": {},
     }
@@ -93,9 +98,12 @@ def window_report(
         name, *rest = series.labels
         if name == "latency":
             out["latency"] = digest.summary(series.digest)
-        elif name in _SPLIT and len(rest) == len(_SPLIT[name]):
+        elif name in SUBJECT_LABELS and len(rest) == len(SUBJECT_LABELS[name]):
             out[f"{name}s"].append(
-                {**dict(zip(_SPLIT[name], rest, strict=True)), **digest.summary(series.digest)}
+                {
+                    **dict(zip(SUBJECT_LABELS[name], rest, strict=True)),
+                    **digest.summary(series.digest),
+                }
             )
     for _, entry in sorted(window.tallies.items()):
         if entry.labels == ("tasks",):
@@ -160,39 +168,59 @@ def latest_lags(
     return dict(sorted(out.items()))
 
 
-def metric_values(metrics: Metrics, *, now: datetime) -> dict[str, float]:
-    """Current value of every metric, keyed ``<metric>[:<subject>]`` (module doc)."""
-    out: dict[str, float] = {}
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One current value: its metric, subject (labels, e.g. workflow type and agent) and
+    percentile (for the percentile metrics)."""
+
+    metric: str
+    value: float
+    subject: tuple[str, ...] = ()
+    percentile: float | None = None
+
+    @property
+    def key(self) -> str:
+        """The flat key thresholds watch: ``<metric>[_p<q>][:<subject>]`` (module doc)."""
+        name = self.metric if self.percentile is None else f"{self.metric}_p{self.percentile:g}"
+        return f"{name}:{'/'.join(self.subject)}" if self.subject else name
+
+
+def current_readings(metrics: Metrics, *, now: datetime) -> list[Reading]:
+    """Current value of every metric, read from the reference window (module doc)."""
+    out: list[Reading] = []
     least = metrics.config.min_samples
     window = reference_window(metrics, now=now)
     if window is not None:
         watched = _watched(window, now=now, since=metrics.since)
         if watched > 0:
-            out["throughput"] = window.total / watched
+            out.append(Reading("throughput", window.total / watched))
         for series in window.series.values():
             if series.digest.count < least:
                 continue
             name, *rest = series.labels
-            suffix = f":{'/'.join(rest)}" if rest else ""
             for q in PERCENTILES:
                 found = digest.quantile(series.digest, q)
                 if found is not None:
-                    out[f"{name}_p{q:g}{suffix}"] = found
+                    out.append(Reading(name, found, subject=tuple(rest), percentile=q))
         for entry in window.tallies.values():
             rate = entry.tally.rate
             if rate is None or entry.tally.total < least:
                 continue
             if entry.labels == ("tasks",):
-                out["error_rate"] = rate
+                out.append(Reading("error_rate", rate))
             elif len(entry.labels) == 2:
-                out[f"agent_error_rate:{entry.labels[1]}"] = rate
+                out.append(Reading("agent_error_rate", rate, subject=(entry.labels[1],)))
     fresh = now - timedelta(seconds=metrics.config.hopping_size)
     lags = {g: lag for g, (lag, _) in latest_lags(metrics, since=fresh).items()}
-    for group, lag in lags.items():
-        out[f"consumer_lag:{group}"] = lag
+    out.extend(Reading("consumer_lag", lag, subject=(group,)) for group, lag in lags.items())
     if lags:
-        out["consumer_lag"] = max(lags.values())
+        out.append(Reading("consumer_lag", max(lags.values())))
     return out
+
+
+def metric_values(metrics: Metrics, *, now: datetime) -> dict[str, float]:
+    """Current value of every metric, keyed ``<metric>[:<subject>]`` (module doc)."""
+    return {reading.key: reading.value for reading in current_readings(metrics, now=now)}
 
 
 def metrics_report(

@@ -46,7 +46,7 @@ async def test_health_registry_metrics_and_report(
     agents.policy = lambda e: Decision(delay=0.1)
     agents.attach()
     events.attach()
-    env = {**e2e_env, "BATON_HEARTBEAT_INTERVAL": str(INTERVAL)}
+    env = {**e2e_env, "BATON_HEARTBEAT_INTERVAL": str(INTERVAL), "BATON_LOG_FORMAT": "json"}
     async with Cluster(["monitor", "resource", "hub"], env=env, log_dir=log_dir) as cluster, bus:
         port = cluster["monitor"].port
 
@@ -105,6 +105,22 @@ async def test_health_registry_metrics_and_report(
                 if s.name.endswith("_total")
             )
             assert handled > 0, name
+            assert families["baton_consumer_lag"].samples, name
+            assert families["process_cpu_seconds"].type == "counter", name
+            assert "python_gc_collections" in families, name
+
+        async def percentiles() -> bool:
+            async with httpx.AsyncClient(timeout=5) as http:
+                text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+            families = {f.name: f for f in text_string_to_metric_families(text)}
+            latency = families.get("baton_monitor_latency_seconds")
+            return latency is not None and {s.labels["quantile"] for s in latency.samples} == {
+                "0.5",
+                "0.95",
+                "0.99",
+            }
+
+        await eventually_async(percentiles, what="the monitor's latency percentiles as gauges")
         code, report, err = await baton(env, "performance-monitor", "report", "--json")
         assert code == 0, err
         assert report
@@ -124,6 +140,11 @@ async def test_health_registry_metrics_and_report(
         code, health, err = await baton(env, "performance-monitor", "health")
         assert code == 0, err
         assert health_of(health, "baton-hub") == "healthy"
+    for name, service in cluster.services.items():  # every line is one JSON object
+        for line in service.log_path.read_text().splitlines():
+            entry = json.loads(line)
+            assert entry["service"] == name, line
+            assert {"ts", "level", "logger", "message"} <= set(entry), line
 
 
 def alerts(events: EventLog, *, cleared: bool) -> list[Event]:

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.behaviour.helpers import eventually
+from tests.behaviour.helpers import eventually, eventually_async
 from tests.conftest import drop_schema, unique_prefix
 
 from baton.bus import Bus
@@ -18,6 +18,7 @@ from baton.db import Database, load_migrations, migrate
 from baton.errors import RemoteError
 from baton.protocol.event import Event
 from baton.runtime import RUNTIME_MIGRATIONS, Service, ServiceRunner, durable_responder
+from baton.runtime.metrics import MetricsMiddleware, ServiceMetrics
 from baton.topics import create_topics
 
 pytestmark = pytest.mark.integration
@@ -129,6 +130,27 @@ async def test_runner_serves_health_registers_and_applies_requests_once(
             assert sum(s.value for s in handled) >= 3  # three requests handled
             assert any(s.name == "baton_handler_seconds_count" and s.value >= 3 for s in samples)
             assert any(s.name == "baton_events_published_total" for s in samples)
+            timed = {
+                s.labels["event_type"] for s in samples if s.name == "baton_handler_seconds_count"
+            }
+            assert "custom" in timed  # COUNT is no registered type: one label for all such
+            names = {s.name for s in samples}
+            assert {"process_cpu_seconds_total", "python_gc_collections_total"} <= names
+            commands = settings.topics.commands("hub")
+
+            async def commands_caught_up() -> bool:
+                # Lag per partition of the commands topic: end offset - committed offset.
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runner.port}") as http:
+                    text = (await http.get("/metrics")).text
+                lag = [
+                    s
+                    for f in text_string_to_metric_families(text)
+                    for s in f.samples
+                    if s.name == "baton_consumer_lag" and s.labels["topic"] == commands
+                ]
+                return bool(lag) and all(s.value == 0 for s in lag)
+
+            await eventually_async(commands_caught_up, what="commands lag read and zero")
         finally:
             await runner.stop()
             await runner.stop()  # idempotent
@@ -183,3 +205,50 @@ async def _fail_in_a_transaction(db: Database) -> None:
     async with db.transaction() as conn:
         await conn.execute("create temp table left_open (n int)")
         raise RuntimeError("the block fails")
+
+
+async def test_consumer_lag_counts_records_until_they_are_handled_and_committed(
+    live_stack: BatonSettings,
+) -> None:
+    settings = live_stack.model_copy(update={"topic_prefix": unique_prefix()})
+    await create_topics(settings=settings)
+    metrics = ServiceMetrics(service="hub")
+    bus = Bus(settings=settings, middleware=[MetricsMiddleware(metrics)])
+    metrics.watch_bus(bus)
+    group = f"{settings.topic_prefix}.hub"
+    release = asyncio.Event()
+    seen: list[str] = []
+
+    async def handle(event: Event) -> None:
+        seen.append(event.event_type)
+        if event.event_type == "PHASE_STARTED":
+            await release.wait()
+
+    bus.subscribe("#", handle, group=group)
+    events = settings.topics.events
+
+    async def lag() -> dict[int, float]:
+        text = (await metrics.scrape()).decode()
+        return {
+            int(s.labels["partition"]): s.value
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if s.name == "baton_consumer_lag" and s.labels["topic"] == events
+        }
+
+    async with bus:
+        partition = await bus.partition_for("wf_1")
+
+        async def behind(records: int) -> bool:
+            return (await lag()).get(partition) == records
+
+        await bus.publish(Event.parse("WORKFLOW_STARTED:wf_1:setup:{}"))
+        await eventually_async(lambda: behind(0), what="the first event committed")
+        for _ in range(3):
+            await bus.publish(Event.parse("PHASE_STARTED:wf_1:setup:{}"))
+        await eventually(lambda: "PHASE_STARTED" in seen, what="a phase held")
+        # Fetched by the client already, the held records still count until committed.
+        await eventually_async(lambda: behind(3), what="three records behind")
+        release.set()
+        await eventually_async(lambda: behind(0), what="caught up")
+        assert all(value == 0 for value in (await lag()).values())

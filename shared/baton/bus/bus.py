@@ -22,7 +22,7 @@ from baton.bus.middleware import Middleware, publish_scope
 from baton.bus.rpc import ReplyCache, Requester, Responder, answer, new_request_id, wait_windows
 from baton.bus.subscription import BATCH_DELIVERIES, BatchHandler, Handler, Subscription
 from baton.bus.tracing import TracingMiddleware
-from baton.bus.transport import Ack, Transport
+from baton.bus.transport import Ack, TopicPartition, Transport
 from baton.config import BatonSettings, TopicNames
 from baton.errors import (
     BatonError,
@@ -228,6 +228,14 @@ class Bus(Lifecycle):
         subscription there. What a replica owns follows from these."""
         consumer = self._consumers.get((group, topic or self.topics.events))
         return frozenset() if consumer is None else consumer.partitions()
+
+    async def consumer_lag(self) -> dict[str, dict[TopicPartition, int]]:
+        """Per consumer group of this process: records not yet handled and committed in each
+        partition it holds (its source topics and their retry topics)."""
+        lags: dict[str, dict[TopicPartition, int]] = {}
+        for (group, _), consumer in sorted(self._consumers.items()):
+            lags.setdefault(group, {}).update(await consumer.lag())
+        return lags
 
     # -- subscribing -----------------------------------------------------------------------
 

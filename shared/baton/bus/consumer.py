@@ -108,6 +108,13 @@ class GroupConsumer:
             tp.partition for tp in self._consumer.assignment() if tp.topic == self.source
         )
 
+    async def lag(self) -> dict[TopicPartition, int]:
+        """Records not yet handled and committed in each partition (source and retry
+        topics) this member holds (:meth:`TransportConsumer.lag`); empty while stopped."""
+        if not self._started or self._stopping.is_set():
+            return {}
+        return await self._consumer.lag()
+
     async def stop(self, *, timeout: float = 30.0) -> None:
         """Finish the batch in hand within ``timeout`` seconds, commit it, leave the group
         (past the timeout the batch is abandoned uncommitted). Safe to call twice."""

@@ -32,6 +32,8 @@ __all__ = ["DURABLE_PRODUCER", "SESSION_TIMEOUT_MS", "KafkaTransport", "producer
 
 SESSION_TIMEOUT_MS = 6_000
 """Consumer group session timeout (the broker's minimum is 6 s)."""
+_LAG_WAIT = 2.0
+"""Seconds a lag reading waits for the broker's answers before leaving a partition out."""
 DURABLE_PRODUCER: Mapping[str, Any] = MappingProxyType({"acks": "all", "enable_idempotence": True})
 """What every Baton producer sets: acknowledged only once every in-sync replica has the
 record, and retried without duplicates (the broker drops a batch it already appended)."""
@@ -316,3 +318,35 @@ class _KafkaConsumer:
 
     def assignment(self) -> set[TopicPartition]:
         return {TopicPartition(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+
+    async def lag(self) -> dict[TopicPartition, int]:
+        tps = sorted(self._consumer.assignment()) if self._started else []
+        if not tps:
+            return {}
+        try:
+            # Asked of the broker: the high watermark the client holds stays where it was
+            # while a partition's fetched records wait, i.e. while its handler is stuck.
+            async with asyncio.timeout(_LAG_WAIT):
+                ends: dict[KafkaTP, int] = await self._consumer.end_offsets(tps)
+        except (TimeoutError, KafkaError):  # an outage: nothing to say this time
+            return {}
+        done = await asyncio.gather(*(self._done_up_to(tp) for tp in tps))
+        return {
+            TopicPartition(tp.topic, tp.partition): max(ends[tp] - offset, 0)
+            for tp, offset in zip(tps, done, strict=True)
+            if offset is not None and tp in ends
+        }
+
+    async def _done_up_to(self, tp: KafkaTP) -> int | None:
+        """The group's committed offset of ``tp`` (records fetched but not yet handled count
+        as lag), else this consumer's position; None when neither comes in time."""
+        try:
+            async with asyncio.timeout(_LAG_WAIT):
+                if self._group is not None:
+                    committed: int | None = await self._consumer.committed(tp)
+                    if committed is not None:
+                        return committed
+                position: int = await self._consumer.position(tp)
+                return position
+        except (TimeoutError, KafkaError):  # a rebalance, an outage: left out this time
+            return None

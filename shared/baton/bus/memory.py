@@ -198,3 +198,13 @@ class _MemoryConsumer:
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self._positions[tp] = offset
+
+    async def lag(self) -> dict[TopicPartition, int]:
+        behind: dict[TopicPartition, int] = {}
+        for tp in sorted(self.assignment()):
+            done = self._broker._committed.get((self._group, tp)) if self._group else None
+            if done is None:
+                done = self._positions.get(tp)
+            if done is not None:
+                behind[tp] = max(len(self._broker._logs[tp.topic][tp.partition]) - done, 0)
+        return behind

@@ -79,6 +79,13 @@ class TransportConsumer(Protocol):
 
     def assignment(self) -> set[TopicPartition]: ...
 
+    async def lag(self) -> dict[TopicPartition, int]:
+        """Records not yet committed in each partition this consumer holds: from the
+        group's committed offset (this consumer's position when there is none) to the end
+        of the partition, both asked of the broker. Partitions whose offsets cannot be had
+        in time are left out."""
+        ...
+
 
 class Transport(Protocol):
     """A broker connection able to produce and to make consumers."""

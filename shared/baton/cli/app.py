@@ -7,6 +7,8 @@ helpers and what they map to are listed in docs/helpers.md.
 
 from __future__ import annotations
 
+import contextlib
+
 import typer
 
 from baton import __version__
@@ -27,7 +29,9 @@ from baton.cli import (
     status,
     topics,
 )
-from baton.cli.common import EXIT_CODES_HELP, HelperGroup
+from baton.cli.common import EXIT_CODES_HELP, HelperGroup, settings
+from baton.errors import BatonError
+from baton.logs import configure_logging
 
 __all__ = ["app"]
 
@@ -57,6 +61,9 @@ def _options(
     ),
 ) -> None:
     """Options of ``baton`` itself, before any command."""
+    # A bad variable is reported by the command that reads the settings, as its error.
+    with contextlib.suppress(BatonError):
+        configure_logging(settings=settings())
 
 
 app.add_typer(stack.app, name="stack")

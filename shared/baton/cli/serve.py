@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
-import sys
 from typing import Annotated
 
 import typer
 
 from baton.cli.common import fail, settings
 from baton.errors import BatonError
+from baton.logs import configure_logging
 from baton.services import SERVICE_CLASSES, load_service
 
 
@@ -32,11 +31,7 @@ def serve(
     from baton.runtime.telemetry import configure_metrics, configure_tracing
 
     config = settings(http_port=port)
-    logging.basicConfig(
-        level=config.log_level,
-        stream=sys.stderr,
-        format=f"%(asctime)s {service:<8} %(levelname)-7s %(name)s: %(message)s",
-    )
+    configure_logging(settings=config, service=service)
     try:
         cls = load_service(service)
         provider = configure_tracing(env=os.environ, component=f"baton-{service}")

@@ -11,6 +11,7 @@ import typer
 
 from baton.cli.common import HelperGroup, emit, run, settings
 from baton.config import BatonSettings
+from baton.logs import log_formatter
 from baton.stack import ServiceReport, Stack, StackReport
 from baton.stack.kafka import MAX_BROKERS, KafkaStack
 from baton.stack.secure_kafka import ADMIN, SecureKafkaStack
@@ -39,7 +40,9 @@ def _progress(config: BatonSettings) -> None:
     logger = logging.getLogger("baton.stack")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        handler.setFormatter(
+            log_formatter(settings=config, text="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+        )
         logger.addHandler(handler)
         logger.propagate = False
     logger.setLevel(config.log_level)

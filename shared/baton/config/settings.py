@@ -81,6 +81,8 @@ class BatonSettings(SettingsBase):
             broker). ``min.insync.replicas`` is 2 with three replicas or more, else 1.
         events_retention_ms: Retention of the events topic; dead letters keep 4x as long.
         log_level: Logging level of services and the CLI.
+        log_format: ``text`` (plain lines) or ``json`` (one JSON object a line, with the
+            trace and span ids of the active span: :mod:`baton.logs`).
         kafka_compression: Producer compression codec.
         kafka_linger_ms: How long the producer waits to fill a batch.
         http_host: Address a service's HTTP endpoints (/health, /ready, API) listen on.
@@ -133,6 +135,7 @@ class BatonSettings(SettingsBase):
     replication: int | None = Field(default=None, ge=1, le=10)
     events_retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=60_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
     kafka_compression: Literal["none", "gzip", "lz4", "snappy", "zstd"] = "lz4"
     kafka_linger_ms: int = Field(default=2, ge=0, le=1000)
     http_host: str = "127.0.0.1"

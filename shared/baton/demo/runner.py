@@ -101,7 +101,9 @@ async def run_demo(
     client = BatonClient(component="demo-agents", settings=config)
     workforce = Workforce(client=client, count=options.agents)
     own_log = _ConsoleLog(console=console, level=options.log_level)
-    logging.getLogger().addHandler(own_log)
+    # JSON lines are written by the process's own handler (baton.logs), once.
+    if config.log_format == "text":
+        logging.getLogger().addHandler(own_log)
     stopping = asyncio.current_task()
     loop = asyncio.get_running_loop()
     if stopping is not None:

@@ -90,7 +90,7 @@ def build_app(*, service: Service, health: HealthReporter, metrics: ServiceMetri
 
     @app.get("/metrics", include_in_schema=False)
     async def get_metrics() -> Response:
-        return Response(metrics.render(), media_type=CONTENT_TYPE)
+        return Response(await metrics.scrape(), media_type=CONTENT_TYPE)
 
     router = service.router()
     if router is not None:

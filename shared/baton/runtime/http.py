@@ -81,6 +81,7 @@ class HttpServer:
         config = uvicorn.Config(
             app,
             log_level="warning",
+            log_config=None,  # its lines go through the process's handler (baton.logs)
             lifespan="off",
             access_log=False,
             timeout_graceful_shutdown=max(1, int(stop_timeout)),  # uvicorn takes whole seconds

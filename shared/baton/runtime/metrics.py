@@ -1,25 +1,43 @@
 """Prometheus metrics for every service, collected as bus middleware (``/metrics``).
 
-Per service (label ``service``): events handled by group and event type, handler time and
-event-to-handled latency histograms, handler failures, events published by topic, and the
-bus's retry / dead-letter / duplicate-request counters read at scrape time. Each runner
-owns its registry (no process-global state), so several services can share a process.
+Per service (label ``service``): events handled by group and event type, handler time by
+group and event type, event-to-handled latency, handler failures, events published by
+topic, the bus's retry / dead-letter / duplicate-request counters, and each consumer
+group's lag per topic and partition; the process's CPU, memory and file descriptors
+(``process_*``), the garbage collector's work (``python_gc_*``) and ``python_info``; and what
+the service adds (:meth:`~baton.runtime.service.Service.metric_families`). Each runner owns
+its registry (no process-global state), so several services can share a process. Every
+metric is listed in docs/observability.md.
 
-Given an OpenTelemetry meter, the same measurements also go to OTel instruments of the same
-names (``baton.events.handled``, ``baton.handler.duration``, ...) for OTLP export.
+Values that take I/O to read (consumer lag, a service's own) are read when a scrape comes
+(:meth:`ServiceMetrics.scrape`), each source within a few seconds; one that fails or
+overruns is left out of that scrape and logged.
+
+Given an OpenTelemetry meter, the event measurements also go to OTel instruments of the
+same names (``baton.events.handled``, ``baton.handler.duration``, ...) for OTLP export.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from opentelemetry.metrics import Meter
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from baton.bus.transport import Record
@@ -30,12 +48,19 @@ from baton.protocol.registry import EventRegistry
 if TYPE_CHECKING:
     from baton.bus import Bus
 
-__all__ = ["CONTENT_TYPE", "MetricsMiddleware", "ServiceMetrics"]
+__all__ = ["CONTENT_TYPE", "MetricSource", "MetricsMiddleware", "ServiceMetrics"]
+
+log = logging.getLogger("baton.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _KNOWN = EventRegistry()
+_SOURCE_TIMEOUT = 5.0
+"""Seconds a scrape-time source has before it is left out of the scrape."""
+
+MetricSource = Callable[[], Awaitable[Iterable[Metric]]]
+"""Reads metric families when a scrape comes (:meth:`ServiceMetrics.add_source`)."""
 
 
 def _type_label(event_type: str) -> str:
@@ -69,6 +94,12 @@ class ServiceMetrics:
         self.service = service
         self.otel = _Otel(meter) if meter is not None else None
         self.registry = CollectorRegistry(auto_describe=True)
+        # The process's own figures (each collector registers itself where it can read them).
+        ProcessCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self._scrape_time = _ScrapeTime()
+        self.registry.register(self._scrape_time)
         labels = ["service", "group", "event_type"]
         self.handled = Counter(
             "baton_events_handled", "Events handled", labels, registry=self.registry
@@ -79,7 +110,7 @@ class ServiceMetrics:
         self.handler_seconds = Histogram(
             "baton_handler_seconds",
             "Time in handlers",
-            ["service", "group"],
+            labels,
             buckets=_BUCKETS,
             registry=self.registry,
         )
@@ -98,11 +129,61 @@ class ServiceMetrics:
         )
 
     def watch_bus(self, bus: Bus) -> None:
-        """Also export the bus's own counters (retries, dead letters...) at scrape time."""
+        """Also export the bus's own counters (retries, dead letters...) and its consumer
+        groups' lag at scrape time."""
         self.registry.register(_BusCollector(bus, self.service))
+        service = self.service
+
+        async def lag() -> list[Metric]:
+            family = GaugeMetricFamily(
+                "baton_consumer_lag",
+                "Records not yet handled and committed, per consumer group and partition held",
+                labels=["service", "group", "topic", "partition"],
+            )
+            for group, behind in (await bus.consumer_lag()).items():
+                for tp, records in sorted(behind.items()):
+                    family.add_metric([service, group, tp.topic, str(tp.partition)], records)
+            return [family]
+
+        self.add_source(lag)
+
+    def add_source(self, source: MetricSource) -> None:
+        """Serve the families ``source`` reads, read anew for every :meth:`scrape`."""
+        self._scrape_time.sources.append(source)
 
     def render(self) -> bytes:
+        """The registry in Prometheus text format, with the sources as last read."""
         return generate_latest(self.registry)
+
+    async def scrape(self) -> bytes:
+        """Read every source, then :meth:`render` (what ``/metrics`` serves)."""
+        await self._scrape_time.refresh()
+        return self.render()
+
+
+class _ScrapeTime(Collector):
+    """Families the sources read just before a scrape; ``collect`` serves the last read."""
+
+    def __init__(self) -> None:
+        self.sources: list[MetricSource] = []
+        self._families: list[Metric] = []
+
+    async def refresh(self) -> None:
+        read = await asyncio.gather(*(_read(source) for source in self.sources))
+        self._families = [family for families in read for family in families]
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families)
+
+
+async def _read(source: MetricSource) -> list[Metric]:
+    try:
+        async with asyncio.timeout(_SOURCE_TIMEOUT):
+            return list(await source())
+    except Exception as exc:  # the other sources and the registry are still served
+        name = getattr(source, "__qualname__", repr(source))
+        log.warning("metrics from %s left out of this scrape: %r", name, exc)
+        return []
 
 
 class _BusCollector(Collector):
@@ -149,9 +230,9 @@ class MetricsMiddleware:
             raise
         finally:
             spent = time.perf_counter() - start
-            m.handler_seconds.labels(m.service, group).observe(spent)
+            m.handler_seconds.labels(m.service, group, kind).observe(spent)
             if otel is not None:
-                otel.handler.record(spent, attrs)
+                otel.handler.record(spent, {**attrs, "event_type": kind})
         m.handled.labels(m.service, group, kind).inc()
         lag = None
         if event is not None:

@@ -31,6 +31,7 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from baton.bus import Bus, TracingMiddleware
+from baton.bus.transport import Transport
 from baton.config import BatonSettings
 from baton.db import Database, load_migrations, pending
 from baton.errors import BatonError, ConfigError
@@ -63,9 +64,11 @@ class ServiceRunner:
     Args:
         service: The service class.
         settings: Deployment settings; ``component`` defaults to ``baton-<name>``.
+        env: The environment, for the service's own settings and the retention windows.
         tracer_provider: Spans go there (default: the global provider).
         meter_provider: Metrics are also recorded there, to be pushed over OTLP (default:
             only the Prometheus registry served at /metrics).
+        transport: The broker transport (default: Kafka, from ``settings``).
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class ServiceRunner:
         env: Mapping[str, str] | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
+        transport: Transport | None = None,
     ) -> None:
         if settings.component == "baton-cli":
             settings = settings.model_copy(update={"component": f"baton-{service.name}"})
@@ -94,6 +98,7 @@ class ServiceRunner:
         tracer = tracer_provider.get_tracer("baton.bus") if tracer_provider is not None else None
         self.bus = Bus(
             settings=settings,
+            transport=transport,
             middleware=[TracingMiddleware(tracer=tracer), MetricsMiddleware(self.metrics)],
         )
         self.metrics.watch_bus(self.bus)
@@ -111,6 +116,7 @@ class ServiceRunner:
             env=dict(env or {}),
         )
         self.service = service(ctx)
+        self.metrics.add_source(self.service.metric_families)
         self.health = HealthReporter(service=self.service)
         self.presence = Presence(service=self.service, health=self.health)
         port = settings.http_port

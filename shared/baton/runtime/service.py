@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from fastapi import APIRouter
+from prometheus_client.core import Metric
 
 from baton.bus import Bus
 from baton.bus.subscription import BatchHandler, Handler
@@ -123,6 +124,11 @@ class Service:
     def health_details(self) -> dict[str, Any]:
         """Service-specific facts for /health and heartbeats (queue sizes, counts...)."""
         return {}
+
+    async def metric_families(self) -> list[Metric]:
+        """Service-specific Prometheus metrics, read for every scrape of /metrics (within a
+        few seconds; one that fails is left out of that scrape). Names start ``baton_``."""
+        return []
 
     async def stopping(self) -> None:
         """Called first on shutdown, while everything still runs."""
