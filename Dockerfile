@@ -3,10 +3,11 @@
 #   docker build -t baton .
 #   docker run --rm baton serve hub        # or resource, status, monitor, recovery
 #   docker run --rm baton topics create    # one-shot jobs: topics, `db migrate`
-# The build stage installs the locked dependencies (uv.lock) and the project itself, as a
-# wheel, into a virtual environment; the runtime stage copies only that environment onto a
-# slim Python and runs it as an unprivileged user (UID/GID 10001) that owns nothing in
-# the image, so the root filesystem can be mounted read-only (writes go to /tmp).
+# The build stage installs the locked dependencies (uv.lock) and the project itself with
+# its `server` extra (the services and the `baton` command), as a wheel, into a virtual
+# environment; the runtime stage copies only that environment onto a slim Python and runs
+# it as an unprivileged user (UID/GID 10001) that owns nothing in the image, so the root
+# filesystem can be mounted read-only (writes go to /tmp).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -23,13 +24,13 @@ WORKDIR /src
 # Dependencies first: this layer is rebuilt only when the lock changes.
 COPY pyproject.toml uv.lock ./
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-install-project
+    uv sync --frozen --no-dev --extra server --no-install-project
 # Then the project, built as a wheel (not editable) into the same environment.
 COPY README.md ./
 COPY shared ./shared
 COPY services ./services
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable \
+    uv sync --frozen --no-dev --extra server --no-editable \
  && /opt/baton/bin/baton --help >/dev/null
 
 FROM ${PYTHON_IMAGE} AS runtime

@@ -8,6 +8,6 @@ cd "$(dirname "$0")/.."
 
 export PATH="$HOME/.local/bin:$PATH" UV_PYTHON_DOWNLOADS=never
 command -v uv >/dev/null 2>&1 || scripts/bootstrap.sh >&2
-uv sync --frozen --group peers >&2
+uv sync --frozen --extra all --group peers >&2
 .venv/bin/baton stack up >&2
 exec .venv/bin/python -m bench.peers "$@"

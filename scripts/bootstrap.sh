@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes a fresh machine ready to run Baton's Python code: installs uv when it is missing,
-# then creates .venv exactly from uv.lock with the machine's own Python 3.11, compiled to
-# bytecode once. Where PYTHONDONTWRITEBYTECODE is set (many CI images set it) nothing is ever
+# then creates .venv exactly from uv.lock with the machine's own Python 3.11 — the client
+# library, every extra (`all`: the services, the `baton` command, the local stack) and the
+# dev tools — compiled to bytecode once. Where PYTHONDONTWRITEBYTECODE is set (many CI images set it) nothing is ever
 # cached otherwise, and every process — each service start, each CLI call — compiles all it
 # imports again: ~1.2 s of CPU more per service start.
 set -euo pipefail
@@ -21,6 +22,6 @@ if ! command -v uv >/dev/null 2>&1; then
     || python3 -m pip install --user --quiet --break-system-packages "uv==${UV_VERSION}"
 fi
 export UV_PYTHON_DOWNLOADS=never
-uv sync --frozen --compile-bytecode
+uv sync --frozen --extra all --compile-bytecode
 # The project's own modules (an editable install, so not compiled by uv).
 .venv/bin/python -m compileall -q -j 0 shared services >/dev/null

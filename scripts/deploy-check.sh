@@ -3,7 +3,8 @@
 #   helm/baton          helm lint (plain and --strict); helm template with the default values
 #                       and with each helm/baton/ci/*-values.yaml, for each Kubernetes version
 #                       below, validated by kubeconform -strict against Kubernetes' JSON
-#                       schemas and checked for Pod Security "restricted" on every pod template
+#                       schemas (and the Prometheus Operator's for a ServiceMonitor: none is
+#                       skipped) and checked for Pod Security "restricted" on every pod template
 #   docker-compose.yml  the Compose Specification's JSON schema and Baton's own rules (all
 #                       services present, every depends_on target defined, health checks)
 #
@@ -23,6 +24,7 @@ TOOLS="${BATON_HOME:-$HOME/.cache/baton}/tools"
 HELM="$TOOLS/bin/helm"
 KUBECONFORM="$TOOLS/bin/kubeconform"
 SCHEMA_LOCATION="$TOOLS/kubernetes-json-schema/{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json"
+CRD_SCHEMA_LOCATION="$TOOLS/crd-json-schema/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"
 # helm's own cache, config and data stay out of the user's home.
 export HELM_CACHE_HOME="$TOOLS/helm-home/cache" HELM_CONFIG_HOME="$TOOLS/helm-home/config" \
   HELM_DATA_HOME="$TOOLS/helm-home/data"
@@ -49,7 +51,7 @@ for values in "${values_files[@]}"; do
     "$HELM" template baton "$CHART" --namespace baton --kube-version "$kube" \
       ${values:+--values "$values"} >"$rendered"
     "$KUBECONFORM" -strict -summary -kubernetes-version "$kube" \
-      -schema-location "$SCHEMA_LOCATION" "$rendered"
+      -schema-location "$SCHEMA_LOCATION" -schema-location "$CRD_SCHEMA_LOCATION" "$rendered"
     .venv/bin/python -m tests.deploy.checks pod-security "$rendered"
   done
 done

@@ -18,6 +18,12 @@
 #                               github.com/compose-spec/compose-go/v2 (the library docker
 #                               compose itself loads files with) embeds it, fetched with
 #                               `go mod download` from the Go module proxy.
+#   crd-json-schema/            JSON schemas of the custom resources the chart can render
+#                               (the Prometheus Operator's ServiceMonitor), made from the
+#                               CustomResourceDefinition the Go module
+#                               github.com/prometheus-operator/prometheus-operator ships
+#                               (fetched the same way), in the layout
+#                               <group>/<kind>_<version>.json, strict like the others.
 #
 # Needs Go (1.26+, as the pinned helm requires) and .venv (scripts/bootstrap.sh).
 # Prints nothing on success when everything was already in place.
@@ -27,6 +33,7 @@ cd "$(dirname "$0")/.."
 HELM_VERSION=v3.22.0
 KUBECONFORM_VERSION=v0.8.0
 COMPOSE_GO_VERSION=v2.16.2
+PROMETHEUS_OPERATOR_VERSION=v0.85.0
 # Kubernetes versions the chart is validated against (the oldest it supports and a recent
 # one); each must be a version kubernetes-validate ships schemas for.
 KUBE_VERSIONS="${BATON_KUBE_VERSIONS:-1.29.0 1.34.0}"
@@ -70,14 +77,18 @@ go_install helm helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
 go_install kubeconform github.com/yannh/kubeconform \
   github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
 
+# The source directory of a Go module version (module version), from the Go module proxy.
+module_dir() {
+  (cd "$TOOLS" && GOFLAGS=-mod=mod go mod download -json "$1@$2" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+}
+
 # The Compose Specification's schema from compose-go's module source.
 compose_stamp="compose-go $COMPOSE_GO_VERSION"
 if [ ! -f "$TOOLS/compose-spec.json" ] \
   || [ "$(cat "$TOOLS/compose-spec.json.source" 2>/dev/null)" != "$compose_stamp" ]; then
   log "fetching the Compose Specification schema (compose-go $COMPOSE_GO_VERSION)"
-  dir="$(cd "$TOOLS" && GOFLAGS=-mod=mod go mod download -json \
-    "github.com/compose-spec/compose-go/v2@$COMPOSE_GO_VERSION" \
-    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  dir="$(module_dir github.com/compose-spec/compose-go/v2 "$COMPOSE_GO_VERSION")"
   if [ -z "$dir" ] || [ ! -f "$dir/schema/compose-spec.json" ]; then
     log "compose-go $COMPOSE_GO_VERSION has no schema/compose-spec.json"
     exit 1
@@ -87,11 +98,70 @@ if [ ! -f "$TOOLS/compose-spec.json" ] \
   echo "$compose_stamp" >"$TOOLS/compose-spec.json.source"
 fi
 
-# Kubernetes JSON schemas from the kubernetes-validate package in .venv.
 if [ ! -x .venv/bin/python ]; then
   log ".venv is missing: run scripts/bootstrap.sh first"
   exit 1
 fi
+
+# The ServiceMonitor's schema from the Prometheus Operator's CustomResourceDefinition.
+CRD_SCHEMAS="$TOOLS/crd-json-schema"
+crd_stamp="prometheus-operator $PROMETHEUS_OPERATOR_VERSION"
+if [ "$(cat "$CRD_SCHEMAS/.source" 2>/dev/null)" != "$crd_stamp" ]; then
+  log "preparing the ServiceMonitor schema (prometheus-operator $PROMETHEUS_OPERATOR_VERSION)"
+  dir="$(module_dir github.com/prometheus-operator/prometheus-operator \
+    "$PROMETHEUS_OPERATOR_VERSION")"
+  crd="$dir/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"
+  if [ -z "$dir" ] || [ ! -f "$crd" ]; then
+    log "prometheus-operator $PROMETHEUS_OPERATOR_VERSION has no ServiceMonitor CRD"
+    exit 1
+  fi
+  CRD="$crd" CRD_SCHEMAS="$CRD_SCHEMAS" STAMP="$crd_stamp" .venv/bin/python - <<'PY'
+"""Writes a CustomResourceDefinition's schemas in kubeconform's -strict form.
+
+Each served version's openAPIV3Schema becomes <group>/<kind>_<version>.json. As for the
+Kubernetes schemas kubeconform -strict uses, an object schema that lists its properties
+allows no others, except where the CRD keeps unknown fields.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+
+import yaml
+
+
+def strict(node: object) -> object:
+    if isinstance(node, dict):
+        out = {key: strict(value) for key, value in node.items()}
+        keeps_unknown = node.get("x-kubernetes-preserve-unknown-fields") is True
+        if "properties" in node and "additionalProperties" not in node and not keeps_unknown:
+            out["additionalProperties"] = False
+        return out
+    if isinstance(node, list):
+        return [strict(item) for item in node]
+    return node
+
+
+dest = pathlib.Path(os.environ["CRD_SCHEMAS"])
+dest.parent.mkdir(parents=True, exist_ok=True)
+tmp = pathlib.Path(tempfile.mkdtemp(prefix=".tmp.", dir=dest.parent))
+crd = yaml.safe_load(pathlib.Path(os.environ["CRD"]).read_text("utf-8"))
+group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"].lower()
+for version in crd["spec"]["versions"]:
+    if not version.get("served"):
+        continue
+    schema = strict(version["schema"]["openAPIV3Schema"])
+    (tmp / group).mkdir(exist_ok=True)
+    (tmp / group / f"{kind}_{version['name']}.json").write_text(json.dumps(schema), "utf-8")
+(tmp / ".source").write_text(os.environ["STAMP"] + "\n")
+shutil.rmtree(dest, ignore_errors=True)
+tmp.rename(dest)
+PY
+fi
+
+# Kubernetes JSON schemas from the kubernetes-validate package in .venv.
 SCHEMAS="$SCHEMAS" KUBE_VERSIONS="$KUBE_VERSIONS" .venv/bin/python - <<'PY'
 """Copies kubernetes-validate's local-strict schemas into kubeconform's layout.
 

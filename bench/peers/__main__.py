@@ -205,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not dbos_installed():
         sys.exit(
             "bench.peers: DBOS Transact is not installed; run scripts/bench-peers.sh, "
-            "or `uv sync --group peers` first"
+            "or `uv sync --extra all --group peers` first"
         )
     results = asyncio.run(run_peers(options=options))
     if options.json:

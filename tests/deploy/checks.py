@@ -7,6 +7,8 @@
   Baton's own rules: every service present, every ``depends_on`` target defined, health
   checks on the services' ports.
 - ``render_chart`` / ``kubeconform``: run the tools scripts/deploy-tools.sh installs.
+- ``by_kind``, ``single_container``, ``env_sources``, ``resolved_env``: read rendered
+  manifests; ``resolved_env`` is the environment a container would start with.
 
 Command line (what scripts/deploy-check.sh runs)::
 
@@ -30,10 +32,15 @@ import yaml
 
 __all__ = [
     "BATON_SERVICES",
+    "CHART",
     "REPO",
+    "TOOLS_HINT",
+    "by_kind",
+    "ci_values_files",
     "compose_doc_problems",
     "compose_problems",
     "compose_schema",
+    "env_sources",
     "helm_binary",
     "kube_schema_versions",
     "kubeconform",
@@ -41,11 +48,15 @@ __all__ = [
     "pod_security_violations",
     "pod_templates",
     "render_chart",
+    "resolved_env",
+    "single_container",
     "tools_dir",
 ]
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "baton"
+TOOLS_HINT = "run scripts/deploy-tools.sh (scripts/test.sh does, through scripts/deploy-check.sh)"
+"""What to do when helm, kubeconform or the schemas are missing."""
 
 BATON_SERVICES: dict[str, int] = {
     "hub": 8081,
@@ -169,11 +180,16 @@ def render_chart(
 
 
 def kubeconform(manifests: str, *, kube_version: str) -> subprocess.CompletedProcess[str]:
-    """kubeconform -strict over ``manifests`` against the prepared local schemas."""
+    """kubeconform -strict over ``manifests`` against the prepared local schemas: Kubernetes'
+    own, then the custom resources' (the ServiceMonitor)."""
     schemas = tools_dir() / "kubernetes-json-schema"
     location = (
         f"{schemas}/{{{{ .NormalizedKubernetesVersion }}}}-standalone{{{{ .StrictSuffix }}}}"
         "/{{ .ResourceKind }}{{ .KindSuffix }}.json"
+    )
+    crd_location = (
+        f"{tools_dir() / 'crd-json-schema'}"
+        "/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"
     )
     return _run(
         [
@@ -184,6 +200,8 @@ def kubeconform(manifests: str, *, kube_version: str) -> subprocess.CompletedPro
             kube_version,
             "-schema-location",
             location,
+            "-schema-location",
+            crd_location,
             "-",
         ],
         stdin=manifests,
@@ -193,6 +211,67 @@ def kubeconform(manifests: str, *, kube_version: str) -> subprocess.CompletedPro
 def load_manifests(text: str) -> list[Manifest]:
     """The non-empty YAML documents of ``text``."""
     return [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict)]
+
+
+def ci_values_files() -> list[Path]:
+    """The chart's alternative configurations (helm/baton/ci/*-values.yaml) that
+    scripts/deploy-check.sh renders and validates besides the defaults."""
+    return sorted((CHART / "ci").glob("*-values.yaml"))
+
+
+def by_kind(docs: Iterable[Manifest], kind: str) -> dict[str, Manifest]:
+    """The documents of one kind, by name."""
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def single_container(doc: Manifest) -> Manifest:
+    """The one container of a Deployment's or Job's pod template."""
+    containers: list[Manifest] = doc["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def env_sources(container: Manifest) -> dict[str, Any]:
+    """A container's ``env``: name → its value, or where the value comes from (valueFrom)."""
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def resolved_env(
+    doc: Manifest,
+    *,
+    config_maps: Mapping[str, Mapping[str, str]],
+    secrets: Mapping[str, Mapping[str, str]],
+    pod_name: str,
+) -> dict[str, str]:
+    """The environment the container of ``doc`` starts with, as the kubelet builds it:
+    ``envFrom`` ConfigMaps, then ``env`` (which wins), with Secret keys looked up in
+    ``secrets`` (Secret → key → value) and ``metadata.name`` as ``pod_name``.
+
+    Raises:
+        KeyError: a ConfigMap is missing, or a key a non-optional reference names (the pod
+            would not start).
+    """
+    container = single_container(doc)
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(config_maps[source["configMapRef"]["name"]])
+    for entry in container.get("env", []):
+        name = entry["name"]
+        if "value" in entry:
+            env[name] = entry["value"]
+            continue
+        source = entry["valueFrom"]
+        if "fieldRef" in source:
+            assert source["fieldRef"]["fieldPath"] == "metadata.name", entry
+            env[name] = pod_name
+            continue
+        ref = source["secretKeyRef"]
+        data = secrets.get(ref["name"], {})
+        if ref["key"] in data:
+            env[name] = data[ref["key"]]
+        elif not ref.get("optional"):
+            raise KeyError(f"{name}: Secret {ref['name']} has no key {ref['key']}")
+    return env
 
 
 # --- Pod Security "restricted" ------------------------------------------------------------

@@ -23,40 +23,28 @@ from baton.config import BatonSettings
 from baton.runtime import RetentionConfig
 from tests.deploy.checks import (
     BATON_SERVICES,
+    CHART,
     REPO,
+    TOOLS_HINT,
+    by_kind,
+    ci_values_files,
     compose_doc_problems,
     compose_problems,
-    helm_binary,
-    kube_schema_versions,
+    env_sources,
     kubeconform,
     load_manifests,
     pod_security_violations,
     pod_templates,
     render_chart,
+    single_container,
     tools_dir,
 )
 
 Manifest = dict[str, Any]
 
-CHART = REPO / "helm" / "baton"
 ALT_VALUES = CHART / "ci" / "existing-secret-autoscaling-values.yaml"
-HINT = "run scripts/deploy-tools.sh (scripts/test.sh does, through scripts/deploy-check.sh)"
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def kube_versions() -> list[str]:
-    versions = kube_schema_versions()
-    assert versions, f"no Kubernetes schemas under {tools_dir()}: {HINT}"
-    return versions
-
-
-@pytest.fixture(scope="module")
-def helm() -> Path:
-    path = helm_binary()
-    assert path.is_file(), f"helm is missing at {path}: {HINT}"
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -79,47 +67,35 @@ def alt_docs(alt_render: str) -> list[Manifest]:
     return load_manifests(alt_render)
 
 
-def _by_kind(docs: list[Manifest], kind: str) -> dict[str, Manifest]:
-    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
-
-
-def _container(doc: Manifest) -> Manifest:
-    containers: list[Manifest] = doc["spec"]["template"]["spec"]["containers"]
-    assert len(containers) == 1
-    return containers[0]
-
-
-def _env(container: Manifest) -> dict[str, Any]:
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
-
-
 # --- the chart as rendered --------------------------------------------------------------
 
 
 def test_tools_are_installed() -> None:
     for name in ("helm", "kubeconform"):
         path = tools_dir() / "bin" / name
-        assert path.is_file(), f"{name} is missing at {path}: {HINT}"
-    assert (tools_dir() / "compose-spec.json").is_file(), HINT
+        assert path.is_file(), f"{name} is missing at {path}: {TOOLS_HINT}"
+    assert (tools_dir() / "compose-spec.json").is_file(), TOOLS_HINT
+    crd = tools_dir() / "crd-json-schema" / "monitoring.coreos.com" / "servicemonitor_v1.json"
+    assert crd.is_file(), TOOLS_HINT
 
 
 def test_every_service_has_deployment_service_and_disruption_budget(
     default_docs: list[Manifest],
 ) -> None:
-    deployments = _by_kind(default_docs, "Deployment")
-    services = _by_kind(default_docs, "Service")
-    budgets = _by_kind(default_docs, "PodDisruptionBudget")
+    deployments = by_kind(default_docs, "Deployment")
+    services = by_kind(default_docs, "Service")
+    budgets = by_kind(default_docs, "PodDisruptionBudget")
     assert set(deployments) == {f"baton-{name}" for name in BATON_SERVICES}
     for name, port in BATON_SERVICES.items():
         deployment = deployments[f"baton-{name}"]
-        container = _container(deployment)
+        container = single_container(deployment)
         assert container["args"] == ["serve", name]
         assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
         assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
         assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
         assert container["resources"]["requests"]
         assert container["resources"]["limits"]
-        env = _env(container)
+        env = env_sources(container)
         assert env["BATON_HTTP_PORT"] == str(port)
         assert env["BATON_PG_DSN"] == {"secretKeyRef": {"name": "baton", "key": "BATON_PG_DSN"}}
         assert container["envFrom"] == [{"configMapRef": {"name": "baton"}}]
@@ -141,18 +117,23 @@ def test_each_replica_has_a_stable_instance_id_and_stops_within_its_grace(
     default_docs: list[Manifest], kube_versions: list[str]
 ) -> None:
     """BATON_INSTANCE_ID is the pod's name (static membership; unique per live pod, kept
-    across container restarts); BATON_STOP_GRACE is 5 s under the pod's grace period."""
-    for name, deployment in _by_kind(default_docs, "Deployment").items():
-        env = _env(_container(deployment))
+    across container restarts); BATON_STOP_GRACE is what the pod's grace period leaves after
+    the preStop sleep, less 5 s."""
+    for name, deployment in by_kind(default_docs, "Deployment").items():
+        env = env_sources(single_container(deployment))
         assert env["BATON_INSTANCE_ID"] == {"fieldRef": {"fieldPath": "metadata.name"}}, name
         grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-        assert (grace, env["BATON_STOP_GRACE"]) == (30, "25"), name
-    changed = _by_kind(
+        assert (grace, env["BATON_STOP_GRACE"]) == (30, "20"), name
+        assert single_container(deployment)["lifecycle"] == {
+            "preStop": {"exec": {"command": ["sleep", "5"]}}
+        }, name
+    changed = by_kind(
         load_manifests(
             render_chart(
                 set_json={
                     "services.hub.terminationGracePeriodSeconds": 60,
                     "services.status.staticMembership": False,
+                    "services.status.preStopSleepSeconds": 0,
                     "fullnameOverride": "x" * 60,
                 },
                 kube_version=kube_versions[-1],
@@ -160,9 +141,10 @@ def test_each_replica_has_a_stable_instance_id_and_stops_within_its_grace(
         ),
         "Deployment",
     )
-    hub, status = (_env(_container(changed[f"{'x' * 53}-{n}"])) for n in ("hub", "status"))
-    assert hub["BATON_STOP_GRACE"] == "55"
-    assert "BATON_INSTANCE_ID" not in status
+    hub, status = (single_container(changed[f"{'x' * 53}-{n}"]) for n in ("hub", "status"))
+    assert env_sources(hub)["BATON_STOP_GRACE"] == "50"
+    assert "BATON_INSTANCE_ID" not in env_sources(status)
+    assert (env_sources(status)["BATON_STOP_GRACE"], "lifecycle" in status) == ("25", False)
     # The longest pod name the chart can give (its longest Deployment name, a ReplicaSet
     # hash, a pod suffix) is a valid instance id, and the stop grace a valid setting.
     longest = max(changed, key=len)
@@ -174,15 +156,15 @@ def test_each_replica_has_a_stable_instance_id_and_stops_within_its_grace(
 def test_configuration_in_configmap_and_credentials_in_secret(
     default_docs: list[Manifest],
 ) -> None:
-    config = _by_kind(default_docs, "ConfigMap")["baton"]["data"]
+    config = by_kind(default_docs, "ConfigMap")["baton"]["data"]
     assert config["BATON_HTTP_HOST"] == "0.0.0.0"
     assert config["HOME"] == "/tmp"
     assert config["BATON_KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert "BATON_PG_DSN" not in config
-    secrets = _by_kind(default_docs, "Secret")
+    secrets = by_kind(default_docs, "Secret")
     assert set(secrets) == {"baton", "baton-hooks"}
     assert set(secrets["baton"]["data"]) == {"BATON_PG_DSN"}
-    assert set(_by_kind(default_docs, "ServiceAccount")) == {"baton"}
+    assert set(by_kind(default_docs, "ServiceAccount")) == {"baton"}
 
 
 def test_replication_schema_and_retention_are_left_to_baton_unless_set(
@@ -191,7 +173,7 @@ def test_replication_schema_and_retention_are_left_to_baton_unless_set(
     """By default the topics Job picks the replication from the cluster and the schema is
     named after the prefix; set, they and the retention windows reach every pod, as
     settings the services accept."""
-    config = _by_kind(default_docs, "ConfigMap")["baton"]["data"]
+    config = by_kind(default_docs, "ConfigMap")["baton"]["data"]
     assert not [k for k in config if k.startswith(("BATON_REPLICATION", "BATON_PG_SCHEMA"))]
     assert not [k for k in config if k.startswith("BATON_RETENTION_")]
     docs = load_manifests(
@@ -211,10 +193,10 @@ def test_replication_schema_and_retention_are_left_to_baton_unless_set(
         "BATON_RETENTION_WORKFLOWS": "86400",
         "BATON_RETENTION_BATCH": "500",
     }
-    config = _by_kind(docs, "ConfigMap")["baton"]["data"]
+    config = by_kind(docs, "ConfigMap")["baton"]["data"]
     assert {k: config.get(k) for k in expected} == expected
-    for job in _by_kind(docs, "Job").values():  # the hooks run before the ConfigMap exists
-        env = _env(_container(job))
+    for job in by_kind(docs, "Job").values():  # the hooks run before the ConfigMap exists
+        env = env_sources(single_container(job))
         assert {k: env.get(k) for k in expected} == expected
     settings = BatonSettings.from_env(config)
     assert (settings.replication, settings.db_schema) == (3, "acme_prod")
@@ -223,9 +205,9 @@ def test_replication_schema_and_retention_are_left_to_baton_unless_set(
 
 
 def test_existing_secret_and_autoscaling(alt_docs: list[Manifest]) -> None:
-    assert _by_kind(alt_docs, "Secret") == {}, "existingSecret: the chart makes no Secret"
-    assert _by_kind(alt_docs, "ServiceAccount") == {}
-    hpas = _by_kind(alt_docs, "HorizontalPodAutoscaler")
+    assert by_kind(alt_docs, "Secret") == {}, "existingSecret: the chart makes no Secret"
+    assert by_kind(alt_docs, "ServiceAccount") == {}
+    hpas = by_kind(alt_docs, "HorizontalPodAutoscaler")
     assert set(hpas) == {f"baton-{n}" for n in BATON_SERVICES if n != "monitor"}
     for name, hpa in hpas.items():
         assert hpa["spec"]["scaleTargetRef"] == {
@@ -234,37 +216,37 @@ def test_existing_secret_and_autoscaling(alt_docs: list[Manifest]) -> None:
             "name": name,
         }
         assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu", "memory"]
-    deployments = _by_kind(alt_docs, "Deployment")
+    deployments = by_kind(alt_docs, "Deployment")
     for name, deployment in deployments.items():
         assert ("replicas" in deployment["spec"]) == (name not in hpas)
-        env = _env(_container(deployment))
+        env = env_sources(single_container(deployment))
         assert env["BATON_PG_DSN"]["secretKeyRef"]["name"] == "baton-credentials"
         assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "baton"
-    for job in _by_kind(alt_docs, "Job").values():
-        assert _env(_container(job))["BATON_PG_DSN"]["secretKeyRef"]["name"] == (
+    for job in by_kind(alt_docs, "Job").values():
+        assert env_sources(single_container(job))["BATON_PG_DSN"]["secretKeyRef"]["name"] == (
             "baton-credentials"
         )
-    status_env = _env(_container(deployments["baton-status"]))
+    status_env = env_sources(single_container(deployments["baton-status"]))
     assert status_env["BATON_STATUS_LIST_LIMIT"] == "1000"
-    assert "baton-monitor" not in _by_kind(alt_docs, "PodDisruptionBudget")
+    assert "baton-monitor" not in by_kind(alt_docs, "PodDisruptionBudget")
 
 
 def test_hook_jobs_create_topics_and_migrate_before_install_and_upgrade(
     default_docs: list[Manifest],
 ) -> None:
-    jobs = _by_kind(default_docs, "Job")
-    assert {name: _container(job)["args"] for name, job in jobs.items()} == {
+    jobs = by_kind(default_docs, "Job")
+    assert {name: single_container(job)["args"] for name, job in jobs.items()} == {
         "baton-topics": ["topics", "create"],
         "baton-migrate": ["db", "migrate"],
     }
-    hook_secret = _by_kind(default_docs, "Secret")["baton-hooks"]
+    hook_secret = by_kind(default_docs, "Secret")["baton-hooks"]
     for job in jobs.values():
         annotations = job["metadata"]["annotations"]
         assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
         assert int(annotations["helm.sh/hook-weight"]) > int(
             hook_secret["metadata"]["annotations"]["helm.sh/hook-weight"]
         )
-        env = _env(_container(job))
+        env = env_sources(single_container(job))
         assert env["BATON_KAFKA_BOOTSTRAP"] == "kafka:9092"
         assert env["BATON_PG_DSN"] == {
             "secretKeyRef": {"name": "baton-hooks", "key": "BATON_PG_DSN"}
@@ -275,7 +257,7 @@ def test_hook_jobs_create_topics_and_migrate_before_install_and_upgrade(
 def test_network_policies_deny_by_default_and_allow_what_baton_needs(
     default_docs: list[Manifest],
 ) -> None:
-    policies = _by_kind(default_docs, "NetworkPolicy")
+    policies = by_kind(default_docs, "NetworkPolicy")
     deny = policies["baton-default-deny"]["spec"]
     assert deny["policyTypes"] == ["Ingress", "Egress"]
     assert "ingress" not in deny
@@ -296,11 +278,10 @@ def test_network_policies_deny_by_default_and_allow_what_baton_needs(
 # --- Pod Security "restricted" and kubeconform --------------------------------------------
 
 
-@pytest.mark.parametrize("which", ["default_docs", "alt_docs"])
-def test_every_pod_meets_pod_security_restricted(
-    which: str, request: pytest.FixtureRequest
-) -> None:
-    docs: list[Manifest] = request.getfixturevalue(which)
+@pytest.mark.parametrize("values", ["", *(p.name for p in ci_values_files())])
+def test_every_pod_meets_pod_security_restricted(values: str, kube_versions: list[str]) -> None:
+    files = [CHART / "ci" / values] if values else []
+    docs = load_manifests(render_chart(values=files, kube_version=kube_versions[-1]))
     templates = pod_templates(docs)
     assert sorted(d["kind"] for d in templates) == ["Deployment"] * 5 + ["Job"] * 2
     assert pod_security_violations(docs) == []
@@ -312,7 +293,7 @@ def test_every_pod_meets_pod_security_restricted(
         for key in ("hostNetwork", "hostPID", "hostIPC"):
             assert not pod.get(key)
         assert all("hostPath" not in v for v in pod.get("volumes", []))
-        sc = _container(doc)["securityContext"]
+        sc = single_container(doc)["securityContext"]
         assert sc["readOnlyRootFilesystem"] is True
         assert sc["allowPrivilegeEscalation"] is False
         assert sc["capabilities"] == {"drop": ["ALL"]}
@@ -320,7 +301,10 @@ def test_every_pod_meets_pod_security_restricted(
 
 
 def test_kubeconform_accepts_every_render(kube_versions: list[str]) -> None:
-    for values in ([], [ALT_VALUES]):
+    """Every kind is validated, the ServiceMonitor against the Prometheus Operator's own
+    schema: none is skipped."""
+    assert ALT_VALUES in ci_values_files()
+    for values in ([], *([path] for path in ci_values_files())):
         for kube in kube_versions:
             rendered = render_chart(values=values, kube_version=kube)
             done = kubeconform(rendered, kube_version=kube)
@@ -489,9 +473,9 @@ def test_pod_security_check_covers_cronjobs_and_pods(default_docs: list[Manifest
 def test_values_schema_holds_the_default_values() -> None:
     schema = json.loads((CHART / "values.schema.json").read_text("utf-8"))
     jsonschema.Draft7Validator.check_schema(schema)
-    for path in (CHART / "values.yaml", ALT_VALUES):
+    for path in (CHART / "values.yaml", *ci_values_files()):
         values = yaml.safe_load(path.read_text("utf-8"))
-        if path == ALT_VALUES:  # an override file: merged onto the defaults by helm
+        if path.parent.name == "ci":  # an override file: merged onto the defaults by helm
             merged = yaml.safe_load((CHART / "values.yaml").read_text("utf-8"))
             _deep_merge(merged, values)
             values = merged

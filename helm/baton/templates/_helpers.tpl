@@ -65,7 +65,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
 
-{{/* The Secret holding BATON_PG_DSN for the services. */}}
+{{/* The Secret holding the services' credentials (BATON_PG_DSN, the Kafka SASL principal,
+the signing keys, secret.extraEnv). */}}
 {{- define "baton.secretName" -}}
 {{- .Values.secret.existingSecret | default (include "baton.fullname" .) }}
 {{- end }}
@@ -112,6 +113,13 @@ BATON_REPLICATION: {{ . | quote }}
 {{- with .Values.config.pgSchema }}
 BATON_PG_SCHEMA: {{ . | quote }}
 {{- end }}
+BATON_KAFKA_SECURITY_PROTOCOL: {{ .Values.config.kafkaSecurityProtocol | quote }}
+{{- if hasPrefix "SASL_" .Values.config.kafkaSecurityProtocol }}
+BATON_KAFKA_SASL_MECHANISM: {{ .Values.config.kafkaSaslMechanism | quote }}
+{{- end }}
+{{- if include "baton.kafkaCaSource" . }}
+BATON_KAFKA_CA_FILE: {{ include "baton.kafkaCaFile" . | quote }}
+{{- end }}
 BATON_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 BATON_HEARTBEAT_INTERVAL: {{ .Values.config.heartbeatInterval | quote }}
 BATON_HTTP_HOST: "0.0.0.0"
@@ -131,19 +139,156 @@ BATON_RETENTION_{{ upper $key }}: {{ $value | toString | quote }}
 {{- end }}
 
 {{/*
-BATON_STOP_GRACE of a service's pods: 5 s under terminationGracePeriodSeconds (at least
-1), so the service has stopped by itself before Kubernetes kills it.
+BATON_STOP_GRACE of a service's pods: what terminationGracePeriodSeconds leaves after the
+preStop sleep (SIGTERM comes only once it ends), less 5 s (at least 1), so the service has
+stopped by itself before Kubernetes kills it. Call with the service's settings.
 */}}
 {{- define "baton.stopGrace" -}}
-{{- max 1 (sub (int .terminationGracePeriodSeconds) 5) }}
+{{- $grace := int .terminationGracePeriodSeconds }}
+{{- $sleep := int .preStopSleepSeconds }}
+{{- if and (gt $sleep 0) (ge $sleep $grace) }}
+{{- fail (printf "preStopSleepSeconds (%d) must be under terminationGracePeriodSeconds (%d): SIGTERM comes after the sleep" $sleep $grace) }}
+{{- end }}
+{{- max 1 (sub (sub $grace $sleep) 5) }}
 {{- end }}
 
-{{/* Secret data of the chart's own Secret (base64 encoded). */}}
+{{/*
+Secret data of the chart's own Secret (base64 encoded): the DSN, the shared Kafka SASL
+principal and the signing keys when set, each component's own SASL principal given inline
+(under "<component>-kafka-sasl-username" / "-password"), and secret.extraEnv.
+*/}}
 {{- define "baton.secretData" -}}
-{{ .Values.secret.dsnKey }}: {{ required "secret.pgDsn is required unless secret.existingSecret is set" .Values.secret.pgDsn | b64enc | quote }}
-{{- range $name, $value := .Values.secret.extraEnv }}
+{{- $secret := .Values.secret }}
+{{ $secret.dsnKey }}: {{ required "secret.pgDsn is required unless secret.existingSecret is set" $secret.pgDsn | b64enc | quote }}
+{{- range $pair := list (list $secret.kafkaSaslUsernameKey $secret.kafkaSaslUsername) (list $secret.kafkaSaslPasswordKey $secret.kafkaSaslPassword) (list $secret.signingKeysKey $secret.signingKeys) }}
+{{- if index $pair 1 }}
+{{ index $pair 0 }}: {{ index $pair 1 | b64enc | quote }}
+{{- end }}
+{{- end }}
+{{- range $component, $sasl := include "baton.inlineSasl" . | fromYaml }}
+{{ $component }}-kafka-sasl-username: {{ $sasl.username | b64enc | quote }}
+{{ $component }}-kafka-sasl-password: {{ $sasl.password | b64enc | quote }}
+{{- end }}
+{{- range $name, $value := $secret.extraEnv }}
 {{ $name }}: {{ $value | toString | b64enc | quote }}
 {{- end }}
+{{- end }}
+
+{{/*
+Components (enabled services, and "jobs" for the hook Jobs) whose own Kafka SASL principal
+is given inline (kafkaSasl.username and .password), as YAML: component -> kafkaSasl.
+*/}}
+{{- define "baton.inlineSasl" -}}
+{{- $found := dict }}
+{{- range $component, $enabled := .Values.services }}
+{{- if $enabled.enabled }}
+{{- $svc := include "baton.serviceValues" (dict "root" $ "component" $component) | fromYaml }}
+{{- if and (not $svc.kafkaSasl.existingSecret) (or $svc.kafkaSasl.username $svc.kafkaSasl.password) }}
+{{- $_ := set $found $component $svc.kafkaSasl }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $jobs := .Values.jobs.kafkaSasl }}
+{{- if and (or .Values.jobs.topics.enabled .Values.jobs.migrate.enabled) (not $jobs.existingSecret) (or $jobs.username $jobs.password) }}
+{{- $_ := set $found "jobs" $jobs }}
+{{- end }}
+{{- toYaml $found }}
+{{- end }}
+
+{{/* One variable read from a Secret; call with (dict "name" N "secret" S "key" K "optional" B). */}}
+{{- define "baton.secretEnv" -}}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: {{ .key }}
+      {{- if .optional }}
+      optional: true
+      {{- end }}
+{{- end }}
+
+{{/*
+The environment of one Baton container, the same for the services and the hook Jobs:
+- the configuration: inline for the Jobs (they run before the ConfigMap exists), which the
+  services read from the ConfigMap (envFrom) instead;
+- every credential the chart knows, from the chart's Secret (for the Jobs its hook copy) or
+  secret.existingSecret: BATON_PG_DSN; the Kafka SASL principal, the component's own
+  (kafkaSasl) or else the shared one; BATON_SIGNING_KEYS; secret.extraEnv. From an existing
+  Secret all but the DSN are optional: a key it lacks leaves its variable unset;
+- the component's own variables (env), which win over the configuration.
+Call with (dict "root" $ "component" "hub" "settings" $svc "hook" false); settings holds
+kafkaSasl and env.
+*/}}
+{{- define "baton.env" -}}
+{{- $values := .root.Values }}
+{{- $secret := $values.secret }}
+{{- $existing := ne $secret.existingSecret "" }}
+{{- $name := include "baton.secretName" .root }}
+{{- if .hook }}
+{{- $name = include "baton.hookSecretName" .root }}
+{{- end }}
+{{- $own := .settings.env | default dict }}
+{{- if .hook }}
+{{- range $var, $value := include "baton.configData" .root | fromYaml }}
+{{- if not (hasKey $own $var) }}
+- name: {{ $var }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{ include "baton.secretEnv" (dict "name" "BATON_PG_DSN" "secret" $name "key" $secret.dsnKey) }}
+{{- $sasl := .settings.kafkaSasl }}
+{{- $where := printf "%s.kafkaSasl" (ternary "jobs" (printf "services.%s" .component) .hook) }}
+{{- if $sasl.existingSecret }}
+{{ include "baton.secretEnv" (dict "name" "BATON_KAFKA_SASL_USERNAME" "secret" $sasl.existingSecret "key" $secret.kafkaSaslUsernameKey) }}
+{{ include "baton.secretEnv" (dict "name" "BATON_KAFKA_SASL_PASSWORD" "secret" $sasl.existingSecret "key" $secret.kafkaSaslPasswordKey) }}
+{{- else if or $sasl.username $sasl.password }}
+{{- if not (and $sasl.username $sasl.password) }}
+{{- fail (printf "%s: set both username and password (or existingSecret)" $where) }}
+{{- end }}
+{{- if $existing }}
+{{- fail (printf "%s.username and .password are kept in the chart's own Secret, which secret.existingSecret replaces: give %s.existingSecret instead" $where $where) }}
+{{- end }}
+{{- $component := ternary "jobs" .component .hook }}
+{{ include "baton.secretEnv" (dict "name" "BATON_KAFKA_SASL_USERNAME" "secret" $name "key" (printf "%s-kafka-sasl-username" $component)) }}
+{{ include "baton.secretEnv" (dict "name" "BATON_KAFKA_SASL_PASSWORD" "secret" $name "key" (printf "%s-kafka-sasl-password" $component)) }}
+{{- else }}
+{{- if or $existing $secret.kafkaSaslUsername }}
+{{ include "baton.secretEnv" (dict "name" "BATON_KAFKA_SASL_USERNAME" "secret" $name "key" $secret.kafkaSaslUsernameKey "optional" $existing) }}
+{{- end }}
+{{- if or $existing $secret.kafkaSaslPassword }}
+{{ include "baton.secretEnv" (dict "name" "BATON_KAFKA_SASL_PASSWORD" "secret" $name "key" $secret.kafkaSaslPasswordKey "optional" $existing) }}
+{{- end }}
+{{- end }}
+{{- if or $existing $secret.signingKeys }}
+{{ include "baton.secretEnv" (dict "name" "BATON_SIGNING_KEYS" "secret" $name "key" $secret.signingKeysKey "optional" $existing) }}
+{{- end }}
+{{- range $var, $_ := $secret.extraEnv }}
+{{ include "baton.secretEnv" (dict "name" $var "secret" $name "key" $var "optional" $existing) }}
+{{- end }}
+{{- range $var, $value := $own }}
+- name: {{ $var }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Where the Kafka CA comes from: "secret", "configMap" or "" (the image's trust store). */}}
+{{- define "baton.kafkaCaSource" -}}
+{{- $ca := .Values.config.kafkaCa }}
+{{- if and $ca.secretName $ca.configMapName }}
+{{- fail "config.kafkaCa: set secretName or configMapName, not both" }}
+{{- else if $ca.secretName }}secret
+{{- else if $ca.configMapName }}configMap
+{{- end }}
+{{- end }}
+
+{{- define "baton.kafkaCaDir" -}}
+/etc/baton/kafka-ca
+{{- end }}
+
+{{/* BATON_KAFKA_CA_FILE: the CA's key, mounted as ca.crt in the read-only CA directory. */}}
+{{- define "baton.kafkaCaFile" -}}
+{{ include "baton.kafkaCaDir" . }}/ca.crt
 {{- end }}
 
 {{/* Pod-level settings shared by the Deployments and the hook Jobs. */}}
@@ -161,6 +306,19 @@ volumes:
       {{- with .Values.tmpVolume.sizeLimit }}
       sizeLimit: {{ . }}
       {{- end }}
+  {{- $ca := .Values.config.kafkaCa }}
+  {{- $items := list (dict "key" $ca.key "path" "ca.crt") }}
+  {{- if eq (include "baton.kafkaCaSource" .) "secret" }}
+  - name: kafka-ca
+    secret:
+      secretName: {{ $ca.secretName }}
+      items: {{ toJson $items }}
+  {{- else if eq (include "baton.kafkaCaSource" .) "configMap" }}
+  - name: kafka-ca
+    configMap:
+      name: {{ $ca.configMapName }}
+      items: {{ toJson $items }}
+  {{- end }}
 {{- end }}
 
 {{/* Container-level settings shared by the Deployments and the hook Jobs. */}}
@@ -172,4 +330,9 @@ securityContext:
 volumeMounts:
   - name: tmp
     mountPath: /tmp
+  {{- if include "baton.kafkaCaSource" . }}
+  - name: kafka-ca
+    mountPath: {{ include "baton.kafkaCaDir" . }}
+    readOnly: true
+  {{- end }}
 {{- end }}
