@@ -339,7 +339,7 @@ def test_an_existing_secret_delivers_every_key_the_chart_knows(
         render_chart(
             set_json={
                 "secret.existingSecret": "creds",
-                "secret.extraEnv": {"BATON_STATUS_TOKEN": ""},
+                "secret.extraEnv": {"OTEL_EXPORTER_OTLP_HEADERS": ""},
             },
             kube_version=kube_versions[-1],
         )
@@ -357,7 +357,7 @@ def test_an_existing_secret_delivers_every_key_the_chart_knows(
             "BATON_KAFKA_SASL_USERNAME": {**optional, "key": "BATON_KAFKA_SASL_USERNAME"},
             "BATON_KAFKA_SASL_PASSWORD": {**optional, "key": "BATON_KAFKA_SASL_PASSWORD"},
             "BATON_SIGNING_KEYS": {**optional, "key": "BATON_SIGNING_KEYS"},
-            "BATON_STATUS_TOKEN": {**optional, "key": "BATON_STATUS_TOKEN"},
+            "OTEL_EXPORTER_OTLP_HEADERS": {**optional, "key": "OTEL_EXPORTER_OTLP_HEADERS"},
         }, name
 
 

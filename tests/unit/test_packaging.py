@@ -37,7 +37,7 @@ SERVER_MODULES = (
     "opentelemetry.sdk",
     "opentelemetry.exporter",
 )
-CLIENT_DEPENDENCIES = {"aiokafka", "pydantic", "orjson", "opentelemetry-api"}
+CLIENT_DEPENDENCIES = {"aiokafka", "pydantic", "pydantic-settings", "orjson", "opentelemetry-api"}
 
 BLOCKER = textwrap.dedent(
     f"""
