@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
-from tests.conftest import migrate_for
+from tests.behaviour.helpers import eventually
+from tests.conftest import migrate_for, unique_prefix
 
 from baton.bus import Bus
 from baton.config import BatonSettings
 from baton.db import Database
 from baton.protocol.event import Event
 from baton.runtime import Outbox
+from baton.topics import create_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -37,3 +40,31 @@ async def test_add_many_queues_in_order_with_topics_and_sources(live_stack: Bato
     values = [Event.parse(bytes(r["value"]).decode()).data.get("n") for r in rows[:5]]
     assert values == [0, 1, 2, 3, 4]
     assert all(["baton-source", "tester"] in r["headers"] for r in rows)
+
+
+async def test_rows_committed_while_another_replica_relays_go_out_without_waiting_a_poll(
+    live_stack: BatonSettings,
+) -> None:
+    """A replica that finds the relay lock taken looks again soon: its own rows may have come
+    after the other replica's last look, and the next poll is far away."""
+    owner = f"t_outbox_{uuid.uuid4().hex[:8]}"
+    settings = live_stack.model_copy(
+        update={"component": "tester", "topic_prefix": unique_prefix(), "partitions": 1}
+    )
+    await create_topics(settings=settings)
+    async with Database(dsn=settings.dsn, max_size=4) as db, Bus(settings=settings) as bus:
+        await migrate_for(db)
+        outbox = Outbox(db=db, bus=bus, owner=owner, poll_interval=60.0)
+        await outbox.start()
+        try:
+            async with db.transaction() as other:  # another replica, relaying right now
+                await other.execute("select pg_advisory_xact_lock(hashtextextended($1, 0))", owner)
+                async with db.transaction() as conn:
+                    await outbox.add(conn, Event.parse("TASK_COMPLETED:wf_busy:impl:{}"))
+                outbox.notify()
+                await asyncio.sleep(0.3)  # the relay finds the lock taken meanwhile
+            await eventually(lambda: outbox.published >= 1, timeout=10, what="the row sent")
+        finally:
+            await outbox.stop()
+            await db.pool.execute("delete from baton_outbox where owner = $1", owner)
+    assert outbox.published == 1

@@ -31,6 +31,7 @@ from baton.security.kafka_client import KafkaSecurity
 __all__ = ["DURABLE_PRODUCER", "SESSION_TIMEOUT_MS", "KafkaTransport", "producer_options"]
 
 SESSION_TIMEOUT_MS = 6_000
+FETCH_MAX_WAIT_MS = 2_000
 """Consumer group session timeout (the broker's minimum is 6 s)."""
 _LAG_WAIT = 2.0
 """Seconds a lag reading waits for the broker's answers before leaving a partition out."""
@@ -253,6 +254,11 @@ class _KafkaConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest" if from_beginning else "latest",
             max_partition_fetch_bytes=max(2 * settings.max_line_bytes, 1_048_576),
+            # The broker answers a fetch as soon as a record arrives; this is only how long
+            # an idle fetch waits for one (2 fetches a second per consumer at the default
+            # 500 ms kept an idle service busy). A resumed retry partition waits at most
+            # this long for the next fetch.
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             # A crashed member's partitions wait this long for a new owner: short, so a
             # restarted service resumes in seconds; heartbeats every third of it.
             session_timeout_ms=SESSION_TIMEOUT_MS,

@@ -29,6 +29,8 @@ _INSERT = "insert into baton_outbox (owner, topic, key, value, headers) values (
 log = logging.getLogger("baton.outbox")
 
 _BATCH = 500
+_BUSY_RETRY = 0.05
+"""Seconds before looking again while another replica relays the owner's rows."""
 
 
 class Outbox:
@@ -38,10 +40,11 @@ class Outbox:
         db: The service's database.
         bus: Where the relay publishes.
         owner: Whose rows these are (the service name); each service relays its own.
-        poll_interval: Seconds between looks for rows nobody announced.
+        poll_interval: Seconds between looks for rows nobody announced (a crashed
+            replica's); the relay is woken by :meth:`notify` for its own.
     """
 
-    def __init__(self, *, db: Database, bus: Bus, owner: str, poll_interval: float = 0.5) -> None:
+    def __init__(self, *, db: Database, bus: Bus, owner: str, poll_interval: float = 5.0) -> None:
         self._db = db
         self._bus = bus
         self._owner = owner
@@ -97,13 +100,20 @@ class Outbox:
         return self._task
 
     async def flush(self) -> int:
-        """Publish every committed row now; returns how many were sent."""
+        """Publish every committed row now; returns how many were sent (0 when another
+        replica is relaying the owner's rows: it sends them)."""
+        return (await self._flush())[0]
+
+    async def _flush(self) -> tuple[int, bool]:
+        """Rows sent, and whether another replica held the relay lock."""
         sent = 0
         while True:
             count = await self._send_batch()
+            if count is None:
+                return sent, True
             sent += count
             if count < _BATCH:
-                return sent
+                return sent, False
 
     async def _relay(self) -> None:
         pause = self._poll
@@ -112,20 +122,23 @@ class Outbox:
                 await asyncio.wait_for(self._wake.wait(), pause)
             self._wake.clear()
             try:
-                await self.flush()
-                pause = self._poll
+                _, busy = await self._flush()
+                # Another replica relays now: look again soon rather than at the next poll,
+                # in case the rows just committed here came after its last look.
+                pause = _BUSY_RETRY if busy else self._poll
             except DependencyUnavailableError as exc:
                 # Rows stay until Kafka acknowledged them; a re-sent row is deduplicated by
                 # its event id downstream.
                 pause = min(max(pause * 2, 0.5), 10.0)
                 log.warning("outbox relay waits for %s (again in %.1fs)", exc, pause)
 
-    async def _send_batch(self) -> int:
+    async def _send_batch(self) -> int | None:
+        """Send the oldest rows; None when another replica holds the relay lock."""
         async with self._db.transaction() as conn:
             if not await conn.fetchval(
                 "select pg_try_advisory_xact_lock(hashtextextended($1, 0))", self._owner
             ):
-                return 0  # another replica is relaying these rows
+                return None
             rows = await conn.fetch(
                 "select id, topic, key, value, headers from baton_outbox "
                 "where owner = $1 order by id limit $2",
