@@ -19,7 +19,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaTP
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import IllegalStateError, KafkaConnectionError, KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from baton.bus.transport import Ack, Record, RevokeCallback, TopicPartition
@@ -316,3 +316,9 @@ class _KafkaConsumer:
 
     def assignment(self) -> set[TopicPartition]:
         return {TopicPartition(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+
+    async def position(self, tp: TopicPartition) -> int:
+        try:
+            return int(await self._consumer.position(KafkaTP(tp.topic, tp.partition)))
+        except IllegalStateError as exc:
+            raise DependencyUnavailableError(f"{tp} is not assigned: {exc!r}") from exc

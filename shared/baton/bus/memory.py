@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Sequence
 
 from baton.bus.transport import Ack, Record, RevokeCallback, TopicPartition
+from baton.errors import DependencyUnavailableError
 from baton.protocol.headers import Headers
 
 __all__ = ["MemoryTransport"]
@@ -190,3 +191,8 @@ class _MemoryConsumer:
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self._positions[tp] = offset
+
+    async def position(self, tp: TopicPartition) -> int:
+        if tp not in self.assignment():
+            raise DependencyUnavailableError(f"{tp} is not assigned")
+        return self._positions.get(tp, self._committed_or_start(tp) if self._group else 0)

@@ -79,6 +79,15 @@ class TransportConsumer(Protocol):
 
     def assignment(self) -> set[TopicPartition]: ...
 
+    async def position(self, tp: TopicPartition) -> int:
+        """The offset of the next record to read from ``tp``, once known (a new group's
+        start is looked up after the assignment).
+
+        Raises:
+            DependencyUnavailableError: ``tp`` is not assigned to this consumer.
+        """
+        ...
+
 
 class Transport(Protocol):
     """A broker connection able to produce and to make consumers."""
