@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
 from typing import Annotated
@@ -12,6 +11,8 @@ import typer
 
 from baton.cli.common import fail, settings
 from baton.errors import BatonError
+from baton.logs import configure_logging
+from baton.parent import stop_with_parent
 from baton.services import SERVICE_CLASSES, load_service
 
 
@@ -32,11 +33,9 @@ def serve(
     from baton.runtime.telemetry import configure_metrics, configure_tracing
 
     config = settings(http_port=port)
-    logging.basicConfig(
-        level=config.log_level,
-        stream=sys.stderr,
-        format=f"%(asctime)s {service:<8} %(levelname)-7s %(name)s: %(message)s",
-    )
+    configure_logging(level=config.log_level, name=service, stream=sys.stderr)
+    if config.supervisor_pid is not None:
+        stop_with_parent(config.supervisor_pid)
     try:
         cls = load_service(service)
         provider = configure_tracing(env=os.environ, component=f"baton-{service}")
