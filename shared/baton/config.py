@@ -344,7 +344,7 @@ def _secret_files(env: Mapping[str, str], values: Mapping[str, Any]) -> dict[str
 
 
 class TopicNames(BaseModel):
-    """Names of Baton's topics (SPEC §3), derived from one prefix."""
+    """Names of Baton's topics, derived from one prefix."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -1,4 +1,4 @@
-"""Baton's Kafka topics (SPEC §3): what they are, and creating and checking them.
+"""Baton's Kafka topics: what they are, and creating and checking them.
 
 Every topic is created with explicit partitions, replication, retention and cleanup policy
 by :func:`create_topics`, which is idempotent. Replication is ``BATON_REPLICATION`` when

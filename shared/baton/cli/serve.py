@@ -25,7 +25,7 @@ def serve(
     """Run SERVICE: consume its topics, answer its commands, expose /health and /ready.
 
     Exits 0 after SIGTERM/SIGINT (in-flight work committed), 1 when something it supervises
-    dies, 2 on bad configuration (e.g. migrations not applied: run `baton db migrate`).
+    dies, 2 on bad configuration (e.g. migrations not applied: run `.venv/bin/baton db migrate`).
     """
     # Imported here: every other `baton` command would pay for the runtime and the
     # OpenTelemetry exporters (~0.35 s) at start otherwise.

@@ -23,7 +23,7 @@ class WorkflowCalls:
     async def create_workflow(
         self, definition: Mapping[str, Any], *, timeout: float | None = None
     ) -> dict[str, Any]:
-        """Create a workflow from a hub definition (seed 002's JSON or the task-DAG form).
+        """Create a workflow from a hub definition (the helper's JSON or the task-DAG form).
 
         Returns:
             The hub's reply: ``workflow_id``, ``status``, ``state_version``, ``events``.

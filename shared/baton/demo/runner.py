@@ -1,4 +1,4 @@
-"""``baton demo``: the whole system running seed 002's scenarios.
+"""``baton demo``: the whole system running the demo scenarios.
 
 Starts the five services as supervised processes (their logs prefixed by service), a few
 agent workers, then runs the three scenarios of :mod:`baton.demo.scenarios` one after
@@ -350,7 +350,7 @@ class _Scenarios:
                 workflows={workflow_id: "FAILED"},
             )
         checkpoint = phase_done[-1]["checkpoint_id"]
-        self.workforce.breaking = False  # the "alternative approach" of seed 002
+        self.workforce.breaking = False  # the "alternative approach" of the recovery scenario
         restored = await self._ask(
             "recovery", "RESTORE", workflow_id, {"checkpoint_id": checkpoint}
         )
