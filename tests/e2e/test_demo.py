@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 from asyncio.subprocess import PIPE
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from baton.config import BatonSettings
+from baton.protocol.fields import TERMINAL_STATUSES
 from tests.e2e.harness import Cluster
 from tests.e2e.test_helpers_cli import baton
 
@@ -135,16 +137,18 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-async def start_demo(env: dict[str, str]) -> tuple[asyncio.subprocess.Process, set[int], list[str]]:
-    """``baton demo`` (no --once), output piped; returns once its five services are ready,
-    with their pids and the output so far."""
+async def start_demo(
+    env: dict[str, str], *, until: str = "5 services ready"
+) -> tuple[asyncio.subprocess.Process, set[int], list[str]]:
+    """``baton demo`` (no --once), output piped; returns once a line holds ``until`` (by
+    default: its five services are ready), with the services' pids and the output so far."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "baton", "demo", env=env, stdout=PIPE, stderr=PIPE, cwd=ROOT
     )
     assert proc.stdout is not None
     seen: list[str] = []
     async with asyncio.timeout(120):
-        while not any("5 services ready" in line for line in seen):
+        while not any(until in line for line in seen):
             line = await proc.stdout.readline()
             assert line, f"the demo ended early: {seen}"
             seen.append(line.decode(errors="replace"))
@@ -156,7 +160,8 @@ async def start_demo(env: dict[str, str]) -> tuple[asyncio.subprocess.Process, s
 async def test_sigterm_stops_the_demo_and_every_service_without_a_traceback(
     e2e_env: dict[str, str], log_dir: Path
 ) -> None:
-    proc, services, seen = await start_demo(e2e_env)
+    # Mid-scenario: the first two workflows exist, one of them queued for agents.
+    proc, services, seen = await start_demo(e2e_env, until="created bug_fix_002_")
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = await asyncio.wait_for(proc.communicate(), 90)
     text = "".join(seen) + stdout.decode(errors="replace") + stderr.decode(errors="replace")
@@ -166,6 +171,14 @@ async def test_sigterm_stops_the_demo_and_every_service_without_a_traceback(
     assert "CancelledError" not in text
     assert_no_error_lines(text)
     assert not [pid for pid in services if alive(pid)]
+    # Nothing it started is left holding the agent pool: a next run would queue behind it.
+    created = re.findall(r"^created (\S+):", text, flags=re.MULTILINE)
+    assert len(created) == 2, created
+    async with Cluster(["hub"], env=e2e_env, log_dir=log_dir):
+        for workflow_id in created:
+            code, held, err = await baton(e2e_env, "coordination-hub", workflow_id, "status")
+            assert code == 0, err
+            assert held["workflow"]["status"] in TERMINAL_STATUSES, (workflow_id, held)
 
 
 async def test_no_service_outlives_a_demo_killed_outright(
