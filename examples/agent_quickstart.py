@@ -1,11 +1,13 @@
 """An agent in 30 lines: take this agent's tasks from Baton, report progress and results.
 
-Against a running system (``baton serve resource`` and ``baton serve hub``; the same
-``BATON_*`` variables as the services), start one process per agent of the pool::
+Against a running system (``.venv/bin/baton serve resource`` and ``.venv/bin/baton serve
+hub``; the same ``BATON_*`` variables as the services), start one process per
+agent of the pool, from the repository's root::
 
-    python examples/agent_quickstart.py agent_001
+    .venv/bin/python examples/agent_quickstart.py agent_001
 
-then create a workflow: ``baton coordination-hub create-workflow '{...}'``. Ctrl-C stops.
+then create a workflow: ``.venv/bin/baton coordination-hub create-workflow '{...}'``.
+Ctrl-C stops.
 """
 
 import asyncio

@@ -92,7 +92,11 @@ def render() -> str:
     for name, why in OTHER_VARIABLES.items():
         shown = f"{name}*" if name.endswith("_") else name
         parts.append(f"| `{shown}` | {_markdown(why)} |")
-    return "\n".join(parts) + "\n"
+    # Commands as a reader types them in a fresh shell (README: the project's .venv).
+    text = "\n".join(parts) + "\n"
+    return text.replace("`baton ", "`.venv/bin/baton ").replace(
+        "`python -m", "`.venv/bin/python -m"
+    )
 
 
 def known_variable(name: str) -> bool:

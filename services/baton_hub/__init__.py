@@ -1,4 +1,4 @@
-"""Coordination hub (SPEC §4.1): the pure domain logic of workflows.
+"""Coordination hub: the pure domain logic of workflows.
 
 Definitions (:mod:`baton_hub.definition`), the workflow state machine
 (:mod:`baton_hub.workflow`, with task reports in :mod:`baton_hub.tasks`), signals and shared

@@ -1,4 +1,4 @@
-"""Agents of a workflow: giving agents roles (seed 002 ``assign-agents``) and taking them away.
+"""Agents of a workflow: giving agents roles (``assign-agents``) and taking them away.
 
 Agents come from the allocation and from ``assign-agents``; roles steer assignment (a task
 goes to an agent of its role when the workflow has one) without confining an agent to its

@@ -1,4 +1,4 @@
-"""Versioned shared context (seed 003's ``ContextDistributor``): what each agent gets to see.
+"""Versioned shared context (``ContextDistributor``): what each agent gets to see.
 
 The context has global data and data scoped to an agent id or a role. What an agent sees
 is the global data, overlaid with the data of each of its roles (roles from

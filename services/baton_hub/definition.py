@@ -1,6 +1,6 @@
-"""Workflow definitions: seed 002's ``create-workflow`` JSON and a DAG of tasks.
+"""Workflow definitions: ``create-workflow`` JSON and a DAG of tasks.
 
-Seed 002's form (``workflow_id``, ``name``, ``priority``, ``phases``,
+The helper's form (``workflow_id``, ``name``, ``priority``, ``phases``,
 ``resource_requirements``, ``dependencies``) is accepted as written. On top of it:
 
 - ``tasks``: a DAG of tasks, each in a phase, with a role, task dependencies, an optional
@@ -9,7 +9,7 @@ Seed 002's form (``workflow_id``, ``name``, ``priority``, ``phases``,
   the tasks' phases in order of first appearance (``main`` when no task names one); a task
   without a phase belongs to the first phase.
 - ``rules``: conditional routing rules (:mod:`baton_hub.rules`).
-- ``dependencies`` (seed 002, e.g. ``database_migration``) and ``external_dependencies``:
+- ``dependencies`` (e.g. ``database_migration``) and ``external_dependencies``:
   prerequisites outside the workflow, satisfied by a ``DEPENDENCY_SATISFIED`` event. They
   do not hold the start back unless ``block_on_dependencies`` is true; a task may also
   list one among its ``dependencies`` and then waits for it.
@@ -73,7 +73,7 @@ class WorkflowDefinition(SpecModel):
     tasks: list[TaskSpec] = Field(default_factory=list)
     resource_requirements: ResourceRequirements = Field(default_factory=ResourceRequirements)
     dependencies: list[Identifier] = Field(default_factory=list)
-    """Seed 002's external prerequisites (names); merged into ``external_dependencies``."""
+    """The helper's external prerequisites (names); merged into ``external_dependencies``."""
     external_dependencies: list[ExternalDependencySpec] = Field(default_factory=list)
     block_on_dependencies: bool = False
     """Hold the start back (SCHEDULED) until every external dependency is satisfied."""
@@ -87,9 +87,9 @@ class WorkflowDefinition(SpecModel):
     signal_history_limit: PositiveInt = 1000
     """Signals kept in the history."""
     state_sync: dict[str, Any] | None = None
-    """Seed 002's state-sync options, kept for the runner."""
+    """The helper's state-sync options, kept for the runner."""
     monitoring: dict[str, Any] | None = None
-    """Seed 002's monitoring options, kept for the runner."""
+    """The helper's monitoring options, kept for the runner."""
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("phases")
@@ -193,7 +193,7 @@ class WorkflowDefinition(SpecModel):
     # Lookups. Definitions hold tens of tasks, so linear scans keep the model plain data.
 
     def task(self, task_id: str) -> TaskSpec | None:
-        """The spec of ``task_id``, or None."""
+        """The :class:`TaskSpec` of ``task_id``, or None."""
         return next((t for t in self.tasks if t.task_id == task_id), None)
 
     def tasks_in_phase(self, phase: str) -> list[TaskSpec]:
@@ -244,7 +244,7 @@ class WorkflowDefinition(SpecModel):
         return gate.min_score if gate else None
 
     def to_allocation_request_fields(self) -> dict[str, Any]:
-        """The ``resources`` and ``priority`` of a seed 001 allocation request."""
+        """The ``resources`` and ``priority`` of a protocol allocation request."""
         res = self.resource_requirements
         return {
             "agents": res.agents,

@@ -2,7 +2,7 @@
 
 A dependency of a task is satisfied when it is
 
-- a task that completed (seed 003's ``agent_completion``) and, if it has a quality gate (its
+- a task that completed (``agent_completion``) and, if it has a quality gate (its
   own ``quality_gate`` or the dependant's ``min_score``), whose score reached the threshold;
   a task that was skipped also counts, so that dependants continue;
 - an external dependency that a ``DEPENDENCY_SATISFIED`` event has satisfied.

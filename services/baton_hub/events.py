@@ -1,14 +1,14 @@
-"""Events the hub emits, and the custom event types it adds to seed 001's registry.
+"""Events the hub emits, and the custom event types it adds to the protocol's event registry.
 
 A :class:`HubEvent` becomes one line ``EVENT_TYPE:workflow_id:phase:data``; ``phase`` is the
 workflow's current phase (the first before the start, the last after the end). Registered
-types carry every field seed 001's registry requires, plus extras (``fencing_token``,
+types carry every field the protocol's event registry requires, plus extras (``fencing_token``,
 ``role``, ``phase_number``...). Data holds JSON values only (times as ISO strings).
 
 Custom types (:data:`CUSTOM_EVENT_TYPES`), each with the fields it always carries:
 
 - ``WORKFLOW_SCHEDULED`` {start_time, estimated_completion} and ``WORKFLOW_QUEUED``
-  {queue_position, estimated_start}: seed 002's scheduling outcome.
+  {queue_position, estimated_start}: the helper's scheduling outcome.
 - ``TASK_SKIPPED`` {task_id, reason, rule_id}: a skip decision or a phase jumped over.
 - ``TASK_RESULT_REJECTED`` {task_id, agent_id, report, reason, fencing_token}: a report from
   an agent that no longer holds the task, or for a task not in flight.
@@ -57,7 +57,7 @@ CUSTOM_EVENT_TYPES: Final[frozenset[str]] = frozenset(
         "WORKFLOW_RESTORED",
     }
 )
-"""Event types the hub emits that are not in seed 001's registry."""
+"""Event types the hub emits that are not in the protocol's event registry."""
 
 
 class HubEvent(BaseModel):

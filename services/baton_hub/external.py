@@ -1,4 +1,4 @@
-"""External dependencies: prerequisites outside the workflow (seed 002 ``dependencies``).
+"""External dependencies: prerequisites outside the workflow (``dependencies``).
 
 They are satisfied by ``DEPENDENCY_SATISFIED`` events. They hold a workflow's start back only
 with ``block_on_dependencies``; a task that lists one waits for it either way.

@@ -1,6 +1,6 @@
 """Workflow-level moments shared by several operations: start, failure, pause.
 
-Each changes ``tx.state`` and emits the seed 001 event for it; the operations in
+Each changes ``tx.state`` and emits the protocol's event for it; the operations in
 :mod:`baton_hub.workflow`, :mod:`baton_hub.tasks` and :mod:`baton_hub.failures` decide when.
 """
 

@@ -1,4 +1,4 @@
-"""Phases started by command (seed 002 ``start-phase 1``), and phases jumped over.
+"""Phases started by command (``start-phase 1``), and phases jumped over.
 
 Starting the phase that is already running (it started by itself, or a repeated command)
 is an idempotent success: nothing changes, and :func:`start_phase_reply` says so.
@@ -39,7 +39,7 @@ def phase_index(state: WorkflowState, phase: int | str) -> int:
 
 
 def start_phase(state: WorkflowState, *, phase: int | str, now: datetime) -> Outcome:
-    """Start a phase by number (1-based, seed 002 ``start-phase 1``) or name.
+    """Start a phase by number (1-based, ``start-phase 1``) or name.
 
     The usual use is with ``auto_advance`` off, where each phase waits for this command.
     Starting a later phase skips the phases before it (``PHASE_SKIPPED``, their unfinished

@@ -1,4 +1,4 @@
-"""Conditional routing rules (seed 003's ``ConditionalRule``): a condition on state → a decision.
+"""Conditional routing rules (``ConditionalRule``): a condition on state → a decision.
 
 A rule compares one context value (``condition_key``) with ``condition_value``; the first
 matching rule in order of ``priority`` (higher first, ties in definition order) decides.
@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 __all__ = ["ConditionalRule", "Operator", "RoutingDecision", "evaluate_rules"]
 
 RoutingDecision = Literal["retry", "skip", "fail", "escalate", "parallelize"]
-"""What a matching rule decides (seed 003 writes them upper-case; both are accepted)."""
+"""What a matching rule decides (definitions may write them upper-case; both are accepted)."""
 
 Operator = Literal[">", ">=", "<", "<=", "==", "!=", "in"]
 """Comparison of the context value (left) with the rule's value (right)."""
@@ -79,7 +79,7 @@ class ConditionalRule(BaseModel):
     @field_validator("decision", mode="before")
     @classmethod
     def _lower_decision(cls, value: Any) -> Any:
-        # Seed 003 writes RoutingDecision.RETRY; JSON definitions say "RETRY" or "retry".
+        # Definitions may write RoutingDecision.RETRY; JSON definitions say "RETRY" or "retry".
         return value.lower() if isinstance(value, str) else value
 
     def matches(self, context: Mapping[str, Any]) -> bool:

@@ -1,4 +1,4 @@
-"""Signals between agents (seed 003's ``SignalCoordinator``), with a bounded history.
+"""Signals between agents (``SignalCoordinator``), with a bounded history.
 
 A signal has a sender, recipients (None: every agent of the workflow), a type (e.g.
 ``agent_initialized``, ``agent_completed``) and a payload. The history keeps the last

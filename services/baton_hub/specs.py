@@ -44,8 +44,8 @@ class SpecModel(BaseModel):
 class ResourceRequirements(SpecModel):
     """Resources the workflow asks the resource manager for.
 
-    Seed 002 writes ``memory`` (``"2GB"``) and ``duration`` (``"4h"``); they become
-    ``memory_gb`` and ``duration_hours``.
+    The ``create-workflow`` JSON writes ``memory`` (``"2GB"``) and ``duration``
+    (``"4h"``); they become ``memory_gb`` and ``duration_hours``.
     """
 
     agents: PositiveInt = 1
@@ -90,7 +90,7 @@ class QualityGate(SpecModel):
 class TaskDependency(SpecModel):
     """One dependency of a task: a task id or an external dependency name.
 
-    Seed 003's form is accepted too: ``target`` for the id, ``type`` (informative),
+    The integration guide's form is accepted too: ``target`` for the id, ``type`` (informative),
     ``timeout`` in seconds, and ``metadata.threshold`` for a quality gate the dependant
     asks for itself.
     """

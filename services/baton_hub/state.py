@@ -114,7 +114,7 @@ class QueueInfo(_Model):
 
 
 class AgentAssignment(_Model):
-    """An agent given to the workflow for a role (seed 002 ``assign-agents``)."""
+    """An agent given to the workflow for a role (``assign-agents``)."""
 
     agent_id: str = Field(min_length=1)
     role: str = Field(min_length=1)

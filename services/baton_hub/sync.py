@@ -1,10 +1,10 @@
-"""State synchronisation: seed 001's workflow state message, and version conflicts.
+"""State synchronisation: the protocol's workflow state message, and version conflicts.
 
 :func:`state_sync` renders a workflow as ``{"workflow_state": {...}}`` (validated by
 :class:`baton.protocol.messages.WorkflowStateMessage`) for the compacted state topic:
 
 - ``timestamp`` is the time of the last change, so the same state renders the same message;
-- ``current_phase.phase_id`` is the phase number (1-based, as seed 002's ``start-phase 1``)
+- ``current_phase.phase_id`` is the phase number (1-based, as ``start-phase 1``)
   and ``progress`` the share of its tasks completed or skipped;
 - ``agent_states``: each agent of the workflow, ``active`` with its task or ``idle``;
 - ``resource_usage``: the hub knows what was allocated, not what is used, so memory is the
@@ -28,7 +28,7 @@ __all__ = ["ConflictKind", "detect_conflict", "state_sync"]
 
 
 def state_sync(state: WorkflowState) -> dict[str, Any]:
-    """The seed 001 ``workflow_state`` message of ``state``, as JSON-ready data."""
+    """The protocol's ``workflow_state`` message of ``state``, as JSON-ready data."""
     phase = state.phases[state.current_phase]
     tasks = state.phase_tasks()
     finished = sum(1 for t in tasks if t.done)

@@ -3,7 +3,7 @@
 - Memory: ``"2GB"``, ``"512MB"``, ``"1.5 GiB"``, ``"1TB"`` or a plain number of GB. Units are
   binary (1 GB = 1024 MB), the way agents' memory limits are usually meant; case is ignored.
 - Durations: the protocol's strings (``"4h"``, ``"10m"``, ``"2h 30m"``), or a number of seconds
-  where a field says so (seed 003 writes dependency timeouts as ``120``).
+  where a field says so (definitions may write dependency timeouts as ``120``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The workflow state machine (SPEC §4.1).
+"""The workflow state machine.
 
 Lifecycle: CREATED → SCHEDULED (resources approved) or QUEUED (wait for resources) →
 STARTED ⇄ PAUSED → COMPLETED | FAILED | CANCELLED. Every operation is a pure function
@@ -250,7 +250,7 @@ def cancel(state: WorkflowState, *, reason: str, now: datetime) -> Outcome:
 
 
 def checkpoint(state: WorkflowState, *, label: str, now: datetime) -> Outcome:
-    """Ask for a manual checkpoint (seed 002 ``checkpoint "pre_migration_validation"``).
+    """Ask for a manual checkpoint (``checkpoint "pre_migration_validation"``).
 
     The label becomes the checkpoint id, which workflow-recovery stores and can restore.
 

@@ -1,4 +1,4 @@
-"""Performance monitor (SPEC §4.4): windowed metrics, thresholds, component health.
+"""Performance monitor: windowed metrics, thresholds, component health.
 
 The modules here are pure domain logic: no I/O, the current time always passed in, and all
 state in pydantic models that round-trip through JSON.

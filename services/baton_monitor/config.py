@@ -1,7 +1,7 @@
 """Monitor configuration from the environment (``BATON_MONITOR_*``), validated at start.
 
 ``BATON_MONITOR_THRESHOLDS``: a JSON list of threshold rules (see
-:mod:`baton_monitor.rules`); unset, the defaults of seed 001's alert thresholds apply.
+:mod:`baton_monitor.rules`); unset, the defaults of the protocol's alert thresholds apply.
 """
 
 from __future__ import annotations

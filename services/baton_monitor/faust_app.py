@@ -285,7 +285,7 @@ def build_app(
 def read_line(value: bytes | None) -> Reading:
     """Classify one record value; never raises.
 
-    Only TASK_* lines have their data decoded (orjson, then the seeds' single-quoted form);
+    Only TASK_* lines have their data decoded (orjson, then the single-quoted form);
     for the others the head ``EVENT_TYPE:workflow_id:phase:`` and an object-looking data
     suffice, which keeps counting cheap.
     """

@@ -1,4 +1,5 @@
-"""Component registry and component health from presence events (seed 001, "Health Monitoring").
+"""Component registry and component health from presence events (the protocol's "Health
+Monitoring", docs/protocol.md).
 
 :func:`observe_presence` records ``COMPONENT_REGISTERED``, ``COMPONENT_HEARTBEAT``,
 ``SYSTEM_STARTUP`` and ``SYSTEM_SHUTDOWN``; :func:`assess` derives each component's health:

@@ -18,7 +18,7 @@ Per event:
   ``("agent_task_duration", agent_id)``: the event's ``duration`` (``"1s46ms"`` or seconds),
   else the time since the task's ``TASK_STARTED`` / ``TASK_ASSIGNED`` (event times);
 - ``PHASE_COMPLETED``: ``("phase_duration", workflow_type, phase)`` from ``actual_duration``
-  (or the seeds' ``duration``), else the time since ``PHASE_STARTED``;
+  (or the protocol's ``duration``), else the time since ``PHASE_STARTED``;
 - ``WORKFLOW_COMPLETED``: ``("workflow_duration", workflow_type)`` since ``WORKFLOW_CREATED``;
 - error rate: ``TASK_FAILED / (TASK_COMPLETED + TASK_FAILED)`` in %, overall (``("tasks",)``)
   and per agent (``("tasks", agent_id)``).

@@ -7,16 +7,16 @@ rules (hysteresis, cooldown). Rules are configured as a JSON list of rule object
     [{"metric": "latency_p95", "threshold": "2s", "severity": "critical"},
      {"metric": "agent_error_rate", "threshold": 25, "cooldown": "10m"}]
 
-:data:`DEFAULT_RULES` (choices where the seeds are silent, the rest from seed 001's
+:data:`DEFAULT_RULES` (choices the protocol leaves open, the rest from the protocol's
 component configuration ``alert_thresholds``):
 
-- ``latency_p95 > 5 s`` and ``error_rate > 5 %``: the seed's ``response_time`` and
+- ``latency_p95 > 5 s`` and ``error_rate > 5 %``: the protocol's ``response_time`` and
   ``error_rate`` (:func:`rules_from_alert_thresholds`);
 - ``agent_error_rate > 20 %``: one agent's sample is small, so its rate is noisier than the
   system's and needs a wider margin;
 - ``consumer_lag > 1000`` records;
 - ``cpu > 90 %`` and ``memory > 1024 MB`` per component (heartbeats report memory in MB, so
-  the seed's ``memory_usage`` percentage has no limit to relate to and is not mapped).
+  the protocol's ``memory_usage`` percentage has no limit to relate to and is not mapped).
 
 Every default rule has a five-minute cooldown: a default should not page twice in a row.
 """
@@ -154,7 +154,7 @@ class ThresholdRule(BaseModel):
 def rules_from_alert_thresholds(
     thresholds: AlertThresholds, *, cooldown: float = 300.0
 ) -> list[ThresholdRule]:
-    """Rules for seed 001's ``alert_thresholds``: ``response_time`` → ``latency_p95``,
+    """Rules for the protocol's ``alert_thresholds``: ``response_time`` → ``latency_p95``,
     ``error_rate`` → ``error_rate`` (the ``memory_usage`` percentage is not mapped; see the
     module doc)."""
     return [

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from fastapi import APIRouter, HTTPException
 from prometheus_client.core import Metric
 
+from baton.bus import StartAt
 from baton.errors import BatonError, HandlerError
 from baton.protocol.event import Event
 from baton.runtime import Loop, Service
@@ -90,7 +91,7 @@ class MonitorService(Service):
         # Metrics are about now: a new monitor group starts at the end of the topic.
         self._consuming = asyncio.Event()
         self.bus.subscribe_batches(
-            "#", self._observe, group=self.group, name="metrics", from_beginning=False
+            "#", self._observe, group=self.group, name="metrics", start_at=StartAt.LATEST
         )
         self.bus.serve("monitor", self.answer)
 

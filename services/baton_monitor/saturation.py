@@ -5,8 +5,8 @@ this changes; while saturated, the resource manager holds back low-priority admi
 
 :func:`saturated` is the test: the system is saturated when any watched value exceeds its
 limit. A limit named ``m`` watches the value ``m`` and every ``m:<subject>`` (so
-``consumer_lag`` watches each group's lag). Default limits (choices where the seeds are
-silent): ``latency_p95`` 5 s, ``consumer_lag`` 10 000 records, ``agent_utilisation`` 95 %
+``consumer_lag`` watches each group's lag). Default limits (choices the protocol leaves
+open): ``latency_p95`` 5 s, ``consumer_lag`` 10 000 records, ``agent_utilisation`` 95 %
 (share of the agent pool allocated, as the resource manager reports it); ``None`` switches
 one off, ``extra`` adds others. The reason names every value over its limit, e.g.
 ``latency_p95 7.2 > 5; consumer_lag:baton-hub 12000 > 10000``.

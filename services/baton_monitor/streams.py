@@ -1,4 +1,4 @@
-"""Windowed event counts of the performance monitor, kept by faust-streaming (SPEC §4.4).
+"""Windowed event counts of the performance monitor, kept by faust-streaming.
 
 One faust agent reads ``<prefix>.events`` as raw bytes and updates four windowed tables:
 event counts per type (tumbling and hopping), TASK_FAILED counts per agent (tumbling), and

@@ -1,9 +1,9 @@
-"""Workflow recovery (SPEC §4.5): the pure domain logic of checkpoints and failure handling.
+"""Workflow recovery: the pure domain logic of checkpoints and failure handling.
 
 Canonical encoding (:mod:`~baton_recovery.canonical`), checkpoint snapshots, hashes and
 compression (:mod:`~baton_recovery.snapshot`), diffs and chains of differential checkpoints
 (:mod:`~baton_recovery.delta`, :mod:`~baton_recovery.chain`),
-error classification, impact and ranked suggestions assembled into seed 001 error reports
+error classification, impact and ranked suggestions assembled into the protocol's error reports
 (:mod:`~baton_recovery.classify`, :mod:`~baton_recovery.impact`,
 :mod:`~baton_recovery.suggestions`, :mod:`~baton_recovery.report`), retry backoff, per-agent
 circuit breakers, heartbeat liveness, what a replica owns, and the recovery decision with its

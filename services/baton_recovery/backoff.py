@@ -2,7 +2,7 @@
 
 Attempt ``n`` (1 for the first) failed; the delay before attempt ``n + 1`` grows from
 ``base`` by ``factor`` per attempt up to ``max_delay``: the ceiling ``min(max_delay,
-base * factor ** (n - 1))`` (seed 000 doubles from 1 s). With jitter, concurrent retries
+base * factor ** (n - 1))`` (the helper protocol doubles from 1 s). With jitter, concurrent retries
 spread out instead of arriving together:
 
 - ``equal`` (the default): a uniform delay between half the ceiling and the ceiling, so the
@@ -15,9 +15,9 @@ spread out instead of arriving together:
   capped at ``max_delay`` (each delay depends on the one before, not on ``n``);
 - ``none``: the ceiling itself.
 
-After ``max_attempts`` attempts (3 by default, as seeds 001 and 003 configure) there is no
+After ``max_attempts`` attempts (3 by default, as the protocol's configuration has it) there is no
 next delay. The random source is a function returning a uniform number in [0, 1), e.g.
-``random.Random(seed).random``, so the same source gives the same delays.
+``random.Random(42).random``, so the same source gives the same delays.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ A breaker is ``closed`` (work flows) until ``failure_threshold`` failures fall w
 ``half_open``: ``half_open_trials`` attempts may go through. A success while half-open closes
 it (its failures forgotten); a failure while half-open opens it again for a new cooldown.
 
-Choices where the seeds are silent (seed 001 asks for a circuit breaker "to prevent cascade
+Choices the protocol leaves open (the protocol asks for a circuit breaker "to prevent cascade
 failures"):
 
 - The open → half-open step needs no event: the state is derived from the time passed in.

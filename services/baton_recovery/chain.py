@@ -7,7 +7,8 @@ A delta is a byte delta (:mod:`baton_recovery.bytedelta`) when the state before 
 enough to be its base, as workflow states almost always are; otherwise a diff
 (:mod:`baton_recovery.delta`).
 
-Choices where the seeds are silent (seed 002 asks for ``"differential": true``):
+Choices the protocol leaves open (a workflow definition may ask for
+``"differential": true``):
 
 - :class:`ChainPolicy`: a chain holds at most ``full_every`` checkpoints (one full, then
   deltas; 10 by default), and a delta whose encoding is larger than ``max_delta_ratio`` of

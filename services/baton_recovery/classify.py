@@ -1,11 +1,11 @@
-"""Error classification: a failure signal → seed 001 category, type, severity, scope.
+"""Error classification: a failure signal → the protocol's category, type, severity, scope.
 
 A signal is an event type (``TASK_FAILED``, ``AGENT_TIMEOUT``, ``RESOURCE_CONFLICT``...) with
 its data. :data:`RULES` is tried in order and the first rule that matches decides; a rule
 matches on the event type, on the error text, or both. The order is:
 
-1. a classification the sender already made (``data.classification`` with a seed
-   ``category`` and ``type``) is kept;
+1. a classification the sender already made (``data.classification`` with one of the
+   protocol's ``category`` and ``type`` values) is kept;
 2. event types that say what happened by themselves (``AGENT_TIMEOUT``, ``TASK_TIMEOUT``,
    ``DEPENDENCY_TIMEOUT``, ``DEPENDENCY_FAILED``, ``RESOURCE_CONFLICT``, thresholds...);
 3. the error text (the data's ``error_type``, ``error_code``, ``error``, ``failure_type``,
@@ -22,9 +22,9 @@ it from the event type (``TASK_*`` task, ``AGENT_*`` agent, ``PHASE_*`` phase, `
 system, ``WORKFLOW_*`` and ``RESOURCE_*`` workflow), else from the data (task, agent, else
 workflow).
 
-Choices where the seed is silent: its type list has no generic "error", so a failure that
+Choices the protocol leaves open: its type list has no generic "error", so a failure that
 says nothing more is ``unavailable`` (the work did not get done). ``retriable`` says whether
-repeating the same operation may succeed; ``recoverable`` (the seed's field) whether any
+repeating the same operation may succeed; ``recoverable`` (the protocol's field) whether any
 recovery may: corruption is not retriable but is recoverable by a rollback.
 """
 
@@ -87,7 +87,7 @@ class Classification:
         severity: critical, high, medium, low or info.
         scope: workflow, phase, task, agent or system.
         retriable: Repeating the same operation may succeed.
-        recoverable: Some recovery may succeed (the seed's ``recoverable``).
+        recoverable: Some recovery may succeed (the protocol's ``recoverable``).
         rule: Name of the rule that decided.
     """
 
@@ -100,7 +100,7 @@ class Classification:
     rule: str
 
     def to_dict(self) -> dict[str, Any]:
-        """The seed 001 ``classification`` object."""
+        """The protocol's ``classification`` object."""
         return {
             "category": self.category,
             "severity": self.severity,

@@ -2,7 +2,7 @@
 
 - ``CHECKPOINT_REQUESTED`` (the hub's, carrying the whole state of that version): stored as
   a full or differential checkpoint (:mod:`baton_recovery.chain`), compressed and hashed;
-  ``CHECKPOINT_CREATED`` announces it with seed 001's ``checkpoint_sync``.
+  ``CHECKPOINT_CREATED`` announces it with the protocol's ``checkpoint_sync``.
 - ``RECOVERY_REQUESTED`` (a failure the hub left to recovery) and ``WORKFLOW_FAILED``: an
   error report (classification, impact over the task graph of the latest checkpoint,
   ranked suggestions) kept and published as ``ERROR_REPORTED``; for a task failure the

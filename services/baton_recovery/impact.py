@@ -14,7 +14,7 @@ Dependencies on tasks outside the graph are ignored (they are external).
   (``lost_seconds`` defaults to its whole expected duration: the work done is lost); the
   delay is the growth of the longest path through the tasks not done, so a task with slack
   delays the workflow less than that, or not at all.
-- Workflow risk (seed ``critical|high|medium|low``): ``critical`` when the delay is at least
+- Workflow risk (``critical|high|medium|low``): ``critical`` when the delay is at least
   the planned remaining time, ``high`` when it is at least half of it or at least half of
   the other remaining tasks depend on the failed one, ``medium`` when it delays the workflow
   at all or blocks a task, else ``low``.
@@ -118,7 +118,7 @@ class Impact:
     """Completed tasks that depend on the failed one."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The seed 001 ``impact_assessment`` object."""
+        """The protocol's ``impact_assessment`` object."""
         return {
             "affected_tasks": list(self.affected_tasks),
             "affected_agents": list(self.affected_agents),

@@ -8,7 +8,7 @@ Rules (enforced on the watchdog's rows, :mod:`~baton_recovery.watchlist`):
   ``TASK_TIMEOUT`` and a reassignment, once: not again until it is watched anew (a new
   assignment) or unwatched.
 
-Choices where the seeds are silent (seed 001 configures ``heartbeat_interval: 30s``):
+Choices the protocol leaves open (the protocol configures ``heartbeat_interval: 30s``):
 
 - 3 missed intervals by default, so one lost heartbeat is no outage.
 - An agent is tracked from its first heartbeat or from its first task, whichever comes
@@ -67,7 +67,8 @@ class AgentTimeout:
     silent_seconds: float
 
     def data(self) -> dict[str, Any]:
-        """Data of ``AGENT_TIMEOUT`` (seed 001: agent_id, timeout_duration, last_response)."""
+        """Data of ``AGENT_TIMEOUT`` (the protocol's fields: agent_id, timeout_duration,
+        last_response)."""
         return {
             "agent_id": self.agent_id,
             "timeout_duration": format_duration(round(self.silent_seconds, 3)),
@@ -99,7 +100,7 @@ class TaskTimeout:
         return f"act_timeout_{self.workflow_id}_{self.task_id}_{self.assignment_id}"
 
     def data(self) -> dict[str, Any]:
-        """Data of ``TASK_TIMEOUT`` (seed 001: task_id, agent_id, timeout_duration).
+        """Data of ``TASK_TIMEOUT`` (the protocol's fields: task_id, agent_id, timeout_duration).
 
         ``timeout_duration`` is the time the task was given, or, when its agent timed out
         first, the time it has run.

@@ -89,7 +89,7 @@ class Decision:
     suggestions: tuple[Suggestion, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data of the decision (suggestions as seed 001 items)."""
+        """JSON-ready data of the decision (suggestions as the protocol's items)."""
         return {
             "kind": self.kind,
             "reason": self.reason,

@@ -1,10 +1,10 @@
-"""Seed 001 error reports assembled from a classification, an impact and suggestions.
+"""Protocol error reports assembled from a classification, an impact and suggestions.
 
 :func:`error_report` gives the data of ``{"error_report": {...}}``'s inner object;
 :func:`error_report_message` the envelope. :func:`context_from_signal` fills the report's
 ``context`` from the failure event.
 
-Choices where the seed is silent:
+Choices the protocol leaves open:
 
 - ``workflow_risk`` is the impact's, raised by the error's severity: a critical error is a
   critical risk, a high one at least medium (a corrupt state puts the workflow at risk
@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 CONTEXT_FIELDS: Final = ("component", "operation", "phase", "task", "agent")
-"""Fields of the seed 001 ``context`` object."""
+"""Fields of the protocol's ``context`` object."""
 
 _RISK_ORDER: Final[tuple[Priority, ...]] = ("low", "medium", "high", "critical")
 _SEVERITY_RISK: Final[dict[str, Priority]] = {
@@ -134,7 +134,7 @@ def error_report(
     stack_trace: str | None = None,
     related_events: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The inner object of a seed 001 ``error_report`` (module doc).
+    """The inner object of a protocol ``error_report`` (module doc).
 
     Args:
         error_id: Id of the report (:func:`error_id_for`).
@@ -173,5 +173,5 @@ def error_report(
 
 
 def error_report_message(report: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"error_report": report}``, the seed 001 envelope of :func:`error_report`'s data."""
+    """``{"error_report": report}``, the protocol's envelope of :func:`error_report`'s data."""
     return {"error_report": dict(report)}

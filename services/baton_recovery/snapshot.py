@@ -7,9 +7,9 @@ encoding itself: zlib's fixed cost (about as much as diffing a state) buys only 
 hundred bytes there. The two cannot be confused: a zlib stream's first byte is never ``{``
 or ``[`` (its low four bits are always 8), so older rows, all compressed, still decode.
 
-Choices where the seeds are silent:
+Choices the protocol leaves open:
 
-- ``compression_ratio`` is stored size / original size (seed 001 writes ``0.67``).
+- ``compression_ratio`` is stored size / original size (the protocol writes ``0.67``).
 - Decoding refuses data that expands beyond ``max_size`` (64 MiB by default) before hashing
   it, so a damaged blob cannot exhaust memory.
 - The part hashes of a ``checkpoint_sync`` cover the state's top-level ``agents``,
@@ -62,7 +62,7 @@ MAX_STATE_BYTES: Final = 64 * 1024 * 1024
 """Default limit on the decoded size of a snapshot."""
 
 Trigger = Literal["automatic", "manual", "failure_prevention"]
-"""What caused a checkpoint (seed 001 ``trigger``)."""
+"""What caused a checkpoint (the protocol's ``trigger``)."""
 
 _PART_KEYS: Final = {
     "agent_state_hash": "agents",
@@ -269,7 +269,7 @@ def checkpoint_sync(
     integrity: CheckResult = "passed",
     location: str | None = None,
 ) -> dict[str, Any]:
-    """Data of a seed 001 ``checkpoint_sync`` announcing a checkpoint of ``state``.
+    """Data of a protocol ``checkpoint_sync`` announcing a checkpoint of ``state``.
 
     Args:
         workflow_id: The workflow.

@@ -22,7 +22,7 @@ chance when the error is not recoverable.
 Suggestions are ranked by expected cost, in seconds: ``estimated time + resource_weight *
 agent-seconds used + (1 - success probability) * failure_penalty``, plus ``skip_penalty``
 for the output a skip gives up. ``fail`` costs exactly ``failure_penalty``. All the numbers
-are in :class:`CostModel` and :data:`SUCCESS`; the seeds give none but the example's
+are in :class:`CostModel` and :data:`SUCCESS`; the protocol gives none but the example's
 ``estimated_time`` of a few minutes and probabilities around 0.9.
 """
 
@@ -40,7 +40,7 @@ from baton_recovery.classify import Classification
 __all__ = ["SUCCESS", "CostModel", "Strategy", "Suggestion", "suggest"]
 
 Strategy = Literal["retry", "agent_reallocation", "checkpoint_rollback", "skip", "escalate", "fail"]
-"""Recovery strategies, named as seed 001 names them where it does."""
+"""Recovery strategies, named as the protocol names them where it does."""
 
 SUCCESS: Final[dict[str, dict[ErrorType, float]]] = {
     "retry": {"timeout": 0.6, "conflict": 0.7, "corruption": 0.05, "unavailable": 0.5,
@@ -73,7 +73,7 @@ class CostModel:
     reassign_overhead: float = 60.0
     """Finding another agent and handing the task over."""
     restore_overhead: float = 180.0
-    """Restoring a checkpoint (seed 001's example: 3m)."""
+    """Restoring a checkpoint (the protocol's example: 3m)."""
     escalate_seconds: float = 1800.0
     """Until a person has decided."""
     failure_penalty: float = 3600.0
@@ -99,7 +99,7 @@ class Suggestion:
     """The ranking key (module doc); lower is better."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The seed 001 ``recovery_suggestions`` item."""
+        """The protocol's ``recovery_suggestions`` item."""
         return {
             "strategy": self.strategy,
             "description": self.description,

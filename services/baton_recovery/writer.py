@@ -274,7 +274,7 @@ class _Sync(NamedTuple):
     stored_size: int
 
     def data(self) -> dict[str, Any]:
-        """Seed 001's ``checkpoint_sync``."""
+        """The protocol's ``checkpoint_sync``."""
         req, stored, full = self.request, self.stored_size, self.full_size
         return {
             "checkpoint_sync": {

@@ -1,4 +1,4 @@
-"""Resource manager (SPEC §4.2): pools, allocations, priority queue and leases.
+"""Resource manager: pools, allocations, priority queue and leases.
 
 The modules here are pure domain logic: no I/O, the current time always passed in, and all
 state in one :class:`~baton_resource.records.AllocatorState` that round-trips through JSON.

@@ -32,7 +32,7 @@ def allocation_request(request: Event) -> AllocationRequest:
     """The allocation request an ``ALLOCATE`` command carries.
 
     One that names no ``request_id`` of its own takes the command's (the caller's, e.g.
-    seed 000's envelope ``request_id``), so the response echoes the id the caller sent.
+    the helper request envelope ``request_id``), so the response echoes the id the caller sent.
 
     Raises:
         BadInputError: not a valid allocation request (every wrong field named).
@@ -96,7 +96,7 @@ def released(outcome: ReleaseOutcome) -> tuple[dict[str, Any], list[ResourceEven
 def transition(
     a: Allocator, now: datetime, *, source: str, target: str, rid: str
 ) -> tuple[dict[str, Any], list[ResourceEvent]]:
-    """Hand what ``source`` holds to ``target`` in one step (seed 002's ``transition``).
+    """Hand what ``source`` holds to ``target`` in one step (``transition``).
 
     The release and the new request happen in the same transaction; requests already
     queued are served first from what is freed, as after any release (no jumping the queue).

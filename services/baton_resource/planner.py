@@ -20,7 +20,7 @@ so it waits at most ``gap / aging_per_minute + (A + 1) * H``, with ``A`` the num
 requests ranked above it at that moment.
 
 Files: an exclusive file may be held by several allocations of the same workflow (the
-seed's files "must not be shared with another workflow"). Across workflows it is held by
+protocol's files "must not be shared with another workflow"). Across workflows it is held by
 one workflow only, unless every holder and the newcomer accept sharing
 (:func:`accepts_sharing`), in which case the newcomer gets it as a shared file.
 

@@ -1,6 +1,6 @@
 """Resource pools: their capacities, and the arithmetic of amounts of resources.
 
-Choices where the seeds are silent:
+Choices the protocol leaves open:
 
 - The countable pools are ``agents``, ``memory_gb``, ``cpu_cores`` and one per tool,
   named ``tool_instances.<tool>`` in events and status. A tool that is not configured has

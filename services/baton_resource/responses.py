@@ -151,7 +151,7 @@ def allocated_event(allocation: Allocation) -> ResourceEvent:
         "request_id": allocation.request_id,
         "priority": allocation.priority,
         "status": allocation.status,
-        # Top-level copies as in seed 001's example line {'agents':3,'memory_gb':8,...}.
+        # Top-level copies as in the protocol's example line {'agents':3,'memory_gb':8,...}.
         "agents": allocation.resources.agents,
         "memory_gb": allocation.resources.memory_gb,
         "shared_files": list(allocation.shared_files),

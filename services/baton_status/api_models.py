@@ -167,7 +167,7 @@ class Bottleneck(_Model):
 
 
 class Overview(_Model):
-    """The whole system at a glance (seed 002's ``system-overview``)."""
+    """The whole system at a glance (``system-overview``)."""
 
     at: str
     counts: dict[str, int] = Field(default_factory=dict)

@@ -3,7 +3,7 @@
 The hub sends the whole normalised definition (``workflow_definition``); this module reads it
 the way the hub wrote it, but leniently, since the status service only observes: a field of
 the wrong type is ignored, never an error. A ``WORKFLOW_CREATED`` without a definition (the
-seeds' example lines carry only ``priority`` and ``resources``) still makes a view; its phases
+protocol's example lines carry only ``priority`` and ``resources``) still makes a view; its phases
 and tasks are then learned from the phase and task events that follow.
 
 Defaults follow the hub's (:mod:`baton_hub.definition`): the workflow type is the id without

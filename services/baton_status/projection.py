@@ -249,7 +249,7 @@ def _phase_ended(status: str) -> Handler:
         if status == "completed":
             reported = seconds(event.data.get("actual_duration"))
             if reported is None:
-                # Seed 001's example lines write ``duration`` instead.
+                # The protocol's example lines write ``duration`` instead.
                 reported = seconds(event.data.get("duration"))
             began = phase.started_at or moment
             measured = max(0.0, (moment - began).total_seconds())

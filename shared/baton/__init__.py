@@ -13,6 +13,7 @@ from baton.bus import (
     MemoryTransport,
     Middleware,
     Responder,
+    StartAt,
     Subscription,
     TracingMiddleware,
 )
@@ -94,6 +95,7 @@ __all__ = [
     "RequestTimeoutError",
     "Responder",
     "StackError",
+    "StartAt",
     "Subscription",
     "Task",
     "TaskHandler",

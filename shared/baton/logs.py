@@ -13,6 +13,12 @@ JSON object, for log pipelines to index without parsing::
 with ``extra=`` under their own names. ``trace_id`` and ``span_id`` (hex, as trace backends
 show them) are there while an OpenTelemetry span is active — while an event is handled or
 published with tracing on — so a line leads to its trace and a trace to its lines.
+
+aiokafka logs at ERROR what it then retries by itself: a consumer group's coordinator that
+is not available yet (a broker creating its offsets topic on first use, or moving the
+coordinator after a restart). That is the normal start of a group, not a failure, so those
+records are demoted to INFO (:class:`TransientCoordinatorFilter`); a coordinator that stays
+away still shows as the consumer's own timeout or as ``/health`` turning degraded.
 """
 
 from __future__ import annotations
@@ -23,11 +29,20 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import orjson
+from aiokafka.errors import KafkaError
 from opentelemetry import trace
 
 from baton.config import BatonSettings
 
-__all__ = ["JsonFormatter", "configure_logging", "log_formatter"]
+__all__ = [
+    "JsonFormatter",
+    "TransientCoordinatorFilter",
+    "configure_logging",
+    "log_formatter",
+    "quiet_transient_kafka_errors",
+]
+
+_COORDINATOR_LOGGER = "aiokafka.consumer.group_coordinator"
 
 SERVICE_TEXT = "%(asctime)s {service:<8} %(levelname)-7s %(name)s: %(message)s"
 """A service's plain line; ``{service}`` is filled in once, the rest per record."""
@@ -104,6 +119,30 @@ def log_formatter(
     return logging.Formatter(text, datefmt)
 
 
+class TransientCoordinatorFilter(logging.Filter):
+    """Demotes aiokafka's "Group Coordinator Request failed" for a retriable error to INFO
+    (dropped when the logger does not log INFO)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR or not record.msg.startswith(
+            "Group Coordinator Request failed"
+        ):
+            return True
+        error = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        if not isinstance(error, KafkaError) or not error.retriable:
+            return True
+        record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+        return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+
+
+def quiet_transient_kafka_errors() -> None:
+    """Install :class:`TransientCoordinatorFilter` on aiokafka's group coordinator logger
+    (once per process)."""
+    logger = logging.getLogger(_COORDINATOR_LOGGER)
+    if not any(isinstance(f, TransientCoordinatorFilter) for f in logger.filters):
+        logger.addFilter(TransientCoordinatorFilter())
+
+
 class _ProcessHandler(logging.StreamHandler[TextIO]):
     """The root handler :func:`configure_logging` installs (and replaces when called again)."""
 
@@ -122,6 +161,7 @@ def configure_logging(
         service: The service this process runs; None for a CLI command.
         stream: Where lines go (default: standard error).
     """
+    quiet_transient_kafka_errors()
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _ProcessHandler)]:
         root.removeHandler(old)

@@ -1,4 +1,4 @@
-"""Versioned state sync (SPEC §3): detect stale and gapped versions, resolve by rule.
+"""Versioned state sync: detect stale and gapped versions, resolve by rule.
 
 Each workflow's state travels on the compacted state topic as full snapshots whose
 ``state_version`` grows by exactly one per change (the hub is the single writer of a

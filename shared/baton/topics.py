@@ -1,4 +1,4 @@
-"""Baton's Kafka topics (SPEC §3): what they are, and creating and checking them.
+"""Baton's Kafka topics: what they are, and creating and checking them.
 
 Every topic is created with explicit partitions, replication, retention and cleanup policy
 by :func:`create_topics`, which is idempotent. Replication is ``BATON_REPLICATION`` when
@@ -31,7 +31,12 @@ from pydantic import BaseModel, ConfigDict
 from baton.config import SERVICES, BatonSettings
 from baton.errors import DependencyUnavailableError, MissingTopicError, StackError
 from baton.security.kafka_client import KafkaSecurity
-from baton.stack.kafka import default_replication, min_insync_replicas, quiet_aiokafka
+from baton.stack.kafka import (
+    default_replication,
+    group_coordinator_ready,
+    min_insync_replicas,
+    quiet_aiokafka,
+)
 
 __all__ = [
     "REPLIES_RETENTION_MS",
@@ -219,7 +224,8 @@ async def create_topics(*, settings: BatonSettings) -> list[dict[str, Any]]:
     """Create every topic of :func:`topic_specs` that does not exist yet.
 
     The replication follows the cluster's live brokers unless ``BATON_REPLICATION`` is set
-    (see :func:`replication_for`): create topics while every broker runs.
+    (see :func:`replication_for`): create topics while every broker runs. Returns once
+    consumer groups can join (:func:`~baton.stack.kafka.group_coordinator_ready`).
 
     Returns:
         One row per topic: ``topic``, ``status`` (``created`` or ``exists``),
@@ -255,6 +261,10 @@ async def create_topics(*, settings: BatonSettings) -> list[dict[str, Any]]:
             raise _refused(bootstrap, failures)
         await _wait_visible(admin, [s.name for s in missing])
         final = await _partitions(admin)
+    # Consumer groups can join once this returns (on a new broker, after its offsets topic
+    # is made and loaded): services started next log no coordinator errors. Not being
+    # able to tell is no reason to fail; the groups then wait by themselves.
+    await group_coordinator_ready(bootstrap=bootstrap, security=settings.kafka_security)
     return [
         {
             "topic": s.name,

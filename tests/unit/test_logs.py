@@ -1,4 +1,5 @@
-"""Log lines: plain text by default, one JSON object a line with BATON_LOG_FORMAT=json."""
+"""Log lines: plain text by default, one JSON object a line with BATON_LOG_FORMAT=json;
+aiokafka's retried coordinator lookups are not logged as errors, other errors still are."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka.errors import GroupAuthorizationFailedError, GroupCoordinatorNotAvailableError
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from baton.config import BatonSettings
 from baton.errors import ConfigError
-from baton.logs import configure_logging
+from baton.logs import TransientCoordinatorFilter, configure_logging
+from baton.stack._kafka_probe import offsets_partition, probe_groups
 
 
 @pytest.fixture
@@ -109,3 +112,40 @@ def test_the_format_is_validated() -> None:
     assert BatonSettings.from_env({"BATON_LOG_FORMAT": "json"}).log_format == "json"
     with pytest.raises(ConfigError, match="BATON_LOG_FORMAT"):
         BatonSettings.from_env({"BATON_LOG_FORMAT": "xml"})
+
+
+LOGGER = "aiokafka.consumer.group_coordinator"
+
+
+def record(
+    error: Exception, *, message: str = "Group Coordinator Request failed: %s"
+) -> logging.LogRecord:
+    return logging.LogRecord(LOGGER, logging.ERROR, __file__, 1, message, (error,), None)
+
+
+@pytest.mark.parametrize("level", [logging.WARNING, logging.INFO])
+def test_a_retried_coordinator_lookup_is_demoted_to_info(level: int) -> None:
+    logging.getLogger(LOGGER).setLevel(level)
+    try:
+        got = record(GroupCoordinatorNotAvailableError())
+        kept = TransientCoordinatorFilter().filter(got)
+        assert (got.levelno, got.levelname) == (logging.INFO, "INFO")
+        assert kept is (level <= logging.INFO)  # dropped where INFO is not logged
+    finally:
+        logging.getLogger(LOGGER).setLevel(logging.NOTSET)
+
+
+def test_errors_that_are_not_retried_stay_errors() -> None:
+    denied = record(GroupAuthorizationFailedError())
+    other = record(GroupCoordinatorNotAvailableError(), message="Unexpected error: %s")
+    for got in (denied, other):
+        assert TransientCoordinatorFilter().filter(got) is True
+        assert got.levelno == logging.ERROR
+
+
+def test_groups_are_placed_on_offsets_partitions_as_kafka_places_them() -> None:
+    # Java: "hello".hashCode() == 99162322; "polygenelubricants".hashCode() == Integer.MIN_VALUE
+    assert offsets_partition("hello", 50) == 99162322 % 50
+    assert offsets_partition("polygenelubricants", 50) == 0
+    groups = probe_groups(50)
+    assert [offsets_partition(group, 50) for group in groups] == list(range(50))

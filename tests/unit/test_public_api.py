@@ -31,6 +31,7 @@ EXPECTED = {
     "RequestTimeoutError",
     "Responder",
     "StackError",
+    "StartAt",
     "Subscription",
     "Task",
     "TaskHandler",

@@ -4,7 +4,7 @@ from baton.bus.bus import Bus, Responder
 from baton.bus.kafka import KafkaTransport
 from baton.bus.memory import MemoryTransport
 from baton.bus.middleware import Middleware
-from baton.bus.subscription import BatchHandler, Handler, Subscription
+from baton.bus.subscription import BatchHandler, Handler, StartAt, Subscription
 from baton.bus.tracing import TracingMiddleware
 from baton.bus.transport import Ack, Record, TopicPartition, Transport
 
@@ -18,6 +18,7 @@ __all__ = [
     "Middleware",
     "Record",
     "Responder",
+    "StartAt",
     "Subscription",
     "TopicPartition",
     "TracingMiddleware",

@@ -20,7 +20,7 @@ from baton.bus.consumer import GroupConsumer
 from baton.bus.kafka import KafkaTransport
 from baton.bus.middleware import Middleware, publish_scope
 from baton.bus.rpc import ReplyCache, Requester, Responder, answer, new_request_id, wait_windows
-from baton.bus.subscription import BATCH_DELIVERIES, BatchHandler, Handler, Subscription
+from baton.bus.subscription import BATCH_DELIVERIES, BatchHandler, Handler, StartAt, Subscription
 from baton.bus.tracing import TracingMiddleware
 from baton.bus.transport import Ack, TopicPartition, Transport
 from baton.config import BatonSettings, TopicNames
@@ -237,6 +237,29 @@ class Bus(Lifecycle):
             lags.setdefault(group, {}).update(await consumer.lag())
         return lags
 
+    async def wait_assigned(
+        self, *, group: str, topic: str | None = None, timeout: float = 30.0
+    ) -> frozenset[int]:
+        """Wait until this process holds partitions of ``topic`` (default: the events
+        topic) in consumer ``group`` and knows where it reads in each; returns them.
+
+        A subscription started at ``StartAt.LATEST`` sees every event published after
+        this returns (on the partitions it holds: alone in its group, all of them).
+
+        Raises:
+            BatonError: the group has no subscription on ``topic`` here, or the bus is not
+                started.
+            TimeoutError: nothing was assigned within ``timeout`` seconds.
+        """
+        consumer = self._consumers.get((group, topic or self.topics.events))
+        if consumer is None or not self._started:
+            raise BatonError(
+                "wait_assigned needs a started bus with a subscription in this group",
+                group=group,
+            )
+        async with asyncio.timeout(timeout):
+            return await consumer.wait_assigned()
+
     # -- subscribing -----------------------------------------------------------------------
 
     def subscribe(
@@ -247,19 +270,22 @@ class Bus(Lifecycle):
         group: str,
         topic: str | None = None,
         name: str | None = None,
-        from_beginning: bool = True,
+        start_at: StartAt = StartAt.EARLIEST,
     ) -> Subscription:
         """Call ``handler`` for every event whose routing key matches ``pattern``.
 
         Args:
             pattern: ``*`` matches one segment, ``#`` any number (``workflow.#``).
             handler: Async callable taking the :class:`Event`.
-            group: Consumer group; members of a group share the partitions.
+            group: Consumer group; members of a group share the partitions. A group that
+                committed offsets before continues from them.
             topic: Source topic; defaults to the events topic.
             name: Subscription name in retry headers; defaults to the handler's name.
-            from_beginning: A new group reads from the oldest record (else from the end).
+            start_at: Where a group new to the broker starts: the oldest record the topic
+                holds (``StartAt.EARLIEST``, the default), or only what is published once
+                it holds its partitions (``StartAt.LATEST``; see :meth:`wait_assigned`).
         """
-        return self._add(pattern, handler, None, group, topic, name, from_beginning)
+        return self._add(pattern, handler, None, group, topic, name, start_at)
 
     def subscribe_batches(
         self,
@@ -269,7 +295,7 @@ class Bus(Lifecycle):
         group: str,
         topic: str | None = None,
         name: str | None = None,
-        from_beginning: bool = True,
+        start_at: StartAt = StartAt.EARLIEST,
     ) -> Subscription:
         """As :meth:`subscribe`, but ``handler`` takes the matching events of a partition
         that arrive together, in order, as one list (see :data:`BatchHandler`): one
@@ -279,7 +305,7 @@ class Bus(Lifecycle):
         async def one(event: Event) -> None:
             await handler([event])
 
-        return self._add(pattern, one, handler, group, topic, name, from_beginning)
+        return self._add(pattern, one, handler, group, topic, name, start_at)
 
     def _add(
         self,
@@ -289,7 +315,7 @@ class Bus(Lifecycle):
         group: str,
         topic: str | None,
         name: str | None,
-        from_beginning: bool,
+        start_at: StartAt,
     ) -> Subscription:
         source = topic or self.topics.events
         named = batch or handler
@@ -299,14 +325,12 @@ class Bus(Lifecycle):
             group=group,
             topic=source,
             name=name or f"{getattr(named, '__qualname__', 'handler')}@{pattern}",
-            from_beginning=from_beginning,
+            start_at=start_at,
             batch=batch,
         )
         consumer = self._consumers.get((group, source))
         if consumer is None:
-            consumer = GroupConsumer(
-                bus=self, group=group, source=source, from_beginning=from_beginning
-            )
+            consumer = GroupConsumer(bus=self, group=group, source=source, start_at=start_at)
             self._consumers[(group, source)] = consumer
             if self._started:
                 raise BatonError(

@@ -41,7 +41,7 @@ from baton.bus.failures import (
 )
 from baton.bus.middleware import consume_scope
 from baton.bus.rerouting import Placement
-from baton.bus.subscription import BATCH_DELIVERIES, Subscription
+from baton.bus.subscription import BATCH_DELIVERIES, StartAt, Subscription
 from baton.bus.transport import Ack, Record, TopicPartition, TransportConsumer
 from baton.errors import DependencyUnavailableError, ProtocolError
 from baton.protocol.event import Event, decode_record
@@ -68,7 +68,7 @@ class _Abandoned(Exception):
 class GroupConsumer:
     """Runs the consume → handle → commit loop of one (group, source topic)."""
 
-    def __init__(self, *, bus: Bus, group: str, source: str, from_beginning: bool) -> None:
+    def __init__(self, *, bus: Bus, group: str, source: str, start_at: StartAt) -> None:
         self.bus = bus
         self.group = group
         self.source = source
@@ -78,7 +78,7 @@ class GroupConsumer:
         self._consumer: TransportConsumer = bus.transport.consumer(
             group=group,
             topics=self.topics,
-            from_beginning=from_beginning,
+            from_beginning=start_at is StartAt.EARLIEST,
             on_revoke=self._on_revoke,
             client_id=f"{bus.settings.component}.{group}",
         )
@@ -114,6 +114,21 @@ class GroupConsumer:
         if not self._started or self._stopping.is_set():
             return {}
         return await self._consumer.lag()
+
+    async def wait_assigned(self) -> frozenset[int]:
+        """Wait until this member holds partitions of the source topic and knows its
+        position in each (a brand-new group's start is looked up after the assignment)."""
+        while True:
+            held = self.partitions()
+            if held:
+                try:
+                    for partition in held:
+                        await self._consumer.position(TopicPartition(self.source, partition))
+                except DependencyUnavailableError:  # revoked meanwhile: a rebalance
+                    await asyncio.sleep(0.05)
+                    continue
+                return held
+            await asyncio.sleep(0.05)
 
     async def stop(self, *, timeout: float = 30.0) -> None:
         """Finish the batch in hand within ``timeout`` seconds, commit it, leave the group

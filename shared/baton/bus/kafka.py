@@ -19,7 +19,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaTP
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import IllegalStateError, KafkaConnectionError, KafkaError
 
 from baton.bus.transport import Ack, Record, RevokeCallback, TopicPartition
 from baton.config import BatonSettings
@@ -356,3 +356,9 @@ class _KafkaConsumer:
                 return position
         except (TimeoutError, KafkaError):  # a rebalance, an outage: left out this time
             return None
+
+    async def position(self, tp: TopicPartition) -> int:
+        try:
+            return int(await self._consumer.position(KafkaTP(tp.topic, tp.partition)))
+        except IllegalStateError as exc:
+            raise DependencyUnavailableError(f"{tp} is not assigned: {exc!r}") from exc

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Sequence
 
 from baton.bus.transport import Ack, Record, RevokeCallback, TopicPartition
+from baton.errors import DependencyUnavailableError
 from baton.protocol.headers import Headers
 
 __all__ = ["MemoryTransport"]
@@ -208,3 +209,8 @@ class _MemoryConsumer:
             if done is not None:
                 behind[tp] = max(len(self._broker._logs[tp.topic][tp.partition]) - done, 0)
         return behind
+
+    async def position(self, tp: TopicPartition) -> int:
+        if tp not in self.assignment():
+            raise DependencyUnavailableError(f"{tp} is not assigned")
+        return self._positions.get(tp, self._committed_or_start(tp) if self._group else 0)

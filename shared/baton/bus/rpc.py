@@ -1,4 +1,4 @@
-"""Request-response over Kafka (seed 001's request-response pattern).
+"""Request-response over Kafka (the protocol's request-response pattern).
 
 A request is an ordinary event line sent to ``<prefix>.commands.<service>`` with headers
 ``baton-request-id``, ``baton-correlation-id`` and ``baton-reply-to``. The responder answers
@@ -42,7 +42,7 @@ Responder = Callable[[Event], Awaitable[Event | dict[str, Any]]]
 
 
 def new_request_id() -> str:
-    """A request id in seed 001's form, ``req_<uuid>``."""
+    """A request id in the protocol's form, ``req_<uuid>``."""
     return f"req_{uuid.uuid4().hex}"
 
 

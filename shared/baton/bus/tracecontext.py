@@ -1,6 +1,6 @@
 """A workflow's trace context: carried in Kafka headers, kept where events start later.
 
-SPEC §1: one workflow is one trace. The context travels as W3C ``traceparent`` /
+one workflow is one trace. The context travels as W3C ``traceparent`` /
 ``tracestate`` record headers, and anything published while a record is handled joins the
 record's trace — also in a process without the OpenTelemetry SDK (an agent, a service with
 tracing off): the handled record's headers are then passed on as they are (:func:`handling`).

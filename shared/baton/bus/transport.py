@@ -84,6 +84,14 @@ class TransportConsumer(Protocol):
         group's committed offset (this consumer's position when there is none) to the end
         of the partition, both asked of the broker. Partitions whose offsets cannot be had
         in time are left out."""
+
+    async def position(self, tp: TopicPartition) -> int:
+        """The offset of the next record to read from ``tp``, once known (a new group's
+        start is looked up after the assignment).
+
+        Raises:
+            DependencyUnavailableError: ``tp`` is not assigned to this consumer.
+        """
         ...
 
 

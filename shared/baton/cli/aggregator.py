@@ -1,4 +1,4 @@
-"""``baton progress-aggregator``: seed 002's system-wide progress helper."""
+"""``baton progress-aggregator``: the system-wide progress helper command."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from baton.protocol.fields import TERMINAL_STATUSES
 
 __all__ = ["app"]
 
-app = helper_app(help="System-wide progress (seed 002's progress-aggregator).")
+app = helper_app(help="System-wide progress (the progress-aggregator helper command).")
 
 Timeout = Annotated[float, typer.Option(help="Seconds to wait for an answer (exit 124).")]
 Pretty = Annotated[bool, typer.Option("--pretty", help="Tables instead of JSON.")]

@@ -1,7 +1,7 @@
 """Reports the helper commands compose from several services' answers (pure functions).
 
 Each takes the services' replies as they came (workflow-status's detail, workflow-recovery's
-failure analysis, the performance monitor's workflow metrics) and derives the seed 002
+failure analysis, the performance monitor's workflow metrics) and derives the helper commands'
 report; nothing here talks to a service.
 """
 
@@ -143,7 +143,7 @@ def allocation_efficiency(
 def track_workflows(
     tracked: Sequence[Mapping[str, Any]], found: Mapping[str, Mapping[str, Any] | None]
 ) -> dict[str, Any]:
-    """Weighted progress of the given workflows (seed 002's ``track-workflows``).
+    """Weighted progress of the given workflows (``track-workflows``).
 
     ``found`` maps each workflow id to its status (None when workflow-status has none).
     """
@@ -178,7 +178,7 @@ def track_workflows(
 
 
 def system_report(overview: Mapping[str, Any], *, include: Sequence[str]) -> dict[str, Any]:
-    """The system overview cut to the sections asked for (seed 002's ``system-report``)."""
+    """The system overview cut to the sections asked for (``system-report``)."""
     sections = {
         "progress": {k: overview.get(k) for k in ("counts", "active", "queue") if k in overview},
         "resources": overview.get("resources"),

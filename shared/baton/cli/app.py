@@ -1,8 +1,8 @@
 """The ``baton`` command line, assembled.
 
 Each concept has its own module with a ``typer.Typer`` named ``app``; this module only
-mounts them. An unknown command or operation exits 127 (:class:`HelperGroup`); the seed
-helpers and what they map to are listed in docs/helpers.md.
+mounts them. An unknown command or operation exits 127 (:class:`HelperGroup`); the helper
+commands and what they map to are listed in docs/helpers.md.
 """
 
 from __future__ import annotations

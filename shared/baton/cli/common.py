@@ -76,7 +76,7 @@ def fail(error: BatonError) -> typer.Exit:
 
 
 def unknown_helper(message: str, **fields: Any) -> typer.Exit:
-    """Exit 127: the helper or operation does not exist (seed 000's "not found")."""
+    """Exit 127: the helper or operation does not exist (the helper protocol's "not found")."""
     body = {"error": "UnknownHelper", "message": message, **fields}
     sys.stderr.write(orjson.dumps(body).decode() + "\n")
     return typer.Exit(EXIT.UNKNOWN_HELPER)
@@ -93,7 +93,7 @@ def run(main: Callable[[], Awaitable[T]]) -> T:
 class HelperGroup(TyperGroup):
     """A command group whose unknown subcommand exits 127 (click says 2, "usage error").
 
-    Seed 000's caller tells "helper not available" (127) from "bad parameters" (2); an
+    The helper protocol's caller tells "helper not available" (127) from "bad parameters" (2); an
     unknown operation name is the former.
     """
 

@@ -57,7 +57,7 @@ def publish(
 ) -> None:
     """Publish event lines and wait for the broker's acknowledgement; prints one JSON per line.
 
-    Example: baton events publish "PHASE_COMPLETED:wf_001:impl:{'duration':'45m'}"
+    Example: .venv/bin/baton events publish "PHASE_COMPLETED:wf_001:impl:{'duration':'45m'}"
     """
     config = settings(strict=strict or None)
     lines = [ln for ln in sys.stdin.read().splitlines() if ln.strip()] if line == "-" else [line]

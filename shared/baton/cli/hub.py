@@ -1,4 +1,4 @@
-"""``baton coordination-hub`` (alias ``hub``): seed 002's coordination-hub helper."""
+"""``baton coordination-hub`` (alias ``hub``): the coordination-hub helper command."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from baton.cli.jsonin import is_json_arg, json_arg, json_object
 from baton.cli.remote import call
 from baton.errors import ProtocolError
 
-USAGE = """Forms (JSON arguments may be '-' for stdin, or seed 000's request envelope):
+USAGE = """Forms (JSON arguments may be '-' for stdin, or the helper request envelope):
 
-  create-workflow JSON          create from seed 002's JSON (or the task-DAG form)
+  create-workflow JSON          create from the helper's JSON (or the task-DAG form)
 
   create-workflow WF            the same from options: --priority, --phases, --agents
 
-  publish-event JSON            {"event_type", "workflow_id", "phase", "data"} (seed 000)
+  publish-event JSON            {"event_type", "workflow_id", "phase", "data"} (helper protocol)
 
   WF create JSON                the same, workflow id first
 
@@ -49,7 +49,7 @@ USAGE = """Forms (JSON arguments may be '-' for stdin, or seed 000's request env
   list                          every workflow (JSON)
 """
 
-HELP = f"Drive the coordination hub (seed 002's helper). {EXIT_CODES_HELP}\n\n{USAGE}"
+HELP = f"Drive the coordination hub (its helper command). {EXIT_CODES_HELP}\n\n{USAGE}"
 
 _LIFECYCLE = {"pause": "PAUSE_WORKFLOW", "resume": "RESUME_WORKFLOW", "cancel": "CANCEL_WORKFLOW"}
 _NO_ARGS = {"status": "GET_WORKFLOW", "signals": "GET_SIGNALS"}
@@ -81,7 +81,7 @@ def coordination_hub(
         text = rest[0]
         if is_json_arg(text):
             definition, request_id = json_object(text, what="definition")
-        else:  # seed 002: create-workflow research_auth_001 --priority=high
+        else:  # the helper command form: create-workflow research_auth_001 --priority=high
             definition = hub_ops.definition_from_options(
                 text, priority=priority, phases=phases, agents=agents
             )

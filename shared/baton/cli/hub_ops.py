@@ -1,4 +1,5 @@
-"""coordination-hub operations made of more than one request (seed 000 and 002 forms)."""
+"""coordination-hub operations made of more than one request (helper protocol and helper
+command forms)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def check_definition(definition: dict[str, Any]) -> None:
 def definition_from_options(
     workflow_id: str, *, priority: str, phases: str, agents: int
 ) -> dict[str, Any]:
-    """Seed 002's ``create-workflow research_auth_001 --priority=high`` as a definition."""
+    """The helper's ``create-workflow research_auth_001 --priority=high`` as a definition."""
     names = [p.strip() for p in phases.split(",") if p.strip()]
     return {
         "workflow_id": workflow_id,
@@ -80,8 +81,8 @@ async def wait_scheduled(s: Session, reply: dict[str, Any]) -> dict[str, Any]:
 
 
 def publish_event(body: Any, *, timeout: float, request_id: str | None = None) -> None:
-    """Seed 000's ``publish-event``: put one event on the events topic, print its ack (with
-    the caller's ``request_id`` when its envelope named one)."""
+    """The helper protocol's ``publish-event``: put one event on the events topic, print its
+    ack (with the caller's ``request_id`` when its envelope named one)."""
     if not isinstance(body, dict):
         raise fail(ProtocolError("must be a JSON object", part="event"))
     data = body.get("data", {})
@@ -117,7 +118,7 @@ def publish_event(body: Any, *, timeout: float, request_id: str | None = None) -
 def recovery_mode(
     workflow_id: str, spec: dict[str, Any], *, timeout: float, request_id: str | None
 ) -> None:
-    """Seed 002's ``recovery-mode``: pause the workflow (when it runs) and list the
+    """The helper's ``recovery-mode``: pause the workflow (when it runs) and list the
     checkpoints workflow-recovery can restore it from, newest first."""
     strategy = str(spec.get("recovery_strategy", "checkpoint_restore"))
 

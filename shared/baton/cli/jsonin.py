@@ -1,9 +1,9 @@
-"""JSON input of helper commands: an argument or ``-`` for stdin, seed 000's envelope.
+"""JSON input of helper commands: an argument or ``-`` for stdin, the helper request envelope.
 
-Seed 000's ``format_helper_request`` wraps the parameters as ``{"operation", "data",
+The helper protocol's ``format_helper_request`` wraps the parameters as ``{"operation", "data",
 "metadata", "timestamp", "request_id"}``. Such an envelope is unwrapped and its
-``request_id`` becomes the request's id, so a caller that repeats the same envelope (seed
-000's ``retry_helper_command``) has it applied once: the services store replies by request id.
+``request_id`` becomes the request's id, so a caller that repeats the same envelope (the helper
+protocol's ``retry_helper_command``) has it applied once: the services store replies by request id.
 The reply printed echoes that ``request_id``.
 """
 
@@ -49,7 +49,7 @@ class JsonInput:
 
 
 def parse_json(text: str, *, what: str) -> JsonInput:
-    """Parse ``text`` (``-`` reads stdin) and unwrap seed 000's envelope.
+    """Parse ``text`` (``-`` reads stdin) and unwrap the helper request envelope.
 
     Raises:
         ProtocolError: not valid JSON, or an envelope with a bad ``request_id``.

@@ -1,4 +1,4 @@
-"""``baton performance-monitor``: seed 002's performance-monitor helper."""
+"""``baton performance-monitor``: the performance-monitor helper command."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def report(
 ) -> None:
     """Windowed throughput, latency and duration percentiles (p50/p95/p99), error rates, lag.
 
-    With --workflow: that workflow's whole-life metrics (seed 002's
+    With --workflow: that workflow's whole-life metrics (``allocation-efficiency``,
     ``performance-monitor WF --track-state``)."""
     call(
         service="monitor",
@@ -112,7 +112,7 @@ def benchmark(
 ) -> None:
     """Run the bench suite (bus vs raw aiokafka; workflows/s) and print its tables.
 
-    Not a request to the services: it runs its own load (the seed's baseline figures over
+    Not a request to the services: it runs its own load (the protocol's baseline figures over
     past workflows are `report`)."""
     code = 0
     for module, args in (

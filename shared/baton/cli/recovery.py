@@ -1,4 +1,4 @@
-"""``baton workflow-recovery``: seed 002's workflow-recovery helper."""
+"""``baton workflow-recovery``: the workflow-recovery helper command."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def run_test_scenarios(
     Scenarios: kill -9 of each service, Kafka broker restart, PostgreSQL restart, a zombie
     hub (SIGSTOP), poison records, full replay. It restarts the broker and database of the
     tests' own stack (home ~/.cache/baton-test, Kafka 18092, PostgreSQL 18432), started for
-    the run; `baton stack up`'s is left alone.
+    the run; `.venv/bin/baton stack up`'s is left alone.
     """
     root = Path(__file__).resolve().parents[3]
     suite = root / "tests" / "faults"

@@ -53,7 +53,7 @@ class Session:
     ) -> dict[str, Any]:
         """One request; transient failures are retried with backoff under the same id.
 
-        A ``request_id`` the caller chose (seed 000's envelope) is echoed in the result, as
+        A ``request_id`` the caller chose (the helper request envelope) is echoed in the result, as
         the service's reply carries it.
         """
         request = Event(

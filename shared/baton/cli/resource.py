@@ -1,4 +1,4 @@
-"""``baton resource-manager`` (alias ``resource``): seed 002's resource-manager helper."""
+"""``baton resource-manager`` (alias ``resource``): the resource-manager helper command."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def allocate(
     request: Annotated[
         str,
         typer.Argument(
-            help="Seed 001 allocation_request JSON (or its body, or seed 000's "
+            help="Protocol allocation_request JSON (or its body, or the helper protocol's "
             "{workflow_id, requirements, priority, estimated_duration}), or a workflow id."
         ),
     ],
@@ -44,7 +44,7 @@ def allocate(
     if is_json_arg(request):
         got = json_arg(request, what="allocation_request")
         body, request_id = got.value, got.request_id
-    else:  # seed 002: allocate research_auth_001 --agents=2 --specialization=research
+    else:  # the helper form: allocate research_auth_001 --agents=2 --specialization=research
         body = {"workflow_id": request, "resources": {"agents": agents or 1}}
         if priority is not None:
             body["priority"] = priority
@@ -124,7 +124,7 @@ def transition(
     ] = False,
     timeout: Timeout = 30.0,
 ) -> None:
-    """Hand FROM's allocation to TO in one transaction (seed 002's phase transition).
+    """Hand FROM's allocation to TO in one transaction (the helper's phase transition).
 
     Requests already queued are served first from what is freed, as after any release.
     """

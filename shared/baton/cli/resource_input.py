@@ -1,10 +1,10 @@
 """The helper forms of an allocation request, as the resource manager's one form.
 
-Seed 001's ``allocation_request`` passes as it is. Seed 000's ``{workflow_id, requirements,
-priority, estimated_duration}`` and seed 002's ``{workflow_id, workflow_type,
+The protocol's ``allocation_request`` passes as it is. The helper protocol's ``{workflow_id,
+requirements, priority, estimated_duration}`` and ``{workflow_id, workflow_type,
 estimated_complexity, time_constraints, prediction_context}`` are mapped field by field;
 what the allocator has no use for is listed in ``ignored`` (with why) instead of being
-refused, so the seeds' lines work and the caller sees what had no effect.
+refused, so the protocol's lines work and the caller sees what had no effect.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def normalise_allocation(body: Any) -> tuple[dict[str, Any], dict[str, str]]:
     inner = body.get("allocation_request", body) if isinstance(body, dict) else body
     if not isinstance(inner, dict):
         raise ProtocolError(
-            f"must be a JSON object (seed 001's allocation_request or its body), "
+            f"must be a JSON object (the protocol's allocation_request or its body), "
             f"not {_JSON_KINDS.get(type(inner), 'that')}",
             part="allocation_request",
         )

@@ -44,7 +44,7 @@ def check(directory: DirOption = Path("schemas")) -> None:
         reason = {
             "error": "StaleSchemas",
             "message": f"{len(stale)} file(s) in {directory} are stale; "
-            "run `baton schemas generate`",
+            "run `.venv/bin/baton schemas generate`",
             "stale": stale,
         }
         sys.stderr.write(orjson.dumps(reason).decode() + "\n")

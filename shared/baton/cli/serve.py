@@ -11,6 +11,7 @@ import typer
 from baton.cli.common import fail, settings
 from baton.errors import BatonError
 from baton.logs import configure_logging
+from baton.parent import stop_with_parent
 from baton.services import SERVICE_CLASSES, load_service
 
 
@@ -23,7 +24,7 @@ def serve(
     """Run SERVICE: consume its topics, answer its commands, expose /health and /ready.
 
     Exits 0 after SIGTERM/SIGINT (in-flight work committed), 1 when something it supervises
-    dies, 2 on bad configuration (e.g. migrations not applied: run `baton db migrate`).
+    dies, 2 on bad configuration (e.g. migrations not applied: run `.venv/bin/baton db migrate`).
     """
     # Imported here: every other `baton` command would pay for the runtime and the
     # OpenTelemetry exporters (~0.35 s) at start otherwise.
@@ -32,6 +33,8 @@ def serve(
 
     config = settings(http_port=port)
     configure_logging(settings=config, service=service)
+    if config.supervisor_pid is not None:
+        stop_with_parent(config.supervisor_pid)
     try:
         cls = load_service(service)
         provider = configure_tracing(env=os.environ, component=f"baton-{service}")

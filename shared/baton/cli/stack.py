@@ -58,7 +58,7 @@ def _line(report: ServiceReport) -> str:
     elif report.pid:
         who = f"local stack, pid {report.pid}"
     elif report.state == "stopped" and report.action is None:
-        who = "local stack, not running: start it with `baton stack up`"
+        who = "local stack, not running: start it with `.venv/bin/baton stack up`"
     else:
         who = "local stack"
     facts = [fact for fact in (report.action, who) if fact]
@@ -83,7 +83,7 @@ def _show(report: StackReport, *, as_json: bool, hint: bool = False) -> None:
     if hint:
         body += (
             "\n\nBaton uses these endpoints unless BATON_KAFKA_BOOTSTRAP / BATON_PG_DSN say "
-            'otherwise; to export them: eval "$(baton stack env)"'
+            'otherwise; to export them: eval "$(.venv/bin/baton stack env)"'
         )
     emit(body, as_json=False)
 
@@ -92,7 +92,7 @@ UP_HELP = (
     "Start the local stack, or reuse what already runs.\n\n"
     "One Kafka broker by default; --brokers 3 starts a cluster of three KRaft nodes (each "
     "broker and controller; node n on BATON_STACK_KAFKA_PORT + 10(n-1)), on which "
-    "`baton topics create` makes topics with replication 3 and min.insync.replicas 2. A "
+    "`.venv/bin/baton topics create` makes topics with replication 3 and min.insync.replicas 2. A "
     "plain `up` reuses what this BATON_HOME last ran, and restarts a node of it that died.\n\n"
     "The first run fetches the Kafka jars with Maven (under a minute, cached under "
     "BATON_HOME) and creates a PostgreSQL cluster; later runs need no network and start in "
@@ -101,12 +101,12 @@ UP_HELP = (
     "the report to stdout."
 )
 DOWN_HELP = (
-    "Stop what `baton stack up` started; leave configured and foreign services alone.\n\n"
+    "Stop what `.venv/bin/baton stack up` started; leave configured and foreign services alone.\n\n"
     "Data is kept, so the next `up` finds the same topics and database. Safe to repeat."
 )
 ENV_HELP = (
     "Print `export BATON_...=...` lines for the endpoints in use.\n\n"
-    'For other shells and tools: eval "$(baton stack env)"'
+    'For other shells and tools: eval "$(.venv/bin/baton stack env)"'
 )
 
 
@@ -132,7 +132,7 @@ def up(as_json: JsonOption = False, brokers: BrokersOption = None) -> None:
 
 @app.command(help=DOWN_HELP)
 def down(as_json: JsonOption = False) -> None:
-    """Stop what `baton stack up` started."""
+    """Stop what `.venv/bin/baton stack up` started."""
     config = settings()
     _progress(config)
     report = run(lambda: Stack(settings=config).down_async())
@@ -210,7 +210,7 @@ def secure_env(
 ) -> None:
     """Print `export` lines that connect a process as USER (password by file, never shown).
 
-    eval "$(baton stack secure env hub)" && baton serve hub
+    eval "$(.venv/bin/baton stack secure env hub)" && .venv/bin/baton serve hub
     """
     lines = _secure_stack().env(user=user)
     emit("\n".join(f"export {k}={shlex.quote(v)}" for k, v in lines.items()), as_json=False)

@@ -1,4 +1,4 @@
-"""``baton workflow-status``: seed 002's workflow-status helper (one workflow)."""
+"""``baton workflow-status``: the workflow-status helper command (one workflow)."""
 
 from __future__ import annotations
 

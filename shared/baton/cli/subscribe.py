@@ -1,8 +1,8 @@
 """``workflow-status WF --subscribe``: one workflow's events as they happen, one JSON a line.
 
-Seed 002 names the kinds ``state_change``, ``checkpoint`` and ``error``; ``resource`` and
+The helper command names the kinds ``state_change``, ``checkpoint`` and ``error``; ``resource`` and
 ``all`` are added. The shell splits ``--events=["state_change", "checkpoint", "error"]``
-into several words; they are joined again, so the seed's line works as written.
+into several words; they are joined again, so the protocol's line works as written.
 """
 
 from __future__ import annotations

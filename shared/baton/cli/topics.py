@@ -43,7 +43,7 @@ CREATE_HELP = (
 )
 LIST_HELP = (
     "List the topics under BATON_TOPIC_PREFIX with partitions, cleanup policy and "
-    "retention.\n\nAlso names the topics that `baton topics create` would add."
+    "retention.\n\nAlso names the topics that `.venv/bin/baton topics create` would add."
 )
 
 
@@ -101,5 +101,6 @@ def list_(
         [[r["topic"], r["partitions"], r["cleanup_policy"], r["retention_ms"]] for r in rows],
     )
     if missing:
-        text += f"\n\nmissing ({len(missing)}; run `baton topics create`): " + ", ".join(missing)
+        create = "`.venv/bin/baton topics create`"
+        text += f"\n\nmissing ({len(missing)}; run {create}): " + ", ".join(missing)
     emit(text, as_json=False)

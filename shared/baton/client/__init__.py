@@ -3,7 +3,7 @@
 - :class:`BatonClient`: publish, subscribe, ask services, create and follow workflows.
 - :class:`AgentWorker`: receives an agent's task assignments, heartbeats, runs a handler
   and reports progress, results and failures (fenced, cancellable).
-- Patterns (seed 004, :mod:`baton.client.patterns`): :class:`Pipeline` (step progress and
+- Patterns (:mod:`baton.client.patterns`): :class:`Pipeline` (step progress and
   checkpoint-resume with a :class:`JsonFileStore`), :class:`ValidationChain` (early exit),
   :class:`StrategyRouter` (routing with fallback).
 """

@@ -21,7 +21,7 @@ from typing import Any
 
 from opentelemetry.trace import TracerProvider
 
-from baton.bus import Ack, Bus, Handler, Subscription, TracingMiddleware
+from baton.bus import Ack, Bus, Handler, StartAt, Subscription, TracingMiddleware
 from baton.bus.transport import Transport
 from baton.client._shared import BorrowedTransport
 from baton.client.errors import ClientError
@@ -189,7 +189,7 @@ class BatonClient(WorkflowCalls, Lifecycle):
         handler: Handler,
         *,
         group: str | None = None,
-        from_beginning: bool = True,
+        start_at: StartAt = StartAt.EARLIEST,
     ) -> list[Subscription]:
         """Call ``handler`` for each event whose routing key matches ``pattern`` (or any of them).
 
@@ -203,7 +203,10 @@ class BatonClient(WorkflowCalls, Lifecycle):
             handler: Async callable taking the :class:`Event`.
             group: Consumer group; default the client's component. A restarted program
                 continues from the group's committed offsets.
-            from_beginning: A group new to the broker starts at the oldest record.
+            start_at: Where a group new to the broker starts: the oldest record the
+                topic holds (``StartAt.EARLIEST``, the default: nothing published before
+                the subscription is missed), or only what comes once it holds its
+                partitions (``StartAt.LATEST``; see :meth:`wait_assigned`).
 
         Raises:
             ClientError: the group was already subscribed after start (give all patterns
@@ -213,10 +216,7 @@ class BatonClient(WorkflowCalls, Lifecycle):
         name = group or self.component
         if not self._started:
             self._groups.add(name)
-            return [
-                self.bus.subscribe(p, handler, group=name, from_beginning=from_beginning)
-                for p in patterns
-            ]
+            return [self.bus.subscribe(p, handler, group=name, start_at=start_at) for p in patterns]
         if name in self._groups or name in self._late:
             raise ClientError(
                 f"group {name!r} is already running; subscribe all its patterns in one call",
@@ -228,12 +228,26 @@ class BatonClient(WorkflowCalls, Lifecycle):
             transport=BorrowedTransport(self.bus.transport),
             middleware=self._middleware(),
         )
-        subs = [
-            bus.subscribe(p, handler, group=name, from_beginning=from_beginning) for p in patterns
-        ]
+        subs = [bus.subscribe(p, handler, group=name, start_at=start_at) for p in patterns]
         self._late[name] = bus
         await bus.start()
         return subs
+
+    async def wait_assigned(
+        self, *, group: str | None = None, timeout: float = 30.0
+    ) -> frozenset[int]:
+        """Wait until ``group`` (default: the client's component) holds partitions of the
+        events topic here and knows where it reads in each; returns them. After this, a
+        subscription started at ``StartAt.LATEST`` sees what is published.
+
+        Raises:
+            ClientError: the client is not started.
+            TimeoutError: nothing was assigned within ``timeout`` seconds.
+        """
+        self._require_started("wait_assigned")
+        name = group or self.component
+        bus = self._late.get(name, self.bus)
+        return await bus.wait_assigned(group=name, timeout=timeout)
 
     async def unsubscribe(self, group: str) -> None:
         """Stop a group subscribed after :meth:`start` (its handled offsets are committed).

@@ -1,4 +1,4 @@
-"""The hub's workflow calls a client offers: create, status, wait for an outcome."""
+"""The hub's workflow calls a client offers: create, status, cancel, wait for an outcome."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class WorkflowCalls:
     async def create_workflow(
         self, definition: Mapping[str, Any], *, timeout: float | None = None
     ) -> dict[str, Any]:
-        """Create a workflow from a hub definition (seed 002's JSON or the task-DAG form).
+        """Create a workflow from a hub definition (the helper's JSON or the task-DAG form).
 
         Returns:
             The hub's reply: ``workflow_id``, ``status``, ``state_version``, ``events``.
@@ -60,6 +60,27 @@ class WorkflowCalls:
             timeout=timeout,
         )
         return snapshot(workflow_id, reply.data)
+
+    async def cancel_workflow(
+        self, workflow_id: str, *, reason: str = "", timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Cancel a workflow that has not ended: its tasks are taken away from their agents
+        and what it holds of the resource pools is released.
+
+        Returns:
+            The hub's reply: ``workflow_id``, ``status``, ``state_version``, ``events``.
+
+        Raises:
+            RemoteError: the hub has no such workflow, or it has already ended.
+        """
+        reply = await self.request(
+            service="hub",
+            event_type="CANCEL_WORKFLOW",
+            workflow_id=workflow_id,
+            data={"reason": reason} if reason else {},
+            timeout=timeout,
+        )
+        return dict(reply.data)
 
     async def wait_for_workflow(
         self,

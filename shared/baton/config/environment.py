@@ -64,7 +64,7 @@ OTHER_VARIABLES: Mapping[str, str] = MappingProxyType(
         "BATON_TEST_": "the test suite's own stack and options (``BATON_TEST_HOME``, "
         "``BATON_TEST_KAFKA_PORT``, ``BATON_TEST_PG_PORT``, ``BATON_TEST_USE_CONFIGURED``); "
         "``BATON_TEST_USER_*`` keep the user's stack variables while the tests run",
-        "BATON_FAULT_": "size, seed and log level of the fault suite "
+        "BATON_FAULT_": "size, randomness and log level of the fault suite "
         "(``baton workflow-recovery test-scenarios`` sets ``BATON_FAULT_RUNS`` and "
         "``BATON_FAULT_WORKFLOWS``)",
         "BATON_ROLES_TEST_DSN": "a database for the PostgreSQL roles test instead of the "

@@ -92,6 +92,8 @@ class BatonSettings(SettingsBase):
         stop_grace: Seconds a service has to stop after SIGTERM: work in hand is abandoned
             (uncommitted, so it comes again) in time to exit within them. Keep it under the
             orchestrator's grace period (30 s in the chart and in compose).
+        supervisor_pid: Process id of the supervisor that started this service (the demo
+            sets it): the service stops, as on SIGTERM, when that process is gone.
         instance_id: Stable name of this replica (``hub-0``; a StatefulSet pod name). Set,
             its consumer groups use static membership: a restarted replica takes its
             partitions back at once instead of after the 6 s session timeout, and a stopped
@@ -142,6 +144,7 @@ class BatonSettings(SettingsBase):
     http_port: int | None = Field(default=None, ge=0, le=65535)
     heartbeat_interval: float = Field(default=10.0, gt=0, le=3600)
     stop_grace: float = Field(default=25.0, gt=0, le=3600)
+    supervisor_pid: int | None = Field(default=None, ge=1)
     instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,100}$")
     kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
     kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"

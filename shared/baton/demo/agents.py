@@ -2,7 +2,7 @@
 
 Each task takes a fraction of a second, reporting progress half way. While
 :attr:`Workforce.breaking` is set, the migration's database task fails with
-``connection_timeout`` — seed 002's error-handling scenario — until the demo switches to
+``connection_timeout`` — the demo's error-handling scenario — until the demo switches to
 the "alternative approach" and clears it.
 """
 

@@ -1,4 +1,4 @@
-"""``baton demo``: the whole system running seed 002's scenarios.
+"""``baton demo``: the whole system running the demo scenarios.
 
 Starts the five services as supervised processes (their logs prefixed by service), a few
 agent workers, then runs the three scenarios of :mod:`baton.demo.scenarios` one after
@@ -9,11 +9,13 @@ summary per workflow and the dashboard's address.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import secrets
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,12 +30,15 @@ from baton.client import BatonClient
 from baton.config import BatonSettings
 from baton.demo.agents import Workforce
 from baton.demo.scenarios import SCENARIOS, Scenario
+from baton.demo.summary import summary_rows, summary_table
 from baton.demo.supervisor import ServiceSupervisor
 from baton.demo.tracker import Tracker
 from baton.errors import BatonError
+from baton.logs import quiet_transient_kafka_errors
 from baton.protocol.event import Event
+from baton.protocol.fields import TERMINAL_STATUSES
 
-__all__ = ["DemoFailedError", "DemoOptions", "demo_env", "run_demo"]
+__all__ = ["DemoFailedError", "DemoOptions", "DemoStoppedError", "demo_env", "run_demo"]
 
 SERVICES = ("resource", "hub", "recovery", "status", "monitor")
 MALFORMED = b"PHASE_COMPLETED:impl_auth_001:{'duration':'45m'}"
@@ -59,14 +64,35 @@ class DemoFailedError(BatonError):
         self.workflows = dict(workflows)
 
 
+class DemoStoppedError(BatonError):
+    """SIGINT or SIGTERM arrived before the scenarios ended; everything was stopped."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, *, signal_name: str, signal_number: int) -> None:
+        super().__init__(message, signal=signal_name)
+        self.signal_name = signal_name
+        self.signal_number = signal_number
+
+
 @dataclass(frozen=True, slots=True)
 class DemoOptions:
-    """How the demo runs."""
+    """How the demo runs.
+
+    Attributes:
+        once: Stop everything when the scenarios end (else run until SIGINT or SIGTERM).
+        scenario_timeout: Seconds each scenario may take.
+        log_level: Log level of the five services.
+        agents: Agent workers to run.
+        table_width: Widest a live table's note may be; None: as wide as the text (for
+            output that is not a terminal, where nothing should be cut or folded).
+    """
 
     once: bool = False
     scenario_timeout: float = 180.0
     log_level: str = "WARNING"
     agents: int = 4
+    table_width: int | None = 48
 
 
 def demo_env(*, config: BatonSettings, env: Mapping[str, str], log_level: str) -> dict[str, str]:
@@ -84,81 +110,159 @@ def demo_env(*, config: BatonSettings, env: Mapping[str, str], log_level: str) -
 async def run_demo(
     *, config: BatonSettings, env: Mapping[str, str], options: DemoOptions, console: Console
 ) -> list[dict[str, Any]]:
-    """Run the demo; returns the summary rows (raises :class:`DemoFailedError`)."""
-    tag = secrets.token_hex(2)
-    log_dir = config.home / "demo" / "logs"
-    children = demo_env(config=config, env=env, log_level=options.log_level)
-    tracker = Tracker()
-    supervisor = ServiceSupervisor(
-        services=SERVICES,
-        env=children,
-        log_dir=log_dir,
-        on_line=lambda service, line: _print_line(console, service, line),
-    )
-    bus = Bus(settings=config)
-    # A stable group: a later demo run on the same topics starts where this one ended.
-    bus.subscribe("#", tracker.on_event, group="baton-demo-tracker")
-    client = BatonClient(component="demo-agents", settings=config)
-    workforce = Workforce(client=client, count=options.agents)
-    own_log = _ConsoleLog(console=console, level=options.log_level)
-    # JSON lines are written by the process's own handler (baton.logs), once.
-    if config.log_format == "text":
-        logging.getLogger().addHandler(own_log)
-    stopping = asyncio.current_task()
+    """Run the demo; returns the summary rows.
+
+    SIGINT and SIGTERM stop it cleanly: agents, client and services are stopped in order
+    (no service outlives it). After the scenarios that is the normal end; before, it
+    raises :class:`DemoStoppedError`.
+
+    Raises:
+        DemoFailedError: a workflow did not end as expected, or a scenario ran out of time.
+        DemoStoppedError: a signal arrived before the scenarios ended.
+    """
+    quiet_transient_kafka_errors()
+    main = asyncio.current_task()
+    assert main is not None, "run_demo runs in a task"
     loop = asyncio.get_running_loop()
-    if stopping is not None:
-        loop.add_signal_handler(signal.SIGTERM, stopping.cancel)
+    received: list[signal.Signals] = []
+    demo = _Demo(config=config, env=env, options=options, console=console)
+
+    def on_signal(signum: signal.Signals) -> None:
+        if not received:  # the first one stops the demo; later ones wait for that stop
+            main.cancel()
+            console.print(f"[bold]{signum.name}[/]: stopping agents and services...")
+        received.append(signum)
+
+    for signum in _STOP_SIGNALS:
+        loop.add_signal_handler(signum, on_signal, signum)
     try:
-        with console.status("starting resource, hub, recovery, status, monitor..."):
-            began = time.monotonic()
-            await supervisor.start()
-        console.print(
-            f"[bold]5 services ready[/] in {time.monotonic() - began:.1f}s; logs in {log_dir}"
+        return await demo.run()
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        main.uncancel()
+        if demo.rows is not None:  # the scenarios had ended: stopping is the normal end
+            return demo.rows
+        raise DemoStoppedError(
+            f"stopped by {received[0].name} before the scenarios ended",
+            signal_name=received[0].name,
+            signal_number=int(received[0]),
+        ) from None
+    finally:
+        for signum in _STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@dataclass
+class _Demo:
+    config: BatonSettings
+    env: Mapping[str, str]
+    options: DemoOptions
+    console: Console
+    rows: list[dict[str, Any]] | None = None
+
+    async def run(self) -> list[dict[str, Any]]:
+        config, options, console = self.config, self.options, self.console
+        tag = secrets.token_hex(2)
+        log_dir = config.home / "demo" / "logs"
+        children = demo_env(config=config, env=self.env, log_level=options.log_level)
+        tracker = Tracker()
+        supervisor = ServiceSupervisor(
+            services=SERVICES,
+            env=children,
+            log_dir=log_dir,
+            on_line=lambda service, line: _print_line(console, service, line),
         )
-        await bus.start()
-        await client.start()
-        await workforce.start()
-        console.print(f"[bold]{options.agents} agent workers[/]: {', '.join(workforce.agent_ids)}")
-        runner = _Scenarios(bus=bus, tracker=tracker, workforce=workforce, tag=tag, console=console)
-        with Live(tracker.table(), console=console, refresh_per_second=4) as live:
-            refresh = asyncio.create_task(_refresh(live, tracker))
+        bus = Bus(settings=config)
+        # A stable group: a later demo run on the same topics starts where this one ended.
+        bus.subscribe("#", tracker.on_event, group="baton-demo-tracker")
+        client = BatonClient(component="demo-agents", settings=config)
+        workforce = Workforce(client=client, count=options.agents)
+        own_log = _ConsoleLog(console=console, level=options.log_level)
+        # JSON lines are written by the process's own handler (baton.logs), once.
+        if config.log_format == "text":
+            logging.getLogger().addHandler(own_log)
+        try:
+            with console.status("starting resource, hub, recovery, status, monitor..."):
+                began = time.monotonic()
+                await supervisor.start()
+            console.print(
+                f"[bold]5 services ready[/] in {time.monotonic() - began:.1f}s; logs in {log_dir}"
+            )
+            await bus.start()
+            await client.start()
+            await workforce.start()
+            console.print(
+                f"[bold]{options.agents} agent workers[/]: {', '.join(workforce.agent_ids)}"
+            )
+            runner = _Scenarios(
+                bus=bus, tracker=tracker, workforce=workforce, tag=tag, console=console
+            )
+            table = functools.partial(tracker.table, note_width=options.table_width)
             try:
-                for scenario in SCENARIOS:
-                    await _until_first(
-                        runner.run(scenario, timeout=options.scenario_timeout),
-                        supervisor.wait_failed(),
-                    )
+                with Live(table(), console=console, refresh_per_second=4) as live:
+                    refresh = asyncio.create_task(_refresh(live, table))
+                    try:
+                        for scenario in SCENARIOS:
+                            await _until_first(
+                                runner.run(scenario, timeout=options.scenario_timeout),
+                                supervisor.wait_failed(),
+                            )
+                    finally:
+                        refresh.cancel()
+                        live.update(table())
             finally:
-                refresh.cancel()
-                live.update(tracker.table())
-        await _show_dead_letter(bus=bus, console=console)
-        rows = _summary(tracker)
-        console.print(_summary_table(rows))
-        dashboard = supervisor.url("status", "/")
-        console.print(f"Dashboard: [bold]{dashboard}[/]   live events: baton events tail '#'")
-        failed = {r["workflow_id"]: r["status"] for r in rows if r["status"] != "COMPLETED"}
-        if failed:
-            raise DemoFailedError(f"workflows did not complete: {failed}", workflows=failed)
-        if not options.once:
+                if not console.is_terminal:  # there the live view's last render ends mid-line
+                    console.line()
+            await _show_dead_letter(bus=bus, console=console)
+            rows = summary_rows(tracker)
+            console.print(summary_table(rows))
+            failed = {r["workflow_id"]: r["status"] for r in rows if r["status"] != "COMPLETED"}
+            if failed:
+                raise DemoFailedError(f"workflows did not complete: {failed}", workflows=failed)
+            self.rows = rows
+            if options.once:  # the dashboard closes with the services, at once: no address
+                console.print(
+                    "Scenarios done; stopping (run without --once to keep the services and "
+                    "the dashboard up)."
+                )
+                return rows
+            dashboard = supervisor.url("status", "/")
+            console.print(
+                f"Dashboard: [bold]{dashboard}[/]   live events: .venv/bin/baton events tail '#'"
+            )
             console.print("Running; Ctrl-C to stop (the dashboard stays up meanwhile).")
             await supervisor.wait_failed()
-        return rows
-    finally:
-        logging.getLogger().removeHandler(own_log)
-        if stopping is not None:
-            loop.remove_signal_handler(signal.SIGTERM)
-        await workforce.stop()
-        await client.stop()
-        await bus.stop()
-        codes = await supervisor.stop()
-        unclean = {name: code for name, code in codes.items() if code not in (0, None)}
-        if unclean:
-            console.print(f"[red]services exited uncleanly[/]: {unclean}")
+            return rows
+        finally:
+            logging.getLogger().removeHandler(own_log)
+            if self.rows is None:  # stopped or failed midway: leave nothing holding the pool
+                await _cancel_unfinished(client, tracker)
+            await workforce.stop()
+            await client.stop()
+            await bus.stop()
+            codes = await supervisor.stop()
+            unclean = {name: code for name, code in codes.items() if code not in (0, None)}
+            if unclean:
+                console.print(f"[red]services exited uncleanly[/]: {unclean}")
+
+
+async def _cancel_unfinished(client: BatonClient, tracker: Tracker) -> None:
+    """Cancel the demo's workflows that have not ended, so that they release their agents
+    (a next run would otherwise queue behind them)."""
+    for workflow_id, row in tracker.rows.items():
+        if row.status not in TERMINAL_STATUSES:
+            with contextlib.suppress(BatonError):  # already ended, or the hub is gone
+                await client.cancel_workflow(workflow_id, reason="demo stopped", timeout=5)
 
 
 def _print_line(console: Console, source: str, line: str) -> None:
     # Text, not markup: log lines hold brackets ("[A-Za-z0-9_.-]") rich would try to parse.
-    console.print(Text.assemble((f"{source:>8} │ ", "magenta"), line))
+    # Not wrapped: a terminal wraps long lines itself, a log file keeps them whole.
+    console.print(Text.assemble((f"{source:>8} │ ", "magenta"), line), soft_wrap=True)
 
 
 class _ConsoleLog(logging.Handler):
@@ -187,9 +291,9 @@ async def _until_first(work: Any, failure: Any) -> None:
         await asyncio.gather(done_task, failed_task, return_exceptions=True)
 
 
-async def _refresh(live: Live, tracker: Tracker) -> None:
+async def _refresh(live: Live, table: Callable[[], Table]) -> None:
     while True:
-        live.update(tracker.table())
+        live.update(table())
         await asyncio.sleep(0.25)
 
 
@@ -248,7 +352,7 @@ class _Scenarios:
                 workflows={workflow_id: "FAILED"},
             )
         checkpoint = phase_done[-1]["checkpoint_id"]
-        self.workforce.breaking = False  # the "alternative approach" of seed 002
+        self.workforce.breaking = False  # the "alternative approach" of the recovery scenario
         restored = await self._ask(
             "recovery", "RESTORE", workflow_id, {"checkpoint_id": checkpoint}
         )
@@ -297,46 +401,3 @@ async def _show_dead_letter(*, bus: Bus, console: Console) -> None:
             return
         await asyncio.sleep(0.1)
     console.print(f"[yellow]the malformed line is not in {dlq} yet[/]")
-
-
-def _summary(tracker: Tracker) -> list[dict[str, Any]]:
-    return [
-        {
-            "workflow_id": row.workflow_id,
-            "scenario": row.scenario,
-            "status": row.status,
-            "duration_s": None if row.duration is None else round(row.duration, 2),
-            "phases": f"{len(row.phases_done)}/{len(row.phases)}",
-            "tasks_completed": row.tasks_done,
-            "retries": row.retries,
-            "task_failures": row.failures,
-            "queued": row.was_queued,
-            "restored": row.restored,
-        }
-        for row in tracker.rows.values()
-    ]
-
-
-def _summary_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="Summary")
-    for column in ("workflow", "scenario", "status", "duration", "phases", "retries", "notes"):
-        table.add_column(column)
-    for row in rows:
-        notes = ", ".join(
-            n
-            for n, on in (
-                ("was queued", row["queued"]),
-                ("restored from checkpoint", row["restored"]),
-            )
-            if on
-        )
-        table.add_row(
-            row["workflow_id"],
-            row["scenario"],
-            row["status"],
-            "" if row["duration_s"] is None else f"{row['duration_s']:.1f}s",
-            row["phases"],
-            str(row["retries"]),
-            notes,
-        )
-    return table

@@ -1,4 +1,4 @@
-"""Seed 002's three real-workflow scenarios, as workflow definitions the hub runs.
+"""The demo's three real-workflow scenarios, as workflow definitions the hub runs.
 
 1. **Multi-workflow coordination**: ``feature_dev_001`` (high, 3 agents) and
    ``bug_fix_002`` (medium, 2 agents) on a pool of 4 agents — the feature is scheduled at
@@ -14,7 +14,7 @@
    verified, completed work kept) and the migration, taken up again, succeeds.
 
 Workflow ids carry a short run tag (``feature_dev_001_r5k2``) so the demo can run again on
-the same database; ``workflow_type`` stays the seed's (``feature_dev``) so durations learnt
+the same database; ``workflow_type`` stays the scenario's (``feature_dev``) so durations learnt
 by the status service add up across runs.
 """
 
@@ -28,14 +28,14 @@ __all__ = ["SCENARIOS", "Scenario", "Workflow", "failing_task"]
 
 @dataclass(frozen=True, slots=True)
 class Workflow:
-    """One workflow of a scenario: its seed id, type and definition (without the id)."""
+    """One workflow of a scenario: its id (before the run's tag), type and definition."""
 
-    seed_id: str
+    base_id: str
     workflow_type: str
     definition: dict[str, Any]
 
     def workflow_id(self, tag: str) -> str:
-        return f"{self.seed_id}_{tag}"
+        return f"{self.base_id}_{tag}"
 
     def to_definition(self, tag: str) -> dict[str, Any]:
         return {
@@ -60,7 +60,7 @@ COORDINATION = Scenario(
     title="Multi-workflow coordination",
     workflows=(
         Workflow(
-            seed_id="feature_dev_001",
+            base_id="feature_dev_001",
             workflow_type="feature_dev",
             definition={
                 "name": "User Authentication Feature",
@@ -71,7 +71,7 @@ COORDINATION = Scenario(
             },
         ),
         Workflow(
-            seed_id="bug_fix_002",
+            base_id="bug_fix_002",
             workflow_type="bug_fix",
             definition={
                 "name": "Login Performance Issue",
@@ -92,7 +92,7 @@ FEATURE = Scenario(
     title="Complete feature development (parallel implementation tracks)",
     workflows=(
         Workflow(
-            seed_id="impl_auth_001",
+            base_id="impl_auth_001",
             workflow_type="impl_auth",
             definition={
                 "name": "JWT authentication",
@@ -127,7 +127,7 @@ RECOVERY = Scenario(
     title="Error handling and recovery (checkpoint restore)",
     workflows=(
         Workflow(
-            seed_id="microservices_migration_001",
+            base_id="microservices_migration_001",
             workflow_type="microservices_migration",
             definition={
                 "name": "Microservices architecture migration",

@@ -4,12 +4,18 @@ Each service runs as ``python -m baton serve NAME`` in its own process group. It
 is read line by line and handed to ``on_line`` with the service's name; a copy goes to
 ``log_dir/NAME.log``. A service that exits while the supervisor runs is started again with
 backoff (up to ``max_restarts``); past that the supervisor fails loudly.
+
+No service outlives its supervisor: ``stop`` signals each service's whole process group
+(SIGTERM, then SIGKILL past the timeout), and every service is started with
+``BATON_SUPERVISOR_PID``, so it stops by itself should the supervisor be killed outright
+(:mod:`baton.parent`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import sys
@@ -143,7 +149,11 @@ class ServiceSupervisor(Lifecycle):
             "--port",
             str(child.port),
             # One replica per service: static membership lets a restarted one resume at once.
-            env={**self.env, "BATON_INSTANCE_ID": child.name},
+            env={
+                **self.env,
+                "BATON_INSTANCE_ID": child.name,
+                "BATON_SUPERVISOR_PID": str(os.getpid()),
+            },
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -214,13 +224,25 @@ class ServiceSupervisor(Lifecycle):
         if process is None:
             return None
         if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
+            _signal_group(process, signal.SIGTERM)
             try:
                 await asyncio.wait_for(process.wait(), timeout)
             except TimeoutError:
-                process.kill()
+                _signal_group(process, signal.SIGKILL)
                 await process.wait()
         if child.pump is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(child.pump, 5.0)
         return process.returncode
+
+
+def _signal_group(process: asyncio.subprocess.Process, signum: int) -> None:
+    """Signal the service and anything it started (its process group: the service leads a
+    session of its own)."""
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:  # already gone
+        pass
+    except PermissionError:  # not a group we lead: the process alone
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signum)

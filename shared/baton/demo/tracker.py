@@ -108,13 +108,14 @@ class Tracker:
     def finished(self, workflow_ids: list[str]) -> bool:
         return all(self.rows[w].status in TERMINAL for w in workflow_ids)
 
-    def table(self, *, title: str = "Workflows") -> Table:
-        """The live view: one line per workflow."""
+    def table(self, *, title: str = "Workflows", note_width: int | None = 48) -> Table:
+        """The live view: one line per workflow; notes past ``note_width`` characters fold
+        (None: never)."""
         table = Table(title=title, expand=False)
         for column in ("workflow", "scenario", "status", "phase", "phases", "tasks", "retries"):
             table.add_column(column)
         table.add_column("duration", justify="right")
-        table.add_column("note", overflow="fold", max_width=48)
+        table.add_column("note", overflow="fold", max_width=note_width)
         for row in self.rows.values():
             colour = _COLOUR.get(row.status, "cyan")
             duration = "" if row.duration is None else f"{row.duration:.1f}s"

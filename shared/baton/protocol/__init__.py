@@ -1,13 +1,13 @@
-"""The Baton protocol (SPEC §2): event lines, the event registry, routing, messages.
+"""The Baton protocol: event lines, the event registry, routing, messages.
 
 - :mod:`~baton.protocol.codec`: ``EVENT_TYPE:workflow_id:phase:data`` ⇄ :class:`Line`
-  (with :mod:`~baton.protocol.relaxed_json` for the seeds' single-quoted data and
+  (with :mod:`~baton.protocol.relaxed_json` for the single-quoted data and
   :mod:`~baton.protocol.limits` for size limits).
-- :mod:`~baton.protocol.registry`: the Event Types Registry of seed 001.
+- :mod:`~baton.protocol.registry`: the Event Types Registry of the protocol.
 - :mod:`~baton.protocol.routing`: routing keys and subscription patterns.
 - :mod:`~baton.protocol.event` and :mod:`~baton.protocol.headers`: the event envelope and
   its Kafka headers.
-- :mod:`~baton.protocol.messages`: pydantic models of seed 001's messages;
+- :mod:`~baton.protocol.messages`: pydantic models of the protocol's messages;
   :mod:`~baton.protocol.schemas` generates their JSON Schemas and the AsyncAPI document.
 - :mod:`~baton.protocol.duration`: ``"10m"`` ⇄ seconds.
 

@@ -1,9 +1,9 @@
-"""The AsyncAPI 3.0 document of Baton: topics (SPEC §3), the line format, headers, messages.
+"""The AsyncAPI 3.0 document of Baton: topics, the line format, headers, messages.
 
-Choices where the spec is silent:
+Choices the protocol leaves open:
 
 - Every topic carries event lines (``text/plain``), as the bus writes them; a protocol
-  message of seed 001 travels as the *data* of a line, ``{"allocation_request": {...}}``.
+  message of the protocol travels as the *data* of a line, ``{"allocation_request": {...}}``.
   Such messages are listed under ``components.messages`` with the line as payload and the
   JSON Schema of their data in the extension ``x-data-schema``.
 - Channels use the default names (prefix ``baton``, 3 retry levels); per-service command
@@ -216,7 +216,7 @@ def _messages() -> dict[str, Any]:
     for name, model in MESSAGE_MODELS.items():
         messages[_camel(name)] = line_message(
             model.__name__,
-            f'An event line whose data is {{"{name}": {{...}}}} (seed 001).',
+            f'An event line whose data is {{"{name}": {{...}}}} (see docs/protocol.md).',
             "headers",
             **{"x-data-schema": _ref(f"./{name}.schema.json")},
         )

@@ -1,19 +1,19 @@
-"""The line codec: ``EVENT_TYPE:workflow_id:phase:data`` ⇄ fields (SPEC §2).
+"""The line codec: ``EVENT_TYPE:workflow_id:phase:data`` ⇄ fields.
 
 Parsing splits on the first three colons only (data may hold colons). The valid path is one
 compiled regex over the head of the line plus ``orjson.loads`` of the data; everything
-slower (the relaxed single-quoted data of the seeds, diagnosis of a bad line) runs only when
+slower (the relaxed single-quoted data, diagnosis of a bad line) runs only when
 that fails. Every error is a :class:`~baton.errors.ProtocolError` whose ``part`` names the
 wrong part (``line``, ``event_type``, ``workflow_id``, ``phase``, ``data``,
 ``data.<path>``) and whose ``position`` is the 0-based character offset in the line.
 
-Choices where the spec is silent:
+Choices the protocol leaves open:
 
 - Data written with single quotes (``{'duration':'45m'}``) is read by the safe parser of
   :mod:`baton.protocol.relaxed_json`; :func:`format_line` always writes compact JSON, so a
   line is normalised on its way out.
 - A whole line wrapped in one pair of double quotes (``"PHASE_COMPLETED:wf_001:...:{...}"``,
-  as seed 001 prints its examples in bash) is accepted: an event type never starts with
+  as the protocol prints its examples in bash) is accepted: an event type never starts with
   ``"``, so the quotes are unambiguous. They are stripped without any unescaping; a line
   that starts with ``"`` must end with one.
 - One trailing ``\\n`` or ``\\r\\n`` is ignored (lines read from a file or a terminal).
@@ -83,7 +83,7 @@ class Line:
 
 
 def parse_data(text: str) -> dict[str, Any]:
-    """Decode the data field: a JSON object, or the seeds' single-quoted variant of one.
+    """Decode the data field: a JSON object, or the single-quoted variant of one.
 
     Raises:
         ProtocolError: not an object, or over a limit; ``position`` is an offset in ``text``.

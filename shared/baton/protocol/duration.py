@@ -1,8 +1,8 @@
-"""Durations as the seeds write them: ``"30s"``, ``"10m"``, ``"2h"``, ``"2h 30m"``, ``"1.2s"``.
+"""Durations as the protocol writes them: ``"30s"``, ``"10m"``, ``"2h"``, ``"2h 30m"``, ``"1.2s"``.
 
 A duration is one or more ``<number><unit>`` groups, optionally separated by one space;
 units ``ms``, ``s``, ``m`` (minutes), ``h``, ``d``, ``w``; numbers are non-negative decimals.
-Choices where the seeds are silent: no sign, no exponent, no bare number in the string form
+Choices the protocol leaves open: no sign, no exponent, no bare number in the string form
 (``"30"`` is refused: seconds or minutes?), units lower-case only (``M`` could be months).
 Where a protocol field accepts a plain number, it means seconds.
 """

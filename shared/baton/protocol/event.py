@@ -4,7 +4,7 @@
 on the bus's hot path, and its fields are already checked by the codec. It is a value:
 derive changed copies with :meth:`Event.replace`, never assign to an event's fields. (It is
 not ``frozen`` only because frozen dataclasses cost twice as much to build.) The pydantic models
-of seed 001's messages (``baton.protocol.messages``) describe what goes *inside* ``data``.
+of the protocol's messages (``baton.protocol.messages``) describe what goes *inside* ``data``.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class Event:
 
 
 def encode_record(event: Event) -> tuple[bytes, bytes, Headers]:
-    """Kafka key, value and headers of an event (key = workflow_id, SPEC §2, unless the
+    """Kafka key, value and headers of an event (key = workflow_id, unless the
     event names its :attr:`~Event.partition_key`)."""
     headers: Headers = [
         (H.EVENT_ID, event.event_id.encode()),

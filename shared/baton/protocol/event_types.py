@@ -1,10 +1,10 @@
-"""The Event Types Registry of seed 001 as data: types, their descriptions and data fields.
+"""The Event Types Registry of the protocol as data: types, their descriptions and data fields.
 
-Every registered type lists the data fields seed 001 requires, each with the JSON kinds it
-may have. The seed gives names only; the kinds are ours, chosen leniently:
+Every registered type lists the data fields the protocol requires, each with the JSON kinds it
+may have. The protocol gives names only; the kinds are ours, chosen leniently:
 
 - ids (``phase_id``, ``task_id``, ``agent_id``, ``allocation_id``, ``conflict_id``,
-  ``old_agent``, ``new_agent``): string or integer (seed 001's own ``phase_id`` is ``3``);
+  ``old_agent``, ``new_agent``): string or integer (the protocol's own ``phase_id`` is ``3``);
   ``workflow_id``: string.
 - durations (``estimated_duration``, ``actual_duration``, ``duration``,
   ``timeout_duration``) and times (``start_time``, ``resume_time``, ``completion_time``,
@@ -189,4 +189,4 @@ DEFAULT_EVENTS: Final[Mapping[str, EventSpec]] = MappingProxyType(
         for name, description, fields in _SEED_001
     }
 )
-"""The registered types of seed 001, by name."""
+"""The registered types of the protocol, by name."""

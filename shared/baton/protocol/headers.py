@@ -106,7 +106,7 @@ def get_header(headers: Headers | None, name: str) -> str | None:
 
 
 def version_compatible(version: str) -> bool:
-    """True when ``version`` has this library's major version (SPEC §2)."""
+    """True when ``version`` has this library's major version."""
     major, _, _ = version.partition(".")
     return major == PROTOCOL_VERSION.partition(".")[0]
 

@@ -1,12 +1,12 @@
-"""Size limits of an event line and of its data (SPEC §2 leaves the numbers to us).
+"""Size limits of an event line and of its data (the protocol leaves the numbers to us).
 
 The limits keep one hostile or broken line from costing a consumer more than a bounded
 amount of memory and stack; they are far above what a sane event carries:
 
 - ``MAX_LINE_BYTES`` (1 MiB): the whole line, in UTF-8 bytes; the default of
   ``parse_line(max_bytes=...)`` and of ``BATON_MAX_LINE_BYTES``.
-- ``MAX_EVENT_TYPE_CHARS`` (128): the spec gives no bound for ``EVENT_TYPE``; we use the same
-  one as for ``workflow_id`` and ``phase`` (``MAX_ID_CHARS``, fixed by the spec).
+- ``MAX_EVENT_TYPE_CHARS`` (128): the protocol gives no bound for ``EVENT_TYPE``; we use the same
+  one as for ``workflow_id`` and ``phase`` (``MAX_ID_CHARS``, fixed by the protocol).
 - ``MAX_DEPTH`` (32): nesting of objects and arrays in data; the data object itself is level 1.
 - ``MAX_STRING_CHARS`` (262 144): one string, key or value (a stack trace fits easily).
 - ``MAX_ITEMS`` (10 000): members of one object or elements of one array.

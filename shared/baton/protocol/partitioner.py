@@ -3,7 +3,7 @@
 Baton keys every event by its workflow id (or its ``partition_key``), and a workflow's
 events are handled in order because they all land on one partition. Every producer
 writing to Baton's topics must therefore place a key as Baton does: the Java client's
-default partitioner, that is murmur2 of the key bytes (seed ``0x9747b28c``), made positive
+default partitioner, that is murmur2 of the key bytes (initial value ``0x9747b28c``), made positive
 by masking the sign bit, modulo the topic's partition count. librdkafka-based clients
 (kcat, confluent-kafka) get it with ``partitioner=murmur2_random``; their default,
 ``consistent_random`` (CRC32), puts most keys elsewhere.

@@ -1,4 +1,4 @@
-"""Checking an event's data against the Event Types Registry of seed 001 (SPEC §2).
+"""Checking an event's data against the Event Types Registry of the protocol.
 
 The registered types and the kinds of their fields are in :mod:`baton.protocol.event_types`
 (re-exported here). Missing fields are findings (``missing:<field>``) in default mode and
@@ -149,7 +149,7 @@ class EventRegistry:
         return spec
 
     def get(self, name: str) -> EventSpec | None:
-        """The spec of a registered type, or None."""
+        """The :class:`EventSpec` of a registered type, or None."""
         return self._specs.get(name)
 
     def is_registered(self, name: str) -> bool:

@@ -1,11 +1,11 @@
-"""A small, safe parser for JSON plus single-quoted strings (SPEC §2).
+"""A small, safe parser for JSON plus single-quoted strings.
 
-The seeds write event data Python-style, ``{'duration':'45m','tasks_completed':15}``. This
+The protocol writes event data Python-style, ``{'duration':'45m','tasks_completed':15}``. This
 parser reads JSON (RFC 8259) with exactly one extension: a string may be delimited by ``'``
 as well as ``"``. It is a hand-written recursive descent over the text; nothing is
 evaluated (no ``eval``, no ``ast``), and recursion is bounded by ``MAX_DEPTH``.
 
-Choices where the spec is silent:
+Choices the protocol leaves open:
 
 - Escapes are JSON's (quote, backslash, slash, b, f, n, r, t, and ``\\u`` with four hex
   digits) plus ``\\'``, in either quote style. Python-only escapes (``\\x41``, octal,

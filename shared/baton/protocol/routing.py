@@ -1,11 +1,11 @@
-"""Routing keys and subscription patterns (SPEC §2).
+"""Routing keys and subscription patterns.
 
 A routing key is ``<category>.<workflow_id>.<action>``, derived from the event type:
 ``RESOURCE_ALLOCATED`` on ``wf_001`` → ``resource.wf_001.allocated``. The category is the
 type's first word, the action the rest (``AGENT_PERFORMANCE_ALERT`` → ``agent`` /
 ``performance_alert``); a one-word type gets the action ``event``.
 
-Choice (the spec is silent): a ``.`` inside a workflow id would split a segment, so in a
+Choice (the protocol leaves it open): a ``.`` inside a workflow id would split a segment, so in a
 routing key it is written ``~`` (a character workflow ids cannot contain). Patterns are
 matched against that form: ``resource.a~b.*`` matches workflow ``a.b``.
 

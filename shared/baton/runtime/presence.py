@@ -1,4 +1,4 @@
-"""A service's presence on the bus: registration at start, heartbeats, shutdown (seed 001).
+"""A service's presence on the bus: registration at start, heartbeats, shutdown (the protocol).
 
 Events (on the events topic, workflow ``global``, phase = the component):
 ``SYSTEM_STARTUP`` and ``COMPONENT_REGISTERED`` (data: ``component_registration``) at start,

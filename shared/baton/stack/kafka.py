@@ -30,7 +30,12 @@ from baton.stack._common import (
     tail,
     terminate,
 )
-from baton.stack._kafka_probe import cluster_size, kafka_answers, quiet_aiokafka
+from baton.stack._kafka_probe import (
+    cluster_size,
+    group_coordinator_ready,
+    kafka_answers,
+    quiet_aiokafka,
+)
 from baton.stack._kafka_setup import (
     KAFKA_VERSION,
     MAIN_CLASS,
@@ -49,6 +54,7 @@ __all__ = [
     "KafkaStack",
     "cluster_size",
     "default_replication",
+    "group_coordinator_ready",
     "kafka_answers",
     "min_insync_replicas",
     "quiet_aiokafka",

@@ -1,4 +1,4 @@
-"""Seed 004's orchestrator patterns for agents and orchestrators built on Baton.
+"""Orchestrator patterns for agents and orchestrators built on Baton.
 
 - :class:`Pipeline` of :class:`Step` s with "Step N/Total" progress (printed and/or on the
   bus as the task's ``PHASE_PROGRESS``) and checkpoint-resume through a

@@ -1,4 +1,4 @@
-"""Where a long orchestration keeps its state between steps (seed 004's checkpoint-resume).
+"""Where a long orchestration keeps its state between steps (checkpoint-resume).
 
 Choice: a JSON file per run, written atomically (a temporary file in the same directory,
 flushed to disk, then renamed over the old one), so an interruption at any moment leaves

@@ -1,4 +1,4 @@
-"""Steps run in order with "Step N/Total" progress, resumable from a checkpoint (seed 004).
+"""Steps run in order with "Step N/Total" progress, resumable from a checkpoint.
 
 Usage::
 

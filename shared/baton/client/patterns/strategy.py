@@ -1,4 +1,4 @@
-"""Strategy routing with fallback (seed 004): run the chosen strategy, fall back on failure.
+"""Strategy routing with fallback: run the chosen strategy, fall back on failure.
 
 Usage::
 

@@ -1,4 +1,4 @@
-"""A chain of checks that stops at the first failure (seed 004's validation chain).
+"""A chain of checks that stops at the first failure (validation chain).
 
 Usage::
 

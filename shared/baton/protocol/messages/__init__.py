@@ -1,4 +1,4 @@
-"""Pydantic models of every protocol message of seed 001 (SPEC §2), and of ours.
+"""Pydantic models of every message of the protocol, and of ours.
 
 One module per message family; this package re-exports all of them. Each message has an
 envelope model (``AllocationRequestMessage`` with field ``allocation_request``), listed by

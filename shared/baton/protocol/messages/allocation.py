@@ -1,17 +1,18 @@
-"""Resource allocation request and response (seed 001, "Resource Allocation Schema").
+"""Resource allocation request and response (the protocol's "Resource Allocation Schema",
+docs/protocol.md).
 
-Choices where the seed is silent:
+Choices the protocol leaves open:
 
-- ``tool_instances`` is an open map tool name → count (the seed's bash, file_ops, search and
+- ``tool_instances`` is an open map tool name → count (the protocol's bash, file_ops, search and
   web are examples, not a closed list).
-- ``requester`` is a component or agent id (the seed's ``coordination-hub|subagents|other``
+- ``requester`` is a component or agent id (the protocol's ``coordination-hub|subagents|other``
   are examples); it defaults to ``other``.
 - A minimal request needs only ``workflow_id``: one agent for one hour at medium priority,
   no wait constraint beyond ``10m``, queued when unavailable.
 - A response needs ``request_id`` and ``status``; ``allocated_resources`` is absent when
   nothing was allocated (``denied``, ``queued``). ``queue_position`` and
-  ``estimated_start`` (not in the seed's response, but in seed 002's ``WORKFLOW_QUEUED``
-  and SPEC §4) tell a queued requester where it stands.
+  ``estimated_start`` (not in the protocol's response, but in ``WORKFLOW_QUEUED``)
+  tell a queued requester where it stands.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Building blocks shared by the protocol messages of seed 001.
+"""Building blocks shared by the messages of the protocol.
 
-Choices where the seed is silent:
+Choices the protocol leaves open:
 
 - Every model forbids unknown fields (a typo is an error, not silently dropped data), except
   the few marked open (``metadata``, ``alternatives``), which carry free-form extras.

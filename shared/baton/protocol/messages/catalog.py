@@ -44,7 +44,7 @@ MESSAGE_MODELS: Final[Mapping[str, type[BaseModel]]] = MappingProxyType(
         "component_config": ComponentConfigMessage,
     }
 )
-"""Schema name (the envelope key) → envelope model, for every message of seed 001."""
+"""Schema name (the envelope key) → envelope model, for every message of the protocol."""
 
 
 def validate_model(model: type[M], data: Any, *, part: str = "data") -> M:

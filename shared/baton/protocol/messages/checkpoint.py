@@ -1,8 +1,8 @@
-"""Checkpoint synchronisation (seed 001, "Checkpoint Synchronization").
+"""Checkpoint synchronisation (the protocol's "Checkpoint Synchronization", docs/protocol.md).
 
-Choices where the seed is silent:
+Choices the protocol leaves open:
 
-- Hashes are strings ``<algorithm>:<hex>`` (the seed writes ``sha256:abc123...``); each one
+- Hashes are strings ``<algorithm>:<hex>`` (the protocol writes ``sha256:abc123...``); each one
   is optional, since not every checkpoint covers files or agents.
 - Validation results default to ``unknown``; a minimal message needs only ``workflow_id``
   (an ``incremental``, ``automatic`` checkpoint with a fresh ``ckpt_<uuid>`` id).

@@ -1,7 +1,7 @@
-"""Component configuration (seed 001, "Configuration Management").
+"""Component configuration (the protocol's "Configuration Management", docs/protocol.md).
 
-Choice where the seed is silent: every default is the seed's example value, so a
-``ComponentConfig`` with only a ``component_id`` is the seed's configuration.
+Choice the protocol leaves open: every default is the protocol's example value, so a
+``ComponentConfig`` with only a ``component_id`` is the protocol's configuration.
 """
 
 from __future__ import annotations

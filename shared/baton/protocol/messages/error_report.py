@@ -1,11 +1,11 @@
-"""Error reports (seed 001, "Error Reporting Standards").
+"""Error reports (the protocol's "Error Reporting Standards", docs/protocol.md).
 
-Choices where the seed is silent:
+Choices the protocol leaves open:
 
-- The classification enums are the seed's lists; ``category`` and ``type`` are required
-  (the seed says a report MUST be classified), ``severity`` defaults to ``medium``,
+- The classification enums are the protocol's lists; ``category`` and ``type`` are required
+  (the protocol says a report MUST be classified), ``severity`` defaults to ``medium``,
   ``scope`` to ``workflow``.
-- ``workflow_id`` defaults to ``global``, the spec's marker of a system-wide event.
+- ``workflow_id`` defaults to ``global``, the protocol's marker of a system-wide event.
 - ``details.error_message`` is required; everything else is optional.
 - ``recovery_suggestions`` keep the sender's order (best first); ``strategy`` is free text
   (``agent_reallocation``, ``checkpoint_rollback``, ``retry``...).

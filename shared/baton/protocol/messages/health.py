@@ -1,6 +1,6 @@
-"""Health status of a component (seed 001, "Health Monitoring").
+"""Health status of a component (the protocol's "Health Monitoring", docs/protocol.md).
 
-Choices where the seed is silent: ``status`` defaults to ``unknown``; ``uptime`` and
+Choices the protocol leaves open: ``status`` defaults to ``unknown``; ``uptime`` and
 ``response_time_avg`` are durations (``"2h 30m"``, ``"1.2s"``); success and error rates are
 percentages; ``cpu_percent`` is % of one core and may exceed 100. The message doubles as the
 component's heartbeat.

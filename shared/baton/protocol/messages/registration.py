@@ -1,10 +1,10 @@
-"""Component registration (seed 001, "Component Registration").
+"""Component registration (the protocol's "Component Registration", docs/protocol.md).
 
-Choices where the seed is silent:
+Choices the protocol leaves open:
 
 - ``event_subscriptions``/``event_publications`` are routing-key patterns and are checked
   with :class:`baton.protocol.routing.Pattern` (``*`` one segment, ``#`` any number).
-- ``component_type`` is free text (the seed shows ``utility``); ``version`` is
+- ``component_type`` is free text (the protocol shows ``utility``); ``version`` is
   ``MAJOR.MINOR.PATCH`` with an optional suffix, default ``0.0.0`` (unknown).
 """
 

@@ -1,4 +1,4 @@
-"""The resource manager's state sync: what its pools hold, versioned (ours; not in seed 001).
+"""The resource manager's state sync: what its pools hold, versioned (Baton's own message).
 
 The resource manager keeps one state (a single row, locked by every change), whose version
 grows by one per change. After each change, in the same transaction, and when it starts, it

@@ -1,15 +1,15 @@
-"""Workflow state synchronisation (seed 001, "Workflow State Message").
+"""Workflow state synchronisation (the protocol's "Workflow State Message", docs/protocol.md).
 
 The state topic is compacted and keyed by workflow_id; ``state_version`` grows by one per
-change (SPEC §3), so a consumer detects a gap or a stale message by comparing versions.
+change, so a consumer detects a gap or a stale message by comparing versions.
 
-Choices where the seed is silent:
+Choices the protocol leaves open:
 
-- ``current_phase.phase_id`` is an integer (the seed's ``3``) or a string id.
-- ``agent_states`` maps agent id → state; an agent's ``status`` is free text (the seed shows
+- ``current_phase.phase_id`` is an integer (the protocol's ``3``) or a string id.
+- ``agent_states`` maps agent id → state; an agent's ``status`` is free text (the protocol shows
   ``active``) since agents report their own vocabulary.
-- ``resource_usage`` units follow the seed's example: memory and storage in GB, CPU in %.
-- ``metadata`` is open: the seed's three fields are typed, others are kept.
+- ``resource_usage`` units follow the protocol's example: memory and storage in GB, CPU in %.
+- ``metadata`` is open: the protocol's three fields are typed, others are kept.
 - A minimal message needs only ``workflow_id`` (version 0, no phase yet).
 """
 
