@@ -13,6 +13,8 @@ from tests.behaviour.helpers import eventually, eventually_async
 from tests.conftest import drop_schema, unique_prefix
 
 from baton.bus import Bus
+from baton.bus import kafka as kafka_module
+from baton.bus.kafka import KafkaTransport
 from baton.config import BatonSettings
 from baton.db import Database, load_migrations, migrate
 from baton.errors import RemoteError
@@ -252,3 +254,26 @@ async def test_consumer_lag_counts_records_until_they_are_handled_and_committed(
         release.set()
         await eventually_async(lambda: behind(0), what="caught up")
         assert all(value == 0 for value in (await lag()).values())
+
+
+async def test_health_probes_reuse_one_kafka_client(
+    live_stack: BatonSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every /health asks Kafka for its topics; a started transport asks through one client
+    it keeps, not a new connection per probe."""
+    made: list[object] = []
+    real = kafka_module.AIOKafkaAdminClient
+
+    def counted(**options: Any) -> Any:
+        made.append(options)
+        return real(**options)
+
+    monkeypatch.setattr(kafka_module, "AIOKafkaAdminClient", counted)
+    transport = KafkaTransport(settings=live_stack)
+    await transport.start()
+    try:
+        answers = [await transport.existing_topics() for _ in range(5)]
+    finally:
+        await transport.stop()
+    assert len(made) == 1
+    assert all(a == answers[0] and a for a in answers)

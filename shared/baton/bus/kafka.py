@@ -83,6 +83,7 @@ class KafkaTransport:
     def __init__(self, *, settings: BatonSettings) -> None:
         self.settings = settings
         self._producer: AIOKafkaProducer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
 
     async def start(self) -> None:
         if self._producer is not None:
@@ -101,6 +102,9 @@ class KafkaTransport:
 
     async def stop(self) -> None:
         producer, self._producer = self._producer, None
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            await admin.close()
         if producer is not None:
             await producer.stop()
 
@@ -154,20 +158,31 @@ class KafkaTransport:
         )
 
     async def existing_topics(self) -> set[str]:
-        admin = AIOKafkaAdminClient(
+        # Kept while the transport runs: health probes ask this every few seconds, and a
+        # client of their own each time meant a new connection and metadata fetch.
+        admin = self._admin or AIOKafkaAdminClient(
             bootstrap_servers=self.settings.bootstrap,
             **self.settings.kafka_security.client_options(),
         )
         try:
-            await admin.start()
-            return set(await admin.list_topics())
-        except KafkaConnectionError as exc:
+            if admin is not self._admin:
+                await admin.start()
+            topics = set(await admin.list_topics())
+        except BaseException as exc:  # a probe's timeout too: no client left half-made
+            await admin.close()
+            if admin is self._admin:
+                self._admin = None
+            if not isinstance(exc, KafkaError):
+                raise
             raise DependencyUnavailableError(
                 f"cannot reach Kafka at {self.settings.bootstrap}",
                 bootstrap=self.settings.bootstrap,
             ) from exc
-        finally:
-            await admin.close()
+        if self._producer is None:
+            await admin.close()  # not started: nothing closes a kept client later
+        elif admin is not self._admin:
+            self._admin = admin
+        return topics
 
     async def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
         security = self.settings.kafka_security
