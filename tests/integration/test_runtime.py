@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 from tests.behaviour.helpers import eventually, eventually_async
 from tests.conftest import drop_schema, unique_prefix
@@ -262,7 +263,7 @@ async def test_health_probes_reuse_one_kafka_client(
     """Every /health asks Kafka for its topics; a started transport asks through one client
     it keeps, not a new connection per probe."""
     made: list[object] = []
-    real = kafka_module.AIOKafkaAdminClient
+    real = AIOKafkaAdminClient
 
     def counted(**options: Any) -> Any:
         made.append(options)
