@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 import baton
+import baton.client
 
 EXPECTED = {
     "PROTOCOL_VERSION",
@@ -44,10 +45,39 @@ EXPECTED = {
 }
 
 
+CLIENT_EXPECTED = {
+    "TERMINAL_STATUSES",
+    "AgentWorker",
+    "BatonClient",
+    "Check",
+    "CheckpointStore",
+    "ClientError",
+    "JsonFileStore",
+    "Pipeline",
+    "Routed",
+    "Step",
+    "StepEvent",
+    "StepFailedError",
+    "StepReporter",
+    "StrategyError",
+    "StrategyRouter",
+    "Task",
+    "TaskHandler",
+    "TaskRejectedError",
+    "TaskResult",
+    "ValidationChain",
+    "ValidationOutcome",
+    "WorkflowSnapshot",
+    "print_steps",
+    "task_progress",
+}
+
+
 def test_exported_names_are_pinned() -> None:
-    assert set(baton.__all__) == EXPECTED
-    for name in baton.__all__:
-        assert hasattr(baton, name), name
+    for module, expected in ((baton, EXPECTED), (baton.client, CLIENT_EXPECTED)):
+        assert set(module.__all__) == expected, module.__name__
+        for name in module.__all__:
+            assert hasattr(module, name), (module.__name__, name)
 
 
 def test_bus_methods_are_keyword_only_past_the_first_argument() -> None:
