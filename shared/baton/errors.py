@@ -158,7 +158,8 @@ class RemoteError(BatonError):
     """A request was answered with an error response.
 
     Retriable, and bad input (exit 2), when the reply says so; else an error response
-    (exit 1).
+    (exit 1). A caller decides by attribute: ``retriable``, and ``error_type``, the class
+    name of the remote error (``HandlerError``, ``UnknownItemError``...).
     """
 
     exit_code = 1
@@ -166,6 +167,7 @@ class RemoteError(BatonError):
     def __init__(self, message: str, *, error: dict[str, Any]) -> None:
         super().__init__(message, remote=error)
         self.error = error
+        self.error_type = str(error.get("error") or "BatonError")
         # Instance overrides of the class defaults, from the reply's own flags.
         self.retriable = error.get("retriable") is True  # type: ignore[misc]
         if error.get("bad_input") is True:

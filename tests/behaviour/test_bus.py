@@ -323,6 +323,7 @@ async def test_request_response_round_trip_and_duplicate_applied_once(make_bus: 
     with pytest.raises(RemoteError) as info:
         await client.request('ALLOCATE:wf_9:setup:{"agents":99}', service="resource", timeout=30)
     assert info.value.error["error"] == "HandlerError"
+    assert (info.value.error_type, info.value.retriable) == ("HandlerError", False)
 
 
 class _SlowToStartReaders:
