@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from baton.config import ServiceConfig
 from baton_monitor.rules import DEFAULT_RULES, ThresholdRule, rules_from_json
@@ -28,7 +28,8 @@ class MonitorConfig(ServiceConfig):
         lag_interval: Seconds between consumer-lag readings.
         tumbling: Tumbling window size (seconds).
         hopping_size: Hopping window size (seconds).
-        hopping_hop: Hopping window advance (seconds).
+        hopping_hop: Hopping window advance (seconds); the size is a whole number of them
+            (a hopping window is counted as the sum of its steps).
         saturation_latency_p95: Latency p95 (seconds) above which the system is saturated.
         saturation_consumer_lag: Consumer lag (records) above which it is saturated.
         workflow_retention: Seconds a workflow's saved figures are kept after its last event.
@@ -48,6 +49,17 @@ class MonitorConfig(ServiceConfig):
     saturation_consumer_lag: float = Field(default=10_000.0, gt=0)
     workflow_retention: float = Field(default=7 * 24 * 3600.0, gt=0)
     component_retention: float = Field(default=24 * 3600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _whole_steps(self) -> Self:
+        steps = self.hopping_size / self.hopping_hop
+        if steps < 1 or abs(steps - round(steps)) > 1e-9:
+            prefix = self.env_prefix
+            raise ValueError(
+                f"{prefix}HOPPING_SIZE ({self.hopping_size:g}) must be a whole number of "
+                f"{prefix}HOPPING_HOP ({self.hopping_hop:g}) steps"
+            )
+        return self
 
     @classmethod
     def prepare(cls, values: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """Windowed event counts of the performance monitor, kept by faust-streaming.
 
 One faust agent reads ``<prefix>.events`` as raw bytes and updates four windowed tables:
-event counts per type (tumbling and hopping), TASK_FAILED counts per agent (tumbling), and
+event counts per type (tumbling, and per hopping step: a hopping window is the sum of the
+steps it spans, so a record is written once, not once per hopping window holding it),
+TASK_FAILED counts per agent (tumbling), and
 quantile sketches (:mod:`baton_monitor.sketch`, 1 % relative accuracy) of event-to-processed
 latency, task durations per ``<workflow type>/<agent>`` and phase durations per
 ``<workflow type>/<phase>`` (tumbling) — plus one plain table of task and phase start
@@ -38,7 +40,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from faust.types.windows import WindowT
-from faust.windows import HoppingWindow, TumblingWindow
+from faust.windows import TumblingWindow
 
 from baton.protocol.fields import workflow_type_of
 from baton.security.kafka_client import KafkaSecurity
@@ -110,21 +112,21 @@ class MonitorStreams:
         self.hopping_step_s = float(hopping_step_s)
         self.on_window = on_window
         # Windows stay twice their size: long enough for a late record and for on_window.
-        self._expires = {"tumbling": 2 * self.tumbling_s, "hopping": 2 * self.hopping_size_s}
+        self._expires = {"tumbling": 2 * self.tumbling_s, "steps": 2 * self.hopping_size_s}
         self._horizon = max(self._expires.values())
         self._tumbling = TumblingWindow(self.tumbling_s, expires=self._expires["tumbling"])
-        self._hopping = HoppingWindow(
-            self.hopping_size_s, self.hopping_step_s, expires=self._expires["hopping"]
-        )
+        # Hopping windows are summed from their steps (streamviews.merge): faust's own
+        # HoppingWindow writes each record into size/step windows, a changelog record each.
+        self._steps = TumblingWindow(self.hopping_step_s, expires=self._expires["steps"])
         self.app: Any = None
         self.source: SourceTopic | None = None
         self._tables: dict[str, Any] = {}
-        # Same as .tumbling(size, expires=...) / .hopping(size, step, expires=...), with the
-        # window objects shared so that a snapshot can pick windows before the tables exist.
+        # Same as .tumbling(size, expires=...), with the window objects shared so that a
+        # snapshot can pick windows before the tables exist.
         self._windows: dict[str, WindowT] = {
             "tumbling": self._tumbling,
             "errors": self._tumbling,
-            "hopping": self._hopping,
+            "steps": self._steps,
             "sketches": self._tumbling,
         }
         self._restored: dict[str, int] = {}
@@ -255,7 +257,7 @@ class MonitorStreams:
         self._tables = {
             "tumbling": app.Table("event_counts_tumbling", default=int),
             "errors": app.Table("agent_errors_tumbling", default=int),
-            "hopping": app.Table("event_counts_hopping", default=int),
+            "steps": app.Table("event_counts_steps", default=int),
             "sketches": app.Table("duration_sketches_tumbling", default=dict),
             "starts": app.Table("open_starts", default=None),
             "counted": app.Table("counted_offsets", default=None),
@@ -298,7 +300,7 @@ class MonitorStreams:
             reading = read_line(message.value)
             at = message.timestamp
             tally.count("tumbling", (partition, reading.kind), at=at)
-            tally.count("hopping", (partition, reading.kind), at=at)
+            tally.count("steps", (partition, reading.kind), at=at)
             if reading.failed_agent is not None:
                 tally.count("errors", (partition, reading.failed_agent), at=at)
             if reading.kind != MALFORMED:

@@ -7,13 +7,14 @@ each of them, the service publishes that in PostgreSQL (``monitor_stream_figures
 ``/api/windows`` serves. The figures of one partition (:data:`Figures`, JSON-ready)::
 
     {"tumbling": {"<window start, epoch ms>": {"<event type>": count}},
-     "hopping":  {"<window start>": {"<event type>": count}},
+     "steps":    {"<step start>": {"<event type>": count}},
      "errors":   {"<window start>": {"<agent>": TASK_FAILED count}},
      "sketches": {"<window start>": {"<metric>/<label>": sketch}}}
 
 Window starts follow faust's windows: the tumbling window holding a moment starts at the
 latest multiple of its size; the hopping window reported is the oldest one holding it (the
-one covering the whole hopping size up to the next step, faust's ``.earliest()``).
+one covering the whole hopping size up to the next step, faust's ``.earliest()``), summed
+from the counts of the steps it spans.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ __all__ = ["KINDS", "MALFORMED", "Figures", "empty", "merge", "window_key"]
 Figures = dict[str, dict[str, dict[str, Any]]]
 """What faust's tables hold for one partition (module doc)."""
 
-KINDS: Final = ("tumbling", "hopping", "errors", "sketches")
+KINDS: Final = ("tumbling", "steps", "errors", "sketches")
 """The tables a partition's figures come from."""
 MALFORMED: Final = "malformed"
 """Count key of lines that are not events; lower case, so no event type can clash with it."""
@@ -83,8 +84,13 @@ def merge(
     ``figures``: counts, malformed lines, errors per agent, and percentiles."""
     tumbling = math.floor(at / tumbling_s) * tumbling_s
     hopping = math.floor(at / hopping_step_s) * hopping_step_s - hopping_size_s + hopping_step_s
-    t_key, h_key = window_key(tumbling), window_key(hopping)
-    t_counts, h_counts = _sum(figures, "tumbling", t_key), _sum(figures, "hopping", h_key)
+    t_key = window_key(tumbling)
+    t_counts = _sum(figures, "tumbling", t_key)
+    h_counts: dict[str, int] = {}
+    for n in range(round(hopping_size_s / hopping_step_s)):
+        for name, count in _sum(figures, "steps", window_key(hopping + n * hopping_step_s)).items():
+            h_counts[name] = h_counts.get(name, 0) + count
+    h_counts = dict(sorted(h_counts.items()))
     return {
         "tumbling": {
             **_span(tumbling, tumbling_s),

@@ -32,7 +32,7 @@ APP_ID = "monitor-streams"
 WINDOWED = (
     "event_counts_tumbling",
     "agent_errors_tumbling",
-    "event_counts_hopping",
+    "event_counts_steps",
     "duration_sketches_tumbling",
 )
 TABLES = (*WINDOWED, "open_starts", "counted_offsets")

@@ -116,7 +116,9 @@ def test_faust_figures_of_every_partition_sum_into_one_snapshot() -> None:
         out = streamviews.empty()
         out["tumbling"][window] = {"TASK_COMPLETED": done, "malformed": 1}
         out["tumbling"][older] = {"TASK_COMPLETED": 100}
-        out["hopping"][window] = {"TASK_COMPLETED": done}
+        out["steps"][window] = {"TASK_COMPLETED": done}
+        out["steps"][streamviews.window_key(480.0)] = {"TASK_COMPLETED": 1}
+        out["steps"][streamviews.window_key(420.0)] = {"TASK_COMPLETED": 100}
         out["errors"][window] = {failed_agent: 1}
         out["sketches"][window] = {"latency/all": sketch.add(None, latency)}
         out["sketches"][window]["task_duration/bug_fix/x"] = sketch.add(None, latency)
@@ -136,6 +138,16 @@ def test_faust_figures_of_every_partition_sum_into_one_snapshot() -> None:
     assert merged["percentiles"]["latency"]["count"] == 2
     assert merged["percentiles"]["task_duration"]["bug_fix/x"]["count"] == 2
     assert merged["tumbling"]["start"].startswith("1970-01-01T00:10:00")
+    # A hopping window is the sum of the steps it spans: 480-660 holds 480, 540 and 600.
+    hopping = streamviews.merge(
+        {0: figures(2, "x", 1.0), 1: figures(3, "y", 3.0)},
+        at=630.0,
+        tumbling_s=60,
+        hopping_size_s=180,
+        hopping_step_s=60,
+    )["hopping"]
+    assert hopping["counts"] == {"TASK_COMPLETED": 5 + 2}
+    assert hopping["start"].startswith("1970-01-01T00:08:00")
 
 
 async def test_a_partition_taken_over_gets_its_catch_up_point_again() -> None:
