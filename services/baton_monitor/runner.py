@@ -27,7 +27,7 @@ from prometheus_client.core import Metric
 from baton.bus import StartAt
 from baton.errors import BatonError, HandlerError
 from baton.protocol.event import Event
-from baton.runtime import Loop, Service
+from baton.runtime import READ_MODEL_GATHER_MS, Loop, Service
 from baton_monitor import gauges, streamviews
 from baton_monitor.catchup import CatchUp
 from baton_monitor.config import MonitorConfig
@@ -91,7 +91,12 @@ class MonitorService(Service):
         # Metrics are about now: a new monitor group starts at the end of the topic.
         self._consuming = asyncio.Event()
         self.bus.subscribe_batches(
-            "#", self._observe, group=self.group, name="metrics", start_at=StartAt.LATEST
+            "#",
+            self._observe,
+            group=self.group,
+            name="metrics",
+            start_at=StartAt.LATEST,
+            gather_ms=READ_MODEL_GATHER_MS,
         )
         self.bus.serve("monitor", self.answer)
 

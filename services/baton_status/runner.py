@@ -18,7 +18,7 @@ from fastapi import APIRouter
 
 from baton.errors import HandlerError
 from baton.protocol.event import Event
-from baton.runtime import Loop, Service
+from baton.runtime import READ_MODEL_GATHER_MS, Loop, Service
 from baton_status.api import build_router
 from baton_status.changes import Changes, channel
 from baton_status.config import StatusConfig
@@ -60,7 +60,13 @@ class StatusService(Service):
         self.changes = Changes(
             dsn=self.db.dsn, channel=self.store.channel, reader=self.reader, stream=self.stream
         )
-        self.bus.subscribe_batches("#", self.model.on_events, group=self.group, name="read-model")
+        self.bus.subscribe_batches(
+            "#",
+            self.model.on_events,
+            group=self.group,
+            name="read-model",
+            gather_ms=READ_MODEL_GATHER_MS,
+        )
         self.bus.serve("status", self.answer)
 
     async def started(self) -> None:

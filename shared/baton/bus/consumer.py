@@ -68,7 +68,15 @@ class _Abandoned(Exception):
 class GroupConsumer:
     """Runs the consume → handle → commit loop of one (group, source topic)."""
 
-    def __init__(self, *, bus: Bus, group: str, source: str, start_at: StartAt) -> None:
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        group: str,
+        source: str,
+        start_at: StartAt,
+        gather_ms: int | None = None,
+    ) -> None:
         self.bus = bus
         self.group = group
         self.source = source
@@ -81,6 +89,7 @@ class GroupConsumer:
             from_beginning=start_at is StartAt.EARLIEST,
             on_revoke=self._on_revoke,
             client_id=f"{bus.settings.component}.{group}",
+            gather_ms=gather_ms,
         )
         self._placement = Placement(bus=bus, group=group, source=source)
         self._lock = asyncio.Lock()

@@ -32,6 +32,7 @@ __all__ = ["DURABLE_PRODUCER", "SESSION_TIMEOUT_MS", "KafkaTransport", "producer
 
 SESSION_TIMEOUT_MS = 6_000
 FETCH_MAX_WAIT_MS = 2_000
+GATHER_MIN_BYTES = 1_048_576
 """Consumer group session timeout (the broker's minimum is 6 s)."""
 _LAG_WAIT = 2.0
 """Seconds a lag reading waits for the broker's answers before leaving a partition out."""
@@ -147,6 +148,7 @@ class KafkaTransport:
         from_beginning: bool,
         on_revoke: RevokeCallback | None = None,
         client_id: str = "baton",
+        gather_ms: int | None = None,
     ) -> _KafkaConsumer:
         return _KafkaConsumer(
             settings=self.settings,
@@ -155,6 +157,7 @@ class KafkaTransport:
             from_beginning=from_beginning,
             on_revoke=on_revoke,
             client_id=client_id,
+            gather_ms=gather_ms,
         )
 
     async def existing_topics(self) -> set[str]:
@@ -255,6 +258,7 @@ class _KafkaConsumer:
         from_beginning: bool,
         on_revoke: RevokeCallback | None,
         client_id: str,
+        gather_ms: int | None = None,
     ) -> None:
         self._group = group
         self._bootstrap = settings.bootstrap
@@ -273,7 +277,9 @@ class _KafkaConsumer:
             # an idle fetch waits for one (2 fetches a second per consumer at the default
             # 500 ms kept an idle service busy). A resumed retry partition waits at most
             # this long for the next fetch.
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS if gather_ms is None else gather_ms,
+            # Gathering: the broker answers once this much has come, or after gather_ms.
+            fetch_min_bytes=1 if gather_ms is None else GATHER_MIN_BYTES,
             # A crashed member's partitions wait this long for a new owner: short, so a
             # restarted service resumes in seconds; heartbeats every third of it.
             session_timeout_ms=SESSION_TIMEOUT_MS,

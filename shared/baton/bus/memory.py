@@ -96,6 +96,7 @@ class MemoryTransport:
         from_beginning: bool,
         on_revoke: RevokeCallback | None = None,
         client_id: str = "baton",
+        gather_ms: int | None = None,
     ) -> _MemoryConsumer:
         return _MemoryConsumer(
             self, group=group, topics=list(topics), from_beginning=from_beginning

@@ -124,8 +124,10 @@ class Transport(Protocol):
         from_beginning: bool,
         on_revoke: RevokeCallback | None = None,
         client_id: str = "baton",
+        gather_ms: int | None = None,
     ) -> TransportConsumer:
-        """A consumer of ``topics``; with ``group=None`` it reads every partition alone."""
+        """A consumer of ``topics``; with ``group=None`` it reads every partition alone.
+        ``gather_ms``: how long the broker may gather records before answering a fetch."""
         ...
 
     async def existing_topics(self) -> set[str]:

@@ -46,6 +46,7 @@ class BorrowedTransport:
         from_beginning: bool,
         on_revoke: RevokeCallback | None = None,
         client_id: str = "baton",
+        gather_ms: int | None = None,
     ) -> TransportConsumer:
         return self.owner.consumer(
             group=group,
@@ -53,6 +54,7 @@ class BorrowedTransport:
             from_beginning=from_beginning,
             on_revoke=on_revoke,
             client_id=client_id,
+            gather_ms=gather_ms,
         )
 
     async def existing_topics(self) -> set[str]:

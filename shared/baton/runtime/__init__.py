@@ -4,11 +4,18 @@ from baton.runtime.ledger import durable_responder, first_time, first_time_and_r
 from baton.runtime.outbox import Outbox
 from baton.runtime.retention import PASSING_ERRORS, Pruner, PruneRule, RetentionConfig
 from baton.runtime.runner import RUNTIME_MIGRATIONS, ServiceRunner, run_service
-from baton.runtime.service import DEFAULT_PORTS, Loop, Service, ServiceContext
+from baton.runtime.service import (
+    DEFAULT_PORTS,
+    READ_MODEL_GATHER_MS,
+    Loop,
+    Service,
+    ServiceContext,
+)
 
 __all__ = [
     "DEFAULT_PORTS",
     "PASSING_ERRORS",
+    "READ_MODEL_GATHER_MS",
     "RUNTIME_MIGRATIONS",
     "Loop",
     "Outbox",

@@ -19,7 +19,12 @@ from baton.runtime.ledger import DurableRequestHandler, durable_responder
 from baton.runtime.outbox import Outbox
 from baton.runtime.retention import PruneRule, RetentionConfig
 
-__all__ = ["DEFAULT_PORTS", "Loop", "Service", "ServiceContext"]
+__all__ = ["DEFAULT_PORTS", "READ_MODEL_GATHER_MS", "Loop", "Service", "ServiceContext"]
+
+READ_MODEL_GATHER_MS = 250
+"""How long a read model's group lets the broker gather events before a fetch is answered
+(:meth:`Bus.subscribe_batches` ``gather_ms``): status and the monitor's metrics are views,
+a quarter second behind at most, so that the workflows' own path gets the CPU."""
 
 DEFAULT_PORTS: dict[str, int] = {
     "hub": 8081,
