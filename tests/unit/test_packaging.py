@@ -1,7 +1,8 @@
 """Packaging: ``pip install baton`` is the client library; the services, the command and the
 local stack come with the ``server`` extra.
 
-The client API is imported and used (a worker started on an in-memory broker) in a process
+The client API and its test kit (``baton.testing``) are imported and used (a worker started
+on an in-memory broker, then tested against the stand-in hub) in a process
 where every package of the extra fails to import, as in an environment without it; the
 command, in such a process, names the extra to install.
 """
@@ -62,6 +63,8 @@ CLIENT_USE = textwrap.dedent(
     import baton
     from baton import AgentWorker, BatonClient, BatonSettings, MemoryTransport, Task
     import baton.bus, baton.client, baton.config, baton.errors, baton.protocol, baton.security
+    import baton.testing
+    from baton.testing import AgentTestEnvironment
 
     for name in baton.__all__:
         getattr(baton, name)
@@ -74,6 +77,10 @@ CLIENT_USE = textwrap.dedent(
         client = BatonClient(component="slim", settings=settings, transport=MemoryTransport())
         async with AgentWorker(client=client, agent_id="slim_1", handler=handle):
             await client.publish(event_type="SLIM_CHECK", workflow_id="wf-1")
+        async with AgentTestEnvironment() as env:  # an agent's own tests need no extra either
+            async with AgentWorker(client=env.client(), agent_id="slim_2", handler=handle):
+                await env.hub.assign("t1", agent="slim_2")
+                await env.hub.wait_for("TASK_COMPLETED", task_id="t1")
 
     asyncio.run(main())
     loaded = sorted(

@@ -6,6 +6,7 @@ import inspect
 
 import baton
 import baton.client
+import baton.testing
 
 EXPECTED = {
     "PROTOCOL_VERSION",
@@ -72,9 +73,12 @@ CLIENT_EXPECTED = {
     "task_progress",
 }
 
+TESTING_EXPECTED = {"AgentTestEnvironment", "FakeHub"}
+
 
 def test_exported_names_are_pinned() -> None:
-    for module, expected in ((baton, EXPECTED), (baton.client, CLIENT_EXPECTED)):
+    pinned = ((baton, EXPECTED), (baton.client, CLIENT_EXPECTED), (baton.testing, TESTING_EXPECTED))
+    for module, expected in pinned:
         assert set(module.__all__) == expected, module.__name__
         for name in module.__all__:
             assert hasattr(module, name), (module.__name__, name)
@@ -97,7 +101,8 @@ def test_every_error_derives_from_the_root_and_has_an_exit_code() -> None:
 
 
 def test_client_and_worker_take_keywords_only() -> None:
-    for call in (baton.BatonClient, baton.AgentWorker):
+    testing = (baton.testing.AgentTestEnvironment, baton.testing.FakeHub)
+    for call in (baton.BatonClient, baton.AgentWorker, *testing):
         params = list(inspect.signature(call).parameters.values())
         assert all(p.kind is p.KEYWORD_ONLY for p in params), call
     for method in ("publish", "request"):  # an event or line may come first, nothing else
@@ -107,3 +112,16 @@ def test_client_and_worker_take_keywords_only() -> None:
         params = list(inspect.signature(getattr(baton.BatonClient, method)).parameters.values())
         assert sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in params) <= 3, method
         assert all(p.annotation is not inspect.Parameter.empty for p in params[1:]), method
+
+
+def test_the_test_hub_takes_keywords_past_what_it_is_about() -> None:
+    """A task id, a workflow, an event type come first; everything else is named."""
+    hub = baton.testing.FakeHub
+    positional = {"assign": ["task_id"], "cancel": ["workflow"], "announce": ["event_type", "data"],
+                  "reports": ["event_type"], "wait_for": ["event_type"]}  # fmt: skip
+    for method, names in positional.items():
+        params = list(inspect.signature(getattr(hub, method)).parameters.values())[1:]
+        assert [p.name for p in params if p.kind is not p.KEYWORD_ONLY] == names, method
+        assert all(p.annotation is not inspect.Parameter.empty for p in params), method
+    made = inspect.signature(baton.testing.AgentTestEnvironment.client).parameters["component"]
+    assert made.kind is made.KEYWORD_ONLY

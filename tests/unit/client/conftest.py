@@ -1,4 +1,5 @@
-"""Fixtures: clients on one in-memory broker, and a stand-in hub on the same broker."""
+"""Fixtures: clients on one in-memory broker (the test environment agents use), and a
+stand-in hub on the same broker."""
 
 from __future__ import annotations
 
@@ -11,13 +12,9 @@ from baton.bus import Bus, MemoryTransport
 from baton.client import BatonClient
 from baton.config import BatonSettings
 from baton.protocol.event import Event
+from baton.testing import AgentTestEnvironment, FakeHub
 
 ClientFactory = Callable[..., BatonClient]
-
-
-@pytest.fixture
-def memory() -> MemoryTransport:
-    return MemoryTransport(partitions=3)
 
 
 @pytest.fixture
@@ -26,19 +23,27 @@ def settings() -> BatonSettings:
 
 
 @pytest.fixture
-async def make_client(
-    memory: MemoryTransport, settings: BatonSettings
-) -> AsyncIterator[ClientFactory]:
-    made: list[BatonClient] = []
+async def env(settings: BatonSettings) -> AsyncIterator[AgentTestEnvironment]:
+    async with AgentTestEnvironment(settings=settings) as environment:
+        yield environment
 
+
+@pytest.fixture
+def memory(env: AgentTestEnvironment) -> MemoryTransport:
+    return env.transport
+
+
+@pytest.fixture
+def hub(env: AgentTestEnvironment) -> FakeHub:
+    return env.hub
+
+
+@pytest.fixture
+def make_client(env: AgentTestEnvironment) -> ClientFactory:
     def factory(component: str = "unit-client") -> BatonClient:
-        client = BatonClient(component=component, settings=settings, transport=memory)
-        made.append(client)
-        return client
+        return env.client(component=component)
 
-    yield factory
-    for client in made:
-        await client.stop()
+    return factory
 
 
 Responder = Callable[[Event], Awaitable[dict[str, Any]]]

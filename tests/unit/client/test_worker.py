@@ -1,78 +1,27 @@
-"""AgentWorker on the in-memory bus, with a stand-in hub that assigns and listens."""
+"""AgentWorker on the in-memory bus, with the test environment's hub assigning and listening."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from baton.bus import Bus, MemoryTransport
+from baton.bus import MemoryTransport
 from baton.client import AgentWorker, Pipeline, Step, Task, TaskResult, task_progress
 from baton.config import BatonSettings
 from baton.errors import ConfigError
-from baton.protocol.event import Event
 from baton.protocol.headers import H
+from baton.testing import FakeHub
 from tests.behaviour.helpers import eventually, settle
 from tests.unit.client.conftest import ClientFactory
 
 pytestmark = pytest.mark.timeout(60)
 
 AGENT = "agent_001"
-
-
-@dataclass
-class FakeHub:
-    """Publishes assignments and the hub's announcements; records every event."""
-
-    bus: Bus
-    events: list[Event] = field(default_factory=list)
-
-    async def record(self, event: Event) -> None:
-        self.events.append(event)
-
-    async def assign(
-        self, task_id: str, *, agent: str = AGENT, token: int = 1, wf: str = "wf_1", **extra: Any
-    ) -> None:
-        data = {
-            "task_id": task_id,
-            "agent_id": agent,
-            "estimated_duration": "1m",
-            "fencing_token": token,
-            "attempt": token,
-            "role": "research",
-            "inputs": {"topic": "auth"},
-        }
-        await self.bus.publish(
-            Event(event_type="TASK_ASSIGNED", workflow_id=wf, phase="research", data=data, **extra)
-        )
-
-    async def announce(self, event_type: str, data: dict[str, Any], *, wf: str = "wf_1") -> None:
-        await self.bus.publish(
-            Event(event_type=event_type, workflow_id=wf, phase="research", data=data)
-        )
-
-    def reports(self, event_type: str, task_id: str | None = None) -> list[Event]:
-        return [
-            e
-            for e in self.events
-            if e.event_type == event_type
-            and e.source != "fake-hub"
-            and (task_id is None or e.data.get("task_id") == task_id)
-        ]
-
-
-@pytest.fixture
-async def hub(memory: MemoryTransport, settings: BatonSettings) -> AsyncIterator[FakeHub]:
-    bus = Bus(settings=settings.model_copy(update={"component": "fake-hub"}), transport=memory)
-    fake = FakeHub(bus=bus)
-    bus.subscribe("#", fake.record, group="fake-hub-log")
-    await bus.start()
-    yield fake
-    await bus.stop()
+WAIT = 20.0  # seconds: generous, for a loaded machine
 
 
 Handler = Callable[[Task], Any]
@@ -105,13 +54,13 @@ async def test_a_task_is_started_progressed_and_completed_with_its_token(
         return TaskResult(results={"found": task.inputs["topic"]}, quality_score=0.9)
 
     async with worker(make_client, research):
-        await hub.assign("t1", token=4)
+        await hub.assign("t1", token=4, inputs={"topic": "auth"})
         await hub.assign("t_other", agent="agent_002")
-        await eventually(lambda: bool(hub.reports("TASK_COMPLETED")), what="completion")
+        await hub.wait_for("TASK_COMPLETED", timeout=WAIT)
     task = seen[0]
     assert (task.task_id, task.fencing_token, task.attempt, task.role) == ("t1", 4, 4, "research")
     assert [t.task_id for t in seen] == ["t1"]  # another agent's task is not ours
-    kinds = [e.event_type for e in hub.events if e.source != "fake-hub" and "task_id" in e.data]
+    kinds = [e.event_type for e in hub.reports() if "task_id" in e.data]
     assert kinds == ["TASK_STARTED", "PHASE_PROGRESS", "PHASE_PROGRESS", "TASK_COMPLETED"]
     progress = hub.reports("PHASE_PROGRESS")
     assert [p.data["progress_percentage"] for p in progress] == [50, 100]
@@ -121,8 +70,7 @@ async def test_a_task_is_started_progressed_and_completed_with_its_token(
     assert done.data["results"] == {"found": "auth"}
     assert done.data["quality_score"] == 0.9
     assert done.data["agent_id"] == AGENT
-    assert all(e.data["fencing_token"] == 4 for e in hub.events if e.data.get("task_id") == "t1"
-               and e.source != "fake-hub")  # fmt: skip
+    assert all(e.data["fencing_token"] == 4 for e in hub.reports(task_id="t1"))
     assert not done.findings  # every registered field is there
     assert not agent_tasks()
 
@@ -138,7 +86,7 @@ async def test_a_handler_error_is_reported_as_the_task_failure(
 
     async with worker(make_client, broken):
         await hub.assign("t1", token=2)
-        await eventually(lambda: bool(hub.reports("TASK_FAILED")), what="failure")
+        await hub.wait_for("TASK_FAILED", timeout=WAIT)
     failed = hub.reports("TASK_FAILED")[0].data
     assert failed["failure_reason"] == "ValueError: tool crashed"
     assert (failed["retry_count"], failed["fencing_token"]) == (1, 2)
@@ -146,8 +94,8 @@ async def test_a_handler_error_is_reported_as_the_task_failure(
 
     async with worker(make_client, wrong):
         await hub.assign("t2")
-        await eventually(lambda: bool(hub.reports("TASK_FAILED", "t2")), what="failure")
-    assert "not a mapping" in hub.reports("TASK_FAILED", "t2")[0].data["failure_reason"]
+        await hub.wait_for("TASK_FAILED", task_id="t2", timeout=WAIT)
+    assert "not a mapping" in hub.reports("TASK_FAILED", task_id="t2")[0].data["failure_reason"]
 
 
 @pytest.mark.parametrize(
@@ -217,8 +165,8 @@ async def test_a_superseded_assignments_late_report_leaves_the_task_to_its_holde
         await eventually(lambda: len(agent.running_tasks) == 2, what="t2 accepted")
         assert [t.task_id for t in agent.running_tasks] == ["t1", "t2"]
         release.set()
-        await eventually(lambda: len(hub.reports("TASK_COMPLETED")) == 2, what="both done")
-    done = hub.reports("TASK_COMPLETED", "t1")
+        await hub.wait_for("TASK_COMPLETED", count=2, timeout=WAIT)
+    done = hub.reports("TASK_COMPLETED", task_id="t1")
     assert [(d.data["agent_id"], d.data["fencing_token"]) for d in done] == [("agent_002", 2)]
 
 
@@ -235,9 +183,9 @@ async def test_reports_carry_the_assignments_trace_context(
         return {}
 
     async with worker(make_client, handler):
-        await hub.assign("t1", extra_headers=((H.TRACEPARENT, traceparent),))
-        await eventually(lambda: bool(hub.reports("TASK_COMPLETED")), what="completion")
-    reports = [e for e in hub.events if e.source != "fake-hub" and "task_id" in e.data]
+        await hub.assign("t1", headers=((H.TRACEPARENT, traceparent),))
+        await hub.wait_for("TASK_COMPLETED", timeout=WAIT)
+    reports = [e for e in hub.reports() if "task_id" in e.data]
     assert [e.event_type for e in reports] == ["TASK_STARTED", "PHASE_PROGRESS", "TASK_COMPLETED"]
     carried = [dict(e.extra_headers).get(H.TRACEPARENT, b"").decode() for e in reports]
     assert [c.split("-")[1:2] for c in carried] == [[trace_id]] * 3, carried
@@ -263,7 +211,7 @@ async def test_a_newer_assignment_replaces_the_older_run(
         await hub.assign("t1", token=2)
         await eventually(lambda: tokens == [1, 2], what="second run")
         release.set()
-        await eventually(lambda: bool(hub.reports("TASK_COMPLETED")), what="completion")
+        await hub.wait_for("TASK_COMPLETED", timeout=WAIT)
     done = hub.reports("TASK_COMPLETED")
     assert [d.data["fencing_token"] for d in done] == [2]
 
@@ -287,20 +235,20 @@ async def test_concurrency_is_limited_and_stop_leaves_no_task_behind(
     agent = worker(make_client, handler, concurrency=2)
     await agent.start()
     for n in range(5):
-        await hub.assign(f"t{n}", wf=f"wf_{n}")
+        await hub.assign(f"t{n}", workflow=f"wf_{n}")
     await eventually(lambda: running == 2, what="two running")
     await settle(0.3)
     assert peak == 2
     assert len(agent.running_tasks) == 5  # three wait for a slot
     gate.set()
-    await eventually(lambda: len(hub.reports("TASK_COMPLETED")) == 5, what="all done")
+    await hub.wait_for("TASK_COMPLETED", count=5, timeout=WAIT)
     gate.clear()
-    await hub.assign("t9", wf="wf_9")
+    await hub.assign("t9", workflow="wf_9")
     await eventually(lambda: running == 1, what="one more running")
     await agent.stop()
     await agent.stop()  # idempotent
     assert not agent_tasks()
-    assert not hub.reports("TASK_COMPLETED", "t9")
+    assert not hub.reports("TASK_COMPLETED", task_id="t9")
     assert not agent.client.started  # the worker started its client, so it stopped it
 
 
@@ -311,14 +259,14 @@ async def test_presence_registration_heartbeats_and_shutdown(
         return {}
 
     async with worker(make_client, idle):
-        await eventually(lambda: len(hub.reports("AGENT_HEARTBEAT")) >= 2, what="two heartbeats")
+        await hub.wait_for("AGENT_HEARTBEAT", count=2, timeout=WAIT)
     registered = hub.reports("COMPONENT_REGISTERED")[0]
     assert registered.data["component_registration"]["component_type"] == "agent"
     assert registered.data["component_registration"]["capabilities"] == ["research"]
     beat = hub.reports("AGENT_HEARTBEAT")[0]
     assert (beat.workflow_id, beat.phase, beat.data["agent_id"]) == ("global", AGENT, AGENT)
     assert hub.reports("COMPONENT_HEARTBEAT")[0].data["health_status"]["component_id"] == AGENT
-    await eventually(lambda: bool(hub.reports("SYSTEM_SHUTDOWN")), what="shutdown")
+    await hub.wait_for("SYSTEM_SHUTDOWN", timeout=WAIT)
     # Keyed by the agent: agents' heartbeats spread over partitions (recovery's replicas
     # share them); the monitor's presence events stay system-wide.
     keys = {
@@ -350,7 +298,7 @@ async def test_run_forever_returns_when_stopped(make_client: ClientFactory, hub:
 
     agent = worker(make_client, handler)
     running = asyncio.create_task(agent.run_forever())
-    await eventually(lambda: bool(hub.reports("COMPONENT_REGISTERED")), what="registration")
+    await hub.wait_for("COMPONENT_REGISTERED", timeout=WAIT)
     await agent.stop()
     await asyncio.wait_for(running, 20)
 
@@ -377,7 +325,7 @@ async def test_a_pipeline_reports_its_steps_as_task_progress(
 
     async with worker(make_client, handler):
         await hub.assign("t1")
-        await eventually(lambda: bool(hub.reports("TASK_COMPLETED")), what="completion")
+        await hub.wait_for("TASK_COMPLETED", timeout=WAIT)
     progress = [(p.data["progress_percentage"], p.data["message"])
                 for p in hub.reports("PHASE_PROGRESS")]  # fmt: skip
     assert progress == [
