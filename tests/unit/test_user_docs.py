@@ -85,7 +85,8 @@ def test_the_examples_say_how_to_run_them() -> None:
         lines = [line.strip() for line in doc.splitlines()]
         spans = [s for line in lines for s in re.findall(r"``([^`]+)``", line)]
         assert not [s for s in lines + spans if BARE_COMMAND.search(s)], example
-        assert f".venv/bin/python examples/{example.name}" in doc, example
+        runner = "pytest" if example.name.startswith("test_") else "python"  # a test, or an agent
+        assert f".venv/bin/{runner} examples/{example.name}" in doc, example
 
 
 def command_paths() -> Iterator[list[str]]:
