@@ -78,11 +78,12 @@ class FakeHub(Lifecycle):
 
         Args:
             task_id: The task, unique in its workflow.
-            agent: The agent it goes to.
+            agent: The agent it goes to (``agent_001``, the quickstart's, by default).
             token: Its fencing token; assign the same task again with a larger one to
                 take it from an earlier assignment.
             workflow: The workflow.
-            role: The role it asks for; also its phase unless ``phase`` is given.
+            role: The role it asks for (``research`` by default); also its phase unless
+                ``phase`` is given.
             inputs: Data given with the task.
             description: What to do.
             attempt: Which attempt this is (default: the token).
