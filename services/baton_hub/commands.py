@@ -1,4 +1,4 @@
-"""The hub's commands: their names, and the pure transition each state-changing one applies.
+"""The hub's commands: the pure transition each state-changing one applies.
 
 Reads (``GET_WORKFLOW``, ``LIST_WORKFLOWS``, ``GET_SIGNALS``, ``GET_CONTEXT``) and
 ``CREATE_WORKFLOW`` are answered by :meth:`baton_hub.handlers.HubHandlers.command` itself;
@@ -9,43 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from baton.errors import BadInputError
+from baton.protocol.commands import HubCommand
 from baton.protocol.invalid import bad_input
 from baton_hub import workflow as wf
 from baton_hub.recovery import RecoveryAction, recover_task, restore
 from baton_hub.state import AgentAssignment, WorkflowState
 
-__all__ = ["HubCommand", "Op", "need", "operation"]
+__all__ = ["Op", "need", "operation"]
 
 Op = Callable[[WorkflowState], wf.Outcome]
 """A state change: the state in, the new state and its events out."""
-
-
-class HubCommand(StrEnum):
-    """Request types the hub answers on its commands topic."""
-
-    CREATE_WORKFLOW = "CREATE_WORKFLOW"
-    START_PHASE = "START_PHASE"
-    ASSIGN_AGENTS = "ASSIGN_AGENTS"
-    PAUSE = "PAUSE_WORKFLOW"
-    RESUME = "RESUME_WORKFLOW"
-    CANCEL = "CANCEL_WORKFLOW"
-    GET = "GET_WORKFLOW"
-    LIST = "LIST_WORKFLOWS"
-    SIGNAL = "SEND_SIGNAL"
-    SIGNALS = "GET_SIGNALS"
-    UPDATE_CONTEXT = "UPDATE_CONTEXT"
-    GET_CONTEXT = "GET_CONTEXT"
-    QUALITY_SCORE = "REPORT_QUALITY_SCORE"
-    SATISFY_DEPENDENCY = "SATISFY_DEPENDENCY"
-    CHECKPOINT = "CHECKPOINT_WORKFLOW"
-    RECOVER_TASK = "RECOVER_TASK"
-    RESTORE_CHECKPOINT = "RESTORE_CHECKPOINT"
 
 
 _ASSIGNMENTS: TypeAdapter[list[AgentAssignment]] = TypeAdapter(list[AgentAssignment])

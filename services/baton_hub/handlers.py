@@ -21,11 +21,12 @@ from baton.bus import Bus
 from baton.bus.tracecontext import current_trace, trace_for
 from baton.db import Database
 from baton.errors import BadInputError, BatonError, HandlerError, RequestTimeoutError
+from baton.protocol.commands import HubCommand, ResourceCommand, command_of
 from baton.protocol.event import Event
 from baton.protocol.invalid import bad_input
 from baton.runtime import Outbox
 from baton_hub import workflow as wf
-from baton_hub.commands import HubCommand, Op, need, operation
+from baton_hub.commands import Op, need, operation
 from baton_hub.config import HubConfig
 from baton_hub.definition import WorkflowDefinition
 from baton_hub.errors import UnknownItemError
@@ -34,7 +35,7 @@ from baton_hub.recovery import checkpoint_requests
 from baton_hub.state import WorkflowState
 from baton_hub.store import WorkflowStore
 
-__all__ = ["HubCommand", "HubHandlers", "allocation_request_id"]
+__all__ = ["HubHandlers", "allocation_request_id"]
 
 log = logging.getLogger("baton.hub")
 
@@ -145,15 +146,7 @@ class HubHandlers:
 
     async def command(self, conn: Any, request: Event) -> dict[str, Any]:
         """Apply one request inside ``conn`` (the durable responder's transaction)."""
-        try:
-            kind = HubCommand(request.event_type)
-        except ValueError:
-            raise HandlerError(
-                f"unknown hub command {request.event_type}; known: "
-                f"{', '.join(c.value for c in HubCommand)}",
-                retriable=False,
-                part="event_type",
-            ) from None
+        kind = command_of(HubCommand, service="hub", event_type=request.event_type)
         data, wid, now = request.data, request.workflow_id, _now()
         if kind is HubCommand.CREATE_WORKFLOW:
             given = data.get("definition", data)
@@ -260,7 +253,7 @@ class HubHandlers:
         fields = state.definition.to_allocation_request_fields()
         priority = fields.pop("priority")
         request = Event(
-            event_type="ALLOCATE",
+            event_type=ResourceCommand.ALLOCATE,
             workflow_id=state.workflow_id,
             phase=state.phase_name,
             data={

@@ -26,6 +26,7 @@ from prometheus_client.core import Metric
 
 from baton.bus import StartAt
 from baton.errors import BatonError, HandlerError
+from baton.protocol.commands import MonitorCommand, dispatch
 from baton.protocol.event import Event
 from baton.runtime import READ_MODEL_GATHER_MS, Loop, Service
 from baton_monitor import gauges, streamviews
@@ -171,25 +172,30 @@ class MonitorService(Service):
             await self.streams.stop()
 
     async def answer(self, request: Event) -> dict[str, Any]:
-        """Kafka requests for the CLI: MONITOR_REPORT (optionally one workflow), MONITOR_HEALTH."""
-        if request.event_type == "MONITOR_REPORT":
-            workflow_id = request.data.get("workflow_id")
-            try:
-                return await self._report(workflow_id)
-            except KeyError:
-                raise HandlerError(
-                    f"no metrics for workflow {workflow_id}",
-                    retriable=False,
-                    workflow_id=workflow_id,
-                ) from None
-        if request.event_type == "MONITOR_HEALTH":
-            return await self.model.health()
-        if request.event_type == "MONITOR_WINDOWS":
-            return await self._windows()
-        raise HandlerError(
-            f"unknown monitor request {request.event_type}; known: MONITOR_REPORT, MONITOR_HEALTH",
-            retriable=False,
+        """Kafka requests for the CLI: the report (optionally of one workflow), component
+        health, the current windows."""
+        handler = dispatch(
+            {
+                MonitorCommand.REPORT: self._report_request,
+                MonitorCommand.HEALTH: lambda _: self.model.health(),
+                MonitorCommand.WINDOWS: lambda _: self._windows(),
+            },
+            kind=MonitorCommand,
+            service="monitor",
+            event_type=request.event_type,
         )
+        return await handler(request)
+
+    async def _report_request(self, request: Event) -> dict[str, Any]:
+        workflow_id = request.data.get("workflow_id")
+        try:
+            return await self._report(workflow_id)
+        except KeyError:
+            raise HandlerError(
+                f"no metrics for workflow {workflow_id}",
+                retriable=False,
+                workflow_id=workflow_id,
+            ) from None
 
     async def _report(self, workflow_id: str | None) -> dict[str, Any]:
         """One workflow's whole-life figures (kept across restarts in PostgreSQL), or the

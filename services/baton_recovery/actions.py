@@ -19,6 +19,7 @@ from baton.bus import Bus
 from baton.bus.tracecontext import trace_headers
 from baton.db import Database
 from baton.errors import BatonError, HandlerError, RemoteError, RequestTimeoutError
+from baton.protocol.commands import HubCommand, RecoveryCommand
 from baton.protocol.event import Event
 from baton.protocol.messages.base import utc_now
 from baton_recovery.config import RecoveryConfig
@@ -91,7 +92,7 @@ class Actions:
         trace = trace_headers(request.get(TRACE_CONTEXT) or {})
         data = {k: v for k, v in request.items() if k not in {"command", TRACE_CONTEXT}}
         try:
-            if command == "RESTORE":
+            if command == RecoveryCommand.RESTORE:
                 return await self.restore(
                     workflow_id=workflow_id,
                     checkpoint_id=str(data["checkpoint_id"]),
@@ -146,7 +147,7 @@ class Actions:
             state = await self.store.state_at(conn, checkpoint_id)
         reply = await self.bus.request(
             Event(
-                event_type="RESTORE_CHECKPOINT",
+                event_type=HubCommand.RESTORE_CHECKPOINT,
                 workflow_id=workflow_id,
                 phase="recovery",
                 data={"checkpoint_id": checkpoint_id, "snapshot": state},
@@ -167,15 +168,15 @@ class Actions:
 
 def request_for(decision: Decision, *, task_id: str, agent: str | None) -> dict[str, Any]:
     if decision.kind == "restore" and decision.checkpoint_id is not None:
-        return {"command": "RESTORE", "checkpoint_id": decision.checkpoint_id}
+        return {"command": RecoveryCommand.RESTORE, "checkpoint_id": decision.checkpoint_id}
     if decision.kind == "escalate":
-        return {"command": "PAUSE_WORKFLOW", "reason": f"escalation: {decision.reason}"}
+        return {"command": HubCommand.PAUSE, "reason": f"escalation: {decision.reason}"}
     action = decision.kind if decision.kind in ("retry", "reassign", "skip") else "fail"
     avoid = list(decision.avoid_agents)
     if action == "reassign" and agent is not None and agent not in avoid:
         avoid.append(agent)
     return {
-        "command": "RECOVER_TASK",
+        "command": HubCommand.RECOVER_TASK,
         "task_id": task_id,
         "action": action,
         "avoid_agents": avoid,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from baton.errors import BadInputError, HandlerError
+from baton.errors import BadInputError
+from baton.protocol.commands import RecoveryCommand, dispatch
 from baton.protocol.event import Event
 from baton.runtime import Loop, PruneRule, RetentionConfig, Service
 from baton_recovery.config import RecoveryConfig
@@ -59,40 +60,50 @@ class RecoveryService(Service):
         await self.handlers.load()
 
     async def answer(self, request: Event) -> dict[str, Any]:
-        """CLI requests: LIST_CHECKPOINTS, ANALYZE_FAILURE, RESTORE (all for one workflow)."""
-        wid, handlers = request.workflow_id, self.handlers
-        if request.event_type == "LIST_CHECKPOINTS":
-            async with self.db.connection() as conn:
-                rows = await handlers.store.checkpoints(conn, wid)
-            return {"workflow_id": wid, "checkpoints": [r.to_dict() for r in rows]}
-        if request.event_type == "ANALYZE_FAILURE":
-            async with self.db.connection() as conn:
-                reports = await handlers.store.reports(conn, wid)
-                pending = await handlers.store.pending_actions(conn, wid)
-                latest = await handlers.store.latest(conn, wid)
-            return {
-                "workflow_id": wid,
-                "reports": reports,
-                "pending_actions": pending,
-                "latest_checkpoint": None if latest is None else latest.to_dict(),
-                "open_breakers": await handlers.watchdog.open_breakers(now=request.timestamp),
-            }
-        if request.event_type == "RESTORE":
-            checkpoint_id = request.data.get("checkpoint_id")
-            if not isinstance(checkpoint_id, str) or not checkpoint_id:
-                raise BadInputError("data.checkpoint_id is required", field="data.checkpoint_id")
-            # A request id of its own (derived, so a retried CLI request restores once):
-            # the hub's reply must not answer the CLI's request.
-            return await handlers.actions.restore(
-                workflow_id=wid,
-                checkpoint_id=checkpoint_id,
-                request_id=f"{request.request_id}.restore" if request.request_id else None,
-            )
-        raise HandlerError(
-            f"unknown recovery request {request.event_type}; known: LIST_CHECKPOINTS, "
-            "ANALYZE_FAILURE, RESTORE",
-            retriable=False,
-            part="event_type",
+        """CLI requests, all for one workflow: its checkpoints, its failure analysis, a
+        restore."""
+        handler = dispatch(
+            {
+                RecoveryCommand.LIST_CHECKPOINTS: self._checkpoints,
+                RecoveryCommand.ANALYZE_FAILURE: self._analysis,
+                RecoveryCommand.RESTORE: self._restore,
+            },
+            kind=RecoveryCommand,
+            service="recovery",
+            event_type=request.event_type,
+        )
+        return await handler(request)
+
+    async def _checkpoints(self, request: Event) -> dict[str, Any]:
+        wid = request.workflow_id
+        async with self.db.connection() as conn:
+            rows = await self.handlers.store.checkpoints(conn, wid)
+        return {"workflow_id": wid, "checkpoints": [r.to_dict() for r in rows]}
+
+    async def _analysis(self, request: Event) -> dict[str, Any]:
+        wid, store = request.workflow_id, self.handlers.store
+        async with self.db.connection() as conn:
+            reports = await store.reports(conn, wid)
+            pending = await store.pending_actions(conn, wid)
+            latest = await store.latest(conn, wid)
+        return {
+            "workflow_id": wid,
+            "reports": reports,
+            "pending_actions": pending,
+            "latest_checkpoint": None if latest is None else latest.to_dict(),
+            "open_breakers": await self.handlers.watchdog.open_breakers(now=request.timestamp),
+        }
+
+    async def _restore(self, request: Event) -> dict[str, Any]:
+        checkpoint_id = request.data.get("checkpoint_id")
+        if not isinstance(checkpoint_id, str) or not checkpoint_id:
+            raise BadInputError("data.checkpoint_id is required", field="data.checkpoint_id")
+        # A request id of its own (derived, so a retried CLI request restores once):
+        # the hub's reply must not answer the CLI's request.
+        return await self.handlers.actions.restore(
+            workflow_id=request.workflow_id,
+            checkpoint_id=checkpoint_id,
+            request_id=f"{request.request_id}.restore" if request.request_id else None,
         )
 
     def loops(self) -> dict[str, Loop]:

@@ -25,6 +25,7 @@ from typing import Any
 from baton.bus import Bus
 from baton.bus.tracecontext import trace_headers, trace_of
 from baton.db import Database
+from baton.protocol.commands import HubCommand
 from baton.protocol.event import Event
 from baton.protocol.messages.base import utc_now
 from baton.runtime import Outbox
@@ -246,7 +247,7 @@ class Watchdog:
             workflow_id=task.workflow_id,
             due_at=now,
             request={
-                "command": "RECOVER_TASK",
+                "command": HubCommand.RECOVER_TASK,
                 "task_id": task.task_id,
                 "action": "reassign",
                 "avoid_agents": [task.agent_id] if task.agent_id else [],

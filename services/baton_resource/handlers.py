@@ -26,13 +26,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from baton.bus import Bus
 from baton.bus.tracecontext import current_trace, trace_for
 from baton.db import Database
 from baton.errors import BadInputError, HandlerError
+from baton.protocol.commands import ResourceCommand, dispatch
 from baton.protocol.event import Event
 from baton.protocol.messages import RESOURCE_STATE_EVENT, RESOURCE_STATE_KEY
 from baton.runtime import Outbox, first_time
@@ -54,22 +54,11 @@ from baton_resource.store import Needs, ResourceStore
 from baton_resource.window import NeedsMore, Window
 from baton_resource.writeback import Saved
 
-__all__ = ["ResourceCommand", "ResourceHandlers"]
+__all__ = ["ResourceHandlers"]
 
 _STATUS_LIMIT = 100
 _STATUS_MAX = 1000
 _ATTEMPTS = 16
-
-
-class ResourceCommand(StrEnum):
-    """Request types the resource manager answers."""
-
-    ALLOCATE = "ALLOCATE"
-    RELEASE = "RELEASE"
-    CANCEL_REQUEST = "CANCEL_REQUEST"
-    RENEW = "RENEW"
-    STATUS = "RESOURCE_STATUS"
-    TRANSITION = "TRANSITION"
 
 
 def _now() -> datetime:
@@ -230,58 +219,64 @@ class ResourceHandlers:
 
     async def command(self, conn: Any, request: Event) -> dict[str, Any]:
         """Apply one request inside ``conn`` (the durable responder's transaction)."""
-        try:
-            kind = ResourceCommand(request.event_type)
-        except ValueError:
-            raise HandlerError(
-                f"unknown resource command {request.event_type}; known: "
-                f"{', '.join(c.value for c in ResourceCommand)}",
-                retriable=False,
-                part="event_type",
-            ) from None
+        handler = dispatch(
+            {
+                ResourceCommand.ALLOCATE: self._allocate,
+                ResourceCommand.STATUS: self._status,
+                ResourceCommand.RELEASE: self._release,
+                ResourceCommand.CANCEL_REQUEST: self._cancel_request,
+                ResourceCommand.TRANSITION: self._transition,
+                ResourceCommand.RENEW: self._renew,
+            },
+            kind=ResourceCommand,
+            service="resource",
+            event_type=request.event_type,
+        )
+        return await handler(conn, request)
+
+    async def _release(self, conn: Any, request: Event) -> dict[str, Any]:
         data = request.data
-        if kind is ResourceCommand.ALLOCATE:
-            return await self._allocate(conn, request)
-        if kind is ResourceCommand.STATUS:
-            return await self._status(conn, data)
-        if kind is ResourceCommand.RELEASE:
-            allocation_id, workflow_id = data.get("allocation_id"), data.get("workflow_id")
-            if not allocation_id and not workflow_id:
-                raise BadInputError("give data.allocation_id or data.workflow_id", field="data")
-            reason = str(data.get("reason", "released"))
-            return await self._change(
-                conn,
-                lambda a, now: released(
-                    a.release(
-                        now=now, allocation_id=allocation_id, workflow_id=workflow_id, reason=reason
-                    )
-                ),
-                needs=Needs.serving(allocations=ids(allocation_id), workflows=ids(workflow_id)),
-            )
-        if kind is ResourceCommand.CANCEL_REQUEST:
-            request_id, workflow_id = data.get("request_id"), data.get("workflow_id")
-            return await self._change(
-                conn,
-                lambda a, now: released(
-                    a.cancel_request(now=now, request_id=request_id, workflow_id=workflow_id)
-                ),
-                needs=Needs.serving(requests=ids(request_id), workflows=ids(workflow_id)),
-            )
-        if kind is ResourceCommand.TRANSITION:
-            target = data.get("to_workflow_id")
-            if not isinstance(target, str) or not target:
-                raise BadInputError("data.to_workflow_id is required", field="data.to_workflow_id")
-            source, rid = request.workflow_id, f"{request.request_id or 'transition'}.to"
-            return await self._change(
-                conn,
-                lambda a, now: transition(a, now, source=source, target=target, rid=rid),
-                needs=Needs.serving(requests=(rid,), workflows=(source, target)),
-                requester=target,
-            )
-        allocation_id = str(data.get("allocation_id", ""))
+        allocation_id, workflow_id = data.get("allocation_id"), data.get("workflow_id")
+        if not allocation_id and not workflow_id:
+            raise BadInputError("give data.allocation_id or data.workflow_id", field="data")
+        reason = str(data.get("reason", "released"))
         return await self._change(
             conn,
-            renew(allocation_id, hours=data.get("hours")),
+            lambda a, now: released(
+                a.release(
+                    now=now, allocation_id=allocation_id, workflow_id=workflow_id, reason=reason
+                )
+            ),
+            needs=Needs.serving(allocations=ids(allocation_id), workflows=ids(workflow_id)),
+        )
+
+    async def _cancel_request(self, conn: Any, request: Event) -> dict[str, Any]:
+        request_id, workflow_id = request.data.get("request_id"), request.data.get("workflow_id")
+        return await self._change(
+            conn,
+            lambda a, now: released(
+                a.cancel_request(now=now, request_id=request_id, workflow_id=workflow_id)
+            ),
+            needs=Needs.serving(requests=ids(request_id), workflows=ids(workflow_id)),
+        )
+
+    async def _transition(self, conn: Any, request: Event) -> dict[str, Any]:
+        target = request.data.get("to_workflow_id")
+        if not isinstance(target, str) or not target:
+            raise BadInputError("data.to_workflow_id is required", field="data.to_workflow_id")
+        source, rid = request.workflow_id, f"{request.request_id or 'transition'}.to"
+        return await self._change(
+            conn,
+            lambda a, now: transition(a, now, source=source, target=target, rid=rid),
+            needs=Needs.serving(requests=(rid,), workflows=(source, target)),
+            requester=target,
+        )
+
+    async def _renew(self, conn: Any, request: Event) -> dict[str, Any]:
+        allocation_id = str(request.data.get("allocation_id", ""))
+        return await self._change(
+            conn,
+            renew(allocation_id, hours=request.data.get("hours")),
             needs=Needs(allocations=(allocation_id,)),
         )
 
@@ -295,8 +290,9 @@ class ResourceHandlers:
         )
         return await self._change(conn, allocate(req), needs=needs, requester=req.workflow_id)
 
-    async def _status(self, conn: Any, data: dict[str, Any]) -> dict[str, Any]:
+    async def _status(self, conn: Any, request: Event) -> dict[str, Any]:
         """Pools, a page of allocations, the head of the queue with estimates."""
+        data = request.data
         limit = data.get("limit", _STATUS_LIMIT)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _STATUS_MAX:
             raise BadInputError(f"must be an integer in 1..{_STATUS_MAX}", field="data.limit")

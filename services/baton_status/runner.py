@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from fastapi import APIRouter
 
 from baton.errors import HandlerError
+from baton.protocol.commands import StatusCommand, dispatch
 from baton.protocol.event import Event
 from baton.runtime import READ_MODEL_GATHER_MS, Loop, Service
 from baton_status.api import build_router
@@ -78,32 +79,41 @@ class StatusService(Service):
         await self.changes.stop()
 
     async def answer(self, request: Event) -> dict[str, Any]:
-        """Kafka requests for the CLI: STATUS of one workflow, SYSTEM_OVERVIEW, LIST."""
-        data = request.data
-        if request.event_type == "WORKFLOW_STATUS":
-            found = await self.reader.detail(
-                request.workflow_id,
-                detailed=bool(data.get("detailed", True)),
-                include_dependencies=bool(data.get("include_dependencies", True)),
-            )
-            if found is None:
-                raise HandlerError(
-                    f"no workflow {request.workflow_id}",
-                    retriable=False,
-                    workflow_id=request.workflow_id,
-                )
-            return found.model_dump(mode="json")
-        if request.event_type == "SYSTEM_OVERVIEW":
-            return (await self.reader.overview()).model_dump(mode="json")
-        if request.event_type == "LIST_STATUS":
-            query = ListQuery.model_validate(data)  # refused as bad input when wrong
-            query = query.model_copy(update={"limit": min(query.limit, self.config.list_limit)})
-            return await self.reader.page_data(query)
-        raise HandlerError(
-            f"unknown status request {request.event_type}; known: "
-            "WORKFLOW_STATUS, SYSTEM_OVERVIEW, LIST_STATUS",
-            retriable=False,
+        """Kafka requests for the CLI: one workflow's status, the overview, a listing."""
+        handler = dispatch(
+            {
+                StatusCommand.WORKFLOW: self._workflow,
+                StatusCommand.OVERVIEW: self._overview,
+                StatusCommand.LIST: self._list,
+            },
+            kind=StatusCommand,
+            service="status",
+            event_type=request.event_type,
         )
+        return await handler(request)
+
+    async def _workflow(self, request: Event) -> dict[str, Any]:
+        data = request.data
+        found = await self.reader.detail(
+            request.workflow_id,
+            detailed=bool(data.get("detailed", True)),
+            include_dependencies=bool(data.get("include_dependencies", True)),
+        )
+        if found is None:
+            raise HandlerError(
+                f"no workflow {request.workflow_id}",
+                retriable=False,
+                workflow_id=request.workflow_id,
+            )
+        return found.model_dump(mode="json")
+
+    async def _overview(self, request: Event) -> dict[str, Any]:
+        return (await self.reader.overview()).model_dump(mode="json")
+
+    async def _list(self, request: Event) -> dict[str, Any]:
+        query = ListQuery.model_validate(request.data)  # refused as bad input when wrong
+        query = query.model_copy(update={"limit": min(query.limit, self.config.list_limit)})
+        return await self.reader.page_data(query)
 
     def router(self) -> APIRouter:
         return build_router(

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from baton.bus.transport import Transport, TransportConsumer
 from baton.errors import BatonError, DependencyUnavailableError, ErrorReply, ProtocolError
+from baton.protocol.commands import reply_type
 from baton.protocol.event import Event, decode_record
 from baton.protocol.headers import H, get_header
 from baton.protocol.invalid import bad_input
@@ -196,7 +197,7 @@ async def answer(request: Event, responder: Responder) -> Event:
         reply = result
     else:
         reply = Event(
-            event_type=f"{request.event_type}_REPLY",
+            event_type=reply_type(request.event_type),
             workflow_id=request.workflow_id,
             phase=request.phase,
             data=result,

@@ -21,6 +21,7 @@ from baton.cli.jsonin import json_arg, json_object
 from baton.cli.progress import bars
 from baton.cli.remote import Session, remote
 from baton.errors import ProtocolError, RemoteError
+from baton.protocol.commands import RecoveryCommand, StatusCommand
 from baton.protocol.fields import TERMINAL_STATUSES
 
 __all__ = ["app"]
@@ -34,7 +35,7 @@ _TERMINAL = TERMINAL_STATUSES
 
 async def _overview(s: Session) -> dict[str, Any]:
     return await s.ask(
-        service="status", event_type="SYSTEM_OVERVIEW", workflow_id="global", data={}
+        service="status", event_type=StatusCommand.OVERVIEW, workflow_id="global", data={}
     )
 
 
@@ -107,7 +108,7 @@ def track(
         data: dict[str, Any] = {"workflow_ids": wanted, "limit": max(1, len(wanted))}
         while True:  # the service returns at most its list limit a page
             listed = await s.ask(
-                service="status", event_type="LIST_STATUS", workflow_id="global", data=data
+                service="status", event_type=StatusCommand.LIST, workflow_id="global", data=data
             )
             by_id.update((w["workflow_id"], w) for w in listed["workflows"])
             if not listed.get("next_cursor"):
@@ -177,12 +178,15 @@ def recovery_analysis(
 
     async def work(s: Session) -> dict[str, Any]:
         analysis = await s.ask(
-            service="recovery", event_type="ANALYZE_FAILURE", workflow_id=workflow_id, data={}
+            service="recovery",
+            event_type=RecoveryCommand.ANALYZE_FAILURE,
+            workflow_id=workflow_id,
+            data={},
         )
         try:
             status = await s.ask(
                 service="status",
-                event_type="WORKFLOW_STATUS",
+                event_type=StatusCommand.WORKFLOW,
                 workflow_id=workflow_id,
                 data={"detailed": True},
             )

@@ -11,6 +11,7 @@ from baton.cli.common import EXIT_CODES_HELP, fail, unknown_helper
 from baton.cli.jsonin import is_json_arg, json_arg, json_object
 from baton.cli.remote import call
 from baton.errors import ProtocolError
+from baton.protocol.commands import HubCommand, RecoveryCommand
 
 USAGE = """Forms (JSON arguments may be '-' for stdin, or the helper request envelope):
 
@@ -51,8 +52,8 @@ USAGE = """Forms (JSON arguments may be '-' for stdin, or the helper request env
 
 HELP = f"Drive the coordination hub (its helper command). {EXIT_CODES_HELP}\n\n{USAGE}"
 
-_LIFECYCLE = {"pause": "PAUSE_WORKFLOW", "resume": "RESUME_WORKFLOW", "cancel": "CANCEL_WORKFLOW"}
-_NO_ARGS = {"status": "GET_WORKFLOW", "signals": "GET_SIGNALS"}
+_LIFECYCLE = {"pause": HubCommand.PAUSE, "resume": HubCommand.RESUME, "cancel": HubCommand.CANCEL}
+_NO_ARGS = {"status": HubCommand.GET, "signals": HubCommand.SIGNALS}
 
 
 def coordination_hub(
@@ -76,7 +77,7 @@ def coordination_hub(
         raise typer.Exit(2)
     head, rest = args[0], args[1:]
     if head == "list" and not rest:
-        _send("LIST_WORKFLOWS", "global", {}, timeout)
+        _send(HubCommand.LIST, "global", {}, timeout)
     elif head == "create-workflow" and len(rest) == 1:
         text = rest[0]
         if is_json_arg(text):
@@ -106,30 +107,36 @@ def _workflow_operation(
         _create(definition, timeout=timeout, wait=not no_wait, request_id=request_id)
     elif op == "start-phase" and one:
         phase: int | str = int(rest[0]) if rest[0].isdigit() else rest[0]
-        _send("START_PHASE", workflow_id, {"phase": phase}, timeout)
+        _send(HubCommand.START_PHASE, workflow_id, {"phase": phase}, timeout)
     elif op == "assign-agents" and one:
         got = json_arg(rest[0], what="assignments")
         if not isinstance(got.value, list):
             raise fail(ProtocolError("must be a JSON list", part="assignments"))
-        _send("ASSIGN_AGENTS", workflow_id, {"assignments": got.value}, timeout, got.request_id)
+        _send(
+            HubCommand.ASSIGN_AGENTS,
+            workflow_id,
+            {"assignments": got.value},
+            timeout,
+            got.request_id,
+        )
     elif op in _LIFECYCLE and len(rest) <= 1:
         _send(_LIFECYCLE[op], workflow_id, {"reason": rest[0]} if rest else {}, timeout)
     elif op in _NO_ARGS and not rest:
         _send(_NO_ARGS[op], workflow_id, {}, timeout)
     elif op in ("signal", "context") and one:
         data, request_id = json_object(rest[0], what=op)
-        kind = "SEND_SIGNAL" if op == "signal" else "UPDATE_CONTEXT"
+        kind = HubCommand.SIGNAL if op == "signal" else HubCommand.UPDATE_CONTEXT
         _send(kind, workflow_id, data, timeout, request_id)
     elif op == "quality-score" and len(rest) == 2:
         try:
             score = float(rest[1])
         except ValueError:
             raise fail(ProtocolError("SCORE must be a number", part="score")) from None
-        _send("REPORT_QUALITY_SCORE", workflow_id, {"task_id": rest[0], "score": score}, timeout)
+        _send(HubCommand.QUALITY_SCORE, workflow_id, {"task_id": rest[0], "score": score}, timeout)
     elif op == "satisfy" and one:
-        _send("SATISFY_DEPENDENCY", workflow_id, {"dependency": rest[0]}, timeout)
+        _send(HubCommand.SATISFY_DEPENDENCY, workflow_id, {"dependency": rest[0]}, timeout)
     elif op == "checkpoint" and one:
-        _send("CHECKPOINT_WORKFLOW", workflow_id, {"label": rest[0]}, timeout)
+        _send(HubCommand.CHECKPOINT, workflow_id, {"label": rest[0]}, timeout)
     elif op == "recovery-mode" and len(rest) <= 1:
         spec, request_id = json_object(rest[0] if rest else "{}", what="recovery_mode")
         hub_ops.recovery_mode(workflow_id, spec, timeout=timeout, request_id=request_id)
@@ -138,7 +145,7 @@ def _workflow_operation(
         data, request_id = json_object(rest[0], what="restore")
         call(
             service="recovery",
-            event_type="RESTORE",
+            event_type=RecoveryCommand.RESTORE,
             workflow_id=workflow_id,
             data=data,
             timeout=timeout,
@@ -194,7 +201,7 @@ def _create(
     hub_ops.check_definition(definition)
     call(
         service="hub",
-        event_type="CREATE_WORKFLOW",
+        event_type=HubCommand.CREATE_WORKFLOW,
         workflow_id=workflow_id,
         data={"definition": definition},
         timeout=timeout,

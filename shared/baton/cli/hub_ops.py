@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from baton.cli.common import fail
 from baton.cli.remote import Session, remote
 from baton.errors import ProtocolError
+from baton.protocol.commands import HubCommand, RecoveryCommand
 from baton.protocol.event import Event
 from baton.protocol.invalid import bad_input
 from baton.protocol.messages.base import Identifier, Priority
@@ -64,7 +65,7 @@ async def wait_scheduled(s: Session, reply: dict[str, Any]) -> dict[str, Any]:
     workflow_id = reply["workflow_id"]
     while s.remaining() > 0.5:
         got = await s.ask(
-            service="hub", event_type="GET_WORKFLOW", workflow_id=workflow_id, data={}
+            service="hub", event_type=HubCommand.GET, workflow_id=workflow_id, data={}
         )
         state = got["workflow"]
         if state["status"] != "CREATED":
@@ -124,21 +125,24 @@ def recovery_mode(
 
     async def work(s: Session) -> dict[str, Any]:
         state = (
-            await s.ask(service="hub", event_type="GET_WORKFLOW", workflow_id=workflow_id, data={})
+            await s.ask(service="hub", event_type=HubCommand.GET, workflow_id=workflow_id, data={})
         )["workflow"]
         paused = False
         status = state["status"]
         if status in _ACTIVE:
             reply = await s.ask(
                 service="hub",
-                event_type="PAUSE_WORKFLOW",
+                event_type=HubCommand.PAUSE,
                 workflow_id=workflow_id,
                 data={"reason": f"recovery mode: {strategy}"},
                 request_id=request_id,
             )
             status, paused = reply["status"], True
         listed = await s.ask(
-            service="recovery", event_type="LIST_CHECKPOINTS", workflow_id=workflow_id, data={}
+            service="recovery",
+            event_type=RecoveryCommand.LIST_CHECKPOINTS,
+            workflow_id=workflow_id,
+            data={},
         )
         checkpoints = sorted(
             listed["checkpoints"], key=lambda c: (c["state_version"], c["created_at"]), reverse=True

@@ -13,6 +13,7 @@ from baton.cli.analyses import allocation_efficiency, recovery_summary
 from baton.cli.common import helper_app
 from baton.cli.remote import Session, call, remote
 from baton.errors import RemoteError
+from baton.protocol.commands import MonitorCommand, RecoveryCommand, StatusCommand
 
 app = helper_app(help="Metrics, component health, efficiency and benchmarks.")
 
@@ -33,7 +34,7 @@ def report(
     ``performance-monitor WF --track-state``)."""
     call(
         service="monitor",
-        event_type="MONITOR_REPORT",
+        event_type=MonitorCommand.REPORT,
         workflow_id=workflow or "global",
         data={"workflow_id": workflow} if workflow else {},
         timeout=timeout,
@@ -45,7 +46,7 @@ def health(as_json: JsonFlag = True, timeout: Timeout = 30.0) -> None:
     """Health of every component (healthy|degraded|unhealthy|unknown) with dependencies."""
     call(
         service="monitor",
-        event_type="MONITOR_HEALTH",
+        event_type=MonitorCommand.HEALTH,
         workflow_id="global",
         data={},
         timeout=timeout,
@@ -56,7 +57,7 @@ async def _workflow_metrics(s: Session, workflow_id: str) -> dict[str, Any] | No
     try:
         return await s.ask(
             service="monitor",
-            event_type="MONITOR_REPORT",
+            event_type=MonitorCommand.REPORT,
             workflow_id=workflow_id,
             data={"workflow_id": workflow_id},
         )
@@ -72,7 +73,7 @@ def efficiency(workflow_id: Workflow, timeout: Timeout = 30.0) -> None:
     async def work(s: Session) -> dict[str, Any]:
         status = await s.ask(
             service="status",
-            event_type="WORKFLOW_STATUS",
+            event_type=StatusCommand.WORKFLOW,
             workflow_id=workflow_id,
             data={"detailed": True},
         )
@@ -90,12 +91,15 @@ def recovery_success(workflow_id: Workflow, timeout: Timeout = 30.0) -> None:
     async def work(s: Session) -> dict[str, Any]:
         status = await s.ask(
             service="status",
-            event_type="WORKFLOW_STATUS",
+            event_type=StatusCommand.WORKFLOW,
             workflow_id=workflow_id,
             data={"detailed": True},
         )
         analysis = await s.ask(
-            service="recovery", event_type="ANALYZE_FAILURE", workflow_id=workflow_id, data={}
+            service="recovery",
+            event_type=RecoveryCommand.ANALYZE_FAILURE,
+            workflow_id=workflow_id,
+            data={},
         )
         result = recovery_summary(status=status, analysis=analysis)
         metrics = await _workflow_metrics(s, workflow_id)

@@ -13,6 +13,7 @@ import typer
 from baton.cli.common import helper_app
 from baton.cli.jsonin import json_object
 from baton.cli.remote import Session, call, remote
+from baton.protocol.commands import RecoveryCommand
 
 app = helper_app(help="Checkpoints, failure analysis, restore and the fault suite.")
 
@@ -37,7 +38,10 @@ def analyze_failure(
 
     async def work(s: Session) -> dict[str, Any]:
         got = await s.ask(
-            service="recovery", event_type="ANALYZE_FAILURE", workflow_id=workflow_id, data={}
+            service="recovery",
+            event_type=RecoveryCommand.ANALYZE_FAILURE,
+            workflow_id=workflow_id,
+            data={},
         )
         return {**got, "context": data} if data else got
 
@@ -49,7 +53,7 @@ def checkpoints(workflow_id: Workflow, timeout: Timeout = 30.0) -> None:
     """Checkpoints of WORKFLOW: type, trigger, version, full or delta, sizes, hash."""
     call(
         service="recovery",
-        event_type="LIST_CHECKPOINTS",
+        event_type=RecoveryCommand.LIST_CHECKPOINTS,
         workflow_id=workflow_id,
         data={},
         timeout=timeout,
@@ -66,7 +70,7 @@ def restore(
     data, request_id = json_object(spec, what="restore")
     call(
         service="recovery",
-        event_type="RESTORE",
+        event_type=RecoveryCommand.RESTORE,
         workflow_id=workflow_id,
         data=data,
         timeout=timeout,

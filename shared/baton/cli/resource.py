@@ -12,6 +12,7 @@ from baton.cli.jsonin import is_json_arg, json_arg, json_object
 from baton.cli.remote import Session, call, remote
 from baton.cli.resource_input import normalise_allocation
 from baton.errors import ProtocolError, RemoteError
+from baton.protocol.commands import HubCommand, ResourceCommand
 from baton.protocol.invalid import bad_input
 from baton.protocol.messages import AllocationRequest
 
@@ -62,7 +63,7 @@ def allocate(
     async def work(s: Session) -> dict[str, Any]:
         reply = await s.ask(
             service="resource",
-            event_type="ALLOCATE",
+            event_type=ResourceCommand.ALLOCATE,
             workflow_id=str(inner["workflow_id"]),
             data={"allocation_request": inner},
             request_id=request_id,
@@ -88,7 +89,7 @@ def status(
         data["after"] = after
     call(
         service="resource",
-        event_type="RESOURCE_STATUS",
+        event_type=ResourceCommand.STATUS,
         workflow_id="global",
         data=data,
         timeout=timeout,
@@ -104,7 +105,7 @@ def release(
     """Release an allocation; queued requests that now fit are granted."""
     call(
         service="resource",
-        event_type="RELEASE",
+        event_type=ResourceCommand.RELEASE,
         workflow_id="global",
         data={"allocation_id": allocation_id, "reason": reason},
         timeout=timeout,
@@ -132,7 +133,7 @@ def transition(
     async def work(s: Session) -> dict[str, Any]:
         reply = await s.ask(
             service="resource",
-            event_type="TRANSITION",
+            event_type=ResourceCommand.TRANSITION,
             workflow_id=from_workflow,
             data={"to_workflow_id": to_workflow},
         )
@@ -145,7 +146,7 @@ def transition(
 
 async def _copy_context(s: Session, source: str, target: str) -> dict[str, Any]:
     try:
-        got = await s.ask(service="hub", event_type="GET_WORKFLOW", workflow_id=source, data={})
+        got = await s.ask(service="hub", event_type=HubCommand.GET, workflow_id=source, data={})
     except RemoteError as exc:  # not a hub workflow (a manual allocation): nothing to copy
         return {"copied": [], "state_version": None, "reason": exc.message}
     state = got["workflow"]
@@ -154,7 +155,7 @@ async def _copy_context(s: Session, source: str, target: str) -> dict[str, Any]:
         return {"copied": [], "state_version": None}
     reply = await s.ask(
         service="hub",
-        event_type="UPDATE_CONTEXT",
+        event_type=HubCommand.UPDATE_CONTEXT,
         workflow_id=target,
         data={"updates": values},
     )
@@ -184,7 +185,7 @@ def handle_failure(
         )
     call(
         service="resource",
-        event_type="RELEASE",
+        event_type=ResourceCommand.RELEASE,
         workflow_id=workflow_id,
         data={"workflow_id": workflow_id, "reason": f"failure of {component} ({strategy})"},
         timeout=timeout,

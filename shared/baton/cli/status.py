@@ -15,6 +15,7 @@ from baton.cli.progress import bars
 from baton.cli.remote import Session, remote
 from baton.cli.subscribe import parse_kinds, subscribe
 from baton.errors import ProtocolError
+from baton.protocol.commands import RecoveryCommand, StatusCommand
 from baton.protocol.fields import TERMINAL_STATUSES
 
 __all__ = ["workflow_status"]
@@ -101,7 +102,7 @@ def workflow_status(
 
     async def ask(s: Session) -> dict[str, Any]:
         return await s.ask(
-            service="status", event_type="WORKFLOW_STATUS", workflow_id=workflow_id, data=data
+            service="status", event_type=StatusCommand.WORKFLOW, workflow_id=workflow_id, data=data
         )
 
     async def work(s: Session) -> dict[str, Any]:
@@ -121,7 +122,10 @@ def workflow_status(
                 progress.update(task, completed=state["progress"])
         if recovery_report:
             analysis = await s.ask(
-                service="recovery", event_type="ANALYZE_FAILURE", workflow_id=workflow_id, data={}
+                service="recovery",
+                event_type=RecoveryCommand.ANALYZE_FAILURE,
+                workflow_id=workflow_id,
+                data={},
             )
             report = recovery_summary(status=state, analysis=analysis)
             if lessons_learned_flag:

@@ -8,6 +8,7 @@ from typing import Any
 
 from baton.client.snapshot import TERMINAL_STATUSES, WorkflowSnapshot, snapshot
 from baton.errors import ProtocolError, RequestTimeoutError
+from baton.protocol.commands import HubCommand
 from baton.protocol.event import Event
 
 __all__ = ["WorkflowCalls"]
@@ -37,7 +38,7 @@ class WorkflowCalls:
             raise ProtocolError("the definition needs a workflow_id", part="definition.workflow_id")
         reply = await self.request(
             service="hub",
-            event_type="CREATE_WORKFLOW",
+            event_type=HubCommand.CREATE_WORKFLOW,
             workflow_id=workflow_id,
             data={"definition": dict(definition)},
             timeout=timeout,
@@ -54,7 +55,7 @@ class WorkflowCalls:
         """
         reply = await self.request(
             service="hub",
-            event_type="GET_WORKFLOW",
+            event_type=HubCommand.GET,
             workflow_id=workflow_id,
             data={},
             timeout=timeout,
@@ -75,7 +76,7 @@ class WorkflowCalls:
         """
         reply = await self.request(
             service="hub",
-            event_type="CANCEL_WORKFLOW",
+            event_type=HubCommand.CANCEL,
             workflow_id=workflow_id,
             data={"reason": reason} if reason else {},
             timeout=timeout,

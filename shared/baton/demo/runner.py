@@ -35,6 +35,7 @@ from baton.demo.supervisor import ServiceSupervisor
 from baton.demo.tracker import Tracker
 from baton.errors import BatonError
 from baton.logs import quiet_transient_kafka_errors
+from baton.protocol.commands import HubCommand, RecoveryCommand
 from baton.protocol.event import Event
 from baton.protocol.fields import TERMINAL_STATUSES
 
@@ -317,7 +318,10 @@ class _Scenarios:
                 phases=list(definition["phases"]),
             )
             reply = await self._ask(
-                "hub", "CREATE_WORKFLOW", definition["workflow_id"], {"definition": definition}
+                "hub",
+                HubCommand.CREATE_WORKFLOW,
+                definition["workflow_id"],
+                {"definition": definition},
             )
             self.console.print(f"created {definition['workflow_id']}: {reply.get('status', reply)}")
         if scenario.key == "recovery":
@@ -331,7 +335,7 @@ class _Scenarios:
             timeout=timeout,
             what=f"{workflow_id} to fail",
         )
-        analysis = await self._ask("recovery", "ANALYZE_FAILURE", workflow_id, {})
+        analysis = await self._ask("recovery", RecoveryCommand.ANALYZE_FAILURE, workflow_id, {})
         reports = analysis.get("reports") or []
         if reports:
             report = reports[-1].get("error_report") or {}
@@ -342,7 +346,7 @@ class _Scenarios:
                 f"analyze-failure {workflow_id}: {len(reports)} error report(s); "
                 f"{category}; ranked suggestions {ranked}; last decision {decided}"
             )
-        listed = await self._ask("recovery", "LIST_CHECKPOINTS", workflow_id, {})
+        listed = await self._ask("recovery", RecoveryCommand.LIST_CHECKPOINTS, workflow_id, {})
         phase_done = [
             c for c in listed.get("checkpoints", []) if c.get("checkpoint_type") == "phase_complete"
         ]
@@ -354,7 +358,7 @@ class _Scenarios:
         checkpoint = phase_done[-1]["checkpoint_id"]
         self.workforce.breaking = False  # the "alternative approach" of the recovery scenario
         restored = await self._ask(
-            "recovery", "RESTORE", workflow_id, {"checkpoint_id": checkpoint}
+            "recovery", RecoveryCommand.RESTORE, workflow_id, {"checkpoint_id": checkpoint}
         )
         self.console.print(f"restore {checkpoint}: hash {restored.get('verified_hash')}")
         # FAILED was already seen (it precedes WORKFLOW_RESTORED on the workflow's

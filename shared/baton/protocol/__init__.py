@@ -9,6 +9,7 @@
   its Kafka headers.
 - :mod:`~baton.protocol.messages`: pydantic models of the protocol's messages;
   :mod:`~baton.protocol.schemas` generates their JSON Schemas and the AsyncAPI document.
+- :mod:`~baton.protocol.commands`: the commands each service answers, one enum per service.
 - :mod:`~baton.protocol.duration`: ``"10m"`` ⇄ seconds.
 
 Only the light, hot-path names are re-exported here; import ``messages`` and ``schemas``

@@ -11,7 +11,8 @@ Choices the protocol leaves open:
 - Only the cleanup policy goes into the Kafka bindings; partitions, replication and
   retention are per deployment (``baton topics create``).
 - The registered event types and their required data fields are listed in the extension
-  ``x-baton-event-types`` of the event message.
+  ``x-baton-event-types`` of the event message; the commands a service answers, in the
+  extension ``x-baton-commands`` of its commands channel.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Final
 
 from baton.config import LOCAL_KAFKA_BOOTSTRAP, SERVICES, TopicNames
 from baton.protocol.codec import LINE_PATTERN
+from baton.protocol.commands import COMMANDS, REPLY_SUFFIX
 from baton.protocol.headers import PROTOCOL_VERSION, H
 from baton.protocol.limits import MAX_LINE_BYTES
 from baton.protocol.messages import MESSAGE_MODELS
@@ -150,8 +152,10 @@ def _channels(names: TopicNames) -> dict[str, Any]:
         channels[f"commands{service.capitalize()}"] = _channel(
             names.commands(service),
             f"Requests to the {service} service: event lines with headers baton-request-id, "
-            "baton-correlation-id and baton-reply-to.",
+            "baton-correlation-id and baton-reply-to; the event type names one of its commands "
+            f"(listed in x-baton-commands), the reply's type is the command's with {REPLY_SUFFIX}.",
             ["request", *extra],
+            **{"x-baton-commands": [c.value for c in COMMANDS[service]]},
         )
     return channels
 
