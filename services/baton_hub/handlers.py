@@ -35,7 +35,10 @@ from baton_hub.recovery import checkpoint_requests
 from baton_hub.state import WorkflowState
 from baton_hub.store import WorkflowStore
 
-__all__ = ["HubHandlers", "allocation_request_id"]
+__all__ = ["CREATED", "HubHandlers", "allocation_request_id"]
+
+CREATED = "workflow.*.created"
+"""What :meth:`HubHandlers.on_workflow_created` takes, in a consumer group of its own."""
 
 log = logging.getLogger("baton.hub")
 
@@ -214,7 +217,6 @@ class HubHandlers:
     def subscriptions(self) -> dict[str, Callable[[Event], Awaitable[None]]]:
         """Routing-key pattern → handler, for the hub's consumer group."""
         return {
-            "workflow.*.created": self.on_workflow_created,
             "resource.*.allocated": self.on_resource_allocated,
             "task.*.started": self.on_task_event,
             "task.*.completed": self.on_task_event,
@@ -222,6 +224,17 @@ class HubHandlers:
             "quality.*.score": self.on_quality_score,
             "dependency.*.satisfied": self.on_dependency_satisfied,
         }
+
+    async def on_workflows_created(self, events: list[Event]) -> None:
+        """New workflows of one partition that arrived together, allocated at once: each
+        asks the resource manager and waits for its answer, and they are independent.
+
+        One failing cancels the others; the bus then hands them over one by one, and a
+        repeated allocation request (its id is the workflow's) gets the same answer.
+        """
+        async with asyncio.TaskGroup() as group:
+            for event in events:
+                group.create_task(self.on_workflow_created(event))
 
     async def on_workflow_created(self, event: Event) -> None:
         async with self.db.connection() as conn:
@@ -286,7 +299,9 @@ class HubHandlers:
             return
 
         def apply(s: WorkflowState) -> wf.Outcome:
-            if s.status != "QUEUED":
+            # CREATED too: the allocations group may not have applied the reply yet; then
+            # this event (the same grant) starts the workflow and the reply changes nothing.
+            if s.status not in ("CREATED", "QUEUED"):
                 return s, []
             return wf.on_allocation(
                 s,

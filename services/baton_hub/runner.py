@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from baton.runtime import Loop, PruneRule, RetentionConfig, Service
 from baton_hub.config import HubConfig
-from baton_hub.handlers import HubHandlers
+from baton_hub.handlers import CREATED, HubHandlers
 from baton_hub.retention import hub_rules
 
 __all__ = ["HubService"]
@@ -28,7 +28,7 @@ class HubService(Service):
     )
     dependencies = ("resource-manager",)
     subscriptions = (
-        "workflow.*.created",
+        CREATED,
         "resource.*.allocated",
         "task.#",
         "quality.*.score",
@@ -50,6 +50,14 @@ class HubService(Service):
         )
         self.answer_durably(self.handlers.command)
         self.subscribe_each(self.handlers.subscriptions())
+        # A group of its own: asking the resource manager is a request that waits for its
+        # reply, and in the main group it held every other workflow's events of the batch.
+        self.bus.subscribe_batches(
+            CREATED,
+            self.handlers.on_workflows_created,
+            group=f"{self.group}.allocations",
+            name="allocate",
+        )
 
     def loops(self) -> dict[str, Loop]:
         return {"timeouts": self.handlers.timeouts_loop}
