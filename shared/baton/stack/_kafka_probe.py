@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError
@@ -60,20 +60,13 @@ async def cluster_size(
         max_wait: Seconds to wait for the answer.
         security: How to authenticate; unset, plaintext.
     """
-    options = security.client_options() if security is not None else {}
-    with quiet_aiokafka():
-        client = AIOKafkaClient(
-            bootstrap_servers=bootstrap, request_timeout_ms=int(max_wait * 1000), **options
-        )
+    async with _client(bootstrap=bootstrap, max_wait=max_wait, security=security) as client:
         try:
             async with asyncio.timeout(max_wait):
                 await client.bootstrap()
             return len(client.cluster.brokers())
         except Exception:
             return 0
-        finally:
-            with contextlib.suppress(Exception):
-                await client.close()
 
 
 async def kafka_answers(
@@ -95,11 +88,7 @@ async def group_coordinator_ready(
     waiting here, once the topics exist, lets every service start on a quiet broker. Each
     probe group maps to one partition (Kafka places a group by the hash of its name).
     """
-    options = security.client_options() if security is not None else {}
-    with quiet_aiokafka():
-        client = AIOKafkaClient(
-            bootstrap_servers=bootstrap, request_timeout_ms=int(max_wait * 1000), **options
-        )
+    async with _client(bootstrap=bootstrap, max_wait=max_wait, security=security) as client:
         try:
             async with asyncio.timeout(max_wait):
                 await client.bootstrap()
@@ -110,6 +99,20 @@ async def group_coordinator_ready(
             return True
         except (TimeoutError, KafkaError, OSError):
             return False
+
+
+@contextlib.asynccontextmanager
+async def _client(
+    *, bootstrap: str, max_wait: float, security: KafkaSecurity | None
+) -> AsyncIterator[AIOKafkaClient]:
+    """A bare Kafka client for one probe, its retry noise kept out of the log, closed after."""
+    options = security.client_options() if security is not None else {}
+    with quiet_aiokafka():
+        client = AIOKafkaClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=int(max_wait * 1000), **options
+        )
+        try:
+            yield client
         finally:
             with contextlib.suppress(Exception):
                 await client.close()
