@@ -38,7 +38,14 @@ SERVER_MODULES = (
     "opentelemetry.sdk",
     "opentelemetry.exporter",
 )
-CLIENT_DEPENDENCIES = {"aiokafka", "pydantic", "pydantic-settings", "orjson", "opentelemetry-api"}
+CLIENT_DEPENDENCIES = {
+    "aiokafka",
+    "pydantic",
+    "pydantic-settings",
+    "orjson",
+    "opentelemetry-api",
+    "cryptography",
+}
 
 BLOCKER = textwrap.dedent(
     f"""

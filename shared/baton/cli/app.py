@@ -19,6 +19,7 @@ from baton.cli import (
     dlq,
     events,
     hub,
+    keys,
     monitor,
     partition,
     recovery,
@@ -71,6 +72,7 @@ app.add_typer(topics.app, name="topics")
 app.add_typer(events.app, name="events")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(schemas.app, name="schemas")
+app.add_typer(keys.app, name="keys")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("partition", help=partition.HELP)(partition.partition)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from baton.config.environment import (
     ENV_PREFIX,
@@ -105,14 +105,25 @@ class BatonSettings(SettingsBase):
         kafka_sasl_password: SASL password; or ``BATON_KAFKA_SASL_PASSWORD_FILE`` names a
             mounted file holding it. Never printed.
         kafka_ca_file: PEM file of the CA that signed the broker's certificate.
-        signing_keys: Message signing keys ``id:secret,...``; or ``BATON_SIGNING_KEYS_FILE``
-            names a mounted file. Unset: signing is off. Never printed.
-        signing_key_id: The key this process signs with (optional with one key).
-        signing_strict: Quarantine unsigned events of every type.
+        signing_keys: HMAC message signing keys ``id:secret,...`` (secrets of 32 bytes or
+            more); or ``BATON_SIGNING_KEYS_FILE`` names a mounted file, re-read when it
+            changes. Never printed.
+        signing_private_keys: Ed25519 keys this process signs with: a directory of
+            ``<key id>.key`` PEM files, or one file (``baton keys generate`` makes them).
+            Re-read when they change; the newest version of the publisher signs.
+        signing_public_keys: Ed25519 public keys this process verifies with: a directory
+            of ``<key id>.pub`` files, or one file. Re-read when they change. Unset with
+            the other two: signing is off.
+        signing_key_id: The key, or the publisher whose newest key, this process signs with
+            (optional when the keys held are one publisher's).
+        signing_strict: Quarantine unsigned events of every type. Unset: true once any key
+            is set; ``false`` is for migrating to signing, and logged as a warning.
         signing_strict_types: Quarantine unsigned events of these types.
         signing_publishers: ``TYPE:publisher[|publisher]`` rules: who may publish a type.
         signing_max_age: Most seconds between signing a record and appending it.
         signing_seen_size: Signatures the replay check remembers per process.
+        signing_reload_interval: Seconds between checks of the key files for changes (a
+            record naming a key not held also triggers one, at most once a second).
         partition_router: Consumer group that moves records another client put on the
             wrong partition of the events topic to the right one (the other groups skip
             them and handle the copy). Unset: the hub's group, ``<prefix>.hub``.
@@ -152,13 +163,18 @@ class BatonSettings(SettingsBase):
     kafka_sasl_password: Annotated[SecretStr | None, SECRET] = None
     kafka_ca_file: Path | None = None
     signing_keys: Annotated[SecretStr | None, SECRET] = None
+    signing_private_keys: Path | None = None
+    signing_public_keys: Path | None = None
     signing_key_id: str | None = None
-    signing_strict: bool = False
+    signing_strict: bool | None = None
     signing_strict_types: frozenset[str] = frozenset()
     signing_publishers: tuple[str, ...] = ()
     signing_max_age: float = Field(default=600.0, gt=0, le=7 * 24 * 3600)
     signing_seen_size: int = Field(default=50_000, ge=100, le=10_000_000)
+    signing_reload_interval: float = Field(default=5.0, gt=0, le=3600)
     partition_router: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,249}$")
+
+    _signing_keys_file: Path | None = PrivateAttr(default=None)
 
     _split = field_validator(
         "strict_types",
@@ -203,6 +219,10 @@ class BatonSettings(SettingsBase):
             publishers=self.signing_publishers,
             max_age=self.signing_max_age,
             seen_size=self.signing_seen_size,
+            keys_file=self._signing_keys_file,
+            public_keys=self.signing_public_keys,
+            private_keys=self.signing_private_keys,
+            reload_interval=self.signing_reload_interval,
         )
 
     @property
@@ -228,9 +248,13 @@ class BatonSettings(SettingsBase):
                 secret is given both directly and as a file, or a value is invalid; the
                 message and ``variable`` name it.
         """
-        return read_settings(
+        settings = read_settings(
             cls, env=env, prefix=ENV_PREFIX, overrides=overrides, elsewhere=_read_elsewhere
         )
+        keys_file = env.get("BATON_SIGNING_KEYS_FILE")
+        if keys_file and "signing_keys" not in overrides:
+            settings._signing_keys_file = Path(keys_file)  # re-read when it changes
+        return settings
 
     @property
     def bootstrap(self) -> str:

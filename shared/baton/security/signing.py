@@ -1,4 +1,4 @@
-"""HMAC-SHA256 signatures of Kafka records: what is signed, and the signature headers.
+"""Signatures of Kafka records (Ed25519 or HMAC-SHA256): what is signed, and the headers.
 
 A producer adds four headers to each record it publishes:
 
@@ -8,12 +8,14 @@ A producer adds four headers to each record it publishes:
 - ``baton-nonce``: 16 random hex digits, fresh for every send, so two sends of one event
   (an outbox relay re-sending after a crash, a request sent again) differ and a byte-exact
   copy of a record is recognisable as one (:mod:`baton.security.signing_replay`);
-- ``baton-sig``: lower-case hex HMAC-SHA256 over the canonical content below.
+- ``baton-sig``: lower-case hex signature over the canonical content below: Ed25519 for
+  a key pair, HMAC-SHA256 for a shared secret (:mod:`baton.security.signing_keys`).
 
 The signed content does not depend on the topic, partition or offset, and leaves out the
 headers the bus rewrites on the way (retry and dead-letter bookkeeping, trace context), so
 a retry copy keeps a valid signature. It is, each part length-prefixed (4 bytes, big
-endian; ``0xFFFFFFFF`` for an absent part) after the tag ``baton-sig-v1``: key id, signed-at,
+endian; ``0xFFFFFFFF`` for an absent part) after the tag (``baton-ed25519-v1`` or
+``baton-sig-v1``, so a signature of one kind never passes for the other): key id, signed-at,
 nonce, record key, record value, then the values of :data:`SIGNED_HEADERS` in that order.
 """
 
@@ -27,6 +29,7 @@ from typing import Any, Final
 
 from baton.errors import ProtocolError
 from baton.protocol.headers import H, Headers
+from baton.security.signing_keys import Signer
 
 __all__ = [
     "KEY_ID",
@@ -38,6 +41,7 @@ __all__ = [
     "QuarantineError",
     "add_signature",
     "compute",
+    "signed_content",
 ]
 
 KEY_ID: Final = "baton-key-id"
@@ -61,6 +65,7 @@ SIGNED_HEADERS: Final = (
 makes retry copies: the bus drops ``baton-status`` from those)."""
 
 _TAG: Final = b"baton-sig-v1"
+_ED25519_TAG: Final = b"baton-ed25519-v1"
 _ABSENT: Final = b"\xff\xff\xff\xff"
 
 
@@ -85,6 +90,23 @@ def _part(value: bytes | None) -> bytes:
     return len(value).to_bytes(4, "big") + value
 
 
+def signed_content(
+    *,
+    ed25519: bool,
+    key_id: bytes,
+    signed_at: bytes,
+    nonce: bytes,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Mapping[str, bytes],
+) -> bytes:
+    """The bytes a record's signature covers (module doc)."""
+    parts = [_ED25519_TAG if ed25519 else _TAG]
+    parts += [_part(p) for p in (key_id, signed_at, nonce, key, value)]
+    parts += [_part(headers.get(name)) for name in SIGNED_HEADERS]
+    return b"".join(parts)
+
+
 def compute(
     secret: bytes,
     *,
@@ -95,25 +117,31 @@ def compute(
     value: bytes | None,
     headers: Mapping[str, bytes],
 ) -> bytes:
-    """The hex signature of a record's signed content (module doc)."""
-    parts = [_TAG]
-    parts += [_part(p) for p in (key_id, signed_at, nonce, key, value)]
-    parts += [_part(headers.get(name)) for name in SIGNED_HEADERS]
+    """The hex HMAC-SHA256 signature of a record's signed content (module doc)."""
+    content = signed_content(
+        ed25519=False,
+        key_id=key_id,
+        signed_at=signed_at,
+        nonce=nonce,
+        key=key,
+        value=value,
+        headers=headers,
+    )
     # One-shot digest: the C fast path, about twice as fast as update() per part.
-    return hmac.digest(secret, b"".join(parts), "sha256").hex().encode()
+    return hmac.digest(secret, content, "sha256").hex().encode()
 
 
 def add_signature(
-    headers: Headers, *, secret: bytes, key_id: str, key: bytes | None, value: bytes | None
+    headers: Headers, *, signer: Signer, key: bytes | None, value: bytes | None
 ) -> None:
     """Sign a record: replace any signature headers in ``headers`` with fresh ones."""
     if any(k in SIGNATURE_HEADERS for k, _ in headers):  # a re-sent event's old signature
         headers[:] = [(k, v) for k, v in headers if k not in SIGNATURE_HEADERS]
-    kid = key_id.encode()
+    kid = signer.key_id.encode()
     signed_at = str(time.time_ns() // 1_000_000).encode()
     nonce = os.urandom(8).hex().encode()
-    sig = compute(
-        secret,
+    content = signed_content(
+        ed25519=signer.ed25519,
         key_id=kid,
         signed_at=signed_at,
         nonce=nonce,
@@ -121,4 +149,4 @@ def add_signature(
         value=value,
         headers=dict(headers),
     )
-    headers += [(KEY_ID, kid), (SIGNED_AT, signed_at), (NONCE, nonce), (SIG, sig)]
+    headers += [(KEY_ID, kid), (SIGNED_AT, signed_at), (NONCE, nonce), (SIG, signer.sign(content))]

@@ -1,7 +1,9 @@
 """Message signing as bus middleware: sign what is sent, quarantine what fails verification.
 
-The :class:`~baton.bus.bus.Bus` installs it when ``BATON_SIGNING_KEYS`` is set, so every
-service, the CLI and the client sign and verify without code of their own. Signing needs
+The :class:`~baton.bus.bus.Bus` installs it when any signing key is set
+(:mod:`baton.security.signing_policy`), so every service, the CLI and the client sign and
+verify without code of their own. Keys come from a
+:class:`~baton.security.signing_keys.KeyRing`, re-read when their files change. Signing needs
 the record's key and value, which ``publish_scope`` does not see, so the bus calls
 :meth:`SigningMiddleware.sign` itself right before a record goes to the producer; retry and
 dead-letter copies are sent unchanged (their signature stays the publisher's).
@@ -10,14 +12,14 @@ Verification runs in ``consume_scope``, before the handler: a record that fails 
 :class:`~baton.security.signing.QuarantineError` (not retriable), so the bus puts it in the
 dead-letter topic with ``baton-error-part`` (``header.baton-sig``...) and the reason as the
 message, and the handler never runs. Checks, in order: record limits; signed at all (else
-``unsigned`` when the type is strict, or accepted and counted as ``unsigned_accepted``);
-``unknown key``; ``bad signature``; ``publisher not allowed``; ``too old`` / ``bad time``;
-``replayed`` (:mod:`baton.security.signing_replay`).
+``unsigned`` when the type is strict — every type unless ``BATON_SIGNING_STRICT=false`` —
+or accepted and counted as ``unsigned_accepted``); ``unknown key`` (after re-reading the
+key files, in case the key was just added); ``bad signature``; ``publisher not allowed``;
+``too old`` / ``bad time``; ``replayed`` (:mod:`baton.security.signing_replay`).
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 from collections import Counter
@@ -37,8 +39,9 @@ from baton.security.signing import (
     SIGNED_AT,
     QuarantineError,
     add_signature,
-    compute,
+    signed_content,
 )
+from baton.security.signing_keys import KeyRing
 from baton.security.signing_policy import SigningPolicy
 from baton.security.signing_replay import Position, SeenSet
 
@@ -65,7 +68,19 @@ class SigningMiddleware:
         self.policy = policy
         self.stats: Counter[str] = stats if stats is not None else Counter()
         self.seen = SeenSet(size=policy.seen_size)
-        self._secret = policy.keys[policy.key_id]
+        self.ring = KeyRing(
+            sources=policy.sources,
+            key_id=policy.key_choice,
+            interval=policy.reload_interval,
+            initial=policy.keys,
+        )
+        if not policy.strict:
+            log.warning(
+                "BATON_SIGNING_STRICT=false: unsigned events are accepted except of the "
+                "types in BATON_SIGNING_STRICT_TYPES and BATON_SIGNING_PUBLISHERS"
+            )
+        if policy.key_id is None:
+            log.warning("no signing key held (only public keys): this process signs nothing")
         self._last: tuple[Record, ProtocolError | None] | None = None
         self._lenient_logged: set[str] = set()
 
@@ -80,8 +95,11 @@ class SigningMiddleware:
     # -- publishing ------------------------------------------------------------------------
 
     def sign(self, *, key: bytes | None, value: bytes | None, headers: Headers) -> None:
-        """Add this process's signature to a record about to be sent."""
-        add_signature(headers, secret=self._secret, key_id=self.policy.key_id, key=key, value=value)
+        """Add this process's signature (its newest key's) to a record about to be sent."""
+        signer = self.ring.signer()
+        if signer is None:
+            return
+        add_signature(headers, signer=signer, key=key, value=value)
         self.stats["signed"] += 1
 
     def publish_scope(
@@ -146,14 +164,18 @@ class SigningMiddleware:
             return
         raw_kid = h.get(KEY_ID, b"")
         kid = raw_kid.decode("utf-8", "replace")
-        secret = self.policy.keys.get(kid)
-        if secret is None:
+        keys = self.ring.current()
+        ed25519 = keys.kind(kid)
+        if ed25519 is None and self.ring.refresh():  # a key added a moment ago?
+            keys = self.ring.keys
+            ed25519 = keys.kind(kid)
+        if ed25519 is None:
             raise QuarantineError("unknown key", part=f"header.{KEY_ID}", key_id=kid[:64])
         signed_at, nonce = h.get(SIGNED_AT), h.get(NONCE)
         if signed_at is None or nonce is None or not signed_at.isdigit():
             raise QuarantineError("bad signature", part=f"header.{SIGNED_AT}")
-        expected = compute(
-            secret,
+        content = signed_content(
+            ed25519=ed25519,
             key_id=raw_kid,
             signed_at=signed_at,
             nonce=nonce,
@@ -161,7 +183,7 @@ class SigningMiddleware:
             value=record.value,
             headers=h,
         )
-        if not hmac.compare_digest(expected, sig):
+        if not keys.check(kid, content=content, signature=sig):
             raise QuarantineError("bad signature", part=f"header.{SIG}", key_id=kid)
         if not self.policy.allows(event_type, kid):
             raise QuarantineError(

@@ -153,7 +153,7 @@ def test_publisher_rules_bind_types_to_keys() -> None:
 
 
 def test_strict_types_quarantine_unsigned_events_and_others_are_counted() -> None:
-    signer = middleware(strict_types=("TASK_COMPLETED",))
+    signer = middleware(strict=False, strict_types=("TASK_COMPLETED",))
     assert reason(signer, signed(None)) == "header.baton-sig: unsigned"
     signer.verify(signed(None, "PHASE_PROGRESS:wf_1:impl:{}"), event_type="PHASE_PROGRESS")
     assert signer.stats["unsigned_accepted"] == 1
@@ -165,7 +165,7 @@ def test_strict_mode_and_publisher_rules_make_every_listed_type_strict() -> None
     assert reason(strict, signed(None, "PHASE_PROGRESS:wf_1:p:{}"), "PHASE_PROGRESS").endswith(
         "unsigned"
     )
-    ruled = middleware(publishers=("TASK_COMPLETED:agents",))
+    ruled = middleware(strict=False, publishers=("TASK_COMPLETED:agents",))
     assert reason(ruled, signed(None)) == "header.baton-sig: unsigned"
 
 

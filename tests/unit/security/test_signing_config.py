@@ -11,7 +11,7 @@ from baton.config import BatonSettings
 from baton.errors import ConfigError
 from baton.security.signing_middleware import SigningMiddleware
 
-SECRET = "s3cr3t-" + "x" * 20
+SECRET = "s3cr3t-" + "x" * 26
 
 
 def test_signing_is_off_by_default_and_the_bus_unchanged() -> None:
