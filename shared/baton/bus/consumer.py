@@ -335,6 +335,8 @@ class GroupConsumer:
         is dead-lettered)."""
         bus = self.bus
         try:
+            if record.refused is not None:  # a compression bomb, never inflated
+                raise ProtocolError(record.refused, part="batch")
             event = decode_record(
                 record.value,
                 record.headers,

@@ -21,6 +21,8 @@ from aiokafka import TopicPartition as KafkaTP
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import IllegalStateError, KafkaConnectionError, KafkaError
 
+from baton.bus.inflation import RefusedBatch, fetch_limits, inflated_batch_limit
+from baton.bus.inflation import install as install_inflation_bound
 from baton.bus.transport import Ack, Record, RevokeCallback, TopicPartition
 from baton.config import BatonSettings
 from baton.errors import DependencyUnavailableError, MissingTopicError
@@ -272,7 +274,8 @@ class _KafkaConsumer:
             client_id=client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest" if from_beginning else "latest",
-            max_partition_fetch_bytes=max(2 * settings.max_line_bytes, 1_048_576),
+            # Compressed sizes; what a batch inflates to is bounded by BoundedRecords.
+            **fetch_limits(settings.max_line_bytes),
             # The broker answers a fetch as soon as a record arrives; this is only how long
             # an idle fetch waits for one (2 fetches a second per consumer at the default
             # 500 ms kept an idle service busy). A resumed retry partition waits at most
@@ -292,6 +295,7 @@ class _KafkaConsumer:
             ),
             **self._security.client_options(),
         )
+        install_inflation_bound(limit=inflated_batch_limit(settings.max_line_bytes))
         self._started = False
 
     async def start(self) -> None:
@@ -322,6 +326,10 @@ class _KafkaConsumer:
         return {
             TopicPartition(tp.topic, tp.partition): [
                 Record(r.topic, r.partition, r.offset, r.key, r.value, list(r.headers), r.timestamp)
+                if not isinstance(r.value, RefusedBatch)
+                else Record(
+                    r.topic, r.partition, r.offset, None, None, [], r.timestamp, r.value.reason
+                )
                 for r in records
             ]
             for tp, records in batches.items()

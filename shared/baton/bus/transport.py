@@ -27,7 +27,11 @@ class TopicPartition:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One consumed record, as the broker delivered it."""
+    """One consumed record, as the broker delivered it.
+
+    ``refused`` is set (and ``value`` None) on the record standing for a fetched batch
+    that was refused rather than decompressed (:mod:`baton.bus.inflation`): why.
+    """
 
     topic: str
     partition: int
@@ -36,6 +40,7 @@ class Record:
     value: bytes | None
     headers: Headers
     timestamp_ms: int
+    refused: str | None = None
 
     @property
     def tp(self) -> TopicPartition:
