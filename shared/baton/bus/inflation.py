@@ -97,8 +97,9 @@ def inflate(codec: int, data: memoryview, *, limit: int) -> bytes:
             return _unsnappy(data, limit)
         if codec in (_LZ4, _ZSTD):
             module = cramjam.lz4 if codec == _LZ4 else cramjam.zstd
-            # A small buffer first (most batches fit), the whole bound only if not.
-            for size in sorted({min(limit, max(_FIRST_GUESS, 8 * len(data))), limit}):
+            # Small buffers first (most batches fit), the whole bound only if not.
+            guesses = (min(limit, max(_FIRST_GUESS, r * len(data))) for r in (8, 64))
+            for size in sorted({*guesses, limit}):
                 out = bytearray(size + 1)
                 try:
                     written = module.decompress_into(data, out)
