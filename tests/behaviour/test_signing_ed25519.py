@@ -19,7 +19,7 @@ from baton.bus.transport import Record
 from baton.protocol.event import Event, encode_record
 from baton.protocol.headers import H
 from baton.security.signing import KEY_ID
-from baton.security.signing_keys import generate_key_pair
+from baton.security.signing_key_files import generate_key_pair
 from tests.behaviour.helpers import eventually, settle
 from tests.behaviour.test_signing import dead_letters, reasons
 from tests.conftest import BusFactory

@@ -15,15 +15,14 @@ from typing import Annotated
 import typer
 
 from baton.cli.common import EXIT, HelperGroup, emit
-from baton.security.signing_keys import (
+from baton.security.signing_key_files import (
     PRIVATE_SUFFIX,
     PUBLIC_SUFFIX,
     generate_key_pair,
-    key_version,
     load_public_keys,
-    publisher_of,
     raw_public_key,
 )
+from baton.security.signing_keys import key_version, publisher_of
 
 __all__ = ["app"]
 

@@ -36,7 +36,8 @@ from typing import Final
 
 from pydantic import SecretStr
 
-from baton.security.signing_keys import KEY_ID, KeySet, KeySources, publisher_of
+from baton.security.signing_key_files import KEY_ID
+from baton.security.signing_keys import KeySet, KeySources, publisher_of
 
 __all__ = ["MIN_SECRET_BYTES", "SigningPolicy", "parse_keys", "parse_publishers", "publisher_of"]
 

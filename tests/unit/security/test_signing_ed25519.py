@@ -14,12 +14,8 @@ from pydantic import SecretStr
 
 from baton.config import BatonSettings
 from baton.errors import ConfigError
-from baton.security.signing_keys import (
-    KeySources,
-    generate_key_pair,
-    key_version,
-    publisher_of,
-)
+from baton.security.signing_key_files import generate_key_pair
+from baton.security.signing_keys import KeySources, key_version, publisher_of
 from baton.security.signing_middleware import SigningMiddleware
 from baton.security.signing_policy import SigningPolicy
 from tests.unit.security.test_signing import reason, signed, with_header
