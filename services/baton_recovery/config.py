@@ -4,7 +4,7 @@ Agent liveness: ``AGENT_INTERVAL`` (seconds between an agent's heartbeats, defau
 ``AGENT_MISSES`` (missed ones before ``AGENT_TIMEOUT``, default 3). Retries and
 reassignments wait an exponential backoff: ``RETRY_BASE`` / ``RETRY_MAX_DELAY`` (seconds),
 ``RETRY_JITTER`` (``equal`` by default: growing delays; ``full``, ``decorrelated``, ``none``;
-see :mod:`baton_recovery.backoff`), ``MAX_ATTEMPTS``. Breakers:
+see :mod:`baton_recovery.failures.backoff`), ``MAX_ATTEMPTS``. Breakers:
 ``BREAKER_FAILURES`` within ``BREAKER_WINDOW`` seconds open an agent's breaker for
 ``BREAKER_COOLDOWN`` seconds. ``FORGET_AFTER``: seconds after which an agent timed out and
 not heard of since (holding no watched task), and a timed-out task never assigned again, are
@@ -20,11 +20,11 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from baton.config import ServiceConfig
-from baton_recovery.backoff import BackoffPolicy, Jitter
-from baton_recovery.breaker import BreakerPolicy
-from baton_recovery.chain import ChainPolicy
-from baton_recovery.liveness import LivenessPolicy
-from baton_recovery.plan import RecoveryPolicy
+from baton_recovery.checkpoints.chain import ChainPolicy
+from baton_recovery.failures.backoff import BackoffPolicy, Jitter
+from baton_recovery.failures.breaker import BreakerPolicy
+from baton_recovery.failures.liveness import LivenessPolicy
+from baton_recovery.failures.plan import RecoveryPolicy
 
 __all__ = ["RecoveryConfig"]
 

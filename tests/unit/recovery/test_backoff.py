@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from baton_recovery.backoff import BackoffPolicy, schedule
+from baton_recovery.failures.backoff import BackoffPolicy, schedule
 
 
 def fixed(value: float) -> Any:

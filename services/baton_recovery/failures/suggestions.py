@@ -33,9 +33,9 @@ from typing import Any, Final, Literal
 
 from baton.protocol.duration import format_duration
 from baton.protocol.messages.error_report import ErrorType
-from baton_recovery.backoff import BackoffPolicy
-from baton_recovery.breaker import BreakerState
-from baton_recovery.classify import Classification
+from baton_recovery.failures.backoff import BackoffPolicy
+from baton_recovery.failures.breaker import BreakerState
+from baton_recovery.failures.classify import Classification
 
 __all__ = ["SUCCESS", "CostModel", "Strategy", "Suggestion", "suggest"]
 

@@ -23,7 +23,7 @@ from baton.protocol.commands import HubCommand, RecoveryCommand
 from baton.protocol.event import Event
 from baton.protocol.messages.base import utc_now
 from baton_recovery.config import RecoveryConfig
-from baton_recovery.plan import Decision
+from baton_recovery.failures.plan import Decision
 from baton_recovery.store import RecoveryStore
 
 __all__ = ["TRACE_CONTEXT", "Actions", "request_for"]
