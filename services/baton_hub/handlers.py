@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from baton.backoff import BackoffPolicy
 from baton.bus import Bus
 from baton.bus.tracecontext import current_trace, trace_for
 from baton.db import Database
@@ -41,6 +42,9 @@ CREATED = "workflow.*.created"
 """What :meth:`HubHandlers.on_workflow_created` takes, in a consumer group of its own."""
 
 log = logging.getLogger("baton.hub")
+
+_RESOURCE_SILENT = BackoffPolicy(base=0.5, max_delay=10.0, max_attempts=None, jitter="none")
+"""Pauses before asking a silent resource manager again for a workflow's allocation."""
 
 
 def allocation_request_id(workflow_id: str) -> str:
@@ -282,16 +286,16 @@ class HubHandlers:
             },
         )
         deadline = time.monotonic() + self.config.allocation_patience
-        delay = 0.5
+        waits = _RESOURCE_SILENT.waits()
         while True:
             try:
                 return (await self.bus.request(request, service="resource")).data
             except RequestTimeoutError:
+                delay = next(waits)
                 if time.monotonic() + delay > deadline:
                     raise
                 log.warning("resource manager silent; asking again for %s", state.workflow_id)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
 
     async def on_resource_allocated(self, event: Event) -> None:
         data = event.data

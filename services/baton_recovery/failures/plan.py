@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from baton_recovery.failures.backoff import BackoffPolicy, RandomSource
+from baton.backoff import BackoffPolicy, RandomSource
 from baton_recovery.failures.breaker import BreakerState
 from baton_recovery.failures.classify import Classification
 from baton_recovery.failures.suggestions import CostModel, Strategy, Suggestion, suggest
