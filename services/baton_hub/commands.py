@@ -1,6 +1,6 @@
 """The hub's commands: the pure transition each state-changing one applies.
 
-Reads (``GET_WORKFLOW``, ``LIST_WORKFLOWS``, ``GET_SIGNALS``, ``GET_CONTEXT``) and
+Reads (``HubCommand.GET``, ``LIST``, ``SIGNALS``, ``GET_CONTEXT``) and
 ``CREATE_WORKFLOW`` are answered by :meth:`baton_hub.handlers.HubHandlers.command` itself;
 every other command maps here to a function of the workflow's state.
 """

@@ -13,13 +13,19 @@ import logging
 import os
 import socket
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from baton.bus import Bus
 from baton.bus.tracecontext import trace_headers
 from baton.db import Database
 from baton.errors import BatonError, HandlerError, RemoteError, RequestTimeoutError
-from baton.protocol.commands import HubCommand, RecoveryCommand
+from baton.protocol.commands import HubCommand, RecoveryCommand, request_data
+from baton.protocol.commands.requests import (
+    ReasonRequest,
+    RecoverTaskRequest,
+    RestoreCheckpointRequest,
+    RestoreRequest,
+)
 from baton.protocol.event import Event
 from baton.protocol.messages.base import utc_now
 from baton_recovery.config import RecoveryConfig
@@ -150,7 +156,9 @@ class Actions:
                 event_type=HubCommand.RESTORE_CHECKPOINT,
                 workflow_id=workflow_id,
                 phase="recovery",
-                data={"checkpoint_id": checkpoint_id, "snapshot": state},
+                data=request_data(
+                    RestoreCheckpointRequest(checkpoint_id=checkpoint_id, snapshot=state)
+                ),
                 request_id=request_id or f"restore_{checkpoint_id}_{utc_now().timestamp():.0f}",
                 extra_headers=trace,
             ),
@@ -168,17 +176,18 @@ class Actions:
 
 def request_for(decision: Decision, *, task_id: str, agent: str | None) -> dict[str, Any]:
     if decision.kind == "restore" and decision.checkpoint_id is not None:
-        return {"command": RecoveryCommand.RESTORE, "checkpoint_id": decision.checkpoint_id}
+        restore = RestoreRequest(checkpoint_id=decision.checkpoint_id)
+        return {"command": RecoveryCommand.RESTORE, **request_data(restore)}
     if decision.kind == "escalate":
-        return {"command": HubCommand.PAUSE, "reason": f"escalation: {decision.reason}"}
-    action = decision.kind if decision.kind in ("retry", "reassign", "skip") else "fail"
+        pause = ReasonRequest(reason=f"escalation: {decision.reason}")
+        return {"command": HubCommand.PAUSE, **request_data(pause)}
+    action: Literal["retry", "reassign", "skip", "fail"] = "fail"
+    if decision.kind in ("retry", "reassign", "skip"):
+        action = decision.kind
     avoid = list(decision.avoid_agents)
     if action == "reassign" and agent is not None and agent not in avoid:
         avoid.append(agent)
-    return {
-        "command": HubCommand.RECOVER_TASK,
-        "task_id": task_id,
-        "action": action,
-        "avoid_agents": avoid,
-        "reason": decision.reason,
-    }
+    recover = RecoverTaskRequest(
+        task_id=task_id, action=action, avoid_agents=avoid, reason=decision.reason
+    )
+    return {"command": HubCommand.RECOVER_TASK, **request_data(recover)}

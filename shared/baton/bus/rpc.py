@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from baton.backoff import BackoffPolicy
 from baton.bus.transport import Transport, TransportConsumer
 from baton.errors import BatonError, DependencyUnavailableError, ErrorReply, ProtocolError
-from baton.protocol.commands import reply_type
+from baton.protocol.commands import reply_type, validate_request
 from baton.protocol.event import Event, decode_record
 from baton.protocol.headers import H, get_header
 from baton.protocol.invalid import bad_input
@@ -179,6 +179,9 @@ async def answer(request: Event, responder: Responder) -> Event:
     ``error`` reply; an outage is raised, so that the consumer waits it out)."""
     status = b"ok"
     try:
+        # The command's contract is checked here, before any handler: a wrong field is the
+        # caller's mistake, refused by name below, never half applied.
+        validate_request(event_type=request.event_type, data=request.data)
         result = await responder(request)
     except ErrorReply as exc:
         status, result = b"error", exc.payload
