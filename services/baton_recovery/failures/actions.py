@@ -19,7 +19,8 @@ from baton.bus import Bus
 from baton.bus.tracecontext import trace_headers
 from baton.db import Database
 from baton.errors import BatonError, HandlerError, RemoteError, RequestTimeoutError
-from baton.protocol.commands import HubCommand, RecoveryCommand, request_data
+from baton.protocol.commands import HubCommand, RecoveryCommand, reply_data, request_data
+from baton.protocol.commands.replies import RestoreReply
 from baton.protocol.commands.requests import (
     ReasonRequest,
     RecoverTaskRequest,
@@ -99,12 +100,13 @@ class Actions:
         data = {k: v for k, v in request.items() if k not in {"command", TRACE_CONTEXT}}
         try:
             if command == RecoveryCommand.RESTORE:
-                return await self.restore(
+                restored = await self.restore(
                     workflow_id=workflow_id,
                     checkpoint_id=str(data["checkpoint_id"]),
                     request_id=action_id,
                     trace=trace,
                 )
+                return reply_data(restored)
             reply = await self.bus.request(
                 Event(
                     event_type=command,
@@ -133,7 +135,7 @@ class Actions:
         checkpoint_id: str,
         request_id: str | None = None,
         trace: tuple[tuple[str, bytes], ...] = (),
-    ) -> dict[str, Any]:
+    ) -> RestoreReply:
         """Rebuild a checkpoint (every hash verified) and have the hub restore it (``trace``:
         the workflow's trace headers, when not running in that trace already).
 
@@ -165,13 +167,13 @@ class Actions:
             service="hub",
             timeout=self.config.action_timeout,
         )
-        return {
-            "ok": True,
-            "checkpoint_id": checkpoint_id,
-            "state_version_restored": row.state_version,
-            "verified_hash": row.state_hash,
-            "reply": reply.data,
-        }
+        return RestoreReply(
+            ok=True,
+            checkpoint_id=checkpoint_id,
+            state_version_restored=row.state_version,
+            verified_hash=row.state_hash,
+            reply=reply.data,
+        )
 
 
 def request_for(decision: Decision, *, task_id: str, agent: str | None) -> dict[str, Any]:

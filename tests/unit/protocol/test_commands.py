@@ -26,16 +26,13 @@ SCANNED = ("shared", "services", "bench", "examples")
 DEFINITION = ROOT / "shared" / "baton" / "protocol" / "commands"
 
 DISPATCH: dict[type[StrEnum], list[tuple[str, str]]] = {
-    HubCommand: [
-        ("services/baton_hub/handlers.py", "command"),
-        ("services/baton_hub/commands.py", "operation"),
-    ],
-    ResourceCommand: [("services/baton_resource/handlers.py", "command")],
-    StatusCommand: [("services/baton_status/runner.py", "answer")],
-    MonitorCommand: [("services/baton_monitor/runner.py", "answer")],
-    RecoveryCommand: [("services/baton_recovery/runner.py", "answer")],
+    HubCommand: [("services/baton_hub/command_handlers.py", "commands")],
+    ResourceCommand: [("services/baton_resource/handlers.py", "commands")],
+    StatusCommand: [("services/baton_status/runner.py", "commands")],
+    MonitorCommand: [("services/baton_monitor/runner.py", "commands")],
+    RecoveryCommand: [("services/baton_recovery/runner.py", "commands")],
 }
-"""Where each service turns a command into its handling."""
+"""Where each service maps its commands to their handlers."""
 
 
 def _names() -> set[str]:

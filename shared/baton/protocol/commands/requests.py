@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,7 +21,9 @@ from baton.protocol.commands.names import (
     RecoveryCommand,
     ResourceCommand,
     StatusCommand,
+    command_of,
 )
+from baton.protocol.event import Event
 
 __all__ = [
     "REQUESTS",
@@ -49,6 +51,7 @@ __all__ = [
     "TransitionRequest",
     "UpdateContextRequest",
     "WorkflowStatusRequest",
+    "parse_request",
     "request_data",
     "validate_request",
 ]
@@ -283,3 +286,18 @@ def validate_request(*, event_type: str, data: Mapping[str, Any]) -> CommandRequ
 def request_data(request: CommandRequest) -> dict[str, Any]:
     """A request model as the data of a command's event (unset defaults left out)."""
     return request.model_dump(mode="json", exclude_unset=True)
+
+
+C = TypeVar("C", bound=StrEnum)
+
+
+def parse_request(kind: type[C], *, service: str, request: Event) -> tuple[C, CommandRequest]:
+    """``request``'s command among ``kind`` and its data read through the command's model,
+    for the service to hand to that command's handler.
+
+    Raises:
+        HandlerError: not a command of ``kind`` (not retriable).
+        pydantic.ValidationError: the data does not fit (refused as bad input).
+    """
+    command = command_of(kind, service=service, event_type=request.event_type)
+    return command, REQUESTS[command].model_validate(request.data)
