@@ -100,9 +100,8 @@ def test_the_resource_managers_replies_fit_their_models() -> None:
             allocator,
         )
     )
-    ReleaseReply.model_validate(
-        _data(lambda a, now: released(a.release(now=now, workflow_id="wf_2", reason="done")), allocator)
-    )
+    release = lambda a, now: released(a.release(now=now, workflow_id="wf_2", reason="done"))  # noqa: E731
+    ReleaseReply.model_validate(_data(release, allocator))
 
 
 def test_the_status_and_monitor_replies_fit_their_models() -> None:
