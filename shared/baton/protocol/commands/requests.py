@@ -76,9 +76,9 @@ class CreateWorkflowRequest(CommandRequest):
 
 
 class StartPhaseRequest(CommandRequest):
-    """``phase``: the phase to start."""
+    """``phase``: the phase to start, by number (1-based) or name."""
 
-    phase: str
+    phase: int | str
 
 
 class AssignAgentsRequest(CommandRequest):
