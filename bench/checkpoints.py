@@ -50,9 +50,9 @@ from baton.config import BatonSettings
 from baton.db import Database, load_migrations, migrate
 from baton.runtime import RUNTIME_MIGRATIONS, Outbox
 from baton.services import load_service
+from baton_recovery.checkpoints.writer import CheckpointRequest
 from baton_recovery.config import RecoveryConfig
 from baton_recovery.handlers import RecoveryHandlers
-from baton_recovery.writer import CheckpointRequest
 from bench.report import print_result
 
 TWIN = "bench_checkpoints_raw"

@@ -18,6 +18,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,7 +27,19 @@ from prometheus_client.core import Metric
 
 from baton.bus import StartAt
 from baton.errors import BatonError, HandlerError
-from baton.protocol.commands import MonitorCommand, dispatch
+from baton.protocol.commands import (
+    CommandReply,
+    CommandRequest,
+    MonitorCommand,
+    parse_request,
+    reply_data,
+)
+from baton.protocol.commands.replies import (
+    MonitorHealthReply,
+    MonitorReportReply,
+    MonitorWindowsReply,
+)
+from baton.protocol.commands.requests import MonitorReportRequest
 from baton.protocol.event import Event
 from baton.runtime import READ_MODEL_GATHER_MS, Loop, Service
 from baton_monitor import gauges, streamviews
@@ -171,31 +184,38 @@ class MonitorService(Service):
         if self.streams is not None:
             await self.streams.stop()
 
+    def commands(self) -> dict[MonitorCommand, Callable[[Event, Any], Awaitable[CommandReply]]]:
+        """Command → handler: each takes the request and its data's model."""
+        return {
+            MonitorCommand.REPORT: self._report_request,
+            MonitorCommand.HEALTH: self._health,
+            MonitorCommand.WINDOWS: self._windows_request,
+        }
+
     async def answer(self, request: Event) -> dict[str, Any]:
         """Kafka requests for the CLI: the report (optionally of one workflow), component
         health, the current windows."""
-        handler = dispatch(
-            {
-                MonitorCommand.REPORT: self._report_request,
-                MonitorCommand.HEALTH: lambda _: self.model.health(),
-                MonitorCommand.WINDOWS: lambda _: self._windows(),
-            },
-            kind=MonitorCommand,
-            service="monitor",
-            event_type=request.event_type,
-        )
-        return await handler(request)
+        command, data = parse_request(MonitorCommand, service="monitor", request=request)
+        return reply_data(await self.commands()[command](request, data))
 
-    async def _report_request(self, request: Event) -> dict[str, Any]:
-        workflow_id = request.data.get("workflow_id")
+    async def _report_request(
+        self, request: Event, data: MonitorReportRequest
+    ) -> MonitorReportReply:
+        workflow_id = data.workflow_id
         try:
-            return await self._report(workflow_id)
+            return MonitorReportReply.model_validate(await self._report(workflow_id))
         except KeyError:
             raise HandlerError(
                 f"no metrics for workflow {workflow_id}",
                 retriable=False,
                 workflow_id=workflow_id,
             ) from None
+
+    async def _health(self, request: Event, data: CommandRequest) -> MonitorHealthReply:
+        return MonitorHealthReply.model_validate(await self.model.health())
+
+    async def _windows_request(self, request: Event, data: CommandRequest) -> MonitorWindowsReply:
+        return MonitorWindowsReply.model_validate(await self._windows())
 
     async def _report(self, workflow_id: str | None) -> dict[str, Any]:
         """One workflow's whole-life figures (kept across restarts in PostgreSQL), or the

@@ -1,13 +1,13 @@
-"""Workflow recovery: the pure domain logic of checkpoints and failure handling.
+"""Workflow recovery: checkpoints of workflow state, and what to do when work fails.
 
-Canonical encoding (:mod:`~baton_recovery.canonical`), checkpoint snapshots, hashes and
-compression (:mod:`~baton_recovery.snapshot`), diffs and chains of differential checkpoints
-(:mod:`~baton_recovery.delta`, :mod:`~baton_recovery.chain`),
-error classification, impact and ranked suggestions assembled into the protocol's error reports
-(:mod:`~baton_recovery.classify`, :mod:`~baton_recovery.impact`,
-:mod:`~baton_recovery.suggestions`, :mod:`~baton_recovery.report`), retry backoff, per-agent
-circuit breakers, heartbeat liveness, what a replica owns, and the recovery decision with its
-restore merge (:mod:`~baton_recovery.backoff`, :mod:`~baton_recovery.breaker`,
-:mod:`~baton_recovery.liveness`, :mod:`~baton_recovery.ownership`, :mod:`~baton_recovery.plan`).
-Nothing here does I/O: the current time and any randomness are always passed in.
+The service's shape is at the top (:mod:`~baton_recovery.config` → :mod:`~baton_recovery.runner`
+→ :mod:`~baton_recovery.handlers` → :mod:`~baton_recovery.store`); its two subjects are
+subpackages:
+
+- :mod:`baton_recovery.checkpoints`: canonical encoding, snapshots, diffs and byte deltas,
+  chains of differential checkpoints, rebuilding a state from its chain, and writing them
+  (bulk ``COPY``).
+- :mod:`baton_recovery.failures`: classifying a failure, its impact and ranked suggestions
+  assembled into error reports, retry backoff, per-agent circuit breakers, liveness and the
+  watchdog, what a replica owns, the recovery decision and the actions that carry it out.
 """

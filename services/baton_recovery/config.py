@@ -4,7 +4,7 @@ Agent liveness: ``AGENT_INTERVAL`` (seconds between an agent's heartbeats, defau
 ``AGENT_MISSES`` (missed ones before ``AGENT_TIMEOUT``, default 3). Retries and
 reassignments wait an exponential backoff: ``RETRY_BASE`` / ``RETRY_MAX_DELAY`` (seconds),
 ``RETRY_JITTER`` (``equal`` by default: growing delays; ``full``, ``decorrelated``, ``none``;
-see :mod:`baton_recovery.backoff`), ``MAX_ATTEMPTS``. Breakers:
+see :mod:`baton.backoff`), ``MAX_ATTEMPTS``. Breakers:
 ``BREAKER_FAILURES`` within ``BREAKER_WINDOW`` seconds open an agent's breaker for
 ``BREAKER_COOLDOWN`` seconds. ``FORGET_AFTER``: seconds after which an agent timed out and
 not heard of since (holding no watched task), and a timed-out task never assigned again, are
@@ -19,14 +19,17 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from baton.backoff import BackoffPolicy
 from baton.config import ServiceConfig
-from baton_recovery.backoff import BackoffPolicy, Jitter
-from baton_recovery.breaker import BreakerPolicy
-from baton_recovery.chain import ChainPolicy
-from baton_recovery.liveness import LivenessPolicy
-from baton_recovery.plan import RecoveryPolicy
+from baton_recovery.checkpoints.chain import ChainPolicy
+from baton_recovery.failures.breaker import BreakerPolicy
+from baton_recovery.failures.liveness import LivenessPolicy
+from baton_recovery.failures.plan import RecoveryPolicy
 
 __all__ = ["RecoveryConfig"]
+
+RetryJitter = Literal["none", "equal", "full", "decorrelated"]
+"""The jitters a deployment may choose for recovery's retries (:mod:`baton.backoff`)."""
 
 
 class RecoveryConfig(ServiceConfig):
@@ -69,7 +72,7 @@ class RecoveryConfig(ServiceConfig):
     check_interval: float = Field(default=1.0, gt=0)
     retry_base: float = Field(default=1.0, gt=0)
     retry_max_delay: float = Field(default=60.0, gt=0)
-    retry_jitter: Jitter = "equal"
+    retry_jitter: RetryJitter = "equal"
     max_attempts: int = Field(default=3, ge=1)
     fallback: Literal["fail", "escalate"] = "fail"
     breaker_failures: int = Field(default=5, ge=1)

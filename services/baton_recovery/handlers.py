@@ -1,8 +1,8 @@
 """workflow-recovery's handlers: checkpoints, failures, agent liveness, recovery actions.
 
 - ``CHECKPOINT_REQUESTED`` (the hub's, carrying the whole state of that version): stored as
-  a full or differential checkpoint (:mod:`baton_recovery.chain`), compressed and hashed;
-  ``CHECKPOINT_CREATED`` announces it with the protocol's ``checkpoint_sync``.
+  a full or differential checkpoint (:mod:`baton_recovery.checkpoints.chain`), compressed and
+  hashed; ``CHECKPOINT_CREATED`` announces it with the protocol's ``checkpoint_sync``.
 - ``RECOVERY_REQUESTED`` (a failure the hub left to recovery) and ``WORKFLOW_FAILED``: an
   error report (classification, impact over the task graph of the latest checkpoint,
   ranked suggestions) kept and published as ``ERROR_REPORTED``; for a task failure the
@@ -12,7 +12,7 @@
   watched. An agent silent for ``misses`` intervals gets ``AGENT_TIMEOUT``, each task it
   holds ``TASK_TIMEOUT`` and a reassignment (its breaker counts a failure). The watchdog's
   state is rows in PostgreSQL, judged by the replica holding each row's partition
-  (:mod:`~baton_recovery.watchdog`).
+  (:mod:`~baton_recovery.failures.watchdog`).
 - Recovery actions run when due, each claimed by one replica: requests to the hub whose
   request id is the action id, so a repeated run (after a crash) is applied once by the
   hub's durable responder.
@@ -40,16 +40,16 @@ from baton.protocol.event import Event
 from baton.protocol.fields import TERMINAL_STATUSES
 from baton.protocol.messages.base import utc_now
 from baton.runtime import Outbox, first_time
-from baton_recovery.actions import TRACE_CONTEXT, Actions, request_for
-from baton_recovery.classify import classify
+from baton_recovery.checkpoints.writer import CheckpointRequest, CheckpointWriter
 from baton_recovery.config import RecoveryConfig
-from baton_recovery.impact import assess_impact
-from baton_recovery.plan import Decision, decide
-from baton_recovery.report import context_from_signal, error_id_for, error_report
+from baton_recovery.failures.actions import TRACE_CONTEXT, Actions, request_for
+from baton_recovery.failures.classify import classify
+from baton_recovery.failures.impact import assess_impact
+from baton_recovery.failures.plan import Decision, decide
+from baton_recovery.failures.report import context_from_signal, error_id_for, error_report
+from baton_recovery.failures.taskgraph import task_graph
+from baton_recovery.failures.watchdog import Watchdog
 from baton_recovery.store import RecoveryStore
-from baton_recovery.taskgraph import task_graph
-from baton_recovery.watchdog import Watchdog
-from baton_recovery.writer import CheckpointRequest, CheckpointWriter
 
 __all__ = ["RecoveryHandlers"]
 

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from baton.errors import BadInputError
-from baton.protocol.commands import RecoveryCommand, dispatch
+from baton.protocol.commands import (
+    CommandReply,
+    CommandRequest,
+    RecoveryCommand,
+    parse_request,
+    reply_data,
+)
+from baton.protocol.commands.replies import (
+    AnalyzeFailureReply,
+    ListCheckpointsReply,
+    RestoreReply,
+)
+from baton.protocol.commands.requests import RestoreRequest
 from baton.protocol.event import Event
 from baton.runtime import Loop, PruneRule, RetentionConfig, Service
 from baton_recovery.config import RecoveryConfig
@@ -59,50 +71,46 @@ class RecoveryService(Service):
     async def started(self) -> None:
         await self.handlers.load()
 
+    def commands(self) -> dict[RecoveryCommand, Callable[[Event, Any], Awaitable[CommandReply]]]:
+        """Command → handler: each takes the request and its data's model."""
+        return {
+            RecoveryCommand.LIST_CHECKPOINTS: self._checkpoints,
+            RecoveryCommand.ANALYZE_FAILURE: self._analysis,
+            RecoveryCommand.RESTORE: self._restore,
+        }
+
     async def answer(self, request: Event) -> dict[str, Any]:
         """CLI requests, all for one workflow: its checkpoints, its failure analysis, a
         restore."""
-        handler = dispatch(
-            {
-                RecoveryCommand.LIST_CHECKPOINTS: self._checkpoints,
-                RecoveryCommand.ANALYZE_FAILURE: self._analysis,
-                RecoveryCommand.RESTORE: self._restore,
-            },
-            kind=RecoveryCommand,
-            service="recovery",
-            event_type=request.event_type,
-        )
-        return await handler(request)
+        command, data = parse_request(RecoveryCommand, service="recovery", request=request)
+        return reply_data(await self.commands()[command](request, data))
 
-    async def _checkpoints(self, request: Event) -> dict[str, Any]:
+    async def _checkpoints(self, request: Event, data: CommandRequest) -> ListCheckpointsReply:
         wid = request.workflow_id
         async with self.db.connection() as conn:
             rows = await self.handlers.store.checkpoints(conn, wid)
-        return {"workflow_id": wid, "checkpoints": [r.to_dict() for r in rows]}
+        return ListCheckpointsReply(workflow_id=wid, checkpoints=[r.to_dict() for r in rows])
 
-    async def _analysis(self, request: Event) -> dict[str, Any]:
+    async def _analysis(self, request: Event, data: CommandRequest) -> AnalyzeFailureReply:
         wid, store = request.workflow_id, self.handlers.store
         async with self.db.connection() as conn:
             reports = await store.reports(conn, wid)
             pending = await store.pending_actions(conn, wid)
             latest = await store.latest(conn, wid)
-        return {
-            "workflow_id": wid,
-            "reports": reports,
-            "pending_actions": pending,
-            "latest_checkpoint": None if latest is None else latest.to_dict(),
-            "open_breakers": await self.handlers.watchdog.open_breakers(now=request.timestamp),
-        }
+        return AnalyzeFailureReply(
+            workflow_id=wid,
+            reports=reports,
+            pending_actions=pending,
+            latest_checkpoint=None if latest is None else latest.to_dict(),
+            open_breakers=await self.handlers.watchdog.open_breakers(now=request.timestamp),
+        )
 
-    async def _restore(self, request: Event) -> dict[str, Any]:
-        checkpoint_id = request.data.get("checkpoint_id")
-        if not isinstance(checkpoint_id, str) or not checkpoint_id:
-            raise BadInputError("data.checkpoint_id is required", field="data.checkpoint_id")
+    async def _restore(self, request: Event, data: RestoreRequest) -> RestoreReply:
         # A request id of its own (derived, so a retried CLI request restores once):
         # the hub's reply must not answer the CLI's request.
         return await self.handlers.actions.restore(
             workflow_id=request.workflow_id,
-            checkpoint_id=checkpoint_id,
+            checkpoint_id=data.checkpoint_id,
             request_id=f"{request.request_id}.restore" if request.request_id else None,
         )
 

@@ -1,9 +1,9 @@
 """workflow-recovery's tables: checkpoints, error reports, recovery actions (the watchdog's
-rows are :mod:`~baton_recovery.watchlist`'s).
+rows are :mod:`~baton_recovery.failures.watchlist`'s).
 
-Checkpoint payloads are stored compressed (:mod:`~baton_recovery.snapshot`, or as byte
-deltas, :mod:`~baton_recovery.bytedelta`) with the hash of what the payload decodes to, and
-each row records the hash of the full state it stands for, so reading a chain verifies both
+Checkpoint payloads are stored compressed (:mod:`~baton_recovery.checkpoints.snapshot`, or as byte
+deltas, :mod:`~baton_recovery.checkpoints.bytedelta`) with the hash of what the payload decodes to,
+and each row records the hash of the full state it stands for, so reading a chain verifies both
 the bytes and the rebuilt state.
 """
 
@@ -14,8 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
-from baton_recovery.bulk import RowStream, copy_in
-from baton_recovery.rebuild import CheckpointRecord, Rebuilt, rebuild, rebuild_state, stored_record
+from baton_recovery.checkpoints.bulk import RowStream, copy_in
+from baton_recovery.checkpoints.rebuild import (
+    CheckpointRecord,
+    Rebuilt,
+    rebuild,
+    rebuild_state,
+    stored_record,
+)
 
 __all__ = ["CheckpointRow", "Head", "RecoveryStore"]
 
@@ -96,7 +102,7 @@ select {_HEAD_COLUMNS}, true from recovery_checkpoints where checkpoint_id = any
 """
 
 COPY_FROM: Final = 16
-"""Fewest rows inserted with ``COPY`` (:mod:`baton_recovery.bulk`); fewer go in one
+"""Fewest rows inserted with ``COPY`` (:mod:`baton_recovery.checkpoints.bulk`); fewer go in one
 ``INSERT``, which needs no savepoint around it."""
 
 _INSERT_COLUMNS = (

@@ -32,7 +32,27 @@ from baton.bus import Bus
 from baton.bus.tracecontext import current_trace, trace_for
 from baton.db import Database
 from baton.errors import BadInputError, HandlerError
-from baton.protocol.commands import ResourceCommand, dispatch
+from baton.protocol.commands import (
+    CommandReply,
+    ResourceCommand,
+    parse_request,
+    reply_data,
+)
+from baton.protocol.commands.replies import (
+    AllocateReply,
+    ReleaseReply,
+    RenewReply,
+    ResourceStatusReply,
+    TransitionReply,
+)
+from baton.protocol.commands.requests import (
+    AllocateRequest,
+    CancelRequestRequest,
+    ReleaseRequest,
+    RenewRequest,
+    ResourceStatusRequest,
+    TransitionRequest,
+)
 from baton.protocol.event import Event
 from baton.protocol.messages import RESOURCE_STATE_EVENT, RESOURCE_STATE_KEY
 from baton.runtime import Outbox, first_time
@@ -54,10 +74,11 @@ from baton_resource.store import Needs, ResourceStore
 from baton_resource.window import NeedsMore, Window
 from baton_resource.writeback import Saved
 
-__all__ = ["ResourceHandlers"]
+__all__ = ["CommandHandler", "ResourceHandlers"]
 
-_STATUS_LIMIT = 100
-_STATUS_MAX = 1000
+CommandHandler = Callable[[Any, Event, Any], Awaitable[CommandReply]]
+"""A command's handler: the transaction, the request and its data's model → the reply."""
+
 _ATTEMPTS = 16
 
 
@@ -217,30 +238,28 @@ class ResourceHandlers:
 
     # -- commands ----------------------------------------------------------------------
 
+    def commands(self) -> dict[ResourceCommand, CommandHandler]:
+        """Command → handler: each takes the transaction, the request and its data's model."""
+        return {
+            ResourceCommand.ALLOCATE: self._allocate,
+            ResourceCommand.STATUS: self._status,
+            ResourceCommand.RELEASE: self._release,
+            ResourceCommand.CANCEL_REQUEST: self._cancel_request,
+            ResourceCommand.TRANSITION: self._transition,
+            ResourceCommand.RENEW: self._renew,
+        }
+
     async def command(self, conn: Any, request: Event) -> dict[str, Any]:
         """Apply one request inside ``conn`` (the durable responder's transaction)."""
-        handler = dispatch(
-            {
-                ResourceCommand.ALLOCATE: self._allocate,
-                ResourceCommand.STATUS: self._status,
-                ResourceCommand.RELEASE: self._release,
-                ResourceCommand.CANCEL_REQUEST: self._cancel_request,
-                ResourceCommand.TRANSITION: self._transition,
-                ResourceCommand.RENEW: self._renew,
-            },
-            kind=ResourceCommand,
-            service="resource",
-            event_type=request.event_type,
-        )
-        return await handler(conn, request)
+        command, data = parse_request(ResourceCommand, service="resource", request=request)
+        return reply_data(await self.commands()[command](conn, request, data))
 
-    async def _release(self, conn: Any, request: Event) -> dict[str, Any]:
-        data = request.data
-        allocation_id, workflow_id = data.get("allocation_id"), data.get("workflow_id")
+    async def _release(self, conn: Any, request: Event, data: ReleaseRequest) -> ReleaseReply:
+        allocation_id, workflow_id = data.allocation_id, data.workflow_id
         if not allocation_id and not workflow_id:
             raise BadInputError("give data.allocation_id or data.workflow_id", field="data")
-        reason = str(data.get("reason", "released"))
-        return await self._change(
+        reason = data.reason
+        reply = await self._change(
             conn,
             lambda a, now: released(
                 a.release(
@@ -249,38 +268,44 @@ class ResourceHandlers:
             ),
             needs=Needs.serving(allocations=ids(allocation_id), workflows=ids(workflow_id)),
         )
+        return ReleaseReply.model_validate(reply)
 
-    async def _cancel_request(self, conn: Any, request: Event) -> dict[str, Any]:
-        request_id, workflow_id = request.data.get("request_id"), request.data.get("workflow_id")
-        return await self._change(
+    async def _cancel_request(
+        self, conn: Any, request: Event, data: CancelRequestRequest
+    ) -> ReleaseReply:
+        request_id, workflow_id = data.request_id, data.workflow_id
+        reply = await self._change(
             conn,
             lambda a, now: released(
                 a.cancel_request(now=now, request_id=request_id, workflow_id=workflow_id)
             ),
             needs=Needs.serving(requests=ids(request_id), workflows=ids(workflow_id)),
         )
+        return ReleaseReply.model_validate(reply)
 
-    async def _transition(self, conn: Any, request: Event) -> dict[str, Any]:
-        target = request.data.get("to_workflow_id")
-        if not isinstance(target, str) or not target:
-            raise BadInputError("data.to_workflow_id is required", field="data.to_workflow_id")
+    async def _transition(
+        self, conn: Any, request: Event, data: TransitionRequest
+    ) -> TransitionReply:
+        target = data.to_workflow_id
         source, rid = request.workflow_id, f"{request.request_id or 'transition'}.to"
-        return await self._change(
+        reply = await self._change(
             conn,
             lambda a, now: transition(a, now, source=source, target=target, rid=rid),
             needs=Needs.serving(requests=(rid,), workflows=(source, target)),
             requester=target,
         )
+        return TransitionReply.model_validate(reply)
 
-    async def _renew(self, conn: Any, request: Event) -> dict[str, Any]:
-        allocation_id = str(request.data.get("allocation_id", ""))
-        return await self._change(
+    async def _renew(self, conn: Any, request: Event, data: RenewRequest) -> RenewReply:
+        allocation_id = data.allocation_id
+        reply = await self._change(
             conn,
-            renew(allocation_id, hours=request.data.get("hours")),
+            renew(allocation_id, hours=data.hours),
             needs=Needs(allocations=(allocation_id,)),
         )
+        return RenewReply.model_validate(reply)
 
-    async def _allocate(self, conn: Any, request: Event) -> dict[str, Any]:
+    async def _allocate(self, conn: Any, request: Event, data: AllocateRequest) -> AllocateReply:
         req = allocation_request(request)
         needs = Needs(
             requests=(req.request_id,),
@@ -288,17 +313,14 @@ class ResourceHandlers:
             files=tuple(req.resources.exclusive_files),
             queue=1,  # the head: enough when the request is granted at once
         )
-        return await self._change(conn, allocate(req), needs=needs, requester=req.workflow_id)
+        reply = await self._change(conn, allocate(req), needs=needs, requester=req.workflow_id)
+        return AllocateReply.model_validate(reply)
 
-    async def _status(self, conn: Any, request: Event) -> dict[str, Any]:
+    async def _status(
+        self, conn: Any, request: Event, data: ResourceStatusRequest
+    ) -> ResourceStatusReply:
         """Pools, a page of allocations, the head of the queue with estimates."""
-        data = request.data
-        limit = data.get("limit", _STATUS_LIMIT)
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _STATUS_MAX:
-            raise BadInputError(f"must be an integer in 1..{_STATUS_MAX}", field="data.limit")
-        after = data.get("after")
-        if after is not None and not (isinstance(after, str) and after.isdigit()):
-            raise BadInputError("must be the 'next' of a previous status", field="data.after")
+        limit, after = data.limit, data.after
         head = await read_head(conn)
         now = self.clock()
         _, _, status = await self._run(
@@ -311,7 +333,7 @@ class ResourceHandlers:
         status["allocations_total"] = head.allocations
         status["queued_total"] = head.queued
         status["next"] = str(page[-1].seq) if more else None
-        return status
+        return ResourceStatusReply.model_validate(status)
 
     # -- events ------------------------------------------------------------------------
 

@@ -11,13 +11,26 @@ replica answers for every workflow from PostgreSQL and streams every change
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 from fastapi import APIRouter
 
 from baton.errors import HandlerError
-from baton.protocol.commands import StatusCommand, dispatch
+from baton.protocol.commands import (
+    CommandReply,
+    CommandRequest,
+    StatusCommand,
+    parse_request,
+    reply_data,
+)
+from baton.protocol.commands.replies import (
+    ListStatusReply,
+    SystemOverviewReply,
+    WorkflowStatusReply,
+)
+from baton.protocol.commands.requests import WorkflowStatusRequest
 from baton.protocol.event import Event
 from baton.runtime import READ_MODEL_GATHER_MS, Loop, Service
 from baton_status.api import build_router
@@ -78,26 +91,24 @@ class StatusService(Service):
         self.stream.close()  # live streams end, so the HTTP server stops at once
         await self.changes.stop()
 
+    def commands(self) -> dict[StatusCommand, Callable[[Event, Any], Awaitable[CommandReply]]]:
+        """Command → handler: each takes the request and its data's model."""
+        return {
+            StatusCommand.WORKFLOW: self._workflow,
+            StatusCommand.OVERVIEW: self._overview,
+            StatusCommand.LIST: self._list,
+        }
+
     async def answer(self, request: Event) -> dict[str, Any]:
         """Kafka requests for the CLI: one workflow's status, the overview, a listing."""
-        handler = dispatch(
-            {
-                StatusCommand.WORKFLOW: self._workflow,
-                StatusCommand.OVERVIEW: self._overview,
-                StatusCommand.LIST: self._list,
-            },
-            kind=StatusCommand,
-            service="status",
-            event_type=request.event_type,
-        )
-        return await handler(request)
+        command, data = parse_request(StatusCommand, service="status", request=request)
+        return reply_data(await self.commands()[command](request, data))
 
-    async def _workflow(self, request: Event) -> dict[str, Any]:
-        data = request.data
+    async def _workflow(self, request: Event, data: WorkflowStatusRequest) -> WorkflowStatusReply:
         found = await self.reader.detail(
             request.workflow_id,
-            detailed=bool(data.get("detailed", True)),
-            include_dependencies=bool(data.get("include_dependencies", True)),
+            detailed=data.detailed,
+            include_dependencies=data.include_dependencies,
         )
         if found is None:
             raise HandlerError(
@@ -105,15 +116,17 @@ class StatusService(Service):
                 retriable=False,
                 workflow_id=request.workflow_id,
             )
-        return found.model_dump(mode="json")
+        return WorkflowStatusReply.model_validate(found.model_dump(mode="json"))
 
-    async def _overview(self, request: Event) -> dict[str, Any]:
-        return (await self.reader.overview()).model_dump(mode="json")
+    async def _overview(self, request: Event, data: CommandRequest) -> SystemOverviewReply:
+        return SystemOverviewReply.model_validate(
+            (await self.reader.overview()).model_dump(mode="json")
+        )
 
-    async def _list(self, request: Event) -> dict[str, Any]:
+    async def _list(self, request: Event, data: CommandRequest) -> ListStatusReply:
         query = ListQuery.model_validate(request.data)  # refused as bad input when wrong
         query = query.model_copy(update={"limit": min(query.limit, self.config.list_limit)})
-        return await self.reader.page_data(query)
+        return ListStatusReply.model_validate(await self.reader.page_data(query))
 
     def router(self) -> APIRouter:
         return build_router(

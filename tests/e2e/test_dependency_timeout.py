@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from baton.bus import Bus
+from baton.protocol.commands import HubCommand
 from tests.behaviour.helpers import eventually
 from tests.e2e.agents import EventLog, SimAgents
 from tests.e2e.harness import Cluster
@@ -72,7 +73,7 @@ async def test_a_timed_out_dependency_never_lets_its_task_run(
         # No rule: the default fails the task and the workflow, naming the dependency.
         await hub(bus, "CREATE_WORKFLOW", "dt_fail", definition("dt_fail", wait=None))
         await until_status(bus, "dt_fail", "FAILED")
-        state = (await hub(bus, "GET_WORKFLOW", "dt_fail", {}))["workflow"]
+        state = (await hub(bus, HubCommand.GET, "dt_fail", {}))["workflow"]
         assert state["tasks"]["draft"]["status"] == "completed"
         assert state["tasks"]["publish"]["status"] == "failed"
         reason = state["failure_reason"]
@@ -115,7 +116,7 @@ async def test_a_timed_out_dependency_never_lets_its_task_run(
             timeout=60,
         )
         assert given(events, "dt_wait", "publish") == []
-        state = (await hub(bus, "GET_WORKFLOW", "dt_wait", {}))["workflow"]
+        state = (await hub(bus, HubCommand.GET, "dt_wait", {}))["workflow"]
         assert state["status"] == "STARTED"
         assert state["tasks"]["publish"]["status"] == "pending"
         code, _, err = await baton(env, "coordination-hub", "dt_wait", "satisfy", "legal_signoff")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from baton.bus import Bus
+from baton.protocol.commands import HubCommand
 from baton.protocol.event import Event
 from tests.e2e.agents import Decision, EventLog, SimAgents
 from tests.e2e.harness import Cluster
@@ -44,7 +45,7 @@ async def hub(bus: Bus, command: str, workflow_id: str, data: dict[str, Any]) ->
 
 
 async def status(bus: Bus, workflow_id: str) -> str:
-    return str((await hub(bus, "GET_WORKFLOW", workflow_id, {}))["workflow"]["status"])
+    return str((await hub(bus, HubCommand.GET, workflow_id, {}))["workflow"]["status"])
 
 
 async def until_status(bus: Bus, workflow_id: str, wanted: str, timeout: float = 60) -> None:

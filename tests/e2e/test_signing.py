@@ -18,6 +18,7 @@ from baton.bus import Bus
 from baton.bus.deadletters import DeadLetter, read_dead_letters
 from baton.config import BatonSettings
 from baton.errors import RemoteError
+from baton.protocol.commands import HubCommand
 from baton.protocol.event import Event, encode_record
 from baton.protocol.headers import H
 from tests.e2e.agents import Decision, SimAgents
@@ -48,7 +49,7 @@ async def hub(bus: Bus, command: str, workflow_id: str, data: dict[str, Any]) ->
 
 
 async def version(bus: Bus, workflow_id: str) -> int:
-    return int((await hub(bus, "GET_WORKFLOW", workflow_id, {}))["workflow"]["state_version"])
+    return int((await hub(bus, HubCommand.GET, workflow_id, {}))["workflow"]["state_version"])
 
 
 async def wait_for(check: Any, what: str, timeout: float = 90) -> None:
@@ -181,7 +182,7 @@ async def test_tampered_unsigned_and_replayed_events_are_quarantined(
         after = await version(client, wid)
         forged_exists = True
         try:
-            await hub(client, "GET_WORKFLOW", "forged_wf", {})
+            await hub(client, HubCommand.GET, "forged_wf", {})
         except RemoteError:
             forged_exists = False
 

@@ -19,6 +19,7 @@ from baton.bus import Bus
 from baton.bus.kafka import SESSION_TIMEOUT_MS
 from baton.config import BatonSettings
 from baton.errors import RequestTimeoutError
+from baton.protocol.commands import HubCommand
 from baton.protocol.event import Event
 from baton.stack import Stack
 from baton.stack.kafka import KafkaStack
@@ -125,7 +126,7 @@ async def patiently(
 
 
 async def status_of(bus: Bus, workflow_id: str) -> str:
-    reply = await patiently(bus, "GET_WORKFLOW", workflow_id, {})
+    reply = await patiently(bus, HubCommand.GET, workflow_id, {})
     return str(reply["workflow"]["status"])
 
 

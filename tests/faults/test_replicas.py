@@ -44,6 +44,7 @@ import pytest
 
 from baton.bus import Bus
 from baton.config import BatonSettings
+from baton.protocol.commands import HubCommand
 from baton.protocol.event import Event
 from tests.behaviour.helpers import eventually
 from tests.e2e.agents import Decision, EventLog, SimAgents
@@ -136,7 +137,7 @@ async def converged(
 
 
 async def in_the_hub(bus: Bus, name: str) -> Seen:
-    state = (await patiently(bus, "GET_WORKFLOW", name, {}))["workflow"]
+    state = (await patiently(bus, HubCommand.GET, name, {}))["workflow"]
     done = sum(1 for p in state["phases"] if p["status"] in ("completed", "skipped"))
     return str(state["status"]), done, len(state["phases"])
 

@@ -32,6 +32,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from baton.backoff import BackoffPolicy
 from baton.bus.failures import (
     Failure,
     dead_letter_headers,
@@ -58,7 +59,8 @@ log = logging.getLogger("baton.bus")
 _MAX_RECORDS = 500
 _IDLE_MS = 100
 _COMMIT_TIMEOUT = 15.0
-_OUTAGE_BACKOFF = (0.2, 5.0)  # first and longest wait between in-place retries (s)
+_OUTAGE_BACKOFF = BackoffPolicy(base=0.2, max_delay=5.0, max_attempts=None, jitter="none")
+"""Waits between in-place retries of the handlers an outage stopped."""
 
 
 class _Abandoned(Exception):
@@ -393,7 +395,7 @@ class GroupConsumer:
         Raises:
             _Abandoned: the consumer is stopping while the dependency is still out.
         """
-        delay, longest = _OUTAGE_BACKOFF
+        waits = _OUTAGE_BACKOFF.waits()
         since = time.monotonic()
         outage = [(s, e) for s, e in failed if isinstance(e, DependencyUnavailableError)]
         settled = [(s, e) for s, e in failed if not isinstance(e, DependencyUnavailableError)]
@@ -408,10 +410,9 @@ class GroupConsumer:
         while outage:
             self.bus.stats["outage_waits"] += 1
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+                await asyncio.wait_for(self._stopping.wait(), next(waits))
             if self._stopping.is_set():
                 raise _Abandoned
-            delay = min(delay * 2, longest)
             again = await self._dispatch([s for s, _ in outage], record, event)
             outage = [(s, e) for s, e in again if isinstance(e, DependencyUnavailableError)]
             settled += [(s, e) for s, e in again if not isinstance(e, DependencyUnavailableError)]

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
-import random
 import time
 import uuid
 from collections import OrderedDict
@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from baton.backoff import BackoffPolicy
 from baton.bus.transport import Transport, TransportConsumer
 from baton.errors import BatonError, DependencyUnavailableError, ErrorReply, ProtocolError
-from baton.protocol.commands import reply_type
+from baton.protocol.commands import reply_type, validate_request
 from baton.protocol.event import Event, decode_record
 from baton.protocol.headers import H, get_header
 from baton.protocol.invalid import bad_input
@@ -49,9 +50,11 @@ def new_request_id() -> str:
 
 def wait_windows(total: float, attempts: int) -> list[float]:
     """Per-attempt waits that double each time and add up to ``total``, with ±10 % jitter."""
-    weights = [2.0**i for i in range(attempts)]
-    scale = total / sum(weights)
-    return [w * scale * random.uniform(0.9, 1.1) for w in weights]
+    first = total / (2.0**attempts - 1)  # 1 + 2 + ... + 2^(n-1) = 2^n - 1
+    policy = BackoffPolicy(
+        base=first, max_delay=total, max_attempts=None, jitter="proportional", spread=0.1
+    )
+    return list(itertools.islice(policy.waits(), attempts))
 
 
 class ReplyCache:
@@ -176,6 +179,9 @@ async def answer(request: Event, responder: Responder) -> Event:
     ``error`` reply; an outage is raised, so that the consumer waits it out)."""
     status = b"ok"
     try:
+        # The command's contract is checked here, before any handler: a wrong field is the
+        # caller's mistake, refused by name below, never half applied.
+        validate_request(event_type=request.event_type, data=request.data)
         result = await responder(request)
     except ErrorReply as exc:
         status, result = b"error", exc.payload

@@ -10,16 +10,20 @@ from typing import Any, Final, TypeVar
 
 import orjson
 import typer
+from pydantic import ValidationError
 from typer._click import Command, Context  # typer carries its own copy of click
 from typer.core import TyperGroup
 
 from baton.config import BatonSettings
 from baton.errors import BatonError
+from baton.protocol.commands import CommandRequest, request_data
+from baton.protocol.invalid import bad_input
 
 __all__ = [
     "EXIT",
     "EXIT_CODES_HELP",
     "HelperGroup",
+    "command_data",
     "emit",
     "fail",
     "helper_app",
@@ -125,3 +129,15 @@ def helper_app(*, help: str) -> typer.Typer:
         no_args_is_help=True,
         pretty_exceptions_enable=False,
     )
+
+
+def command_data(model: type[CommandRequest], data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` read through a command's request model, as the request's data.
+
+    Raises:
+        typer.Exit: a field is wrong (exit 2, named, before anything is sent).
+    """
+    try:
+        return request_data(model.model_validate(data))
+    except ValidationError as exc:
+        raise fail(bad_input(exc, root="data")) from None

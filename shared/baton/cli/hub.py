@@ -7,11 +7,28 @@ from typing import Annotated, Any
 import typer
 
 from baton.cli import hub_ops
-from baton.cli.common import EXIT_CODES_HELP, fail, unknown_helper
+from baton.cli.common import EXIT_CODES_HELP, command_data, fail, unknown_helper
 from baton.cli.jsonin import is_json_arg, json_arg, json_object
 from baton.cli.remote import call
 from baton.errors import ProtocolError
-from baton.protocol.commands import HubCommand, RecoveryCommand
+from baton.protocol.commands import (
+    REQUESTS,
+    CommandRequest,
+    HubCommand,
+    RecoveryCommand,
+    request_data,
+)
+from baton.protocol.commands.requests import (
+    AssignAgentsRequest,
+    CheckpointWorkflowRequest,
+    CreateWorkflowRequest,
+    ListWorkflowsRequest,
+    QualityScoreRequest,
+    ReasonRequest,
+    RestoreRequest,
+    SatisfyDependencyRequest,
+    StartPhaseRequest,
+)
 
 USAGE = """Forms (JSON arguments may be '-' for stdin, or the helper request envelope):
 
@@ -77,7 +94,7 @@ def coordination_hub(
         raise typer.Exit(2)
     head, rest = args[0], args[1:]
     if head == "list" and not rest:
-        _send(HubCommand.LIST, "global", {}, timeout)
+        _send(HubCommand.LIST, "global", ListWorkflowsRequest(), timeout)
     elif head == "create-workflow" and len(rest) == 1:
         text = rest[0]
         if is_json_arg(text):
@@ -107,7 +124,7 @@ def _workflow_operation(
         _create(definition, timeout=timeout, wait=not no_wait, request_id=request_id)
     elif op == "start-phase" and one:
         phase: int | str = int(rest[0]) if rest[0].isdigit() else rest[0]
-        _send(HubCommand.START_PHASE, workflow_id, {"phase": phase}, timeout)
+        _send(HubCommand.START_PHASE, workflow_id, StartPhaseRequest(phase=phase), timeout)
     elif op == "assign-agents" and one:
         got = json_arg(rest[0], what="assignments")
         if not isinstance(got.value, list):
@@ -115,28 +132,31 @@ def _workflow_operation(
         _send(
             HubCommand.ASSIGN_AGENTS,
             workflow_id,
-            {"assignments": got.value},
+            AssignAgentsRequest(assignments=got.value),
             timeout,
             got.request_id,
         )
     elif op in _LIFECYCLE and len(rest) <= 1:
-        _send(_LIFECYCLE[op], workflow_id, {"reason": rest[0]} if rest else {}, timeout)
+        reason = ReasonRequest(reason=rest[0]) if rest else ReasonRequest()
+        _send(_LIFECYCLE[op], workflow_id, reason, timeout)
     elif op in _NO_ARGS and not rest:
-        _send(_NO_ARGS[op], workflow_id, {}, timeout)
+        _send(_NO_ARGS[op], workflow_id, REQUESTS[_NO_ARGS[op]](), timeout)
     elif op in ("signal", "context") and one:
         data, request_id = json_object(rest[0], what=op)
         kind = HubCommand.SIGNAL if op == "signal" else HubCommand.UPDATE_CONTEXT
-        _send(kind, workflow_id, data, timeout, request_id)
+        _send_data(kind, workflow_id, command_data(REQUESTS[kind], data), timeout, request_id)
     elif op == "quality-score" and len(rest) == 2:
         try:
             score = float(rest[1])
         except ValueError:
             raise fail(ProtocolError("SCORE must be a number", part="score")) from None
-        _send(HubCommand.QUALITY_SCORE, workflow_id, {"task_id": rest[0], "score": score}, timeout)
+        score_request = QualityScoreRequest(task_id=rest[0], score=score)
+        _send(HubCommand.QUALITY_SCORE, workflow_id, score_request, timeout)
     elif op == "satisfy" and one:
-        _send(HubCommand.SATISFY_DEPENDENCY, workflow_id, {"dependency": rest[0]}, timeout)
+        satisfied = SatisfyDependencyRequest(dependency=rest[0])
+        _send(HubCommand.SATISFY_DEPENDENCY, workflow_id, satisfied, timeout)
     elif op == "checkpoint" and one:
-        _send(HubCommand.CHECKPOINT, workflow_id, {"label": rest[0]}, timeout)
+        _send(HubCommand.CHECKPOINT, workflow_id, CheckpointWorkflowRequest(label=rest[0]), timeout)
     elif op == "recovery-mode" and len(rest) <= 1:
         spec, request_id = json_object(rest[0] if rest else "{}", what="recovery_mode")
         hub_ops.recovery_mode(workflow_id, spec, timeout=timeout, request_id=request_id)
@@ -147,7 +167,7 @@ def _workflow_operation(
             service="recovery",
             event_type=RecoveryCommand.RESTORE,
             workflow_id=workflow_id,
-            data=data,
+            data=command_data(RestoreRequest, data),
             timeout=timeout,
             request_id=request_id,
         )
@@ -171,6 +191,16 @@ def _unknown_or_misused(op: str, args: list[str]) -> None:
 
 
 def _send(
+    event_type: str,
+    workflow_id: str,
+    request: CommandRequest,
+    timeout: float,
+    request_id: str | None = None,
+) -> None:
+    _send_data(event_type, workflow_id, request_data(request), timeout, request_id)
+
+
+def _send_data(
     event_type: str,
     workflow_id: str,
     data: dict[str, Any],
@@ -203,7 +233,7 @@ def _create(
         service="hub",
         event_type=HubCommand.CREATE_WORKFLOW,
         workflow_id=workflow_id,
-        data={"definition": definition},
+        data=request_data(CreateWorkflowRequest(definition=definition)),
         timeout=timeout,
         request_id=request_id,
         wait=hub_ops.wait_scheduled if wait else None,

@@ -11,7 +11,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from baton.cli.common import fail
 from baton.cli.remote import Session, remote
 from baton.errors import ProtocolError
-from baton.protocol.commands import HubCommand, RecoveryCommand
+from baton.protocol.commands import HubCommand, RecoveryCommand, parse_reply, request_data
+from baton.protocol.commands.replies import (
+    GetWorkflowReply,
+    ListCheckpointsReply,
+    WorkflowChangeReply,
+)
+from baton.protocol.commands.requests import ReasonRequest
 from baton.protocol.event import Event
 from baton.protocol.invalid import bad_input
 from baton.protocol.messages.base import Identifier, Priority
@@ -67,7 +73,7 @@ async def wait_scheduled(s: Session, reply: dict[str, Any]) -> dict[str, Any]:
         got = await s.ask(
             service="hub", event_type=HubCommand.GET, workflow_id=workflow_id, data={}
         )
-        state = got["workflow"]
+        state = parse_reply(GetWorkflowReply, got).workflow
         if state["status"] != "CREATED":
             return {
                 **reply,
@@ -124,9 +130,10 @@ def recovery_mode(
     strategy = str(spec.get("recovery_strategy", "checkpoint_restore"))
 
     async def work(s: Session) -> dict[str, Any]:
-        state = (
-            await s.ask(service="hub", event_type=HubCommand.GET, workflow_id=workflow_id, data={})
-        )["workflow"]
+        got = await s.ask(
+            service="hub", event_type=HubCommand.GET, workflow_id=workflow_id, data={}
+        )
+        state = parse_reply(GetWorkflowReply, got).workflow
         paused = False
         status = state["status"]
         if status in _ACTIVE:
@@ -134,10 +141,10 @@ def recovery_mode(
                 service="hub",
                 event_type=HubCommand.PAUSE,
                 workflow_id=workflow_id,
-                data={"reason": f"recovery mode: {strategy}"},
+                data=request_data(ReasonRequest(reason=f"recovery mode: {strategy}")),
                 request_id=request_id,
             )
-            status, paused = reply["status"], True
+            status, paused = parse_reply(WorkflowChangeReply, reply).status, True
         listed = await s.ask(
             service="recovery",
             event_type=RecoveryCommand.LIST_CHECKPOINTS,
@@ -145,7 +152,9 @@ def recovery_mode(
             data={},
         )
         checkpoints = sorted(
-            listed["checkpoints"], key=lambda c: (c["state_version"], c["created_at"]), reverse=True
+            parse_reply(ListCheckpointsReply, listed).checkpoints,
+            key=lambda c: (c["state_version"], c["created_at"]),
+            reverse=True,
         )
         return {
             "workflow_id": workflow_id,

@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from baton.backoff import retry
 from baton.bus import Bus
 from baton.bus.rpc import new_request_id
 from baton.cli.common import emit, run, settings
 from baton.cli.jsonin import json_arg
 from baton.cli.progress import Status, spinner
-from baton.cli.retry import Backoff, with_retries
 from baton.config import BatonSettings
 from baton.errors import BatonError, RequestTimeoutError
 from baton.protocol.event import Event
@@ -75,7 +75,7 @@ class Session:
             self.status.update(f"{service}: {error.message} — retry {attempt} in {delay:.1f}s")
 
         self.status.update(f"asking {service} ({event_type})")
-        return await with_retries(
+        return await retry(
             once,
             timeout=self.remaining(),
             what=f"{service} {event_type}",
@@ -93,7 +93,7 @@ async def _connect(config: BatonSettings, timeout: float) -> Bus:
             raise
         return bus
 
-    return await with_retries(once, timeout=timeout, what="connecting to Kafka", backoff=Backoff())
+    return await retry(once, timeout=timeout, what="connecting to Kafka")
 
 
 @asynccontextmanager

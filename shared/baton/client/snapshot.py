@@ -37,7 +37,7 @@ class WorkflowSnapshot:
 
 
 def snapshot(workflow_id: str, reply: Mapping[str, Any]) -> WorkflowSnapshot:
-    """The snapshot a ``GET_WORKFLOW`` reply describes."""
+    """The snapshot a ``HubCommand.GET`` reply describes."""
     state = reply["workflow"]
     phases = state.get("phases") or [{}]
     index = min(int(state.get("current_phase", 0)), len(phases) - 1)

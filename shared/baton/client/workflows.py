@@ -93,7 +93,7 @@ class WorkflowCalls:
     ) -> WorkflowSnapshot:
         """Wait until the workflow reaches one of ``statuses`` (default: any terminal one).
 
-        Choice: it polls the hub's ``GET_WORKFLOW`` rather than subscribing to events, so it
+        Choice: it polls the hub's ``HubCommand.GET`` rather than subscribing to events, so it
         needs no consumer group, works on a started client, and cannot miss a change made
         before the call. A terminal status other than the wanted ones ends the wait early.
 

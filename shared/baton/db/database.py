@@ -11,10 +11,15 @@ from typing import Any
 import asyncpg
 import orjson
 
+from baton.backoff import BackoffPolicy
 from baton.errors import DependencyUnavailableError
 from baton.lifecycle import Lifecycle
 
 __all__ = ["Database", "is_outage", "quote_ident"]
+
+_OPENING_ATTEMPTS = 5
+_OPENING = BackoffPolicy(base=0.2, max_delay=1.6, max_attempts=_OPENING_ATTEMPTS, jitter="none")
+"""Pauses between attempts to open the pool while PostgreSQL may be restarting."""
 
 # Errors that say the server (or the way to it) is gone, not that the statement is wrong:
 # the same work succeeds once PostgreSQL is back, so callers wait rather than dead-letter.
@@ -112,7 +117,7 @@ class Database(Lifecycle):
         if self._pool is not None:
             return
         last: BaseException | None = None
-        for attempt in range(5):
+        for attempt in range(1, _OPENING_ATTEMPTS + 1):
             try:
                 self._pool = await asyncpg.create_pool(
                     self.dsn,
@@ -126,7 +131,9 @@ class Database(Lifecycle):
                 return
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 last = exc
-                await asyncio.sleep(0.2 * 2**attempt)
+                delay = _OPENING.delay(attempt=attempt)
+                if delay is not None:
+                    await asyncio.sleep(delay)
         raise DependencyUnavailableError(
             f"cannot reach PostgreSQL at {_redact(self.dsn)} (BATON_PG_DSN): {last!r}; "
             "start one with `baton stack up`",

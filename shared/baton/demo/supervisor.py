@@ -26,10 +26,14 @@ from pathlib import Path
 
 import httpx
 
+from baton.backoff import BackoffPolicy
 from baton.errors import BatonError
 from baton.lifecycle import Lifecycle
 
 __all__ = ["DEFAULT_PORTS", "ServiceCrashedError", "ServiceSupervisor"]
+
+_RESTARTS = BackoffPolicy(base=0.5, max_delay=5.0, max_attempts=None, jitter="none")
+"""Pauses before a crashed service starts again: after its n-th start ``pause(n + 1)``."""
 
 DEFAULT_PORTS: Mapping[str, int] = {
     "hub": 8081,
@@ -210,7 +214,7 @@ class ServiceSupervisor(Lifecycle):
                             exit_code=code,
                         )
                     self.on_line(child.name, f"exited {code}; starting it again")
-                    await asyncio.sleep(min(0.5 * 2**child.starts, 5.0))
+                    await asyncio.sleep(_RESTARTS.pause(attempt=child.starts + 1))
                     await self._spawn(child)
                     await self._ready(child, 90.0)
         except asyncio.CancelledError:

@@ -12,7 +12,9 @@ Choices the protocol leaves open:
   retention are per deployment (``baton topics create``).
 - The registered event types and their required data fields are listed in the extension
   ``x-baton-event-types`` of the event message; the commands a service answers, in the
-  extension ``x-baton-commands`` of its commands channel.
+  extension ``x-baton-commands`` of its commands channel, and in ``x-baton-command-contracts``
+  each command's request schema, reply type and reply schema (both schemas in
+  ``components.schemas``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, Final
 
 from baton.config import LOCAL_KAFKA_BOOTSTRAP, SERVICES, TopicNames
 from baton.protocol.codec import LINE_PATTERN
-from baton.protocol.commands import COMMANDS, REPLY_SUFFIX
+from baton.protocol.commands import COMMANDS, REPLIES, REPLY_SUFFIX, REQUESTS, reply_type
 from baton.protocol.headers import PROTOCOL_VERSION, H
 from baton.protocol.limits import MAX_LINE_BYTES
 from baton.protocol.messages import MESSAGE_MODELS
@@ -155,9 +157,28 @@ def _channels(names: TopicNames) -> dict[str, Any]:
             "baton-correlation-id and baton-reply-to; the event type names one of its commands "
             f"(listed in x-baton-commands), the reply's type is the command's with {REPLY_SUFFIX}.",
             ["request", *extra],
-            **{"x-baton-commands": [c.value for c in COMMANDS[service]]},
+            **{
+                "x-baton-commands": [c.value for c in COMMANDS[service]],
+                "x-baton-command-contracts": {
+                    c.value: {
+                        "request": _ref(f"#/components/schemas/{REQUESTS[c].__name__}"),
+                        "reply": reply_type(c.value),
+                        "replySchema": _ref(f"#/components/schemas/{REPLIES[c].__name__}"),
+                    }
+                    for c in COMMANDS[service]
+                },
+            },
         )
     return channels
+
+
+def _command_schemas() -> dict[str, Any]:
+    """The JSON Schema of each command's request data and reply data, by model name."""
+    models = [*REQUESTS.values(), *REPLIES.values()]
+    return {
+        model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for model in dict.fromkeys(models)
+    }
 
 
 def _operations() -> dict[str, Any]:
@@ -270,6 +291,7 @@ def asyncapi_document(*, names: TopicNames | None = None) -> dict[str, Any]:
                 },
                 "headers": _header_schema(dead_letter=False),
                 "deadLetterHeaders": _header_schema(dead_letter=True),
+                **_command_schemas(),
             },
             "messages": _messages(),
             "parameters": {"level": {"description": "Retry level, 1-based.",

@@ -16,6 +16,7 @@ import contextlib
 import logging
 from typing import Any
 
+from baton.backoff import BackoffPolicy
 from baton.bus import Bus
 from baton.bus.tracecontext import inject_trace
 from baton.db import Database
@@ -31,6 +32,8 @@ log = logging.getLogger("baton.outbox")
 _BATCH = 500
 _BUSY_RETRY = 0.05
 """Seconds before looking again while another replica relays the owner's rows."""
+_OUTAGE_BACKOFF = BackoffPolicy(base=0.5, max_delay=10.0, max_attempts=None, jitter="none")
+"""Pauses of the relay while Kafka does not take its rows."""
 
 
 class Outbox:
@@ -117,6 +120,7 @@ class Outbox:
 
     async def _relay(self) -> None:
         pause = self._poll
+        waits = _OUTAGE_BACKOFF.waits()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), pause)
@@ -126,10 +130,11 @@ class Outbox:
                 # Another replica relays now: look again soon rather than at the next poll,
                 # in case the rows just committed here came after its last look.
                 pause = _BUSY_RETRY if busy else self._poll
+                waits = _OUTAGE_BACKOFF.waits()
             except DependencyUnavailableError as exc:
                 # Rows stay until Kafka acknowledged them; a re-sent row is deduplicated by
                 # its event id downstream.
-                pause = min(max(pause * 2, 0.5), 10.0)
+                pause = next(waits)
                 log.warning("outbox relay waits for %s (again in %.1fs)", exc, pause)
 
     async def _send_batch(self) -> int | None:

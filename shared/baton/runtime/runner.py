@@ -30,6 +30,7 @@ from typing import Any
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
+from baton.backoff import BackoffPolicy
 from baton.bus import Bus, TracingMiddleware
 from baton.bus.transport import Transport
 from baton.config import BatonSettings
@@ -47,7 +48,8 @@ from baton.runtime.shutdown import Watchdog, within
 
 __all__ = ["RUNTIME_MIGRATIONS", "ServiceRunner", "run_service"]
 
-_OUTAGE_BACKOFF = (0.5, 10.0)  # first and longest pause before a loop is started again (s)
+_OUTAGE_BACKOFF = BackoffPolicy(base=0.5, max_delay=10.0, max_attempts=None, jitter="none")
+"""Pauses before a loop stopped by a retriable error is started again."""
 _IN_HAND_SHARE = 0.6
 """Share of the grace period for work in hand (the ``stopping`` hook, loops, the batches
 being handled); the rest is for committing, leaving the groups, flushing and closing."""
@@ -210,8 +212,7 @@ class ServiceRunner:
 
     async def _outlasting(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
         """Run ``loop``; after a retriable error start it again with backoff (module doc)."""
-        first, longest = _OUTAGE_BACKOFF
-        delay = first
+        waits = _OUTAGE_BACKOFF.waits()
         while True:
             began = time.monotonic()
             try:
@@ -220,13 +221,13 @@ class ServiceRunner:
             except BatonError as exc:
                 if not exc.retriable:
                     raise
-                if time.monotonic() - began > 4 * longest:
-                    delay = first  # ran well since the last outage: a new one
+                if time.monotonic() - began > 4 * _OUTAGE_BACKOFF.max_delay:
+                    waits = _OUTAGE_BACKOFF.waits()  # ran well since the last outage: a new one
+                delay = next(waits)
                 self.log.warning(
                     "loop %s stopped by a retriable error (%s); again in %.1fs", name, exc, delay
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, longest)
 
     def request_stop(self) -> None:
         """Ask the runner to stop (what SIGTERM does); the grace period starts now."""

@@ -18,8 +18,8 @@ from tests.conftest import BusFactory
 pytestmark = pytest.mark.timeout(120)
 
 ENVELOPE = (
-    '{"operation": "signal", "data": {"sender": "agent_001"}, "metadata": {},'
-    ' "timestamp": "2025-01-01T00:00:00Z", "request_id": "req_fv_env_2"}'
+    '{"operation": "signal", "data": {"sender": "agent_001", "signal_type": "ping"},'
+    ' "metadata": {}, "timestamp": "2025-01-01T00:00:00Z", "request_id": "req_fv_env_2"}'
 )
 
 
@@ -47,7 +47,7 @@ async def test_the_envelope_request_id_is_echoed(make_bus: BusFactory) -> None:
         named = await session.ask(**ask, data=got.value, request_id=got.request_id)
         assert named == {"request_id": "req_fv_env_2", "workflow_id": "wf_1", "status": "STARTED"}
         # Without an envelope the reply is the service's data, as before.
-        plain = await session.ask(**ask, data={})
+        plain = await session.ask(**ask, data={"sender": "agent_001", "signal_type": "ping"})
         assert plain == {"workflow_id": "wf_1", "status": "STARTED"}
     assert seen[0] == "req_fv_env_2"
     assert seen[1] is not None

@@ -10,6 +10,7 @@ import pytest
 from baton.bus import Bus
 from baton.client import BatonClient, ClientError
 from baton.errors import ConfigError, ProtocolError, RemoteError, RequestTimeoutError
+from baton.protocol.commands import HubCommand
 from baton.protocol.event import Event
 from tests.behaviour.helpers import eventually
 from tests.unit.client.conftest import ClientFactory, Responder
@@ -93,7 +94,7 @@ def _hub(statuses: list[str]) -> Responder:
     async def respond(request: Event) -> dict[str, Any]:
         if request.event_type == "CREATE_WORKFLOW":
             return {"workflow_id": request.workflow_id, "status": "CREATED", "state_version": 1}
-        if request.event_type == "GET_WORKFLOW":
+        if request.event_type == HubCommand.GET:
             if request.workflow_id == "missing":
                 raise RemoteError("no workflow missing", error={"error": "UnknownItemError"})
             status = statuses.pop(0) if len(statuses) > 1 else statuses[0]

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from baton_recovery.rebuild import (
+from baton_recovery.checkpoints.rebuild import (
     CheckpointRecord,
     Rebuilt,
     rebuild,

@@ -17,8 +17,8 @@ from baton.db import Database
 from baton.errors import RequestTimeoutError
 from baton.protocol.event import Event
 from baton.protocol.messages.base import utc_now
-from baton_recovery.actions import Actions
 from baton_recovery.config import RecoveryConfig
+from baton_recovery.failures.actions import Actions
 from baton_recovery.store import RecoveryStore
 from tests.conftest import migrate_for
 from tests.unit.recovery.support import T0, at

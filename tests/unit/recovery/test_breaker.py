@@ -7,7 +7,7 @@ from datetime import datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from baton_recovery.breaker import Breaker, BreakerPolicy, BreakerRegistry
+from baton_recovery.failures.breaker import Breaker, BreakerPolicy, BreakerRegistry
 from tests.unit.recovery.support import T0, at
 
 POLICY = BreakerPolicy(failure_threshold=3, window_seconds=60, cooldown_seconds=30)

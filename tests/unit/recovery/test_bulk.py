@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from baton_recovery.bulk import MIN_CHUNK_ROWS, RowStream, chunk_sizes, encode_row
+from baton_recovery.checkpoints.bulk import MIN_CHUNK_ROWS, RowStream, chunk_sizes, encode_row
 from baton_recovery.errors import InvalidStateError
 
 

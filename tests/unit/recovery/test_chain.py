@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from baton_recovery.bytedelta import MAX_BASE, ByteDelta, is_byte_delta
-from baton_recovery.chain import ChainPolicy, prepare_checkpoint
-from baton_recovery.snapshot import canonical_json, decode_snapshot, state_hash
+from baton_recovery.checkpoints.bytedelta import MAX_BASE, ByteDelta, is_byte_delta
+from baton_recovery.checkpoints.chain import ChainPolicy, prepare_checkpoint
+from baton_recovery.checkpoints.snapshot import canonical_json, decode_snapshot, state_hash
 
 
 def big_state(done: int, n: int = 40) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from baton.protocol.messages.error_report import ErrorClassification
-from baton_recovery.classify import RULES, SEVERITY_ORDER, Rule, classify, error_text
+from baton_recovery.failures.classify import RULES, SEVERITY_ORDER, Rule, classify, error_text
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from baton_recovery.delta import (
+from baton_recovery.checkpoints.delta import (
     Change,
     apply_diff,
     decode_diff,
@@ -18,8 +18,8 @@ from baton_recovery.delta import (
     patch,
     same_json,
 )
+from baton_recovery.checkpoints.snapshot import canonical_json
 from baton_recovery.errors import CorruptCheckpointError
-from baton_recovery.snapshot import canonical_json
 from tests.unit.recovery.support import json_objects
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from baton.errors import ProtocolError
 from baton.protocol.messages.error_report import ImpactAssessment
 from baton_recovery.errors import InvalidStateError, UnknownTaskError
-from baton_recovery.impact import assess_impact, read_graph
+from baton_recovery.failures.impact import assess_impact, read_graph
 
 
 def task(

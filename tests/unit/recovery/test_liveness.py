@@ -4,7 +4,7 @@ watchdog's rows: test_watchlist_pg.py)."""
 from __future__ import annotations
 
 from baton.protocol.registry import EventRegistry
-from baton_recovery.liveness import AgentTimeout, LivenessPolicy, TaskTimeout
+from baton_recovery.failures.liveness import AgentTimeout, LivenessPolicy, TaskTimeout
 from tests.unit.recovery.support import T0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from baton_recovery.ownership import Ownership
+from baton_recovery.failures.ownership import Ownership
 
 GRACE = 1.5
 

@@ -8,10 +8,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from baton_recovery.backoff import BackoffPolicy
-from baton_recovery.classify import Classification, classify
+from baton.backoff import BackoffPolicy
 from baton_recovery.config import RecoveryConfig
-from baton_recovery.plan import RecoveryPolicy, decide
+from baton_recovery.failures.classify import Classification, classify
+from baton_recovery.failures.plan import RecoveryPolicy, decide
 
 POLICY = RecoveryPolicy(backoff=BackoffPolicy(base=2, max_attempts=3, jitter="full"))
 
@@ -149,7 +149,7 @@ def test_decisions_respect_the_policy_limits(
         spare_agents=spare,
     )
     if d.kind in {"retry", "reassign", "restore"}:
-        assert max(1, attempts) < POLICY.backoff.max_attempts
+        assert not POLICY.backoff.exhausted(max(1, attempts))
         assert d.attempt == max(1, attempts) + 1
     if d.kind == "retry":
         assert breaker != "open"

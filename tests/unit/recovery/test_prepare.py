@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from baton_recovery.canonical import canonical_decoded
-from baton_recovery.chain import ChainPolicy, prepare_checkpoint
-from baton_recovery.delta import Change, encode_diff
+from baton_recovery.checkpoints.canonical import canonical_decoded
+from baton_recovery.checkpoints.chain import ChainPolicy, prepare_checkpoint
+from baton_recovery.checkpoints.delta import Change, encode_diff
+from baton_recovery.checkpoints.snapshot import canonical_json, compress_canonical, state_hash
 from baton_recovery.errors import InvalidStateError
-from baton_recovery.snapshot import canonical_json, compress_canonical, state_hash
 from tests.unit.recovery.support import json_objects
 
 
@@ -28,7 +28,7 @@ def diffs_only() -> Iterator[None]:
 
 def large_states() -> Any:
     """Every state counts as too large to be a byte delta's base: deltas are diffs."""
-    return mock.patch("baton_recovery.chain.can_base", return_value=False)
+    return mock.patch("baton_recovery.checkpoints.chain.can_base", return_value=False)
 
 
 def big_state(done: int, n: int = 40) -> dict[str, Any]:
@@ -154,7 +154,9 @@ def test_a_full_checkpoint_when_no_delta_rebuilds_the_state(
 ) -> None:
     # Never happens for JSON-ready data; should the diff ever be wrong, the proof fails
     # and the state is stored whole.
-    monkeypatch.setattr("baton_recovery.chain.patch", lambda base, encoded: {"wrong": 1})
+    monkeypatch.setattr(
+        "baton_recovery.checkpoints.chain.patch", lambda base, encoded: {"wrong": 1}
+    )
     prepared = prepare_checkpoint(
         state=big_state(2),
         previous=canonical_json(big_state(1)),
@@ -193,7 +195,7 @@ def test_a_state_that_is_not_json_is_refused_against_a_previous_one(
     state: dict[str, Any], path: list[str], byte_delta: bool
 ) -> None:
     with (
-        mock.patch("baton_recovery.chain.can_base", return_value=byte_delta),
+        mock.patch("baton_recovery.checkpoints.chain.can_base", return_value=byte_delta),
         pytest.raises(InvalidStateError) as caught,
     ):
         prepare_checkpoint(

@@ -10,18 +10,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from baton_recovery.bytedelta import MAX_BASE, ByteDelta, encode_against, is_byte_delta
-from baton_recovery.chain import ChainPolicy, prepare_checkpoint
-from baton_recovery.delta import encode_diff
-from baton_recovery.errors import CheckpointChainError, CorruptCheckpointError
-from baton_recovery.rebuild import (
+from baton_recovery.checkpoints.bytedelta import MAX_BASE, ByteDelta, encode_against, is_byte_delta
+from baton_recovery.checkpoints.chain import ChainPolicy, prepare_checkpoint
+from baton_recovery.checkpoints.delta import encode_diff
+from baton_recovery.checkpoints.rebuild import (
     CheckpointRecord,
     chain_to,
     rebuild,
     rebuild_state,
     stored_record,
 )
-from baton_recovery.snapshot import canonical_json, content_hash, state_hash
+from baton_recovery.checkpoints.snapshot import canonical_json, content_hash, state_hash
+from baton_recovery.errors import CheckpointChainError, CorruptCheckpointError
 from tests.unit.recovery.support import json_objects
 
 

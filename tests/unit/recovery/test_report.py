@@ -8,16 +8,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from baton.protocol.messages.error_report import ErrorReportMessage
-from baton_recovery.classify import classify
-from baton_recovery.impact import assess_impact
-from baton_recovery.report import (
+from baton_recovery.failures.classify import classify
+from baton_recovery.failures.impact import assess_impact
+from baton_recovery.failures.report import (
     context_from_signal,
     error_id_for,
     error_report,
     error_report_message,
     workflow_risk,
 )
-from baton_recovery.suggestions import suggest
+from baton_recovery.failures.suggestions import suggest
 from tests.unit.recovery.support import T0
 
 

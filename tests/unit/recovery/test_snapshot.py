@@ -11,9 +11,8 @@ import pytest
 from hypothesis import given
 
 from baton.protocol.messages.checkpoint import CheckpointSyncMessage
-from baton_recovery.canonical import canonical_decoded
-from baton_recovery.errors import CorruptCheckpointError, InvalidStateError
-from baton_recovery.snapshot import (
+from baton_recovery.checkpoints.canonical import canonical_decoded
+from baton_recovery.checkpoints.snapshot import (
     RAW_BELOW,
     canonical_json,
     check_json_ready,
@@ -26,6 +25,7 @@ from baton_recovery.snapshot import (
     state_snapshot,
     storage_metadata,
 )
+from baton_recovery.errors import CorruptCheckpointError, InvalidStateError
 from tests.unit.recovery.support import T0, json_objects, json_values
 
 STATE: dict[str, Any] = {

@@ -17,10 +17,10 @@ import pytest
 
 from baton.config import BatonSettings
 from baton.db import Database
-from baton_recovery.chain import ChainPolicy
+from baton_recovery.checkpoints.chain import ChainPolicy
+from baton_recovery.checkpoints.writer import CheckpointRequest, CheckpointWriter
 from baton_recovery.errors import InvalidStateError
 from baton_recovery.store import COPY_FROM, RecoveryStore
-from baton_recovery.writer import CheckpointRequest, CheckpointWriter
 from tests.conftest import migrate_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from baton.protocol.messages.error_report import RecoverySuggestion
-from baton_recovery.classify import Classification, classify
-from baton_recovery.suggestions import SUCCESS, CostModel, Suggestion, suggest
+from baton_recovery.failures.classify import Classification, classify
+from baton_recovery.failures.suggestions import SUCCESS, CostModel, Suggestion, suggest
 
 
 def of(event_type: str, **data: Any) -> Classification:

@@ -18,12 +18,12 @@ import pytest
 from baton.bus import Bus, MemoryTransport
 from baton.config import BatonSettings
 from baton.db import Database
-from baton_recovery.breaker import Breaker, BreakerPolicy
 from baton_recovery.config import RecoveryConfig
-from baton_recovery.liveness import LivenessPolicy
+from baton_recovery.failures.breaker import Breaker, BreakerPolicy
+from baton_recovery.failures.liveness import LivenessPolicy
+from baton_recovery.failures.watchdog import Watchdog
+from baton_recovery.failures.watchlist import WatchList
 from baton_recovery.store import RecoveryStore
-from baton_recovery.watchdog import Watchdog
-from baton_recovery.watchlist import WatchList
 from tests.conftest import migrate_for
 from tests.unit.recovery.support import T0, at
 

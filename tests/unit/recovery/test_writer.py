@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from baton_recovery.canonical import canonical_json
-from baton_recovery.chain import ChainPolicy
+from baton_recovery.checkpoints.canonical import canonical_json
+from baton_recovery.checkpoints.chain import ChainPolicy
+from baton_recovery.checkpoints.writer import CheckpointRequest, CheckpointWriter
 from baton_recovery.errors import InvalidStateError
-from baton_recovery.writer import CheckpointRequest, CheckpointWriter
 from tests.unit.recovery.memstore import MemoryStore, restore
 from tests.unit.recovery.support import json_objects, json_values
 

@@ -1,7 +1,7 @@
 """What to do about a failure.
 
 :func:`decide` turns a classified failure into one :class:`Decision`: the best-ranked
-suggestion of :func:`~baton_recovery.suggestions.suggest` under the policy's limits, so the
+suggestion of :func:`~baton_recovery.failures.suggestions.suggest` under the policy's limits, so the
 action taken is the first suggestion of the error report. An error that is not recoverable
 goes straight to the policy's fallback (``fail`` by default, as the hub fails a task no rule
 retries; or ``escalate``). A retry or a reassignment waits the policy's backoff for the
@@ -19,10 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from baton_recovery.backoff import BackoffPolicy, RandomSource
-from baton_recovery.breaker import BreakerState
-from baton_recovery.classify import Classification
-from baton_recovery.suggestions import CostModel, Strategy, Suggestion, suggest
+from baton.backoff import BackoffPolicy, RandomSource
+from baton_recovery.failures.breaker import BreakerState
+from baton_recovery.failures.classify import Classification
+from baton_recovery.failures.suggestions import CostModel, Strategy, Suggestion, suggest
 
 __all__ = [
     "Decision",

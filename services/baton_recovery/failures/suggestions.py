@@ -31,11 +31,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from baton.backoff import BackoffPolicy
 from baton.protocol.duration import format_duration
 from baton.protocol.messages.error_report import ErrorType
-from baton_recovery.backoff import BackoffPolicy
-from baton_recovery.breaker import BreakerState
-from baton_recovery.classify import Classification
+from baton_recovery.failures.breaker import BreakerState
+from baton_recovery.failures.classify import Classification
 
 __all__ = ["SUCCESS", "CostModel", "Strategy", "Suggestion", "suggest"]
 
@@ -134,7 +134,7 @@ def suggest(
     *,
     classification: Classification,
     attempts: int,
-    max_attempts: int = 3,
+    max_attempts: int | None = 3,
     breaker: BreakerState = "closed",
     has_checkpoint: bool = False,
     skippable: bool = False,
@@ -150,7 +150,7 @@ def suggest(
     Args:
         classification: The failure's classification.
         attempts: Attempts of the task so far, the failed one included.
-        max_attempts: Attempts allowed in all.
+        max_attempts: Attempts allowed in all; None for no limit.
         breaker: State of the failed agent's circuit breaker.
         has_checkpoint: A checkpoint of the workflow exists to roll back to.
         skippable: The task is optional.
@@ -163,7 +163,8 @@ def suggest(
     """
     costs = costs or CostModel()
     backoff = backoff or BackoffPolicy(max_attempts=max_attempts)
-    left = attempts < max_attempts
+    left = max_attempts is None or attempts < max_attempts
+    of_max = f" of {max_attempts}" if max_attempts is not None else ""
     delay = backoff.expected_delay(max(1, attempts)) if left else 0.0
     redo = task_seconds if rollback_seconds is None else rollback_seconds
     plans: dict[Strategy, tuple[bool, float, float, str]] = {
@@ -172,7 +173,7 @@ def suggest(
             delay + task_seconds,
             task_seconds,
             f"Retry the task after a {format_duration(round(delay, 3))} backoff "
-            f"(attempt {attempts + 1} of {max_attempts})",
+            f"(attempt {attempts + 1}{of_max})",
         ),
         "agent_reallocation": (
             left and spare_agents,

@@ -3,8 +3,8 @@
 For a batch of checkpoint requests the writer reads the latest checkpoint of every workflow
 involved (and which of the ids are stored already) in one query, then encodes and hashes
 each new state and makes its delta against the state before it
-(:func:`~baton_recovery.chain.prepare_checkpoint`) as the rows are being sent to the table
-(:meth:`RecoveryStore.insert_rows`). Requests of one workflow in a batch chain onto each
+(:func:`~baton_recovery.checkpoints.chain.prepare_checkpoint`) as the rows are being sent to the
+table (:meth:`RecoveryStore.insert_rows`). Requests of one workflow in a batch chain onto each
 other in order. A checkpoint id stored before (a redelivered request), or twice in a
 batch, is stored once and reported as None again.
 
@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
-from baton_recovery.chain import ChainPolicy, prepare_checkpoint
+from baton_recovery.checkpoints.chain import ChainPolicy, prepare_checkpoint
 from baton_recovery.errors import RecoveryError
 from baton_recovery.store import Head, RecoveryStore
 

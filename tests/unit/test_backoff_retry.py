@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from baton.cli.retry import Backoff, is_transient, with_retries
+from baton.backoff import BackoffPolicy, is_transient, retry
 from baton.errors import (
     DependencyUnavailableError,
     ProtocolError,
@@ -14,12 +14,14 @@ from baton.errors import (
 
 pytestmark = pytest.mark.timeout(30)
 
-FAST = Backoff(base=0.01, factor=2.0, cap=0.05, attempts=5)
+FAST = BackoffPolicy(base=0.01, factor=2.0, max_delay=0.05, max_attempts=5, jitter="none")
+SLOW = BackoffPolicy(base=0.05, max_delay=0.05, max_attempts=5, jitter="none")
+THREE = BackoffPolicy(base=0.001, max_delay=8, max_attempts=3, jitter="none")
 
 
 def test_backoff_doubles_up_to_the_cap() -> None:
-    b = Backoff(base=0.5, factor=2.0, cap=3.0)
-    assert [b.delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    b = BackoffPolicy(base=0.5, factor=2.0, max_delay=3.0, max_attempts=None, jitter="none")
+    assert [b.delay(attempt=n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
 
 
 def test_transient_is_decided_by_the_flag() -> None:
@@ -41,7 +43,7 @@ async def test_transient_failures_are_retried_until_success() -> None:
             raise DependencyUnavailableError("broker away")
         return "ok"
 
-    assert await with_retries(op, timeout=10, what="t", backoff=FAST) == "ok"
+    assert await retry(op, timeout=10, what="t", policy=FAST) == "ok"
     assert len(calls) == 3
     assert calls[0] > calls[1] > calls[2]  # one deadline for all attempts
 
@@ -55,7 +57,7 @@ async def test_a_permanent_failure_is_not_retried() -> None:
         raise RemoteError("no such workflow", error={"retriable": False})
 
     with pytest.raises(RemoteError):
-        await with_retries(op, timeout=10, what="t", backoff=FAST)
+        await retry(op, timeout=10, what="t", policy=FAST)
     assert calls == 1
 
 
@@ -64,7 +66,12 @@ async def test_the_deadline_turns_transient_failures_into_a_timeout() -> None:
         raise DependencyUnavailableError("broker away")
 
     with pytest.raises(RequestTimeoutError) as caught:
-        await with_retries(op, timeout=0.1, what="t", backoff=Backoff(base=0.05, cap=0.05))
+        await retry(
+            op,
+            timeout=0.1,
+            what="t",
+            policy=BackoffPolicy(base=0.05, max_delay=0.05, max_attempts=5, jitter="none"),
+        )
     assert caught.value.exit_code == 124
     assert caught.value.fields["last_error"]["error"] == "DependencyUnavailableError"
 
@@ -77,7 +84,7 @@ async def test_a_hanging_operation_times_out() -> None:
         return "late"
 
     with pytest.raises(RequestTimeoutError):
-        await with_retries(op, timeout=0.1, what="t", backoff=FAST)
+        await retry(op, timeout=0.1, what="t", policy=FAST)
 
 
 async def test_attempts_are_bounded() -> None:
@@ -89,5 +96,10 @@ async def test_attempts_are_bounded() -> None:
         raise RemoteError("busy", error={"retriable": True})
 
     with pytest.raises(RemoteError):
-        await with_retries(op, timeout=30, what="t", backoff=Backoff(base=0.001, attempts=3))
+        await retry(
+            op,
+            timeout=30,
+            what="t",
+            policy=BackoffPolicy(base=0.001, max_delay=8, max_attempts=3, jitter="none"),
+        )
     assert calls == 3

@@ -2,10 +2,10 @@
 
 A chain is a full checkpoint followed by deltas, each applying to the one before it; every
 checkpoint records the hash of the full state it stands for, which
-:mod:`baton_recovery.rebuild` checks on the way back, so a damaged link is found where it is.
-A delta is a byte delta (:mod:`baton_recovery.bytedelta`) when the state before is small
-enough to be its base, as workflow states almost always are; otherwise a diff
-(:mod:`baton_recovery.delta`).
+:mod:`baton_recovery.checkpoints.rebuild` checks on the way back, so a damaged link is found where
+it is. A delta is a byte delta (:mod:`baton_recovery.checkpoints.bytedelta`) when the state before
+is small enough to be its base, as workflow states almost always are; otherwise a diff
+(:mod:`baton_recovery.checkpoints.delta`).
 
 Choices the protocol leaves open (a workflow definition may ask for
 ``"differential": true``):
@@ -25,11 +25,11 @@ from typing import Any, Literal, NamedTuple
 
 import orjson
 
-from baton_recovery.bytedelta import can_base, encode_against
-from baton_recovery.canonical import canonical_decoded, canonical_json, encode_canonical
-from baton_recovery.delta import encoded_diff, patch
+from baton_recovery.checkpoints.bytedelta import can_base, encode_against
+from baton_recovery.checkpoints.canonical import canonical_decoded, canonical_json, encode_canonical
+from baton_recovery.checkpoints.delta import encoded_diff, patch
+from baton_recovery.checkpoints.snapshot import Snapshot, compress_canonical, content_hash
 from baton_recovery.errors import InvalidStateError
-from baton_recovery.snapshot import Snapshot, compress_canonical, content_hash
 
 __all__ = ["ChainPolicy", "CheckpointKind", "PreparedCheckpoint", "prepare_checkpoint"]
 
@@ -81,7 +81,7 @@ class PreparedCheckpoint(NamedTuple):
     Attributes:
         kind: ``full`` or ``delta``.
         stored: The payload as stored: the state's encoding (compressed when large), a
-            byte delta (:mod:`baton_recovery.bytedelta`), or an encoded diff (compressed
+            byte delta (:mod:`baton_recovery.checkpoints.bytedelta`), or an encoded diff (compressed
             when large); its ``hash`` is that of what the payload decodes to.
         state_hash: Hash of the full state the checkpoint stands for.
         full_size: Bytes of the full state's canonical encoding.
@@ -115,10 +115,10 @@ def prepare_checkpoint(
     """Decide between a full and a delta checkpoint of ``state`` and build its payload.
 
     ``state`` is encoded once: those bytes are hashed, stored when it is full, and the delta
-    is made from them. A previous state small enough (:func:`~baton_recovery.bytedelta.
+    is made from them. A previous state small enough (:func:`~baton_recovery.checkpoints.bytedelta.
     can_base`) gets a byte delta, exact by construction, once ``state`` is checked to be
-    JSON-ready data; a larger one a diff (:mod:`baton_recovery.delta`), proven against the
-    encoding (:func:`_delta`).
+    JSON-ready data; a larger one a diff (:mod:`baton_recovery.checkpoints.delta`), proven against
+    the encoding (:func:`_delta`).
 
     Args:
         state: The state to capture.

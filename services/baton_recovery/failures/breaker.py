@@ -17,7 +17,7 @@ failures"):
 State is pydantic data that round-trips through :meth:`BreakerRegistry.to_dict` and
 :meth:`BreakerRegistry.from_dict`; operations change it in place. Times must be
 timezone-aware (naive ones are taken as UTC). The service keeps each agent's
-:class:`Breaker` in that agent's row (:mod:`~baton_recovery.watchlist`).
+:class:`Breaker` in that agent's row (:mod:`~baton_recovery.failures.watchlist`).
 """
 
 from __future__ import annotations

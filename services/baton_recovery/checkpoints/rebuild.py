@@ -2,10 +2,10 @@
 
 A chain is read back from its full checkpoint: each delta is applied to the state rebuilt so
 far, and each result must match the hash its checkpoint recorded, so a damaged link is found
-where it is. Byte deltas (:mod:`baton_recovery.bytedelta`) apply to the encoding of the state
-before, diffs (:mod:`baton_recovery.delta`) to the state itself; a chain may mix them (a state
-that grew past a byte delta's base size switches to diffs), and the state is decoded or
-encoded only where the next link needs the other form.
+where it is. Byte deltas (:mod:`baton_recovery.checkpoints.bytedelta`) apply to the encoding of the
+state before, diffs (:mod:`baton_recovery.checkpoints.delta`) to the state itself; a chain may mix
+them (a state that grew past a byte delta's base size switches to diffs), and the state is decoded
+or encoded only where the next link needs the other form.
 
 A delta that does not apply to the state rebuilt so far is corruption of that checkpoint.
 """
@@ -18,11 +18,16 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from baton_recovery.bytedelta import ByteDelta, is_byte_delta
-from baton_recovery.chain import CheckpointKind
-from baton_recovery.delta import apply_diff, copy_json, decode_diff
+from baton_recovery.checkpoints.bytedelta import ByteDelta, is_byte_delta
+from baton_recovery.checkpoints.chain import CheckpointKind
+from baton_recovery.checkpoints.delta import apply_diff, copy_json, decode_diff
+from baton_recovery.checkpoints.snapshot import (
+    MAX_STATE_BYTES,
+    canonical_json,
+    content_hash,
+    decode_snapshot,
+)
 from baton_recovery.errors import CheckpointChainError, CorruptCheckpointError
-from baton_recovery.snapshot import MAX_STATE_BYTES, canonical_json, content_hash, decode_snapshot
 
 __all__ = ["CheckpointRecord", "Rebuilt", "chain_to", "rebuild", "rebuild_state", "stored_record"]
 
@@ -36,7 +41,8 @@ class CheckpointRecord:
         kind: ``full`` or ``delta``.
         state_hash: Hash of the full state it stands for.
         payload: Decoded from storage: the state (full), the encoded diff, or a
-            :class:`~baton_recovery.bytedelta.ByteDelta` (which decodes only against its base).
+            :class:`~baton_recovery.checkpoints.bytedelta.ByteDelta` (which decodes only
+            against its base).
         base_id: The checkpoint a delta applies to; None for a full one.
     """
 

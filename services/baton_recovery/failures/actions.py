@@ -13,17 +13,24 @@ import logging
 import os
 import socket
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from baton.bus import Bus
 from baton.bus.tracecontext import trace_headers
 from baton.db import Database
 from baton.errors import BatonError, HandlerError, RemoteError, RequestTimeoutError
-from baton.protocol.commands import HubCommand, RecoveryCommand
+from baton.protocol.commands import HubCommand, RecoveryCommand, reply_data, request_data
+from baton.protocol.commands.replies import RestoreReply
+from baton.protocol.commands.requests import (
+    ReasonRequest,
+    RecoverTaskRequest,
+    RestoreCheckpointRequest,
+    RestoreRequest,
+)
 from baton.protocol.event import Event
 from baton.protocol.messages.base import utc_now
 from baton_recovery.config import RecoveryConfig
-from baton_recovery.plan import Decision
+from baton_recovery.failures.plan import Decision
 from baton_recovery.store import RecoveryStore
 
 __all__ = ["TRACE_CONTEXT", "Actions", "request_for"]
@@ -93,12 +100,13 @@ class Actions:
         data = {k: v for k, v in request.items() if k not in {"command", TRACE_CONTEXT}}
         try:
             if command == RecoveryCommand.RESTORE:
-                return await self.restore(
+                restored = await self.restore(
                     workflow_id=workflow_id,
                     checkpoint_id=str(data["checkpoint_id"]),
                     request_id=action_id,
                     trace=trace,
                 )
+                return reply_data(restored)
             reply = await self.bus.request(
                 Event(
                     event_type=command,
@@ -127,7 +135,7 @@ class Actions:
         checkpoint_id: str,
         request_id: str | None = None,
         trace: tuple[tuple[str, bytes], ...] = (),
-    ) -> dict[str, Any]:
+    ) -> RestoreReply:
         """Rebuild a checkpoint (every hash verified) and have the hub restore it (``trace``:
         the workflow's trace headers, when not running in that trace already).
 
@@ -150,35 +158,38 @@ class Actions:
                 event_type=HubCommand.RESTORE_CHECKPOINT,
                 workflow_id=workflow_id,
                 phase="recovery",
-                data={"checkpoint_id": checkpoint_id, "snapshot": state},
+                data=request_data(
+                    RestoreCheckpointRequest(checkpoint_id=checkpoint_id, snapshot=state)
+                ),
                 request_id=request_id or f"restore_{checkpoint_id}_{utc_now().timestamp():.0f}",
                 extra_headers=trace,
             ),
             service="hub",
             timeout=self.config.action_timeout,
         )
-        return {
-            "ok": True,
-            "checkpoint_id": checkpoint_id,
-            "state_version_restored": row.state_version,
-            "verified_hash": row.state_hash,
-            "reply": reply.data,
-        }
+        return RestoreReply(
+            ok=True,
+            checkpoint_id=checkpoint_id,
+            state_version_restored=row.state_version,
+            verified_hash=row.state_hash,
+            reply=reply.data,
+        )
 
 
 def request_for(decision: Decision, *, task_id: str, agent: str | None) -> dict[str, Any]:
     if decision.kind == "restore" and decision.checkpoint_id is not None:
-        return {"command": RecoveryCommand.RESTORE, "checkpoint_id": decision.checkpoint_id}
+        restore = RestoreRequest(checkpoint_id=decision.checkpoint_id)
+        return {"command": RecoveryCommand.RESTORE, **request_data(restore)}
     if decision.kind == "escalate":
-        return {"command": HubCommand.PAUSE, "reason": f"escalation: {decision.reason}"}
-    action = decision.kind if decision.kind in ("retry", "reassign", "skip") else "fail"
+        pause = ReasonRequest(reason=f"escalation: {decision.reason}")
+        return {"command": HubCommand.PAUSE, **request_data(pause)}
+    action: Literal["retry", "reassign", "skip", "fail"] = "fail"
+    if decision.kind in ("retry", "reassign", "skip"):
+        action = decision.kind
     avoid = list(decision.avoid_agents)
     if action == "reassign" and agent is not None and agent not in avoid:
         avoid.append(agent)
-    return {
-        "command": HubCommand.RECOVER_TASK,
-        "task_id": task_id,
-        "action": action,
-        "avoid_agents": avoid,
-        "reason": decision.reason,
-    }
+    recover = RecoverTaskRequest(
+        task_id=task_id, action=action, avoid_agents=avoid, reason=decision.reason
+    )
+    return {"command": HubCommand.RECOVER_TASK, **request_data(recover)}

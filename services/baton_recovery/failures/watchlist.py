@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from baton_recovery.breaker import Breaker
-from baton_recovery.liveness import AgentTimeout, TaskTimeout
+from baton_recovery.failures.breaker import Breaker
+from baton_recovery.failures.liveness import AgentTimeout, TaskTimeout
 
 __all__ = ["Unplaced", "WatchList"]
 

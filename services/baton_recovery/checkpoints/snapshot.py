@@ -1,7 +1,7 @@
 """Checkpoint snapshots: canonical encoding, ``sha256`` hashes and zlib compression.
 
-A state is JSON-ready data, encoded canonically (:mod:`baton_recovery.canonical`), so equal
-states always hash to the same ``sha256:<hex>``. A stored snapshot is that encoding compressed
+A state is JSON-ready data, encoded canonically (:mod:`baton_recovery.checkpoints.canonical`), so
+equal states always hash to the same ``sha256:<hex>``. A stored snapshot is that encoding compressed
 with zlib at level 1, or, for an object or list of less than :data:`RAW_BELOW` bytes, the
 encoding itself: zlib's fixed cost (about as much as diffing a state) buys only a few
 hundred bytes there. The two cannot be confused: a zlib stream's first byte is never ``{``
@@ -27,7 +27,7 @@ from typing import Any, Final, Literal, NamedTuple
 import orjson
 
 from baton.protocol.messages.checkpoint import CheckpointType, CheckResult
-from baton_recovery.canonical import canonical_json, check_json_ready
+from baton_recovery.checkpoints.canonical import canonical_json, check_json_ready
 from baton_recovery.errors import CorruptCheckpointError
 
 __all__ = [
@@ -119,7 +119,7 @@ def compress_canonical(raw: bytes, *, raw_hash: str | None = None) -> Snapshot:
     """Compress a canonical encoding for storage, as :func:`encode_snapshot` would.
 
     Args:
-        raw: A canonical encoding (:func:`~baton_recovery.canonical.canonical_json`).
+        raw: A canonical encoding (:func:`~baton_recovery.checkpoints.canonical.canonical_json`).
         raw_hash: ``content_hash(raw)`` when the caller has it already (saves hashing twice).
     """
     small = len(raw) < RAW_BELOW and raw[0] in _RAW_FIRST

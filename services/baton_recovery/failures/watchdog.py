@@ -4,11 +4,11 @@ An agent silent for ``misses`` intervals gets ``AGENT_TIMEOUT`` (its circuit bre
 a failure); each task it holds gets ``TASK_TIMEOUT`` and a reassignment action away from it.
 Agents' task reports also feed their breakers.
 
-With N replicas: the state is rows in PostgreSQL (:mod:`~baton_recovery.watchlist`), one per
-agent and per watched task, written by whichever replica reads a signal. Each replica judges
+With N replicas: the state is rows in PostgreSQL (:mod:`~baton_recovery.failures.watchlist`), one
+per agent and per watched task, written by whichever replica reads a signal. Each replica judges
 the timeouts of the partitions it holds in the consumer group, once settled
-(:mod:`~baton_recovery.ownership`): an agent by its id's partition (its heartbeats are keyed
-by it), a task by its workflow's. Timeouts are claimed by conditional updates in the same
+(:mod:`~baton_recovery.failures.ownership`): an agent by its id's partition (its heartbeats are
+keyed by it), a task by its workflow's. Timeouts are claimed by conditional updates in the same
 transaction as the events and actions they cause, so none is reported twice, and the
 reassignment's id is the assignment's, so the hub applies it once. Memory holds the
 partitions held, nothing per agent or task.
@@ -29,13 +29,13 @@ from baton.protocol.commands import HubCommand
 from baton.protocol.event import Event
 from baton.protocol.messages.base import utc_now
 from baton.runtime import Outbox
-from baton_recovery.actions import TRACE_CONTEXT
-from baton_recovery.breaker import Breaker, BreakerState
 from baton_recovery.config import RecoveryConfig
-from baton_recovery.liveness import TaskTimeout
-from baton_recovery.ownership import Ownership
+from baton_recovery.failures.actions import TRACE_CONTEXT
+from baton_recovery.failures.breaker import Breaker, BreakerState
+from baton_recovery.failures.liveness import TaskTimeout
+from baton_recovery.failures.ownership import Ownership
+from baton_recovery.failures.watchlist import WatchList
 from baton_recovery.store import RecoveryStore
-from baton_recovery.watchlist import WatchList
 
 __all__ = ["Watchdog"]
 

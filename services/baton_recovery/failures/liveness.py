@@ -1,6 +1,6 @@
 """Liveness: agents that stop heartbeating and tasks that overrun, each reported once.
 
-Rules (enforced on the watchdog's rows, :mod:`~baton_recovery.watchlist`):
+Rules (enforced on the watchdog's rows, :mod:`~baton_recovery.failures.watchlist`):
 
 - an agent silent for ``misses`` heartbeat intervals or more gets ``AGENT_TIMEOUT``, once
   per outage: its next sign of life ends the outage, and a later silence is a new one;

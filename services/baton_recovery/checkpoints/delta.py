@@ -4,7 +4,7 @@ A diff is a list of :class:`Change`: ``set`` a value at a path, or ``delete`` th
 path; a path is the list of dict keys from the root. Dicts are compared key by key, anything
 else (lists included) is replaced whole when it differs. Values compare as JSON does: ``1``,
 ``1.0`` and ``true`` differ, as do ``0.0`` and ``-0.0`` (they encode differently, so they
-hash differently). :mod:`baton_recovery.chain` stores checkpoints as such diffs, encoded
+hash differently). :mod:`baton_recovery.checkpoints.chain` stores checkpoints as such diffs, encoded
 (:func:`encode_diff`); :func:`encoded_diff` builds that form directly.
 
 Applying a change that does not fit the state (a missing key, a path through a non-dict) is
@@ -79,7 +79,7 @@ def encoded_diff(
         new: The state after.
         exact: False compares values with ``==`` alone, which is cheaper but blind to
             ``1`` → ``1.0`` → ``true`` and ``0.0`` → ``-0.0``: for callers that check the
-            result, as :func:`baton_recovery.chain.prepare_checkpoint` does.
+            result, as :func:`baton_recovery.checkpoints.chain.prepare_checkpoint` does.
     """
     out: list[dict[str, Any]] = []
     if exact:

@@ -1,4 +1,4 @@
-"""Exponential backoff: ceilings, equal, full and decorrelated jitter, cap, attempts."""
+"""Exponential backoff: ceilings, every kind of jitter, cap, attempts, endless waits."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from baton_recovery.backoff import BackoffPolicy, schedule
+from baton.backoff import BackoffPolicy, schedule
 
 
 def fixed(value: float) -> Any:
@@ -89,7 +89,7 @@ def test_expected_delay() -> None:
 @pytest.mark.parametrize(
     "bad",
     [{"base": 0}, {"factor": 0.5}, {"max_delay": 0.5}, {"max_attempts": 0},
-     {"base": float("inf")}],
+     {"base": float("inf")}, {"spread": 1.0}, {"spread": -0.1}],
 )  # fmt: skip
 def test_invalid_policies_are_refused(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="must be"):
@@ -108,7 +108,7 @@ def test_bad_arguments_are_refused() -> None:
     factor=st.floats(min_value=1, max_value=4),
     cap=st.floats(min_value=10, max_value=1000),
     attempts=st.integers(min_value=1, max_value=30),
-    jitter=st.sampled_from(["none", "equal", "full", "decorrelated"]),
+    jitter=st.sampled_from(["none", "equal", "full", "decorrelated", "proportional"]),
     seed=st.integers(),
 )
 def test_delays_stay_within_bounds(
@@ -131,3 +131,52 @@ def test_delays_stay_within_bounds(
             assert delay >= base
         if jitter == "none":
             assert delay == policy.ceiling(n)
+        if jitter == "proportional":
+            assert 0.9 * policy.ceiling(n) <= delay <= min(cap, 1.1 * policy.ceiling(n))
+
+
+@given(
+    base=st.floats(min_value=0.001, max_value=10),
+    factor=st.floats(min_value=1, max_value=4),
+    cap=st.floats(min_value=10, max_value=1000),
+)
+def test_ceilings_grow_monotonically_to_the_cap(base: float, factor: float, cap: float) -> None:
+    policy = BackoffPolicy(base=base, factor=factor, max_delay=cap, max_attempts=None)
+    ceilings = [policy.ceiling(n) for n in range(1, 80)]
+    assert ceilings[0] == base
+    assert all(a <= b for a, b in itertools.pairwise(ceilings))
+    assert all(c <= cap for c in ceilings)
+    if factor >= 1.5:
+        assert ceilings[-1] == cap
+
+
+@given(
+    spread=st.floats(min_value=0, max_value=0.99),
+    unit=st.floats(min_value=0, max_value=1),
+    attempt=st.integers(min_value=1, max_value=20),
+)
+def test_proportional_jitter_stays_within_its_spread(
+    spread: float, unit: float, attempt: int
+) -> None:
+    policy = BackoffPolicy(
+        base=1, max_delay=1e6, max_attempts=None, jitter="proportional", spread=spread
+    )
+    delay = policy.pause(attempt=attempt, rand=fixed(unit))
+    ceiling = policy.ceiling(attempt)
+    assert (1 - spread) * ceiling - 1e-9 <= delay <= (1 + spread) * ceiling + 1e-9
+
+
+def test_without_a_limit_the_waits_go_on_at_the_cap() -> None:
+    policy = BackoffPolicy(base=0.5, max_delay=4, max_attempts=None, jitter="none")
+    waits = policy.waits()
+    assert list(itertools.islice(waits, 6)) == [0.5, 1, 2, 4, 4, 4]
+    assert next(waits) == 4
+    assert not policy.exhausted(10**6)
+    with pytest.raises(ValueError, match="no end"):
+        schedule(policy, rand=fixed(0.5))
+
+
+def test_pause_ignores_the_limit_that_delay_keeps() -> None:
+    policy = BackoffPolicy(max_attempts=2, jitter="none")
+    assert policy.delay(attempt=2) is None
+    assert policy.pause(attempt=2) == 2

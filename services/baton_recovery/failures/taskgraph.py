@@ -1,4 +1,4 @@
-"""The task graph of a hub workflow state, in the neutral shape of :mod:`baton_recovery.impact`.
+"""The task graph of a hub workflow state, in :mod:`~baton_recovery.failures.impact`'s shape.
 
 Recovery does not import the hub: it reads the state the hub put in a checkpoint. Each task
 depends on its declared dependencies (other tasks; external dependencies are left out) and,

@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from baton.protocol.messages.base import Priority
-from baton_recovery.classify import Classification
-from baton_recovery.impact import Impact
-from baton_recovery.suggestions import Suggestion
+from baton_recovery.failures.classify import Classification
+from baton_recovery.failures.impact import Impact
+from baton_recovery.failures.suggestions import Suggestion
 
 __all__ = [
     "CONTEXT_FIELDS",

@@ -4,18 +4,18 @@ A byte delta is a zlib stream (RFC 1950) of the new state's canonical encoding, 
 with the previous state's canonical encoding as its preset dictionary. What the two share
 becomes back-references into the dictionary, so the stream holds little more than what
 changed: about 100 bytes for a 2.3 KB workflow state whose task moved on, where the diff of
-:mod:`baton_recovery.delta` encodes to 300 to 2 700. It is exact by construction (decoding
-gives the new encoding byte for byte, checked against the state's hash), and all of it runs
-in zlib's C code, without walking the state in Python.
+:mod:`baton_recovery.checkpoints.delta` encodes to 300 to 2 700. It is exact by construction
+(decoding gives the new encoding byte for byte, checked against the state's hash), and all of it
+runs in zlib's C code, without walking the state in Python.
 
 The stream says what it is: its header sets the FDICT flag and names the dictionary's
-Adler-32, so it cannot be taken for a full snapshot (:mod:`baton_recovery.snapshot`: plain
-JSON or a zlib stream without a dictionary), and decoding it against any other base fails
+Adler-32, so it cannot be taken for a full snapshot (:mod:`baton_recovery.checkpoints.snapshot`:
+plain JSON or a zlib stream without a dictionary), and decoding it against any other base fails
 instead of producing a wrong state.
 
 Choice: deflate reaches back 32 KiB, so a base must be small enough that unchanged bytes of
 the new state stay within reach of their copy in it. Bases of up to :data:`MAX_BASE` bytes
-are used; larger states are diffed by :mod:`baton_recovery.delta`.
+are used; larger states are diffed by :mod:`baton_recovery.checkpoints.delta`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Final
 
-from baton_recovery.snapshot import inflate
+from baton_recovery.checkpoints.snapshot import inflate
 
 __all__ = ["LEVEL", "MAX_BASE", "ByteDelta", "can_base", "encode_against", "is_byte_delta"]
 

@@ -1,0 +1,143 @@
+"""The hub's plumbing: a change to a workflow stored, its events queued, one transaction.
+
+Every change loads the workflow row ``for update``, applies a pure transition from
+:mod:`baton_hub.workflow`, stores the new state and queues its events — plus the versioned
+state-sync message for the state topic — in the outbox, all in one transaction. Events are
+applied once: their ids go into the idempotency ledger in that same transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from baton.bus import Bus
+from baton.bus.tracecontext import trace_for
+from baton.db import Database
+from baton.errors import HandlerError
+from baton.protocol.event import Event
+from baton.runtime import Outbox
+from baton_hub import workflow as wf
+from baton_hub.commands import Op
+from baton_hub.config import HubConfig
+from baton_hub.errors import UnknownItemError
+from baton_hub.events import HubEvent
+from baton_hub.recovery import checkpoint_requests
+from baton_hub.state import WorkflowState
+from baton_hub.store import WorkflowStore
+
+__all__ = ["HubCore"]
+
+
+class HubCore:
+    """Binds the pure state machine to PostgreSQL, the outbox and the bus."""
+
+    def __init__(self, *, bus: Bus, db: Database, outbox: Outbox, config: HubConfig) -> None:
+        self.bus = bus
+        self.db = db
+        self.outbox = outbox
+        self.config = config
+        self.store = WorkflowStore()
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    async def _record(self, conn: Any, before: WorkflowState | None, outcome: wf.Outcome) -> None:
+        state, events = outcome
+        if before is None:
+            if not await self.store.insert(conn, state):
+                raise HandlerError(
+                    f"workflow {state.workflow_id} already exists",
+                    retriable=False,
+                    workflow_id=state.workflow_id,
+                )
+        elif state is not before and state.state_version != before.state_version:
+            await self.store.update(conn, state)
+        changed = before is None or state.state_version != before.state_version
+        if changed and self.config.checkpoints:
+            events = [
+                *events,
+                *(
+                    HubEvent(
+                        event_type="CHECKPOINT_REQUESTED",
+                        workflow_id=state.workflow_id,
+                        phase=state.phase_name,
+                        data=data,
+                    )
+                    for data in checkpoint_requests(
+                        state, events, every=self.config.checkpoint_every
+                    )
+                ),
+            ]
+        # In the workflow's trace even when the change comes from the timeouts loop, another
+        # workflow's event or a client's request (empty: the running code is in it already).
+        trace = trace_for(state.trace_context)
+        queued: list[tuple[Event, str | None]] = []
+        for event in events:
+            if event.event_type == "CHECKPOINT_REQUESTED":
+                # The whole state of this version: workflow-recovery stores exactly it.
+                event = event.model_copy(
+                    update={"data": {**event.data, "snapshot": state.model_dump(mode="json")}}
+                )
+            queued.append((_to_event(event, trace=trace), None))
+        if changed:
+            sync = Event(
+                event_type="WORKFLOW_STATE",
+                workflow_id=state.workflow_id,
+                phase=state.phase_name,
+                data=wf.state_sync(state),
+                extra_headers=trace,
+            )
+            queued.append((sync, self.bus.topics.state))
+        await self.outbox.add_many(conn, queued)  # in order, one round trip
+
+    async def _mutate_in(
+        self, conn: Any, workflow_id: str, op: Op
+    ) -> tuple[WorkflowState, WorkflowState]:
+        """Apply ``op`` to the stored workflow; the state before and after (the same
+        object when nothing changed)."""
+        state = await self.store.get(conn, workflow_id, lock=True)
+        if state is None:
+            raise UnknownItemError(
+                f"no workflow {workflow_id}",
+                workflow_id=workflow_id,
+                kind="workflow",
+                name=workflow_id,
+            )
+        outcome = op(state)
+        await self._record(conn, state, outcome)
+        return state, outcome[0]
+
+    async def _mutate(self, workflow_id: str, op: Op, *, event_id: str) -> WorkflowState | None:
+        """Apply ``op`` once per ``event_id``; None when the workflow is not the hub's."""
+        async with self.db.transaction() as conn:
+            first, state = await self.store.first_and_get(
+                conn, event_id=event_id, workflow_id=workflow_id
+            )
+            if not first:
+                return None
+            if state is None:
+                return None  # an event about a workflow this hub does not run
+            outcome = op(state)
+            await self._record(conn, state, outcome)
+        self.outbox.notify()
+        return outcome[0]
+
+    async def _existing(self, conn: Any, workflow_id: str) -> WorkflowState:
+        state = await self.store.get(conn, workflow_id)
+        if state is None:
+            raise UnknownItemError(
+                f"no workflow {workflow_id}",
+                workflow_id=workflow_id,
+                kind="workflow",
+                name=workflow_id,
+            )
+        return state
+
+
+def _to_event(event: HubEvent, *, trace: tuple[tuple[str, bytes], ...] = ()) -> Event:
+    return Event(
+        event_type=event.event_type,
+        workflow_id=event.workflow_id,
+        phase=event.phase,
+        data=event.data,
+        extra_headers=trace,
+    )
