@@ -18,6 +18,7 @@ from baton.cli import (
     demo,
     dlq,
     events,
+    http,
     hub,
     monitor,
     partition,
@@ -75,6 +76,7 @@ app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("partition", help=partition.HELP)(partition.partition)
 app.add_typer(db.app, name="db")
+app.add_typer(http.app, name="http")
 app.command("coordination-hub", help=hub.HELP)(hub.coordination_hub)
 app.command("hub", help=hub.HELP, hidden=True)(hub.coordination_hub)
 app.add_typer(resource.app, name="resource-manager")
