@@ -272,7 +272,16 @@ def test_network_policies_deny_by_default_and_allow_what_baton_needs(
     for name, port in BATON_SERVICES.items():
         ingress = policies[f"baton-{name}-ingress"]["spec"]
         assert ingress["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == name
-        assert ingress["ingress"] == [{"ports": [{"protocol": "TCP", "port": port}]}]
+        # Only named peers by default: the ingress controller's and Prometheus' namespaces.
+        assert ingress["ingress"] == [
+            {
+                "ports": [{"protocol": "TCP", "port": port}],
+                "from": [
+                    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+                    for ns in ("ingress-nginx", "monitoring")
+                ],
+            }
+        ]
 
 
 # --- Pod Security "restricted" and kubeconform --------------------------------------------

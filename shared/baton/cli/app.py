@@ -13,6 +13,7 @@ import typer
 
 from baton import __version__
 from baton.cli import (
+    acl,
     aggregator,
     db,
     demo,
@@ -77,6 +78,7 @@ app.command("serve")(serve.serve)
 app.command("partition", help=partition.HELP)(partition.partition)
 app.add_typer(db.app, name="db")
 app.add_typer(http.app, name="http")
+app.add_typer(acl.app, name="acl")
 app.command("coordination-hub", help=hub.HELP)(hub.coordination_hub)
 app.command("hub", help=hub.HELP, hidden=True)(hub.coordination_hub)
 app.add_typer(resource.app, name="resource-manager")
