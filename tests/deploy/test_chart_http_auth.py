@@ -47,7 +47,7 @@ def test_services_read_the_tokens_file_from_the_charts_secret(
     line = token_line(token=token, role="read")
     docs = _render(kube_versions, **{"httpAuth.tokens": [line]})
     secret = by_kind(docs, "Secret")["baton"]["data"]
-    text = base64.b64decode(secret["BATON_HTTP_TOKENS"]).decode()
+    text = base64.b64decode(secret["http-tokens"]).decode()
     assert text == f"{line}\n"
     assert token not in text
     (tmp_path / "tokens").write_text(text)
@@ -60,7 +60,7 @@ def test_services_read_the_tokens_file_from_the_charts_secret(
             "name": "http-tokens",
             "secret": {
                 "secretName": "baton",
-                "items": [{"key": "BATON_HTTP_TOKENS", "path": "tokens"}],
+                "items": [{"key": "http-tokens", "path": "tokens"}],
             },
         }, name
         # A directory, not a subPath: Kubernetes swaps the file when the Secret changes.
@@ -76,7 +76,7 @@ def test_by_default_no_token_is_accepted_until_some_are_added(
     helm: Path, kube_versions: list[str], tmp_path: Path
 ) -> None:
     docs = _render(kube_versions)
-    text = base64.b64decode(by_kind(docs, "Secret")["baton"]["data"]["BATON_HTTP_TOKENS"])
+    text = base64.b64decode(by_kind(docs, "Secret")["baton"]["data"]["http-tokens"])
     (tmp_path / "tokens").write_bytes(text)
     assert len(HttpTokens.load(path=tmp_path / "tokens")) == 0
     for doc in by_kind(docs, "Deployment").values():
@@ -87,7 +87,7 @@ def test_by_default_no_token_is_accepted_until_some_are_added(
     ("values", "secret", "key"),
     [
         ({"httpAuth.existingSecret": "tokens", "httpAuth.key": "file"}, "tokens", "file"),
-        ({"secret.existingSecret": "creds"}, "creds", "BATON_HTTP_TOKENS"),
+        ({"secret.existingSecret": "creds"}, "creds", "http-tokens"),
     ],
 )
 def test_an_existing_secret_holds_the_tokens_file(
@@ -95,7 +95,7 @@ def test_an_existing_secret_holds_the_tokens_file(
 ) -> None:
     docs = _render(kube_versions, **values)
     own = by_kind(docs, "Secret").get("baton", {}).get("data", {})
-    assert "BATON_HTTP_TOKENS" not in own
+    assert "http-tokens" not in own
     for doc in by_kind(docs, "Deployment").values():
         volume, _ = _tokens_volume(doc)
         assert volume is not None
@@ -104,7 +104,7 @@ def test_an_existing_secret_holds_the_tokens_file(
 
 def test_without_http_auth_nothing_is_mounted(helm: Path, kube_versions: list[str]) -> None:
     docs = _render(kube_versions, **{"httpAuth.enabled": False})
-    assert "BATON_HTTP_TOKENS" not in by_kind(docs, "Secret")["baton"]["data"]
+    assert "http-tokens" not in by_kind(docs, "Secret")["baton"]["data"]
     for doc in by_kind(docs, "Deployment").values():
         assert _tokens_volume(doc) == (None, None)
         assert "BATON_HTTP_TOKENS_FILE" not in env_sources(single_container(doc))
