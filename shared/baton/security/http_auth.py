@@ -87,7 +87,7 @@ def _parse(text: str, *, path: Path) -> tuple[tuple[str, bytes], ...]:
         if match is None or match["role"] not in ROLES:
             raise ConfigError(
                 f"{path}:{number}: expected role:sha256-hex with role one of "
-                f"{', '.join(ROLES)} (`baton http token create` prints such a line)",
+                f"{', '.join(ROLES)} (`.venv/bin/baton http token create` prints such a line)",
                 variable="BATON_HTTP_TOKENS_FILE",
                 line=number,
             )
