@@ -218,8 +218,14 @@ class HttpAuth:
         self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":  # none is served; one added later is guarded too
+            if "read" in self.tokens.roles(_presented(scope) or ""):
+                await self.app(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 1008})  # policy violation
             return
         needed: HttpRole = "metrics" if scope["path"] == METRICS_PATH else "read"
         token = _presented(scope)

@@ -10,6 +10,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from baton.security.http_auth import (
     METRICS_PATH,
     OPEN_PATHS,
     STREAM_PATH,
+    HttpAuth,
     HttpTokens,
     new_token,
     token_line,
@@ -236,3 +238,34 @@ async def test_without_a_tokens_file_everything_answers(
     async with httpx.AsyncClient(transport=transport, base_url="http://baton") as client:
         for path in ("/metrics", "/openapi.json", "/docs"):
             assert (await client.get(path)).status_code == 200, path
+
+
+async def test_a_websocket_without_a_token_is_closed_before_the_app_sees_it(
+    tokens_file: Path,
+) -> None:
+    reached: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+
+    guard = HttpAuth(app, tokens=HttpTokens.load(path=tokens_file))
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    for headers in ([], [(b"authorization", f"Bearer {METRICS}".encode())]):
+        scope = {"type": "websocket", "path": "/api/live", "headers": headers}
+        await guard(scope, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1008}] * 2
+    assert reached == []
+    scope = {
+        "type": "websocket",
+        "path": "/api/live",
+        "headers": [(b"authorization", f"Bearer {READ}".encode())],
+    }
+    await guard(scope, receive, send)
+    assert reached == ["/api/live"]
