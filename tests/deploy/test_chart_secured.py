@@ -319,6 +319,7 @@ def test_the_charts_own_secret_holds_every_credential(
         "hub-kafka-sasl-password": "hub-password",
         "jobs-kafka-sasl-username": "admin",
         "jobs-kafka-sasl-password": "admin-password",
+        "http-tokens": "\n",  # httpAuth on, no token given yet: only the probes answer
     }
     users = {}
     for name, doc in _pods(docs).items():

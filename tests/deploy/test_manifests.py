@@ -163,7 +163,8 @@ def test_configuration_in_configmap_and_credentials_in_secret(
     assert "BATON_PG_DSN" not in config
     secrets = by_kind(default_docs, "Secret")
     assert set(secrets) == {"baton", "baton-hooks"}
-    assert set(secrets["baton"]["data"]) == {"BATON_PG_DSN"}
+    # The HTTP tokens file (hashes; empty by default) is the other key.
+    assert set(secrets["baton"]["data"]) == {"BATON_PG_DSN", "http-tokens"}
     assert set(by_kind(default_docs, "ServiceAccount")) == {"baton"}
 
 
