@@ -8,13 +8,15 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import FileResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
 
 from baton.errors import BadInputError
+from baton.security.http_auth import STREAM_PATH
 from baton_status.api_models import Overview, WorkflowDetail, WorkflowList
 from baton_status.listing import ListQuery, Order, Sort
 from baton_status.reader import Reader
-from baton_status.stream import Broadcaster
+from baton_status.stream import Broadcaster, StreamFullError
 
 __all__ = ["build_router"]
 
@@ -110,23 +112,37 @@ def build_router(*, reader: Reader, stream: Broadcaster, list_limit: int) -> API
         return view.model_copy(update=updates) if updates else view
 
     @router.get(
-        "/api/stream",
+        STREAM_PATH,
         tags=["system"],
         responses={
             200: {
                 "content": {"text/event-stream": {}},
                 "description": "Server-sent events: workflow, overview",
-            }
+            },
+            503: {"description": "Every place on the stream is taken"},
         },
     )
-    async def live() -> StreamingResponse:
+    async def live() -> Response:
         """Live changes: ``event: workflow`` (a summary) on every change, whichever replica
-        applied it, and ``event: overview``."""
-        first = [("overview", (await reader.overview()).model_dump(mode="json"))]
+        applied it, and ``event: overview``. At most ``BATON_STATUS_STREAM_CLIENTS``
+        clients at once: one more is answered 503."""
+        try:
+            queue = stream.join()
+        except StreamFullError as exc:
+            return JSONResponse(
+                {**exc.to_dict(), "retriable": True}, status_code=503, headers={"Retry-After": "5"}
+            )
+        try:
+            first = [("overview", (await reader.overview()).model_dump(mode="json"))]
+        except BaseException:
+            stream.leave(queue)
+            raise
         return StreamingResponse(
-            stream.messages(first=first),
+            stream.messages(first=first, queue=queue),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
+            # Gives the place back even when the client left before the stream began.
+            background=BackgroundTask(stream.leave, queue),
         )
 
     return router

@@ -22,6 +22,8 @@ class StatusConfig(ServiceConfig):
         retention_days: Days an ended workflow stays in the read model.
         retention_batch: Rows deleted (or summarised) per transaction.
         retention_interval: Seconds between two retention passes.
+        stream_clients: Most clients of a replica's live stream (``/api/stream``) at
+            once; one more is answered 503 with a JSON error.
     """
 
     env_prefix: ClassVar[str] = "BATON_STATUS_"
@@ -32,6 +34,7 @@ class StatusConfig(ServiceConfig):
     retention_days: float = Field(default=7.0, gt=0)
     retention_batch: int = Field(default=500, ge=1, le=100_000)
     retention_interval: float = Field(default=300.0, gt=0)
+    stream_clients: int = Field(default=100, ge=1, le=100_000)
 
     @property
     def retention(self) -> timedelta:

@@ -68,7 +68,7 @@ class StatusService(Service):
         self.config = StatusConfig.from_env(self.ctx.env)
         self.memory = Memory(views=self.config.view_cache)
         self.store = StatusStore(channel=channel(self.ctx.settings.topic_prefix))
-        self.stream = Broadcaster()
+        self.stream = Broadcaster(max_clients=self.config.stream_clients)
         self.model = ReadModel(db=self.db, store=self.store, memory=self.memory)
         self.reader = Reader(db=self.db, memory=self.memory)
         self.changes = Changes(

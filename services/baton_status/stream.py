@@ -9,7 +9,17 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Broadcaster"]
+from baton.errors import BatonError
+
+__all__ = ["Broadcaster", "StreamFullError"]
+
+_Queue = asyncio.Queue[tuple[str, Any] | None]
+
+
+class StreamFullError(BatonError):
+    """Every place on the live stream is taken (``BATON_STATUS_STREAM_CLIENTS``)."""
+
+    retriable = True
 
 
 class Broadcaster:
@@ -17,16 +27,38 @@ class Broadcaster:
 
     Args:
         backlog: Messages kept per client before the oldest are dropped.
+        max_clients: Most clients at once; None: no limit.
     """
 
-    def __init__(self, *, backlog: int = 1000) -> None:
-        self._clients: set[asyncio.Queue[tuple[str, Any] | None]] = set()
+    def __init__(self, *, backlog: int = 1000, max_clients: int | None = None) -> None:
+        self._clients: set[_Queue] = set()
         self._backlog = backlog
+        self._max_clients = max_clients
         self._closed = False
 
     @property
     def clients(self) -> int:
         return len(self._clients)
+
+    def join(self) -> _Queue:
+        """Take a place for one client now, before its response starts (so that the limit
+        holds however many requests arrive together); :meth:`messages` streams to it.
+
+        Raises:
+            StreamFullError: ``max_clients`` clients are connected.
+        """
+        if self._max_clients is not None and len(self._clients) >= self._max_clients:
+            raise StreamFullError(
+                f"the live stream has its {self._max_clients} clients; try again later",
+                max_clients=self._max_clients,
+            )
+        queue: _Queue = asyncio.Queue(self._backlog)
+        self._clients.add(queue)
+        return queue
+
+    def leave(self, queue: _Queue) -> None:
+        """Give a client's place back (again is no error)."""
+        self._clients.discard(queue)
 
     def publish(self, kind: str, payload: Any) -> None:
         """Queue ``payload`` (JSON-ready) as an SSE message of type ``kind`` for everyone."""
@@ -40,11 +72,15 @@ class Broadcaster:
         for queue in self._clients:
             _put(queue, None)
 
-    async def messages(self, *, first: list[tuple[str, Any]] | None = None) -> AsyncIterator[bytes]:
+    async def messages(
+        self, *, first: list[tuple[str, Any]] | None = None, queue: _Queue | None = None
+    ) -> AsyncIterator[bytes]:
         """One client's stream, SSE-encoded, starting with ``first``; keep-alive comments
-        every 15 s so proxies keep the connection open."""
-        queue: asyncio.Queue[tuple[str, Any] | None] = asyncio.Queue(self._backlog)
-        self._clients.add(queue)
+        every 15 s so proxies keep the connection open. ``queue``: the place :meth:`join`
+        took (None: one is taken now, without the limit)."""
+        if queue is None:
+            queue = asyncio.Queue(self._backlog)
+            self._clients.add(queue)
         try:
             for kind, payload in first or []:
                 yield _encode(kind, payload)
@@ -61,7 +97,7 @@ class Broadcaster:
             self._clients.discard(queue)
 
 
-def _put(queue: asyncio.Queue[tuple[str, Any] | None], message: tuple[str, Any] | None) -> None:
+def _put(queue: _Queue, message: tuple[str, Any] | None) -> None:
     if queue.full():
         with contextlib.suppress(asyncio.QueueEmpty):
             queue.get_nowait()

@@ -64,8 +64,15 @@ SECRETS_BY_USER = {
     data["BATON_KAFKA_SASL_USERNAME"]: data["BATON_KAFKA_SASL_PASSWORD"]
     for data in SECRETS.values()
 }
-# Set per process, not shared: a service's port, trace name, stop grace and instance id.
-PER_PROCESS = {"BATON_HTTP_PORT", "OTEL_SERVICE_NAME", "BATON_STOP_GRACE", "BATON_INSTANCE_ID"}
+# Set per process, not shared: a service's port, trace name, stop grace and instance id,
+# and its HTTP tokens file (the Jobs serve no HTTP).
+PER_PROCESS = {
+    "BATON_HTTP_PORT",
+    "OTEL_SERVICE_NAME",
+    "BATON_STOP_GRACE",
+    "BATON_INSTANCE_ID",
+    "BATON_HTTP_TOKENS_FILE",
+}
 CREDENTIALS = {"BATON_KAFKA_SASL_USERNAME", "BATON_KAFKA_SASL_PASSWORD"}
 
 pytestmark = pytest.mark.timeout(120)
@@ -253,6 +260,11 @@ def test_service_monitor_scrapes_every_service(secured_docs: list[Manifest]) -> 
             "scheme": "http",
             "interval": "15s",
             "scrapeTimeout": "10s",
+            # /metrics wants a token of role metrics (httpAuth).
+            "authorization": {
+                "type": "Bearer",
+                "credentials": {"name": "baton-metrics-token", "key": "token"},
+            },
         }
     ]
     assert spec["namespaceSelector"] == {"matchNames": ["baton"]}
@@ -307,6 +319,7 @@ def test_the_charts_own_secret_holds_every_credential(
         "hub-kafka-sasl-password": "hub-password",
         "jobs-kafka-sasl-username": "admin",
         "jobs-kafka-sasl-password": "admin-password",
+        "http-tokens": "\n",  # httpAuth on, no token given yet: only the probes answer
     }
     users = {}
     for name, doc in _pods(docs).items():
@@ -396,6 +409,16 @@ def test_an_existing_secret_delivers_every_key_the_chart_knows(
         ),
         ({"serviceMonitor.interval": "soon"}, "/serviceMonitor/interval"),
         ({"jobs.env": {"not a name": "x"}}, "not a name"),
+        (
+            {"secret.existingSecret": "creds", "httpAuth.tokens": [f"read:{'0' * 64}"]},
+            "httpAuth.tokens are kept in the chart's own Secret",
+        ),
+        (
+            {"serviceMonitor.enabled": True},
+            "serviceMonitor.bearerTokenSecret.name: with httpAuth.enabled",
+        ),
+        ({"httpAuth.tokens": ["read:not-a-hash"]}, "/httpAuth/tokens/0"),
+        ({"httpAuth.tokens": ["admin:" + "0" * 64]}, "/httpAuth/tokens/0"),
     ],
 )
 def test_settings_the_chart_cannot_honour_fail_the_render(

@@ -163,7 +163,8 @@ def test_configuration_in_configmap_and_credentials_in_secret(
     assert "BATON_PG_DSN" not in config
     secrets = by_kind(default_docs, "Secret")
     assert set(secrets) == {"baton", "baton-hooks"}
-    assert set(secrets["baton"]["data"]) == {"BATON_PG_DSN"}
+    # The HTTP tokens file (hashes; empty by default) is the other key.
+    assert set(secrets["baton"]["data"]) == {"BATON_PG_DSN", "http-tokens"}
     assert set(by_kind(default_docs, "ServiceAccount")) == {"baton"}
 
 
@@ -272,7 +273,16 @@ def test_network_policies_deny_by_default_and_allow_what_baton_needs(
     for name, port in BATON_SERVICES.items():
         ingress = policies[f"baton-{name}-ingress"]["spec"]
         assert ingress["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == name
-        assert ingress["ingress"] == [{"ports": [{"protocol": "TCP", "port": port}]}]
+        # Only named peers by default: the ingress controller's and Prometheus' namespaces.
+        assert ingress["ingress"] == [
+            {
+                "ports": [{"protocol": "TCP", "port": port}],
+                "from": [
+                    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+                    for ns in ("ingress-nginx", "monitoring")
+                ],
+            }
+        ]
 
 
 # --- Pod Security "restricted" and kubeconform --------------------------------------------

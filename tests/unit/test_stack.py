@@ -115,11 +115,12 @@ def test_the_monitor_describes_every_topic_and_group_but_reads_only_its_own() ->
 
 
 def test_clients_call_every_service_but_cannot_act_as_one() -> None:
-    from baton.security.acl import Operation, PatternType, baton_acls, client_acls
+    from baton.security.acl import Operation, PatternType, client_acls
+    from baton.security.acl_plan import AclPlan
 
     client = client_acls(prefix="p")
     assert all(a.principal == "User:client" for a in client)
-    assert set(client) <= set(baton_acls(prefix="p"))
+    assert set(client) <= set(AclPlan.build(topic_prefix="p").bindings)
     writes = {a.name for a in client if a.operation is Operation.WRITE}
     assert {"p.events", "p.replies", "p.commands.hub", "p.commands.recovery"} <= writes
     assert "p.state" not in writes

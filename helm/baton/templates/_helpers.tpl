@@ -172,6 +172,26 @@ principal and the signing keys when set, each component's own SASL principal giv
 {{- range $name, $value := $secret.extraEnv }}
 {{ $name }}: {{ $value | toString | b64enc | quote }}
 {{- end }}
+{{- $auth := .Values.httpAuth }}
+{{- if and $auth.enabled (not $auth.existingSecret) }}
+{{ $auth.key }}: {{ printf "%s\n" (join "\n" $auth.tokens) | b64enc | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Secret holding the HTTP tokens file: httpAuth.existingSecret, else the chart's Secret
+(secret.existingSecret when set). Lines given in httpAuth.tokens need the chart's own.
+*/}}
+{{- define "baton.httpTokensSecret" -}}
+{{- $auth := .Values.httpAuth }}
+{{- if and $auth.tokens (or $auth.existingSecret .Values.secret.existingSecret) }}
+{{- fail "httpAuth.tokens are kept in the chart's own Secret, which an existing Secret replaces: put the tokens file under httpAuth.key of that Secret instead" }}
+{{- end }}
+{{- $auth.existingSecret | default (include "baton.secretName" .) }}
+{{- end }}
+
+{{- define "baton.httpTokensDir" -}}
+/etc/baton/http
 {{- end }}
 
 {{/*
@@ -291,7 +311,8 @@ kafkaSasl and env.
 {{ include "baton.kafkaCaDir" . }}/ca.crt
 {{- end }}
 
-{{/* Pod-level settings shared by the Deployments and the hook Jobs. */}}
+{{/* Pod-level settings shared by the Deployments and the hook Jobs; volumes come last,
+so that a Deployment can add its own. */}}
 {{- define "baton.podCommon" -}}
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
@@ -321,7 +342,8 @@ volumes:
   {{- end }}
 {{- end }}
 
-{{/* Container-level settings shared by the Deployments and the hook Jobs. */}}
+{{/* Container-level settings shared by the Deployments and the hook Jobs; volumeMounts
+come last, so that a Deployment can add its own. */}}
 {{- define "baton.containerCommon" -}}
 image: {{ include "baton.image" . | quote }}
 imagePullPolicy: {{ .Values.image.pullPolicy }}

@@ -13,11 +13,13 @@ import typer
 
 from baton import __version__
 from baton.cli import (
+    acl,
     aggregator,
     db,
     demo,
     dlq,
     events,
+    http,
     hub,
     keys,
     monitor,
@@ -77,6 +79,8 @@ app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("partition", help=partition.HELP)(partition.partition)
 app.add_typer(db.app, name="db")
+app.add_typer(http.app, name="http")
+app.add_typer(acl.app, name="acl")
 app.command("coordination-hub", help=hub.HELP)(hub.coordination_hub)
 app.command("hub", help=hub.HELP, hidden=True)(hub.coordination_hub)
 app.add_typer(resource.app, name="resource-manager")

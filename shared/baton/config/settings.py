@@ -88,6 +88,10 @@ class BatonSettings(SettingsBase):
         http_host: Address a service's HTTP endpoints (/health, /ready, API) listen on.
         http_port: Their port; unset, each service has its own default (hub 8081,
             resource 8082, status 8083, monitor 8084, recovery 8085); 0 picks a free one.
+        http_tokens_file: File of the hashed bearer tokens the HTTP side accepts, one
+            ``role:sha256-hex`` a line (roles ``read``: the API, its stream and docs;
+            ``metrics``: /metrics); read again when it changes. Unset: every route answers
+            anyone (a warning at start). /health and /ready stay open either way.
         heartbeat_interval: Seconds between a service's heartbeat events.
         stop_grace: Seconds a service has to stop after SIGTERM: work in hand is abandoned
             (uncommitted, so it comes again) in time to exit within them. Keep it under the
@@ -153,6 +157,7 @@ class BatonSettings(SettingsBase):
     kafka_linger_ms: int = Field(default=2, ge=0, le=1000)
     http_host: str = "127.0.0.1"
     http_port: int | None = Field(default=None, ge=0, le=65535)
+    http_tokens_file: Path | None = None
     heartbeat_interval: float = Field(default=10.0, gt=0, le=3600)
     stop_grace: float = Field(default=25.0, gt=0, le=3600)
     supervisor_pid: int | None = Field(default=None, ge=1)

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
 from baton.runtime.metrics import CONTENT_TYPE, ServiceMetrics
+from baton.security.http_auth import METRICS_PATH, HttpAuth, HttpTokens
 
 if TYPE_CHECKING:
     from baton.runtime.service import Service
@@ -75,9 +76,19 @@ class HealthReporter:
         return report
 
 
-def build_app(*, service: Service, health: HealthReporter, metrics: ServiceMetrics) -> FastAPI:
-    """The service's HTTP app: /health, /ready, /metrics and the service's own routes."""
+def build_app(
+    *,
+    service: Service,
+    health: HealthReporter,
+    metrics: ServiceMetrics,
+    tokens: HttpTokens | None = None,
+) -> FastAPI:
+    """The service's HTTP app: /health, /ready, /metrics and the service's own routes;
+    with ``tokens``, every route but the probes wants a bearer token
+    (:mod:`baton.security.http_auth`)."""
     app = FastAPI(title=f"baton {service.name}")
+    if tokens is not None:
+        app.add_middleware(HttpAuth, tokens=tokens)
 
     @app.get("/health")
     async def get_health() -> JSONResponse:
@@ -88,7 +99,7 @@ def build_app(*, service: Service, health: HealthReporter, metrics: ServiceMetri
     async def get_ready() -> JSONResponse:
         return JSONResponse({"ready": health.ready}, status_code=200 if health.ready else 503)
 
-    @app.get("/metrics", include_in_schema=False)
+    @app.get(METRICS_PATH, include_in_schema=False)
     async def get_metrics() -> Response:
         return Response(await metrics.scrape(), media_type=CONTENT_TYPE)
 

@@ -45,6 +45,7 @@ from baton.runtime.presence import Presence
 from baton.runtime.retention import Pruner, PruneRule, RetentionConfig, runtime_rules
 from baton.runtime.service import DEFAULT_PORTS, Service, ServiceContext
 from baton.runtime.shutdown import Watchdog, within
+from baton.security.http_auth import HttpTokens
 
 __all__ = ["RUNTIME_MIGRATIONS", "ServiceRunner", "run_service"]
 
@@ -125,6 +126,11 @@ class ServiceRunner:
         if port is None:
             port = DEFAULT_PORTS.get(service.name, 0)
         self.http = HttpServer(host=settings.http_host, port=port)
+        self.tokens = (
+            HttpTokens.load(path=settings.http_tokens_file)
+            if settings.http_tokens_file is not None
+            else None
+        )
         self.port: int | None = None
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._stop = asyncio.Event()
@@ -201,7 +207,15 @@ class ServiceRunner:
         raise BatonError(f"a consumer loop died: {error!r}")
 
     async def _start_http(self) -> None:
-        app = build_app(service=self.service, health=self.health, metrics=self.metrics)
+        if self.tokens is None:
+            self.log.warning(
+                "HTTP authentication is off (BATON_HTTP_TOKENS_FILE unset): the API, its "
+                "stream, /docs and /metrics on port %s answer anyone who reaches it",
+                self.http.port,
+            )
+        app = build_app(
+            service=self.service, health=self.health, metrics=self.metrics, tokens=self.tokens
+        )
         grace = self.settings.stop_grace
         stop_timeout = grace * (1 - _IN_HAND_SHARE - _EXIT_SHARE) / 2
         self._tasks["http"] = await self.http.start(app, stop_timeout=stop_timeout)

@@ -31,8 +31,9 @@ __all__ = [
     "CLIENT",
     "AclBinding",
     "Operation",
+    "PatternType",
+    "ResourceType",
     "apply_acls",
-    "baton_acls",
     "client_acls",
     "remove_acls",
     "service_acls",
@@ -115,11 +116,14 @@ def _grant(
     ]
 
 
-def service_acls(*, prefix: str, services: Sequence[str] = SERVICES) -> list[AclBinding]:
-    """The ACLs of every service principal (``User:<service>``) under topic ``prefix``."""
+def service_acls(
+    *, prefix: str, services: Sequence[str] = SERVICES, principal_prefix: str = ""
+) -> list[AclBinding]:
+    """The ACLs of every service principal (``User:<principal_prefix><service>``) under
+    topic ``prefix``."""
     bindings: list[AclBinding] = []
     for service in services:
-        user = f"User:{service}"
+        user = f"User:{principal_prefix}{service}"
         own = f"{prefix}.{service}"
         topic, group, txn = ResourceType.TOPIC, ResourceType.GROUP, ResourceType.TRANSACTIONAL_ID
         bindings += _grant(user, topic, f"{prefix}.commands.{service}", _READ_WRITE)
@@ -145,9 +149,12 @@ def service_acls(*, prefix: str, services: Sequence[str] = SERVICES) -> list[Acl
     return bindings
 
 
-def client_acls(*, prefix: str, services: Sequence[str] = SERVICES) -> list[AclBinding]:
-    """The ACLs of the clients' and agents' principal (``User:client``; module doc)."""
-    user = f"User:{CLIENT}"
+def client_acls(
+    *, prefix: str, services: Sequence[str] = SERVICES, principal_prefix: str = ""
+) -> list[AclBinding]:
+    """The ACLs of the clients' and agents' principal (``User:<principal_prefix>client``;
+    module doc)."""
+    user = f"User:{principal_prefix}{CLIENT}"
     topic, group = ResourceType.TOPIC, ResourceType.GROUP
     bindings: list[AclBinding] = []
     for shared in (f"{prefix}.events", f"{prefix}.replies"):  # with retry and DLQ topics
@@ -159,11 +166,6 @@ def client_acls(*, prefix: str, services: Sequence[str] = SERVICES) -> list[AclB
     for groups in (f"{prefix}.client.", f"{prefix}.agent."):
         bindings += _grant(user, group, groups, _READ)
     return bindings
-
-
-def baton_acls(*, prefix: str) -> list[AclBinding]:
-    """Every ACL of a deployment under ``prefix``: the services' and the clients'."""
-    return [*service_acls(prefix=prefix), *client_acls(prefix=prefix)]
 
 
 class _CreateAll(CreateAclsRequest):  # type: ignore[misc]
@@ -193,8 +195,9 @@ class _DeleteAll(DeleteAclsRequest):  # type: ignore[misc]
 async def apply_acls(*, admin: Any, bindings: Sequence[AclBinding]) -> int:
     """Create ``bindings`` through a started admin client; idempotent (existing ones stay).
 
-    aiokafka's admin client has no public ACL call, so a CreateAcls request of its protocol
-    layer is sent directly, all bindings in one. Returns how many bindings were sent.
+    aiokafka's admin client (0.14) has no public ACL call (no ``create_acls``), so a
+    CreateAcls request of its protocol layer is sent directly, all bindings in one. Returns
+    how many bindings were sent.
 
     Raises:
         StackError: the broker refused a binding (the message names it).

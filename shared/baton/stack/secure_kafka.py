@@ -27,9 +27,10 @@ from typing import Any, Literal
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from baton.config import LOCAL_KAFKA_HOST, LOCAL_KAFKA_PORT, SERVICES, BatonSettings
+from baton.config import LOCAL_KAFKA_HOST, LOCAL_KAFKA_PORT, BatonSettings
 from baton.errors import StackError
-from baton.security.acl import CLIENT, apply_acls, baton_acls, remove_acls
+from baton.security.acl import apply_acls, remove_acls
+from baton.security.acl_plan import AclPlan
 from baton.security.kafka_client import KafkaSecurity
 from baton.stack._common import log, pid_alive, port_open, read_pid, resource_text, tail, terminate
 from baton.stack._kafka_setup import KAFKA_VERSION, MAIN_CLASS, KafkaFiles
@@ -96,7 +97,7 @@ class SecureKafkaStack:
             ``topic_prefix`` (of the ACLs) come from here.
     """
 
-    users: tuple[str, ...] = (ADMIN, *SERVICES, CLIENT)
+    users: tuple[str, ...] = (ADMIN, *AclPlan.build(topic_prefix="baton").principals.values())
 
     def __init__(self, *, settings: BatonSettings) -> None:
         self.settings = settings
@@ -199,14 +200,20 @@ class SecureKafkaStack:
         return self._report("running", action=action, pid=pid, acls=acls)
 
     async def apply_acls(self, *, prefix: str) -> int:
-        """Create the ACLs for topics under ``prefix`` (idempotent), as admin."""
+        """Create the ACLs for topics under ``prefix`` (idempotent), as admin: the plan
+        ``baton acl plan`` prints for a real cluster, with this broker's principal names."""
         async with self._admin() as admin:
-            return await apply_acls(admin=admin, bindings=baton_acls(prefix=prefix))
+            return await apply_acls(admin=admin, bindings=self.acl_plan(prefix=prefix).bindings)
 
     async def remove_acls(self, *, prefix: str) -> int:
         """Delete the ACLs of ``prefix`` (a throw-away test deployment's)."""
         async with self._admin() as admin:
-            return await remove_acls(admin=admin, bindings=baton_acls(prefix=prefix))
+            return await remove_acls(admin=admin, bindings=self.acl_plan(prefix=prefix).bindings)
+
+    @staticmethod
+    def acl_plan(*, prefix: str) -> AclPlan:
+        """The ACLs this broker gets for topics under ``prefix`` (principals unprefixed)."""
+        return AclPlan.build(topic_prefix=prefix)
 
     @contextlib.asynccontextmanager
     async def _admin(self) -> AsyncIterator[AIOKafkaAdminClient]:
