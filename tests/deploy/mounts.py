@@ -19,7 +19,7 @@ __all__ = ["localized", "mount_volumes"]
 
 
 def mount_volumes(
-    doc: Mapping[str, Any],
+    doc: dict[str, Any],
     *,
     config_maps: Mapping[str, Mapping[str, str]],
     secrets: Mapping[str, Mapping[str, str]],

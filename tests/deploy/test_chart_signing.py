@@ -120,9 +120,11 @@ def _assert_each_pod_holds_only_its_own_private_key(
             assert not {f for f in readable if f.endswith(".key")}, name
     # What one service signs, another verifies with the public key it holds.
     hub, status = started["baton-hub"][0].signing_policy, started["baton-status"][0].signing_policy
-    assert hub is not None and status is not None
+    assert hub is not None
+    assert status is not None
     signer = hub.keys.signer(hub.key_id)
-    assert signer is not None and signer.ed25519
+    assert signer is not None
+    assert signer.ed25519
     content = b"TASK_ASSIGNED signed content"
     signature = signer.sign(content)
     assert status.keys.check("hub.v1", content=content, signature=signature)
