@@ -203,6 +203,8 @@ async def test_five_services_sign_with_their_own_keys_and_forgeries_are_quaranti
         f"transitions={transitions}; signers by type: "
         + ", ".join(f"{t}={sorted(k)}" for t, k in sorted(signers.items()))
     )
+    # Each service signed with its own key, every one of them verified by the others.
+    assert signers["COMPONENT_REGISTERED"] == {f"{name}.v1" for name in SERVICES}
     assert signers["TASK_ASSIGNED"] == {"hub.v1"}
     assert signers["TASK_COMPLETED"] == {"agents.v1"}
     assert signers["CREATE_WORKFLOW"] == {"agents.v1"}
