@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -118,15 +119,25 @@ class Cluster:
     """
 
     def __init__(
-        self, names: list[str], *, env: dict[str, str], log_dir: Path, replicas: int = 1
+        self,
+        names: list[str],
+        *,
+        env: dict[str, str],
+        log_dir: Path,
+        replicas: int = 1,
+        service_env: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
+        """``service_env``: variables of one service's processes only (its signing key)."""
         instances = [
             (n, n if replicas == 1 else f"{n}-{chr(ord('a') + i)}")
             for n in names
             for i in range(replicas)
         ]
+        own = service_env or {}
         self.services = {
-            instance: ServiceProcess(n, env=env, log_dir=log_dir, instance=instance)
+            instance: ServiceProcess(
+                n, env={**env, **own.get(n, {})}, log_dir=log_dir, instance=instance
+            )
             for n, instance in instances
         }
 

@@ -235,6 +235,7 @@ The environment of one Baton container, the same for the services and the hook J
   secret.existingSecret: BATON_PG_DSN; the Kafka SASL principal, the component's own
   (kafkaSasl) or else the shared one; BATON_SIGNING_KEYS; secret.extraEnv. From an existing
   Secret all but the DSN are optional: a key it lacks leaves its variable unset;
+- with Ed25519 signing, where the mounted key files are (baton.signingEnv);
 - the component's own variables (env), which win over the configuration.
 Call with (dict "root" $ "component" "hub" "settings" $svc "hook" false); settings holds
 kafkaSasl and env.
@@ -286,6 +287,7 @@ kafkaSasl and env.
 {{- range $var, $_ := $secret.extraEnv }}
 {{ include "baton.secretEnv" (dict "name" $var "secret" $name "key" $var "optional" $existing) }}
 {{- end }}
+{{- include "baton.signingEnv" . }}
 {{- range $var, $value := $own }}
 - name: {{ $var }}
   value: {{ $value | toString | quote }}
@@ -311,50 +313,57 @@ kafkaSasl and env.
 {{ include "baton.kafkaCaDir" . }}/ca.crt
 {{- end }}
 
-{{/* Pod-level settings shared by the Deployments and the hook Jobs; volumes come last,
-so that a Deployment can add its own. */}}
+{{/*
+Pod-level settings shared by the Deployments and the hook Jobs; call with
+(dict "root" $ "component" "hub" "settings" $svc "hook" false), as baton.env. Volumes come
+last, so that a Deployment can add its own.
+*/}}
 {{- define "baton.podCommon" -}}
-{{- with .Values.imagePullSecrets }}
+{{- $root := .root }}
+{{- with $root.Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-automountServiceAccountToken: {{ .Values.automountServiceAccountToken }}
+automountServiceAccountToken: {{ $root.Values.automountServiceAccountToken }}
 securityContext:
-  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+  {{- toYaml $root.Values.podSecurityContext | nindent 2 }}
 volumes:
   - name: tmp
     emptyDir:
-      {{- with .Values.tmpVolume.sizeLimit }}
+      {{- with $root.Values.tmpVolume.sizeLimit }}
       sizeLimit: {{ . }}
       {{- end }}
-  {{- $ca := .Values.config.kafkaCa }}
+  {{- $ca := $root.Values.config.kafkaCa }}
   {{- $items := list (dict "key" $ca.key "path" "ca.crt") }}
-  {{- if eq (include "baton.kafkaCaSource" .) "secret" }}
+  {{- if eq (include "baton.kafkaCaSource" $root) "secret" }}
   - name: kafka-ca
     secret:
       secretName: {{ $ca.secretName }}
       items: {{ toJson $items }}
-  {{- else if eq (include "baton.kafkaCaSource" .) "configMap" }}
+  {{- else if eq (include "baton.kafkaCaSource" $root) "configMap" }}
   - name: kafka-ca
     configMap:
       name: {{ $ca.configMapName }}
       items: {{ toJson $items }}
   {{- end }}
+  {{- include "baton.signingVolumes" . | trim | nindent 2 }}
 {{- end }}
 
-{{/* Container-level settings shared by the Deployments and the hook Jobs; volumeMounts
-come last, so that a Deployment can add its own. */}}
+{{/* Container-level settings shared by the Deployments and the hook Jobs; called as
+baton.podCommon. volumeMounts come last, so that a Deployment can add its own. */}}
 {{- define "baton.containerCommon" -}}
-image: {{ include "baton.image" . | quote }}
-imagePullPolicy: {{ .Values.image.pullPolicy }}
+{{- $root := .root }}
+image: {{ include "baton.image" $root | quote }}
+imagePullPolicy: {{ $root.Values.image.pullPolicy }}
 securityContext:
-  {{- toYaml .Values.securityContext | nindent 2 }}
+  {{- toYaml $root.Values.securityContext | nindent 2 }}
 volumeMounts:
   - name: tmp
     mountPath: /tmp
-  {{- if include "baton.kafkaCaSource" . }}
+  {{- if include "baton.kafkaCaSource" $root }}
   - name: kafka-ca
-    mountPath: {{ include "baton.kafkaCaDir" . }}
+    mountPath: {{ include "baton.kafkaCaDir" $root }}
     readOnly: true
   {{- end }}
+  {{- include "baton.signingMounts" . | trim | nindent 2 }}
 {{- end }}
