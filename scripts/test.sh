@@ -1,18 +1,65 @@
 #!/usr/bin/env bash
 # Sets up everything on a fresh machine and runs every check: lint, types, unit,
-# behaviour (in-memory and real Kafka), integration tests. Non-zero on any failure.
+# behaviour (in-memory and real Kafka), integration, end-to-end and fault tests. Non-zero
+# on any failure.
+#
 # The tests start a Kafka broker and a PostgreSQL of their own (home ~/.cache/baton-test,
 # ports 18092 and 18432; tests/stack.py) and stop them at the end: `baton stack up`'s
-# stack, the demo's, is left alone.
+# stack, the demo's, is left alone. The fault scenarios (tests/faults: services, the broker
+# and the database killed mid-run; several minutes) restart their broker and database, so
+# they run on a second stack of the tests' own (~/.cache/baton-test-faults, ports 18192 and
+# 18532), at the same time as everything else: the whole run stays within CI's time.
+#
+# With arguments, they go to one pytest run instead (e.g. `./scripts/test.sh tests/unit`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/bootstrap.sh
 scripts/browser.sh   # Debian's Chromium for the dashboard's browser tests
-echo "== lint and types"
-.venv/bin/ruff check .
-.venv/bin/ruff format --check .
-.venv/bin/mypy
-scripts/deploy-check.sh
-echo "== tests"
-.venv/bin/pytest --durations=25 "$@"   # the slowest tests, to keep CI under 20 minutes
+
+if [[ $# -gt 0 ]]; then
+    exec .venv/bin/pytest "$@"
+fi
+
+faults_home="${BATON_TEST_FAULTS_HOME:-$HOME/.cache/baton-test-faults}"
+echo "== the tests' stack (PostgreSQL installed and Kafka's jars fetched the first time)"
+.venv/bin/python -m tests.stack prepare "$faults_home"
+
+faults_log=$(mktemp -t baton-faults.XXXXXX)
+echo "== fault scenarios (their own stack, alongside; output at the end)"
+BATON_TEST_HOME="$faults_home" \
+BATON_TEST_KAFKA_PORT="${BATON_TEST_FAULTS_KAFKA_PORT:-18192}" \
+BATON_TEST_PG_PORT="${BATON_TEST_FAULTS_PG_PORT:-18532}" \
+    .venv/bin/pytest tests/faults --durations=5 >"$faults_log" 2>&1 &
+faults=$!
+# Never leave the fault run or a stack behind (Ctrl-C, or a failure below).
+cleanup() {
+    kill -INT "$faults" 2>/dev/null || true
+    wait "$faults" 2>/dev/null || true
+    .venv/bin/python -m tests.stack release || true
+}
+trap cleanup EXIT
+
+checks() {
+    echo "== lint and types" &&
+    .venv/bin/ruff check . &&
+    .venv/bin/ruff format --check . &&
+    .venv/bin/mypy &&
+    scripts/deploy-check.sh &&
+    echo "== tests" &&
+    .venv/bin/pytest --ignore=tests/faults --durations=25  # the slowest, to keep CI short
+}
+status=0
+checks || status=$?
+
+faults_status=0
+wait "$faults" || faults_status=$?
+trap - EXIT
+.venv/bin/python -m tests.stack release || true
+echo "== fault scenarios: output"
+cat "$faults_log"
+rm -f "$faults_log"
+echo "== checks and tests: exit $status; fault scenarios: exit $faults_status"
+if [[ $status -ne 0 || $faults_status -ne 0 ]]; then
+    exit 1
+fi

@@ -4,7 +4,9 @@ Tests truncate tables, delete topics and restart the broker and the database, so
 against a stack of their own: its own home (``~/.cache/baton-test``; ``BATON_TEST_HOME``
 moves it) and its own ports (Kafka 18092, its controller 18093, the secured broker
 18094 and 18095, PostgreSQL 18432; ``BATON_TEST_KAFKA_PORT`` / ``BATON_TEST_PG_PORT`` move
-them). Those are clear of the user's stack (19092 to 19095, 55432), of the three-broker fault
+them; ``scripts/test.sh`` runs the fault scenarios beside the rest on a second such stack,
+Kafka 18192 and PostgreSQL 18532 in ``~/.cache/baton-test-faults``). Those are clear of
+the user's stack (19092 to 19095, 55432), of the three-broker fault
 cluster (29092 upward) and of Linux's ephemeral ports (32768 to 60999), which a client's
 connection may hold at any moment.
 
@@ -33,6 +35,8 @@ __all__ = [
     "USER_HOME",
     "USE_CONFIGURED",
     "apply_test_environment",
+    "prepare",
+    "release",
     "session_stack",
     "share_jars",
     "suite_environment",
@@ -148,12 +152,58 @@ def session_stack(*, settings: BatonSettings, own: bool) -> Iterator[StackReport
         yield report
     finally:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pass  # another session still uses the stack; it stops it when it ends
-        else:
-            if marker.exists():
-                stack.down()
-                marker.unlink(missing_ok=True)
+            _stop_if_last(fd, stack=stack, marker=marker)
         finally:
             os.close(fd)
+
+
+def _stop_if_last(fd: int, *, stack: Stack, marker: Path) -> None:
+    """Stop the stack if no other session uses it and a test session started it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # another session still uses the stack; it stops it when it ends
+    if marker.exists():
+        stack.down()
+        marker.unlink(missing_ok=True)
+
+
+def prepare(environ: Mapping[str, str], *, share_to: Path | None = None) -> None:
+    """Start the suite's stack before test sessions run side by side, so that one process
+    installs PostgreSQL and fetches the Kafka jars (two at once would race for apt's and
+    Maven's locks); the last session to end stops it, as if it had started it. The jars
+    are then linked into ``share_to``, the home of a second stack of the tests."""
+    env = dict(environ)
+    apply_test_environment(env)
+    settings = BatonSettings.from_env(env)
+    share_jars(source=user_settings(env).home, home=settings.home)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    report = Stack(settings=settings).up()
+    if "started" in (report.kafka.action, report.postgres.action):
+        (settings.home / STARTED_MARKER).touch()
+    if share_to is not None:
+        share_jars(source=settings.home, home=share_to)
+
+
+def release(environ: Mapping[str, str]) -> None:
+    """Stop the suite's stack when :func:`prepare` started it and no session uses it (a
+    run that ended before its tests did)."""
+    env = dict(environ)
+    apply_test_environment(env)
+    settings = BatonSettings.from_env(env)
+    fd = os.open(settings.home / "sessions.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        _stop_if_last(fd, stack=Stack(settings=settings), marker=settings.home / STARTED_MARKER)
+    finally:
+        os.close(fd)
+
+
+if __name__ == "__main__":  # python -m tests.stack prepare [SHARE_TO] | release
+    import sys
+
+    if sys.argv[1:2] == ["prepare"]:
+        prepare(os.environ, share_to=Path(sys.argv[2]) if len(sys.argv) > 2 else None)
+    elif sys.argv[1:] == ["release"]:
+        release(os.environ)
+    else:
+        sys.exit("usage: python -m tests.stack prepare [SHARE_TO] | release")
