@@ -131,6 +131,11 @@ class KafkaStack:
         # the same node's broker: its command line names this node's server.properties
         return pid if pid_alive(pid, cmd_contains=str(files.config)) else None
 
+    def _spawned(self, layout: KafkaLayout, node: int) -> bool:
+        """Whether the process ``up`` spawned for ``node`` still exists (whatever it shows)."""
+        pid = read_pid(self.node_files(layout, node).pid_file)
+        return pid is not None and pid_alive(pid)
+
     def _running(self, layout: KafkaLayout) -> dict[int, int]:
         """Node → pid of the nodes of ``layout`` that ``up`` started and that still run."""
         pids = {n: self._managed_pid(self.node_files(layout, n)) for n in layout.nodes}
@@ -320,7 +325,9 @@ class KafkaStack:
             running = self._running(layout)
             if size >= layout.brokers and len(running) == layout.brokers:
                 return
-            dead = [n for n in layout.nodes if n not in running]
+            # Dead means gone: a starting JVM under heavy load was once taken for dead by
+            # the command-line check alone (its log then showed a normal start).
+            dead = [n for n in layout.nodes if n not in running and not self._spawned(layout, n)]
             if dead or time.monotonic() > deadline:
                 files = self.node_files(layout, (dead or layout.nodes)[0])
                 what = "exited during start-up" if dead else f"did not answer in {max_wait:.0f}s"
