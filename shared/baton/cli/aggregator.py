@@ -19,9 +19,22 @@ from baton.cli.analyses import (
 from baton.cli.common import emit, fail, helper_app
 from baton.cli.jsonin import json_arg, json_object
 from baton.cli.progress import bars
-from baton.cli.remote import Session, remote
+from baton.cli.remote import Session, read_reply, remote
 from baton.errors import ProtocolError, RemoteError
-from baton.protocol.commands import RecoveryCommand, StatusCommand
+from baton.protocol.commands import (
+    CommandRequest,
+    RecoveryCommand,
+    StatusCommand,
+    reply_data,
+    request_data,
+)
+from baton.protocol.commands.replies import (
+    AnalyzeFailureReply,
+    ListStatusReply,
+    SystemOverviewReply,
+    WorkflowStatusReply,
+)
+from baton.protocol.commands.requests import WorkflowStatusRequest
 from baton.protocol.fields import TERMINAL_STATUSES
 
 __all__ = ["app"]
@@ -34,9 +47,14 @@ _TERMINAL = TERMINAL_STATUSES
 
 
 async def _overview(s: Session) -> dict[str, Any]:
-    return await s.ask(
-        service="status", event_type=StatusCommand.OVERVIEW, workflow_id="global", data={}
+    got = await s.ask(
+        service="status",
+        event_type=StatusCommand.OVERVIEW,
+        workflow_id="global",
+        data=request_data(CommandRequest()),
     )
+    read_reply(SystemOverviewReply, got, service="status")  # refused when it does not fit
+    return got
 
 
 @app.command("system-overview")
@@ -105,15 +123,20 @@ def track(
 
     async def snapshot(s: Session) -> dict[str, Any]:
         by_id: dict[str, Any] = {}
-        data: dict[str, Any] = {"workflow_ids": wanted, "limit": max(1, len(wanted))}
+        # The listing's query is the status service's own model, which checks these fields.
+        query = CommandRequest(workflow_ids=wanted, limit=max(1, len(wanted)))
         while True:  # the service returns at most its list limit a page
-            listed = await s.ask(
-                service="status", event_type=StatusCommand.LIST, workflow_id="global", data=data
+            got = await s.ask(
+                service="status",
+                event_type=StatusCommand.LIST,
+                workflow_id="global",
+                data=request_data(query),
             )
-            by_id.update((w["workflow_id"], w) for w in listed["workflows"])
-            if not listed.get("next_cursor"):
+            listed = read_reply(ListStatusReply, got, service="status")
+            by_id.update((w["workflow_id"], w) for w in listed.workflows)
+            if not listed.next_cursor:
                 break
-            data = {**data, "cursor": listed["next_cursor"]}
+            query = query.model_copy(update={"cursor": listed.next_cursor})
         return track_workflows(
             tracked, {t["workflow_id"]: by_id.get(t["workflow_id"]) for t in tracked}
         )
@@ -177,36 +200,36 @@ def recovery_analysis(
     data, _ = json_object(spec, what="analysis")
 
     async def work(s: Session) -> dict[str, Any]:
-        analysis = await s.ask(
+        got = await s.ask(
             service="recovery",
             event_type=RecoveryCommand.ANALYZE_FAILURE,
             workflow_id=workflow_id,
-            data={},
+            data=request_data(CommandRequest()),
         )
+        analysis = read_reply(AnalyzeFailureReply, got, service="recovery")
         try:
-            status = await s.ask(
+            found = await s.ask(
                 service="status",
                 event_type=StatusCommand.WORKFLOW,
                 workflow_id=workflow_id,
-                data={"detailed": True},
+                data=request_data(WorkflowStatusRequest(detailed=True)),
             )
+            status = reply_data(read_reply(WorkflowStatusReply, found, service="status"))
         except RemoteError:
             status = {"workflow_id": workflow_id, "status": "UNKNOWN"}
-        result = recovery_summary(status=status, analysis=analysis)
+        result = recovery_summary(status=status, analysis=analysis.model_dump(mode="json"))
         if not data.get("track_recovery_time", True):
             result.pop("recovery_time_s", None)
         if data.get("impact_on_other_workflows", True):
-            overview = await _overview(s)
-            others = [w for w in overview.get("active", []) if w["workflow_id"] != workflow_id]
+            overview = read_reply(SystemOverviewReply, await _overview(s), service="status")
+            others = [w for w in overview.active if w["workflow_id"] != workflow_id]
             result["other_workflows"] = {
                 "active": len(others),
-                "queued": [q["workflow_id"] for q in overview.get("queue", [])],
-                "alerts": [
-                    a for a in overview.get("alerts", []) if a["workflow_id"] == workflow_id
-                ],
+                "queued": [q["workflow_id"] for q in overview.queue],
+                "alerts": [a for a in overview.alerts if a["workflow_id"] == workflow_id],
             }
         if data.get("learning_for_prevention", False):
-            result["lessons_learned"] = lessons_learned(analysis.get("reports") or [])
+            result["lessons_learned"] = lessons_learned(analysis.reports)
         return result
 
     remote(work, timeout=timeout, label=f"{workflow_id}: recovery analysis")

@@ -9,9 +9,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from baton.cli.common import fail
-from baton.cli.remote import Session, remote
+from baton.cli.remote import Session, read_reply, remote
 from baton.errors import ProtocolError
-from baton.protocol.commands import HubCommand, RecoveryCommand, parse_reply, request_data
+from baton.protocol.commands import CommandRequest, HubCommand, RecoveryCommand, request_data
 from baton.protocol.commands.replies import (
     GetWorkflowReply,
     ListCheckpointsReply,
@@ -71,9 +71,12 @@ async def wait_scheduled(s: Session, reply: dict[str, Any]) -> dict[str, Any]:
     workflow_id = reply["workflow_id"]
     while s.remaining() > 0.5:
         got = await s.ask(
-            service="hub", event_type=HubCommand.GET, workflow_id=workflow_id, data={}
+            service="hub",
+            event_type=HubCommand.GET,
+            workflow_id=workflow_id,
+            data=request_data(CommandRequest()),
         )
-        state = parse_reply(GetWorkflowReply, got).workflow
+        state = read_reply(GetWorkflowReply, got, service="hub").workflow
         if state["status"] != "CREATED":
             return {
                 **reply,
@@ -131,9 +134,12 @@ def recovery_mode(
 
     async def work(s: Session) -> dict[str, Any]:
         got = await s.ask(
-            service="hub", event_type=HubCommand.GET, workflow_id=workflow_id, data={}
+            service="hub",
+            event_type=HubCommand.GET,
+            workflow_id=workflow_id,
+            data=request_data(CommandRequest()),
         )
-        state = parse_reply(GetWorkflowReply, got).workflow
+        state = read_reply(GetWorkflowReply, got, service="hub").workflow
         paused = False
         status = state["status"]
         if status in _ACTIVE:
@@ -144,15 +150,15 @@ def recovery_mode(
                 data=request_data(ReasonRequest(reason=f"recovery mode: {strategy}")),
                 request_id=request_id,
             )
-            status, paused = parse_reply(WorkflowChangeReply, reply).status, True
+            status, paused = read_reply(WorkflowChangeReply, reply, service="hub").status, True
         listed = await s.ask(
             service="recovery",
             event_type=RecoveryCommand.LIST_CHECKPOINTS,
             workflow_id=workflow_id,
-            data={},
+            data=request_data(CommandRequest()),
         )
         checkpoints = sorted(
-            parse_reply(ListCheckpointsReply, listed).checkpoints,
+            read_reply(ListCheckpointsReply, listed, service="recovery").checkpoints,
             key=lambda c: (c["state_version"], c["created_at"]),
             reverse=True,
         )

@@ -11,9 +11,22 @@ import typer
 
 from baton.cli.analyses import allocation_efficiency, recovery_summary
 from baton.cli.common import helper_app
-from baton.cli.remote import Session, call, remote
+from baton.cli.remote import Session, call, read_reply, remote
 from baton.errors import RemoteError
-from baton.protocol.commands import MonitorCommand, RecoveryCommand, StatusCommand
+from baton.protocol.commands import (
+    CommandRequest,
+    MonitorCommand,
+    RecoveryCommand,
+    StatusCommand,
+    reply_data,
+    request_data,
+)
+from baton.protocol.commands.replies import (
+    AnalyzeFailureReply,
+    MonitorReportReply,
+    WorkflowStatusReply,
+)
+from baton.protocol.commands.requests import MonitorReportRequest, WorkflowStatusRequest
 
 app = helper_app(help="Metrics, component health, efficiency and benchmarks.")
 
@@ -36,7 +49,9 @@ def report(
         service="monitor",
         event_type=MonitorCommand.REPORT,
         workflow_id=workflow or "global",
-        data={"workflow_id": workflow} if workflow else {},
+        data=request_data(
+            MonitorReportRequest(workflow_id=workflow) if workflow else MonitorReportRequest()
+        ),
         timeout=timeout,
     )
 
@@ -48,21 +63,32 @@ def health(as_json: JsonFlag = True, timeout: Timeout = 30.0) -> None:
         service="monitor",
         event_type=MonitorCommand.HEALTH,
         workflow_id="global",
-        data={},
+        data=request_data(CommandRequest()),
         timeout=timeout,
     )
 
 
+_DETAILED = request_data(WorkflowStatusRequest(detailed=True))
+
+
+async def _workflow_status(s: Session, workflow_id: str) -> dict[str, Any]:
+    got = await s.ask(
+        service="status", event_type=StatusCommand.WORKFLOW, workflow_id=workflow_id, data=_DETAILED
+    )
+    return reply_data(read_reply(WorkflowStatusReply, got, service="status"))
+
+
 async def _workflow_metrics(s: Session, workflow_id: str) -> dict[str, Any] | None:
     try:
-        return await s.ask(
+        got = await s.ask(
             service="monitor",
             event_type=MonitorCommand.REPORT,
             workflow_id=workflow_id,
-            data={"workflow_id": workflow_id},
+            data=request_data(MonitorReportRequest(workflow_id=workflow_id)),
         )
     except RemoteError:
         return None  # the monitor saw no event of it (yet): no measured work
+    return reply_data(read_reply(MonitorReportReply, got, service="monitor"))
 
 
 @app.command("allocation-efficiency")
@@ -71,12 +97,7 @@ def efficiency(workflow_id: Workflow, timeout: Timeout = 30.0) -> None:
     from start to end) for WORKFLOW."""
 
     async def work(s: Session) -> dict[str, Any]:
-        status = await s.ask(
-            service="status",
-            event_type=StatusCommand.WORKFLOW,
-            workflow_id=workflow_id,
-            data={"detailed": True},
-        )
+        status = await _workflow_status(s, workflow_id)
         metrics = await _workflow_metrics(s, workflow_id)
         return allocation_efficiency(status=status, metrics=metrics, now=datetime.now(UTC))
 
@@ -89,19 +110,15 @@ def recovery_success(workflow_id: Workflow, timeout: Timeout = 30.0) -> None:
     with its measured error rate."""
 
     async def work(s: Session) -> dict[str, Any]:
-        status = await s.ask(
-            service="status",
-            event_type=StatusCommand.WORKFLOW,
-            workflow_id=workflow_id,
-            data={"detailed": True},
-        )
-        analysis = await s.ask(
+        status = await _workflow_status(s, workflow_id)
+        got = await s.ask(
             service="recovery",
             event_type=RecoveryCommand.ANALYZE_FAILURE,
             workflow_id=workflow_id,
-            data={},
+            data=request_data(CommandRequest()),
         )
-        result = recovery_summary(status=status, analysis=analysis)
+        analysis = read_reply(AnalyzeFailureReply, got, service="recovery")
+        result = recovery_summary(status=status, analysis=analysis.model_dump(mode="json"))
         metrics = await _workflow_metrics(s, workflow_id)
         result["error_rate"] = (metrics or {}).get("error_rate")
         return result

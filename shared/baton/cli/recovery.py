@@ -10,10 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
-from baton.cli.common import helper_app
+from baton.cli.common import command_data, helper_app
 from baton.cli.jsonin import json_object
 from baton.cli.remote import Session, call, remote
-from baton.protocol.commands import RecoveryCommand
+from baton.protocol.commands import CommandRequest, RecoveryCommand, request_data
+from baton.protocol.commands.requests import RestoreRequest
 
 app = helper_app(help="Checkpoints, failure analysis, restore and the fault suite.")
 
@@ -41,7 +42,7 @@ def analyze_failure(
             service="recovery",
             event_type=RecoveryCommand.ANALYZE_FAILURE,
             workflow_id=workflow_id,
-            data={},
+            data=request_data(CommandRequest()),
         )
         return {**got, "context": data} if data else got
 
@@ -55,7 +56,7 @@ def checkpoints(workflow_id: Workflow, timeout: Timeout = 30.0) -> None:
         service="recovery",
         event_type=RecoveryCommand.LIST_CHECKPOINTS,
         workflow_id=workflow_id,
-        data={},
+        data=request_data(CommandRequest()),
         timeout=timeout,
     )
 
@@ -72,7 +73,7 @@ def restore(
         service="recovery",
         event_type=RecoveryCommand.RESTORE,
         workflow_id=workflow_id,
-        data=data,
+        data=command_data(RestoreRequest, data),
         timeout=timeout,
         request_id=request_id,
     )

@@ -9,9 +9,11 @@ PostgreSQL; the others answer reads).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
 
 from baton.backoff import retry
 from baton.bus import Bus
@@ -21,9 +23,13 @@ from baton.cli.jsonin import json_arg
 from baton.cli.progress import Status, spinner
 from baton.config import BatonSettings
 from baton.errors import BatonError, RequestTimeoutError
+from baton.protocol.commands import CommandReply, parse_reply
 from baton.protocol.event import Event
+from baton.protocol.invalid import bad_input
 
-__all__ = ["Session", "call", "parse_json_arg", "remote", "session"]
+__all__ = ["Session", "call", "parse_json_arg", "read_reply", "remote", "session"]
+
+R = TypeVar("R", bound=CommandReply)
 
 # Grace past the command's timeout for closing the connection before the guard fires.
 _CLOSE_GRACE = 5.0
@@ -161,6 +167,26 @@ def call(
 
     result: dict[str, Any] = remote(work, timeout=timeout, label=f"{service} {event_type}")
     return result
+
+
+def read_reply(model: type[R], reply: Mapping[str, Any], *, service: str) -> R:
+    """``reply`` as :meth:`Session.ask` returned it, read through its command's model (the
+    caller's echoed ``request_id`` is not part of the service's reply).
+
+    Raises:
+        BatonError: the reply does not fit the model (exit 1: the service's answer is at
+            fault, not the caller's input); the wrong fields are named under ``problems``.
+    """
+    body = {k: v for k, v in reply.items() if k != "request_id"}
+    try:
+        return parse_reply(model, body)
+    except ValidationError as exc:
+        found = bad_input(exc, root="reply")
+        raise BatonError(
+            f"{service}'s reply does not fit {model.__name__}: {found.message}",
+            service=service,
+            problems=found.fields.get("problems"),
+        ) from None
 
 
 def parse_json_arg(text: str, *, what: str) -> Any:

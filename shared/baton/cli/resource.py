@@ -7,12 +7,20 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from baton.cli.common import fail, helper_app
+from baton.cli.common import command_data, fail, helper_app
 from baton.cli.jsonin import is_json_arg, json_arg, json_object
-from baton.cli.remote import Session, call, remote
+from baton.cli.remote import Session, call, read_reply, remote
 from baton.cli.resource_input import normalise_allocation
 from baton.errors import ProtocolError, RemoteError
-from baton.protocol.commands import HubCommand, ResourceCommand
+from baton.protocol.commands import CommandRequest, HubCommand, ResourceCommand, request_data
+from baton.protocol.commands.replies import GetWorkflowReply, WorkflowChangeReply
+from baton.protocol.commands.requests import (
+    AllocateRequest,
+    ReleaseRequest,
+    ResourceStatusRequest,
+    TransitionRequest,
+    UpdateContextRequest,
+)
 from baton.protocol.invalid import bad_input
 from baton.protocol.messages import AllocationRequest
 
@@ -65,7 +73,7 @@ def allocate(
             service="resource",
             event_type=ResourceCommand.ALLOCATE,
             workflow_id=str(inner["workflow_id"]),
-            data={"allocation_request": inner},
+            data=request_data(AllocateRequest(allocation_request=inner)),
             request_id=request_id,
         )
         return {**reply, "ignored": ignored} if ignored else reply
@@ -84,14 +92,14 @@ def status(
     timeout: Timeout = 30.0,
 ) -> None:
     """Pools, a page of allocations, the queue's head with positions and estimated starts."""
-    data: dict[str, Any] = {"limit": limit}
+    page: dict[str, Any] = {"limit": limit}
     if after is not None:
-        data["after"] = after
+        page["after"] = after
     call(
         service="resource",
         event_type=ResourceCommand.STATUS,
         workflow_id="global",
-        data=data,
+        data=command_data(ResourceStatusRequest, page),
         timeout=timeout,
     )
 
@@ -107,7 +115,7 @@ def release(
         service="resource",
         event_type=ResourceCommand.RELEASE,
         workflow_id="global",
-        data={"allocation_id": allocation_id, "reason": reason},
+        data=request_data(ReleaseRequest(allocation_id=allocation_id, reason=reason)),
         timeout=timeout,
     )
 
@@ -129,13 +137,14 @@ def transition(
 
     Requests already queued are served first from what is freed, as after any release.
     """
+    data = command_data(TransitionRequest, {"to_workflow_id": to_workflow})
 
     async def work(s: Session) -> dict[str, Any]:
         reply = await s.ask(
             service="resource",
             event_type=ResourceCommand.TRANSITION,
             workflow_id=from_workflow,
-            data={"to_workflow_id": to_workflow},
+            data=data,
         )
         if preserve_context:
             reply["context"] = await _copy_context(s, from_workflow, to_workflow)
@@ -146,10 +155,15 @@ def transition(
 
 async def _copy_context(s: Session, source: str, target: str) -> dict[str, Any]:
     try:
-        got = await s.ask(service="hub", event_type=HubCommand.GET, workflow_id=source, data={})
+        got = await s.ask(
+            service="hub",
+            event_type=HubCommand.GET,
+            workflow_id=source,
+            data=request_data(CommandRequest()),
+        )
     except RemoteError as exc:  # not a hub workflow (a manual allocation): nothing to copy
         return {"copied": [], "state_version": None, "reason": exc.message}
-    state = got["workflow"]
+    state = read_reply(GetWorkflowReply, got, service="hub").workflow
     values = dict((state.get("context") or {}).get("data") or {})
     if not values:
         return {"copied": [], "state_version": None}
@@ -157,9 +171,10 @@ async def _copy_context(s: Session, source: str, target: str) -> dict[str, Any]:
         service="hub",
         event_type=HubCommand.UPDATE_CONTEXT,
         workflow_id=target,
-        data={"updates": values},
+        data=request_data(UpdateContextRequest(updates=values)),
     )
-    return {"copied": sorted(values), "state_version": reply.get("state_version")}
+    changed = read_reply(WorkflowChangeReply, reply, service="hub")
+    return {"copied": sorted(values), "state_version": changed.state_version}
 
 
 @app.command("handle-failure")
@@ -187,7 +202,9 @@ def handle_failure(
         service="resource",
         event_type=ResourceCommand.RELEASE,
         workflow_id=workflow_id,
-        data={"workflow_id": workflow_id, "reason": f"failure of {component} ({strategy})"},
+        data=request_data(
+            ReleaseRequest(workflow_id=workflow_id, reason=f"failure of {component} ({strategy})")
+        ),
         timeout=timeout,
         request_id=request_id,
     )

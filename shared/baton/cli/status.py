@@ -12,10 +12,12 @@ from rich.table import Table
 from baton.cli.analyses import lessons_learned, recovery_summary
 from baton.cli.common import EXIT_CODES_HELP, fail
 from baton.cli.progress import bars
-from baton.cli.remote import Session, remote
+from baton.cli.remote import Session, read_reply, remote
 from baton.cli.subscribe import parse_kinds, subscribe
 from baton.errors import ProtocolError
-from baton.protocol.commands import RecoveryCommand, StatusCommand
+from baton.protocol.commands import CommandRequest, RecoveryCommand, StatusCommand, request_data
+from baton.protocol.commands.replies import AnalyzeFailureReply, WorkflowStatusReply
+from baton.protocol.commands.requests import WorkflowStatusRequest
 from baton.protocol.fields import TERMINAL_STATUSES
 
 __all__ = ["workflow_status"]
@@ -95,41 +97,44 @@ def workflow_status(
         return
     if extra:
         raise fail(ProtocolError(f"unexpected arguments {extra}", part="args"))
-    data = {
-        "detailed": detailed or recovery_report,
-        "include_dependencies": include_dependencies,
-    }
+    data = request_data(
+        WorkflowStatusRequest(
+            detailed=detailed or recovery_report, include_dependencies=include_dependencies
+        )
+    )
 
-    async def ask(s: Session) -> dict[str, Any]:
-        return await s.ask(
+    async def ask(s: Session) -> tuple[dict[str, Any], WorkflowStatusReply]:
+        """The reply as it came (printed as it is) and read through its model."""
+        got = await s.ask(
             service="status", event_type=StatusCommand.WORKFLOW, workflow_id=workflow_id, data=data
         )
+        return got, read_reply(WorkflowStatusReply, got, service="status")
 
     async def work(s: Session) -> dict[str, Any]:
-        state = await ask(s)
+        state, view = await ask(s)
         if follow:
             with bars() as progress:
                 task = progress.add_task(workflow_id, total=100)
-                while state["status"] not in _TERMINAL:
+                while view.status not in _TERMINAL:
                     progress.update(
                         task,
-                        completed=state["progress"],
-                        description=f"{workflow_id} {state['status']} "
-                        f"{state.get('current_phase') or ''}",
+                        completed=view.progress,
+                        description=f"{workflow_id} {view.status} {view.current_phase or ''}",
                     )
                     await asyncio.sleep(0.5)
-                    state = await ask(s)
-                progress.update(task, completed=state["progress"])
+                    state, view = await ask(s)
+                progress.update(task, completed=view.progress)
         if recovery_report:
-            analysis = await s.ask(
+            got = await s.ask(
                 service="recovery",
                 event_type=RecoveryCommand.ANALYZE_FAILURE,
                 workflow_id=workflow_id,
-                data={},
+                data=request_data(CommandRequest()),
             )
-            report = recovery_summary(status=state, analysis=analysis)
+            analysis = read_reply(AnalyzeFailureReply, got, service="recovery")
+            report = recovery_summary(status=state, analysis=analysis.model_dump(mode="json"))
             if lessons_learned_flag:
-                report["lessons_learned"] = lessons_learned(analysis.get("reports") or [])
+                report["lessons_learned"] = lessons_learned(analysis.reports)
             state["recovery_report"] = report
             if not detailed:
                 for key in ("phases", "tasks", "agents", "timeline", "critical_path"):

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from baton.protocol.commands.replies import GetWorkflowReply
 from baton.protocol.fields import TERMINAL_STATUSES
 
 __all__ = ["TERMINAL_STATUSES", "WorkflowSnapshot", "snapshot"]
@@ -36,9 +37,15 @@ class WorkflowSnapshot:
         return self.status in TERMINAL_STATUSES
 
 
-def snapshot(workflow_id: str, reply: Mapping[str, Any]) -> WorkflowSnapshot:
-    """The snapshot a ``HubCommand.GET`` reply describes."""
-    state = reply["workflow"]
+def snapshot(workflow_id: str, reply: GetWorkflowReply | Mapping[str, Any]) -> WorkflowSnapshot:
+    """The snapshot a ``HubCommand.GET`` reply describes (read through its model).
+
+    Raises:
+        pydantic.ValidationError: a reply given as a mapping does not fit the model.
+    """
+    if not isinstance(reply, GetWorkflowReply):
+        reply = GetWorkflowReply.model_validate(reply)
+    state = reply.workflow
     phases = state.get("phases") or [{}]
     index = min(int(state.get("current_phase", 0)), len(phases) - 1)
     return WorkflowSnapshot(

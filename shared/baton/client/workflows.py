@@ -4,14 +4,48 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
 
 from baton.client.snapshot import TERMINAL_STATUSES, WorkflowSnapshot, snapshot
 from baton.errors import ProtocolError, RequestTimeoutError
-from baton.protocol.commands import HubCommand
+from baton.protocol.commands import (
+    CommandReply,
+    CommandRequest,
+    HubCommand,
+    parse_reply,
+    reply_data,
+    request_data,
+)
+from baton.protocol.commands.replies import (
+    CreateWorkflowReply,
+    GetWorkflowReply,
+    WorkflowChangeReply,
+)
+from baton.protocol.commands.requests import CreateWorkflowRequest, ReasonRequest
 from baton.protocol.event import Event
 
 __all__ = ["WorkflowCalls"]
+
+R = TypeVar("R", bound=CommandReply)
+
+
+def _read(model: type[R], reply: Event) -> R:
+    """``reply``'s data read through its command's model.
+
+    Raises:
+        ProtocolError: the hub's reply does not fit the model (``part`` names the field).
+    """
+    try:
+        return parse_reply(model, reply.data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ProtocolError(
+            f"the hub's {reply.event_type} does not fit {model.__name__}: {first['msg']}",
+            part=f"reply.data.{where}" if where else "reply.data",
+        ) from None
 
 
 class WorkflowCalls:
@@ -40,10 +74,10 @@ class WorkflowCalls:
             service="hub",
             event_type=HubCommand.CREATE_WORKFLOW,
             workflow_id=workflow_id,
-            data={"definition": dict(definition)},
+            data=request_data(CreateWorkflowRequest(definition=dict(definition))),
             timeout=timeout,
         )
-        return dict(reply.data)
+        return reply_data(_read(CreateWorkflowReply, reply))
 
     async def workflow_status(
         self, workflow_id: str, *, timeout: float | None = None
@@ -57,10 +91,10 @@ class WorkflowCalls:
             service="hub",
             event_type=HubCommand.GET,
             workflow_id=workflow_id,
-            data={},
+            data=request_data(CommandRequest()),
             timeout=timeout,
         )
-        return snapshot(workflow_id, reply.data)
+        return snapshot(workflow_id, _read(GetWorkflowReply, reply))
 
     async def cancel_workflow(
         self, workflow_id: str, *, reason: str = "", timeout: float | None = None
@@ -69,19 +103,20 @@ class WorkflowCalls:
         and what it holds of the resource pools is released.
 
         Returns:
-            The hub's reply: ``workflow_id``, ``status``, ``state_version``, ``events``.
+            The hub's reply: ``workflow_id``, ``status``, ``state_version``.
 
         Raises:
             RemoteError: the hub has no such workflow, or it has already ended.
         """
+        request = ReasonRequest(reason=reason) if reason else ReasonRequest()
         reply = await self.request(
             service="hub",
             event_type=HubCommand.CANCEL,
             workflow_id=workflow_id,
-            data={"reason": reason} if reason else {},
+            data=request_data(request),
             timeout=timeout,
         )
-        return dict(reply.data)
+        return reply_data(_read(WorkflowChangeReply, reply))
 
     async def wait_for_workflow(
         self,

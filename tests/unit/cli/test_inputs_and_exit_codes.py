@@ -125,6 +125,10 @@ def test_unknown_helper_says_what_is_known() -> None:
         ),
         (["coordination-hub", "create-workflow", "w", "--priority=urgent"], "definition.priority"),
         (["coordination-hub", "create-workflow", "[1]"], "definition"),
+        (["workflow-recovery", "restore", "wf", "{}"], "data.checkpoint_id"),
+        (["workflow-recovery", "restore", "wf", '{"checkpoint_id": ""}'], "data.checkpoint_id"),
+        (["resource-manager", "status", "--after", "soon"], "data.after"),
+        (["resource-manager", "transition", "wf_a", ""], "data.to_workflow_id"),
     ],
 )
 def test_bad_input_the_cli_can_see_exits_2_naming_the_field_before_asking(

@@ -10,7 +10,8 @@ import pytest
 from baton.bus import Bus
 from baton.client import BatonClient, ClientError
 from baton.errors import ConfigError, ProtocolError, RemoteError, RequestTimeoutError
-from baton.protocol.commands import HubCommand
+from baton.protocol.commands import HubCommand, reply_data
+from baton.protocol.commands.replies import CreateWorkflowReply, GetWorkflowReply
 from baton.protocol.event import Event
 from tests.behaviour.helpers import eventually
 from tests.unit.client.conftest import ClientFactory, Responder
@@ -89,23 +90,31 @@ async def test_a_group_can_join_after_start_and_leave_again(make_client: ClientF
 
 
 def _hub(statuses: list[str]) -> Responder:
-    """A stand-in hub: creates anything, then reports ``statuses`` one GET after another."""
+    """A stand-in hub: creates anything, then reports ``statuses`` one GET after another
+    (its replies built from the hub's reply models; ``bad``: a GET reply that does not fit)."""
 
     async def respond(request: Event) -> dict[str, Any]:
-        if request.event_type == "CREATE_WORKFLOW":
-            return {"workflow_id": request.workflow_id, "status": "CREATED", "state_version": 1}
+        if request.event_type == HubCommand.CREATE_WORKFLOW:
+            created = CreateWorkflowReply(
+                workflow_id=request.workflow_id,
+                status="CREATED",
+                state_version=1,
+                events=["WORKFLOW_CREATED"],
+            )
+            return reply_data(created)
         if request.event_type == HubCommand.GET:
             if request.workflow_id == "missing":
                 raise RemoteError("no workflow missing", error={"error": "UnknownItemError"})
+            if request.workflow_id == "bad":
+                return {"workflow": {"status": "STARTED"}}
             status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
-            return {
-                "workflow": {
-                    "status": status,
-                    "state_version": 3,
-                    "current_phase": 1,
-                    "phases": [{"name": "research"}, {"name": "plan"}],
-                }
+            state = {
+                "status": status,
+                "state_version": 3,
+                "current_phase": 1,
+                "phases": [{"name": "research"}, {"name": "plan"}],
             }
+            return reply_data(GetWorkflowReply(workflow=state, workflow_state={}))
         raise AssertionError(request.event_type)
 
     return respond
@@ -117,7 +126,12 @@ async def test_create_status_and_wait_ask_the_hub(
     await serve_hub(_hub(["SCHEDULED", "STARTED", "STARTED", "COMPLETED"]))
     async with make_client() as client:
         created = await client.create_workflow({"workflow_id": "wf_7", "phases": ["a"]}, timeout=5)
-        assert created["workflow_id"] == "wf_7"
+        assert created == {
+            "workflow_id": "wf_7",
+            "status": "CREATED",
+            "state_version": 1,
+            "events": ["WORKFLOW_CREATED"],
+        }
         first = await client.workflow_status("wf_7", timeout=5)
         assert (first.status, first.phase, first.state_version) == ("SCHEDULED", "plan", 3)
         assert not first.terminal
@@ -128,6 +142,9 @@ async def test_create_status_and_wait_ask_the_hub(
             await client.create_workflow({"name": "no id"}, timeout=5)
         with pytest.raises(RemoteError):
             await client.workflow_status("missing", timeout=5)
+        with pytest.raises(ProtocolError) as caught:  # a reply that breaks the hub's contract
+            await client.workflow_status("bad", timeout=5)
+        assert caught.value.fields["part"] == "reply.data.workflow_state"
 
 
 async def test_waiting_past_the_timeout_raises(

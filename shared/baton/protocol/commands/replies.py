@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Final, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from baton.protocol.commands.names import (
     HubCommand,
@@ -173,10 +173,13 @@ class ResourceStatusReply(OpenReply):
 
 
 class WorkflowStatusReply(OpenReply):
-    """One workflow's status, phases, tasks, agents, dependencies and timeline."""
+    """One workflow's status, progress (percent), phases, tasks, agents, dependencies and
+    timeline."""
 
     workflow_id: str
     status: str
+    progress: float = 0.0
+    current_phase: str | None = None
 
 
 class SystemOverviewReply(OpenReply):
@@ -184,6 +187,9 @@ class SystemOverviewReply(OpenReply):
 
     at: str
     counts: dict[str, int]
+    active: list[dict[str, Any]] = Field(default_factory=list)
+    queue: list[dict[str, Any]] = Field(default_factory=list)
+    alerts: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class ListStatusReply(CommandReply):
