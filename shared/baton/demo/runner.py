@@ -35,7 +35,8 @@ from baton.demo.supervisor import ServiceSupervisor
 from baton.demo.tracker import Tracker
 from baton.errors import BatonError
 from baton.logs import quiet_transient_kafka_errors
-from baton.protocol.commands import HubCommand, RecoveryCommand
+from baton.protocol.commands import CommandRequest, HubCommand, RecoveryCommand, request_data
+from baton.protocol.commands.requests import CreateWorkflowRequest, RestoreRequest
 from baton.protocol.event import Event
 from baton.protocol.fields import TERMINAL_STATUSES
 
@@ -321,7 +322,7 @@ class _Scenarios:
                 "hub",
                 HubCommand.CREATE_WORKFLOW,
                 definition["workflow_id"],
-                {"definition": definition},
+                CreateWorkflowRequest(definition=definition),
             )
             self.console.print(f"created {definition['workflow_id']}: {reply.get('status', reply)}")
         if scenario.key == "recovery":
@@ -335,7 +336,9 @@ class _Scenarios:
             timeout=timeout,
             what=f"{workflow_id} to fail",
         )
-        analysis = await self._ask("recovery", RecoveryCommand.ANALYZE_FAILURE, workflow_id, {})
+        analysis = await self._ask(
+            "recovery", RecoveryCommand.ANALYZE_FAILURE, workflow_id, CommandRequest()
+        )
         reports = analysis.get("reports") or []
         if reports:
             report = reports[-1].get("error_report") or {}
@@ -346,7 +349,9 @@ class _Scenarios:
                 f"analyze-failure {workflow_id}: {len(reports)} error report(s); "
                 f"{category}; ranked suggestions {ranked}; last decision {decided}"
             )
-        listed = await self._ask("recovery", RecoveryCommand.LIST_CHECKPOINTS, workflow_id, {})
+        listed = await self._ask(
+            "recovery", RecoveryCommand.LIST_CHECKPOINTS, workflow_id, CommandRequest()
+        )
         phase_done = [
             c for c in listed.get("checkpoints", []) if c.get("checkpoint_type") == "phase_complete"
         ]
@@ -358,7 +363,10 @@ class _Scenarios:
         checkpoint = phase_done[-1]["checkpoint_id"]
         self.workforce.breaking = False  # the "alternative approach" of the recovery scenario
         restored = await self._ask(
-            "recovery", RecoveryCommand.RESTORE, workflow_id, {"checkpoint_id": checkpoint}
+            "recovery",
+            RecoveryCommand.RESTORE,
+            workflow_id,
+            RestoreRequest(checkpoint_id=checkpoint),
         )
         self.console.print(f"restore {checkpoint}: hash {restored.get('verified_hash')}")
         # FAILED was already seen (it precedes WORKFLOW_RESTORED on the workflow's
@@ -366,8 +374,9 @@ class _Scenarios:
         self.tracker.rows[workflow_id].status = "RESTORING"
 
     async def _ask(
-        self, service: str, event_type: str, workflow_id: str, data: dict[str, Any]
+        self, service: str, event_type: str, workflow_id: str, request: CommandRequest
     ) -> dict[str, Any]:
+        data = request_data(request)
         reply = await self.bus.request(
             Event(event_type=event_type, workflow_id=workflow_id, phase="demo", data=data),
             service=service,
