@@ -5,10 +5,11 @@
 #
 # The tests start a Kafka broker and a PostgreSQL of their own (home ~/.cache/baton-test,
 # ports 18092 and 18432; tests/stack.py) and stop them at the end: `baton stack up`'s
-# stack, the demo's, is left alone. The fault scenarios (tests/faults: services, the broker
-# and the database killed mid-run; several minutes) restart their broker and database, so
-# they run on a second stack of the tests' own (~/.cache/baton-test-faults, ports 18192 and
-# 18532), at the same time as everything else: the whole run stays within CI's time.
+# stack, the demo's, is left alone. The tests run as two sessions at the same time, each
+# on a stack of its own, so that the whole run stays within CI's time: the fault scenarios
+# (tests/faults: services, the broker and the database killed mid-run; several minutes),
+# then the integration and security tests, on a second stack (~/.cache/baton-test-faults,
+# ports 18192 and 18532); the checks and every other test on the first.
 #
 # With arguments, they go to one pytest run instead (e.g. `./scripts/test.sh tests/unit`).
 set -euo pipefail
@@ -26,11 +27,12 @@ echo "== the tests' stack (PostgreSQL installed and Kafka's jars fetched the fir
 .venv/bin/python -m tests.stack prepare "$faults_home"
 
 faults_log=$(mktemp -t baton-faults.XXXXXX)
-echo "== fault scenarios (their own stack, alongside; output at the end)"
+echo "== fault scenarios, integration and security tests (a second stack; output at the end)"
 BATON_TEST_HOME="$faults_home" \
 BATON_TEST_KAFKA_PORT="${BATON_TEST_FAULTS_KAFKA_PORT:-18192}" \
 BATON_TEST_PG_PORT="${BATON_TEST_FAULTS_PG_PORT:-18532}" \
-    .venv/bin/pytest tests/faults --durations=5 >"$faults_log" 2>&1 &
+    .venv/bin/pytest tests/faults tests/integration tests/security --durations=10 \
+    >"$faults_log" 2>&1 &
 faults=$!
 # Never leave the fault run or a stack behind (Ctrl-C, or a failure below).
 cleanup() {
@@ -47,7 +49,9 @@ checks() {
     .venv/bin/mypy &&
     scripts/deploy-check.sh &&
     echo "== tests" &&
-    .venv/bin/pytest --ignore=tests/faults --durations=25  # the slowest, to keep CI short
+    # the slowest, to keep CI short
+    .venv/bin/pytest --ignore=tests/faults --ignore=tests/integration --ignore=tests/security \
+        --durations=25
 }
 status=0
 checks || status=$?
@@ -56,10 +60,10 @@ faults_status=0
 wait "$faults" || faults_status=$?
 trap - EXIT
 .venv/bin/python -m tests.stack release || true
-echo "== fault scenarios: output"
+echo "== fault scenarios, integration and security tests: output"
 cat "$faults_log"
 rm -f "$faults_log"
-echo "== checks and tests: exit $status; fault scenarios: exit $faults_status"
+echo "== checks and tests: exit $status; fault scenarios, integration, security: exit $faults_status"
 if [[ $status -ne 0 || $faults_status -ne 0 ]]; then
     exit 1
 fi
