@@ -10,7 +10,11 @@ the key being the workflow id; a record another client put on the wrong partitio
 to the right one instead, :mod:`baton.bus.rerouting`). Offsets are committed only after
 every record of the batch is handled and every record produced meanwhile (by handlers,
 retries, dead letters, re-routing) is acknowledged. A record due for retry later pauses
-its retry partition until it is due.
+its retry partition until it is due. Settled offsets are committed together, when the
+group has nothing more to read or half a second after the last commit, and always before
+its partitions move or it stops: a commit per batch cost the broker a request per record at
+low load, and a record handled but not yet committed comes again only after a crash, where
+handlers already take a record twice (idempotency ledger).
 
 Choice: retries do not block the source partition (later events of the same workflow go on
 while one waits in a retry topic); handlers that need strict order should treat a missing
@@ -59,6 +63,8 @@ log = logging.getLogger("baton.bus")
 _MAX_RECORDS = 500
 _IDLE_MS = 100
 _COMMIT_TIMEOUT = 15.0
+_COMMIT_EVERY = 0.5
+"""Seconds between commits while records keep coming (an idle group commits at once)."""
 _OUTAGE_BACKOFF = BackoffPolicy(base=0.2, max_delay=5.0, max_attempts=None, jitter="none")
 """Waits between in-place retries of the handlers an outage stopped."""
 
@@ -99,6 +105,9 @@ class GroupConsumer:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._settling: asyncio.Task[None] | None = None
+        self._settled: dict[TopicPartition, int] = {}
+        self._committed_at = 0.0
+        self._committing = asyncio.Lock()  # commits in order: never an older after a newer
         self._started = False
 
     async def start(self, *, on_crash: Callable[[BaseException], None]) -> None:
@@ -162,6 +171,7 @@ class GroupConsumer:
             if self._settling is not None:  # ...and be committed before partitions move
                 with contextlib.suppress(Exception):  # the loop reports it
                     await self._settling
+            await self._commit()
             for tp in revoked:
                 self._due.pop(tp, None)
 
@@ -186,11 +196,32 @@ class GroupConsumer:
                 if batch:
                     async with self._lock:
                         await self._handle_batch(batch)
+                if self._settled and (
+                    not batch or time.monotonic() - self._committed_at >= _COMMIT_EVERY
+                ):
+                    await self._commit()
         except _Abandoned:
             log.warning("group %s stopped in an outage; its batch comes again", self.group)
         finally:
             if self._settling is not None:
                 await self._settling
+            await self._commit()
+
+    async def _commit(self) -> None:
+        """Commit the offsets settled so far (records handled, their outputs acknowledged)."""
+        async with self._committing:
+            offsets, self._settled = self._settled, {}
+            if not offsets:
+                return
+            self._committed_at = time.monotonic()
+            try:
+                await asyncio.wait_for(self._consumer.commit(offsets), _COMMIT_TIMEOUT)
+            except Exception as exc:  # rebalance or broker loss: the records come again
+                log.warning(
+                    "commit failed for group %s (%r); records will be redelivered",
+                    self.group,
+                    exc,
+                )
 
     async def _handle_batch(self, batch: dict[TopicPartition, list[Record]]) -> None:
         """Handle a batch, then settle it (acks, then commit) while the next one is handled.
@@ -229,12 +260,7 @@ class GroupConsumer:
             await previous  # a failed predecessor fails this one: no commit past it
         for delivery in deliveries:  # already in flight; awaiting in turn makes no task
             await delivery
-        try:
-            await asyncio.wait_for(self._consumer.commit(offsets), _COMMIT_TIMEOUT)
-        except Exception as exc:  # rebalance or broker loss: the records come again
-            log.warning(
-                "commit failed for group %s (%r); records will be redelivered", self.group, exc
-            )
+        self._settled.update(offsets)  # committed by the loop (_commit)
 
     async def _partition(self, tp: TopicPartition, records: list[Record]) -> int | None:
         end: int | None = None
