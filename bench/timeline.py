@@ -41,8 +41,15 @@ async def _watch(settings: BatonSettings, seen: list[tuple[int, str, str, str]])
     )
     consumer.subscribe(pattern=_TOPICS)
     await consumer.start()
+    read: set[tuple[str, int, int]] = set()
     try:
         async for record in consumer:
+            # A topic made meanwhile (the monitor's) changes the subscription, and the client
+            # then reads the others again from the start: count each record once.
+            where = (record.topic, record.partition, record.offset)
+            if where in read:
+                continue
+            read.add(where)
             topic = record.topic.split(".", 1)[1]
             value = record.value or b""
             parts = value.split(b":", 3)
