@@ -8,7 +8,7 @@
 # stack, the demo's, is left alone. The tests run as two sessions at the same time, each
 # on a stack of its own, so that the whole run stays within CI's time: the fault scenarios
 # (tests/faults: services, the broker and the database killed mid-run; several minutes),
-# then the integration and security tests, on a second stack (~/.cache/baton-test-faults,
+# then the integration, security and behaviour tests, on a second stack (~/.cache/baton-test-faults,
 # ports 18192 and 18532); the checks and every other test on the first.
 #
 # With arguments, they go to one pytest run instead (e.g. `./scripts/test.sh tests/unit`).
@@ -27,11 +27,11 @@ echo "== the tests' stack (PostgreSQL installed and Kafka's jars fetched the fir
 .venv/bin/python -m tests.stack prepare "$faults_home"
 
 faults_log=$(mktemp -t baton-faults.XXXXXX)
-echo "== fault scenarios, integration and security tests (a second stack; output at the end)"
+echo "== fault scenarios, integration, security and behaviour tests (a second stack; output at the end)"
 BATON_TEST_HOME="$faults_home" \
 BATON_TEST_KAFKA_PORT="${BATON_TEST_FAULTS_KAFKA_PORT:-18192}" \
 BATON_TEST_PG_PORT="${BATON_TEST_FAULTS_PG_PORT:-18532}" \
-    .venv/bin/pytest tests/faults tests/integration tests/security --durations=10 \
+    .venv/bin/pytest tests/faults tests/integration tests/security tests/behaviour --durations=10 \
     >"$faults_log" 2>&1 &
 faults=$!
 # Never leave the fault run or a stack behind (Ctrl-C, or a failure below).
@@ -51,7 +51,7 @@ checks() {
     echo "== tests" &&
     # the slowest, to keep CI short
     .venv/bin/pytest --ignore=tests/faults --ignore=tests/integration --ignore=tests/security \
-        --durations=25
+        --ignore=tests/behaviour --durations=25
 }
 status=0
 checks || status=$?
@@ -60,10 +60,10 @@ faults_status=0
 wait "$faults" || faults_status=$?
 trap - EXIT
 .venv/bin/python -m tests.stack release || true
-echo "== fault scenarios, integration and security tests: output"
+echo "== fault scenarios, integration, security and behaviour tests: output"
 cat "$faults_log"
 rm -f "$faults_log"
-echo "== checks and tests: exit $status; fault scenarios, integration, security: exit $faults_status"
+echo "== checks and tests: exit $status; fault, integration, security, behaviour: exit $faults_status"
 if [[ $status -ne 0 || $faults_status -ne 0 ]]; then
     exit 1
 fi

@@ -4,8 +4,9 @@ Tests truncate tables, delete topics and restart the broker and the database, so
 against a stack of their own: its own home (``~/.cache/baton-test``; ``BATON_TEST_HOME``
 moves it) and its own ports (Kafka 18092, its controller 18093, the secured broker
 18094 and 18095, PostgreSQL 18432; ``BATON_TEST_KAFKA_PORT`` / ``BATON_TEST_PG_PORT`` move
-them; ``scripts/test.sh`` runs the fault, integration and security tests beside the rest
-on a second such stack, Kafka 18192 and PostgreSQL 18532 in ``~/.cache/baton-test-faults``).
+them; ``scripts/test.sh`` runs the fault, integration, security and behaviour tests beside
+the rest on a second such stack, Kafka 18192 and PostgreSQL 18532 in
+``~/.cache/baton-test-faults``).
 Those are clear of the user's stack (19092 to 19095, 55432), of the three-broker fault
 cluster (29092 upward) and of Linux's ephemeral ports (32768 to 60999), which a client's
 connection may hold at any moment.
