@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import os
 import statistics
 import sys
 from typing import Any
@@ -103,7 +104,7 @@ def hops(seen: list[tuple[int, str, str, str]], *, skip: int = 2) -> dict[str, A
 
 async def main(count: int, phases: int, concurrency: int) -> dict[str, Any]:
     seen: list[tuple[int, str, str, str]] = []
-    settings = BatonSettings.from_env(__import__("os").environ)
+    settings = BatonSettings.from_env(os.environ)
     watcher = asyncio.create_task(_watch(settings, seen))
     try:
         result = await workflows.run(count, phases, 8, concurrency)

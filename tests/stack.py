@@ -144,7 +144,7 @@ def session_stack(*, settings: BatonSettings, own: bool) -> Iterator[StackReport
         return
     settings.home.mkdir(parents=True, exist_ok=True)
     marker = settings.home / STARTED_MARKER
-    fd = os.open(settings.home / "sessions.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _sessions_lock(settings)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)  # waits while the last session out stops the stack
         report = stack.up()
@@ -156,6 +156,18 @@ def session_stack(*, settings: BatonSettings, own: bool) -> Iterator[StackReport
             _stop_if_last(fd, stack=stack, marker=marker)
         finally:
             os.close(fd)
+
+
+def _suite_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``environ`` pointed at the test stack (:func:`apply_test_environment`)."""
+    env = dict(environ)
+    apply_test_environment(env)
+    return env
+
+
+def _sessions_lock(settings: BatonSettings) -> int:
+    """The open lock file the test sessions sharing ``settings.home``'s stack hold."""
+    return os.open(settings.home / "sessions.lock", os.O_RDWR | os.O_CREAT, 0o644)
 
 
 def _stop_if_last(fd: int, *, stack: Stack, marker: Path) -> None:
@@ -174,8 +186,7 @@ def prepare(environ: Mapping[str, str], *, share_to: Path | None = None) -> None
     installs PostgreSQL and fetches the Kafka jars (two at once would race for apt's and
     Maven's locks); the last session to end stops it, as if it had started it. The jars
     are then linked into ``share_to``, the home of a second stack of the tests."""
-    env = dict(environ)
-    apply_test_environment(env)
+    env = _suite_env(environ)
     settings = BatonSettings.from_env(env)
     share_jars(source=user_settings(env).home, home=settings.home)
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -189,10 +200,9 @@ def prepare(environ: Mapping[str, str], *, share_to: Path | None = None) -> None
 def release(environ: Mapping[str, str]) -> None:
     """Stop the suite's stack when :func:`prepare` started it and no session uses it (a
     run that ended before its tests did)."""
-    env = dict(environ)
-    apply_test_environment(env)
+    env = _suite_env(environ)
     settings = BatonSettings.from_env(env)
-    fd = os.open(settings.home / "sessions.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _sessions_lock(settings)
     try:
         _stop_if_last(fd, stack=Stack(settings=settings), marker=settings.home / STARTED_MARKER)
     finally:

@@ -94,14 +94,7 @@ class HubCore:
     ) -> tuple[WorkflowState, WorkflowState]:
         """Apply ``op`` to the stored workflow; the state before and after (the same
         object when nothing changed)."""
-        state = await self.store.get(conn, workflow_id, lock=True)
-        if state is None:
-            raise UnknownItemError(
-                f"no workflow {workflow_id}",
-                workflow_id=workflow_id,
-                kind="workflow",
-                name=workflow_id,
-            )
+        state = await self._existing(conn, workflow_id, lock=True)
         outcome = op(state)
         await self._record(conn, state, outcome)
         return state, outcome[0]
@@ -121,8 +114,9 @@ class HubCore:
         self.outbox.notify()
         return outcome[0]
 
-    async def _existing(self, conn: Any, workflow_id: str) -> WorkflowState:
-        state = await self.store.get(conn, workflow_id)
+    async def _existing(self, conn: Any, workflow_id: str, *, lock: bool = False) -> WorkflowState:
+        """The stored workflow (``lock``: held until the transaction ends); unknown raises."""
+        state = await self.store.get(conn, workflow_id, lock=lock)
         if state is None:
             raise UnknownItemError(
                 f"no workflow {workflow_id}",

@@ -1,5 +1,5 @@
 """Fetched batches are inflated by Baton within a bound: the records of a batch that fits
-are the client's own, a batch past the bound is one placeholder record, never inflated."""
+are the client's own, a batch past the bound is one stand-in record, never inflated."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def test_batches_within_the_bound_read_as_the_client_reads_them(codec: str) -> N
 
 
 @pytest.mark.parametrize("codec", [c for c in CODECS if c != "none"])
-def test_a_batch_past_the_bound_is_one_placeholder_at_its_last_offset(codec: str) -> None:
+def test_a_batch_past_the_bound_is_one_stand_in_at_its_last_offset(codec: str) -> None:
     data = batch(CODECS[codec], [bytes(300_000)] * 10, base=40)
     (record,) = list(BoundedRecords(data, limit=LIMIT).next_batch())
     assert record.offset == 49

@@ -11,9 +11,9 @@ here, by Baton, into at most :func:`inflated_batch_limit` bytes — gzip through
 ``zlib`` with an output bound, LZ4 and ZSTD into a buffer of that size, Snappy after
 reading the inflated length its blocks declare — and the batch the client then parses is
 the inflated one. A batch that would inflate past the bound is never inflated: it becomes
-one placeholder record at the batch's last offset whose value is a :class:`RefusedBatch`,
+one stand-in record at the batch's last offset whose value is a :class:`RefusedBatch`,
 which the consumer dead-letters with the reason (``part`` ``batch``) instead of decoding.
-A placeholder cannot come from the wire: it is a Python object the client never makes.
+A stand-in cannot come from the wire: it is a Python object the client never makes.
 
 What a fetch may hold besides: ``max_partition_fetch_bytes`` and ``fetch_max_bytes``
 (compressed, :func:`fetch_limits`), and per partition's response, batches inflated up to
@@ -57,7 +57,7 @@ class InflationRefused(Exception):
 
 
 class RefusedBatch(bytes):
-    """The value of the placeholder record standing for a refused batch (empty bytes).
+    """The value of the stand-in record for a refused batch (empty bytes).
 
     Attributes:
         reason: Why, for the dead letter: codec, sizes and offsets.
@@ -167,7 +167,7 @@ class _Inflated:
         return next(self._batch)
 
 
-class _Placeholder:
+class _StandIn:
     """The one record a refused batch yields, at the batch's last offset."""
 
     __slots__ = ("headers", "key", "offset", "timestamp", "timestamp_type", "value")
@@ -183,7 +183,7 @@ class _Placeholder:
 
 
 class _Refused:
-    """A batch not inflated, as the client sees it: one placeholder record."""
+    """A batch not inflated, as the client sees it: one stand-in record."""
 
     is_control_batch = False
     is_transactional = False
@@ -195,17 +195,15 @@ class _Refused:
         self.base_offset = base_offset
         self.next_offset = next_offset
         self._crc_ok = crc_ok
-        self._records = iter(
-            [_Placeholder(offset=next_offset - 1, timestamp=timestamp, reason=reason)]
-        )
+        self._records = iter([_StandIn(offset=next_offset - 1, timestamp=timestamp, reason=reason)])
 
     def validate_crc(self) -> bool:
         return self._crc_ok
 
-    def __iter__(self) -> Iterator[_Placeholder]:
+    def __iter__(self) -> Iterator[_StandIn]:
         return self._records
 
-    def __next__(self) -> _Placeholder:
+    def __next__(self) -> _StandIn:
         return next(self._records)
 
 

@@ -27,7 +27,8 @@ from pydantic import ValidationError
 from baton.backoff import BackoffPolicy
 from baton.bus.transport import Transport, TransportConsumer
 from baton.errors import BatonError, DependencyUnavailableError, ErrorReply, ProtocolError
-from baton.protocol.commands import reply_type, validate_request
+from baton.protocol.commands import reply_type
+from baton.protocol.commands.requests import checked_request
 from baton.protocol.event import Event, decode_record
 from baton.protocol.headers import H, get_header
 from baton.protocol.invalid import bad_input
@@ -181,8 +182,8 @@ async def answer(request: Event, responder: Responder) -> Event:
     try:
         # The command's contract is checked here, before any handler: a wrong field is the
         # caller's mistake, refused by name below, never half applied.
-        validate_request(event_type=request.event_type, data=request.data)
-        result = await responder(request)
+        with checked_request(request):  # the handler gets the model read here
+            result = await responder(request)
     except ErrorReply as exc:
         status, result = b"error", exc.payload
     except DependencyUnavailableError:

@@ -28,6 +28,7 @@ __all__ = [
     "publish_event",
     "recovery_mode",
     "wait_scheduled",
+    "workflow_state",
 ]
 
 _ACTIVE = frozenset({"STARTED", "SCHEDULED", "QUEUED"})
@@ -66,17 +67,22 @@ def definition_from_options(
     }
 
 
+async def workflow_state(s: Session, workflow_id: str) -> dict[str, Any]:
+    """The hub's stored state of ``workflow_id``, read through its reply model."""
+    got = await s.ask(
+        service="hub",
+        event_type=HubCommand.GET,
+        workflow_id=workflow_id,
+        data=request_data(CommandRequest()),
+    )
+    return read_reply(GetWorkflowReply, got, service="hub").workflow
+
+
 async def wait_scheduled(s: Session, reply: dict[str, Any]) -> dict[str, Any]:
     """Poll until the created workflow leaves CREATED (scheduled, queued, started or failed)."""
     workflow_id = reply["workflow_id"]
     while s.remaining() > 0.5:
-        got = await s.ask(
-            service="hub",
-            event_type=HubCommand.GET,
-            workflow_id=workflow_id,
-            data=request_data(CommandRequest()),
-        )
-        state = read_reply(GetWorkflowReply, got, service="hub").workflow
+        state = await workflow_state(s, workflow_id)
         if state["status"] != "CREATED":
             return {
                 **reply,
@@ -133,13 +139,7 @@ def recovery_mode(
     strategy = str(spec.get("recovery_strategy", "checkpoint_restore"))
 
     async def work(s: Session) -> dict[str, Any]:
-        got = await s.ask(
-            service="hub",
-            event_type=HubCommand.GET,
-            workflow_id=workflow_id,
-            data=request_data(CommandRequest()),
-        )
-        state = read_reply(GetWorkflowReply, got, service="hub").workflow
+        state = await workflow_state(s, workflow_id)
         paused = False
         status = state["status"]
         if status in _ACTIVE:

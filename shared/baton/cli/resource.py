@@ -8,12 +8,13 @@ import typer
 from pydantic import ValidationError
 
 from baton.cli.common import command_data, fail, helper_app
+from baton.cli.hub_ops import workflow_state
 from baton.cli.jsonin import is_json_arg, json_arg, json_object
 from baton.cli.remote import Session, call, read_reply, remote
 from baton.cli.resource_input import normalise_allocation
 from baton.errors import ProtocolError, RemoteError
-from baton.protocol.commands import CommandRequest, HubCommand, ResourceCommand, request_data
-from baton.protocol.commands.replies import GetWorkflowReply, WorkflowChangeReply
+from baton.protocol.commands import HubCommand, ResourceCommand, request_data
+from baton.protocol.commands.replies import WorkflowChangeReply
 from baton.protocol.commands.requests import (
     AllocateRequest,
     ReleaseRequest,
@@ -155,15 +156,9 @@ def transition(
 
 async def _copy_context(s: Session, source: str, target: str) -> dict[str, Any]:
     try:
-        got = await s.ask(
-            service="hub",
-            event_type=HubCommand.GET,
-            workflow_id=source,
-            data=request_data(CommandRequest()),
-        )
+        state = await workflow_state(s, source)
     except RemoteError as exc:  # not a hub workflow (a manual allocation): nothing to copy
         return {"copied": [], "state_version": None, "reason": exc.message}
-    state = read_reply(GetWorkflowReply, got, service="hub").workflow
     values = dict((state.get("context") or {}).get("data") or {})
     if not values:
         return {"copied": [], "state_version": None}

@@ -9,7 +9,9 @@ data from the same models (:func:`request_data`). Fields a model does not declar
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from enum import StrEnum
 from typing import Any, Final, Literal, TypeVar
 
@@ -51,6 +53,7 @@ __all__ = [
     "TransitionRequest",
     "UpdateContextRequest",
     "WorkflowStatusRequest",
+    "checked_request",
     "parse_request",
     "request_data",
     "validate_request",
@@ -283,6 +286,28 @@ def validate_request(*, event_type: str, data: Mapping[str, Any]) -> CommandRequ
     return None if model is None else model.model_validate(data)
 
 
+_CHECKED: ContextVar[tuple[Event, CommandRequest] | None] = ContextVar(
+    "baton_checked_request", default=None
+)
+"""The request being answered and its data as its model read it (:func:`checked_request`)."""
+
+
+@contextlib.contextmanager
+def checked_request(request: Event) -> Iterator[CommandRequest | None]:
+    """Check ``request``'s data against its command's model once, at the edge, and keep the
+    result while the block runs, for :func:`parse_request` to hand to the handler.
+
+    Raises:
+        pydantic.ValidationError: as :func:`validate_request`.
+    """
+    model = validate_request(event_type=request.event_type, data=request.data)
+    token = _CHECKED.set(None if model is None else (request, model))
+    try:
+        yield model
+    finally:
+        _CHECKED.reset(token)
+
+
 def request_data(request: CommandRequest) -> dict[str, Any]:
     """A request model as the data of a command's event (unset defaults left out)."""
     return request.model_dump(mode="json", exclude_unset=True)
@@ -300,4 +325,7 @@ def parse_request(kind: type[C], *, service: str, request: Event) -> tuple[C, Co
         pydantic.ValidationError: the data does not fit (refused as bad input).
     """
     command = command_of(kind, service=service, event_type=request.event_type)
+    checked = _CHECKED.get()
+    if checked is not None and checked[0] is request:  # read at the edge already
+        return command, checked[1]
     return command, REQUESTS[command].model_validate(request.data)
