@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from baton.backoff import BackoffPolicy
+from baton.bus import BatchHandler
 from baton.errors import BatonError, RequestTimeoutError
 from baton.protocol.commands import ResourceCommand
 from baton.protocol.event import Event
+from baton.protocol.routing import Pattern
 from baton_hub import workflow as wf
 from baton_hub.command_handlers import HubCommands
 from baton_hub.commands import Op, need
@@ -48,16 +51,40 @@ class HubHandlers(HubCommands):
 
     # -- events ------------------------------------------------------------------------
 
-    def subscriptions(self) -> dict[str, Callable[[Event], Awaitable[None]]]:
-        """Routing-key pattern → handler, for the hub's consumer group."""
+    def subscriptions(self) -> dict[str, BatchHandler]:
+        """Routing-key pattern → batch handler, for the hub's consumer group: one handler,
+        so events of a partition that arrive together are applied in one transaction
+        whatever their type (:meth:`on_events`)."""
+        return dict.fromkeys(self._changes, self.on_events)
+
+    @cached_property
+    def _changes(self) -> dict[str, Callable[[Event], Op | None]]:
+        """Routing-key pattern → what an event of it changes (None: nothing)."""
         return {
-            "resource.*.allocated": self.on_resource_allocated,
-            "task.*.started": self.on_task_event,
-            "task.*.completed": self.on_task_event,
-            "task.*.failed": self.on_task_event,
-            "quality.*.score": self.on_quality_score,
-            "dependency.*.satisfied": self.on_dependency_satisfied,
+            "resource.*.allocated": self._on_resource_allocated,
+            "task.*.started": self._on_task_event,
+            "task.*.completed": self._on_task_event,
+            "task.*.failed": self._on_task_event,
+            "quality.*.score": self._on_quality_score,
+            "dependency.*.satisfied": self._on_dependency_satisfied,
         }
+
+    @cached_property
+    def _builders(self) -> list[tuple[Pattern, Callable[[Event], Op | None]]]:
+        return [(Pattern(p), build) for p, build in self._changes.items()]
+
+    async def on_events(self, events: list[Event]) -> None:
+        """Apply events of one partition, in order, in one transaction (all or none: the
+        bus hands a failed batch over again one event at a time)."""
+        changes: list[tuple[str, Op, str]] = []
+        for event in events:
+            key = event.routing_key
+            build = next(b for pattern, b in self._builders if pattern.matches(key))
+            op = build(event)
+            if op is not None:
+                changes.append((event.workflow_id, op, event.event_id))
+        if changes:
+            await self._mutate_many(changes)
 
     async def on_workflows_created(self, events: list[Event]) -> None:
         """New workflows of one partition that arrived together, allocated at once: each
@@ -127,10 +154,10 @@ class HubHandlers(HubCommands):
                 log.warning("resource manager silent; asking again for %s", state.workflow_id)
                 await asyncio.sleep(delay)
 
-    async def on_resource_allocated(self, event: Event) -> None:
+    def _on_resource_allocated(self, event: Event) -> Op | None:
         data = event.data
         if data.get("request_id") != allocation_request_id(event.workflow_id):
-            return
+            return None
 
         def apply(s: WorkflowState) -> wf.Outcome:
             # CREATED too: the allocations group may not have applied the reply yet; then
@@ -145,16 +172,16 @@ class HubHandlers(HubCommands):
                 now=_now(),
             )
 
-        await self._mutate(event.workflow_id, apply, event_id=event.event_id)
+        return apply
 
-    async def on_task_event(self, event: Event) -> None:
+    def _on_task_event(self, event: Event) -> Op | None:
         """An agent's TASK_STARTED / COMPLETED / FAILED report.
 
         The state machine announces each accepted report with an event of the same type; the
         agent's own report is already on the topic, so that echo is not published again.
         """
         if event.source == self.bus.settings.component:
-            return  # the hub's own announcement
+            return None  # the hub's own announcement
         data, now = event.data, _now()
         task_id, agent_id = need(data, "task_id"), need(data, "agent_id")
         token = data.get("fencing_token")
@@ -190,23 +217,17 @@ class HubHandlers(HubCommands):
                 if not (e.event_type == event.event_type and e.data.get("task_id") == task_id)
             ]
 
-        await self._mutate(event.workflow_id, without_echo, event_id=event.event_id)
+        return without_echo
 
-    async def on_quality_score(self, event: Event) -> None:
+    def _on_quality_score(self, event: Event) -> Op | None:
         task_id, score = need(event.data, "task_id"), float(need(event.data, "score"))
-        await self._mutate(
-            event.workflow_id,
-            lambda s: wf.on_quality_score(s, task_id=task_id, score=score, now=_now()),
-            event_id=event.event_id,
-        )
+        now = _now()
+        return lambda s: wf.on_quality_score(s, task_id=task_id, score=score, now=now)
 
-    async def on_dependency_satisfied(self, event: Event) -> None:
+    def _on_dependency_satisfied(self, event: Event) -> Op | None:
         dependency = need(event.data, "dependency")
-        await self._mutate(
-            event.workflow_id,
-            lambda s: wf.on_external_event(s, dependency=dependency, now=_now()),
-            event_id=event.event_id,
-        )
+        now = _now()
+        return lambda s: wf.on_external_event(s, dependency=dependency, now=now)
 
     # -- loops -------------------------------------------------------------------------
 

@@ -4,6 +4,10 @@ Every change loads the workflow row ``for update``, applies a pure transition fr
 :mod:`baton_hub.workflow`, stores the new state and queues its events — plus the versioned
 state-sync message for the state topic — in the outbox, all in one transaction. Events are
 applied once: their ids go into the idempotency ledger in that same transaction.
+
+Events of a partition that arrive together are applied in one transaction of a constant
+number of round trips (:meth:`HubCore._mutate_many`); each workflow's row is written once,
+with its last version (every version still goes to the state topic).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ class HubCore:
     # -- plumbing ----------------------------------------------------------------------
 
     async def _record(self, conn: Any, before: WorkflowState | None, outcome: wf.Outcome) -> None:
-        state, events = outcome
+        state = outcome[0]
         if before is None:
             if not await self.store.insert(conn, state):
                 raise HandlerError(
@@ -51,6 +55,27 @@ class HubCore:
                 )
         elif state is not before and state.state_version != before.state_version:
             await self.store.update(conn, state)
+        queued = self._announcements(before, outcome)
+        if before is None or state.state_version != before.state_version:
+            queued.append(self._sync(state))
+        await self.outbox.add_many(conn, queued)  # in order, one round trip
+
+    def _sync(self, state: WorkflowState) -> tuple[Event, str | None]:
+        """The versioned state-sync message of ``state``, for the state topic."""
+        sync = Event(
+            event_type="WORKFLOW_STATE",
+            workflow_id=state.workflow_id,
+            phase=state.phase_name,
+            data=wf.state_sync(state),
+            extra_headers=trace_for(state.trace_context),
+        )
+        return sync, self.bus.topics.state
+
+    def _announcements(
+        self, before: WorkflowState | None, outcome: wf.Outcome
+    ) -> list[tuple[Event, str | None]]:
+        """The events a change announces, checkpoint requests included, for the outbox."""
+        state, events = outcome
         changed = before is None or state.state_version != before.state_version
         if changed and self.config.checkpoints:
             events = [
@@ -78,16 +103,7 @@ class HubCore:
                     update={"data": {**event.data, "snapshot": state.model_dump(mode="json")}}
                 )
             queued.append((_to_event(event, trace=trace), None))
-        if changed:
-            sync = Event(
-                event_type="WORKFLOW_STATE",
-                workflow_id=state.workflow_id,
-                phase=state.phase_name,
-                data=wf.state_sync(state),
-                extra_headers=trace,
-            )
-            queued.append((sync, self.bus.topics.state))
-        await self.outbox.add_many(conn, queued)  # in order, one round trip
+        return queued
 
     async def _mutate_in(
         self, conn: Any, workflow_id: str, op: Op
@@ -113,6 +129,36 @@ class HubCore:
             await self._record(conn, state, outcome)
         self.outbox.notify()
         return outcome[0]
+
+    async def _mutate_many(self, changes: list[tuple[str, Op, str]]) -> None:
+        """Apply ``(workflow_id, op, event_id)`` changes in order, each once per event id,
+        in one transaction of a constant number of round trips: one ledger insert with the
+        locked reads, one update of every changed workflow (its last version), one outbox
+        insert of every announcement and state-sync message."""
+        async with self.db.transaction() as conn:
+            fresh, states = await self.store.first_and_lock_many(
+                conn,
+                event_ids=[event_id for _, _, event_id in changes],
+                workflow_ids=sorted({workflow_id for workflow_id, _, _ in changes}),
+            )
+            stored = dict(states)
+            queued: list[tuple[Event, str | None]] = []
+            for workflow_id, op, event_id in changes:
+                before = states.get(workflow_id)
+                if event_id not in fresh or before is None:
+                    continue  # seen before, or a workflow this hub does not run
+                fresh.discard(event_id)  # a repeated id within the batch applies once
+                outcome = op(before)
+                queued += self._announcements(before, outcome)
+                if outcome[0].state_version != before.state_version:
+                    queued.append(self._sync(outcome[0]))  # every version: readers see gaps
+                states[workflow_id] = outcome[0]
+            changed = [
+                s for wid, s in states.items() if s.state_version != stored[wid].state_version
+            ]
+            await self.store.update_many(conn, changed)
+            await self.outbox.add_many(conn, queued)
+        self.outbox.notify()
 
     async def _existing(self, conn: Any, workflow_id: str, *, lock: bool = False) -> WorkflowState:
         """The stored workflow (``lock``: held until the transaction ends); unknown raises."""

@@ -49,7 +49,7 @@ class HubService(Service):
             bus=self.bus, db=self.db, outbox=self.outbox, config=self.config
         )
         self.answer_durably(self.handlers.command)
-        self.subscribe_each(self.handlers.subscriptions())
+        self.subscribe_batches(self.handlers.subscriptions())
         # A group of its own: asking the resource manager is a request that waits for its
         # reply, and in the main group it held every other workflow's events of the batch.
         self.bus.subscribe_batches(

@@ -35,6 +35,33 @@ class WorkflowStore:
         )
         return first, None if value is None else WorkflowState.model_validate(value)
 
+    async def first_and_lock_many(
+        self, conn: Any, *, event_ids: list[str], workflow_ids: list[str]
+    ) -> tuple[set[str], dict[str, WorkflowState]]:
+        """Record ``event_ids`` in the hub's ledger and read the workflows' states, locked
+        in id order (two transactions never wait for each other in a cycle), in one round
+        trip: the ids new to the ledger, and the states of the hub's workflows among
+        ``workflow_ids``."""
+        rows = await conn.fetch(
+            "with fresh as (insert into baton_processed (consumer, event_id) "
+            "select 'hub', unnest($1::text[]) on conflict do nothing returning event_id), "
+            "locked as (select state from hub_workflows "
+            "where workflow_id = any($2::text[]) order by workflow_id for update) "
+            "select null::jsonb as state, array(select event_id from fresh) as fresh "
+            "union all select state, null from locked",
+            event_ids,
+            workflow_ids,
+        )
+        fresh: set[str] = set()
+        states: dict[str, WorkflowState] = {}
+        for row in rows:
+            if row["fresh"] is not None:
+                fresh.update(row["fresh"])
+            else:
+                state = WorkflowState.model_validate(row["state"])
+                states[state.workflow_id] = state
+        return fresh, states
+
     async def insert(self, conn: Any, state: WorkflowState) -> bool:
         """Store a new workflow; False when the id is taken."""
         done = await conn.fetchval(
@@ -57,6 +84,21 @@ class WorkflowStore:
             state.status,
             state.state_version,
             state.model_dump(mode="json"),
+        )
+
+    async def update_many(self, conn: Any, states: list[WorkflowState]) -> None:
+        """Replace several stored states in one statement (the caller holds their locks)."""
+        if not states:
+            return
+        await conn.execute(
+            "update hub_workflows w set status = u.status, state_version = u.version, "
+            "state = u.state, updated_at = now() from unnest($1::text[], $2::text[], "
+            "$3::int[], $4::jsonb[]) as u(workflow_id, status, version, state) "
+            "where w.workflow_id = u.workflow_id",
+            [s.workflow_id for s in states],
+            [s.status for s in states],
+            [s.state_version for s in states],
+            [s.model_dump(mode="json") for s in states],
         )
 
     async def active_versions(self, conn: Any) -> dict[str, int]:

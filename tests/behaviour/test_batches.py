@@ -123,3 +123,28 @@ async def test_an_outage_during_a_batch_is_waited_out_in_order(make_bus: BusFact
     assert per_workflow(stored) == {w: list(range(i, 30, 3)) for i, w in enumerate(WORKFLOWS)}
     assert bus.stats["retried"] == 0
     assert bus.stats["dead_lettered"] == 0
+
+
+async def test_patterns_of_one_batch_handler_share_a_run(make_bus: BusFactory) -> None:
+    await backlog(make_bus, 60)
+    bus = await make_bus()
+    lists: list[list[Event]] = []
+
+    async def apply(events: list[Event]) -> None:
+        lists.append(events)
+
+    bus.subscribe_batches("task.#", apply, group="g-shared-batch", name="tasks")
+    bus.subscribe_batches("workflow.#", apply, group="g-shared-batch", name="workflows")
+    await bus.start()
+    await eventually(lambda: sum(map(len, lists)) >= 60, what="all 60 events")
+    await settle()
+    handled = [e for batch in lists for e in batch]
+    assert len(handled) == 60  # each once
+    assert per_workflow(handled) == per_workflow(
+        [
+            Event(event_type="X", workflow_id=WORKFLOWS[n % 3], phase="p", data={"n": n})
+            for n in range(60)
+        ]
+    )  # per-workflow order kept across the two patterns
+    mixed = [b for b in lists if len({e.event_type for e in b}) == 2]
+    assert mixed, "a list holding both patterns' events"

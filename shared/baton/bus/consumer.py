@@ -3,8 +3,9 @@
 Per batch: for each record, the routing key (a header, else the line's first two fields)
 is matched against the group's patterns *before* the value is decoded; matching records are
 decoded, validated against the registry and handed to their handlers. Records of a partition
-in a row that only a batch subscription wants go to it as one list (group commit); should
-it raise, each of them is handed to it again alone. Partitions of a batch
+in a row that only batch subscriptions of one batch handler want go to it as one list (group
+commit: a service subscribing several patterns to one handler gets them together); should
+it raise, each of them is handed to its subscription again alone. Partitions of a batch
 are handled concurrently, records of one partition in order (so per-workflow order holds,
 the key being the workflow id; a record another client put on the wrong partition is moved
 to the right one instead, :mod:`baton.bus.rerouting`). Offsets are committed only after
@@ -264,11 +265,10 @@ class GroupConsumer:
 
     async def _partition(self, tp: TopicPartition, records: list[Record]) -> int | None:
         end: int | None = None
-        run: list[Record] = []  # source records for one batch subscription, in a row
-        run_sub: Subscription | None = None
+        run: list[tuple[Record, Subscription]] = []  # source records for one batch handler
         for record in records:
             if record.topic != self.source:
-                await self._flush(run, run_sub)
+                await self._flush(run)
                 if get_header(record.headers, H.RETRY_GROUP) != self.group:
                     end = record.offset + 1  # another group's retry
                     continue
@@ -285,15 +285,15 @@ class GroupConsumer:
                     continue
                 targets = self._targets(record)
                 if len(targets) == 1 and targets[0].batch is not None:
-                    if targets[0] is not run_sub:
-                        await self._flush(run, run_sub)
-                        run_sub = targets[0]
-                    run.append(record)
+                    # Bound methods are equal, not identical: compare with ==.
+                    if run and run[0][1].batch != targets[0].batch:
+                        await self._flush(run)
+                    run.append((record, targets[0]))
                 else:
-                    await self._flush(run, run_sub)
+                    await self._flush(run)
                     await self._handle(record, targets)
             end = record.offset + 1
-        await self._flush(run, run_sub)
+        await self._flush(run)
         return end
 
     def _targets(self, record: Record) -> list[Subscription]:
@@ -320,42 +320,44 @@ class GroupConsumer:
         if event is not None:
             await self._deliver(record, targets, event, attempts)
 
-    async def _flush(self, run: list[Record], sub: Subscription | None) -> None:
-        """Hand a run of source records to their batch subscription as one list; if it
-        raises, each event alone (so a bad one fails by itself). Empties ``run``."""
-        if not run or sub is None:
+    async def _flush(self, run: list[tuple[Record, Subscription]]) -> None:
+        """Hand a run of source records to their batch handler as one list; if it raises,
+        each event alone to its subscription (so a bad one fails by itself). Empties
+        ``run``."""
+        if not run:
             return
         records = list(run)
         run.clear()
-        decoded: list[tuple[Record, Event]] = []
-        for record in records:
+        decoded: list[tuple[Record, Subscription, Event]] = []
+        for record, sub in records:
             event = await self._decode(record, 1)
             if event is not None:
-                decoded.append((record, event))
+                decoded.append((record, sub, event))
         if len(decoded) > 1:
-            assert sub.batch is not None
+            batch = decoded[0][1].batch
+            assert batch is not None
             try:
                 with contextlib.ExitStack() as scopes:
-                    for record, event in decoded:
+                    for record, _, event in decoded:
                         scopes.enter_context(
                             consume_scope(
                                 self.bus.middleware, record=record, event=event, group=self.group
                             )
                         )
-                    await sub.batch([event for _, event in decoded])
+                    await batch([event for _, _, event in decoded])
             except Exception as exc:
                 log.info(
                     "group %s: a batch of %d for %s failed (%r); handing them over one by one",
                     self.group,
                     len(decoded),
-                    sub.name,
+                    decoded[0][1].name,
                     exc,
                 )
             else:
                 self.bus.stats["handled"] += len(decoded)
                 self.bus.stats["batches"] += 1
                 return
-        for record, event in decoded:
+        for record, sub, event in decoded:
             await self._deliver(record, [sub], event, 1)
 
     async def _decode(self, record: Record, attempts: int) -> Event | None:

@@ -27,6 +27,16 @@ __all__ = ["Outbox"]
 
 _INSERT = "insert into baton_outbox (owner, topic, key, value, headers) values ($1,$2,$3,$4,$5)"
 
+_TAKE = (
+    "with relay as (select pg_try_advisory_xact_lock(hashtextextended($1, 0)) as got), "
+    "taken as (delete from baton_outbox where id in (select id from baton_outbox "
+    "where owner = $1 and (select got from relay) order by id limit $2) "
+    "returning id, topic, key, value, headers) "
+    "select relay.got, taken.* from relay left join taken on true order by taken.id"
+)
+"""The relay lock (one replica relays an owner's rows at a time, in order) and the oldest
+rows, deleted in the caller's transaction: committed only once Kafka has them."""
+
 log = logging.getLogger("baton.outbox")
 
 _BATCH = 500
@@ -138,18 +148,17 @@ class Outbox:
                 log.warning("outbox relay waits for %s (again in %.1fs)", exc, pause)
 
     async def _send_batch(self) -> int | None:
-        """Send the oldest rows; None when another replica holds the relay lock."""
+        """Send the oldest rows; None when another replica holds the relay lock.
+
+        Three round trips whatever the batch: the lock and the rows taken in one statement
+        (deleted, in the transaction), then the commit once Kafka acknowledged every row —
+        a failed send rolls the delete back and the rows stay.
+        """
         async with self._db.transaction() as conn:
-            if not await conn.fetchval(
-                "select pg_try_advisory_xact_lock(hashtextextended($1, 0))", self._owner
-            ):
+            rows = await conn.fetch(_TAKE, self._owner, _BATCH)
+            if not rows[0]["got"]:
                 return None
-            rows = await conn.fetch(
-                "select id, topic, key, value, headers from baton_outbox "
-                "where owner = $1 order by id limit $2",
-                self._owner,
-                _BATCH,
-            )
+            rows = [row for row in rows if row["id"] is not None]
             if not rows:
                 return 0
             deliveries = []
@@ -162,10 +171,5 @@ class Outbox:
                 )
             for delivery in deliveries:
                 await delivery
-            await conn.execute(
-                "delete from baton_outbox where owner = $1 and id = any($2::bigint[])",
-                self._owner,
-                [r["id"] for r in rows],
-            )
         self.published += len(rows)
         return len(rows)

@@ -1,0 +1,78 @@
+"""The hub applies events that arrive together in one transaction of a constant number
+of statements, against the real PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from tests.conftest import deployment_database
+from tests.unit.hub.helpers import Run
+
+from baton.bus import Bus
+from baton.bus.memory import MemoryTransport
+from baton.config import BatonSettings
+from baton.protocol.event import Event
+from baton.runtime import Outbox
+from baton_hub.config import HubConfig
+from baton_hub.handlers import HubHandlers
+from baton_hub.store import WorkflowStore
+
+pytestmark = pytest.mark.integration
+
+
+def _task_event(run: Run, event_type: str, task_id: str) -> Event:
+    agent, token = run.holder(task_id)
+    return Event(
+        event_type=event_type,
+        workflow_id=run.state.workflow_id,
+        phase=run.state.phase_name,
+        data={"task_id": task_id, "agent_id": agent, "fencing_token": token},
+        source="agents",
+    )
+
+
+@pytest.mark.parametrize("workflows", [1, 10])
+async def test_a_batch_costs_the_same_statements_whatever_its_size(
+    live_stack: BatonSettings, workflows: int
+) -> None:
+    async with deployment_database(live_stack, "hub", max_size=1) as (settings, db):
+        bus = Bus(settings=settings, transport=MemoryTransport(partitions=2))
+        outbox = Outbox(db=db, bus=bus, owner="hub")
+        hub = HubHandlers(bus=bus, db=db, outbox=outbox, config=HubConfig.from_env({}))
+        store = WorkflowStore()
+        runs = [
+            Run({"workflow_id": f"wf_{n}", "tasks": [{"task_id": "a"}, {"task_id": "b"}]})
+            for n in range(workflows + 1)
+        ]
+        batches: list[list[Event]] = []
+        for run in runs:
+            run.start("agent_1", "agent_2")
+            assigned = [t for t, task in run.state.tasks.items() if task.agent_id]
+            batches.append([_task_event(run, "TASK_STARTED", t) for t in assigned])
+        async with db.transaction() as conn:
+            for run in runs:
+                assert await store.insert(conn, run.state)
+        # The connection learns the statements' types once (asyncpg's introspection).
+        warm_up = batches.pop()
+        await hub.on_events(warm_up)
+        runs.pop()
+        events = [e for batch in batches for e in batch]
+        statements: list[str] = []
+        async with db.connection() as conn:
+            conn.add_query_logger(lambda record: statements.append(record.query))
+        await hub.on_events(events)
+        # BEGIN, ledger + locked reads, one update, one outbox insert, COMMIT.
+        assert len(statements) == 5, "\n".join(q[:70] for q in statements)
+        async with db.connection() as conn:
+            states = await store.get_many(conn, [r.state.workflow_id for r in runs])
+            ledger = await conn.fetchval("select count(*) from baton_processed")
+            syncs = await conn.fetchval(
+                "select count(*) from baton_outbox where topic = $1", bus.topics.state
+            )
+        assert sum(t.status == "running" for s in states for t in s.tasks.values()) == len(events)
+        assert ledger == len(events) + len(warm_up)
+        assert syncs == len(events) + len(warm_up)  # one state-sync message per change
+        statements.clear()
+        await hub.on_events(events)  # delivered again: applied once
+        async with db.connection() as conn:
+            again = await store.get_many(conn, [r.state.workflow_id for r in runs])
+        assert [s.state_version for s in again] == [s.state_version for s in states]
