@@ -271,6 +271,7 @@ class Bus(Lifecycle):
         topic: str | None = None,
         name: str | None = None,
         start_at: StartAt = StartAt.EARLIEST,
+        gather_ms: int | None = None,
     ) -> Subscription:
         """Call ``handler`` for every event whose routing key matches ``pattern``.
 
@@ -284,8 +285,10 @@ class Bus(Lifecycle):
             start_at: Where a group new to the broker starts: the oldest record the topic
                 holds (``StartAt.EARLIEST``, the default), or only what is published once
                 it holds its partitions (``StartAt.LATEST``; see :meth:`wait_assigned`).
+            gather_ms: As for :meth:`subscribe_batches`: for a group that wants few of the
+                events it reads, off the workflows' critical path.
         """
-        return self._add(pattern, handler, None, group, topic, name, start_at, None)
+        return self._add(pattern, handler, None, group, topic, name, start_at, gather_ms)
 
     def subscribe_batches(
         self,

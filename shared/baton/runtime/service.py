@@ -94,10 +94,19 @@ class Service:
             durable=True,
         )
 
-    def subscribe_each(self, handlers: Mapping[str, Handler]) -> None:
-        """Subscribe every ``pattern → handler`` in this service's consumer group."""
+    def subscribe_each(
+        self, handlers: Mapping[str, Handler], *, gather_ms: int | None = None
+    ) -> None:
+        """Subscribe every ``pattern → handler`` in this service's consumer group
+        (``gather_ms``: see :meth:`Bus.subscribe`)."""
         for pattern, handler in handlers.items():
-            self.bus.subscribe(pattern, handler, group=self.group, name=_name(handler, pattern))
+            self.bus.subscribe(
+                pattern,
+                handler,
+                group=self.group,
+                name=_name(handler, pattern),
+                gather_ms=gather_ms,
+            )
 
     def subscribe_batches(self, handlers: Mapping[str, BatchHandler]) -> None:
         """Subscribe every ``pattern → batch handler`` in this service's consumer group
