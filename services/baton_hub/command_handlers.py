@@ -9,6 +9,7 @@ command's reply model.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +48,11 @@ CommandHandler = Callable[[Any, Event, Any], Awaitable[CommandReply]]
 """A command's handler: the transaction, the request and its data's model → the reply."""
 
 
+_CREATED: ContextVar[str | None] = ContextVar("baton_hub_created", default=None)
+"""The workflow a CREATE_WORKFLOW request created, for the code that runs after its commit
+(in the request's task; a request rolled back leaves one that is not found, harmless)."""
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -78,6 +84,12 @@ class HubCommands(HubCore):
             HubCommand.RESTORE_CHECKPOINT: change,
         }
 
+    def created_by_request(self) -> str | None:
+        """The workflow the request just answered created, if any (read once)."""
+        workflow_id = _CREATED.get()
+        _CREATED.set(None)
+        return workflow_id
+
     async def command(self, conn: Any, request: Event) -> dict[str, Any]:
         """Apply one request inside ``conn`` (the durable responder's transaction)."""
         command, data = parse_request(HubCommand, service="hub", request=request)
@@ -99,6 +111,7 @@ class HubCommands(HubCore):
         state.delegate_failures = self.config.failure_policy == "recovery"
         state.trace_context = current_trace()  # the request's: the workflow's trace
         await self._record(conn, None, outcome)
+        _CREATED.set(state.workflow_id)
         return CreateWorkflowReply(
             workflow_id=state.workflow_id,
             status=state.status,

@@ -8,6 +8,7 @@ subscribes to and the loop that checks deadlines.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Callable
@@ -26,10 +27,14 @@ from baton_hub.command_handlers import HubCommands
 from baton_hub.commands import Op, need
 from baton_hub.state import WorkflowState
 
-__all__ = ["CREATED", "HubHandlers", "allocation_request_id"]
+__all__ = ["ALLOCATION_GRACE", "CREATED", "HubHandlers", "allocation_request_id"]
 
 CREATED = "workflow.*.created"
-"""What :meth:`HubHandlers.on_workflow_created` takes, in a consumer group of its own."""
+"""What :meth:`HubHandlers.on_workflows_created` takes, in a consumer group of its own."""
+
+ALLOCATION_GRACE = 3.0
+"""Seconds a new workflow is left to the replica that created it before the allocations
+group allocates it instead (that replica stopped, or its request failed)."""
 
 log = logging.getLogger("baton.hub")
 
@@ -86,20 +91,56 @@ class HubHandlers(HubCommands):
         if changes:
             await self._mutate_many(changes)
 
-    async def on_workflows_created(self, events: list[Event]) -> None:
-        """New workflows of one partition that arrived together, allocated at once: each
-        asks the resource manager and waits for its answer, and they are independent.
+    def after_command(self) -> None:
+        """After a command's transaction committed: relay its events, and ask the resource
+        manager at once for a workflow it created (the allocations group is the safety net
+        should this process stop before the answer is stored)."""
+        self.outbox.notify()
+        workflow_id = self.created_by_request()
+        if workflow_id is not None:  # in the request's context: the workflow's trace
+            self._to_allocate.put_nowait((workflow_id, contextvars.copy_context()))
 
-        One failing cancels the others; the bus then hands them over one by one, and a
-        repeated allocation request (its id is the workflow's) gets the same answer.
+    @cached_property
+    def _to_allocate(self) -> asyncio.Queue[tuple[str, contextvars.Context]]:
+        return asyncio.Queue()
+
+    async def allocations_loop(self) -> None:
+        """Allocate the workflows this replica has just created, each in a task of its own
+        (they are independent, and each waits for the resource manager's answer)."""
+        async with asyncio.TaskGroup() as tasks:
+            while True:
+                workflow_id, context = await self._to_allocate.get()
+                tasks.create_task(self._allocate_quietly(workflow_id), context=context)
+
+    async def _allocate_quietly(self, workflow_id: str) -> None:
+        try:
+            await self.allocate_created(workflow_id)
+        except Exception as exc:  # the allocations group tries again
+            log.warning(
+                "allocating %s failed (%r); the allocations group retries", workflow_id, exc
+            )
+
+    async def on_workflows_created(self, events: list[Event]) -> None:
+        """New workflows of one partition, read by the allocations group: the safety net
+        of :meth:`after_command`. Each is looked at once ``ALLOCATION_GRACE`` seconds have
+        passed since its creation, and allocated if it still waits (a repeated allocation
+        request gets the same answer, and is applied once).
+
+        One failing cancels the others; the bus then hands them over one by one.
         """
+        newest = max(e.timestamp for e in events)
+        wait = ALLOCATION_GRACE - (_now() - newest).total_seconds()
+        if wait > 0:
+            await asyncio.sleep(wait)
         async with asyncio.TaskGroup() as group:
             for event in events:
-                group.create_task(self.on_workflow_created(event))
+                group.create_task(self.allocate_created(event.workflow_id))
 
-    async def on_workflow_created(self, event: Event) -> None:
+    async def allocate_created(self, workflow_id: str) -> None:
+        """Ask the resource manager for a new workflow's agents and apply the answer (once:
+        the ledger holds the allocation's request id)."""
         async with self.db.connection() as conn:
-            state = await self.store.get(conn, event.workflow_id)
+            state = await self.store.get(conn, workflow_id)
         if state is None or state.status != "CREATED":
             return  # not ours, or already handled
         reply = await self._allocate(state)
@@ -121,7 +162,7 @@ class HubHandlers(HubCommands):
                 now=_now(),
             )
 
-        await self._mutate(event.workflow_id, apply, event_id=event.event_id)
+        await self._mutate(workflow_id, apply, event_id=allocation_request_id(workflow_id))
 
     async def _allocate(self, state: WorkflowState) -> dict[str, Any]:
         fields = state.definition.to_allocation_request_fields()

@@ -138,7 +138,7 @@ class HubCore:
         async with self.db.transaction() as conn:
             fresh, states = await self.store.first_and_lock_many(
                 conn,
-                event_ids=[event_id for _, _, event_id in changes],
+                event_ids=sorted({event_id for _, _, event_id in changes}),  # as replicas lock
                 workflow_ids=sorted({workflow_id for workflow_id, _, _ in changes}),
             )
             stored = dict(states)

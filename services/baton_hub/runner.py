@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from baton.runtime import Loop, PruneRule, RetentionConfig, Service
+from baton.runtime import READ_MODEL_GATHER_MS, Loop, PruneRule, RetentionConfig, Service
 from baton_hub.config import HubConfig
 from baton_hub.handlers import CREATED, HubHandlers
 from baton_hub.retention import hub_rules
@@ -48,19 +48,24 @@ class HubService(Service):
         self.handlers = HubHandlers(
             bus=self.bus, db=self.db, outbox=self.outbox, config=self.config
         )
-        self.answer_durably(self.handlers.command)
+        self.answer_durably(self.handlers.command, after_commit=self.handlers.after_command)
         self.subscribe_batches(self.handlers.subscriptions())
-        # A group of its own: asking the resource manager is a request that waits for its
-        # reply, and in the main group it held every other workflow's events of the batch.
+        # New workflows are allocated by the replica that created them, right after the
+        # commit; this group is the safety net (a group of its own: asking the resource
+        # manager waits for its reply), off the critical path, so its fetches are gathered.
         self.bus.subscribe_batches(
             CREATED,
             self.handlers.on_workflows_created,
             group=f"{self.group}.allocations",
             name="allocate",
+            gather_ms=READ_MODEL_GATHER_MS,
         )
 
     def loops(self) -> dict[str, Loop]:
-        return {"timeouts": self.handlers.timeouts_loop}
+        return {
+            "timeouts": self.handlers.timeouts_loop,
+            "allocations": self.handlers.allocations_loop,
+        }
 
     def retention_rules(self, retention: RetentionConfig) -> list[PruneRule]:
         return hub_rules(retention)

@@ -1,7 +1,10 @@
-"""The hub applies events that arrive together in one transaction of a constant number
-of statements, against the real PostgreSQL."""
+"""The hub against the real PostgreSQL: events that arrive together applied in one
+transaction of a constant number of statements; new workflows allocated at once."""
 
 from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from tests.conftest import deployment_database
@@ -13,7 +16,7 @@ from baton.config import BatonSettings
 from baton.protocol.event import Event
 from baton.runtime import Outbox
 from baton_hub.config import HubConfig
-from baton_hub.handlers import HubHandlers
+from baton_hub.handlers import ALLOCATION_GRACE, HubHandlers
 from baton_hub.store import WorkflowStore
 
 pytestmark = pytest.mark.integration
@@ -76,3 +79,74 @@ async def test_a_batch_costs_the_same_statements_whatever_its_size(
         async with db.connection() as conn:
             again = await store.get_many(conn, [r.state.workflow_id for r in runs])
         assert [s.state_version for s in again] == [s.state_version for s in states]
+
+
+async def test_a_created_workflow_is_allocated_at_once_and_by_the_safety_net(
+    live_stack: BatonSettings,
+) -> None:
+    """The replica that created a workflow asks for its agents right after the commit; a
+    workflow whose creator stopped first is allocated by the allocations group."""
+    async with deployment_database(live_stack, "hub") as (settings, db):
+        transport = MemoryTransport(partitions=2)
+        bus = Bus(settings=settings, transport=transport)
+        resource = Bus(settings=settings, transport=transport)
+        asked: list[str] = []
+
+        async def allocate(request: Event) -> dict[str, object]:
+            asked.append(request.workflow_id)
+            return {
+                "allocation_response": {
+                    "status": "approved",
+                    "allocated_resources": {"allocation_id": f"a_{request.workflow_id}"},
+                },
+                "agent_ids": ["agent_1"],
+            }
+
+        resource.serve("resource", allocate)
+        outbox = Outbox(db=db, bus=bus, owner="hub")
+        hub = HubHandlers(bus=bus, db=db, outbox=outbox, config=HubConfig.from_env({}))
+        store = WorkflowStore()
+        await resource.start()
+        await bus.start()
+        loop = asyncio.create_task(hub.allocations_loop())
+        try:
+            created = Event(
+                event_type="CREATE_WORKFLOW",
+                workflow_id="wf_direct",
+                phase="setup",
+                data={"definition": {"tasks": [{"task_id": "a"}]}},
+            )
+            async with db.transaction() as conn:
+                await hub.command(conn, created)
+            hub.after_command()  # as the durable responder does once committed
+
+            async def status(workflow_id: str) -> str | None:
+                async with db.connection() as conn:
+                    state = await store.get(conn, workflow_id)
+                return None if state is None else state.status
+
+            for _ in range(200):
+                if await status("wf_direct") != "CREATED":
+                    break
+                await asyncio.sleep(0.05)
+            assert await status("wf_direct") == "STARTED"
+            assert asked == ["wf_direct"]
+
+            orphan = Run({"workflow_id": "wf_orphan", "tasks": [{"task_id": "a"}]})
+            async with db.transaction() as conn:
+                assert await store.insert(conn, orphan.state)
+            old = Event(
+                event_type="WORKFLOW_CREATED",
+                workflow_id="wf_orphan",
+                phase="setup",
+                data={},
+                timestamp=datetime.now(UTC) - timedelta(seconds=ALLOCATION_GRACE),
+            )
+            again = Event(event_type="WORKFLOW_CREATED", workflow_id="wf_direct", phase="s")
+            await hub.on_workflows_created([old, again])
+            assert await status("wf_orphan") == "STARTED"
+            assert asked == ["wf_direct", "wf_orphan"]  # the allocated one is not asked again
+        finally:
+            loop.cancel()
+            await bus.stop()
+            await resource.stop()

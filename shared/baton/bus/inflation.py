@@ -49,7 +49,7 @@ _CODEC_MASK: Final = 0x07
 _GZIP, _SNAPPY, _LZ4, _ZSTD = 1, 2, 3, 4
 _CODECS: Final = {_GZIP: "gzip", _SNAPPY: "snappy", _LZ4: "lz4", _ZSTD: "zstd"}
 _XERIAL: Final = b"\x82SNAPPY\x00"
-_FIRST_GUESS: Final = 64 * 1024
+_FIRST_GUESS: Final = 4 * 1024
 
 
 class InflationRefused(Exception):

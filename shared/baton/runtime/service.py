@@ -80,16 +80,20 @@ class Service:
         """This service's consumer group for the events topic (``<prefix>.<name>``)."""
         return self.ctx.settings.topics.group(self.name)
 
-    def answer_durably(self, handler: DurableRequestHandler) -> None:
+    def answer_durably(
+        self, handler: DurableRequestHandler, *, after_commit: Callable[[], None] | None = None
+    ) -> None:
         """Answer this service's commands with ``handler``, each request id applied once
-        (reply stored with the change; events relayed once committed)."""
+        (reply stored with the change; events relayed once committed). ``after_commit``
+        runs once a request's change committed (default: wake the outbox relay; one given
+        must wake it too)."""
         self.bus.serve(
             self.name,
             durable_responder(
                 db=self.db,
                 owner=self.group,
                 handler=handler,
-                after_commit=self.outbox.notify,
+                after_commit=after_commit or self.outbox.notify,
             ),
             durable=True,
         )
