@@ -81,8 +81,8 @@ async def applied(
 async def test_a_batch_takes_as_many_statements_for_four_events_as_for_sixty(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 18: the writer sent two statements per event (ledger and lock, then the view).
-    Now: the ledger, the locks (with the views not held), the views, the ended counts, the
+    """The writer once sent two statements per event (ledger and lock, then the view). Now:
+    the ledger, the locks (with the views not held), the views, the ended counts, the
     history of the type, between BEGIN and COMMIT, however many events and workflows."""
     _, _, memory = replica(db)
     warm, _, _ = replica(db)
@@ -166,3 +166,31 @@ async def test_a_batch_overlapping_another_replicas_waits_and_builds_on_its_rows
         expected = reference([e for e in later if e.workflow_id == name])
         stored = await stored_view(db, name)
         assert stored.model_dump(mode="json") == expected.model_dump(mode="json")
+
+
+async def test_copies_pushed_out_while_their_rows_are_locked_are_read_in_one_statement(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Readers share the writer's memory: a copy whose version the lock found current may
+    be pushed out before the writer takes it; those views are read together, once."""
+    model, _, memory = replica(db)
+    workflows = {f"rt_pushed_{n}": run(f"rt_pushed_{n}") for n in range(4)}
+    events = interleaved(*workflows.values())
+    half = len(events) // 2
+    await model.on_events(events[:half])
+    lock = model.store.lock
+
+    async def meanwhile(conn: Any, *, held: Any) -> Any:
+        found = await lock(conn, held=held)
+        for name in workflows:
+            memory.views.discard(name)  # as a reader's copies of other workflows would
+        return found
+
+    monkeypatch.setattr(model.store, "lock", meanwhile)
+    with statements(db, monkeypatch) as sent:
+        await model.on_events(events[half:])
+        await asyncio.sleep(0.05)
+    assert sent["select workflow_id, view"] == 1
+    for name, whole in workflows.items():
+        stored = await stored_view(db, name)
+        assert stored.model_dump(mode="json") == reference(whole).model_dump(mode="json")
