@@ -194,3 +194,39 @@ async def test_copies_pushed_out_while_their_rows_are_locked_are_read_in_one_sta
     for name, whole in workflows.items():
         stored = await stored_view(db, name)
         assert stored.model_dump(mode="json") == reference(whole).model_dump(mode="json")
+
+
+async def test_a_row_changed_while_its_lock_is_awaited_is_read_as_committed(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replica b holds a copy of a workflow's view; replica a changes the row and, before
+    a commits, b gets the next events: b waits for the row, then finds its copy stale and
+    builds on a's view."""
+    a, _, _ = replica(db)
+    b, _, memory_b = replica(db)
+    events = run("rt_changed")
+    third = len(events) // 3
+    await b.on_events(events[:third])
+    reached, release = asyncio.Event(), asyncio.Event()
+    save_views = a.store.save_views
+
+    async def held_open(conn: Any, views: Any) -> Any:
+        saved = await save_views(conn, views)
+        reached.set()
+        await release.wait()
+        return saved
+
+    monkeypatch.setattr(a.store, "save_views", held_open)
+    a_batch = asyncio.create_task(a.on_events(events[third : 2 * third]))
+    await reached.wait()
+    stale = memory_b.views.version("rt_changed", full=True)
+    b_batch = asyncio.create_task(b.on_events(events[2 * third :]))
+    await asyncio.sleep(0.5)
+    assert not b_batch.done()  # waiting for the row a holds
+    release.set()
+    await asyncio.gather(a_batch, b_batch)
+    stored = await stored_view(db, "rt_changed")
+    assert stored.model_dump(mode="json") == reference(events).model_dump(mode="json")
+    held = memory_b.views.get("rt_changed")
+    assert held is not None
+    assert held.version != stale
