@@ -1,7 +1,7 @@
 """Every replica's live stream shows every change, whichever replica wrote it.
 
 Writers notify the deployment's channel (``LISTEN``/``NOTIFY``) with ``workflow_id version``
-in the transaction that changes a view (:meth:`StatusStore.save_view`); PostgreSQL delivers
+in the transaction that changes a view (:meth:`StatusStore.save_views`); PostgreSQL delivers
 the notification to every listening connection once, and only once, the transaction
 commits. Each replica listens on a connection of its own and, while its stream has
 clients, reads the changed workflows' list lines (a burst of changes in one query) and

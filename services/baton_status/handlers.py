@@ -1,19 +1,23 @@
 """Projecting every event into the read model, exactly once in effect.
 
 Events of a partition that arrive together are applied in one transaction, in order (a
-failed batch is applied again event by event, by the bus). For each event its id goes into
-the idempotency ledger and the workflow's row is locked, in one round trip that reads only
-the row's version; the view itself is read only when neither this batch nor this replica
-holds a copy of that version (after a start, or when the workflow's partition was another
-replica's). The pure projection updates the view, which is written back with its list line
-and summary columns under a new version. The rows every batch shares are written at its
-end, once each: the counts of ended workflows (in (status, shard) order, as the retention
-pass deletes), the duration history of each workflow type it taught something (in type
-order), then the system view — the order every transaction locks rows in (its own
-workflows, ended counts, histories, system), so two never wait for each other in a cycle.
-A restart, a rebalance or a replay from the beginning therefore never counts an event
-twice, and two replicas that both hold a partition for a moment (one handing it over)
-write one after the other, each building on the other's row.
+failed batch is applied again event by event, by the bus), in a number of statements that
+does not grow with the batch. One records every event id in the idempotency ledger and
+tells which are new; one locks the rows of the workflows the new events are of and reads
+their versions, and their views only where this replica holds no copy of that version
+(after a start, or when the workflow's partition was another replica's; a copy pushed out
+of memory meanwhile is read in one more). The pure projection applies the new events to the
+views in memory, and each view changed is then written once, with its list line and
+summary columns under a new version, all in one statement. The rows every batch shares are
+written at its end, once each: the counts of ended workflows (in (status, shard) order, as
+the retention pass deletes), the duration history of each workflow type it taught
+something (in type order), then the system view. Every transaction takes its locks in one
+order — ledger entries by event id, its workflows' rows by workflow id (the rows it makes
+are inserted last, by id too), ended counts, histories, system — so two never wait for each
+other in a cycle. A restart, a rebalance or a replay from the beginning therefore never
+counts an event twice, and two replicas that both hold a partition for a moment (one
+handing it over) write one after the other, each building on the other's row: the rows
+are locked by a statement that starts once the ledger has waited for the other's entries.
 
 Copies live in :class:`~baton_status.memory.Memory`: the writer takes the copy it changes
 out of it and puts the result back once committed, so readers never see a change that is
@@ -45,6 +49,7 @@ from baton_status.views import SystemView, WorkflowView
 __all__ = ["ReadModel", "line"]
 
 _LEARNING: Final = frozenset({"PHASE_COMPLETED", "WORKFLOW_COMPLETED"})
+_GLOBAL: Final = "global"  # the workflow id of events about no workflow: they have no row
 _NO_HISTORY: Final = History()
 
 
@@ -80,11 +85,16 @@ class ReadModel:
         on the events topic as a batch subscription): all of them or none."""
         batch = _Batch()
         async with self.db.transaction() as conn:
+            fresh = await self._lock(conn, events, batch)
             for event in events:
                 if event.event_type == RESOURCE_STATE_EVENT:
                     batch.system_changes.append(event)
-                else:
-                    await self._project(conn, event, batch)
+                elif event.event_id in fresh:
+                    fresh.discard(event.event_id)  # delivered twice in the batch: applied once
+                    self._project(event, batch)
+            changed = [batch.current[key] for key in batch.changed]
+            saved = await self.store.save_views(conn, [(view, line(view)) for view in changed])
+            batch.views = {view.workflow_id: (saved[view.workflow_id], view) for view in changed}
             await self.store.count_ended(conn, batch.ended)
             for kind in sorted(batch.lessons):
                 await self._learn(conn, kind, batch)
@@ -93,21 +103,42 @@ class ReadModel:
         for cache, key, version, value in batch.kept(self.memory):
             cache.put(key, version, value)
 
-    async def _project(self, conn: Any, event: Event, batch: _Batch) -> None:
-        """Record ``event`` and apply it to its workflow's view; what it teaches the history
-        and changes in the system view waits for the batch's end."""
-        row = await self.store.first_and_version(
-            conn, event_id=event.event_id, workflow_id=event.workflow_id
-        )  # ("global" has no row)
-        if not row.first:
-            return
-        if event.workflow_id != "global":
-            before = await self._view(conn, event.workflow_id, row.version, batch)
+    async def _lock(self, conn: Any, events: Sequence[Event], batch: _Batch) -> set[str]:
+        """Record the batch's events, then lock the rows of the workflows the new ones are
+        of; the new events' ids. ``batch.current`` gets each such workflow's view: this
+        replica's copy when it is the row's version, else the stored one."""
+        recorded = [e for e in events if e.event_type != RESOURCE_STATE_EVENT]
+        if not recorded:
+            return set()
+        fresh = await self.store.record(conn, event_ids=[e.event_id for e in recorded])
+        workflows = sorted({e.workflow_id for e in recorded if e.event_id in fresh} - {_GLOBAL})
+        if workflows:
+            held = {key: self.memory.views.version(key, full=True) for key in workflows}
+            found = await self.store.lock(conn, held=held)
+            batch.current.update(found.views)
+            missing: list[str] = []
+            for key, version in found.versions.items():
+                if key in found.views:
+                    continue
+                copy = self.memory.views.take(key, version=version)
+                if copy is None:  # pushed out of memory since its version was asked for
+                    missing.append(key)
+                else:
+                    batch.current[key] = copy
+            if missing:
+                batch.current.update(await self.store.views(conn, missing))
+        return set(fresh)
+
+    def _project(self, event: Event, batch: _Batch) -> None:
+        """Apply ``event`` to its workflow's view; what it teaches the history and changes
+        in the system view waits for the batch's end."""
+        if event.workflow_id != _GLOBAL:
+            before = batch.current.get(event.workflow_id)
             was = None if before is None else before.status  # apply changes it in place
             view = apply(before, event)
             if view is not None:
-                version = await self.store.save_view(conn, view, summary=line(view))
-                batch.views[view.workflow_id] = (version, view)
+                batch.current[view.workflow_id] = view
+                batch.changed[view.workflow_id] = None
                 if view.status != was:
                     batch.ended += [(view.status, view.workflow_id, 1)]
                     if was is not None:
@@ -117,19 +148,6 @@ class ReadModel:
                     batch.lessons.setdefault(taught.workflow_type, []).append(taught)
         if event.event_type in SYSTEM_TYPES:
             batch.system_changes.append(event)
-
-    async def _view(
-        self, conn: Any, workflow_id: str, version: int | None, batch: _Batch
-    ) -> WorkflowView | None:
-        """The view at ``version`` (the row is locked): this batch's, this replica's copy,
-        else read."""
-        if version is None:
-            return None
-        staged = batch.views.get(workflow_id)
-        if staged is not None and staged[0] == version:
-            return staged[1]
-        held = self.memory.views.take(workflow_id, version=version)
-        return held if held is not None else await self.store.view(conn, workflow_id)
 
     async def _learn(self, conn: Any, kind: str, batch: _Batch) -> None:
         """Learn the batch's lessons about workflow type ``kind`` (its row locked)."""
@@ -178,10 +196,21 @@ class ReadModel:
 class _Batch:
     """What one transaction changed, kept in memory once it commits."""
 
-    __slots__ = ("ended", "histories", "lessons", "system", "system_changes", "views")
+    __slots__ = (
+        "changed",
+        "current",
+        "ended",
+        "histories",
+        "lessons",
+        "system",
+        "system_changes",
+        "views",
+    )
 
     def __init__(self) -> None:
-        self.views: dict[str, tuple[int, WorkflowView]] = {}
+        self.current: dict[str, WorkflowView] = {}  # each workflow's view as applied so far
+        self.changed: dict[str, None] = {}  # the workflows whose view to write (in order)
+        self.views: dict[str, tuple[int, WorkflowView]] = {}  # as written: (version, view)
         self.ended: list[tuple[str, str, int]] = []  # (status, workflow_id, ±1)
         self.lessons: dict[str, list[Lesson]] = {}
         self.histories: dict[str, tuple[int, History]] = {}

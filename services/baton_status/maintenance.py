@@ -58,8 +58,8 @@ async def summarise_all(*, db: Database, store: StatusStore, batch: int) -> int:
     while True:
         async with db.transaction() as conn:
             views = await store.unsummarised(conn, batch=batch)
-            for view in views:
-                await store.save_view(conn, view, summary=line(view))
+            if views:
+                await store.save_views(conn, [(view, line(view)) for view in views])
         done += len(views)
         if len(views) < batch:
             return done

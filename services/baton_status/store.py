@@ -11,27 +11,31 @@ listener once the transaction commits (:mod:`baton_status.changes`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from baton.runtime import first_time_and_read
+from baton.runtime import first_times
 from baton_status.history import History
 from baton_status.queries import UNKNOWN_RANK, Singleton, StatusQueries
 from baton_status.render import PRIORITY_ORDER
 from baton_status.views import TERMINAL, WorkflowView
 
-__all__ = ["Row", "StatusStore"]
+__all__ = ["Locked", "StatusStore"]
 
 _TERMINAL = sorted(TERMINAL)
 
 
-class Row(NamedTuple):
-    """What a writer found of a workflow: whether the event is new, the row's version
-    (None: no row yet)."""
+class Locked(NamedTuple):
+    """What a writer found when it locked a batch's workflows.
 
-    first: bool
-    version: int | None
+    Attributes:
+        versions: The version of each workflow's row (none for a workflow without one).
+        views: The stored views read: where the writer's copy is not the row's version.
+    """
+
+    versions: dict[str, int]
+    views: dict[str, WorkflowView]
 
 
 def _columns(view: WorkflowView, summary: dict[str, Any]) -> tuple[Any, ...]:
@@ -68,14 +72,31 @@ group by 1, 2 order by 1, 2
 on conflict (status, shard) do update set n = e.n + excluded.n
 """
 
+_LOCK = """
+select w.workflow_id, w.version,
+    case when w.version = h.held then null else w.view end
+from status_workflows w join unnest($1::text[], $2::bigint[]) as h (workflow_id, held)
+    using (workflow_id)
+order by w.workflow_id
+for update of w
+"""
+
 _SAVE = """
 with saved as (
     insert into status_workflows as w (
         workflow_id, status, priority, priority_rank, workflow_type, name, progress,
         phases_done, phases_total, created_at, started_at, finished_at, updated_at,
         duration_s, summary, view)
-    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, coalesce($10, now()), $11, $12,
-        coalesce($13, now()), $14, $15, $16)
+    select workflow_id, status, priority, priority_rank, workflow_type, name, progress,
+        phases_done, phases_total, coalesce(created_at, now()), started_at, finished_at,
+        coalesce(updated_at, now()), duration_s, summary, view
+    from unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::text[], $6::text[],
+        $7::real[], $8::int[], $9::int[], $10::timestamptz[], $11::timestamptz[],
+        $12::timestamptz[], $13::timestamptz[], $14::float8[], $15::jsonb[], $16::jsonb[])
+        as v (workflow_id, status, priority, priority_rank, workflow_type, name, progress,
+            phases_done, phases_total, created_at, started_at, finished_at, updated_at,
+            duration_s, summary, view)
+    order by workflow_id
     on conflict (workflow_id) do update set
         status = excluded.status, priority = excluded.priority,
         priority_rank = excluded.priority_rank, workflow_type = excluded.workflow_type,
@@ -87,7 +108,7 @@ with saved as (
         version = nextval('status_versions')
     returning w.workflow_id, w.version
 )
-select version, pg_notify($17, workflow_id || ' ' || version) from saved
+select workflow_id, version, pg_notify($17, workflow_id || ' ' || version) from saved
 """
 
 
@@ -101,34 +122,45 @@ class StatusStore(StatusQueries):
     def __init__(self, *, channel: str) -> None:
         self.channel = channel
 
-    async def first_and_version(self, conn: Any, *, event_id: str, workflow_id: str) -> Row:
-        """Record ``event_id`` in the ledger and lock the workflow's row, in one round trip:
-        whether the event is new, and the row's version."""
-        first, version = await first_time_and_read(
-            conn,
-            consumer="status",
-            event_id=event_id,
-            read="select version from status_workflows where workflow_id = $3 for update",
-            args=(workflow_id,),
-        )
-        return Row(first, version)
+    async def record(self, conn: Any, *, event_ids: Sequence[str]) -> frozenset[str]:
+        """Record ``event_ids`` in the idempotency ledger, in id order, in one statement:
+        those not recorded before (the others were applied already)."""
+        return await first_times(conn, consumer="status", event_ids=event_ids)
 
-    async def view(self, conn: Any, workflow_id: str) -> WorkflowView | None:
-        """The stored view of ``workflow_id`` (None if there is none)."""
-        value = await conn.fetchval(
-            "select view from status_workflows where workflow_id = $1", workflow_id
-        )
-        return None if value is None else WorkflowView.model_validate(value)
+    async def lock(self, conn: Any, *, held: Mapping[str, int | None]) -> Locked:
+        """Lock the rows of the workflows in ``held``, in id order, in one statement.
 
-    async def save_view(self, conn: Any, view: WorkflowView, *, summary: dict[str, Any]) -> int:
-        """Write ``view`` and its list line ``summary`` (JSON-ready); returns the new version.
-
-        The channel hears ``workflow_id version`` when the transaction commits.
+        ``held`` maps each to the version of the copy the writer holds (None: none); a
+        stored view is read only where that copy is not the row's version.
         """
-        version: int = await conn.fetchval(
-            _SAVE, *_columns(view, summary), view.model_dump(mode="json"), self.channel
+        rows = await conn.fetch(_LOCK, list(held), list(held.values()))
+        views = {r[0]: WorkflowView.model_validate(r[2]) for r in rows if r[2] is not None}
+        return Locked({r[0]: r[1] for r in rows}, views)
+
+    async def views(self, conn: Any, workflow_ids: Sequence[str]) -> dict[str, WorkflowView]:
+        """The stored views of ``workflow_ids`` (those that have one)."""
+        rows = await conn.fetch(
+            "select workflow_id, view from status_workflows where workflow_id = any($1::text[])",
+            list(workflow_ids),
         )
-        return version
+        return {r["workflow_id"]: WorkflowView.model_validate(r["view"]) for r in rows}
+
+    async def save_views(
+        self, conn: Any, views: Sequence[tuple[WorkflowView, dict[str, Any]]]
+    ) -> dict[str, int]:
+        """Write ``(view, summary)`` pairs (their list lines JSON-ready; one per workflow) in
+        one statement, in id order; returns each workflow's new version.
+
+        The channel hears ``workflow_id version`` of each when the transaction commits.
+        """
+        if not views:
+            return {}
+        columns = zip(
+            *((*_columns(view, summary), view.model_dump(mode="json")) for view, summary in views),
+            strict=True,
+        )
+        rows = await conn.fetch(_SAVE, *(list(c) for c in columns), self.channel)
+        return {r["workflow_id"]: r["version"] for r in rows}
 
     async def count_ended(self, conn: Any, changes: Sequence[tuple[str, str, int]]) -> None:
         """Add ``(status, workflow_id, ±1)`` changes to the ended counts, one statement in

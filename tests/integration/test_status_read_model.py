@@ -157,25 +157,31 @@ async def test_a_failed_write_leaves_no_copy_behind(
     assert stored.model_dump(mode="json") == reference(failing).model_dump(mode="json")
 
 
-async def test_one_statement_records_the_event_and_locks_the_row(db: Database) -> None:
-    model, reader, _ = replica(db)
+async def test_the_ledger_tells_new_events_and_the_lock_reads_only_what_is_not_held(
+    db: Database,
+) -> None:
+    model, reader, memory = replica(db)
     created = run("rm_ledger")[0]
     await model.on_event(created)
-    async with db.transaction() as conn:
-        row = await model.store.first_and_version(
-            conn, event_id=created.event_id, workflow_id="rm_ledger"
-        )
-    assert not row.first  # recorded by on_event
-    assert row.version is not None
     fresh = Event.parse("WORKFLOW_PAUSED:rm_absent:global:{}")
     async with db.transaction() as conn:
-        row = await model.store.first_and_version(
-            conn, event_id=fresh.event_id, workflow_id="rm_absent"
-        )
-    assert row.first
-    assert row.version is None
+        new = await model.store.record(conn, event_ids=[created.event_id, fresh.event_id])
+        assert new == {fresh.event_id}  # the first was recorded by on_event
+        held = memory.views.version("rm_ledger", full=True)
+        assert held is not None
+        found = await model.store.lock(conn, held={"rm_ledger": held, "rm_absent": None})
+        assert found.versions == {"rm_ledger": held}  # no row of rm_absent
+        assert found.views == {}  # the copy held is the row's version: not read
+        found = await model.store.lock(conn, held={"rm_ledger": None})
+        assert found.views["rm_ledger"].model_dump() == stored_view_of(memory, "rm_ledger")
     await model.on_event(fresh)  # recorded above, in a committed transaction: not applied
     assert await reader.detail("rm_absent", detailed=True, include_dependencies=True) is None
+
+
+def stored_view_of(memory: Memory, workflow_id: str) -> dict[str, Any]:
+    held = memory.views.get(workflow_id)
+    assert held is not None
+    return held.value.model_dump()
 
 
 async def test_memory_stays_bounded_and_a_new_replica_loads_nothing(db: Database) -> None:

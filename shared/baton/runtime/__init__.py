@@ -1,6 +1,11 @@
 """The shared service runtime: runner, service base, outbox, idempotency ledger, health."""
 
-from baton.runtime.ledger import durable_responder, first_time, first_time_and_read
+from baton.runtime.ledger import (
+    durable_responder,
+    first_time,
+    first_time_and_read,
+    first_times,
+)
 from baton.runtime.outbox import Outbox
 from baton.runtime.retention import PASSING_ERRORS, Pruner, PruneRule, RetentionConfig
 from baton.runtime.runner import RUNTIME_MIGRATIONS, ServiceRunner, run_service
@@ -28,5 +33,6 @@ __all__ = [
     "durable_responder",
     "first_time",
     "first_time_and_read",
+    "first_times",
     "run_service",
 ]

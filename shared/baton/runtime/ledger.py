@@ -9,14 +9,20 @@ stored reply.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from baton.db import Database
 from baton.errors import BatonError, ErrorReply
 from baton.protocol.event import Event
 
-__all__ = ["DurableRequestHandler", "durable_responder", "first_time", "first_time_and_read"]
+__all__ = [
+    "DurableRequestHandler",
+    "durable_responder",
+    "first_time",
+    "first_time_and_read",
+    "first_times",
+]
 
 
 _RECORD = (
@@ -49,6 +55,24 @@ async def first_time_and_read(
         *args,
     )
     return bool(row["first"]), row["value"]
+
+
+_RECORD_ALL = (
+    "insert into baton_processed (consumer, event_id) "
+    "select distinct $1::text, id from unnest($2::text[]) as e (id) order by id "
+    "on conflict do nothing returning event_id"
+)
+
+
+async def first_times(conn: Any, *, consumer: str, event_ids: Sequence[str]) -> frozenset[str]:
+    """:func:`first_time` for a batch of events, in one statement: the ids not seen before
+    (an id given twice counts once).
+
+    The ids are recorded in id order, so two transactions recording some of the same ids
+    wait for each other in one order, never in a cycle.
+    """
+    rows = await conn.fetch(_RECORD_ALL, consumer, list(event_ids))
+    return frozenset(r[0] for r in rows)
 
 
 DurableRequestHandler = Callable[[Any, Event], Awaitable[dict[str, Any]]]
