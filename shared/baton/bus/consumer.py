@@ -70,6 +70,10 @@ _OUTAGE_BACKOFF = BackoffPolicy(base=0.2, max_delay=5.0, max_attempts=None, jitt
 """Waits between in-place retries of the handlers an outage stopped."""
 
 
+def _succeeded(task: asyncio.Task[None]) -> bool:
+    return not task.cancelled() and task.exception() is None
+
+
 class _Abandoned(Exception):
     """A batch given up while waiting out an outage at stop: not committed, redelivered."""
 
@@ -234,22 +238,31 @@ class GroupConsumer:
         deliveries: list[Awaitable[Ack]] = []
         token = BATCH_DELIVERIES.set(deliveries)
         try:
-            # A task group, so that one partition abandoned at stop cancels its siblings.
-            try:
-                async with asyncio.TaskGroup() as tasks:
-                    running = [
-                        tasks.create_task(self._partition(tp, rs)) for tp, rs in batch.items()
-                    ]
-            except BaseExceptionGroup as group:
-                raise group.exceptions[0] from None  # one cause, as the loop reports it
-            ends = [task.result() for task in running]
+            if len(batch) == 1:  # the usual batch at low load: no tasks to make
+                ends = [await self._partition(*next(iter(batch.items())))]
+            else:
+                ends = await self._partitions(batch)
         finally:
             BATCH_DELIVERIES.reset(token)
         offsets = {tp: end for tp, end in zip(batch, ends, strict=True) if end is not None}
         previous = self._settling
         if previous is not None and not previous.done():
             await previous
+        if not deliveries and (previous is None or _succeeded(previous)):
+            self._settled.update(offsets)  # nothing to wait for: settled now
+            self._settling = None
+            return
         self._settling = asyncio.create_task(self._settle(previous, deliveries, offsets))
+
+    async def _partitions(self, batch: dict[TopicPartition, list[Record]]) -> list[int | None]:
+        """Handle the partitions of a batch concurrently: each one's end offset."""
+        # A task group, so that one partition abandoned at stop cancels its siblings.
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                running = [tasks.create_task(self._partition(tp, rs)) for tp, rs in batch.items()]
+        except BaseExceptionGroup as group:
+            raise group.exceptions[0] from None  # one cause, as the loop reports it
+        return [task.result() for task in running]
 
     async def _settle(
         self,
