@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from baton.protocol.messages import AllocationRequest
 from baton_resource import rows
 from baton_resource.config import ResourceConfig
 from baton_resource.pools import Amounts, total
@@ -71,6 +72,25 @@ class Needs:
             # Positions and estimated starts come next: allocations' ends too.
             return replace(self, queue=None, holdings=max(HOLDINGS_START, self.holdings))
         return replace(self, queue=max(PREFIX_START, self.queue * 8))
+
+    @classmethod
+    def arrival(cls, request: AllocationRequest, *, free_agents: int) -> Needs:
+        """What answering a new allocation request needs.
+
+        The head of the queue is enough when the request is granted at once (module
+        ``window``). With no agent free it cannot be, when it needs one: it waits or is
+        denied, and either answer takes the whole queue and the earliest ends (its position
+        and estimated start), so those are read at once, not after a run on the head alone.
+        """
+        needs = cls(
+            requests=(request.request_id,),
+            workflows=(request.workflow_id,),
+            files=tuple(request.resources.exclusive_files),
+            queue=1,
+        )
+        if request.resources.agents > 0 and free_agents <= 0:
+            return needs.wider(Missing.QUEUE)
+        return needs
 
     @classmethod
     def serving(cls, **fields: Any) -> Needs:
