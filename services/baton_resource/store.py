@@ -115,7 +115,8 @@ class ResourceStore:
         prefix: list[QueueRow] = []
         admissible_complete = needs.queue is None
         if needs.queue is None:
-            prefix = await rows.queue_prefix(conn, held=(), limit=None)
+            if head.queued > 0:
+                prefix = await rows.queue_prefix(conn, held=(), limit=None)
         elif needs.queue > 0 and head.queued > 0:
             prefix = await rows.queue_prefix(conn, held=held, limit=needs.queue)
             admissible_complete = len(prefix) < needs.queue
@@ -124,7 +125,8 @@ class ResourceStore:
                     _by_id(await rows.queue_prefix(conn, held=held, limit=None, no_agents=True))
                 )
         queue.update(_by_id(prefix))
-        if needs.requests or needs.workflows:
+        # The whole queue, when read, holds those of the requests and workflows named.
+        if (needs.requests or needs.workflows) and needs.queue is not None:
             found = await rows.queue_rows(conn, requests=needs.requests, workflows=needs.workflows)
             queue.update(_by_id(found))
         targets = await rows.allocation_rows(
