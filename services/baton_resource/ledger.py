@@ -153,8 +153,9 @@ class Ledger:
         """Estimated starts of the snapshot's queue (or of ``candidates`` in its place).
 
         Args:
-            need: The request whose start is asked for; it needs the whole queue. None:
-                every start, of the queue held (a status, which may show part of it).
+            need: The request whose start is asked for; it needs the whole queue, and the
+                answer may hold no start found after its own. None: every start, of the
+                queue held (a status, which may show part of it).
 
         Raises:
             NeedsMore: the window is too small for an exact answer.
