@@ -73,7 +73,8 @@ class Allocator:
 
     Args:
         pools: Capacity of every pool.
-        state: State to resume from (e.g. loaded after a restart); copied, never shared.
+        state: State to resume from (e.g. loaded after a restart); its lists are copied,
+            never shared.
         aging_per_minute: Effective priority gained per minute of waiting (0: no aging).
         auto_release_grace: Lease length as a multiple of the requested duration (1..100).
         thresholds: Utilisation thresholds in percent by pool name, ``default`` for the rest.
@@ -106,7 +107,7 @@ class Allocator:
             raise ValueError(f"remember_hours must be in 0..{MAX_DURATION_HOURS:g}")
         self._book = Ledger(
             pools=pools,
-            state=AllocatorState() if state is None else state.model_copy(deep=True),
+            state=AllocatorState() if state is None else state.copied(),
             aging_per_minute=aging_per_minute,
             grace=auto_release_grace,
             thresholds=threshold_table(thresholds),
@@ -122,11 +123,12 @@ class Allocator:
 
     @property
     def state(self) -> AllocatorState:
-        """A copy of everything the allocator knows, to persist."""
-        return self._book.state.model_copy(deep=True)
+        """A copy of everything the allocator knows, to persist (its records are shared:
+        they never change)."""
+        return self._book.state.copied()
 
     def state_json(self) -> dict[str, Any]:
-        """The state as JSON-ready data, without the deep copy :attr:`state` makes."""
+        """The state as JSON-ready data."""
         return self._book.state.model_dump(mode="json")
 
     def allocation_agents(self) -> dict[str, int]:

@@ -13,12 +13,13 @@ higher-ranked one arrives in the meantime, and earlier when holders finish early
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from baton_resource.leases import span
-from baton_resource.planner import Candidate, Holding, plan_grants
+from baton_resource.planner import Candidate, Grant, Holding, Pass
 from baton_resource.pools import Amounts
 
 __all__ = ["Start", "estimate_starts"]
@@ -33,24 +34,83 @@ class Start:
     """Whether it would get everything it asked for (False: fewer agents)."""
 
 
+class _Waiting:
+    """The candidates not started yet, in serving order; one leaves in constant time.
+
+    A doubly linked list over the positions in ``order``, ``len(order)`` standing for both
+    ends; beside it, the positions of the candidates that need no agent (the only ones a
+    pass still looks at once its agents are spent).
+    """
+
+    def __init__(self, order: Sequence[Candidate]) -> None:
+        self.order = list(order)
+        end = len(self.order)
+        self.end = end
+        self.next = [*range(1, end + 1), 0 if end else end]
+        self.prev = [*range(-1, end - 1), end - 1] if end else [end]
+        if end:
+            self.prev[0] = end
+        self.count = end
+        self.agentless = [i for i, c in enumerate(self.order) if not c.need.agents]
+
+    def remove(self, index: int) -> None:
+        before, after = self.prev[index], self.next[index]
+        self.next[before] = after
+        self.prev[after] = before
+        self.prev[index] = -1  # marks it gone
+        self.count -= 1
+
+    def gone(self, index: int) -> bool:
+        return self.prev[index] < 0
+
+    def serve(self, step: Pass) -> list[tuple[int, Grant]]:
+        """Offer ``step`` the waiting candidates in order, skipping those that cannot
+        matter once its agents are spent; the positions granted, with their grants."""
+        granted: list[tuple[int, Grant]] = []
+        index = self.next[self.end]
+        while index != self.end and not step.spent:
+            grant = step.offer(self.order[index])
+            if grant is not None:
+                granted.append((index, grant))
+            index = self.next[index]
+        if index != self.end and self.agentless:
+            for position in self.agentless[bisect_left(self.agentless, index) :]:
+                if not self.gone(position):
+                    grant = step.offer(self.order[position])
+                    if grant is not None:
+                        granted.append((position, grant))
+        for position, _ in granted:
+            self.remove(position)
+        if self.agentless and granted:
+            self.agentless = [i for i in self.agentless if not self.gone(i)]
+        return granted
+
+
 def estimate_starts(
     *,
     order: Sequence[Candidate],
     holdings: Sequence[Holding],
     capacity: Amounts,
     now: datetime,
+    need: str | None = None,
 ) -> dict[str, Start]:
     """Request id → estimated start, for the candidates in serving order.
 
     A candidate missing from the answer would never start (the pools cannot hold it).
+
+    Args:
+        need: Stop once this request's start is known (the answer then holds it and those
+            found before it); None: every start.
     """
     running = [replace(h, ends_at=max(h.ends_at, now)) for h in holdings]
-    pending = list(order)
+    waiting = _Waiting(order)
     clock = now
     starts: dict[str, Start] = {}
-    while pending:
-        plan = plan_grants(pending, holdings=running, capacity=capacity)
-        for grant in plan.grants:
+    while waiting.count:
+        # Each step costs what is held and what the pass looks at, not the whole queue: a
+        # pass stops looking once its agents are spent (module planner).
+        step = Pass(holdings=running, capacity=capacity)
+        for _, grant in waiting.serve(step):
             candidate = grant.candidate
             starts[candidate.request_id] = Start(at=clock, full=not grant.partial)
             running.append(
@@ -64,9 +124,7 @@ def estimate_starts(
                     ends_at=clock + span(candidate.duration_hours),
                 )
             )
-        granted = {g.candidate.request_id for g in plan.grants}
-        pending = [c for c in pending if c.request_id not in granted]
-        if not pending or not running:
+        if not waiting.count or not running or (need is not None and need in starts):
             break
         # Every step grants something or frees at least one holding, so the replay ends.
         clock = max(clock, min(h.ends_at for h in running))

@@ -156,9 +156,16 @@ class ResourceHandlers:
         )
 
     async def _change(
-        self, conn: Any, change: Change, *, needs: Needs, requester: str | None = None
+        self,
+        conn: Any,
+        change: Change,
+        *,
+        needs: Needs | Callable[[Head], Needs],
+        requester: str | None = None,
     ) -> dict[str, Any]:
         """Lock, read what ``needs`` names, apply ``change``, write back, queue events.
+
+        ``needs`` may depend on the pools' figures, read under the lock.
 
         ``requester``: the workflow a request is for; the running code's trace context is
         kept as its trace (unless it has one already), so that what is published for it
@@ -166,6 +173,8 @@ class ResourceHandlers:
         stays in that trace.
         """
         head = await lock_head(conn)
+        if callable(needs):
+            needs = needs(head)
         now = self.clock()
         happened: list[ResourceEvent] = []
 
@@ -307,12 +316,11 @@ class ResourceHandlers:
 
     async def _allocate(self, conn: Any, request: Event, data: AllocateRequest) -> AllocateReply:
         req = allocation_request(request)
-        needs = Needs(
-            requests=(req.request_id,),
-            workflows=(req.workflow_id,),
-            files=tuple(req.resources.exclusive_files),
-            queue=1,  # the head: enough when the request is granted at once
-        )
+        agents = self.config.pools.agents
+
+        def needs(head: Head) -> Needs:
+            return Needs.arrival(req, free_agents=agents - amounts_of(head.used).agents)
+
         reply = await self._change(conn, allocate(req), needs=needs, requester=req.workflow_id)
         return AllocateReply.model_validate(reply)
 

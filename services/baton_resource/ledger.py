@@ -153,8 +153,9 @@ class Ledger:
         """Estimated starts of the snapshot's queue (or of ``candidates`` in its place).
 
         Args:
-            need: The request whose start is asked for; it needs the whole queue. None:
-                every start, of the queue held (a status, which may show part of it).
+            need: The request whose start is asked for; it needs the whole queue, and the
+                answer may hold no start found after its own. None: every start, of the
+                queue held (a status, which may show part of it).
 
         Raises:
             NeedsMore: the window is too small for an exact answer.
@@ -163,7 +164,7 @@ class Ledger:
             raise NeedsMore(Missing.QUEUE)
         order = snap.candidates if candidates is None else candidates
         found = estimate_starts(
-            order=order, holdings=snap.holdings, capacity=self.capacity, now=now
+            order=order, holdings=snap.holdings, capacity=self.capacity, now=now, need=need
         )
         unseen = self.window.unseen
         if unseen is not None:
@@ -277,7 +278,7 @@ class Ledger:
             known = self.state.decisions.get(held.request_id)
             if known is not None:
                 # The forgetting window starts at the release, not at the grant.
-                known.updated_at = now
+                self.state.decisions[held.request_id] = known.model_copy(update={"updated_at": now})
         events = [build.deallocated_event(a, reason=reason) for a in gone.values()]
         return list(gone), events
 

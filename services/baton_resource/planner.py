@@ -42,6 +42,7 @@ __all__ = [
     "Candidate",
     "Grant",
     "Holding",
+    "Pass",
     "Plan",
     "accepts_sharing",
     "blocking_holdings",
@@ -184,6 +185,15 @@ def _file_check(
     return blocked, shared
 
 
+def _nothing(amounts: Amounts) -> bool:
+    return not (
+        amounts.agents
+        or amounts.memory_gb
+        or amounts.cpu_cores
+        or any(amounts.tool_instances.values())
+    )
+
+
 def _holders(holdings: Sequence[Holding]) -> dict[str, list[Holding]]:
     out: dict[str, list[Holding]] = {}
     for holding in holdings:
@@ -203,24 +213,60 @@ def blocking_holdings(candidate: Candidate, *, holdings: Sequence[Holding]) -> l
     ]
 
 
-def plan_grants(
-    order: Sequence[Candidate], *, holdings: Sequence[Holding], capacity: Amounts
-) -> Plan:
-    """Grant what can be granted now, in ``order`` (see the module docstring for the rules)."""
-    available = capacity.minus(total(h.amounts for h in holdings))
-    holders = _holders(holdings)
-    reserve = Amounts()
-    reserved_files: frozenset[str] = frozenset()
-    reserved_by: str | None = None
-    grants: list[Grant] = []
-    for candidate in order:
-        blocked, shared = _file_check(candidate, holders)
+class Pass:
+    """One serving pass in progress: what is free, who holds each file, the reservation.
+
+    :func:`plan_grants` offers it every candidate in serving order; the estimate of
+    starts (:mod:`~baton_resource.estimate`) offers it only those that can still matter.
+
+    Args:
+        holdings: What is held when the pass begins.
+        capacity: The pools' capacity.
+    """
+
+    __slots__ = (
+        "_reserved_files",
+        "available",
+        "grants",
+        "holders",
+        "left",
+        "reserve",
+        "reserved_by",
+        "spent",
+    )
+
+    def __init__(self, *, holdings: Sequence[Holding], capacity: Amounts) -> None:
+        self.available = capacity.minus(total(h.amounts for h in holdings))
+        self.holders = _holders(holdings)
+        self.reserve = Amounts()
+        self.reserved_by: str | None = None
+        self._reserved_files: frozenset[str] = frozenset()
+        self.left = self.available
+        """What candidates may take now: free minus the reservation (nothing reserved yet:
+        all that is free)."""
+        self.grants: list[Grant] = []
+        self.spent = False
+        """The reservation is held and no agent is left beside it: from here on only a
+        candidate that needs no agent can be granted (:func:`shape` finds no agent for
+        any other, and a candidate not granted changes nothing once the head is known)."""
+
+    def offer(self, candidate: Candidate) -> Grant | None:
+        """Grant ``candidate`` if it can be granted now; else it may become the head."""
+        blocked, shared = _file_check(candidate, self.holders) if candidate.files else ([], [])
         amounts = None
-        if not blocked and reserved_files.isdisjoint(candidate.files):
-            amounts = shape(candidate, available=available.minus(reserve))
-        if amounts is not None:
-            grants.append(Grant(candidate=candidate, amounts=amounts, shared_files=tuple(shared)))
-            available = available.minus(amounts)
+        if not blocked and self._reserved_files.isdisjoint(candidate.files):
+            amounts = shape(candidate, available=self.left)
+        if amounts is None:
+            if self.reserved_by is None:
+                self._hold(candidate, blocked=bool(blocked))
+            return None
+        grant = Grant(candidate=candidate, amounts=amounts, shared_files=tuple(shared))
+        self.grants.append(grant)
+        self.available = self.available.minus(amounts)
+        # Taking nothing away changes no figure: with no reservation, what is left is free.
+        self.left = self.available if _nothing(self.reserve) else self.available.minus(self.reserve)
+        self.spent = self.reserved_by is not None and self.left.agents == 0
+        if candidate.files:
             # Within the pass only its workflow, files and sharing matter, not its end.
             held = Holding(
                 key=candidate.request_id,
@@ -232,10 +278,31 @@ def plan_grants(
                 ends_at=datetime.max,
             )
             for name in candidate.files:
-                holders.setdefault(name, []).append(held)
-        elif reserved_by is None:
-            reserved_by = candidate.request_id
-            reserved_files = frozenset(candidate.files)
-            if not blocked:
-                reserve = candidate.need
-    return Plan(grants=grants, reserved_by=reserved_by, left=available.minus(reserve))
+                self.holders.setdefault(name, []).append(held)
+        return grant
+
+    def _hold(self, candidate: Candidate, *, blocked: bool) -> None:
+        """``candidate`` becomes the head: the reservation is its files, and its resources
+        once its files are obtainable."""
+        self.reserved_by = candidate.request_id
+        self._reserved_files = frozenset(candidate.files)
+        if not blocked:
+            self.reserve = candidate.need
+            self.left = self.available.minus(self.reserve)
+        self.spent = self.left.agents == 0
+
+    def plan(self) -> Plan:
+        """The pass's result so far."""
+        return Plan(grants=self.grants, reserved_by=self.reserved_by, left=self.left)
+
+
+def plan_grants(
+    order: Sequence[Candidate], *, holdings: Sequence[Holding], capacity: Amounts
+) -> Plan:
+    """Grant what can be granted now, in ``order`` (see the module docstring for the rules)."""
+    step = Pass(holdings=holdings, capacity=capacity)
+    for candidate in order:
+        if step.spent and candidate.need.agents:
+            continue
+        step.offer(candidate)
+    return step.plan()

@@ -79,7 +79,18 @@ class Amounts:
 
     def fits(self, available: Amounts) -> bool:
         """True when this amount can be taken from ``available``."""
-        return not self.shortfalls(available)
+        # The planner asks this of every waiting request: compared in place, with the same
+        # rule as :meth:`shortfalls` (which also words what is short), nothing built.
+        if (
+            self.agents > available.agents + EPSILON
+            or self.memory_gb > available.memory_gb + EPSILON
+            or self.cpu_cores > available.cpu_cores + EPSILON
+        ):
+            return False
+        tools = available.tool_instances
+        return not any(
+            count > tools.get(name, 0) + EPSILON for name, count in self.tool_instances.items()
+        )
 
     def shortfalls(self, available: Amounts) -> list[str]:
         """One line per pool where this amount exceeds ``available`` (empty: it fits)."""
@@ -111,10 +122,16 @@ class Amounts:
 
 def total(amounts: Iterable[Amounts]) -> Amounts:
     """The sum of many amounts (zero when there are none)."""
-    out = Amounts()
+    # Added up in order, as :meth:`Amounts.plus` one after the other would: the same floats.
+    agents, memory, cpu = 0, 0.0, 0.0
+    tools: dict[str, int] = {}
     for amount in amounts:
-        out = out.plus(amount)
-    return out
+        agents += amount.agents
+        memory += amount.memory_gb
+        cpu += amount.cpu_cores
+        for name, count in amount.tool_instances.items():
+            tools[name] = tools.get(name, 0) + count
+    return Amounts(agents=agents, memory_gb=memory, cpu_cores=cpu, tool_instances=tools)
 
 
 def _num(value: float) -> str:

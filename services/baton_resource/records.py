@@ -39,7 +39,8 @@ STATE_VERSION = 1
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    # Records are values: a change makes a new one, so copies of the state can share them.
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
 
 
 class Allocation(_Record):
@@ -101,7 +102,13 @@ class SaturationHold(_Record):
 
 
 class AllocatorState(_Record):
-    """Everything the allocator knows; persisted as JSON."""
+    """Everything the allocator knows; persisted as JSON.
+
+    The allocator changes its own copy (:meth:`copied`) in place; the records in it are
+    shared between copies and never changed.
+    """
+
+    model_config = ConfigDict(frozen=False)
 
     version: int = STATE_VERSION
     """Layout version."""
@@ -117,6 +124,19 @@ class AllocatorState(_Record):
     """Arrival number of the next queued request."""
     saturation: SaturationHold | None = None
     """Set while the system is saturated (admission of held priorities waits)."""
+
+    def copied(self) -> AllocatorState:
+        """A copy with lists and maps of its own, sharing the records (which never change):
+        what the allocator changes, the original does not see, at the cost of the lists
+        alone rather than of every request and answer in them."""
+        return self.model_copy(
+            update={
+                "allocations": list(self.allocations),
+                "queue": list(self.queue),
+                "decisions": dict(self.decisions),
+                "breached": list(self.breached),
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from baton_resource.parsed import Parsed
 from baton_resource.pools import Amounts
 from baton_resource.records import (
     Allocation,
@@ -39,8 +40,12 @@ __all__ = [
     "read_head",
 ]
 
-_ALLOCATION = "seq, allocation_id, agent_ids, trace, record"
-_QUEUE = "request_id, trace, record"
+# Records are read as their JSON text: a text read before is not parsed again (module parsed).
+_ALLOCATION = "seq, allocation_id, agent_ids, trace, record::text as record"
+_QUEUE = "request_id, trace, record::text as record"
+_PARSED_LIMIT = 1024
+_allocations = Parsed(Allocation, limit=_PARSED_LIMIT)
+_queued_requests = Parsed(QueuedRequest, limit=_PARSED_LIMIT)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,14 +146,14 @@ async def read_head(conn: Any) -> Head:
 def _allocation(row: Any) -> AllocationRow:
     return AllocationRow(
         seq=row["seq"],
-        allocation=Allocation.model_validate(row["record"]),
+        allocation=_allocations(row["record"]),
         agent_ids=list(row["agent_ids"]),
         trace=dict(row["trace"]),
     )
 
 
 def _queued(row: Any) -> QueueRow:
-    return QueueRow(entry=QueuedRequest.model_validate(row["record"]), trace=dict(row["trace"]))
+    return QueueRow(entry=_queued_requests(row["record"]), trace=dict(row["trace"]))
 
 
 async def allocation_rows(

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from baton.protocol.messages import AllocationRequest
 from baton_resource import rows
 from baton_resource.config import ResourceConfig
 from baton_resource.pools import Amounts, total
@@ -73,6 +74,25 @@ class Needs:
         return replace(self, queue=max(PREFIX_START, self.queue * 8))
 
     @classmethod
+    def arrival(cls, request: AllocationRequest, *, free_agents: int) -> Needs:
+        """What answering a new allocation request needs.
+
+        The head of the queue is enough when the request is granted at once (module
+        ``window``). With no agent free it cannot be, when it needs one: it waits or is
+        denied, and either answer takes the whole queue and the earliest ends (its position
+        and estimated start), so those are read at once, not after a run on the head alone.
+        """
+        needs = cls(
+            requests=(request.request_id,),
+            workflows=(request.workflow_id,),
+            files=tuple(request.resources.exclusive_files),
+            queue=1,
+        )
+        if request.resources.agents > 0 and free_agents <= 0:
+            return needs.wider(Missing.QUEUE)
+        return needs
+
+    @classmethod
     def serving(cls, **fields: Any) -> Needs:
         """What an operation that may serve the queue needs: a prefix of it, and ``fields``."""
         return cls(queue=PREFIX_START, **fields)
@@ -95,7 +115,8 @@ class ResourceStore:
         prefix: list[QueueRow] = []
         admissible_complete = needs.queue is None
         if needs.queue is None:
-            prefix = await rows.queue_prefix(conn, held=(), limit=None)
+            if head.queued > 0:
+                prefix = await rows.queue_prefix(conn, held=(), limit=None)
         elif needs.queue > 0 and head.queued > 0:
             prefix = await rows.queue_prefix(conn, held=held, limit=needs.queue)
             admissible_complete = len(prefix) < needs.queue
@@ -104,7 +125,8 @@ class ResourceStore:
                     _by_id(await rows.queue_prefix(conn, held=held, limit=None, no_agents=True))
                 )
         queue.update(_by_id(prefix))
-        if needs.requests or needs.workflows:
+        # The whole queue, when read, holds those of the requests and workflows named.
+        if (needs.requests or needs.workflows) and needs.queue is not None:
             found = await rows.queue_rows(conn, requests=needs.requests, workflows=needs.workflows)
             queue.update(_by_id(found))
         targets = await rows.allocation_rows(

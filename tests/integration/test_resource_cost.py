@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,9 @@ from baton_resource.handlers import ResourceHandlers
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 AGENTS = 1100
+FULL_POOL = 2
+QUEUE_READ = "from resource_queue where not"
+"""What the statement reading the queue in serving order says."""
 TOUCHED = (
     "select coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0) + n_tup_ins + n_tup_upd "
     "+ n_tup_del), 0) from pg_stat_xact_user_tables where relname like 'resource%'"
@@ -47,6 +51,7 @@ class Cost:
     sent: int = 0
     received: int = 0
     touched: int = 0
+    queue_reads: int = 0
 
 
 @dataclass
@@ -63,6 +68,9 @@ class Counting:
         self.cost.received += _size([dict(r) if hasattr(r, "items") else r for r in rows])
         return result
 
+    def _read(self, query: str) -> None:
+        self.cost.queue_reads += QUEUE_READ in query
+
     async def execute(self, query: str, *args: Any) -> Any:
         return self._note([query, *args], await self.conn.execute(query, *args))
 
@@ -71,12 +79,15 @@ class Counting:
         return self._note([query, args], await self.conn.executemany(query, args))
 
     async def fetch(self, query: str, *args: Any) -> Any:
+        self._read(query)
         return self._note([query, *args], await self.conn.fetch(query, *args))
 
     async def fetchrow(self, query: str, *args: Any) -> Any:
+        self._read(query)
         return self._note([query, *args], await self.conn.fetchrow(query, *args))
 
     async def fetchval(self, query: str, *args: Any) -> Any:
+        self._read(query)
         return self._note([query, *args], await self.conn.fetchval(query, *args))
 
 
@@ -120,7 +131,19 @@ class Service:
 
 @pytest.fixture
 async def service(live_stack: BatonSettings) -> AsyncIterator[Service]:
-    pools = f'{{"agents": {AGENTS}, "memory_gb": 4096, "cpu_cores": 64}}'
+    async with running(live_stack, agents=AGENTS) as started:
+        yield started
+
+
+@pytest.fixture
+async def full_pool(live_stack: BatonSettings) -> AsyncIterator[Service]:
+    async with running(live_stack, agents=FULL_POOL) as started:
+        yield started
+
+
+@asynccontextmanager
+async def running(live_stack: BatonSettings, *, agents: int) -> AsyncIterator[Service]:
+    pools = f'{{"agents": {agents}, "memory_gb": 4096, "cpu_cores": 64}}'
     owner = f"t_cost_{uuid.uuid4().hex[:6]}"
     async with Database(dsn=live_stack.dsn, max_size=2) as db:
         await migrate_for(db, "resource")
@@ -181,3 +204,18 @@ async def test_an_operation_costs_the_same_with_10_or_1000_allocations(service: 
     # A status is a page: the first 5 of the 1,000, and where the next page starts.
     assert (page["allocations_total"], len(page["allocations"])) == (1000, 5)
     assert page["next"] is not None
+
+
+async def test_an_allocation_that_must_wait_reads_the_queue_once(full_pool: Service) -> None:
+    """With every agent held, a request cannot be granted at once: its answer takes the
+    whole queue (its position, its estimated start), read at once, not after a first run on
+    the queue's head alone; the same statements with 10 or 100 requests waiting."""
+    await full_pool.fill(FULL_POOL + 10)
+    few, reply = await full_pool.measure(allocate(90_000))
+    assert reply["allocation_response"]["queue_position"] == 11, reply
+    await full_pool.fill(FULL_POOL + 99)  # the first ones again (repeats), 89 more
+    many, reply = await full_pool.measure(allocate(90_001))
+    assert reply["allocation_response"]["queue_position"] == 101, reply
+    print(f"\nqueued allocate: 10 waiting {few}, 100 waiting {many}")
+    assert few.queue_reads == many.queue_reads == 1
+    assert few.statements == many.statements
