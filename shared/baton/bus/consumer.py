@@ -38,13 +38,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from baton.backoff import BackoffPolicy
-from baton.bus.failures import (
-    Failure,
-    dead_letter_headers,
-    is_retriable,
-    next_topic,
-    retry_headers,
-)
+from baton.bus.failures import Failure, is_retriable, send_failed
 from baton.bus.middleware import consume_scope
 from baton.bus.rerouting import Placement
 from baton.bus.subscription import BATCH_DELIVERIES, StartAt, Subscription
@@ -461,36 +455,4 @@ class GroupConsumer:
         return settled
 
     async def _fail(self, record: Record, failure: Failure, *, retry: bool) -> None:
-        bus = self.bus
-        delays = bus.settings.retry_delays if retry else ()
-        topic, delay = next_topic(record, failure, topics=bus.topics, delays=delays)
-        component = bus.settings.component
-        if delay is None:
-            headers = dead_letter_headers(record, failure, group=self.group, component=component)
-            bus.stats["dead_lettered"] += 1
-            log.warning(
-                "dead-lettered %s[%d]@%d to %s: %s: %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                topic,
-                failure.error_class,
-                failure.message,
-            )
-        else:
-            headers = retry_headers(
-                record, failure, group=self.group, component=component, delay=delay
-            )
-            bus.stats["retried"] += 1
-            log.info(
-                "retrying %s[%d]@%d via %s in %.1fs (attempt %d): %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                topic,
-                delay,
-                failure.attempts,
-                failure.message,
-            )
-        # A copy keeps the publisher's signature: it is that record, not a new one.
-        await bus.send_raw(topic, key=record.key, value=record.value, headers=headers, sign=False)
+        await send_failed(self.bus, record, failure, group=self.group, retry=retry)

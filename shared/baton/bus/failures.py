@@ -14,15 +14,20 @@ none is lost when a group is down or lagging); each copy carries the same
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from baton.bus.transport import Record
 from baton.config import TopicNames
 from baton.errors import BatonError, ProtocolError
 from baton.protocol.headers import DELIVERY_HEADERS, H, Headers, get_header
+
+if TYPE_CHECKING:
+    from baton.bus.bus import Bus
 
 __all__ = [
     "Failure",
@@ -31,6 +36,7 @@ __all__ = [
     "is_retriable",
     "next_topic",
     "retry_headers",
+    "send_failed",
     "source_topic",
 ]
 
@@ -44,6 +50,8 @@ _BOOKKEEPING = DELIVERY_HEADERS - {
     H.FIRST_FAILURE,
     H.REROUTED_FROM,
 }
+
+log = logging.getLogger("baton.bus")
 
 _MAX_MESSAGE = 2000
 _SOURCE = (H.ORIGINAL_TOPIC, H.ORIGINAL_PARTITION, H.ORIGINAL_OFFSET)
@@ -142,3 +150,40 @@ def next_topic(
     if is_retriable(failure.error) and failure.attempts <= len(delays):
         return topics.retry(source, failure.attempts), delays[failure.attempts - 1]
     return topics.dlq(source), None
+
+
+async def send_failed(
+    bus: Bus, record: Record, failure: Failure, *, group: str, retry: bool
+) -> None:
+    """Send a record ``group`` failed to handle to its next retry topic (``retry`` and
+    attempts left) or to the dead-letter topic, logged either way."""
+    delays = bus.settings.retry_delays if retry else ()
+    topic, delay = next_topic(record, failure, topics=bus.topics, delays=delays)
+    component = bus.settings.component
+    if delay is None:
+        headers = dead_letter_headers(record, failure, group=group, component=component)
+        bus.stats["dead_lettered"] += 1
+        log.warning(
+            "dead-lettered %s[%d]@%d to %s: %s: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            topic,
+            failure.error_class,
+            failure.message,
+        )
+    else:
+        headers = retry_headers(record, failure, group=group, component=component, delay=delay)
+        bus.stats["retried"] += 1
+        log.info(
+            "retrying %s[%d]@%d via %s in %.1fs (attempt %d): %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            topic,
+            delay,
+            failure.attempts,
+            failure.message,
+        )
+    # A copy keeps the publisher's signature: it is that record, not a new one.
+    await bus.send_raw(topic, key=record.key, value=record.value, headers=headers, sign=False)
