@@ -15,7 +15,7 @@ from baton_resource.retention import resource_rules
 
 __all__ = ["RELEASE_GATHER_MS", "ResourceService"]
 
-RELEASE_GATHER_MS = 50
+RELEASE_GATHER_MS = 250
 """How long the broker may gather events for the resource manager's group before answering
 its fetch: a workflow's end frees its agents at most this much later."""
 
