@@ -274,7 +274,11 @@ async def test_health_probes_reuse_one_kafka_client(
     await transport.start()
     try:
         answers = [await transport.existing_topics() for _ in range(5)]
+        known = min(answers[0])
+        one = await transport.existing_topics(among=[known, "no-such-topic-anywhere"])
     finally:
         await transport.stop()
     assert len(made) == 1
     assert all(a == answers[0] and a for a in answers)
+    # A probe asks about its own topic only: the answer does not grow with the cluster's.
+    assert one == {known}

@@ -12,7 +12,7 @@ move to another member.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Collection, Generator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -162,7 +162,7 @@ class KafkaTransport:
             gather_ms=gather_ms,
         )
 
-    async def existing_topics(self) -> set[str]:
+    async def existing_topics(self, *, among: Collection[str] | None = None) -> set[str]:
         # Kept while the transport runs: health probes ask this every few seconds, and a
         # client of their own each time meant a new connection and metadata fetch.
         admin = self._admin or AIOKafkaAdminClient(
@@ -172,7 +172,11 @@ class KafkaTransport:
         try:
             if admin is not self._admin:
                 await admin.start()
-            topics = set(await admin.list_topics())
+            if among is None:
+                topics = set(await admin.list_topics())
+            else:
+                described = await admin.describe_topics(sorted(among))
+                topics = {t["topic"] for t in described if t["error_code"] == 0}
         except BaseException as exc:  # a probe's timeout too: no client left half-made
             await admin.close()
             if admin is self._admin:

@@ -13,7 +13,7 @@ import itertools
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 
 from baton.bus.transport import Ack, Record, RevokeCallback, TopicPartition
 from baton.errors import DependencyUnavailableError
@@ -102,8 +102,8 @@ class MemoryTransport:
             self, group=group, topics=list(topics), from_beginning=from_beginning
         )
 
-    async def existing_topics(self) -> set[str]:
-        return set(self._logs)
+    async def existing_topics(self, *, among: Collection[str] | None = None) -> set[str]:
+        return set(self._logs) if among is None else set(self._logs) & set(among)
 
     async def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
         self.create_topic(topic)

@@ -8,7 +8,7 @@ this seam, so the same behaviour tests run against both.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -135,8 +135,9 @@ class Transport(Protocol):
         ``gather_ms``: how long the broker may gather records before answering a fetch."""
         ...
 
-    async def existing_topics(self) -> set[str]:
-        """Names of the topics the broker has."""
+    async def existing_topics(self, *, among: Collection[str] | None = None) -> set[str]:
+        """Names of the topics the broker has (``among``: only these are looked up — one
+        small request, however many topics the cluster holds)."""
         ...
 
     async def end_offsets(self, topic: str) -> dict[TopicPartition, int]:

@@ -7,7 +7,7 @@ cannot close the connection the others still publish on.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 
 from baton.bus.transport import Ack, RevokeCallback, TopicPartition, Transport, TransportConsumer
 from baton.protocol.headers import Headers
@@ -57,8 +57,8 @@ class BorrowedTransport:
             gather_ms=gather_ms,
         )
 
-    async def existing_topics(self) -> set[str]:
-        return await self.owner.existing_topics()
+    async def existing_topics(self, *, among: Collection[str] | None = None) -> set[str]:
+        return await self.owner.existing_topics(among=among)
 
     async def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
         return await self.owner.end_offsets(topic)

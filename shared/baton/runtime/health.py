@@ -50,7 +50,9 @@ class HealthReporter:
     async def _kafka_ok(self) -> bool:
         try:
             async with asyncio.timeout(2.0):
-                await self._service.bus.transport.existing_topics()
+                # One topic's metadata, not the cluster's every topic (thousands, shared).
+                bus = self._service.bus
+                await bus.transport.existing_topics(among=[bus.topics.events])
             return True
         except Exception:
             return False
