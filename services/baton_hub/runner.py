@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from baton.runtime import READ_MODEL_GATHER_MS, Loop, PruneRule, RetentionConfig, Service
+from baton.runtime import Loop, PruneRule, RetentionConfig, Service
 from baton_hub.config import HubConfig
-from baton_hub.handlers import CREATED, HubHandlers
+from baton_hub.handlers import ALLOCATION_GRACE, CREATED, HubHandlers
 from baton_hub.retention import hub_rules
 
 __all__ = ["HubService"]
@@ -58,7 +58,7 @@ class HubService(Service):
             self.handlers.on_workflows_created,
             group=f"{self.group}.allocations",
             name="allocate",
-            gather_ms=READ_MODEL_GATHER_MS,
+            gather_ms=int(ALLOCATION_GRACE * 1000 / 3),  # it waits the grace anyway
         )
 
     def loops(self) -> dict[str, Loop]:
