@@ -1,5 +1,6 @@
 """The shared service runtime: runner, service base, outbox, idempotency ledger, health."""
 
+from baton.runtime.groupcommit import GroupCommit
 from baton.runtime.ledger import durable_responder, first_time, first_time_and_read
 from baton.runtime.outbox import Outbox
 from baton.runtime.retention import PASSING_ERRORS, Pruner, PruneRule, RetentionConfig
@@ -17,6 +18,7 @@ __all__ = [
     "PASSING_ERRORS",
     "READ_MODEL_GATHER_MS",
     "RUNTIME_MIGRATIONS",
+    "GroupCommit",
     "Loop",
     "Outbox",
     "PruneRule",
