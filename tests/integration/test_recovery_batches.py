@@ -58,14 +58,14 @@ async def test_a_batch_of_requests_is_stored_once_all_or_none(live_stack: BatonS
             group=f"{owner}.recovery",
         )
         try:
-            await handlers.on_checkpoint_requested(events[:20])
-            await handlers.on_checkpoint_requested(events[16:24])  # 16..19 come again
+            await handlers.on_events(events[:20])
+            await handlers.on_events(events[16:24])  # 16..19 come again
             broken = Event(
                 event_type="CHECKPOINT_REQUESTED", workflow_id=workflows[0], phase="impl", data={}
             )
             more = [request(workflows[0], 7, tag), broken]
             with pytest.raises(HandlerError) as caught:
-                await handlers.on_checkpoint_requested(more)
+                await handlers.on_events(more)
             assert caught.value.fields["part"] == "data.snapshot"
             rows = await db.pool.fetch(
                 "select checkpoint_id, kind from recovery_checkpoints "
