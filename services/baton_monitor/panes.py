@@ -5,10 +5,11 @@ events of one fetch, of one or more partitions — is one transaction
 (:meth:`PaneStore.claim_many`): it locks the partitions' rows in ``monitor_partitions``,
 skips each partition's records at or before the offset counted last, adds the rest to the
 partition's pane of now, and writes the panes, the partitions' offsets and the workflows'
-figures together, a statement for each kind of row. A record is thereby counted once, whichever replica handles it and however often
-(a redelivery after a kill -9, a partition moving while a batch is in hand), and nothing a
-replica counted is lost with it. A report reads every partition's panes and sums them
-(:func:`baton_monitor.metrics.combine`): each replica answers for the whole system.
+figures together, a statement for each kind of row. A record is thereby counted once,
+whichever replica handles it and however often (a redelivery after a kill -9, a partition
+moving while a batch is in hand), and nothing a replica counted is lost with it. A report
+reads every partition's panes and sums them (:func:`baton_monitor.metrics.combine`): each
+replica answers for the whole system.
 
 Two pseudo-partitions hold what belongs to none: :data:`LAG` the consumer-lag readings,
 :data:`RETRIED` records handed over again from a retry topic (no offset to skip by).
