@@ -5,7 +5,8 @@ a failure); each task it holds gets ``TASK_TIMEOUT`` and a reassignment action a
 Agents' task reports also feed their breakers.
 
 With N replicas: the state is rows in PostgreSQL (:mod:`~baton_recovery.failures.watchlist`), one
-per agent and per watched task, written by whichever replica reads a signal. Each replica judges
+per agent and per watched task, written by whichever replica reads a signal, a batch of events
+at a time (:mod:`~baton_recovery.failures.signs`: a few statements a batch). Each replica judges
 the timeouts of the partitions it holds in the consumer group, once settled
 (:mod:`~baton_recovery.failures.ownership`): an agent by its id's partition (its heartbeats are
 keyed by it), a task by its workflow's. Timeouts are claimed by conditional updates in the same
