@@ -1,10 +1,11 @@
 """The monitor's handlers: metrics and presence from events; loops that evaluate
 thresholds, component health and saturation, read consumer lag and apply retention.
 
-A replica counts the partitions of the events topic it owns in the consumer group. Each
-batch (one partition) is one PostgreSQL transaction: the partition's pane of now, its
-workflows' figures and the components it speaks of are read, updated and written back
-before the batch is committed (:mod:`baton_monitor.panes`). Nothing is held in memory
+A replica counts the partitions of the events topic it owns in the consumer group. The
+events of one fetch, every partition's, are one PostgreSQL transaction of a constant number
+of statements: the partitions' panes of now, their workflows' figures and the components
+they speak of are read, updated and written back before the batch is committed
+(:mod:`baton_monitor.panes`). Nothing is held in memory
 between batches, and every view — reports, component health, saturation — is read from
 what every replica wrote, so any replica answers for the whole system. Thresholds, health
 changes and saturation are evaluated by one replica at a time (:mod:`.evaluation`).
@@ -29,10 +30,10 @@ from baton_monitor.config import MonitorConfig
 from baton_monitor.evaluation import EvaluationStore, judge, overlay
 from baton_monitor.health import Registry, observe_presence, snapshot, usage_values
 from baton_monitor.lag import consumer_lags
-from baton_monitor.metrics import GLOBAL, adopt, observe, record_lag, report, values
-from baton_monitor.panes import LAG, RETRIED, PaneStore
+from baton_monitor.metrics import GLOBAL, observe, record_lag, report, values
+from baton_monitor.panes import LAG, RETRIED, Claim, PaneStore
 from baton_monitor.registry import component_of
-from baton_monitor.state import Metrics, MetricsConfig, Position
+from baton_monitor.state import Metrics, MetricsConfig, Position, WorkflowStats
 from baton_monitor.store import ComponentStore, WorkflowStore
 from baton_monitor.views import Reading, current_readings, workflow_report
 
@@ -106,7 +107,7 @@ class MonitorModel:
         return self.bus.settings.heartbeat_interval
 
     async def on_events(self, events: Sequence[Event]) -> None:
-        """Account for a batch of events, one transaction per partition.
+        """Account for a batch of events of any partitions, in one transaction.
 
         Raises:
             DependencyUnavailableError: PostgreSQL does not answer (the batch is handled
@@ -117,34 +118,49 @@ class MonitorModel:
             position = self.catch_up.observed(event).position
             partition = RETRIED if position is None else position.partition
             by_partition.setdefault(partition, []).append(_Record(event, position))
-        for partition, records in by_partition.items():
-            await self._count(partition, records)
+        if by_partition:
+            await self._count(by_partition)
 
-    async def _count(self, partition: int, records: list[_Record]) -> None:
+    async def _count(self, by_partition: dict[int, list[_Record]]) -> None:
         now = _now()
-        async with self.panes.claim(partition, now=now) as claim:
-            done = claim.metrics.applied.get(partition, -1)
-            fresh = [r for r in records if r.position is None or r.position.offset > done]
-            if not fresh:
+        async with self.panes.claim_many(by_partition, now=now) as claims:
+            counted: list[tuple[Claim, list[_Record]]] = []
+            for claim in claims:
+                records = by_partition[claim.partition]
+                done = claim.metrics.applied.get(claim.partition, -1)
+                fresh = [r for r in records if r.position is None or r.position.offset > done]
+                if not fresh:
+                    continue
+                if claim.partition >= 0 and claim.holder not in (None, self.panes.holder):
+                    # Taken over from another replica: what waited meanwhile is a backlog.
+                    await self.catch_up.mark(self.bus.transport, partitions=[claim.partition])
+                counted.append((claim, fresh))
+            if not counted:
                 return
-            if partition >= 0 and claim.holder not in (None, self.panes.holder):
-                # Taken over from another replica: what waited meanwhile is a backlog.
-                await self.catch_up.mark(self.bus.transport, partitions=[partition])
-            metrics = claim.metrics
-            wanted = {r.event.workflow_id for r in fresh} - {GLOBAL}
-            for workflow_id, stats in (await self.workflows.load_in(claim.conn, wanted)).items():
-                adopt(metrics, workflow_id=workflow_id, stats=stats)
-            present = {c for r in fresh if (c := component_of(r.event)) is not None}
-            registry = await self.components.lock_in(claim.conn, present)
-            for record in fresh:
-                replayed = self.catch_up.replayed(record.position)
-                observe(metrics, record.event, now=now, position=record.position, replayed=replayed)
-                observe_presence(registry, record.event, now=now)
-            await self.workflows.save_in(claim.conn, metrics.workflows)
+            conn = claims[0].conn
+            # One set of workflow figures for all the partitions: a workflow's events may
+            # come from its partition and from a retry topic in one batch.
+            workflows: dict[str, WorkflowStats] = {}
+            wanted = {r.event.workflow_id for _, fresh in counted for r in fresh} - {GLOBAL}
+            workflows.update(await self.workflows.load_in(conn, wanted))
+            present = {
+                c for _, fresh in counted for r in fresh if (c := component_of(r.event)) is not None
+            }
+            registry = await self.components.lock_in(conn, present)
+            for claim, fresh in counted:
+                metrics = claim.metrics
+                metrics.workflows = workflows
+                for record in fresh:
+                    replayed = self.catch_up.replayed(record.position)
+                    observe(
+                        metrics, record.event, now=now, position=record.position, replayed=replayed
+                    )
+                    observe_presence(registry, record.event, now=now)
+            await self.workflows.save_in(conn, workflows)
             await self.components.save_in(
-                claim.conn, {c: registry.components[c] for c in present if c in registry.components}
+                conn, {c: registry.components[c] for c in present if c in registry.components}
             )
-            await self.panes.save(claim)
+            await self.panes.save_many([claim for claim, _ in counted])
 
     # -- views (every replica's answer covers every partition) -------------------------------
 

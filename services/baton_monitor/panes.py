@@ -1,13 +1,15 @@
 """The monitor's windows in PostgreSQL, per partition of the events topic (``monitor_panes``).
 
-Each replica counts the partitions it owns in the monitor's consumer group. A batch of one
-partition is one transaction (:meth:`PaneStore.claim`): it locks the partition's row in
-``monitor_partitions``, skips records at or before the offset counted last, adds the rest
-to the pane of now, and writes the pane, the partition's offset and the workflows' figures
-together. A record is thereby counted once, whichever replica handles it and however often
-(a redelivery after a kill -9, a partition moving while a batch is in hand), and nothing a
-replica counted is lost with it. A report reads every partition's panes and sums them
-(:func:`baton_monitor.metrics.combine`): each replica answers for the whole system.
+Each replica counts the partitions it owns in the monitor's consumer group. A batch — the
+events of one fetch, of one or more partitions — is one transaction
+(:meth:`PaneStore.claim_many`): it locks the partitions' rows in ``monitor_partitions``,
+skips each partition's records at or before the offset counted last, adds the rest to the
+partition's pane of now, and writes the panes, the partitions' offsets and the workflows'
+figures together, a statement for each kind of row. A record is thereby counted once,
+whichever replica handles it and however often (a redelivery after a kill -9, a partition
+moving while a batch is in hand), and nothing a replica counted is lost with it. A report
+reads every partition's panes and sums them (:func:`baton_monitor.metrics.combine`): each
+replica answers for the whole system.
 
 Two pseudo-partitions hold what belongs to none: :data:`LAG` the consumer-lag readings,
 :data:`RETRIED` records handed over again from a retry topic (no offset to skip by).
@@ -20,7 +22,7 @@ partition keeps its last few (reports skip them), so the table holds at most
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -31,6 +33,36 @@ from baton_monitor.state import Metrics, MetricsConfig
 from baton_monitor.windows import MetricWindow, to_millis, window_start
 
 __all__ = ["LAG", "RETRIED", "Claim", "PaneStore"]
+
+# Claims partitions: each row locked in partition order, with its pane holding now ($3).
+_CLAIM = """
+insert into monitor_partitions (owner, partition)
+select $1, partition from unnest($2::int[]) as t(partition) order by partition
+on conflict (owner, partition) do update set owner = excluded.owner
+returning partition, applied, since, observed, holder,
+    (select pane::text from monitor_panes p
+     where p.owner = $1 and p.partition = monitor_partitions.partition and p.start_ms = $3)
+    as pane
+"""
+
+# Writes panes, partitions' progress, and drops the panes past keeping ($11) of the
+# partitions that started a new one ($10).
+_SAVE = """
+with panes as (
+    insert into monitor_panes (owner, partition, start_ms, pane)
+    select $1, p, s, x::jsonb from unnest($2::int[], $3::bigint[], $4::text[]) as t(p, s, x)
+    on conflict (owner, partition, start_ms) do update set pane = excluded.pane
+), gone as (
+    delete from monitor_panes
+    where owner = $1 and partition = any($10::int[]) and start_ms < $11
+)
+update monitor_partitions m
+set applied = t.applied, since = t.since, observed = t.observed, holder = $9,
+    updated_at = now()
+from unnest($5::int[], $6::bigint[], $7::timestamptz[], $8::bigint[])
+    as t(partition, applied, since, observed)
+where m.owner = $1 and m.partition = t.partition
+"""
 
 LAG: Final = -1
 """Pseudo-partition of consumer-lag readings (gauges of its panes)."""
@@ -76,67 +108,76 @@ class PaneStore:
         self.config = config
 
     @contextlib.asynccontextmanager
-    async def claim(self, partition: int, *, now: datetime) -> AsyncIterator[Claim]:
-        """Lock ``partition`` for a transaction, with its progress and its pane holding
-        ``now``; committed when the block exits cleanly.
+    async def claim_many(
+        self, partitions: Collection[int], *, now: datetime
+    ) -> AsyncIterator[list[Claim]]:
+        """Lock ``partitions`` for one transaction (rows in partition order: two replicas
+        claiming some of the same never wait on each other in a circle), each with its
+        progress and its pane holding ``now``; committed when the block exits cleanly.
 
         Raises:
             DependencyUnavailableError: PostgreSQL does not answer; nothing was written.
         """
         start = to_millis(window_start(now, size=self.config.pane))
         async with self.db.transaction() as conn:
-            row = await conn.fetchrow(
-                "insert into monitor_partitions (owner, partition) values ($1, $2) "
-                "on conflict (owner, partition) do update set owner = excluded.owner "
-                "returning applied, since, observed, holder, "
-                "(select pane::text from monitor_panes "
-                "where owner = $1 and partition = $2 and start_ms = $3) as pane",
-                self.owner,
-                partition,
-                start,
-            )
-            applied = {partition: row["applied"]} if row["applied"] >= 0 else {}
-            metrics = Metrics(
-                config=self.config, since=row["since"], observed=row["observed"], applied=applied
-            )
-            if row["pane"] is not None:
-                metrics.panes[start] = MetricWindow.model_validate_json(row["pane"])
-            yield Claim(
-                conn=conn,
-                partition=partition,
-                metrics=metrics,
-                holder=row["holder"],
-                now=now,
-                new_pane=row["pane"] is None,
-            )
+            rows = await conn.fetch(_CLAIM, self.owner, sorted(set(partitions)), start)
+            claims = []
+            for row in sorted(rows, key=lambda r: int(r["partition"])):
+                partition = row["partition"]
+                applied = {partition: row["applied"]} if row["applied"] >= 0 else {}
+                metrics = Metrics(
+                    config=self.config,
+                    since=row["since"],
+                    observed=row["observed"],
+                    applied=applied,
+                )
+                if row["pane"] is not None:
+                    metrics.panes[start] = MetricWindow.model_validate_json(row["pane"])
+                claims.append(
+                    Claim(
+                        conn=conn,
+                        partition=partition,
+                        metrics=metrics,
+                        holder=row["holder"],
+                        now=now,
+                        new_pane=row["pane"] is None,
+                    )
+                )
+            yield claims
+
+    @contextlib.asynccontextmanager
+    async def claim(self, partition: int, *, now: datetime) -> AsyncIterator[Claim]:
+        """Lock one partition for a transaction (:meth:`claim_many`)."""
+        async with self.claim_many([partition], now=now) as claims:
+            yield claims[0]
+
+    async def save_many(self, claims: Sequence[Claim]) -> None:
+        """Write the claimed partitions' panes and progress in one statement (their
+        transaction's); for a partition with a new pane, drop its panes past keeping."""
+        if not claims:
+            return
+        conn, now = claims[0].conn, claims[0].now
+        panes = [
+            (c.partition, start, pane) for c in claims for start, pane in c.metrics.panes.items()
+        ]
+        await conn.execute(
+            _SAVE,
+            self.owner,
+            [p for p, _, _ in panes],
+            [s for _, s, _ in panes],
+            [pane.model_dump_json() for _, _, pane in panes],
+            [c.partition for c in claims],
+            [c.metrics.applied.get(c.partition, -1) for c in claims],
+            [c.metrics.since for c in claims],
+            [c.metrics.observed for c in claims],
+            self.holder,
+            [c.partition for c in claims if c.new_pane],
+            self._horizon(now),
+        )
 
     async def save(self, claim: Claim) -> None:
-        """Write the claimed partition's panes and progress; with a new pane, drop the
-        partition's panes past keeping."""
-        conn, metrics = claim.conn, claim.metrics
-        await conn.execute(
-            "with panes as ("
-            "insert into monitor_panes (owner, partition, start_ms, pane) "
-            "select $1, $2, s, p::jsonb from unnest($3::bigint[], $4::text[]) as t(s, p) "
-            "on conflict (owner, partition, start_ms) do update set pane = excluded.pane) "
-            "update monitor_partitions set applied = $5, since = $6, observed = $7, "
-            "holder = $8, updated_at = now() where owner = $1 and partition = $2",
-            self.owner,
-            claim.partition,
-            list(metrics.panes),
-            [pane.model_dump_json() for pane in metrics.panes.values()],
-            metrics.applied.get(claim.partition, -1),
-            metrics.since,
-            metrics.observed,
-            self.holder,
-        )
-        if claim.new_pane:
-            await conn.execute(
-                "delete from monitor_panes where owner = $1 and partition = $2 and start_ms < $3",
-                self.owner,
-                claim.partition,
-                self._horizon(claim.now),
-            )
+        """Write one claimed partition's panes and progress (:meth:`save_many`)."""
+        await self.save_many([claim])
 
     async def merged(self, *, now: datetime) -> Metrics:
         """Every partition's panes still kept at ``now``, summed (no workflow figures).

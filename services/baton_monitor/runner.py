@@ -1,7 +1,7 @@
 """The performance monitor as a service: metrics, thresholds, health registry, saturation.
 
 Replicas (what each owns): the partitions of the events topic the consumer group gives it —
-it counts their events into PostgreSQL, one transaction per batch — and, in the faust
+it counts their events into PostgreSQL, one transaction per fetch — and, in the faust
 app's group, the partitions whose windows it keeps and publishes. Nothing else: reports,
 windows, component health and saturation are read from what every replica wrote, and
 thresholds, health changes and saturation are evaluated by whichever replica takes the
@@ -41,7 +41,7 @@ from baton.protocol.commands.replies import (
 )
 from baton.protocol.commands.requests import MonitorReportRequest
 from baton.protocol.event import Event
-from baton.runtime import READ_MODEL_GATHER_MS, Loop, Service
+from baton.runtime import READ_MODEL_GATHER_MS, GroupCommit, Loop, Service
 from baton_monitor import gauges, streamviews
 from baton_monitor.catchup import CatchUp
 from baton_monitor.config import MonitorConfig
@@ -102,11 +102,12 @@ class MonitorService(Service):
             catch_up=self.catch_up,
         )
         self.figures = FigureStore(db=self.db, owner=self.group, holder=holder)
-        # Metrics are about now: a new monitor group starts at the end of the topic.
+        # Metrics are about now: a new monitor group starts at the end of the topic. The
+        # partitions of one fetch are counted together: a transaction per fetch.
         self._consuming = asyncio.Event()
         self.bus.subscribe_batches(
             "#",
-            self._observe,
+            GroupCommit(self._observe),
             group=self.group,
             name="metrics",
             start_at=StartAt.LATEST,

@@ -17,8 +17,10 @@
   request id is the action id, so a repeated run (after a crash) is applied once by the
   hub's durable responder.
 
-Everything each handler changes — ledger entry, report, action, outbox events — is one
-PostgreSQL transaction.
+Recovery reads the events a fetch brings, every partition's, as one list
+(:meth:`RecoveryHandlers.on_events`, :mod:`~baton_recovery.reading`): everything they change
+— checkpoints, the watchdog's rows, ledger entries, reports, actions, outbox events — is
+one PostgreSQL transaction, of a few statements per kind of event rather than per event.
 """
 
 from __future__ import annotations
@@ -27,20 +29,19 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from baton.bus import Bus
 from baton.bus.tracecontext import trace_headers, trace_of
 from baton.db import Database
-from baton.errors import BatonError, HandlerError
+from baton.errors import BatonError
 from baton.protocol.duration import parse_duration
 from baton.protocol.event import Event
 from baton.protocol.fields import TERMINAL_STATUSES
 from baton.protocol.messages.base import utc_now
 from baton.runtime import Outbox, first_time
-from baton_recovery.checkpoints.writer import CheckpointRequest, CheckpointWriter
+from baton_recovery.checkpoints.writer import CheckpointWriter, WrittenCheckpoints
 from baton_recovery.config import RecoveryConfig
 from baton_recovery.failures.actions import TRACE_CONTEXT, Actions, request_for
 from baton_recovery.failures.classify import classify
@@ -49,6 +50,7 @@ from baton_recovery.failures.plan import Decision, decide
 from baton_recovery.failures.report import context_from_signal, error_id_for, error_report
 from baton_recovery.failures.taskgraph import task_graph
 from baton_recovery.failures.watchdog import Watchdog
+from baton_recovery.reading import RECOVERY_REQUESTED, Stored, steps
 from baton_recovery.store import RecoveryStore
 
 __all__ = ["RecoveryHandlers"]
@@ -79,41 +81,50 @@ class RecoveryHandlers:
     async def load(self) -> None:
         await self.watchdog.load()
 
-    def subscriptions(self) -> dict[str, Callable[[Event], Awaitable[None]]]:
-        return {
-            "recovery.*.requested": self.on_recovery_requested,
-            "workflow.*.failed": self.on_workflow_failed,
-            **self.watchdog.subscriptions(),
-            # The watchdog's, and the writer forgets the state it kept of the workflow.
-            **{p: self._ended(h) for p, h in self.watchdog.ended_subscriptions().items()},
-        }
+    async def on_events(self, events: list[Event]) -> None:
+        """Apply a batch of events in one transaction (all or none: the bus hands them over
+        one by one if this raises), in their order (:func:`~baton_recovery.reading.steps`).
 
-    def _ended(
-        self, handler: Callable[[Event], Awaitable[None]]
-    ) -> Callable[[Event], Awaitable[None]]:
-        async def ended(event: Event) -> None:
-            await handler(event)
-            self.writer.forget(event.workflow_id)
-
-        return ended
-
-    def batch_subscriptions(self) -> dict[str, Callable[[list[Event]], Awaitable[None]]]:
-        return {
-            "checkpoint.*.requested": self.on_checkpoint_requested,
-            **self.watchdog.batch_subscriptions(),
-        }
-
-    # -- checkpoints -----------------------------------------------------------------------
-
-    async def on_checkpoint_requested(self, events: list[Event]) -> None:
-        """Store the checkpoints of requests that came together in one transaction (all or
-        none: the bus hands them over one by one if this raises)."""
-        # The checkpoint id is the idempotency key (the event's own id when the request
-        # names none): a redelivered request finds it stored and creates nothing, so the
-        # processed-events ledger would only cost a round trip here.
-        requests = [_checkpoint_request(event) for event in events]
+        Raises:
+            HandlerError: a checkpoint request carries no state (never retried).
+            DependencyUnavailableError: PostgreSQL does not answer; nothing was applied.
+        """
+        todo = steps(events)
+        if not todo:
+            return
+        written: list[WrittenCheckpoints] = []
+        decided = False
         async with self.db.transaction() as conn:
-            written = await self.writer.write(conn, requests)
+            for step in todo:
+                if isinstance(step, Stored):
+                    written += await self._store(conn, step)
+                elif step.event_type == RECOVERY_REQUESTED:
+                    decided = await self._recovery_requested(conn, step) or decided
+                else:
+                    await self._workflow_failed(conn, step)
+        for done in written:
+            self.writer.committed(done)
+        for step in todo:
+            if isinstance(step, Stored):
+                for _, request in step.checkpoints:
+                    # The last checkpoint of a workflow comes after its end (the hub asks for
+                    # it with the change that ends it): nothing builds on it, so it goes.
+                    if request.state.get("status") in TERMINAL_STATUSES:
+                        self.writer.forget(request.workflow_id)
+                for workflow_id in step.ended:
+                    self.writer.forget(workflow_id)
+        self.outbox.notify()
+        if decided:
+            self._wake.set()
+
+    async def _store(self, conn: Any, step: Stored) -> list[WrittenCheckpoints]:
+        """Store a run of checkpoint requests and the watchdog's signs in ``conn``."""
+        out: list[WrittenCheckpoints] = []
+        if step.checkpoints:
+            # The checkpoint id is the idempotency key (the event's own id when the request
+            # names none): a redelivered request finds it stored and creates nothing, so the
+            # processed-events ledger would only cost a round trip here.
+            written = await self.writer.write(conn, [r for _, r in step.checkpoints])
             await self.outbox.add_many(
                 conn,
                 [
@@ -123,22 +134,18 @@ class RecoveryHandlers:
                             workflow_id=event.workflow_id,
                             phase=event.phase,
                             data=created,
-                            # A batch may mix workflows: each answer joins its request's trace.
+                            # A batch mixes workflows: each answer joins its request's trace.
                             extra_headers=trace_headers(trace_of(event)),
                         ),
                         None,
                     )
-                    for event, created in zip(events, written.created, strict=True)
+                    for (event, _), created in zip(step.checkpoints, written.created, strict=True)
                     if created is not None
                 ],
             )
-        self.writer.committed(written)
-        for request in requests:
-            # The last checkpoint of a workflow comes after its end (the hub asks for it
-            # with the change that ends it): nothing will build on it, so it is not kept.
-            if request.state.get("status") in TERMINAL_STATUSES:
-                self.writer.forget(request.workflow_id)
-        self.outbox.notify()
+            out.append(written)
+        await self.watchdog.apply(conn, step.signs)
+        return out
 
     # -- failures --------------------------------------------------------------------------
 
@@ -153,7 +160,8 @@ class RecoveryHandlers:
             return {}, None
         return task_graph(state), latest.checkpoint_id
 
-    async def on_recovery_requested(self, event: Event) -> None:
+    async def _recovery_requested(self, conn: Any, event: Event) -> bool:
+        """Decide and report a failure the hub left to recovery; False if seen before."""
         data, now = event.data, utc_now()
         task_id = str(data.get("task_id") or "")
         agent = data.get("agent_id") if isinstance(data.get("agent_id"), str) else None
@@ -161,89 +169,86 @@ class RecoveryHandlers:
         signal = {**data, "error": data.get("failure_reason")}
         kind = "TASK_TIMEOUT" if "timeout" in str(data.get("failure_type")) else "TASK_FAILED"
         classification = classify(event_type=kind, data=signal, attempts=attempts)
-        async with self.db.transaction() as conn:
-            if not await first_time(conn, consumer=CONSUMER, event_id=event.event_id):
-                return
-            breaker = (
-                "closed"
-                if agent is None
-                else await self.watchdog.breaker_state(conn, agent_id=agent, now=now)
+        if not await first_time(conn, consumer=CONSUMER, event_id=event.event_id):
+            return False
+        breaker = (
+            "closed"
+            if agent is None
+            else await self.watchdog.breaker_state(conn, agent_id=agent, now=now)
+        )
+        graph, checkpoint_id = await self._graph(conn, event.workflow_id)
+        node = graph.get(task_id, {})
+        decision = decide(
+            classification=classification,
+            attempts=attempts,
+            policy=self.config.recovery(),
+            rand=self._random.random,
+            agent_id=agent,
+            breaker=breaker,
+            checkpoint_id=checkpoint_id,
+            task_seconds=_seconds(node.get("expected_duration")) or 300.0,
+        )
+        impact = None
+        if task_id in graph:
+            impact = assess_impact(
+                tasks=graph,
+                failed_task=task_id,
+                recovery_seconds=decision.delay_seconds,
+                agent=agent,
             )
-            graph, checkpoint_id = await self._graph(conn, event.workflow_id)
-            node = graph.get(task_id, {})
-            decision = decide(
-                classification=classification,
-                attempts=attempts,
-                policy=self.config.recovery(),
-                rand=self._random.random,
-                agent_id=agent,
-                breaker=breaker,
-                checkpoint_id=checkpoint_id,
-                task_seconds=_seconds(node.get("expected_duration")) or 300.0,
-            )
-            impact = None
-            if task_id in graph:
-                impact = assess_impact(
-                    tasks=graph,
-                    failed_task=task_id,
-                    recovery_seconds=decision.delay_seconds,
-                    agent=agent,
-                )
-            report = error_report(
-                error_id=error_id_for(event.event_id),
-                workflow_id=event.workflow_id,
-                timestamp=event.timestamp,
-                classification=classification,
-                context=context_from_signal(
-                    event_type=kind, phase=event.phase, data=data, component=event.source
-                ),
-                impact=impact,
-                suggestions=decision.suggestions,
-                error_message=str(data.get("failure_reason") or "") or None,
-                related_events=[event.event_id],
-            )
-            await self._report(conn, event, report, decision)
-            request = request_for(decision, task_id=task_id, agent=agent)
-            request[TRACE_CONTEXT] = trace_of(event)  # the action runs later, in this trace
-            await self.store.add_action(
-                conn,
-                action_id=f"act_{event.event_id}",
-                workflow_id=event.workflow_id,
-                due_at=now + timedelta(seconds=decision.delay_seconds),
-                request=request,
-            )
-        self.outbox.notify()
-        self._wake.set()
+        report = error_report(
+            error_id=error_id_for(event.event_id),
+            workflow_id=event.workflow_id,
+            timestamp=event.timestamp,
+            classification=classification,
+            context=context_from_signal(
+                event_type=kind, phase=event.phase, data=data, component=event.source
+            ),
+            impact=impact,
+            suggestions=decision.suggestions,
+            error_message=str(data.get("failure_reason") or "") or None,
+            related_events=[event.event_id],
+        )
+        await self._report(conn, event, report, decision)
+        request = request_for(decision, task_id=task_id, agent=agent)
+        request[TRACE_CONTEXT] = trace_of(event)  # the action runs later, in this trace
+        await self.store.add_action(
+            conn,
+            action_id=f"act_{event.event_id}",
+            workflow_id=event.workflow_id,
+            due_at=now + timedelta(seconds=decision.delay_seconds),
+            request=request,
+        )
+        return True
 
-    async def on_workflow_failed(self, event: Event) -> None:
+    async def _workflow_failed(self, conn: Any, event: Event) -> None:
+        """Report a workflow's failure; none of its tasks is watched any more."""
         data = event.data
         classification = classify(event_type=event.event_type, data=data)
-        async with self.db.transaction() as conn:
-            if not await first_time(conn, consumer=CONSUMER, event_id=event.event_id):
-                return
-            graph, _ = await self._graph(conn, event.workflow_id)
-            failed = data.get("failed_task")
-            impact = None
-            if isinstance(failed, str) and failed in graph:
-                impact = assess_impact(tasks=graph, failed_task=failed)
-            report = error_report(
-                error_id=error_id_for(event.event_id),
-                workflow_id=event.workflow_id,
-                timestamp=event.timestamp,
-                classification=classification,
-                context=context_from_signal(
-                    event_type=event.event_type,
-                    phase=event.phase,
-                    data=data,
-                    component=event.source,
-                ),
-                impact=impact,
-                error_message=str(data.get("failure_reason") or "") or None,
-                related_events=[event.event_id],
-            )
-            await self._report(conn, event, report, None)
-            await self.watchdog.end_workflow(conn, workflow_id=event.workflow_id)
-        self.outbox.notify()
+        if not await first_time(conn, consumer=CONSUMER, event_id=event.event_id):
+            return
+        graph, _ = await self._graph(conn, event.workflow_id)
+        failed = data.get("failed_task")
+        impact = None
+        if isinstance(failed, str) and failed in graph:
+            impact = assess_impact(tasks=graph, failed_task=failed)
+        report = error_report(
+            error_id=error_id_for(event.event_id),
+            workflow_id=event.workflow_id,
+            timestamp=event.timestamp,
+            classification=classification,
+            context=context_from_signal(
+                event_type=event.event_type,
+                phase=event.phase,
+                data=data,
+                component=event.source,
+            ),
+            impact=impact,
+            error_message=str(data.get("failure_reason") or "") or None,
+            related_events=[event.event_id],
+        )
+        await self._report(conn, event, report, None)
+        await self.watchdog.end_workflow(conn, workflow_id=event.workflow_id)
 
     async def _report(
         self, conn: Any, event: Event, report: dict[str, Any], decision: Decision | None
@@ -288,28 +293,3 @@ def _seconds(value: Any) -> float | None:
         return parse_duration(value)
     except BatonError:
         return None
-
-
-def _checkpoint_request(event: Event) -> CheckpointRequest:
-    """What a CHECKPOINT_REQUESTED asks to store.
-
-    Raises:
-        HandlerError: it carries no state (``data.snapshot``), never retried.
-    """
-    data = event.data
-    snapshot = data.get("snapshot")
-    if not isinstance(snapshot, dict):
-        raise HandlerError(
-            "CHECKPOINT_REQUESTED carries no data.snapshot (the state to keep)",
-            retriable=False,
-            part="data.snapshot",
-        )
-    return CheckpointRequest(
-        workflow_id=event.workflow_id,
-        checkpoint_id=str(data.get("checkpoint_id") or f"ckpt_{event.event_id}"),
-        checkpoint_type=str(data.get("checkpoint_type") or "manual"),
-        trigger=str(data.get("trigger") or "requested"),
-        state_version=int(data.get("state_version") or snapshot.get("state_version") or 0),
-        state=snapshot,
-        decoded=True,  # every event reaches a handler decoded from its record's bytes
-    )

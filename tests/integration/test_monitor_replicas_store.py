@@ -161,3 +161,42 @@ async def test_faust_figures_are_written_when_they_change(db: Database) -> None:
     moved["tumbling"]["60000"] = {"TASK_COMPLETED": 3}
     assert await b.publish({0: moved}) == 1  # partition 0 moved to b
     assert await b.load() == {0: moved, 1: figures[1]}
+
+
+async def test_the_partitions_of_a_fetch_are_one_transaction_of_a_few_statements(
+    live_stack: BatonSettings,
+) -> None:
+    """A batch of several partitions (a fetch, joined) costs the same statements however
+    many events it holds, and counts each partition's records."""
+    async with Database(dsn=live_stack.dsn, min_size=1, max_size=1) as one:
+        await migrate_for(one, "monitor")
+        group = f"t_{uuid.uuid4().hex[:10]}.monitor"
+        mine = replica(one, group, "a")
+        sent: list[str] = []
+
+        def log(record: Any) -> None:
+            sent.append(record.query)
+
+        async with one.connection() as conn:  # the pool's only connection
+            conn.add_query_logger(log)
+        counts, offset = [], 0
+        for round_, size in enumerate((2, 2, 20)):  # the first also learns the types
+            sent.clear()
+            with contextlib.ExitStack() as scopes:
+                batch: list[Event] = []
+                for partition in range(4):
+                    items = ticks(f"wf_{round_}_{partition}", size)
+                    for n, item in enumerate(items):
+                        record = Record("unit.events", partition, offset + n, None, b"", [], 0)
+                        scopes.enter_context(
+                            mine.catch_up.consume_scope(record=record, event=item, group=group)
+                        )
+                    batch += items
+                await mine.model.on_events(batch)
+            offset += size
+            counts.append(len(sent))
+        async with one.connection() as conn:
+            conn.remove_query_logger(log)
+        report = await mine.model.report()
+    assert report["observed"] == 4 * (2 + 2 + 20)
+    assert counts[1:] == [6, 6]  # begin, claim, workflows read, written, panes, commit

@@ -43,3 +43,4 @@ async def test_the_monitor_faust_producer_is_idempotent_with_acks_all(tmp_path: 
     options = {**producer._settings_default(), **producer._settings_extra()}
     assert options["acks"] == "all"
     assert options["enable_idempotence"] is True
+    assert options["linger_ms"] == 50  # a batch's changelog writes share produce requests

@@ -5,7 +5,8 @@ a failure); each task it holds gets ``TASK_TIMEOUT`` and a reassignment action a
 Agents' task reports also feed their breakers.
 
 With N replicas: the state is rows in PostgreSQL (:mod:`~baton_recovery.failures.watchlist`), one
-per agent and per watched task, written by whichever replica reads a signal. Each replica judges
+per agent and per watched task, written by whichever replica reads a signal, a batch of events
+at a time (:mod:`~baton_recovery.failures.signs`: a few statements a batch). Each replica judges
 the timeouts of the partitions it holds in the consumer group, once settled
 (:mod:`~baton_recovery.failures.ownership`): an agent by its id's partition (its heartbeats are
 keyed by it), a task by its workflow's. Timeouts are claimed by conditional updates in the same
@@ -18,12 +19,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from baton.bus import Bus
-from baton.bus.tracecontext import trace_headers, trace_of
+from baton.bus.tracecontext import trace_headers
 from baton.db import Database
 from baton.protocol.commands import HubCommand
 from baton.protocol.event import Event
@@ -34,18 +35,14 @@ from baton_recovery.failures.actions import TRACE_CONTEXT
 from baton_recovery.failures.breaker import Breaker, BreakerState
 from baton_recovery.failures.liveness import TaskTimeout
 from baton_recovery.failures.ownership import Ownership
-from baton_recovery.failures.watchlist import WatchList
+from baton_recovery.failures.signs import Signs
+from baton_recovery.failures.watchlist import Watch, WatchList
 from baton_recovery.store import RecoveryStore
 
 __all__ = ["Watchdog"]
 
 BATCH = 200
 """Most agents, tasks and forgotten rows one check handles (the rest wait for the next)."""
-
-
-def _is_hubs(event: Event) -> bool:
-    """The hub's announcements of a task's end; agents' reports are what count."""
-    return event.source == "baton-hub" or event.source.endswith("-hub")
 
 
 class Watchdog:
@@ -84,95 +81,65 @@ class Watchdog:
             async with self.db.connection() as conn:
                 await self.rows.place(conn, agents=agents, workflows=flows)
 
-    def subscriptions(self) -> dict[str, Callable[[Event], Awaitable[None]]]:
-        return {
-            "task.*.assigned": self.on_task_assigned,
-            "task.*.started": self.on_task_progress,
-            "phase.*.progress": self.on_task_progress,
-            "task.*.completed": self.on_task_finished,
-            "task.*.failed": self.on_task_finished,
-        }
-
-    def ended_subscriptions(self) -> dict[str, Callable[[Event], Awaitable[None]]]:
-        """Handlers of a workflow's end (completed, cancelled)."""
-        return {
-            "workflow.*.completed": self.on_workflow_ended,
-            "workflow.*.cancelled": self.on_workflow_ended,
-        }
-
-    def batch_subscriptions(self) -> dict[str, Callable[[list[Event]], Awaitable[None]]]:
-        return {"agent.*.heartbeat": self.on_heartbeats}
-
-    async def on_task_assigned(self, event: Event) -> None:
-        agent, task = event.data.get("agent_id"), event.data.get("task_id")
-        if not (isinstance(agent, str) and isinstance(task, str)):
-            return
-        agent_partition = await self.bus.partition_for(agent)
-        task_partition = await self.bus.partition_for(event.workflow_id)
-        async with self.db.transaction() as conn:
-            await self.rows.track(conn, agent_id=agent, partition=agent_partition)
-            await self.rows.watch(
+    async def apply(self, conn: Any, signs: Signs) -> None:
+        """Record what a batch of events told (:mod:`~baton_recovery.failures.signs`) in
+        ``conn``'s transaction: a statement for the agents' signs of life, one for their
+        breakers if any changed, and at most four per round of watch changes."""
+        agents = {**signs.tracked, **signs.alive}
+        if agents:
+            placed = {a: await self.bus.partition_for(a) for a in agents}
+            stored = await self.rows.touch(
                 conn,
-                workflow_id=event.workflow_id,
-                task_id=task,
-                partition=task_partition,
-                agent_id=agent,
-                assignment_id=event.event_id,
-                trace_context=trace_of(event),  # its timeout will be in the workflow's trace
+                alive={a: placed[a] for a in signs.alive},
+                tracked={a: placed[a] for a in signs.tracked},
             )
-
-    async def on_task_progress(self, event: Event) -> None:
-        task, agent = event.data.get("task_id"), event.data.get("agent_id")
-        sender = agent if isinstance(agent, str) and agent else None
-        partition = None if sender is None else await self.bus.partition_for(sender)
-        async with self.db.connection() as conn:
-            if sender is not None and partition is not None:
-                await self.rows.seen(conn, agents={sender: partition})
-            if isinstance(task, str):
-                await self.rows.progress(
-                    conn, workflow_id=event.workflow_id, task_id=task, besides=sender
+            await self.rows.set_breakers(conn, breakers=self._outcomes(signs.outcomes, stored))
+        for step in signs.rounds:
+            flows = {a.workflow_id for a in step.watches}
+            partitions = {w: await self.bus.partition_for(w) for w in flows}
+            watches = [
+                Watch(
+                    workflow_id=a.workflow_id,
+                    task_id=a.task_id,
+                    partition=partitions[a.workflow_id],
+                    agent_id=a.agent_id,
+                    assignment_id=a.assignment_id,
+                    trace_context=a.trace_context,  # its timeout will be in the workflow's trace
                 )
+                for a in step.watches
+            ]
+            await self.rows.watch_many(conn, watches=watches)
+            await self.rows.progress_many(
+                conn, tasks=[(p.workflow_id, p.task_id, p.agent_id) for p in step.progress]
+            )
+            await self.rows.unwatch_many(
+                conn, reports=[(r.workflow_id, r.task_id, r.agent_id) for r in step.reports]
+            )
+            await self.rows.unwatch_workflows(conn, workflow_ids=step.ended)
 
-    async def on_task_finished(self, event: Event) -> None:
-        if _is_hubs(event):
-            return
-        task, agent = event.data.get("task_id"), event.data.get("agent_id")
-        holder = agent if isinstance(agent, str) else None
-        partition = None if holder is None else await self.bus.partition_for(holder)
+    def _outcomes(
+        self, outcomes: Mapping[str, list[bool]], stored: Mapping[str, Breaker | None]
+    ) -> dict[str, Breaker | None]:
+        """The breakers that agents' reported outcomes change, by agent (None: it has none
+        any more)."""
         now, policy = utc_now(), self.config.breakers()
-        async with self.db.transaction() as conn:
-            if holder is not None and partition is not None:  # agent row first, as a check
-                stored = await self.rows.signed(conn, agent_id=holder, partition=partition)
-                breaker = stored or Breaker()
-                if event.event_type == "TASK_FAILED":
-                    breaker.record_failure(now=now, policy=policy)
-                else:
+        changed: dict[str, Breaker | None] = {}
+        for agent, results in outcomes.items():
+            before = stored.get(agent)
+            breaker = before or Breaker()
+            for completed in results:
+                if completed:
                     breaker.record_success(now=now, policy=policy)
-                if stored is not None or _kept(breaker) is not None:
-                    await self.rows.set_breaker(conn, agent_id=holder, breaker=_kept(breaker))
-            if isinstance(task, str):
-                await self.rows.unwatch(
-                    conn, workflow_id=event.workflow_id, task_id=task, agent_id=holder
-                )
-
-    async def on_workflow_ended(self, event: Event) -> None:
-        async with self.db.connection() as conn:
-            await self.end_workflow(conn, workflow_id=event.workflow_id)
+                else:
+                    breaker.record_failure(now=now, policy=policy)
+            kept = _kept(breaker)
+            if before is not None or kept is not None:
+                changed[agent] = kept
+        return changed
 
     async def end_workflow(self, conn: Any, *, workflow_id: str) -> None:
         """A workflow ended: none of its tasks is watched any more."""
         await self.rows.unwatch_workflow(conn, workflow_id=workflow_id)
-
-    async def on_heartbeats(self, events: list[Event]) -> None:
-        """Heartbeats read together: one statement for all of them."""
-        agents: dict[str, int] = {}
-        for event in events:
-            agent = event.data.get("agent_id") or event.phase
-            if isinstance(agent, str) and agent and agent not in agents:
-                agents[agent] = await self.bus.partition_for(agent)
-        if agents:
-            async with self.db.connection() as conn:
-                await self.rows.seen(conn, agents=agents)
 
     async def breaker_state(self, conn: Any, *, agent_id: str, now: datetime) -> BreakerState:
         """The state of an agent's breaker."""

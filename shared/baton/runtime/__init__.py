@@ -1,5 +1,6 @@
 """The shared service runtime: runner, service base, outbox, idempotency ledger, health."""
 
+from baton.runtime.groupcommit import GroupCommit
 from baton.runtime.ledger import (
     durable_responder,
     first_time,
@@ -22,6 +23,7 @@ __all__ = [
     "PASSING_ERRORS",
     "READ_MODEL_GATHER_MS",
     "RUNTIME_MIGRATIONS",
+    "GroupCommit",
     "Loop",
     "Outbox",
     "PruneRule",
