@@ -3,9 +3,10 @@
 Per batch: for each record, the routing key (a header, else the line's first two fields)
 is matched against the group's patterns *before* the value is decoded; matching records are
 decoded, validated against the registry and handed to their handlers. Records of a partition
-in a row that only batch subscriptions of one batch handler want go to it as one list (group
-commit: a service subscribing several patterns to one handler gets them together); should
-it raise, each of them is handed to its subscription again alone. Partitions of a batch
+in a row that only batch subscriptions of one batch handler want (records no subscription
+wants in between) go to it as one list (group commit: a service subscribing several
+patterns to one handler gets them together); should it raise, each of them is handed to its
+subscription again alone. Partitions of a batch
 are handled concurrently, records of one partition in order (so per-workflow order holds,
 the key being the workflow id; a record another client put on the wrong partition is moved
 to the right one instead, :mod:`baton.bus.rerouting`). Offsets are committed only after
@@ -291,7 +292,9 @@ class GroupConsumer:
                     end = record.offset + 1
                     continue
                 targets = self._targets(record)
-                if len(targets) == 1 and targets[0].batch is not None:
+                if not targets:
+                    pass  # wanted by none: the run of a batch handler goes on past it
+                elif len(targets) == 1 and targets[0].batch is not None:
                     # Bound methods are equal, not identical: compare with ==.
                     if run and run[0][1].batch != targets[0].batch:
                         await self._flush(run)
