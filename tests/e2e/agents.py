@@ -46,27 +46,43 @@ class SimAgents:
     beats: dict[str, set[int]] = field(default_factory=dict)
     """Partitions each agent's heartbeats were stored on."""
 
+    group: str = ""
+    """Their consumer group (named at :meth:`attach`)."""
+
+    reporting: set[asyncio.Task[None]] = field(default_factory=set)
+    """Reports under way (started, waiting out their delay, or publishing)."""
+
     def attach(self) -> None:
-        self.bus.subscribe(
-            "task.*.assigned", self._on_assigned, group=client_group(self.bus, "sim-agents")
-        )
+        self.group = client_group(self.bus, "sim-agents")
+        self.bus.subscribe("task.*.assigned", self._on_assigned, group=self.group)
+
+    async def idle(self) -> None:
+        """Wait until every report under way is published (or failed)."""
+        while self.reporting:
+            await asyncio.gather(*self.reporting, return_exceptions=True)
 
     async def heartbeat(self, agents: list[str], *, interval: float) -> None:
         """``AGENT_HEARTBEAT`` for every agent not :attr:`silent`, every ``interval`` s,
-        keyed by the agent as :class:`~baton.client.AgentWorker` does."""
+        keyed by the agent as :class:`~baton.client.AgentWorker` does.
+
+        The agents beat at once, each as its own process would: one after another, each
+        waiting for its acknowledgement, a round of eight took over a second on a busy
+        machine, and the last agent's beats came that much late."""
+
+        async def beat(agent: str) -> None:
+            ack = await self.bus.publish(
+                Event(
+                    event_type="AGENT_HEARTBEAT",
+                    workflow_id="global",
+                    phase=agent,
+                    data={"agent_id": agent, "status": "active"},
+                    partition_key=agent,
+                )
+            )
+            self.beats.setdefault(agent, set()).add(ack.partition)
+
         while True:
-            for agent in agents:
-                if agent not in self.silent:
-                    ack = await self.bus.publish(
-                        Event(
-                            event_type="AGENT_HEARTBEAT",
-                            workflow_id="global",
-                            phase=agent,
-                            data={"agent_id": agent, "status": "active"},
-                            partition_key=agent,
-                        )
-                    )
-                    self.beats.setdefault(agent, set()).add(ack.partition)
+            await asyncio.gather(*(beat(a) for a in agents if a not in self.silent))
             await asyncio.sleep(interval)
 
     async def _on_assigned(self, event: Event) -> None:
@@ -74,7 +90,9 @@ class SimAgents:
         decision = self.policy(event)
         if decision.outcome == "ignore":
             return
-        asyncio.get_running_loop().create_task(self._report(event, decision))
+        report = asyncio.get_running_loop().create_task(self._report(event, decision))
+        self.reporting.add(report)
+        report.add_done_callback(self.reporting.discard)
 
     async def _report(self, event: Event, decision: Decision) -> None:
         data = event.data
@@ -127,9 +145,12 @@ class EventLog:
     bus: Bus
     events: list[Event] = field(default_factory=list)
     topic: str | None = None
+    group: str = ""
+    """Its consumer group (named at :meth:`attach`)."""
 
     def attach(self) -> None:
-        self.bus.subscribe("#", self._record, group=client_group(self.bus, "log"), topic=self.topic)
+        self.group = client_group(self.bus, "log")
+        self.bus.subscribe("#", self._record, group=self.group, topic=self.topic)
 
     async def _record(self, event: Event) -> None:
         self.events.append(event)

@@ -1,12 +1,16 @@
 """A superseded assignment's late report never stalls the workflow (issue 16, point 1).
 
 The hub and the resource manager run as processes, and so do two agent workers
-(``gated_agent.py``). The first agent to get the task is frozen with SIGSTOP mid-task; the
-task overruns its execution timeout (2 s, from the workflow definition) and the hub gives
-it to the other agent with a newer fencing token. The frozen agent is then resumed with
-SIGCONT and reports its stale result at once; the hub rejects it. The current holder must
-keep its task — its worker has seen the late report before it is allowed to finish — and
-its own result completes the workflow.
+(``gated_agent.py``). The first agent to get the task freezes (SIGSTOP) as its attempt
+starts; the task overruns its execution timeout (from the workflow definition) and the hub
+gives it to the other agent with a newer fencing token. The frozen agent is then resumed
+with SIGCONT and reports its stale result at once; the hub rejects it. The current holder
+must keep its task — its worker has seen the late report before it is allowed to finish —
+and its own result completes the workflow.
+
+The execution timeout applies to the holder's attempt too: it is long enough for the late
+report to travel the whole way on a busy machine, and the first attempt freezes itself the
+moment it starts, so that the test never races the hub's clock.
 """
 
 from __future__ import annotations
@@ -32,12 +36,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 AGENT_SCRIPT = Path(__file__).with_name("gated_agent.py")
 AGENTS = ("agent_001", "agent_002")
+EXECUTION_TIMEOUT = 8
+"""Seconds an attempt may run. The first attempt waits this out; the holder's must outlast
+the late report's whole way (agent, hub, holder's worker, test): 2.1 s with a load average
+of 11 on two cores, where a 2-second timeout took the task from the holder too."""
 DEFINITION = {
     "workflow_id": "late_report",
     "name": "A late report",
     "phases": ["build"],
     "resource_requirements": {"agents": 2, "duration": "1h"},
-    "tasks": [{"task_id": "build", "phase": "build", "execution_timeout": "2s"}],
+    "tasks": [{"task_id": "build", "phase": "build", "execution_timeout": f"{EXECUTION_TIMEOUT}s"}],
     "rules": [
         {
             "rule_id": "retry_overruns",
@@ -52,18 +60,21 @@ DEFINITION = {
 }
 
 
-async def caught_up(settings: BatonSettings, group: str, ends: dict[TopicPartition, int]) -> bool:
+async def caught_up(
+    admin: AIOKafkaAdminClient, group: str, ends: dict[TopicPartition, int]
+) -> bool:
     """True when ``group`` has committed at least ``ends`` on every partition."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
+    offsets = await admin.list_consumer_group_offsets(group)
     committed = {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
     return all(
         end == 0 or committed.get((tp.topic, tp.partition), -1) >= end for tp, end in ends.items()
     )
+
+
+def stopped(pid: int) -> bool:
+    """True while process ``pid`` is stopped (by a signal)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] == "T"
 
 
 async def test_a_late_report_of_a_frozen_agent_leaves_the_task_to_its_new_holder(
@@ -94,6 +105,7 @@ async def test_a_late_report_of_a_frozen_agent_leaves_the_task_to_its_new_holder
 
     await seen.subscribe("#", record, group=f"log-{uuid.uuid4().hex[:6]}")
     procs: dict[str, asyncio.subprocess.Process] = {}
+    (tmp_path / "freeze.build.1").touch()  # whichever agent gets the first attempt
     async with Cluster(["resource", "hub"], env=env, log_dir=log_dir), seen:
         try:
             for agent in AGENTS:
@@ -103,9 +115,15 @@ async def test_a_late_report_of_a_frozen_agent_leaves_the_task_to_its_new_holder
                     env=env, stdout=log, stderr=log,
                 )  # fmt: skip
                 log.close()
+            # Both read their assignments before the task's clock starts.
+            await eventually(
+                lambda: all((tmp_path / f"ready.{a}").exists() for a in AGENTS),
+                timeout=120,
+                what="both agents holding their partitions",
+            )
             await seen.create_workflow(DEFINITION, timeout=30)
 
-            # The first holder starts; freeze its process mid-task.
+            # The first holder starts and freezes mid-task.
             await eventually(
                 lambda: first("TASK_STARTED", fencing_token=1) is not None,
                 timeout=60,
@@ -115,20 +133,22 @@ async def test_a_late_report_of_a_frozen_agent_leaves_the_task_to_its_new_holder
             assert started is not None
             frozen = str(started.data["agent_id"])
             holder = next(a for a in AGENTS if a != frozen)
-            os.kill(procs[frozen].pid, signal.SIGSTOP)
+            await eventually(
+                lambda: stopped(procs[frozen].pid), timeout=30, what=f"{frozen} frozen"
+            )
 
             # Its task overruns and goes to the other agent with a newer token.
             await eventually(
                 lambda: first("TASK_STARTED", fencing_token=2, agent_id=holder) is not None,
-                timeout=60,
+                timeout=EXECUTION_TIMEOUT + 60,
                 what=f"the task timed out and started again on {holder}",
             )
             timed_out = first("TASK_TIMEOUT", task_id="build")
             assert timed_out is not None
             assert timed_out.data["agent_id"] == frozen
+            assert stopped(procs[frozen].pid), f"{frozen} ran again before the test resumed it"
 
-            # The frozen agent's attempt may end now; it wakes up and reports at once.
-            (tmp_path / "build.1").touch()
+            # The frozen agent wakes up and reports at once.
             os.kill(procs[frozen].pid, signal.SIGCONT)
             await eventually(
                 lambda: first("TASK_RESULT_REJECTED", agent_id=frozen) is not None,
@@ -146,11 +166,16 @@ async def test_a_late_report_of_a_frozen_agent_leaves_the_task_to_its_new_holder
             # report too) before its attempt is allowed to end.
             ends = await seen.bus.transport.end_offsets(settings.topics.events)
             group = f"{settings.topic_prefix}.agent.gated-{holder}"  # its process's agents
-            await eventually_async(
-                lambda: caught_up(settings, group, ends),
-                timeout=60,
-                what=f"{holder}'s worker read the late report",
-            )
+            admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+            await admin.start()
+            try:
+                await eventually_async(
+                    lambda: caught_up(admin, group, ends),
+                    timeout=60,
+                    what=f"{holder}'s worker read the late report",
+                )
+            finally:
+                await admin.close()
             assert not (tmp_path / f"cancelled.{holder}.build.2").exists(), (
                 f"the late report of {frozen} took the task away from {holder}"
             )

@@ -49,6 +49,7 @@ from baton.protocol.event import Event
 from tests.behaviour.helpers import eventually
 from tests.e2e.agents import Decision, EventLog, SimAgents
 from tests.e2e.harness import Cluster, ServiceProcess
+from tests.faults.history import read_to_end
 from tests.faults.support import acknowledged, duplicates, ended_in, patiently, run_workflows
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -150,18 +151,23 @@ async def monitor_misses(
     :data:`CONVERGE_S`."""
     url = f"http://127.0.0.1:{replica.port}/api/report"
     deadline = time.monotonic() + CONVERGE_S
+    gate = asyncio.Semaphore(20)  # a few at a time, not 200 one after another
+
+    async def miss(name: str) -> Any:
+        """What the monitor reports instead, or None when it is right."""
+        async with gate:
+            response = await http.get(url, params={"workflow": name})
+        if response.status_code == 404:
+            return "not reported"
+        body = response.raise_for_status().json()
+        counted = [body["events"].get(t, 0) for t in ("WORKFLOW_COMPLETED", "PHASE_COMPLETED")]
+        right = [body["status"], *counted] == ["completed", 1, len(PHASES)]
+        return None if right else [body["status"], *counted]
+
     left, wrong = list(names), dict[str, Any]()
     while left:
-        wrong = {}
-        for name in left:
-            response = await http.get(url, params={"workflow": name})
-            if response.status_code == 404:
-                wrong[name] = "not reported"
-                continue
-            body = response.raise_for_status().json()
-            counted = [body["events"].get(t, 0) for t in ("WORKFLOW_COMPLETED", "PHASE_COMPLETED")]
-            if [body["status"], *counted] != ["completed", 1, len(PHASES)]:
-                wrong[name] = [body["status"], *counted]
+        found = await asyncio.gather(*(miss(name) for name in left))
+        wrong = {name: w for name, w in zip(left, found, strict=True) if w is not None}
         left = list(wrong)
         if time.monotonic() > deadline:
             break
@@ -243,11 +249,17 @@ async def test_two_replicas_of_every_service_lose_and_double_nothing(
         unfinished = await work
         took = time.monotonic() - began
         survivors = {n: p for n, p in cluster.services.items() if n not in victims}
-        hub = {name: await in_the_hub(bus, name) for name in names}
+        gate = asyncio.Semaphore(20)  # 200 round trips one after another took seconds
+
+        async def asked(name: str) -> Seen:
+            async with gate:
+                return await in_the_hub(bus, name)
+
+        hub = dict(zip(names, await asyncio.gather(*(asked(n) for n in names)), strict=True))
         status_wrong = await converged(http, cluster["status-a"], hub)
         monitor_wrong = await monitor_misses(http, cluster["monitor-a"], names)
         held = await agents_held(bus)
-        await asyncio.sleep(2)  # the log consumer reads the last events
+        await read_to_end(bus, events)
         alive = {n: p.proc and p.proc.returncode for n, p in survivors.items()}
 
     seen = {e.event_id for e in events.events}
