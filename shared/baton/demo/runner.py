@@ -325,6 +325,15 @@ class _Scenarios:
                 CreateWorkflowRequest(definition=definition),
             )
             self.console.print(f"created {definition['workflow_id']}: {reply.get('status', reply)}")
+            # Workflows created together are independent requests that may reach the
+            # resource manager in any order; the scenario shows the first one's agents
+            # making the next one queue, so each waits for the previous one's answer.
+            row = self.tracker.rows[definition["workflow_id"]]
+            await self._until(
+                lambda row=row: row.allocated_or_queued,
+                timeout=timeout,
+                what=f"the resource manager's answer for {row.workflow_id}",
+            )
         if scenario.key == "recovery":
             await self._recover(ids[0], timeout=timeout)
         await self._until(lambda: self.tracker.finished(ids), timeout=timeout, what=scenario.title)

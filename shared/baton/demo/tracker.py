@@ -53,6 +53,11 @@ class Progress:
     note: str = ""
 
     @property
+    def allocated_or_queued(self) -> bool:
+        """The resource manager has answered for this workflow (or it has moved on)."""
+        return self.status not in ("SUBMITTED", "CREATED")
+
+    @property
     def duration(self) -> float | None:
         if self.created_at is None:
             return None
