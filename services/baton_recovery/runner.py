@@ -27,10 +27,12 @@ from baton_recovery.retention import recovery_rules
 
 __all__ = ["GATHER_MS", "RecoveryService"]
 
-GATHER_MS = 100
+GATHER_MS = 250
 """How long the broker may gather events before it answers recovery's fetch
-(:meth:`Bus.subscribe_batches` ``gather_ms``): a tenth of a second later at most, far below
-any liveness timeout or backoff, for a few batches a second instead of one per event."""
+(:meth:`Bus.subscribe_batches` ``gather_ms``): a quarter of a second later at most, far
+below any liveness timeout or backoff, for a few batches a second instead of one per event.
+It is also how often the group asks the broker with nothing to read: at a tenth of a second
+those empty fetches cost the service 0.007 of a core, more than everything else it does idle."""
 
 
 class RecoveryService(Service):
