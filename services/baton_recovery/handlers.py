@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -44,9 +45,9 @@ from baton.runtime import Outbox, first_time
 from baton_recovery.checkpoints.writer import CheckpointWriter, WrittenCheckpoints
 from baton_recovery.config import RecoveryConfig
 from baton_recovery.failures.actions import TRACE_CONTEXT, Actions, request_for
-from baton_recovery.failures.classify import classify
-from baton_recovery.failures.impact import assess_impact
-from baton_recovery.failures.plan import Decision, decide
+from baton_recovery.failures.classify import Classification, classify
+from baton_recovery.failures.impact import Impact, assess_impact
+from baton_recovery.failures.plan import Decision, Suggestion, decide
 from baton_recovery.failures.report import context_from_signal, error_id_for, error_report
 from baton_recovery.failures.taskgraph import task_graph
 from baton_recovery.failures.watchdog import Watchdog
@@ -196,18 +197,12 @@ class RecoveryHandlers:
                 recovery_seconds=decision.delay_seconds,
                 agent=agent,
             )
-        report = error_report(
-            error_id=error_id_for(event.event_id),
-            workflow_id=event.workflow_id,
-            timestamp=event.timestamp,
+        report = _report_of(
+            event,
+            kind=kind,
             classification=classification,
-            context=context_from_signal(
-                event_type=kind, phase=event.phase, data=data, component=event.source
-            ),
             impact=impact,
             suggestions=decision.suggestions,
-            error_message=str(data.get("failure_reason") or "") or None,
-            related_events=[event.event_id],
         )
         await self._report(conn, event, report, decision)
         request = request_for(decision, task_id=task_id, agent=agent)
@@ -232,20 +227,8 @@ class RecoveryHandlers:
         impact = None
         if isinstance(failed, str) and failed in graph:
             impact = assess_impact(tasks=graph, failed_task=failed)
-        report = error_report(
-            error_id=error_id_for(event.event_id),
-            workflow_id=event.workflow_id,
-            timestamp=event.timestamp,
-            classification=classification,
-            context=context_from_signal(
-                event_type=event.event_type,
-                phase=event.phase,
-                data=data,
-                component=event.source,
-            ),
-            impact=impact,
-            error_message=str(data.get("failure_reason") or "") or None,
-            related_events=[event.event_id],
+        report = _report_of(
+            event, kind=event.event_type, classification=classification, impact=impact
         )
         await self._report(conn, event, report, None)
         await self.watchdog.end_workflow(conn, workflow_id=event.workflow_id)
@@ -293,3 +276,28 @@ def _seconds(value: Any) -> float | None:
         return parse_duration(value)
     except BatonError:
         return None
+
+
+def _report_of(
+    event: Event,
+    *,
+    kind: str,
+    classification: Classification,
+    impact: Impact | None,
+    suggestions: Sequence[Suggestion] = (),
+) -> dict[str, Any]:
+    """The error report of a failure event (a task's or a workflow's) of type ``kind``."""
+    data = event.data
+    return error_report(
+        error_id=error_id_for(event.event_id),
+        workflow_id=event.workflow_id,
+        timestamp=event.timestamp,
+        classification=classification,
+        context=context_from_signal(
+            event_type=kind, phase=event.phase, data=data, component=event.source
+        ),
+        impact=impact,
+        suggestions=suggestions,
+        error_message=str(data.get("failure_reason") or "") or None,
+        related_events=[event.event_id],
+    )

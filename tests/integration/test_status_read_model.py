@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from tests.conftest import migrate_for
+from tests.integration.status_db import status_database
 from tests.unit.status.helpers import T0, simulate
 
 from baton.config import BatonSettings
@@ -38,15 +38,8 @@ class Refused(Exception):
 
 @pytest.fixture
 async def db(live_stack: BatonSettings) -> AsyncIterator[Database]:
-    async with Database(dsn=live_stack.dsn, max_size=4) as database:
-        await migrate_for(database, "status")
-        await empty(database)
+    async with status_database(live_stack) as database:
         yield database
-        await empty(database)
-
-
-async def empty(db: Database) -> None:
-    await db.pool.execute("truncate status_workflows, status_history, status_singletons")
 
 
 def replica(db: Database, *, views: int = 64) -> tuple[ReadModel, Reader, Memory]:

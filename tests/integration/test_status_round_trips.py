@@ -11,10 +11,9 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import pytest
-from tests.conftest import migrate_for
+from tests.integration.status_db import status_database
 from tests.integration.test_status_read_model import (
     CHANNEL,
-    empty,
     interleaved,
     reference,
     replica,
@@ -34,11 +33,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 @pytest.fixture
 async def db(live_stack: BatonSettings) -> AsyncIterator[Database]:
-    async with Database(dsn=live_stack.dsn, max_size=4) as database:
-        await migrate_for(database, "status")
-        await empty(database)
+    async with status_database(live_stack) as database:
         yield database
-        await empty(database)
 
 
 @contextmanager
