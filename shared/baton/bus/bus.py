@@ -11,7 +11,6 @@ Usage::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,17 +18,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from baton.bus.consumer import GroupConsumer
 from baton.bus.kafka import KafkaTransport
 from baton.bus.middleware import Middleware, publish_scope
-from baton.bus.rpc import ReplyCache, Requester, Responder, answer, new_request_id, wait_windows
+from baton.bus.requests import Requests
+from baton.bus.rpc import Responder
 from baton.bus.subscription import BATCH_DELIVERIES, BatchHandler, Handler, StartAt, Subscription
 from baton.bus.tracing import TracingMiddleware
 from baton.bus.transport import Ack, TopicPartition, Transport
 from baton.config import BatonSettings, TopicNames
 from baton.errors import (
     BatonError,
-    HandlerError,
     MissingTopicError,
-    RemoteError,
-    RequestTimeoutError,
 )
 from baton.lifecycle import Lifecycle
 from baton.protocol.event import Event, encode_record
@@ -77,7 +74,7 @@ class Bus(Lifecycle):
         if self.signing is not None:
             self.middleware.append(self.signing)
         self._consumers: dict[tuple[str, str], GroupConsumer] = {}
-        self._requester: asyncio.Future[Requester] | None = None
+        self._requests = Requests(bus=self)
         self._started = False
         self._crash: BaseException | None = None
         self._crashed = asyncio.Event()
@@ -103,10 +100,7 @@ class Bus(Lifecycle):
         if not self._started:
             return
         self._started = False
-        starting, self._requester = self._requester, None
-        if starting is not None:
-            with contextlib.suppress(Exception):
-                await (await starting).stop()
+        await self._requests.stop()
         await asyncio.gather(*(c.stop(timeout=timeout) for c in list(self._consumers.values())))
         await self.transport.stop()
 
@@ -384,50 +378,7 @@ class Bus(Lifecycle):
         (:func:`baton.runtime.durable_responder`), so memory keeps only recent ones, to
         spare a quick retry a database round trip.
         """
-        cache = ReplyCache(size=1_000, ttl=120.0) if durable else ReplyCache()
-
-        async def handle(request: Event) -> None:
-            if not request.request_id:
-                raise HandlerError("a request needs the baton-request-id header", retriable=False)
-            reply = cache.get(request.request_id)
-            if reply is None:
-                reply = await answer(request, responder)
-                cache.put(request.request_id, reply)
-            else:
-                self.stats["duplicate_requests"] += 1
-            await self.send(reply, topic=request.reply_to or self.topics.replies)
-
-        return self.subscribe(
-            "#",
-            handle,
-            group=group or f"{self.topics.prefix}.{service}.rpc",
-            topic=self.topics.commands(service),
-            name=f"serve:{service}",
-        )
-
-    async def _reply_reader(self) -> Requester:
-        """The reply reader, started once: concurrent first requests all wait for it to be
-        positioned, or a reply sent meanwhile would fall before its starting offset."""
-        if self._requester is None:
-            self._requester = asyncio.ensure_future(self._start_reply_reader())
-        starting = self._requester
-        try:
-            return await asyncio.shield(starting)
-        except Exception:
-            if self._requester is starting:
-                self._requester = None  # the next request tries again
-            raise
-
-    async def _start_reply_reader(self) -> Requester:
-        requester = Requester(
-            transport=self.transport,
-            topic=self.topics.replies,
-            max_bytes=self.settings.max_line_bytes,
-            client_id=self.settings.component,
-            signing=self.signing,
-        )
-        await requester.start()
-        return requester
+        return self._requests.serve(service, responder, group=group, durable=durable)
 
     async def request(
         self,
@@ -444,44 +395,6 @@ class Bus(Lifecycle):
             RemoteError: the service answered with an error.
             ProtocolError: the request is not a valid event.
         """
-        if isinstance(event, str):
-            event = Event.parse(event, max_bytes=self.settings.max_line_bytes)
-        requester = await self._reply_reader()
-        request_id = event.request_id or new_request_id()
-        request = event.replace(
-            request_id=request_id,
-            correlation_id=event.correlation_id or request_id,
-            reply_to=self.topics.replies,
+        return await self._requests.request(
+            event, service=service, timeout=timeout, attempts=attempts
         )
-        total = timeout if timeout is not None else self.settings.request_timeout
-        tries = attempts if attempts is not None else self.settings.request_attempts
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + total
-        future = requester.expect(request_id)
-        reply: Event | None = None
-        status = ""
-        try:
-            for window in wait_windows(total, tries):
-                await self.publish(request, topic=self.topics.commands(service))
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    reply, status = await asyncio.wait_for(
-                        asyncio.shield(future), min(window, remaining)
-                    )
-                    break
-                except TimeoutError:
-                    self.stats["request_retries"] += 1
-                    continue
-        finally:
-            requester.forget(request_id)
-        if reply is None:
-            raise RequestTimeoutError(
-                f"no reply from {service} to {request_id} within {total:g}s ({tries} attempts)",
-                service=service,
-                request_id=request_id,
-            )
-        if status == "error":
-            raise RemoteError(str(reply.data.get("message", "error response")), error=reply.data)
-        return reply
