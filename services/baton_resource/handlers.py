@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from baton.bus import Bus
 from baton.bus.tracecontext import current_trace, trace_for
@@ -55,7 +55,7 @@ from baton.protocol.commands.requests import (
 )
 from baton.protocol.event import Event
 from baton.protocol.messages import RESOURCE_STATE_EVENT, RESOURCE_STATE_KEY
-from baton.runtime import Outbox, first_time
+from baton.runtime import Outbox, first_time, first_times
 from baton_resource.allocator import REMEMBER_HOURS, Allocator
 from baton_resource.config import ResourceConfig
 from baton_resource.operations import (
@@ -67,7 +67,7 @@ from baton_resource.operations import (
     renew,
     transition,
 )
-from baton_resource.records import AllocatorState, ResourceEvent
+from baton_resource.records import AllocatorState, ReleaseOutcome, ResourceEvent
 from baton_resource.report import build_state_sync, describe_allocations
 from baton_resource.rows import Head, WorkingSet, amounts_of, lock_head, read_head
 from baton_resource.store import Needs, ResourceStore
@@ -193,29 +193,29 @@ class ResourceHandlers:
                 traces[requester] = context
         saved = await self.store.save(conn, head, work, allocator.state, traces=traces)
         agents = work.agents if saved is None else saved.agents
+        queued: list[tuple[Event, str | None]] = []
         for event in happened:
             data = dict(event.data)
             if event.event_type == "RESOURCE_ALLOCATED":
                 data["agent_ids"] = agents.get(str(data.get("allocation_id")), [])
-            await self.outbox.add(
-                conn,
-                Event(
-                    event_type=event.event_type,
-                    workflow_id=event.workflow_id,
-                    phase=event.phase,
-                    data=data,
-                    extra_headers=trace_for(traces.get(event.workflow_id, {})),
-                ),
+            announced = Event(
+                event_type=event.event_type,
+                workflow_id=event.workflow_id,
+                phase=event.phase,
+                data=data,
+                extra_headers=trace_for(traces.get(event.workflow_id, {})),
             )
+            queued.append((announced, None))
         if saved is not None:
-            await self._add_state(conn, saved, now=now)
+            queued.append((self._state_event(saved, now=now), None))
+        await self.outbox.add_many(conn, queued)  # one round trip for all of them
         granted = reply.get("allocation_response", {}).get("allocated_resources") or {}
         if granted.get("allocation_id") in agents:
             reply["agent_ids"] = agents[granted["allocation_id"]]
         return reply
 
-    async def _add_state(self, conn: Any, saved: Saved | Head, *, now: datetime) -> None:
-        """Queue the state sync of what ``saved`` holds (in ``conn``)."""
+    def _state_event(self, saved: Saved | Head, *, now: datetime) -> Event:
+        """The state sync of what ``saved`` holds."""
         message = build_state_sync(
             version=saved.version,
             usage=self.config.pools.usage(used=amounts_of(saved.used)),
@@ -223,13 +223,12 @@ class ResourceHandlers:
             queued=saved.queued,
             now=now,
         )
-        event = Event(
+        return Event(
             event_type=RESOURCE_STATE_EVENT,
             workflow_id=RESOURCE_STATE_KEY,
             phase=RESOURCE_STATE_KEY,
             data=message.model_dump(mode="json"),
         )
-        await self.outbox.add(conn, event)
 
     async def start(self) -> None:
         """At start: rows for the settings, the queue served with them (the pools may have
@@ -242,7 +241,7 @@ class ResourceHandlers:
             await self._change(
                 conn, lambda a, now: released(a.serve(now=now)), needs=Needs.serving()
             )
-            await self._add_state(conn, await read_head(conn), now=self.clock())
+            await self.outbox.add(conn, self._state_event(await read_head(conn), now=self.clock()))
         self.outbox.notify()
 
     # -- commands ----------------------------------------------------------------------
@@ -345,26 +344,53 @@ class ResourceHandlers:
 
     # -- events ------------------------------------------------------------------------
 
+    FINISHED: ClassVar[tuple[str, ...]] = (
+        "workflow.*.completed",
+        "workflow.*.failed",
+        "workflow.*.cancelled",
+    )
+    """Patterns of the events that end a workflow (:meth:`on_workflows_finished`)."""
+
     def subscriptions(self) -> dict[str, Callable[[Event], Awaitable[None]]]:
-        return {
-            "workflow.*.completed": self.on_workflow_finished,
-            "workflow.*.failed": self.on_workflow_finished,
-            "workflow.*.cancelled": self.on_workflow_finished,
-            "system.*.saturation": self.on_saturation,
-        }
+        """The events handled one at a time (the ends of workflows come in batches)."""
+        return {"system.*.saturation": self.on_saturation}
 
     async def on_workflow_finished(self, event: Event) -> None:
         """Release everything the workflow holds (and drop its queued requests)."""
-        reason = f"workflow {event.event_type.removeprefix('WORKFLOW_').lower()}"
+        await self.on_workflows_finished([event])
+
+    async def on_workflows_finished(self, events: list[Event]) -> None:
+        """Release everything the workflows hold, in the events' order, in one transaction:
+        one lock, one working set, one write-back and one state sync for a fetch's worth."""
         async with self.db.transaction() as conn:
-            if not await first_time(conn, consumer="resource", event_id=event.event_id):
+            fresh = set(
+                await first_times(conn, consumer="resource", event_ids=[e.event_id for e in events])
+            )
+            ending: list[Event] = []
+            for event in events:
+                if event.event_id in fresh:
+                    fresh.discard(event.event_id)  # an id given twice applies once
+                    ending.append(event)
+            if not ending:
                 return
+
+            def release_all(
+                allocator: Allocator, now: datetime
+            ) -> tuple[dict[str, Any], list[ResourceEvent]]:
+                outcomes = [
+                    allocator.release(
+                        now=now,
+                        workflow_id=e.workflow_id,
+                        reason=f"workflow {e.event_type.removeprefix('WORKFLOW_').lower()}",
+                    )
+                    for e in ending
+                ]
+                return released(ReleaseOutcome.joined(outcomes))
+
             await self._change(
                 conn,
-                lambda a, now: released(
-                    a.release(now=now, workflow_id=event.workflow_id, reason=reason)
-                ),
-                needs=Needs.serving(workflows=(event.workflow_id,)),
+                release_all,
+                needs=Needs.serving(workflows=tuple(dict.fromkeys(e.workflow_id for e in ending))),
             )
         self.outbox.notify()
 

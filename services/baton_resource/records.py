@@ -8,6 +8,7 @@ turns into replies and bus events.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -191,3 +192,14 @@ class ReleaseOutcome:
     def changed(self) -> bool:
         """True when anything changed (the state needs saving)."""
         return bool(self.released or self.cancelled or self.granted or self.saturation_changed)
+
+    @classmethod
+    def joined(cls, outcomes: Sequence[ReleaseOutcome]) -> ReleaseOutcome:
+        """Several outcomes, made one after another, as one (lists in their order)."""
+        return cls(
+            released=[a for o in outcomes for a in o.released],
+            cancelled=[r for o in outcomes for r in o.cancelled],
+            granted=[g for o in outcomes for g in o.granted],
+            events=[e for o in outcomes for e in o.events],
+            saturation_changed=any(o.saturation_changed for o in outcomes),
+        )

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from baton.protocol.messages import RESOURCE_STATE_EVENT, RESOURCE_STATE_KEY
 from baton.protocol.routing import routing_key
-from baton.runtime import Loop, PruneRule, RetentionConfig, Service
+from baton.runtime import GroupCommit, Loop, PruneRule, RetentionConfig, Service
 from baton_resource.config import ResourceConfig
 from baton_resource.handlers import ResourceHandlers
 from baton_resource.retention import resource_rules
@@ -58,6 +58,17 @@ class ResourceService(Service):
         # answered every RELEASE_GATHER_MS at most, not one per event) costs the broker and
         # this process a fraction of the CPU, and a release at most that much later.
         self.subscribe_each(self.handlers.subscriptions(), gather_ms=RELEASE_GATHER_MS)
+        # Ends of workflows that arrive together (the partitions of a fetch too): one
+        # transaction, one lock of the pools, one state sync.
+        finished = GroupCommit(self.handlers.on_workflows_finished)
+        for pattern in self.handlers.FINISHED:
+            self.bus.subscribe_batches(
+                pattern,
+                finished,
+                group=self.group,
+                name=f"on_workflow_finished@{pattern}",  # as before: queued retries find it
+                gather_ms=RELEASE_GATHER_MS,
+            )
 
     async def started(self) -> None:
         await self.handlers.start()

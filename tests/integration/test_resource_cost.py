@@ -111,6 +111,8 @@ def allocate(number: int) -> Event:
 class Service:
     db: Database
     handlers: ResourceHandlers
+    owner: str
+    """Whose rows of the outbox are this service's."""
 
     async def fill(self, count: int) -> None:
         """``count`` allocations in place (one transaction per hundred)."""
@@ -157,7 +159,7 @@ async def running(live_stack: BatonSettings, *, agents: int) -> AsyncIterator[Se
         )
         try:
             await handlers.start()
-            yield Service(db=db, handlers=handlers)
+            yield Service(db=db, handlers=handlers, owner=owner)
         finally:
             await db.pool.execute("delete from baton_outbox where owner = $1", owner)
             await db.pool.execute(RESET)
