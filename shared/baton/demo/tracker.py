@@ -107,7 +107,9 @@ class Tracker:
             row.note = str(data.get("failure_reason", ""))[:60]
         elif kind in ("TASK_RETRY", "TASK_REASSIGNED"):
             row.retries += 1
-        elif kind == "ERROR_REPORTED":
+        elif kind == "ERROR_REPORTED" and not row.restored:
+            # Recovery reports a failure a moment after it happened (it reads in batches):
+            # a report that comes after the restore is old news and leaves its note.
             row.note = "error report: " + str(data.get("classification", {}).get("category", ""))
 
     def finished(self, workflow_ids: list[str]) -> bool:
