@@ -34,20 +34,9 @@ class Requests:
                 await (await starting).stop()
 
     def serve(
-        self,
-        service: str,
-        responder: Responder,
-        *,
-        group: str | None = None,
-        durable: bool = False,
+        self, service: str, responder: Responder, *, group: str | None, durable: bool
     ) -> Subscription:
-        """Answer requests sent to ``service``'s commands topic with ``responder``.
-
-        Replies are remembered by request id, so a repeated request is answered again and
-        not applied twice. ``durable``: the responder stores its replies itself
-        (:func:`baton.runtime.durable_responder`), so memory keeps only recent ones, to
-        spare a quick retry a database round trip.
-        """
+        """:meth:`Bus.serve`."""
         cache = ReplyCache(size=1_000, ttl=120.0) if durable else ReplyCache()
 
         async def handle(request: Event) -> None:
@@ -94,20 +83,9 @@ class Requests:
         return requester
 
     async def request(
-        self,
-        event: Event | str,
-        *,
-        service: str,
-        timeout: float | None = None,
-        attempts: int | None = None,
+        self, event: Event | str, *, service: str, timeout: float | None, attempts: int | None
     ) -> Event:
-        """Send a request to ``service`` and wait for its reply.
-
-        Raises:
-            RequestTimeoutError: no reply within ``timeout`` (default 30 s), retries included.
-            RemoteError: the service answered with an error.
-            ProtocolError: the request is not a valid event.
-        """
+        """:meth:`Bus.request`."""
         sent = (
             event
             if isinstance(event, Event)
