@@ -55,7 +55,7 @@ from baton.protocol.commands.requests import (
 )
 from baton.protocol.event import Event
 from baton.protocol.messages import RESOURCE_STATE_EVENT, RESOURCE_STATE_KEY
-from baton.runtime import Outbox, first_time, first_times
+from baton.runtime import Outbox, first_events, first_time
 from baton_resource.allocator import REMEMBER_HOURS, Allocator
 from baton_resource.config import ResourceConfig
 from baton_resource.operations import (
@@ -355,22 +355,12 @@ class ResourceHandlers:
         """The events handled one at a time (the ends of workflows come in batches)."""
         return {"system.*.saturation": self.on_saturation}
 
-    async def on_workflow_finished(self, event: Event) -> None:
-        """Release everything the workflow holds (and drop its queued requests)."""
-        await self.on_workflows_finished([event])
-
     async def on_workflows_finished(self, events: list[Event]) -> None:
-        """Release everything the workflows hold, in the events' order, in one transaction:
-        one lock, one working set, one write-back and one state sync for a fetch's worth."""
+        """Release everything the workflows hold (and drop their queued requests), in the
+        events' order, in one transaction: one lock, one working set, one write-back and
+        one state sync for a fetch's worth."""
         async with self.db.transaction() as conn:
-            fresh = set(
-                await first_times(conn, consumer="resource", event_ids=[e.event_id for e in events])
-            )
-            ending: list[Event] = []
-            for event in events:
-                if event.event_id in fresh:
-                    fresh.discard(event.event_id)  # an id given twice applies once
-                    ending.append(event)
+            ending = await first_events(conn, consumer="resource", events=events)
             if not ending:
                 return
 

@@ -81,7 +81,7 @@ async def test_workflows_ending_together_cost_one_transaction_and_decide_as_one_
     async with running(live_stack, agents=HELD) as service:
         await filled(service)
         for number in range(3):
-            await service.handlers.on_workflow_finished(finished(number))
+            await service.handlers.on_workflows_finished([finished(number)])
         decided["alone"] = await published(service)
     assert decided["together"] == decided["alone"]
     granted = [wf for kind, wf in decided["alone"] if kind == "RESOURCE_ALLOCATED"]

@@ -77,7 +77,7 @@ async def test_a_grant_from_the_queue_joins_the_trace_of_the_queued_workflow(
                 data={"final_status": "success"},
             )
             with handling(list(trace_headers(trace("a")))):
-                await handlers.on_workflow_finished(done)
+                await handlers.on_workflows_finished([done])
             rows = await db.pool.fetch(
                 "select value, headers from baton_outbox where owner = $1 order by id", owner
             )

@@ -3,6 +3,7 @@
 from baton.runtime.groupcommit import GroupCommit
 from baton.runtime.ledger import (
     durable_responder,
+    first_events,
     first_time,
     first_time_and_read,
     first_times,
@@ -33,6 +34,7 @@ __all__ = [
     "ServiceContext",
     "ServiceRunner",
     "durable_responder",
+    "first_events",
     "first_time",
     "first_time_and_read",
     "first_times",
