@@ -5,9 +5,12 @@ Every change loads the workflow row ``for update``, applies a pure transition fr
 state-sync message for the state topic — in the outbox, all in one transaction. Events are
 applied once: their ids go into the idempotency ledger in that same transaction.
 
-Events of a partition that arrive together are applied in one transaction of a constant
-number of round trips (:meth:`HubCore._mutate_many`); each workflow's row is written once,
-with its last version (every version still goes to the state topic).
+Events of a partition that arrive together are applied in two round trips whatever their
+number (:meth:`HubCore._mutate_many`): the ledger and the states read without locks, then
+one statement that writes it all only if no other replica wrote those rows meanwhile
+(optimistic: replicas overlap only while partitions move between them). Each workflow's
+row is written once, with its last version (every version still goes to the state
+topic).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 from baton.bus import Bus
 from baton.bus.tracecontext import trace_for
 from baton.db import Database
-from baton.errors import HandlerError
+from baton.errors import HandlerError, WriteConflictError
 from baton.protocol.event import Event
 from baton.runtime import Outbox
 from baton_hub import workflow as wf
@@ -30,6 +33,10 @@ from baton_hub.state import WorkflowState
 from baton_hub.store import WorkflowStore
 
 __all__ = ["HubCore"]
+
+_CONFLICT_ATTEMPTS = 5
+"""Reads and applies of a batch whose write met another replica's, before the batch is
+given back to the bus to retry later."""
 
 
 class HubCore:
@@ -132,33 +139,66 @@ class HubCore:
 
     async def _mutate_many(self, changes: list[tuple[str, Op, str]]) -> None:
         """Apply ``(workflow_id, op, event_id)`` changes in order, each once per event id,
-        in one transaction of a constant number of round trips: one ledger insert with the
-        locked reads, one update of every changed workflow (its last version), one outbox
-        insert of every announcement and state-sync message."""
-        async with self.db.transaction() as conn:
-            fresh, states = await self.store.first_and_lock_many(
-                conn,
-                event_ids=sorted({event_id for _, _, event_id in changes}),  # as replicas lock
-                workflow_ids=sorted({workflow_id for workflow_id, _, _ in changes}),
-            )
-            stored = dict(states)
-            queued: list[tuple[Event, str | None]] = []
-            for workflow_id, op, event_id in changes:
-                before = states.get(workflow_id)
-                if event_id not in fresh or before is None:
-                    continue  # seen before, or a workflow this hub does not run
-                fresh.discard(event_id)  # a repeated id within the batch applies once
-                outcome = op(before)
-                queued += self._announcements(before, outcome)
-                if outcome[0].state_version != before.state_version:
-                    queued.append(self._sync(outcome[0]))  # every version: readers see gaps
-                states[workflow_id] = outcome[0]
-            changed = [
-                s for wid, s in states.items() if s.state_version != stored[wid].state_version
-            ]
-            await self.store.update_many(conn, changed)
-            await self.outbox.add_many(conn, queued)
+        in two round trips whatever their number: one read of the ledger and the states,
+        then one statement that writes the ledger, every changed workflow (its last
+        version) and every announcement and state-sync message — only if nothing else
+        wrote them meanwhile, else it is all read and applied again."""
+        event_ids = sorted({event_id for _, _, event_id in changes})  # as replicas insert
+        workflow_ids = sorted({workflow_id for workflow_id, _, _ in changes})
+        for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+            try:
+                async with self.db.connection() as conn:
+                    seen, states = await self.store.read_many(
+                        conn, event_ids=event_ids, workflow_ids=workflow_ids
+                    )
+                    stored = dict(states)
+                    queued = self._apply(changes, seen=seen, states=states)
+                    await self.store.write_many(
+                        conn,
+                        event_ids=[e for e in event_ids if e not in seen],
+                        changed=[
+                            (s, stored[wid].state_version)
+                            for wid, s in states.items()
+                            if s.state_version != stored[wid].state_version
+                        ],
+                        kept={
+                            wid: s.state_version
+                            for wid, s in stored.items()
+                            if states[wid].state_version == s.state_version
+                        },
+                        outbox=self.outbox,
+                        queued=queued,
+                    )
+                break
+            except WriteConflictError:
+                # Another replica applied some of them (a rebalance hands partitions over
+                # while the old owner still works): read again; its writes count then.
+                if attempt == _CONFLICT_ATTEMPTS:
+                    raise
         self.outbox.notify()
+
+    def _apply(
+        self,
+        changes: list[tuple[str, Op, str]],
+        *,
+        seen: set[str],
+        states: dict[str, WorkflowState],
+    ) -> list[tuple[Event, str | None]]:
+        """Apply the changes not ``seen`` to ``states`` (replaced in place); the events to
+        queue, in order."""
+        fresh = {event_id for _, _, event_id in changes} - seen
+        queued: list[tuple[Event, str | None]] = []
+        for workflow_id, op, event_id in changes:
+            before = states.get(workflow_id)
+            if event_id not in fresh or before is None:
+                continue  # seen before, or a workflow this hub does not run
+            fresh.discard(event_id)  # a repeated id within the batch applies once
+            outcome = op(before)
+            queued += self._announcements(before, outcome)
+            if outcome[0].state_version != before.state_version:
+                queued.append(self._sync(outcome[0]))  # every version: readers see gaps
+            states[workflow_id] = outcome[0]
+        return queued
 
     async def _existing(self, conn: Any, workflow_id: str, *, lock: bool = False) -> WorkflowState:
         """The stored workflow (``lock``: held until the transaction ends); unknown raises."""

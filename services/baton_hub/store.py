@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from baton.runtime import first_time_and_read
+from baton.protocol.event import Event
+from baton.runtime import Outbox, first_time_and_read
 from baton_hub.state import WorkflowState
 
 __all__ = ["WorkflowStore"]
@@ -35,32 +36,74 @@ class WorkflowStore:
         )
         return first, None if value is None else WorkflowState.model_validate(value)
 
-    async def first_and_lock_many(
+    async def read_many(
         self, conn: Any, *, event_ids: list[str], workflow_ids: list[str]
     ) -> tuple[set[str], dict[str, WorkflowState]]:
-        """Record ``event_ids`` in the hub's ledger and read the workflows' states, locked
-        in id order (two transactions never wait for each other in a cycle), in one round
-        trip: the ids new to the ledger, and the states of the hub's workflows among
-        ``workflow_ids``."""
+        """In one round trip, without locks: which of ``event_ids`` the hub's ledger has
+        already, and the states of the hub's workflows among ``workflow_ids``."""
         rows = await conn.fetch(
-            "with fresh as (insert into baton_processed (consumer, event_id) "
-            "select 'hub', unnest($1::text[]) on conflict do nothing returning event_id), "
-            "locked as (select state from hub_workflows "
-            "where workflow_id = any($2::text[]) order by workflow_id for update) "
-            "select null::jsonb as state, array(select event_id from fresh) as fresh "
-            "union all select state, null from locked",
+            "select null::jsonb as state, array(select event_id from baton_processed "
+            "where consumer = 'hub' and event_id = any($1::text[])) as seen "
+            "union all select state, null from hub_workflows where workflow_id = any($2::text[])",
             event_ids,
             workflow_ids,
         )
-        fresh: set[str] = set()
+        seen: set[str] = set()
         states: dict[str, WorkflowState] = {}
         for row in rows:
-            if row["fresh"] is not None:
-                fresh.update(row["fresh"])
+            if row["seen"] is not None:
+                seen.update(row["seen"])
             else:
                 state = WorkflowState.model_validate(row["state"])
                 states[state.workflow_id] = state
-        return fresh, states
+        return seen, states
+
+    async def write_many(
+        self,
+        conn: Any,
+        *,
+        event_ids: list[str],
+        changed: list[tuple[WorkflowState, int]],
+        kept: dict[str, int],
+        outbox: Outbox,
+        queued: list[tuple[Event, str | None]],
+    ) -> None:
+        """Write what :meth:`read_many`'s rows led to, in one statement (one round trip, no
+        transaction around it), only if nothing else wrote them since: ``event_ids`` into the
+        ledger (none of them may be there yet), each ``(state, version it was computed
+        from)`` of ``changed`` over that version, ``queued`` into ``outbox``; and the
+        workflows of ``kept`` (read, not changed) must still have their version.
+
+        Raises:
+            WriteConflictError: another replica applied one of the events or changed one of
+                the workflows meanwhile; nothing was written.
+        """
+        await conn.execute(
+            "with fresh as (insert into baton_processed (consumer, event_id) "
+            "select 'hub', id from unnest($1::text[]) as e (id) order by id "
+            "on conflict do nothing returning 1), "
+            "changed as (update hub_workflows w set status = u.status, "
+            "state_version = u.version, state = u.state, updated_at = now() "
+            "from unnest($2::text[], $3::text[], $4::int[], $5::jsonb[], $6::int[]) "
+            "as u (workflow_id, status, version, state, was) "
+            "where w.workflow_id = u.workflow_id and w.state_version = u.was returning 1), "
+            f"queued as ({outbox.insert_statement(first=9)}) "
+            "select baton_expect((select count(*) from fresh) = cardinality($1::text[]) "
+            "and (select count(*) from changed) = cardinality($2::text[]) "
+            "and (select count(*) from hub_workflows w join unnest($7::text[], $8::int[]) "
+            "as k (workflow_id, version) on w.workflow_id = k.workflow_id "
+            "and w.state_version = k.version) = cardinality($7::text[]), "
+            "'hub: workflows or events applied meanwhile')",
+            event_ids,
+            [s.workflow_id for s, _ in changed],
+            [s.status for s, _ in changed],
+            [s.state_version for s, _ in changed],
+            [s.model_dump(mode="json") for s, _ in changed],
+            [was for _, was in changed],
+            list(kept),
+            list(kept.values()),
+            *outbox.columns(queued),
+        )
 
     async def insert(self, conn: Any, state: WorkflowState) -> bool:
         """Store a new workflow; False when the id is taken."""
@@ -84,21 +127,6 @@ class WorkflowStore:
             state.status,
             state.state_version,
             state.model_dump(mode="json"),
-        )
-
-    async def update_many(self, conn: Any, states: list[WorkflowState]) -> None:
-        """Replace several stored states in one statement (the caller holds their locks)."""
-        if not states:
-            return
-        await conn.execute(
-            "update hub_workflows w set status = u.status, state_version = u.version, "
-            "state = u.state, updated_at = now() from unnest($1::text[], $2::text[], "
-            "$3::int[], $4::jsonb[]) as u(workflow_id, status, version, state) "
-            "where w.workflow_id = u.workflow_id",
-            [s.workflow_id for s in states],
-            [s.status for s in states],
-            [s.state_version for s in states],
-            [s.model_dump(mode="json") for s in states],
         )
 
     async def active_versions(self, conn: Any) -> dict[str, int]:

@@ -25,6 +25,7 @@ __all__ = [
     "RemoteError",
     "RequestTimeoutError",
     "StackError",
+    "WriteConflictError",
 ]
 
 
@@ -137,6 +138,13 @@ class MissingTopicError(BatonError):
 
 class DependencyUnavailableError(BatonError):
     """Kafka, PostgreSQL or another dependency cannot be reached right now."""
+
+    retriable = True
+
+
+class WriteConflictError(BatonError):
+    """A write found the rows it was computed from changed meanwhile (another replica wrote
+    them), or two writers waited for each other: nothing was written; read and try again."""
 
     retriable = True
 

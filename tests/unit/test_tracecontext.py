@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -100,8 +101,8 @@ class _Conn:
     def __init__(self) -> None:
         self.rows: list[tuple[Any, ...]] = []
 
-    async def execute(self, query: str, *args: Any) -> None:
-        self.rows.append(args)
+    async def execute(self, query: str, *columns: list[Any]) -> None:
+        self.rows.extend(zip(*columns, strict=True))  # the outbox inserts arrays, a row each
 
 
 async def test_the_outbox_keeps_an_events_own_trace_and_else_takes_the_current_one() -> None:
@@ -113,5 +114,5 @@ async def test_the_outbox_keeps_an_events_own_trace_and_else_takes_the_current_o
         await outbox.add(conn, event())
         await outbox.add(conn, event(extra_headers=trace_headers(OTHER)))
     await outbox.add(conn, event())
-    stored = [dict(row[4]).get(H.TRACEPARENT) for row in conn.rows]
+    stored = [dict(orjson.loads(row[4])).get(H.TRACEPARENT) for row in conn.rows]
     assert stored == [WORKFLOW[H.TRACEPARENT], OTHER[H.TRACEPARENT], None]

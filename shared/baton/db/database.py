@@ -12,7 +12,7 @@ import asyncpg
 import orjson
 
 from baton.backoff import BackoffPolicy
-from baton.errors import DependencyUnavailableError
+from baton.errors import DependencyUnavailableError, WriteConflictError
 from baton.lifecycle import Lifecycle
 
 __all__ = ["Database", "is_outage", "quote_ident"]
@@ -33,6 +33,13 @@ _OUTAGE: tuple[type[BaseException], ...] = (
     # reconnects after a PostgreSQL restart); a new connection works.
     asyncpg.InternalClientError,
 )
+
+_CONFLICT: tuple[type[BaseException], ...] = (
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+)
+"""Errors that say the rows changed under the statement: nothing was written, and the same
+work read again succeeds (optimistic writes raise ``serialization_failure`` themselves)."""
 
 
 def is_outage(error: BaseException, *, conn: Any = None) -> bool:
@@ -167,6 +174,8 @@ class Database(Lifecycle):
         Raises:
             DependencyUnavailableError: the server is down, restarting or unreachable
                 (retriable: consumers and loops wait for it instead of dead-lettering).
+            WriteConflictError: a statement met rows another transaction changed
+                (serialization failure, deadlock); nothing of it was written.
         """
         try:
             async with self.pool.acquire() as conn:
@@ -178,6 +187,10 @@ class Database(Lifecycle):
                     with contextlib.suppress(asyncpg.InterfaceError):  # already detached
                         conn.terminate()
                     raise self._lost(exc) from exc
+                except _CONFLICT as exc:
+                    raise WriteConflictError(
+                        str(exc), sqlstate=getattr(exc, "sqlstate", None)
+                    ) from exc
                 except Exception as exc:
                     # Asked while the connection is still ours: afterwards it is the pool's.
                     if is_outage(exc, conn=conn):

@@ -16,6 +16,8 @@ import contextlib
 import logging
 from typing import Any
 
+import orjson
+
 from baton.backoff import BackoffPolicy
 from baton.bus import Bus
 from baton.bus.tracecontext import inject_trace
@@ -25,7 +27,15 @@ from baton.protocol.event import Event, encode_record
 
 __all__ = ["Outbox"]
 
-_INSERT = "insert into baton_outbox (owner, topic, key, value, headers) values ($1,$2,$3,$4,$5)"
+_INSERT_ALL = (
+    "insert into baton_outbox (owner, topic, key, value, headers) "
+    "select owner, topic, key, value, headers::jsonb from unnest("
+    "${0}::text[], ${1}::text[], ${2}::bytea[], ${3}::bytea[], ${4}::text[]) "
+    "with ordinality as r (owner, topic, key, value, headers, n) order by n"
+)
+"""Rows given as five arrays, inserted in their order (the ids, and so the relay, keep it).
+The headers come as JSON text: a list of pairs in a ``jsonb[]`` would be read as more
+dimensions of the array."""
 
 _TAKE = (
     "with relay as (select pg_try_advisory_xact_lock(hashtextextended($1, 0)) as got), "
@@ -68,12 +78,25 @@ class Outbox:
 
     async def add(self, conn: Any, event: Event, *, topic: str | None = None) -> None:
         """Queue ``event`` inside the caller's transaction ``conn``."""
-        await conn.execute(_INSERT, *self._row(event, topic))
+        await self.add_many(conn, [(event, topic)])
 
     async def add_many(self, conn: Any, events: list[tuple[Event, str | None]]) -> None:
         """Queue several events in order inside ``conn``, in one round trip."""
         if events:
-            await conn.executemany(_INSERT, [self._row(e, topic) for e, topic in events])
+            await conn.execute(self.insert_statement(first=1), *self.columns(events))
+
+    @staticmethod
+    def insert_statement(*, first: int) -> str:
+        """The insert of :meth:`columns`' five arrays, given as parameters ``$first`` to
+        ``$first + 4``: for a caller that queues events inside a statement of its own (a
+        ``with`` clause), so that its change and its events take one round trip."""
+        return _INSERT_ALL.format(*range(first, first + 5))
+
+    def columns(self, events: list[tuple[Event, str | None]]) -> list[list[Any]]:
+        """``(event, topic)`` pairs (None: the events topic) as the five arrays of
+        :meth:`insert_statement`, in order."""
+        rows = [self._row(e, topic) for e, topic in events]
+        return [[row[i] for row in rows] for i in range(5)]
 
     def _row(self, event: Event, topic: str | None) -> tuple[Any, ...]:
         if not event.source:
@@ -87,7 +110,7 @@ class Outbox:
             topic or self._bus.topics.events,
             key,
             value,
-            [[k, v.decode("utf-8", "replace")] for k, v in headers],
+            orjson.dumps([[k, v.decode("utf-8", "replace")] for k, v in headers]).decode(),
         )
 
     def notify(self) -> None:
