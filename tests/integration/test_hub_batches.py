@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from tests.conftest import deployment_database
@@ -18,6 +19,7 @@ from baton.protocol.event import Event
 from baton.runtime import Outbox
 from baton_hub.config import HubConfig
 from baton_hub.handlers import ALLOCATION_GRACE, HubHandlers
+from baton_hub.state import WorkflowState
 from baton_hub.store import WorkflowStore
 
 pytestmark = pytest.mark.integration
@@ -109,10 +111,12 @@ async def test_a_write_that_meets_another_replicas_reads_again(
         read_many = hubs[0].store.read_many
         reads = 0
 
-        async def racing_read(conn: object, **ids: list[str]) -> object:
+        async def racing_read(
+            conn: Any, *, event_ids: list[str], workflow_ids: list[str]
+        ) -> tuple[set[str], dict[str, WorkflowState]]:
             nonlocal reads
             reads += 1
-            found = await read_many(conn, **ids)
+            found = await read_many(conn, event_ids=event_ids, workflow_ids=workflow_ids)
             if reads == 1:  # the other replica writes between this read and the write
                 await hubs[1].on_events([started_a])
             return found
