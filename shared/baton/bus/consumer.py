@@ -9,14 +9,10 @@ patterns to one handler gets them together); should it raise, each of them is ha
 subscription again alone. Partitions of a batch
 are handled concurrently, records of one partition in order (so per-workflow order holds,
 the key being the workflow id; a record another client put on the wrong partition is moved
-to the right one instead, :mod:`baton.bus.rerouting`). Offsets are committed only after
-every record of the batch is handled and every record produced meanwhile (by handlers,
-retries, dead letters, re-routing) is acknowledged. A record due for retry later pauses
-its retry partition until it is due. Settled offsets are committed together, when the
-group has nothing more to read or half a second after the last commit, and always before
-its partitions move or it stops: a commit per batch cost the broker a request per record at
-low load, and a record handled but not yet committed comes again only after a crash, where
-handlers already take a record twice (idempotency ledger).
+to the right one instead, :mod:`baton.bus.rerouting`). The source topic and the retry
+topics are read by two members of the group (:mod:`baton.bus.lane`: fetching, committing
+after the outputs are acknowledged, pausing a retry partition until its record is due),
+which take turns handling their batches.
 
 Choice: retries do not block the source partition (later events of the same workflow go on
 while one waits in a retry topic); handlers that need strict order should treat a missing
@@ -32,16 +28,16 @@ uncommitted, so its records come again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
+import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from baton.bus.delivery import Abandoned, Delivery
+from baton.bus.delivery import Delivery
+from baton.bus.lane import Lane
 from baton.bus.rerouting import Placement
-from baton.bus.subscription import BATCH_DELIVERIES, StartAt, Subscription
-from baton.bus.transport import Ack, Record, TopicPartition, TransportConsumer
+from baton.bus.subscription import StartAt, Subscription
+from baton.bus.transport import Record, RevokeCallback, TopicPartition, TransportConsumer
 from baton.errors import DependencyUnavailableError
 from baton.protocol.headers import H, get_header
 from baton.protocol.routing import routing_key_from_line
@@ -51,25 +47,16 @@ if TYPE_CHECKING:
 
 __all__ = ["GroupConsumer"]
 
-log = logging.getLogger("baton.bus")
 
-_MAX_RECORDS = 500
-_BUSY_WAIT = 0.1
-"""Seconds a fetch waits while offsets wait to be committed or a batch to settle."""
-_IDLE_WAIT = 2.0
-"""Seconds a fetch waits with nothing in hand (stopping ends the wait): waking ten times a
-second, each of a service's consumers cost it a few ms of CPU a second with nothing to do."""
-_COMMIT_TIMEOUT = 15.0
-_COMMIT_EVERY = 0.5
-"""Seconds between commits while records keep coming (an idle group commits at once)."""
-
-
-def _succeeded(task: asyncio.Task[None]) -> bool:
-    return not task.cancelled() and task.exception() is None
+def _report_crash(task: asyncio.Task[None], *, on_crash: Callable[[BaseException], None]) -> None:
+    error = None if task.cancelled() else task.exception()
+    if error is not None:
+        on_crash(error)
 
 
 class GroupConsumer:
-    """Runs the consume → handle → commit loop of one (group, source topic)."""
+    """Runs the consume → handle → commit loops of one (group, source topic): one lane for
+    the source topic, one for its retry topics."""
 
     def __init__(
         self,
@@ -85,51 +72,65 @@ class GroupConsumer:
         self.source = source
         self.subscriptions: list[Subscription] = []
         levels = len(bus.settings.retry_delays)
-        self.topics = [source, *(bus.topics.retry(source, n) for n in range(1, levels + 1))]
-        self._consumer: TransportConsumer = bus.transport.consumer(
-            group=group,
-            topics=self.topics,
-            from_beginning=start_at is StartAt.EARLIEST,
-            on_revoke=self._on_revoke,
-            client_id=f"{bus.settings.component}.{group}",
-            gather_ms=gather_ms,
-        )
+        retries = [bus.topics.retry(source, n) for n in range(1, levels + 1)]
+        self.topics = [source, *retries]
         self._placement = Placement(bus=bus, group=group, source=source)
         self._lock = asyncio.Lock()
-        self._due: dict[TopicPartition, float] = {}
         self._stopping = asyncio.Event()
         self._delivery = Delivery(bus=bus, group=group, source=source, stopping=self._stopping)
-        self._task: asyncio.Task[None] | None = None
-        self._settling: asyncio.Task[None] | None = None
-        self._settled: dict[TopicPartition, int] = {}
-        self._committed_at = 0.0
-        self._committing = asyncio.Lock()  # commits in order: never an older after a newer
+
+        def lane(topics: list[str], gather: int | None) -> Lane:
+            def make(on_revoke: RevokeCallback) -> TransportConsumer:
+                return bus.transport.consumer(
+                    group=group,
+                    topics=topics,
+                    from_beginning=start_at is StartAt.EARLIEST,
+                    on_revoke=on_revoke,
+                    client_id=f"{bus.settings.component}.{group}",
+                    gather_ms=gather,
+                )
+
+            return Lane(
+                group=group,
+                make_consumer=make,
+                handle=self._partition,
+                lock=self._lock,
+                stopping=self._stopping,
+            )
+
+        # Retries are rare and due seconds later: their lane's fetches are answered when a
+        # record comes or after the idle wait, whatever the source lane gathers.
+        self._lanes = [lane([source], gather_ms), *([lane(retries, None)] if retries else [])]
+        self._source = self._lanes[0].consumer
+        self._tasks: list[asyncio.Task[None]] = []
         self._started = False
 
     async def start(self, *, on_crash: Callable[[BaseException], None]) -> None:
-        """Join the group and start the loop; ``on_crash`` hears of a fatal loop error."""
-        await self._consumer.start()
+        """Join the group and start the loops; ``on_crash`` hears of a fatal loop error."""
+        for lane in self._lanes:
+            await lane.consumer.start()
         self._started = True
-        self._task = asyncio.create_task(self._run(), name=f"baton-consumer-{self.group}")
-        self._task.add_done_callback(
-            lambda t: None if t.cancelled() or t.exception() is None else on_crash(t.exception())  # type: ignore[arg-type]
-        )
+        for n, lane in enumerate(self._lanes):
+            task = asyncio.create_task(lane.run(), name=f"baton-consumer-{self.group}-{n}")
+            task.add_done_callback(functools.partial(_report_crash, on_crash=on_crash))
+            self._tasks.append(task)
 
     def partitions(self) -> frozenset[int]:
         """Partitions of the source topic this member holds now (none while stopped or
         during a rebalance)."""
         if not self._started or self._stopping.is_set():
             return frozenset()
-        return frozenset(
-            tp.partition for tp in self._consumer.assignment() if tp.topic == self.source
-        )
+        return frozenset(tp.partition for tp in self._source.assignment())
 
     async def lag(self) -> dict[TopicPartition, int]:
         """Records not yet handled and committed in each partition (source and retry
         topics) this member holds (:meth:`TransportConsumer.lag`); empty while stopped."""
         if not self._started or self._stopping.is_set():
             return {}
-        return await self._consumer.lag()
+        behind: dict[TopicPartition, int] = {}
+        for lane in self._lanes:
+            behind.update(await lane.consumer.lag())
+        return behind
 
     async def wait_assigned(self) -> frozenset[int]:
         """Wait until this member holds partitions of the source topic and knows its
@@ -139,7 +140,7 @@ class GroupConsumer:
             if held:
                 try:
                     for partition in held:
-                        await self._consumer.position(TopicPartition(self.source, partition))
+                        await self._source.position(TopicPartition(self.source, partition))
                 except DependencyUnavailableError:  # revoked meanwhile: a rebalance
                     await asyncio.sleep(0.05)
                     continue
@@ -147,147 +148,20 @@ class GroupConsumer:
             await asyncio.sleep(0.05)
 
     async def stop(self, *, timeout: float = 30.0) -> None:
-        """Finish the batch in hand within ``timeout`` seconds, commit it, leave the group
-        (past the timeout the batch is abandoned uncommitted). Safe to call twice."""
+        """Finish the batches in hand within ``timeout`` seconds, commit them, leave the
+        group (past the timeout a batch is abandoned uncommitted). Safe to call twice."""
         self._stopping.set()
-        task, self._task = self._task, None
-        if task is not None:
-            try:
-                await asyncio.wait_for(task, timeout=timeout)
-            except TimeoutError:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            except Exception:  # already reported through on_crash
-                pass
-            await self._consumer.stop()
-
-    async def _on_revoke(self, revoked: set[TopicPartition]) -> None:
-        async with self._lock:  # let the batch in hand finish...
-            if self._settling is not None:  # ...and be committed before partitions move
-                with contextlib.suppress(Exception):  # the loop reports it
-                    await self._settling
-            await self._commit()
-            for tp in revoked:
-                self._due.pop(tp, None)
-
-    def _resume_due(self, *, idle: bool) -> float:
-        now = time.time()
-        next_due = now + (_IDLE_WAIT if idle else _BUSY_WAIT)
-        for tp, due in list(self._due.items()):
-            if due <= now:
-                del self._due[tp]
-                self._consumer.resume(tp)
-            else:
-                next_due = min(next_due, due)
-        return next_due - now
-
-    async def _run(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                wait = self._resume_due(idle=not self._settled and self._settling is None)
-                if wait > _BUSY_WAIT:
-                    batch = await self._fetch_unless_stopping(wait)
-                else:
-                    batch = await self._consumer.fetch(
-                        timeout_ms=max(1, int(wait * 1000)), max_records=_MAX_RECORDS
-                    )
-                if batch:
-                    async with self._lock:
-                        await self._handle_batch(batch)
-                if self._settled and (
-                    not batch or time.monotonic() - self._committed_at >= _COMMIT_EVERY
-                ):
-                    await self._commit()
-        except Abandoned:
-            log.warning("group %s stopped in an outage; its batch comes again", self.group)
-        finally:
-            if self._settling is not None:
-                await self._settling
-            await self._commit()
-
-    async def _fetch_unless_stopping(self, wait: float) -> dict[TopicPartition, list[Record]]:
-        """A long fetch that :meth:`stop` cuts short (records it would have returned are
-        not committed, so they come again)."""
-        fetch = asyncio.ensure_future(
-            self._consumer.fetch(timeout_ms=int(wait * 1000), max_records=_MAX_RECORDS)
-        )
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait((fetch, stopping), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-            if not fetch.done():
-                fetch.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await fetch
-        return fetch.result() if not fetch.cancelled() else {}
-
-    async def _commit(self) -> None:
-        """Commit the offsets settled so far (records handled, their outputs acknowledged)."""
-        async with self._committing:
-            offsets, self._settled = self._settled, {}
-            if not offsets:
-                return
-            self._committed_at = time.monotonic()
-            try:
-                await asyncio.wait_for(self._consumer.commit(offsets), _COMMIT_TIMEOUT)
-            except Exception as exc:  # rebalance or broker loss: the records come again
-                log.warning(
-                    "commit failed for group %s (%r); records will be redelivered",
-                    self.group,
-                    exc,
-                )
-
-    async def _handle_batch(self, batch: dict[TopicPartition, list[Record]]) -> None:
-        """Handle a batch, then settle it (acks, then commit) while the next one is handled.
-
-        At most one batch is settling at a time, and each settles only after the one before
-        it, so offsets are committed in order and never past an unacknowledged output; if
-        an output is lost, the loop stops and the records come again from the last commit.
-        """
-        deliveries: list[Awaitable[Ack]] = []
-        token = BATCH_DELIVERIES.set(deliveries)
-        try:
-            if len(batch) == 1:  # the usual batch at low load: no tasks to make
-                ends = [await self._partition(*next(iter(batch.items())))]
-            else:
-                ends = await self._partitions(batch)
-        finally:
-            BATCH_DELIVERIES.reset(token)
-        offsets = {tp: end for tp, end in zip(batch, ends, strict=True) if end is not None}
-        previous = self._settling
-        if previous is not None and not previous.done():
-            await previous
-        if not deliveries and (previous is None or _succeeded(previous)):
-            self._settled.update(offsets)  # nothing to wait for: settled now
-            self._settling = None
+        tasks, self._tasks = self._tasks, []
+        if not tasks:
             return
-        self._settling = asyncio.create_task(self._settle(previous, deliveries, offsets))
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # errors went to on_crash
+        for lane in self._lanes:
+            await lane.consumer.stop()
 
-    async def _partitions(self, batch: dict[TopicPartition, list[Record]]) -> list[int | None]:
-        """Handle the partitions of a batch concurrently: each one's end offset."""
-        # A task group, so that one partition abandoned at stop cancels its siblings.
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                running = [tasks.create_task(self._partition(tp, rs)) for tp, rs in batch.items()]
-        except BaseExceptionGroup as group:
-            raise group.exceptions[0] from None  # one cause, as the loop reports it
-        return [task.result() for task in running]
-
-    async def _settle(
-        self,
-        previous: asyncio.Task[None] | None,
-        deliveries: list[Awaitable[Ack]],
-        offsets: dict[TopicPartition, int],
-    ) -> None:
-        if previous is not None:
-            await previous  # a failed predecessor fails this one: no commit past it
-        for delivery in deliveries:  # already in flight; awaiting in turn makes no task
-            await delivery
-        self._settled.update(offsets)  # committed by the loop (_commit)
-
-    async def _partition(self, tp: TopicPartition, records: list[Record]) -> int | None:
+    async def _partition(self, lane: Lane, tp: TopicPartition, records: list[Record]) -> int | None:
         end: int | None = None
         run: list[tuple[Record, Subscription]] = []  # source records for one batch handler
         for record in records:
@@ -298,9 +172,7 @@ class GroupConsumer:
                     continue
                 due = float(get_header(record.headers, H.RETRY_DUE) or 0)
                 if due > time.time():
-                    self._consumer.seek(tp, record.offset)
-                    self._consumer.pause(tp)
-                    self._due[tp] = due
+                    lane.hold(tp, offset=record.offset, due=due)
                     break
                 await self._delivery.handle(record, self._targets(record))
             else:

@@ -33,8 +33,13 @@ class MemoryTransport:
         self.partitions = partitions
         self._logs: dict[str, list[list[Record]]] = {}
         self._committed: dict[tuple[str, TopicPartition], int] = {}
-        self._members: dict[str, list[_MemoryConsumer]] = defaultdict(list)
-        self._changed = asyncio.Condition()
+        # Members of a group reading the same topics share them (as Kafka's assignors do
+        # among the members subscribed to a topic).
+        self._members: dict[tuple[str, tuple[str, ...]], list[_MemoryConsumer]] = defaultdict(list)
+        # Set (and replaced) on every append. Not an asyncio.Condition: a fetch cancelled
+        # while its Condition.wait() takes the lock back leaves the lock released, and
+        # leaving the ``async with`` then raises (Python 3.11).
+        self._changed = asyncio.Event()
         self._round_robin = itertools.count()
 
     async def start(self) -> None:
@@ -75,8 +80,8 @@ class MemoryTransport:
             topic, partition, len(log), key, value, list(headers), time.time_ns() // 1_000_000
         )
         log.append(record)
-        async with self._changed:
-            self._changed.notify_all()
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
         done: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
         done.set_result(Ack(topic, partition, record.offset))
         return done
@@ -110,9 +115,8 @@ class MemoryTransport:
         return {TopicPartition(topic, p): len(log) for p, log in enumerate(self._logs[topic])}
 
     async def _wait(self, timeout: float) -> None:
-        async with self._changed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
 
 
 class _MemoryConsumer:
@@ -131,15 +135,19 @@ class _MemoryConsumer:
         for topic in self._topics:
             self._broker.create_topic(topic)
         if self._group is not None:
-            self._broker._members[self._group].append(self)
+            self._broker._members[self._membership].append(self)
         else:
             for topic in self._topics:
                 for tp, end in (await self._broker.end_offsets(topic)).items():
                     self._positions[tp] = 0 if self._from_beginning else end
 
     async def stop(self) -> None:
-        if self._group is not None and self in self._broker._members[self._group]:
-            self._broker._members[self._group].remove(self)
+        if self._group is not None and self in self._broker._members[self._membership]:
+            self._broker._members[self._membership].remove(self)
+
+    @property
+    def _membership(self) -> tuple[str, tuple[str, ...]]:
+        return (self._group or "", tuple(self._topics))
 
     def assignment(self) -> set[TopicPartition]:
         all_tps = [
@@ -147,7 +155,7 @@ class _MemoryConsumer:
         ]
         if self._group is None:
             return set(all_tps)
-        members = self._broker._members[self._group]
+        members = self._broker._members[self._membership]
         index, count = members.index(self), len(members)
         mine = {tp for i, tp in enumerate(all_tps) if i % count == index}
         if mine != self._assigned:
