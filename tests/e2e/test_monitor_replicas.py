@@ -20,6 +20,7 @@ from baton.bus import Bus
 from baton.protocol.event import Event
 from tests.behaviour.helpers import eventually, eventually_async
 from tests.e2e.agents import EventLog, SimAgents
+from tests.e2e.groups import readers
 from tests.e2e.harness import ServiceProcess
 from tests.e2e.test_monitor import alerts
 
@@ -105,18 +106,19 @@ async def heartbeats(
 
 
 async def consuming(env: dict[str, str], group: str, *, members: int, partitions: int) -> bool:
-    """Whether consumer group ``group`` is stable with ``members`` members and has committed
-    a position in every partition (a new group starts at the end of the topic: before it
-    has one, a partition's owner may still skip what is published)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=env["BATON_KAFKA_BOOTSTRAP"])
+    """Whether consumer group ``group`` is stable with ``members`` replicas reading the
+    events topic and has committed a position in every partition (a new group starts at the
+    end of the topic: before it has one, a partition's owner may still skip what is
+    published)."""
+    topic = f"{env['BATON_TOPIC_PREFIX']}.events"
+    bootstrap = env["BATON_KAFKA_BOOTSTRAP"]
+    state, found = await readers(bootstrap=bootstrap, group=group, topic=topic)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        [response] = await admin.describe_consumer_groups([group])
-        _, _, state, _, _, found, *_ = response.groups[0]
         offsets = await admin.list_consumer_group_offsets(group)
     finally:
         await admin.close()
-    topic = f"{env['BATON_TOPIC_PREFIX']}.events"
     committed = {
         tp.partition for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0
     }

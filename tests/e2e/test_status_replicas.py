@@ -11,13 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from baton.bus import Bus
 from baton.config import BatonSettings
 from tests.behaviour.helpers import eventually, eventually_async
 from tests.e2e.agents import EventLog, SimAgents
+from tests.e2e.groups import readers
 from tests.e2e.harness import ServiceProcess
 from tests.unit.status.helpers import simulate
 
@@ -34,29 +33,10 @@ async def api(port: int, path: str) -> Any:
 
 
 async def assignments(settings: BatonSettings, group: str) -> list[set[int]]:
-    """The events-topic partitions of each member of ``group``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
-    await admin.start()
-    try:
-        responses = await admin.describe_consumer_groups([group])
-    finally:
-        await admin.close()
-    owned: list[set[int]] = []
-    for response in responses:
-        for described in response.groups:
-            for member in described[5]:
-                if not member[-1]:  # nothing assigned yet (a rebalance under way)
-                    owned.append(set())
-                    continue
-                assignment = ConsumerProtocolMemberAssignment.decode(member[-1])
-                owned.append(
-                    {
-                        p
-                        for topic, parts in assignment.assignment
-                        if topic == settings.topics.events
-                        for p in parts
-                    }
-                )
+    """The events-topic partitions of each replica (member reading it) of ``group``."""
+    _, owned = await readers(
+        bootstrap=settings.bootstrap, group=group, topic=settings.topics.events
+    )
     return owned
 
 

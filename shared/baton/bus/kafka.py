@@ -291,7 +291,8 @@ class _KafkaConsumer:
             # restarted service resumes in seconds; heartbeats every third of it.
             session_timeout_ms=SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=SESSION_TIMEOUT_MS // 3,
-            # Static membership: one member per (replica, source topic) in a group.
+            # Static membership: one member per (replica, first topic read) in a group (a
+            # group reads its source topic and its retry topics as two members).
             group_instance_id=(
                 f"{settings.instance_id}.{topics[0]}"
                 if group is not None and settings.instance_id is not None
