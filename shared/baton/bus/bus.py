@@ -226,9 +226,13 @@ class Bus(Lifecycle):
     async def consumer_lag(self) -> dict[str, dict[TopicPartition, int]]:
         """Per consumer group of this process: records not yet handled and committed in each
         partition it holds (its source topics and their retry topics)."""
+        # All at once: each reading waits for the broker (up to its timeout in a rebalance),
+        # and a scrape of the metrics has a few seconds for every group.
+        consumers = sorted(self._consumers.items())
+        read = await asyncio.gather(*(consumer.lag() for _, consumer in consumers))
         lags: dict[str, dict[TopicPartition, int]] = {}
-        for (group, _), consumer in sorted(self._consumers.items()):
-            lags.setdefault(group, {}).update(await consumer.lag())
+        for ((group, _), _), behind in zip(consumers, read, strict=True):
+            lags.setdefault(group, {}).update(behind)
         return lags
 
     async def wait_assigned(

@@ -128,8 +128,8 @@ class GroupConsumer:
         if not self._started or self._stopping.is_set():
             return {}
         behind: dict[TopicPartition, int] = {}
-        for lane in self._lanes:
-            behind.update(await lane.consumer.lag())
+        for lags in await asyncio.gather(*(lane.consumer.lag() for lane in self._lanes)):
+            behind.update(lags)
         return behind
 
     async def wait_assigned(self) -> frozenset[int]:
