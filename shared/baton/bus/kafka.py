@@ -12,6 +12,7 @@ move to another member.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Collection, Generator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -31,6 +32,8 @@ from baton.protocol.partitioner import partition_of
 from baton.security.kafka_client import KafkaSecurity
 
 __all__ = ["DURABLE_PRODUCER", "SESSION_TIMEOUT_MS", "KafkaTransport", "producer_options"]
+
+log = logging.getLogger("baton.bus")
 
 SESSION_TIMEOUT_MS = 6_000
 FETCH_MAX_WAIT_MS = 2_000
@@ -209,6 +212,25 @@ class KafkaTransport:
             await consumer.stop()
 
 
+async def stop_consumer(consumer: AIOKafkaConsumer) -> None:
+    """Stop ``consumer``, also while one of its fetches waits out a broker's failure.
+
+    aiokafka cancels such a fetch on stop and awaits it without catching the cancellation,
+    so its ``stop()`` raises ``CancelledError`` out of a task that nobody cancelled
+    (aio-libs/aiokafka#647): a service stopping right after losing a broker then crashed
+    on its way out. That stray cancellation is logged and the stop goes on; a real one
+    (this task being cancelled) still propagates. The consumer's connections are then left
+    to close with their sockets.
+    """
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.warning("a Kafka consumer stopped while a fetch was failing; its stop was cut short")
+
+
 async def partitions_of(
     bootstrap: str, topics: Sequence[str], *, security: KafkaSecurity | None = None
 ) -> list[KafkaTP]:
@@ -322,7 +344,7 @@ class _KafkaConsumer:
     async def stop(self) -> None:
         if self._started:
             self._started = False
-            await self._consumer.stop()
+            await stop_consumer(self._consumer)
 
     async def fetch(
         self, *, timeout_ms: int, max_records: int
