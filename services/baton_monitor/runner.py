@@ -55,6 +55,8 @@ __all__ = ["MonitorService"]
 
 STREAMS_AFTER_S = 5.0
 """Seconds between the monitor consuming again and its faust windows starting."""
+STREAMS_STOP_S = 10.0
+"""Seconds given to faust windows that failed to start to let go of Kafka."""
 
 log = logging.getLogger("baton.monitor")
 
@@ -152,7 +154,15 @@ class MonitorService(Service):
                 hopping_step_s=self.config.hopping_hop,
                 security=settings.kafka_security,
             )
-        await self.streams.start()
+        try:
+            await self.streams.start()
+        except BaseException:
+            # Single-use: the supervisor's next attempt (Kafka back) builds a new one.
+            streams, self.streams = self.streams, None
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(STREAMS_STOP_S):
+                    await streams.stop()
+            raise
         while True:  # publish this replica's partitions for every replica to sum
             try:
                 await self.figures.publish(self.streams.figures())

@@ -39,9 +39,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from aiokafka.errors import KafkaError
 from faust.types.windows import WindowT
 from faust.windows import TumblingWindow
 
+from baton.errors import DependencyUnavailableError
 from baton.protocol.fields import workflow_type_of
 from baton.security.kafka_client import KafkaSecurity
 from baton_monitor import streamviews
@@ -178,7 +180,15 @@ class MonitorStreams:
             },
             security=self.security,
         )
-        await self.app.start()
+        try:
+            await self.app.start()
+        except (KafkaError, OSError) as exc:
+            # A broker lost while faust joins, fetches offsets or recovers: the monitor's
+            # supervisor starts the windows again (a new instance) once Kafka answers.
+            raise DependencyUnavailableError(
+                f"the faust windows could not start against Kafka at {self.bootstrap}: {exc!r}",
+                bootstrap=self.bootstrap,
+            ) from exc
         if self.on_window is not None:
             self._closer = asyncio.create_task(
                 self._close_windows(self.on_window), name="monitor-windows"
