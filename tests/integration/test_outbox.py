@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from tests.behaviour.helpers import eventually
 from tests.conftest import migrate_for, unique_prefix
 
@@ -17,6 +18,27 @@ from baton.runtime import Outbox
 from baton.topics import create_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+_TRY_LOCK = "select pg_try_advisory_lock(hashtextextended($1, 0))"
+
+
+async def _values(bus: Bus, count: int) -> list[bytes]:
+    """The first ``count`` record values of the (one-partition) events topic."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bus.settings.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(bus.topics.events, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        values: list[bytes] = []
+        while len(values) < count:
+            batch = await consumer.getmany(tp, timeout_ms=1000)
+            if not batch:
+                break
+            values += [r.value for r in batch[tp] if r.value is not None]
+        return values
+    finally:
+        await consumer.stop()
 
 
 async def test_add_many_queues_in_order_with_topics_and_sources(live_stack: BatonSettings) -> None:
@@ -68,3 +90,50 @@ async def test_rows_committed_while_another_replica_relays_go_out_without_waitin
             await outbox.stop()
             await db.pool.execute("delete from baton_outbox where owner = $1", owner)
     assert outbox.published == 1
+
+
+async def test_two_replicas_relaying_one_owner_send_every_row_once_and_in_order(
+    live_stack: BatonSettings,
+) -> None:
+    """Both relays are woken by every commit and race for the owner's rows: the relay lock
+    lets each row out once, in the order it was queued, and is free again once they are
+    out."""
+    owner = f"t_outbox_{uuid.uuid4().hex[:8]}"
+    settings = live_stack.model_copy(
+        update={"component": "tester", "topic_prefix": unique_prefix(), "partitions": 1}
+    )
+    await create_topics(settings=settings)
+    count = 200
+    async with (
+        Database(dsn=settings.dsn, max_size=4) as db_a,
+        Database(dsn=settings.dsn, max_size=4) as db_b,
+        Bus(settings=settings) as bus,
+    ):
+        await migrate_for(db_a)
+        replicas = [
+            (db, Outbox(db=db, bus=bus, owner=owner, poll_interval=60.0)) for db in (db_a, db_b)
+        ]
+        for _, outbox in replicas:
+            await outbox.start()
+        try:
+            for n in range(count):
+                db, outbox = replicas[n % 2]
+                async with db.transaction() as conn:
+                    await outbox.add(conn, Event.parse(f"TASK_COMPLETED:wf_race:impl:{{'n':{n}}}"))
+                for _, woken in replicas:
+                    woken.notify()
+            await eventually(
+                lambda: sum(o.published for _, o in replicas) >= count, timeout=20, what="all sent"
+            )
+            await asyncio.sleep(0.5)  # a row sent twice would be counted by now
+            async with db_a.connection() as conn:
+                free = await conn.fetchval(_TRY_LOCK, owner)
+                await conn.execute("select pg_advisory_unlock_all()")
+        finally:
+            for _, outbox in replicas:
+                await outbox.stop()
+            await db_a.pool.execute("delete from baton_outbox where owner = $1", owner)
+        sent = [Event.parse(value.decode()).data["n"] for value in await _values(bus, count)]
+    assert sum(o.published for _, o in replicas) == count
+    assert sent == list(range(count))
+    assert free  # no relay kept the lock
