@@ -11,8 +11,8 @@ import asyncio
 import contextvars
 import logging
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -27,14 +27,11 @@ from baton_hub.command_handlers import HubCommands
 from baton_hub.commands import Op, need
 from baton_hub.state import WorkflowState
 
-__all__ = ["ALLOCATION_GRACE", "CREATED", "HubHandlers", "allocation_request_id"]
-
-CREATED = "workflow.*.created"
-"""What :meth:`HubHandlers.on_workflows_created` takes, in a consumer group of its own."""
+__all__ = ["ALLOCATION_GRACE", "HubHandlers", "allocation_request_id"]
 
 ALLOCATION_GRACE = 3.0
-"""Seconds a new workflow is left to the replica that created it before the allocations
-group allocates it instead (that replica stopped, or its request failed)."""
+"""Seconds a new workflow is left to the replica that created it before the timeouts loop
+allocates it instead (that replica stopped, or its request failed)."""
 
 log = logging.getLogger("baton.hub")
 
@@ -93,12 +90,12 @@ class HubHandlers(HubCommands):
 
     def after_command(self) -> None:
         """After a command's transaction committed: relay its events, and ask the resource
-        manager at once for a workflow it created (the allocations group is the safety net
+        manager at once for a workflow it created (:meth:`allocate_stuck` is the safety net
         should this process stop before the answer is stored)."""
         self.outbox.notify()
         workflow_id = self.created_by_request()
         if workflow_id is not None:  # in the request's context: the workflow's trace
-            self._to_allocate.put_nowait((workflow_id, contextvars.copy_context()))
+            self._queue_allocation(workflow_id)
 
     @cached_property
     def _to_allocate(self) -> asyncio.Queue[tuple[str, contextvars.Context]]:
@@ -112,29 +109,43 @@ class HubHandlers(HubCommands):
                 workflow_id, context = await self._to_allocate.get()
                 tasks.create_task(self._allocate_quietly(workflow_id), context=context)
 
+    @cached_property
+    def _allocating(self) -> set[str]:
+        """Workflows whose allocation is queued or under way here (asked once at a time)."""
+        return set()
+
+    def _queue_allocation(self, workflow_id: str) -> None:
+        if workflow_id not in self._allocating:
+            self._allocating.add(workflow_id)
+            self._to_allocate.put_nowait((workflow_id, contextvars.copy_context()))
+
     async def _allocate_quietly(self, workflow_id: str) -> None:
         try:
             await self.allocate_created(workflow_id)
-        except Exception as exc:  # the allocations group tries again
+        except Exception as exc:
             log.warning(
-                "allocating %s failed (%r); the allocations group retries", workflow_id, exc
+                "allocating %s failed (%r); the timeouts loop tries again", workflow_id, exc
             )
+        finally:
+            self._allocating.discard(workflow_id)
 
-    async def on_workflows_created(self, events: list[Event]) -> None:
-        """New workflows of one partition, read by the allocations group: the safety net
-        of :meth:`after_command`. Each is looked at once ``ALLOCATION_GRACE`` seconds have
-        passed since its creation, and allocated if it still waits (a repeated allocation
-        request gets the same answer, and is applied once).
-
-        One failing cancels the others; the bus then hands them over one by one.
+    def allocate_stuck(self, states: Iterable[WorkflowState], *, now: datetime) -> list[str]:
+        """Queue the allocation of workflows still CREATED ``ALLOCATION_GRACE`` seconds after
+        their creation — the safety net of :meth:`after_command`, for a workflow whose
+        replica stopped before storing the answer, or whose request failed. Any replica may
+        ask: a repeated request gets the same answer, applied once. Returns the ids queued.
         """
-        newest = max(e.timestamp for e in events)
-        wait = ALLOCATION_GRACE - (_now() - newest).total_seconds()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        async with asyncio.TaskGroup() as group:
-            for event in events:
-                group.create_task(self.allocate_created(event.workflow_id))
+        cutoff = now - timedelta(seconds=ALLOCATION_GRACE)
+        stuck = [
+            s.workflow_id
+            for s in states
+            if s.status == "CREATED"
+            and s.created_at <= cutoff
+            and s.workflow_id not in self._allocating
+        ]
+        for workflow_id in stuck:
+            self._queue_allocation(workflow_id)
+        return stuck
 
     async def allocate_created(self, workflow_id: str) -> None:
         """Ask the resource manager for a new workflow's agents and apply the answer (once:
@@ -201,7 +212,7 @@ class HubHandlers(HubCommands):
             return None
 
         def apply(s: WorkflowState) -> wf.Outcome:
-            # CREATED too: the allocations group may not have applied the reply yet; then
+            # CREATED too: the allocating replica may not have applied the reply yet; then
             # this event (the same grant) starts the workflow and the reply changes nothing.
             if s.status not in ("CREATED", "QUEUED"):
                 return s, []
@@ -289,6 +300,7 @@ class HubHandlers(HubCommands):
                     known[state.workflow_id] = (state.state_version, state)
             known = {w: known[w] for w in versions if w in known}
             now = _now()
+            self.allocate_stuck((state for _, state in known.values()), now=now)
             for workflow_id, (_, state) in list(known.items()):
                 if wf.check_timeouts(state, now=now)[0] is state:
                     continue  # nothing due

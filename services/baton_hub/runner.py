@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from baton.runtime import Loop, PruneRule, RetentionConfig, Service
 from baton_hub.config import HubConfig
-from baton_hub.handlers import ALLOCATION_GRACE, CREATED, HubHandlers
+from baton_hub.handlers import HubHandlers
 from baton_hub.retention import hub_rules
 
 __all__ = ["HubService"]
@@ -28,7 +28,6 @@ class HubService(Service):
     )
     dependencies = ("resource-manager",)
     subscriptions = (
-        CREATED,
         "resource.*.allocated",
         "task.#",
         "quality.*.score",
@@ -50,16 +49,6 @@ class HubService(Service):
         )
         self.answer_durably(self.handlers.command, after_commit=self.handlers.after_command)
         self.subscribe_batches(self.handlers.subscriptions())
-        # New workflows are allocated by the replica that created them, right after the
-        # commit; this group is the safety net (a group of its own: asking the resource
-        # manager waits for its reply), off the critical path, so its fetches are gathered.
-        self.bus.subscribe_batches(
-            CREATED,
-            self.handlers.on_workflows_created,
-            group=f"{self.group}.allocations",
-            name="allocate",
-            gather_ms=int(ALLOCATION_GRACE * 1000 / 3),  # it waits the grace anyway
-        )
 
     def loops(self) -> dict[str, Loop]:
         return {

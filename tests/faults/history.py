@@ -50,11 +50,8 @@ async def quiesce(
 
     events, commands = with_retries(topics.events), with_retries(topics.commands("hub"))
     readers = {topics.group(s): events for s in services} | {agents.group: events}
-    if "hub" in services:  # the hub's other groups: allocations, and its commands
-        readers |= {
-            f"{topics.group('hub')}.allocations": events,
-            f"{topics.group('hub')}.rpc": commands,
-        }
+    if "hub" in services:  # the hub's other group: its commands
+        readers |= {f"{topics.group('hub')}.rpc": commands}
     security = settings.kafka_security
     partitions = await partitions_of(settings.bootstrap, [*events, *commands], security=security)
     options = security.client_options()

@@ -144,7 +144,7 @@ async def test_a_created_workflow_is_allocated_at_once_and_by_the_safety_net(
     live_stack: BatonSettings,
 ) -> None:
     """The replica that created a workflow asks for its agents right after the commit; a
-    workflow whose creator stopped first is allocated by the allocations group."""
+    workflow whose creator stopped first is allocated by the timeouts loop's safety net."""
     async with deployment_database(live_stack, "hub") as (settings, db):
         transport = MemoryTransport(partitions=2)
         bus = Bus(settings=settings, transport=transport)
@@ -191,18 +191,20 @@ async def test_a_created_workflow_is_allocated_at_once_and_by_the_safety_net(
             assert await status("wf_direct") == "STARTED"
             assert asked == ["wf_direct"]
 
-            orphan = Run({"workflow_id": "wf_orphan", "tasks": [{"task_id": "a"}]})
-            async with db.transaction() as conn:
-                assert await store.insert(conn, orphan.state)
-            old = Event(
-                event_type="WORKFLOW_CREATED",
-                workflow_id="wf_orphan",
-                phase="setup",
-                data={},
-                timestamp=datetime.now(UTC) - timedelta(seconds=ALLOCATION_GRACE),
+            orphan = Run({"workflow_id": "wf_orphan", "tasks": [{"task_id": "a"}]}).state
+            orphan = orphan.model_copy(
+                update={"created_at": datetime.now(UTC) - timedelta(seconds=ALLOCATION_GRACE)}
             )
-            again = Event(event_type="WORKFLOW_CREATED", workflow_id="wf_direct", phase="s")
-            await hub.on_workflows_created([old, again])
+            async with db.transaction() as conn:
+                assert await store.insert(conn, orphan)
+            async with db.connection() as conn:
+                states = await store.get_many(conn, ["wf_direct", "wf_orphan"])
+            # What the timeouts loop of any replica does with the active workflows it read.
+            assert hub.allocate_stuck(states, now=datetime.now(UTC)) == ["wf_orphan"]
+            for _ in range(200):
+                if await status("wf_orphan") != "CREATED":
+                    break
+                await asyncio.sleep(0.05)
             assert await status("wf_orphan") == "STARTED"
             assert asked == ["wf_direct", "wf_orphan"]  # the allocated one is not asked again
         finally:
