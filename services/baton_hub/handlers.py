@@ -173,7 +173,8 @@ class HubHandlers(HubCommands):
                 now=_now(),
             )
 
-        await self._mutate(workflow_id, apply, event_id=allocation_request_id(workflow_id))
+        # Two round trips, as the event batches: no lock, the versions read are checked.
+        await self._mutate_many([(workflow_id, apply, allocation_request_id(workflow_id))])
 
     async def _allocate(self, state: WorkflowState) -> dict[str, Any]:
         fields = state.definition.to_allocation_request_fields()

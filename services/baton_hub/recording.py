@@ -122,21 +122,6 @@ class HubCore:
         await self._record(conn, state, outcome)
         return state, outcome[0]
 
-    async def _mutate(self, workflow_id: str, op: Op, *, event_id: str) -> WorkflowState | None:
-        """Apply ``op`` once per ``event_id``; None when the workflow is not the hub's."""
-        async with self.db.transaction() as conn:
-            first, state = await self.store.first_and_get(
-                conn, event_id=event_id, workflow_id=workflow_id
-            )
-            if not first:
-                return None
-            if state is None:
-                return None  # an event about a workflow this hub does not run
-            outcome = op(state)
-            await self._record(conn, state, outcome)
-        self.outbox.notify()
-        return outcome[0]
-
     async def _mutate_many(self, changes: list[tuple[str, Op, str]]) -> None:
         """Apply ``(workflow_id, op, event_id)`` changes in order, each once per event id,
         in two round trips whatever their number: one read of the ledger and the states,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from baton.protocol.event import Event
-from baton.runtime import Outbox, first_time_and_read
+from baton.runtime import Outbox
 from baton_hub.state import WorkflowState
 
 __all__ = ["WorkflowStore"]
@@ -21,20 +21,6 @@ class WorkflowStore:
         query = "select state from hub_workflows where workflow_id = $1"
         row = await conn.fetchrow(query + (" for update" if lock else ""), workflow_id)
         return None if row is None else WorkflowState.model_validate(row["state"])
-
-    async def first_and_get(
-        self, conn: Any, *, event_id: str, workflow_id: str
-    ) -> tuple[bool, WorkflowState | None]:
-        """Record ``event_id`` in the hub's ledger and read the workflow's state, locked, in
-        one round trip: whether the event is new, and the state (None if not the hub's)."""
-        first, value = await first_time_and_read(
-            conn,
-            consumer="hub",
-            event_id=event_id,
-            read="select state from hub_workflows where workflow_id = $3 for update",
-            args=(workflow_id,),
-        )
-        return first, None if value is None else WorkflowState.model_validate(value)
 
     async def read_many(
         self, conn: Any, *, event_ids: list[str], workflow_ids: list[str]

@@ -5,7 +5,6 @@ from baton.runtime.ledger import (
     durable_responder,
     first_events,
     first_time,
-    first_time_and_read,
     first_times,
 )
 from baton.runtime.outbox import Outbox
@@ -36,7 +35,6 @@ __all__ = [
     "durable_responder",
     "first_events",
     "first_time",
-    "first_time_and_read",
     "first_times",
     "run_service",
 ]

@@ -21,7 +21,6 @@ __all__ = [
     "durable_responder",
     "first_events",
     "first_time",
-    "first_time_and_read",
     "first_times",
 ]
 
@@ -36,26 +35,6 @@ async def first_time(conn: Any, *, consumer: str, event_id: str) -> bool:
     """Record ``event_id`` for ``consumer`` in ``conn``'s transaction; False if seen before."""
     inserted = await conn.fetchval(_RECORD, consumer, event_id)
     return bool(inserted == 1)
-
-
-async def first_time_and_read(
-    conn: Any, *, consumer: str, event_id: str, read: str, args: tuple[Any, ...] = ()
-) -> tuple[bool, Any]:
-    """:func:`first_time` and a one-value read in one round trip: ``(first, value)``.
-
-    Args:
-        read: A query returning at most one row of one column (``None`` when no row), e.g.
-            ``select view from t where id = $3 for update``; its parameters start at ``$3``.
-        args: Its parameters.
-    """
-    row = await conn.fetchrow(
-        f"with fresh as ({_RECORD}) "
-        f"select exists (select 1 from fresh) as first, ({read}) as value",
-        consumer,
-        event_id,
-        *args,
-    )
-    return bool(row["first"]), row["value"]
 
 
 _RECORD_ALL = (
