@@ -33,12 +33,16 @@ class Counter(Service):
     name: ClassVar[str] = "hub"
     capabilities = ("counting",)
     applied: ClassVar[list[str]] = []
+    failed: ClassVar[list[str]] = []
 
     async def setup(self) -> None:
         async def count(conn: Any, request: Event) -> dict[str, Any]:
             if request.data.get("fail"):
                 from baton.errors import HandlerError
 
+                # Written, then undone: nothing of a failed request is kept but its error.
+                await self.outbox.add(conn, Event.parse("UNDONE:wf_1:count:{}"))
+                Counter.failed.append(request.request_id or "")
                 raise HandlerError("asked to fail", retriable=False)
             Counter.applied.append(request.request_id or "")
             await self.outbox.add(
@@ -87,6 +91,7 @@ async def test_runner_serves_health_registers_and_applies_requests_once(
     watcher.subscribe("#", record, group=f"w-{unique_prefix()}")
     runner = ServiceRunner(Counter, settings=settings)
     Counter.applied.clear()
+    Counter.failed.clear()
     async with watcher:
         await runner.start()
         try:
@@ -108,9 +113,14 @@ async def test_runner_serves_health_registers_and_applies_requests_once(
                 again = await client.request(request, service="hub")
                 assert first.data == again.data == {"n": 1}
                 assert Counter.applied == [request_id]
-                with pytest.raises(RemoteError) as info:
-                    await client.request('COUNT:wf_1:count:{"fail":true}', service="hub")
-                assert info.value.error["error"] == "HandlerError"
+                failing = Event.parse('COUNT:wf_1:count:{"fail":true}').replace(
+                    request_id=f"req_{unique_prefix()}"
+                )
+                for _ in range(2):  # a repeat gets the stored error
+                    with pytest.raises(RemoteError) as info:
+                        await client.request(failing, service="hub")
+                    assert info.value.error["error"] == "HandlerError"
+                assert Counter.failed == [failing.request_id]  # applied once, then replayed
 
             def types() -> list[str]:
                 return [e.event_type for e in seen]
@@ -118,6 +128,7 @@ async def test_runner_serves_health_registers_and_applies_requests_once(
             await eventually(lambda: types().count("COMPONENT_HEARTBEAT") >= 2, what="heartbeats")
             await eventually(lambda: "COUNTED" in types(), what="outbox relay")
             assert types().count("COUNTED") == 1
+            assert "UNDONE" not in types()
             assert "SYSTEM_STARTUP" in types()
             assert "COMPONENT_REGISTERED" in types()
             registered = next(e for e in seen if e.event_type == "COMPONENT_REGISTERED")
@@ -130,7 +141,7 @@ async def test_runner_serves_health_registers_and_applies_requests_once(
                 for s in samples
                 if s.name == "baton_events_handled_total" and s.labels["service"] == "hub"
             ]
-            assert sum(s.value for s in handled) >= 3  # three requests handled
+            assert sum(s.value for s in handled) >= 4  # four requests handled
             assert any(s.name == "baton_handler_seconds_count" and s.value >= 3 for s in samples)
             assert any(s.name == "baton_events_published_total" for s in samples)
             timed = {

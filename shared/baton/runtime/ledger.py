@@ -87,42 +87,55 @@ def durable_responder(
 
     async def respond(request: Event) -> dict[str, Any]:
         request_id = request.request_id or request.event_id
-        async with db.transaction() as conn:
-            # Two copies of one request can be handled at once (a zombie consumer waking up
-            # while its partition's new owner handles the redelivery): the second waits here
-            # for the first to commit, then finds its reply instead of applying it again.
-            await conn.execute(
-                "select pg_advisory_xact_lock(hashtextextended($1 || chr(10) || $2, 0))",
-                owner,
-                request_id,
+        try:
+            stored, (status, reply) = await _once(
+                db, owner, request_id, lambda conn: handler(conn, request)
             )
-            row = await conn.fetchrow(
-                "select status, reply from baton_replies where owner = $1 and request_id = $2",
-                owner,
-                request_id,
-            )
-            if row is not None:
-                return _replay(row["status"], row["reply"])
-            try:
-                async with conn.transaction():  # a savepoint: a failed handler leaves no trace
-                    reply = await handler(conn, request)
-                status = "ok"
-            except BatonError as exc:
-                if exc.retriable:
-                    raise
-                status, reply = "error", exc.to_reply()
-            await conn.execute(
-                "insert into baton_replies (owner, request_id, status, reply) values ($1,$2,$3,$4)",
-                owner,
-                request_id,
-                status,
-                reply,
-            )
-        if after_commit is not None:
+        except BatonError as exc:
+            if exc.retriable:
+                raise
+            # The handler's changes rolled back with its transaction: the error is stored
+            # alone, in one of its own, so that a repeat gets the same error.
+            error = exc.to_reply()
+
+            async def failed(_: Any) -> dict[str, Any]:
+                return error
+
+            stored, (status, reply) = await _once(db, owner, request_id, failed, status="error")
+        if stored and after_commit is not None:
             after_commit()
         return _replay(status, reply)
 
     return respond
+
+
+async def _once(
+    db: Database,
+    owner: str,
+    request_id: str,
+    produce: Callable[[Any], Awaitable[dict[str, Any]]],
+    *,
+    status: str = "ok",
+) -> tuple[bool, tuple[str, dict[str, Any]]]:
+    """The reply stored for ``request_id``, or ``produce``'s, stored with its changes in one
+    transaction: whether it was stored now, and ``(status, reply)``."""
+    async with db.transaction() as conn:
+        # Two copies of one request can be handled at once (a zombie consumer waking up
+        # while its partition's new owner handles the redelivery): the second waits here
+        # for the first to commit, then finds its reply instead of applying it again.
+        # (Not one statement with the read below: its snapshot would predate the wait.)
+        await conn.execute(_LOCK, owner, request_id)
+        row = await conn.fetchrow(_STORED, owner, request_id)
+        if row is not None:
+            return False, (row["status"], row["reply"])
+        reply = await produce(conn)
+        await conn.execute(_STORE, owner, request_id, status, reply)
+    return True, (status, reply)
+
+
+_LOCK = "select pg_advisory_xact_lock(hashtextextended($1 || chr(10) || $2, 0))"
+_STORED = "select status, reply from baton_replies where owner = $1 and request_id = $2"
+_STORE = "insert into baton_replies (owner, request_id, status, reply) values ($1,$2,$3,$4)"
 
 
 def _replay(status: str, reply: dict[str, Any]) -> dict[str, Any]:
