@@ -213,8 +213,13 @@ async def test_records_read_again_are_not_counted_twice(admin: Admin, tmp_path: 
         # The second app joins after the first has left; on a busy machine (the test
         # sessions run side by side) its join, recovery and first commit took over 30 s once.
         await eventually_async(read_again, timeout=90.0, what="the records read again")
-        assert counted(second.snapshot(at)) == EXPECTED
-        assert second.snapshot(at)["replayed"] == len(LINES)
+        snapshot = second.snapshot(at)
+        assert counted(snapshot) == EXPECTED  # nothing counted twice
+        # Every record read again is skipped — or counted for the first time, when the
+        # first app stopped before its last changelog write (its offsets did not cover it
+        # either: exactly once in effect all the same). Seen once: 46 skipped, 1 counted.
+        assert snapshot["replayed"] + snapshot["processed"] == len(LINES)
+        assert snapshot["replayed"] >= len(LINES) - 5
     finally:
         await second.stop()
 
