@@ -179,16 +179,17 @@ async def test_a_created_workflow_is_allocated_at_once_and_by_the_safety_net(
                 await hub.command(conn, created)
             hub.after_command()  # as the durable responder does once committed
 
-            async def status(workflow_id: str) -> str | None:
-                async with db.connection() as conn:
-                    state = await store.get(conn, workflow_id)
+            async def settled(workflow_id: str) -> str | None:
+                """The workflow's status once it has left CREATED (or after 10 s)."""
+                for _ in range(200):
+                    async with db.connection() as conn:
+                        state = await store.get(conn, workflow_id)
+                    if state is not None and state.status != "CREATED":
+                        return state.status
+                    await asyncio.sleep(0.05)
                 return None if state is None else state.status
 
-            for _ in range(200):
-                if await status("wf_direct") != "CREATED":
-                    break
-                await asyncio.sleep(0.05)
-            assert await status("wf_direct") == "STARTED"
+            assert await settled("wf_direct") == "STARTED"
             assert asked == ["wf_direct"]
 
             orphan = Run({"workflow_id": "wf_orphan", "tasks": [{"task_id": "a"}]}).state
@@ -201,11 +202,7 @@ async def test_a_created_workflow_is_allocated_at_once_and_by_the_safety_net(
                 states = await store.get_many(conn, ["wf_direct", "wf_orphan"])
             # What the timeouts loop of any replica does with the active workflows it read.
             assert hub.allocate_stuck(states, now=datetime.now(UTC)) == ["wf_orphan"]
-            for _ in range(200):
-                if await status("wf_orphan") != "CREATED":
-                    break
-                await asyncio.sleep(0.05)
-            assert await status("wf_orphan") == "STARTED"
+            assert await settled("wf_orphan") == "STARTED"
             assert asked == ["wf_direct", "wf_orphan"]  # the allocated one is not asked again
         finally:
             loop.cancel()
