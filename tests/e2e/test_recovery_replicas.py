@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from baton.bus import Bus
+from baton.protocol.commands import ResourceCommand
 from baton.protocol.event import Event
 from tests.behaviour.helpers import eventually, eventually_async, settle
 from tests.e2e.agents import Decision, EventLog, SimAgents
@@ -73,6 +74,17 @@ async def alternating_pool(bus: Bus) -> list[str]:
         for k in range(0, POOL // 2, 2)
         for agent in (zeros[k], ones[k], ones[k + 1], zeros[k + 1])
     ]
+
+
+async def no_agents_held(bus: Bus) -> bool:
+    """Whether the resource manager holds no agent (a completed workflow's release is
+    applied a moment after its completion)."""
+    reply = await bus.request(
+        Event(event_type=ResourceCommand.STATUS, workflow_id="global", phase="cli", data={}),
+        service="resource",
+        timeout=30,
+    )
+    return float(reply.data["pools"]["agents"]["used"]) == 0
 
 
 def definition(workflow_id: str) -> dict[str, Any]:
@@ -198,6 +210,8 @@ async def test_two_replicas_share_agents_time_out_once_and_run_actions_once(
                 await hub(bus, "CREATE_WORKFLOW", wf, definition(wf))
             for wf in retried:
                 await until_status(bus, wf, "COMPLETED", timeout=90)
+            # Their agents released too: the next two workflows get the pool's first four.
+            await eventually_async(lambda: no_agents_held(bus), what="every agent released")
 
             # Two agents fall silent holding a task, one on each partition.
             silent_flows = ["rr_silent_0", "rr_silent_1"]
