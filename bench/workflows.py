@@ -12,7 +12,12 @@ after it, both deleted at the end; the rows left in each of its tables are repor
 (``BATON_RETENTION_*`` in the environment reach the services: short windows show the
 tables staying bounded).
 
-Run: ``python -m bench.workflows [--workflows N] [--agents A] [--concurrency C] [--json]``
+``--warmup N`` first runs N workflows in a deployment of their own, unmeasured: a broker
+started a moment ago spends its first minutes compiling (its JIT), which a deployment that
+runs for months never pays.
+
+Run: ``python -m bench.workflows [--workflows N] [--agents A] [--concurrency C] [--warmup N]
+[--json]``
 (the local stack must be up, or BATON_KAFKA_BOOTSTRAP / BATON_PG_DSN set).
 """
 
@@ -22,6 +27,7 @@ import argparse
 import asyncio
 import os
 import resource
+import shutil
 import statistics
 import tempfile
 import time
@@ -312,10 +318,17 @@ def cli() -> None:
     parser.add_argument("--phases", type=int, default=3)
     parser.add_argument("--agents", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=0, help="unmeasured workflows first")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = asyncio.run(run(args.workflows, args.phases, args.agents, args.concurrency))
-    print_result(result, as_json=args.json)
+
+    async def warm_then_measure() -> dict[str, Any]:
+        if args.warmup > 0:
+            warm = await run(args.warmup, args.phases, args.agents, args.concurrency)
+            shutil.rmtree(warm["logs"], ignore_errors=True)
+        return await run(args.workflows, args.phases, args.agents, args.concurrency)
+
+    print_result(asyncio.run(warm_then_measure()), as_json=args.json)
 
 
 if __name__ == "__main__":

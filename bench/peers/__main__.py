@@ -31,6 +31,11 @@ Baton runs as `python -m bench.workflows` does: the five services as processes a
 the end). DBOS runs in this process, in the database --dbos-database on Baton's
 PostgreSQL server (created when missing), each run in a schema of its own.
 
+Before the measured runs each system runs --warmup workflows once, at the highest
+number in flight, unmeasured: a broker that was just started spends its first minutes
+compiling (the JVM's JIT took ~40 s of CPU in a fresh local broker), which would be billed
+to whichever run comes first; a deployment that runs for months never pays it.
+
 Prints, per number in flight: workflows/s of each and Baton/DBOS, CPU per workflow of
 the whole machine (broker and PostgreSQL included; with its ratio) and of this process,
 p50/p95 create -> completed latency, PostgreSQL commits per workflow, and Kafka records
@@ -53,6 +58,8 @@ class PeerOptions:
             (each workflow holds one of the pool's agents while it runs, so fewer agents
             than workflows in flight would queue workflows that DBOS runs at once).
         runs: Runs of each system at each number in flight.
+        warmup: Workflows each system runs, unmeasured, before the measured runs (at
+            the highest number in flight); 0: none.
         dbos_database: The database DBOS uses on Baton's PostgreSQL server.
         json: Print the results as JSON instead of the table.
     """
@@ -63,6 +70,7 @@ class PeerOptions:
     phases: int = 3
     agents: int | None = None
     runs: int = 1
+    warmup: int = 200
     dbos_database: str = DEFAULT_DATABASE
     json: bool = False
 
@@ -75,14 +83,22 @@ class PeerOptions:
         return self.agents if self.agents is not None else max(8, in_flight)
 
 
-def _positive(text: str) -> int:
+def _at_least(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}: {value}")
     return value
+
+
+def _positive(text: str) -> int:
+    return _at_least(text, 1)
+
+
+def _not_negative(text: str) -> int:
+    return _at_least(text, 0)
 
 
 def _levels(text: str) -> tuple[int, ...]:
@@ -146,6 +162,14 @@ def parse_args(argv: Sequence[str] | None = None) -> PeerOptions:
         "and the spread of workflows/s (default: %(default)s)",
     )
     add(
+        "--warmup",
+        type=_not_negative,
+        default=defaults.warmup,
+        metavar="N",
+        help="workflows each system runs unmeasured first, at the highest number in "
+        "flight, so that neither is measured cold (default: %(default)s; 0: none)",
+    )
+    add(
         "--dbos-database",
         default=defaults.dbos_database,
         metavar="NAME",
@@ -160,6 +184,7 @@ def parse_args(argv: Sequence[str] | None = None) -> PeerOptions:
         phases=args.phases,
         agents=args.agents,
         runs=args.runs,
+        warmup=args.warmup,
         dbos_database=args.dbos_database,
         json=args.json,
     )
@@ -170,10 +195,17 @@ def _progress(text: str) -> None:
 
 
 async def run_peers(*, options: PeerOptions) -> list[PeerResult]:
-    """Every run: at each number in flight, Baton then DBOS, ``options.runs`` times over."""
+    """The warm-up, then every run: at each number in flight, Baton then DBOS,
+    ``options.runs`` times over."""
     settings = BatonSettings.from_env(os.environ)
     url = dbos_url(settings.dsn, database=options.dbos_database)
     results: list[PeerResult] = []
+    if options.warmup:
+        level = max(options.in_flight)
+        _progress(f"warm-up, {level} in flight: Baton then DBOS, {options.warmup} workflows each")
+        raw = await run_baton(options.warmup, options.phases, options.agents_at(level), level)
+        shutil.rmtree(raw["logs"], ignore_errors=True)
+        await run_dbos(url=url, workflows=options.warmup, phases=options.phases, in_flight=level)
     for run in range(1, options.runs + 1):
         for level in options.in_flight:
             count = options.count(level)

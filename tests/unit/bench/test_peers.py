@@ -58,6 +58,7 @@ def test_defaults_are_the_issues_levels() -> None:
     assert options.in_flight == (1, 8, 64)
     assert (options.workflows, options.workflows_at_1, options.phases) == (200, 40, 3)
     assert (options.agents, options.runs, options.json) == (None, 1, False)
+    assert options.warmup == 200
     assert [options.agents_at(n) for n in options.in_flight] == [8, 8, 64]
     assert options.dbos_database == DEFAULT_DATABASE
 
@@ -67,13 +68,14 @@ def test_options_from_the_command_line() -> None:
         [
             *("--in-flight", "1, 8", "--workflows", "20", "--workflows-at-1", "5"),
             *("--phases", "24", "--agents", "2", "--runs", "3", "--dbos-database", "peer"),
+            *("--warmup", "0"),
             "--json",
         ]
     )
     assert options.in_flight == (1, 8)
     assert (options.count(1), options.count(8)) == (5, 20)
     assert (options.phases, options.agents, options.runs) == (24, 2, 3)
-    assert (options.dbos_database, options.json) == ("peer", True)
+    assert (options.dbos_database, options.json, options.warmup) == ("peer", True, 0)
 
 
 @pytest.mark.parametrize(
@@ -84,6 +86,7 @@ def test_options_from_the_command_line() -> None:
         ["--in-flight", ","],
         ["--workflows", "0"],
         ["--runs", "-1"],
+        ["--warmup", "-5"],
         ["--phases", "1.5"],
     ],
 )
@@ -98,7 +101,14 @@ def test_help_explains_what_is_printed(capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit):
         parse_args(["--help"])
     text = capsys.readouterr().out
-    for words in ("DBOS", "same PostgreSQL", "--in-flight", "--workflows-at-1", "peers"):
+    for words in (
+        "DBOS",
+        "same PostgreSQL",
+        "--in-flight",
+        "--workflows-at-1",
+        "peers",
+        "--warmup",
+    ):
         assert words in text
 
 
