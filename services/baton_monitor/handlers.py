@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,7 +29,7 @@ from baton_monitor.catchup import CatchUp
 from baton_monitor.config import MonitorConfig
 from baton_monitor.evaluation import EvaluationStore, judge, overlay
 from baton_monitor.health import Registry, observe_presence, snapshot, usage_values
-from baton_monitor.lag import consumer_lags
+from baton_monitor.lag import ConsumerLagReader
 from baton_monitor.metrics import GLOBAL, observe, record_lag, report, values
 from baton_monitor.panes import LAG, RETRIED, Claim, PaneStore
 from baton_monitor.registry import component_of
@@ -263,22 +263,22 @@ class MonitorModel:
     async def lag_loop(self) -> None:
         """Read every consumer group's lag now and then (one replica at a time)."""
         every = self.config.lag_interval
-        while True:
-            try:
-                if await self.evaluation.claim(LAG_TURN, every=every * 0.9):
-                    await self.read_lag()
-            except Exception as exc:  # the broker may be restarting; try again later
-                log.warning("could not read consumer lag: %r", exc)
-            await asyncio.sleep(every)
-
-    async def read_lag(self) -> None:
-        """Read every consumer group's lag and record it for every replica to see."""
         settings = self.bus.settings
-        lags = await consumer_lags(
+        async with ConsumerLagReader(
             bootstrap=settings.bootstrap,
             prefix=settings.topic_prefix,
             security=settings.kafka_security,
-        )
+        ) as reader:
+            while True:
+                try:
+                    if await self.evaluation.claim(LAG_TURN, every=every * 0.9):
+                        await self.record_lag(await reader.read())
+                except Exception as exc:  # the broker may be restarting; try again later
+                    log.warning("could not read consumer lag: %r", exc)
+                await asyncio.sleep(every)
+
+    async def record_lag(self, lags: Mapping[str, float]) -> None:
+        """Record every consumer group's lag for every replica to see."""
         now = _now()
         async with self.panes.claim(LAG, now=now) as claim:
             for group, lag in lags.items():
