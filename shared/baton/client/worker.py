@@ -45,11 +45,12 @@ import asyncio
 import contextvars
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from baton.bus import Ack
 from baton.bus.subscription import BATCH_DELIVERIES
 from baton.client.client import BatonClient
 from baton.client.feed import AgentFeed
@@ -255,11 +256,15 @@ class AgentWorker(Lifecycle):
         async with self._slots:
             if not self._current(run):
                 return
-            await self._report(task, "TASK_STARTED", {"start_time": _iso(datetime.now(UTC))})
+            # Not awaited before the handler runs: the report that follows goes to the same
+            # partition after it, and waiting for the broker here delayed every task.
+            start = {"start_time": _iso(datetime.now(UTC))}
+            started = await self._send(task, "TASK_STARTED", start)
             began = asyncio.get_running_loop().time()
             try:
                 outcome = as_result(task, await self.handler(task))
             except Exception as exc:
+                await started
                 if self._let_go(run):
                     log.warning("%s: %s/%s failed: %r", self.agent_id, task.workflow_id,
                                 task.task_id, exc)  # fmt: skip
@@ -273,6 +278,7 @@ class AgentWorker(Lifecycle):
                         },
                     )
                 return
+            await started
             if not self._let_go(run):
                 return
             data: dict[str, Any] = {
@@ -307,7 +313,10 @@ class AgentWorker(Lifecycle):
         await self._report(task, "PHASE_PROGRESS", data)
 
     async def _report(self, task: Task, event_type: str, data: Mapping[str, Any]) -> None:
-        await self.client.publish(
+        await (await self._send(task, event_type, data))
+
+    async def _send(self, task: Task, event_type: str, data: Mapping[str, Any]) -> Awaitable[Ack]:
+        return await self.client.send(
             event_type=event_type,
             workflow_id=task.workflow_id,
             phase=task.phase,
