@@ -18,9 +18,9 @@ class ConsumerLagReader(Lifecycle):
 
     Its two Kafka clients (an admin client for the groups' committed offsets, a consumer
     without a group for the partitions' ends) are made at the first reading and kept: a
-    new client fetches the metadata of every topic of the cluster, which cost the monitor a
-    quarter of its idle CPU when it was done every ten seconds. A reading that fails closes
-    them, so the next one starts from fresh connections (the broker may have moved).
+    new client connects and fetches the metadata of every topic of the cluster, which the
+    monitor did twice every ten seconds. A reading that fails closes them, so the next one
+    starts from fresh connections (the broker may have moved).
 
     Args:
         bootstrap: The brokers.
