@@ -364,7 +364,7 @@ async def test_the_handler_does_not_wait_for_the_start_to_be_acknowledged(
     memory: MemoryTransport, settings: BatonSettings, hub: FakeHub
 ) -> None:
     held = _HeldStarts(memory)
-    client = BatonClient(component=f"agent-{AGENT}", settings=settings, transport=held)
+    client = BatonClient(component=f"agent-{AGENT}", settings=settings, transport=held)  # type: ignore[arg-type]
     ran = asyncio.Event()
 
     async def work(task: Task) -> dict[str, Any]:
