@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.trace import TracerProvider
@@ -177,33 +177,7 @@ class BatonClient(WorkflowCalls, Lifecycle):
             ClientError: the client is not started.
         """
         self._require_started("publish")
-        return await (
-            await self.send(
-                event, event_type=event_type, workflow_id=workflow_id, phase=phase, data=data
-            )
-        )
-
-    async def send(
-        self,
-        event: Event | str | None = None,
-        /,
-        *,
-        event_type: str | None = None,
-        workflow_id: str | None = None,
-        phase: str = "global",
-        data: Mapping[str, Any] | None = None,
-    ) -> Awaitable[Ack]:
-        """Hand an event to the producer and return its pending acknowledgement, as
-        :meth:`publish` takes it but without waiting: events sent one after another keep
-        their order (per workflow) whether or not the earlier ones' acks were awaited.
-        Await the result to learn that the broker has it (or why not).
-
-        Raises:
-            ProtocolError: the event is not valid; nothing was sent.
-            ClientError: the client is not started.
-        """
-        self._require_started("send")
-        return await self.bus.send(
+        return await self.bus.publish(
             self._event(
                 event, event_type=event_type, workflow_id=workflow_id, phase=phase, data=data
             )

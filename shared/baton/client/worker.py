@@ -45,12 +45,11 @@ import asyncio
 import contextvars
 import logging
 import re
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from baton.bus import Ack
 from baton.bus.subscription import BATCH_DELIVERIES
 from baton.client.client import BatonClient
 from baton.client.feed import AgentFeed
@@ -256,15 +255,11 @@ class AgentWorker(Lifecycle):
         async with self._slots:
             if not self._current(run):
                 return
-            # Not awaited before the handler runs: the report that follows goes to the same
-            # partition after it, and waiting for the broker here delayed every task.
-            start = {"start_time": _iso(datetime.now(UTC))}
-            started = await self._send(task, "TASK_STARTED", start)
+            await self._report(task, "TASK_STARTED", {"start_time": _iso(datetime.now(UTC))})
             began = asyncio.get_running_loop().time()
             try:
                 outcome = as_result(task, await self.handler(task))
             except Exception as exc:
-                await started
                 if self._let_go(run):
                     log.warning("%s: %s/%s failed: %r", self.agent_id, task.workflow_id,
                                 task.task_id, exc)  # fmt: skip
@@ -278,7 +273,6 @@ class AgentWorker(Lifecycle):
                         },
                     )
                 return
-            await started
             if not self._let_go(run):
                 return
             data: dict[str, Any] = {
@@ -313,10 +307,7 @@ class AgentWorker(Lifecycle):
         await self._report(task, "PHASE_PROGRESS", data)
 
     async def _report(self, task: Task, event_type: str, data: Mapping[str, Any]) -> None:
-        await (await self._send(task, event_type, data))
-
-    async def _send(self, task: Task, event_type: str, data: Mapping[str, Any]) -> Awaitable[Ack]:
-        return await self.client.send(
+        await self.client.publish(
             event_type=event_type,
             workflow_id=task.workflow_id,
             phase=task.phase,

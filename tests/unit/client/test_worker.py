@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from baton.bus import MemoryTransport
-from baton.client import AgentWorker, BatonClient, Pipeline, Step, Task, TaskResult, task_progress
+from baton.client import AgentWorker, Pipeline, Step, Task, TaskResult, task_progress
 from baton.config import BatonSettings
 from baton.errors import ConfigError
 from baton.protocol.headers import H
@@ -335,49 +335,3 @@ async def test_a_pipeline_reports_its_steps_as_task_progress(
         (100, "Step 2/2: write done"),
     ]
     assert hub.reports("TASK_COMPLETED")[0].data["results"] == {"n": 2}
-
-
-class _HeldStarts:
-    """The environment's broker, holding the acknowledgements of TASK_STARTED records
-    (delivered at once) until ``release`` is set."""
-
-    def __init__(self, inner: MemoryTransport) -> None:
-        self.inner = inner
-        self.release = asyncio.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def enqueue(self, topic: str, **record: Any) -> Any:
-        ack = await self.inner.enqueue(topic, **record)
-        if not (record.get("value") or b"").startswith(b"TASK_STARTED:"):
-            return ack
-
-        async def later() -> Any:
-            await self.release.wait()
-            return await ack
-
-        return later()
-
-
-async def test_the_handler_does_not_wait_for_the_start_to_be_acknowledged(
-    memory: MemoryTransport, settings: BatonSettings, hub: FakeHub
-) -> None:
-    held = _HeldStarts(memory)
-    client = BatonClient(component=f"agent-{AGENT}", settings=settings, transport=held)  # type: ignore[arg-type]
-    ran = asyncio.Event()
-
-    async def work(task: Task) -> dict[str, Any]:
-        ran.set()
-        return {}
-
-    async with AgentWorker(client=client, agent_id=AGENT, handler=work, heartbeat_interval=0.2):
-        await hub.assign("t1", token=1)
-        await asyncio.wait_for(ran.wait(), timeout=WAIT)  # the start is not acknowledged yet
-        await hub.wait_for("TASK_STARTED", timeout=WAIT)
-        await settle(0.3)
-        assert not hub.reports("TASK_COMPLETED")  # the report waits for the start's ack
-        held.release.set()
-        await hub.wait_for("TASK_COMPLETED", timeout=WAIT)
-    kinds = [e.event_type for e in hub.reports() if "task_id" in e.data]
-    assert kinds == ["TASK_STARTED", "TASK_COMPLETED"]
