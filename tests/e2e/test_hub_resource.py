@@ -12,6 +12,7 @@ import pytest
 from baton.bus import Bus
 from baton.protocol.commands import HubCommand
 from baton.protocol.event import Event
+from tests.behaviour.helpers import eventually
 from tests.e2e.agents import Decision, EventLog, SimAgents
 from tests.e2e.harness import Cluster
 
@@ -75,6 +76,11 @@ async def test_seed_002_multi_workflow_coordination(
         await until_status(bus, "feature_dev_001", "STARTED")
         await hub(bus, "CREATE_WORKFLOW", "bug_fix_002", {"definition": BUG_FIX})
         await until_status(bus, "bug_fix_002", "QUEUED")
+        # The hub answers from its committed state; the event follows through its outbox.
+        await eventually(
+            lambda: events.last("bug_fix_002", "WORKFLOW_QUEUED") is not None,
+            what="bug_fix_002's WORKFLOW_QUEUED",
+        )
         queued = events.last("bug_fix_002", "WORKFLOW_QUEUED")
         assert queued is not None
         assert queued.data["queue_position"] == 1
