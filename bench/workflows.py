@@ -307,6 +307,16 @@ async def run(count: int, phases: int, agents: int, concurrency: int) -> dict[st
     }
 
 
+async def run_without_logs(
+    count: int, phases: int, agents: int, concurrency: int
+) -> dict[str, Any]:
+    """:func:`run`, then its services' logs deleted: for runs whose figures are all that
+    is kept (a warm-up, each run of a side-by-side comparison)."""
+    result = await run(count, phases, agents, concurrency)
+    shutil.rmtree(result["logs"], ignore_errors=True)
+    return result
+
+
 def _own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -324,8 +334,7 @@ def cli() -> None:
 
     async def warm_then_measure() -> dict[str, Any]:
         if args.warmup > 0:
-            warm = await run(args.warmup, args.phases, args.agents, args.concurrency)
-            shutil.rmtree(warm["logs"], ignore_errors=True)
+            await run_without_logs(args.warmup, args.phases, args.agents, args.concurrency)
         return await run(args.workflows, args.phases, args.agents, args.concurrency)
 
     print_result(asyncio.run(warm_then_measure()), as_json=args.json)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -17,7 +16,7 @@ from baton.config import BatonSettings
 from bench.peers.dbos import DEFAULT_DATABASE, dbos_installed, dbos_url, run_dbos
 from bench.peers.results import PeerResult, from_baton
 from bench.peers.table import comparisons, render_table
-from bench.workflows import run as run_baton
+from bench.workflows import run_without_logs as run_baton
 
 __all__ = ["PeerOptions", "heading", "main", "parse_args", "run_peers"]
 
@@ -203,15 +202,13 @@ async def run_peers(*, options: PeerOptions) -> list[PeerResult]:
     if options.warmup:
         level = max(options.in_flight)
         _progress(f"warm-up, {level} in flight: Baton then DBOS, {options.warmup} workflows each")
-        raw = await run_baton(options.warmup, options.phases, options.agents_at(level), level)
-        shutil.rmtree(raw["logs"], ignore_errors=True)
+        await run_baton(options.warmup, options.phases, options.agents_at(level), level)
         await run_dbos(url=url, workflows=options.warmup, phases=options.phases, in_flight=level)
     for run in range(1, options.runs + 1):
         for level in options.in_flight:
             count = options.count(level)
             _progress(f"run {run}/{options.runs}, {level} in flight: Baton, {count} workflows")
             raw = await run_baton(count, options.phases, options.agents_at(level), level)
-            shutil.rmtree(raw["logs"], ignore_errors=True)
             results.append(from_baton(raw, in_flight=level))
             _progress(f"run {run}/{options.runs}, {level} in flight: DBOS, {count} workflows")
             results.append(
