@@ -135,6 +135,7 @@ class MonitorStreams:
         self._processed = 0
         self._late = 0
         self._replayed = 0
+        self._resumed_at: dict[int, int] = {}
         self._written = 0
         self._closer: asyncio.Task[None] | None = None
         self._stopped = False
@@ -224,6 +225,7 @@ class MonitorStreams:
             "processed": self._processed,
             "late": self._late,
             "replayed": self._replayed,
+            "resumed_at": dict(sorted(self._resumed_at.items())),
             "changelog_writes": self._written,
             **streamviews.merge(
                 figures,
@@ -297,6 +299,7 @@ class MonitorStreams:
         for event in events:
             message = event.message
             partition = message.partition
+            self._resumed_at.setdefault(partition, message.offset)
             done = tally.counted(partition)
             if done is not None and message.offset <= done:
                 self._replayed += 1

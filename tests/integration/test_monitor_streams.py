@@ -152,6 +152,7 @@ async def test_counts_survive_a_restart_from_the_changelog(admin: Admin, tmp_pat
         snap = first.snapshot(at)
         assert snap["processed"] == len(LINES)
         assert snap["partitions"] == [0, 1]
+        assert snap["resumed_at"] == {0: 0, 1: 0}  # where each partition's reading began
         assert snap["recovered"] is True
         assert snap["restored_keys"] == 0
     finally:
@@ -212,16 +213,31 @@ async def test_records_read_again_are_not_counted_twice(admin: Admin, tmp_path: 
 
         # The second app joins after the first has left; on a busy machine (the test
         # sessions run side by side) its join, recovery and first commit took over 30 s once.
-        await eventually_async(read_again, timeout=90.0, what="the records read again")
+        try:
+            await eventually_async(read_again, timeout=90.0, what="the records read again")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; {await _reading(admin, second, at)}") from None
         snapshot = second.snapshot(at)
         assert counted(snapshot) == EXPECTED  # nothing counted twice
         # Every record read again is skipped — or counted for the first time, when the
         # first app stopped before its last changelog write (its offsets did not cover it
         # either: exactly once in effect all the same). Seen once: 46 skipped, 1 counted.
-        assert snapshot["replayed"] + snapshot["processed"] == len(LINES)
+        read = snapshot["replayed"] + snapshot["processed"]
+        assert read == len(LINES), await _reading(admin, second, at)
+        assert snapshot["resumed_at"] == {0: 0, 1: 0}  # from the rewound offsets
         assert snapshot["replayed"] >= len(LINES) - 5
     finally:
         await second.stop()
+
+
+async def _reading(admin: Admin, app: MonitorStreams, at: float) -> str:
+    """Where the group and the app stand, for a failure's message."""
+    snapshot = app.snapshot(at)
+    figures = {k: snapshot[k] for k in ("partitions", "processed", "replayed", "resumed_at")}
+    return (
+        f"committed {await admin.committed()}, end offsets {await _end_offsets(admin)}, "
+        f"the app: {figures}"
+    )
 
 
 async def _rewind_group(admin: Admin) -> None:
