@@ -35,6 +35,12 @@ allocates it instead (that replica stopped, or its request failed)."""
 
 log = logging.getLogger("baton.hub")
 
+_GRANTED = frozenset({"approved", "partial"})
+"""Answers of the resource manager that grant agents (and publish ``RESOURCE_ALLOCATED``)."""
+
+_GRANTS_KEPT = 10_000
+"""Most grants applied from replies remembered at once (see ``HubHandlers._granted``)."""
+
 _RESOURCE_SILENT = BackoffPolicy(base=0.5, max_delay=10.0, max_attempts=None, jitter="none")
 """Pauses before asking a silent resource manager again for a workflow's allocation."""
 
@@ -175,6 +181,24 @@ class HubHandlers(HubCommands):
 
         # Two round trips, as the event batches: no lock, the versions read are checked.
         await self._mutate_many([(workflow_id, apply, allocation_request_id(workflow_id))])
+        if answer.get("status") in _GRANTED:
+            self._remember_grant(workflow_id)
+
+    @cached_property
+    def _granted(self) -> dict[str, None]:
+        """Workflows whose grant this replica applied from the resource manager's reply, in
+        order: the ``RESOURCE_ALLOCATED`` event of the same grant that follows changes
+        nothing, so it is let through without a transaction when this replica reads it.
+        Bounded: a grant whose event another replica reads is forgotten after
+        ``_GRANTS_KEPT`` newer ones (its event, if read here after all, is then applied
+        as a no-op as before)."""
+        return {}
+
+    def _remember_grant(self, workflow_id: str) -> None:
+        granted = self._granted
+        granted[workflow_id] = None
+        if len(granted) > _GRANTS_KEPT:
+            del granted[next(iter(granted))]
 
     async def _allocate(self, state: WorkflowState) -> dict[str, Any]:
         fields = state.definition.to_allocation_request_fields()
@@ -211,6 +235,9 @@ class HubHandlers(HubCommands):
         data = event.data
         if data.get("request_id") != allocation_request_id(event.workflow_id):
             return None
+        if event.workflow_id in self._granted:
+            del self._granted[event.workflow_id]
+            return None  # the reply's copy of this grant is applied and committed
 
         def apply(s: WorkflowState) -> wf.Outcome:
             # CREATED too: the allocating replica may not have applied the reply yet; then

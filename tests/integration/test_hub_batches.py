@@ -18,7 +18,7 @@ from baton.config import BatonSettings
 from baton.protocol.event import Event
 from baton.runtime import Outbox
 from baton_hub.config import HubConfig
-from baton_hub.handlers import ALLOCATION_GRACE, HubHandlers
+from baton_hub.handlers import ALLOCATION_GRACE, HubHandlers, allocation_request_id
 from baton_hub.state import WorkflowState
 from baton_hub.store import WorkflowStore
 
@@ -191,6 +191,35 @@ async def test_a_created_workflow_is_allocated_at_once_and_by_the_safety_net(
 
             assert await settled("wf_direct") == "STARTED"
             assert asked == ["wf_direct"]
+
+            # The resource manager's RESOURCE_ALLOCATED of the grant the reply applied
+            # follows on the events topic: it changes nothing, so no transaction records it.
+            def granted() -> Event:
+                return Event(
+                    event_type="RESOURCE_ALLOCATED",
+                    workflow_id="wf_direct",
+                    phase="setup",
+                    data={"request_id": allocation_request_id("wf_direct"), "agent_ids": ["x"]},
+                    source="resource",
+                )
+
+            async def recorded(event: Event) -> bool:
+                async with db.connection() as conn:
+                    query = "select count(*) from baton_processed where event_id = $1"
+                    return bool(await conn.fetchval(query, event.event_id))
+
+            first, again = granted(), granted()
+            await hub.on_events([first])
+            assert not await recorded(first)
+            # Read again (a rebalance), or read by a replica that did not ask: applied as a
+            # no-op, once, like any event.
+            await hub.on_events([again])
+            assert await recorded(again)
+            async with db.connection() as conn:
+                state = await store.get(conn, "wf_direct")
+            assert state is not None
+            assert state.allocation is not None
+            assert state.allocation.agents == ["agent_1"]  # the reply's grant, unchanged
 
             orphan = Run({"workflow_id": "wf_orphan", "tasks": [{"task_id": "a"}]}).state
             orphan = orphan.model_copy(
