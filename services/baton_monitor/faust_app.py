@@ -26,6 +26,7 @@ from baton.protocol.codec import parse_data
 from baton.protocol.fields import seconds
 from baton.security.kafka_client import KafkaSecurity
 from baton.stack.kafka import min_insync_replicas
+from baton_monitor.faust_consumer import RewindingTransport
 from baton_monitor.streamviews import MALFORMED
 from baton_monitor.tally import PartitionedTable
 
@@ -278,6 +279,8 @@ def build_app(
         broker_heartbeat_interval=2.0,
         Table=PartitionedTable,
     )
+    # Set before anything asks for the transport (the topics' conductor does, lazily).
+    app.transport = RewindingTransport(app.conf.broker_consumer, app)
     app.producer = DurableProducer(app.transport, loop=app.loop, beacon=app.beacon)
     # A batch writes a changelog record per window and key it changed; past faust's default
     # of 100 buffered sends every batch would log a warning.
