@@ -219,13 +219,15 @@ async def test_records_read_again_are_not_counted_twice(admin: Admin, tmp_path: 
             raise AssertionError(f"{exc}; {await _reading(admin, second, at)}") from None
         snapshot = second.snapshot(at)
         assert counted(snapshot) == EXPECTED  # nothing counted twice
-        # Every record read again is skipped — or counted for the first time, when the
+        assert snapshot["resumed_at"] == {0: 0, 1: 0}  # from the rewound offsets
+        # The records read again are skipped — or counted for the first time, when the
         # first app stopped before its last changelog write (its offsets did not cover it
         # either: exactly once in effect all the same). Seen once: 46 skipped, 1 counted.
-        read = snapshot["replayed"] + snapshot["processed"]
-        assert read == len(LINES), await _reading(admin, second, at)
-        assert snapshot["resumed_at"] == {0: 0, 1: 0}  # from the rewound offsets
-        assert snapshot["replayed"] >= len(LINES) - 5
+        # How often faust hands a record over around a rebalance is its own: what it took
+        # while restoring the tables comes again after its seek to the committed offsets
+        # (61 read once, 14 of them twice), and a record its stream skips while a
+        # rebalance settles is acknowledged unread (46 of 47 read once).
+        assert snapshot["replayed"] >= len(LINES) - 5, await _reading(admin, second, at)
     finally:
         await second.stop()
 
