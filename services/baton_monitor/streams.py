@@ -135,6 +135,8 @@ class MonitorStreams:
         self._processed = 0
         self._late = 0
         self._replayed = 0
+        # The first offset this instance read of each partition: where its reading resumed
+        # (the committed offset, or before it when faust hands records over again).
         self._resumed_at: dict[int, int] = {}
         self._written = 0
         self._closer: asyncio.Task[None] | None = None
