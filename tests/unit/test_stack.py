@@ -33,7 +33,7 @@ def test_server_properties_is_a_single_kraft_node_on_the_local_ports(tmp_path: P
     assert props["num.partitions"] == "6"
     assert props["offsets.topic.replication.factor"] == "1"
     assert props["transaction.state.log.replication.factor"] == "1"
-    assert props["group.initial.rebalance.delay.ms"] == "0"
+    assert props["group.initial.rebalance.delay.ms"] == "250"
     assert props["log.dirs"] == str(tmp_path / "data")
 
 
