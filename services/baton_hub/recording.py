@@ -10,7 +10,8 @@ number (:meth:`HubCore._mutate_many`): the ledger and the states read without lo
 one statement that writes it all only if no other replica wrote those rows meanwhile
 (optimistic: replicas overlap only while partitions move between them). Each workflow's
 row is written once, with its last version (every version still goes to the state
-topic).
+topic). When the replica holds the committed states of a batch's workflows already
+(:class:`~baton_hub.statecache.StateCache`), the read is skipped: one round trip.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from baton_hub.errors import UnknownItemError
 from baton_hub.events import HubEvent
 from baton_hub.recovery import checkpoint_requests
 from baton_hub.state import WorkflowState
+from baton_hub.statecache import StateCache
 from baton_hub.store import WorkflowStore
 
 __all__ = ["HubCore"]
@@ -48,11 +50,14 @@ class HubCore:
         self.outbox = outbox
         self.config = config
         self.store = WorkflowStore()
+        self.states = StateCache()
 
     # -- plumbing ----------------------------------------------------------------------
 
     async def _record(self, conn: Any, before: WorkflowState | None, outcome: wf.Outcome) -> None:
         state = outcome[0]
+        # Changed in a transaction that may still roll back: only committed states are kept.
+        self.states.forget([state.workflow_id])
         if before is None:
             if not await self.store.insert(conn, state):
                 raise HandlerError(
@@ -127,15 +132,23 @@ class HubCore:
         in two round trips whatever their number: one read of the ledger and the states,
         then one statement that writes the ledger, every changed workflow (its last
         version) and every announcement and state-sync message — only if nothing else
-        wrote them meanwhile, else it is all read and applied again."""
+        wrote them meanwhile, else it is all read and applied again.
+
+        When this replica holds every state already (:class:`StateCache`), the read is
+        skipped: the write's checks turn a state that is no longer current, or an event
+        applied before, into a conflict, and the batch is then read and applied again."""
         event_ids = sorted({event_id for _, _, event_id in changes})  # as replicas insert
         workflow_ids = sorted({workflow_id for workflow_id, _, _ in changes})
         for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+            cached = self.states.take(workflow_ids) if attempt == 1 else None
             try:
                 async with self.db.connection() as conn:
-                    seen, states = await self.store.read_many(
-                        conn, event_ids=event_ids, workflow_ids=workflow_ids
-                    )
+                    if cached is None:
+                        seen, states = await self.store.read_many(
+                            conn, event_ids=event_ids, workflow_ids=workflow_ids
+                        )
+                    else:
+                        seen, states = set(), cached
                     stored = dict(states)
                     queued = self._apply(changes, seen=seen, states=states)
                     await self.store.write_many(
@@ -154,12 +167,19 @@ class HubCore:
                         outbox=self.outbox,
                         queued=queued,
                     )
-                break
             except WriteConflictError:
                 # Another replica applied some of them (a rebalance hands partitions over
-                # while the old owner still works): read again; its writes count then.
+                # while the old owner still works), or a cached state was stale: read
+                # again; its writes count then.
+                self.states.forget(workflow_ids)
                 if attempt == _CONFLICT_ATTEMPTS:
                     raise
+                continue
+            except BaseException:
+                self.states.forget(workflow_ids)  # written or not: in doubt
+                raise
+            self.states.keep(states.values())
+            break
         self.outbox.notify()
 
     def _apply(

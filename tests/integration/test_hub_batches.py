@@ -140,6 +140,60 @@ async def test_a_write_that_meets_another_replicas_reads_again(
         assert syncs == 2  # one per version: neither replica's change is announced twice
 
 
+async def test_a_replica_does_not_read_again_what_it_just_wrote(
+    live_stack: BatonSettings,
+) -> None:
+    """The states a replica committed are not read again for its next batch (one
+    statement); one another replica changed since makes the write refused whole and the
+    batch read and applied again; an event applied before still counts once."""
+    async with deployment_database(live_stack, "hub", max_size=1) as (settings, db):
+        bus = Bus(settings=settings, transport=MemoryTransport(partitions=2))
+        hubs = [
+            HubHandlers(
+                bus=bus,
+                db=db,
+                outbox=Outbox(db=db, bus=bus, owner="hub"),
+                config=HubConfig.from_env({}),
+            )
+            for _ in range(2)
+        ]
+        run = Run({"workflow_id": "wf_cached", "tasks": [{"task_id": "a"}, {"task_id": "b"}]})
+        run.start("agent_1", "agent_2")
+        store = WorkflowStore()
+        async with db.transaction() as conn:
+            assert await store.insert(conn, run.state)
+        started = {t: _task_event(run, "TASK_STARTED", t) for t in ("a", "b")}
+        completed = {t: _task_event(run, "TASK_COMPLETED", t) for t in ("a", "b")}
+        await hubs[0].on_events([started["a"]])  # read and written: kept
+        statements: list[str] = []
+        async with db.connection() as conn:
+            conn.add_query_logger(lambda record: statements.append(record.query))
+
+        await hubs[0].on_events([started["b"]])
+        assert len(statements) == 1, "\n".join(q[:70] for q in statements)
+        assert hubs[0].states.hits == 1
+
+        statements.clear()
+        await hubs[0].on_events([started["a"]])  # delivered again: kept state, seen event
+        assert len(statements) == 3, "\n".join(q[:70] for q in statements)
+
+        await hubs[1].on_events([completed["a"]])  # the other replica: read and written
+        statements.clear()
+        await hubs[0].on_events([completed["b"]])  # its kept state is one version behind
+        assert len(statements) == 3, "\n".join(q[:70] for q in statements)
+        assert len(hubs[0].states) == 0  # the workflow finished: nothing kept
+        async with db.connection() as conn:
+            state = await store.get(conn, "wf_cached")
+            ledger = await conn.fetchval("select count(*) from baton_processed")
+        assert state is not None
+        assert {t: task.status for t, task in state.tasks.items()} == {
+            "a": "completed",
+            "b": "completed",
+        }
+        assert state.state_version == run.state.state_version + 4
+        assert ledger == 4
+
+
 async def test_a_created_workflow_is_allocated_at_once_and_by_the_safety_net(
     live_stack: BatonSettings,
 ) -> None:
