@@ -84,7 +84,9 @@ class BatonSettings(SettingsBase):
         log_format: ``text`` (plain lines) or ``json`` (one JSON object a line, with the
             trace and span ids of the active span: :mod:`baton.logs`).
         kafka_compression: Producer compression codec.
-        kafka_linger_ms: How long the producer waits to fill a batch.
+        kafka_linger_ms: How long the producer waits to fill a batch. 0 (the default)
+            sends at once: records still share a request while the previous one is in
+            flight, and every hop of a workflow would otherwise wait this long.
         http_host: Address a service's HTTP endpoints (/health, /ready, API) listen on.
         http_port: Their port; unset, each service has its own default (hub 8081,
             resource 8082, status 8083, monitor 8084, recovery 8085); 0 picks a free one.
@@ -154,7 +156,7 @@ class BatonSettings(SettingsBase):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     kafka_compression: Literal["none", "gzip", "lz4", "snappy", "zstd"] = "lz4"
-    kafka_linger_ms: int = Field(default=2, ge=0, le=1000)
+    kafka_linger_ms: int = Field(default=0, ge=0, le=1000)
     http_host: str = "127.0.0.1"
     http_port: int | None = Field(default=None, ge=0, le=65535)
     http_tokens_file: Path | None = None
