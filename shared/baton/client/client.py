@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.trace import TracerProvider
@@ -177,7 +177,33 @@ class BatonClient(WorkflowCalls, Lifecycle):
             ClientError: the client is not started.
         """
         self._require_started("publish")
-        return await self.bus.publish(
+        ack = await self.send(
+            event, event_type=event_type, workflow_id=workflow_id, phase=phase, data=data
+        )
+        return await ack
+
+    async def send(
+        self,
+        event: Event | str | None = None,
+        /,
+        *,
+        event_type: str | None = None,
+        workflow_id: str | None = None,
+        phase: str = "global",
+        data: Mapping[str, Any] | None = None,
+    ) -> Awaitable[Ack]:
+        """Hand an event to the producer, as :meth:`publish`, and return its pending ack.
+
+        Events sent one after the other keep their order (per key), acknowledged or not:
+        send several, then await their acks, and they share produce requests instead of
+        each waiting for the one before.
+
+        Raises:
+            ProtocolError: the event is not valid; nothing was sent.
+            ClientError: the client is not started.
+        """
+        self._require_started("send")
+        return await self.bus.send(
             self._event(
                 event, event_type=event_type, workflow_id=workflow_id, phase=phase, data=data
             )

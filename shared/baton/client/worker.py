@@ -23,7 +23,9 @@ Behaviour:
   the committed offsets. Give each worker process its own component name.
   Each runs as a supervised task, at most ``concurrency`` at once: ``TASK_STARTED``, the
   handler (progress through :meth:`Task.progress`), then ``TASK_COMPLETED`` with the results
-  or ``TASK_FAILED`` with the handler's error. Every report carries the fencing token.
+  or ``TASK_FAILED`` with the handler's error. Every report carries the fencing token. The
+  handler does not wait for ``TASK_STARTED``'s acknowledgement: the report of its end follows
+  in order and both are awaited then (a quick task's two reports share a produce request).
 - Taken away (see :mod:`baton.client.takeaway`): when the workflow ends or is cancelled, or
   the task is reassigned, timed out, skipped or assigned anew with a newer token, the
   handler is cancelled and nothing more is reported for that assignment. A late report of a
@@ -45,11 +47,12 @@ import asyncio
 import contextvars
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from baton.bus import Ack
 from baton.bus.subscription import BATCH_DELIVERIES
 from baton.client.client import BatonClient
 from baton.client.feed import AgentFeed
@@ -255,33 +258,43 @@ class AgentWorker(Lifecycle):
         async with self._slots:
             if not self._current(run):
                 return
-            await self._report(task, "TASK_STARTED", {"start_time": _iso(datetime.now(UTC))})
-            began = asyncio.get_running_loop().time()
-            try:
-                outcome = as_result(task, await self.handler(task))
-            except Exception as exc:
-                if self._let_go(run):
-                    log.warning("%s: %s/%s failed: %r", self.agent_id, task.workflow_id,
-                                task.task_id, exc)  # fmt: skip
-                    await self._report(
-                        task,
-                        "TASK_FAILED",
-                        {
-                            "failure_reason": f"{type(exc).__name__}: {exc}"[:2000],
-                            "error_type": type(exc).__name__,
-                            "retry_count": max(0, task.attempt - 1),
-                        },
-                    )
-                return
+            # The start is not waited for before the handler runs: the report of its end
+            # follows it in order (same key), often in the same produce request, and both
+            # acknowledgements are awaited once the end is sent.
+            started = await self._send(
+                task, "TASK_STARTED", {"start_time": _iso(datetime.now(UTC))}
+            )
+            end = await self._outcome(run)
+            acks = [started] if end is None else [started, await self._send(task, *end)]
+            for ack in acks:
+                await ack
+
+    async def _outcome(self, run: _Run) -> tuple[str, dict[str, Any]] | None:
+        """Run the handler: the report of how it ended, or None when the task was taken away
+        meanwhile (nothing is reported then)."""
+        task = run.task
+        began = asyncio.get_running_loop().time()
+        try:
+            outcome = as_result(task, await self.handler(task))
+        except Exception as exc:
             if not self._let_go(run):
-                return
-            data: dict[str, Any] = {
-                "duration": format_duration(asyncio.get_running_loop().time() - began),
-                "results": dict(outcome.results),
+                return None
+            log.warning("%s: %s/%s failed: %r", self.agent_id, task.workflow_id,
+                        task.task_id, exc)  # fmt: skip
+            return "TASK_FAILED", {
+                "failure_reason": f"{type(exc).__name__}: {exc}"[:2000],
+                "error_type": type(exc).__name__,
+                "retry_count": max(0, task.attempt - 1),
             }
-            if outcome.quality_score is not None:
-                data["quality_score"] = outcome.quality_score
-            await self._report(task, "TASK_COMPLETED", data)
+        if not self._let_go(run):
+            return None
+        data: dict[str, Any] = {
+            "duration": format_duration(asyncio.get_running_loop().time() - began),
+            "results": dict(outcome.results),
+        }
+        if outcome.quality_score is not None:
+            data["quality_score"] = outcome.quality_score
+        return "TASK_COMPLETED", data
 
     def _let_go(self, run: _Run) -> bool:
         """True when the run is still this worker's; it stops being tracked either way."""
@@ -307,7 +320,10 @@ class AgentWorker(Lifecycle):
         await self._report(task, "PHASE_PROGRESS", data)
 
     async def _report(self, task: Task, event_type: str, data: Mapping[str, Any]) -> None:
-        await self.client.publish(
+        await (await self._send(task, event_type, data))
+
+    async def _send(self, task: Task, event_type: str, data: Mapping[str, Any]) -> Awaitable[Ack]:
+        return await self.client.send(
             event_type=event_type,
             workflow_id=task.workflow_id,
             phase=task.phase,

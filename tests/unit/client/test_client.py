@@ -61,6 +61,30 @@ async def test_publish_takes_parts_a_line_or_an_event(make_client: ClientFactory
     assert seen[0].source == "sender"
 
 
+async def test_events_sent_before_their_acks_keep_their_order(
+    make_client: ClientFactory,
+) -> None:
+    seen: list[Event] = []
+
+    async def record(event: Event) -> None:
+        seen.append(event)
+
+    listener = make_client("listener")
+    await listener.subscribe("research.#", record, group="g")
+    sender = make_client("sender")
+    with pytest.raises(ClientError):
+        await sender.send(event_type="RESEARCH_STARTED", workflow_id="wf_1")
+    async with listener, sender:
+        acks = [
+            await sender.send(event_type=f"RESEARCH_STEP{n}", workflow_id="wf_1", data={"n": n})
+            for n in range(5)
+        ]
+        for ack in acks:
+            await ack
+        await eventually(lambda: len(seen) == 5, what="five events")
+    assert [e.data["n"] for e in seen] == list(range(5))
+
+
 async def test_publish_refuses_an_event_and_parts_together(make_client: ClientFactory) -> None:
     async with make_client() as client:
         with pytest.raises(ProtocolError):
