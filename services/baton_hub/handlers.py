@@ -160,6 +160,7 @@ class HubHandlers(HubCommands):
             state = await self.store.get(conn, workflow_id)
         if state is None or state.status != "CREATED":
             return  # not ours, or already handled
+        self.states.keep([state])  # committed: the answer is applied without reading it again
         reply = await self._allocate(state)
         answer = reply.get("allocation_response", {})
         agents = reply.get("agent_ids") or []
