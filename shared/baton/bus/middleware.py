@@ -60,6 +60,10 @@ def consume_scope(
 
 @contextmanager
 def _nested(scopes: list[AbstractContextManager[None]]) -> Iterator[None]:
+    if len(scopes) == 2:  # a service's tracing and metrics: a third cheaper than a stack
+        with scopes[0], scopes[1]:
+            yield
+        return
     with ExitStack() as stack:
         for scope in scopes:
             stack.enter_context(scope)
