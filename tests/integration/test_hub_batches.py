@@ -15,6 +15,7 @@ from tests.unit.hub.helpers import Run
 from baton.bus import Bus
 from baton.bus.memory import MemoryTransport
 from baton.config import BatonSettings
+from baton.db import Database
 from baton.protocol.event import Event
 from baton.runtime import Outbox
 from baton_hub.config import HubConfig
@@ -34,6 +35,19 @@ def _task_event(run: Run, event_type: str, task_id: str) -> Event:
         data={"task_id": task_id, "agent_id": agent, "fencing_token": token},
         source="agents",
     )
+
+
+def _replicas(bus: Bus, db: Database, *, count: int) -> list[HubHandlers]:
+    """Hub replicas sharing one database (and the outbox's rows, as replicas do)."""
+    return [
+        HubHandlers(
+            bus=bus,
+            db=db,
+            outbox=Outbox(db=db, bus=bus, owner="hub"),
+            config=HubConfig.from_env({}),
+        )
+        for _ in range(count)
+    ]
 
 
 @pytest.mark.parametrize("workflows", [1, 10])
@@ -92,15 +106,7 @@ async def test_a_write_that_meets_another_replicas_reads_again(
     applied again on top of the other's change; an event both applied counts once."""
     async with deployment_database(live_stack, "hub") as (settings, db):
         bus = Bus(settings=settings, transport=MemoryTransport(partitions=2))
-        hubs = [
-            HubHandlers(
-                bus=bus,
-                db=db,
-                outbox=Outbox(db=db, bus=bus, owner="hub"),
-                config=HubConfig.from_env({}),
-            )
-            for _ in range(2)
-        ]
+        hubs = _replicas(bus, db, count=2)
         run = Run({"workflow_id": "wf_race", "tasks": [{"task_id": "a"}, {"task_id": "b"}]})
         run.start("agent_1", "agent_2")
         store = WorkflowStore()
@@ -148,15 +154,7 @@ async def test_a_replica_does_not_read_again_what_it_just_wrote(
     batch read and applied again; an event applied before still counts once."""
     async with deployment_database(live_stack, "hub", max_size=1) as (settings, db):
         bus = Bus(settings=settings, transport=MemoryTransport(partitions=2))
-        hubs = [
-            HubHandlers(
-                bus=bus,
-                db=db,
-                outbox=Outbox(db=db, bus=bus, owner="hub"),
-                config=HubConfig.from_env({}),
-            )
-            for _ in range(2)
-        ]
+        hubs = _replicas(bus, db, count=2)
         run = Run({"workflow_id": "wf_cached", "tasks": [{"task_id": "a"}, {"task_id": "b"}]})
         run.start("agent_1", "agent_2")
         store = WorkflowStore()

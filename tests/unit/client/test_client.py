@@ -39,7 +39,8 @@ async def test_publishing_needs_a_started_client(make_client: ClientFactory) -> 
         await client.publish(event_type="X_Y", workflow_id="wf")
 
 
-async def test_publish_takes_parts_a_line_or_an_event(make_client: ClientFactory) -> None:
+async def _listening(make_client: ClientFactory) -> tuple[BatonClient, list[Event]]:
+    """A client whose group records the ``research.#`` events it reads."""
     seen: list[Event] = []
 
     async def record(event: Event) -> None:
@@ -47,6 +48,11 @@ async def test_publish_takes_parts_a_line_or_an_event(make_client: ClientFactory
 
     listener = make_client("listener")
     await listener.subscribe("research.#", record, group="g")
+    return listener, seen
+
+
+async def test_publish_takes_parts_a_line_or_an_event(make_client: ClientFactory) -> None:
+    listener, seen = await _listening(make_client)
     sender = make_client("sender")
     async with listener, sender:
         await sender.publish(
@@ -64,13 +70,7 @@ async def test_publish_takes_parts_a_line_or_an_event(make_client: ClientFactory
 async def test_events_sent_before_their_acks_keep_their_order(
     make_client: ClientFactory,
 ) -> None:
-    seen: list[Event] = []
-
-    async def record(event: Event) -> None:
-        seen.append(event)
-
-    listener = make_client("listener")
-    await listener.subscribe("research.#", record, group="g")
+    listener, seen = await _listening(make_client)
     sender = make_client("sender")
     with pytest.raises(ClientError):
         await sender.send(event_type="RESEARCH_STARTED", workflow_id="wf_1")
