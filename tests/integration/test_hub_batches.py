@@ -50,6 +50,15 @@ def _replicas(bus: Bus, db: Database, *, count: int) -> list[HubHandlers]:
     ]
 
 
+async def _stored_run(db: Database, workflow_id: str) -> Run:
+    """A workflow whose two tasks are assigned to two agents, stored as the hub stores it."""
+    run = Run({"workflow_id": workflow_id, "tasks": [{"task_id": "a"}, {"task_id": "b"}]})
+    run.start("agent_1", "agent_2")
+    async with db.transaction() as conn:
+        assert await WorkflowStore().insert(conn, run.state)
+    return run
+
+
 @pytest.mark.parametrize("workflows", [1, 10])
 async def test_a_batch_costs_the_same_statements_whatever_its_size(
     live_stack: BatonSettings, workflows: int
@@ -107,11 +116,8 @@ async def test_a_write_that_meets_another_replicas_reads_again(
     async with deployment_database(live_stack, "hub") as (settings, db):
         bus = Bus(settings=settings, transport=MemoryTransport(partitions=2))
         hubs = _replicas(bus, db, count=2)
-        run = Run({"workflow_id": "wf_race", "tasks": [{"task_id": "a"}, {"task_id": "b"}]})
-        run.start("agent_1", "agent_2")
+        run = await _stored_run(db, "wf_race")
         store = WorkflowStore()
-        async with db.transaction() as conn:
-            assert await store.insert(conn, run.state)
         started_a = _task_event(run, "TASK_STARTED", "a")
         started_b = _task_event(run, "TASK_STARTED", "b")
         read_many = hubs[0].store.read_many
@@ -155,11 +161,8 @@ async def test_a_replica_does_not_read_again_what_it_just_wrote(
     async with deployment_database(live_stack, "hub", max_size=1) as (settings, db):
         bus = Bus(settings=settings, transport=MemoryTransport(partitions=2))
         hubs = _replicas(bus, db, count=2)
-        run = Run({"workflow_id": "wf_cached", "tasks": [{"task_id": "a"}, {"task_id": "b"}]})
-        run.start("agent_1", "agent_2")
+        run = await _stored_run(db, "wf_cached")
         store = WorkflowStore()
-        async with db.transaction() as conn:
-            assert await store.insert(conn, run.state)
         started = {t: _task_event(run, "TASK_STARTED", t) for t in ("a", "b")}
         completed = {t: _task_event(run, "TASK_COMPLETED", t) for t in ("a", "b")}
         await hubs[0].on_events([started["a"]])  # read and written: kept
