@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
 from baton.runtime import Loop, PruneRule, RetentionConfig, Service
 from baton_hub.config import HubConfig
 from baton_hub.handlers import HubHandlers
@@ -61,3 +63,20 @@ class HubService(Service):
 
     def health_details(self) -> dict[str, Any]:
         return {"outbox_published": self.outbox.published}
+
+    async def metric_families(self) -> list[Metric]:
+        """How often a batch found its workflows' states in this replica's memory
+        (:mod:`baton_hub.statecache`) instead of reading them, and how many it holds."""
+        states = self.handlers.states
+        batches = CounterMetricFamily(
+            "baton_hub_state_cache_batches",
+            "Event batches whose states were all held in memory (hit) or read (miss)",
+            labels=["result"],
+        )
+        batches.add_metric(["hit"], states.hits)
+        batches.add_metric(["miss"], states.misses)
+        held = GaugeMetricFamily(
+            "baton_hub_state_cache_entries", "Workflow states held in memory by this replica"
+        )
+        held.add_metric([], len(states))
+        return [batches, held]

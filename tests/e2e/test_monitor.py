@@ -108,6 +108,11 @@ async def test_health_registry_metrics_and_report(
             assert families["baton_consumer_lag"].samples, name
             assert families["process_cpu_seconds"].type == "counter", name
             assert "python_gc_collections" in families, name
+            if name == "hub":  # batches applied with their states held, or read
+                cache = families["baton_hub_state_cache_batches"]
+                assert cache.type == "counter"
+                assert sum(s.value for s in cache.samples if s.name.endswith("_total")) > 0
+                assert families["baton_hub_state_cache_entries"].type == "gauge"
 
         async def percentiles() -> bool:
             async with httpx.AsyncClient(timeout=5) as http:
