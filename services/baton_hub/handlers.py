@@ -180,16 +180,27 @@ class HubHandlers(HubCommands):
                 now=_now(),
             )
 
-        # Two round trips, as the event batches: no lock, the versions read are checked.
-        await self._mutate_many([(workflow_id, apply, allocation_request_id(workflow_id))])
-        if answer.get("status") in _GRANTED:
+        # Remembered before it is applied: the grant's RESOURCE_ALLOCATED event comes a
+        # moment after the reply, usually while the reply is being applied, and would
+        # otherwise be applied too (one of the two writes refused and read again). Should
+        # the reply's change fail, the timeouts loop allocates the still CREATED workflow.
+        granted = answer.get("status") in _GRANTED
+        if granted:
             self._remember_grant(workflow_id)
+        try:
+            # One round trip or two, as the event batches: no lock, the versions are checked.
+            await self._mutate_many([(workflow_id, apply, allocation_request_id(workflow_id))])
+        except BaseException:
+            if granted:
+                self._granted.pop(workflow_id, None)
+            raise
 
     @cached_property
     def _granted(self) -> dict[str, None]:
-        """Workflows whose grant this replica applied from the resource manager's reply, in
-        order: the ``RESOURCE_ALLOCATED`` event of the same grant that follows changes
-        nothing, so it is let through without a transaction when this replica reads it.
+        """Workflows whose grant this replica applies (or applied) from the resource
+        manager's reply, in order: the ``RESOURCE_ALLOCATED`` event of the same grant that
+        follows changes nothing, so it is let through without a transaction when this
+        replica reads it.
         Bounded: a grant whose event another replica reads is forgotten after
         ``_GRANTS_KEPT`` newer ones (its event, if read here after all, is then applied
         as a no-op as before)."""
