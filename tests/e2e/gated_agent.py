@@ -33,6 +33,7 @@ async def main(agent_id: str, gates: Path) -> None:
             # reports it as it would have before it froze. Once: the assignment read again
             # after the frozen consumer's session expired must not freeze it a second time.
             freeze.unlink()
+            await task.started()  # its start is out before it freezes
             os.kill(os.getpid(), signal.SIGSTOP)
             return result
         try:

@@ -15,6 +15,10 @@ ProgressReporter = Callable[[float, str | None, str | None], Awaitable[None]]
 """Publishes one progress report: percent, message, eta."""
 
 
+async def _already() -> None:
+    """The start of a task built without a worker: nothing to wait for."""
+
+
 @dataclass(frozen=True, slots=True)
 class TaskResult:
     """A task's outcome with a quality score (a plain mapping of results is enough otherwise).
@@ -59,10 +63,18 @@ class Task:
     context: Mapping[str, Any]
     assignment: Event = field(repr=False)
     _reporter: ProgressReporter = field(repr=False, compare=False)
+    _start: Callable[[], Awaitable[None]] = field(default=_already, repr=False, compare=False)
 
     @classmethod
-    def from_assignment(cls, event: Event, *, reporter: ProgressReporter) -> Task:
-        """The task a ``TASK_ASSIGNED`` event describes."""
+    def from_assignment(
+        cls,
+        event: Event,
+        *,
+        reporter: ProgressReporter,
+        started: Callable[[], Awaitable[None]] = _already,
+    ) -> Task:
+        """The task a ``TASK_ASSIGNED`` event describes; ``started`` waits for its start
+        report's acknowledgement (:meth:`started`)."""
         data = event.data
         token = data.get("fencing_token")
         return cls(
@@ -78,7 +90,21 @@ class Task:
             context=dict(data.get("context") or {}),
             assignment=event,
             _reporter=reporter,
+            _start=started,
         )
+
+    async def started(self) -> None:
+        """Wait until Kafka has acknowledged this attempt's ``TASK_STARTED``.
+
+        The handler runs as soon as the start report is handed to the producer, not once
+        it is acknowledged (its end report follows it in order either way). A handler that
+        must not act before the start is durable — it starts something it cannot take back,
+        or stops its own process — awaits this first.
+
+        Raises:
+            BatonError: the start report could not be published.
+        """
+        await self._start()
 
     async def progress(
         self, percent: float, *, message: str | None = None, eta: str | None = None

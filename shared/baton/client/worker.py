@@ -77,6 +77,13 @@ class _Run:
     job: asyncio.Task[None] | None = None
     taken: str | None = None
     """Why the assignment was taken away; None while it is this worker's."""
+    start_ack: asyncio.Future[Ack] | None = None
+    """The acknowledgement of this run's ``TASK_STARTED``, once it is sent."""
+
+    async def started(self) -> None:
+        """Wait for :attr:`start_ack` (not cancelling it: the worker awaits it too)."""
+        if self.start_ack is not None:
+            await asyncio.shield(self.start_ack)
 
 
 class AgentWorker(Lifecycle):
@@ -229,7 +236,7 @@ class AgentWorker(Lifecycle):
         async def report(percent: float, message: str | None, eta: str | None) -> None:
             await self._progress(run, percent, message, eta)
 
-        run = _Run(task=Task.from_assignment(event, reporter=report))
+        run = _Run(task=Task.from_assignment(event, reporter=report, started=lambda: run.started()))
         self._runs[key] = run
         # A context of its own: the consumer's batch must not wait for this task's output.
         # Copied while the assignment is handled, it holds the assignment's trace context.
@@ -260,14 +267,19 @@ class AgentWorker(Lifecycle):
                 return
             # The start is not waited for before the handler runs: the report of its end
             # follows it in order (same key), often in the same produce request, and both
-            # acknowledgements are awaited once the end is sent.
+            # acknowledgements are awaited once the end is sent (a handler that must wait for
+            # the start's awaits task.started()).
             started = await self._send(
                 task, "TASK_STARTED", {"start_time": _iso(datetime.now(UTC))}
             )
+            run.start_ack = asyncio.ensure_future(started)
+            # Awaited below; a run taken away meanwhile no longer cares how its start went.
+            run.start_ack.add_done_callback(_retrieve)
             end = await self._outcome(run)
-            acks = [started] if end is None else [started, await self._send(task, *end)]
-            for ack in acks:
-                await ack
+            ended = None if end is None else await self._send(task, *end)
+            await run.start_ack
+            if ended is not None:
+                await ended
 
     async def _outcome(self, run: _Run) -> tuple[str, dict[str, Any]] | None:
         """Run the handler: the report of how it ended, or None when the task was taken away
@@ -335,6 +347,12 @@ class AgentWorker(Lifecycle):
                 **data,
             },
         )
+
+
+def _retrieve(done: asyncio.Future[Any]) -> None:
+    """Mark a future's failure as seen (asyncio logs one nobody looked at)."""
+    if not done.cancelled():
+        done.exception()
 
 
 def _iso(moment: datetime) -> str:

@@ -75,6 +75,31 @@ async def test_a_task_is_started_progressed_and_completed_with_its_token(
     assert not agent_tasks()
 
 
+async def test_a_handler_may_wait_for_its_start_to_be_acknowledged(
+    make_client: ClientFactory, hub: FakeHub
+) -> None:
+    """The handler runs once the start report is handed over; ``task.started()`` returns
+    once it is acknowledged (the handler goes on), and the start stays ahead of the end."""
+    waited: list[str] = []
+
+    async def careful(task: Task) -> None:
+        await task.started()
+        waited.append(task.task_id)
+
+    async with worker(make_client, careful):
+        await hub.assign("t1")
+        await hub.wait_for("TASK_COMPLETED", timeout=WAIT)
+    assert waited == ["t1"]
+    kinds = [e.event_type for e in hub.reports() if "task_id" in e.data]
+    assert kinds == ["TASK_STARTED", "TASK_COMPLETED"]
+    built = Task.from_assignment(hub.reports("TASK_STARTED")[0], reporter=_no_progress)
+    await built.started()  # a task built without a worker has nothing to wait for
+
+
+async def _no_progress(percent: float, message: str | None, eta: str | None) -> None:
+    return None
+
+
 async def test_a_handler_error_is_reported_as_the_task_failure(
     make_client: ClientFactory, hub: FakeHub
 ) -> None:
