@@ -120,22 +120,26 @@ async def _once(
     """The reply stored for ``request_id``, or ``produce``'s, stored with its changes in one
     transaction: whether it was stored now, and ``(status, reply)``."""
     async with db.transaction() as conn:
-        # Two copies of one request can be handled at once (a zombie consumer waking up
-        # while its partition's new owner handles the redelivery): the second waits here
-        # for the first to commit, then finds its reply instead of applying it again.
-        # (Not one statement with the read below: its snapshot would predate the wait.)
-        await conn.execute(_LOCK, owner, request_id)
-        row = await conn.fetchrow(_STORED, owner, request_id)
-        if row is not None:
+        # The request's row is claimed first, as a placeholder the change replaces: two
+        # copies of one request handled at once (a zombie consumer waking up while its
+        # partition's new owner handles the redelivery) meet on that row, and the second
+        # waits for the first to commit, then finds its reply instead of applying it again.
+        # (The reply is read in a statement of its own: the claim's snapshot predates the
+        # wait.)
+        if await conn.fetchval(_CLAIM, owner, request_id) is None:
+            row = await conn.fetchrow(_STORED, owner, request_id)
             return False, (row["status"], row["reply"])
         reply = await produce(conn)
         await conn.execute(_STORE, owner, request_id, status, reply)
     return True, (status, reply)
 
 
-_LOCK = "select pg_advisory_xact_lock(hashtextextended($1 || chr(10) || $2, 0))"
+_CLAIM = (
+    "insert into baton_replies (owner, request_id, status, reply) values ($1, $2, 'pending', "
+    "'{}') on conflict do nothing returning true"
+)
 _STORED = "select status, reply from baton_replies where owner = $1 and request_id = $2"
-_STORE = "insert into baton_replies (owner, request_id, status, reply) values ($1,$2,$3,$4)"
+_STORE = "update baton_replies set status = $3, reply = $4 where owner = $1 and request_id = $2"
 
 
 def _replay(status: str, reply: dict[str, Any]) -> dict[str, Any]:
