@@ -14,7 +14,7 @@ states enter, and an entry is trusted for a short time only and never for a fini
 workflow: retention deletes finished rows, and a workflow created again under the same id
 could reach a cached version with other content.
 
-Bounded: at most ``capacity`` entries, the least recently used go first. It holds the
+Bounded: at most ``capacity`` entries, the least recently stored go first. It holds the
 workflows this replica is working on, not its history.
 """
 
@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Final
 
+from baton.expiring import ExpiringCache
 from baton_hub.state import TERMINAL, WorkflowState
 
 __all__ = ["StateCache"]
@@ -35,7 +36,8 @@ DEFAULT_MAX_AGE_S: Final = 30.0
 
 
 class StateCache:
-    """Committed workflow states by id, each with the moment it was stored.
+    """Committed workflow states by id (an :class:`~baton.expiring.ExpiringCache`), taken
+    all or none for a batch.
 
     Args:
         capacity: Most entries kept.
@@ -52,10 +54,9 @@ class StateCache:
     ) -> None:
         if capacity < 1 or max_age <= 0:
             raise ValueError("a state cache needs capacity >= 1 and max_age > 0")
-        self._capacity = capacity
-        self._max_age = max_age
-        self._clock = clock
-        self._entries: dict[str, tuple[float, WorkflowState]] = {}
+        self._entries: ExpiringCache[WorkflowState] = ExpiringCache(
+            size=capacity, ttl=max_age, clock=clock
+        )
         self.hits = 0
         self.misses = 0
 
@@ -65,29 +66,25 @@ class StateCache:
     def take(self, workflow_ids: Iterable[str]) -> dict[str, WorkflowState] | None:
         """The states of all of ``workflow_ids`` (a new dict), or None when any is missing
         or too old: then the batch reads them all."""
-        now = self._clock()
         found: dict[str, WorkflowState] = {}
         for workflow_id in workflow_ids:
-            entry = self._entries.get(workflow_id)
-            if entry is None or now - entry[0] > self._max_age:
+            state = self._entries.get(workflow_id)
+            if state is None:
                 self.misses += 1
                 return None
-            found[workflow_id] = entry[1]
+            found[workflow_id] = state
         self.hits += 1
         return found
 
     def keep(self, states: Iterable[WorkflowState]) -> None:
         """Store states just read or written (committed); a finished one is dropped."""
-        now = self._clock()
-        entries = self._entries
         for state in states:
-            entries.pop(state.workflow_id, None)  # re-inserted last: most recently used
-            if state.status not in TERMINAL:
-                entries[state.workflow_id] = (now, state)
-        while len(entries) > self._capacity:
-            del entries[next(iter(entries))]
+            if state.status in TERMINAL:
+                self._entries.pop(state.workflow_id)
+            else:
+                self._entries.put(state.workflow_id, state)
 
     def forget(self, workflow_ids: Iterable[str]) -> None:
         """Drop the entries of ``workflow_ids`` (changed elsewhere, or in doubt)."""
         for workflow_id in workflow_ids:
-            self._entries.pop(workflow_id, None)
+            self._entries.pop(workflow_id)

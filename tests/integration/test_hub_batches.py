@@ -59,6 +59,15 @@ async def _stored_run(db: Database, workflow_id: str) -> Run:
     return run
 
 
+async def _applied(db: Database, workflow_id: str) -> tuple[dict[str, str], int, int]:
+    """A stored workflow's task statuses and version, and how many events the ledger holds."""
+    async with db.connection() as conn:
+        state = await WorkflowStore().get(conn, workflow_id)
+        ledger = await conn.fetchval("select count(*) from baton_processed")
+    assert state is not None
+    return {t: task.status for t, task in state.tasks.items()}, state.state_version, ledger
+
+
 @pytest.mark.parametrize("workflows", [1, 10])
 async def test_a_batch_costs_the_same_statements_whatever_its_size(
     live_stack: BatonSettings, workflows: int
@@ -117,7 +126,6 @@ async def test_a_write_that_meets_another_replicas_reads_again(
         bus = Bus(settings=settings, transport=MemoryTransport(partitions=2))
         hubs = _replicas(bus, db, count=2)
         run = await _stored_run(db, "wf_race")
-        store = WorkflowStore()
         started_a = _task_event(run, "TASK_STARTED", "a")
         started_b = _task_event(run, "TASK_STARTED", "b")
         read_many = hubs[0].store.read_many
@@ -136,18 +144,13 @@ async def test_a_write_that_meets_another_replicas_reads_again(
         hubs[0].store.read_many = racing_read  # type: ignore[method-assign]
         await hubs[0].on_events([started_a, started_b])
         assert reads == 2
+        statuses, version, ledger = await _applied(db, "wf_race")
         async with db.connection() as conn:
-            state = await store.get(conn, "wf_race")
-            ledger = await conn.fetchval("select count(*) from baton_processed")
             syncs = await conn.fetchval(
                 "select count(*) from baton_outbox where topic = $1", bus.topics.state
             )
-        assert state is not None
-        assert {t: task.status for t, task in state.tasks.items()} == {
-            "a": "running",
-            "b": "running",
-        }
-        assert state.state_version == run.state.state_version + 2
+        assert statuses == {"a": "running", "b": "running"}
+        assert version == run.state.state_version + 2
         assert ledger == 2
         assert syncs == 2  # one per version: neither replica's change is announced twice
 
@@ -162,7 +165,6 @@ async def test_a_replica_does_not_read_again_what_it_just_wrote(
         bus = Bus(settings=settings, transport=MemoryTransport(partitions=2))
         hubs = _replicas(bus, db, count=2)
         run = await _stored_run(db, "wf_cached")
-        store = WorkflowStore()
         started = {t: _task_event(run, "TASK_STARTED", t) for t in ("a", "b")}
         completed = {t: _task_event(run, "TASK_COMPLETED", t) for t in ("a", "b")}
         await hubs[0].on_events([started["a"]])  # read and written: kept
@@ -183,15 +185,9 @@ async def test_a_replica_does_not_read_again_what_it_just_wrote(
         await hubs[0].on_events([completed["b"]])  # its kept state is one version behind
         assert len(statements) == 3, "\n".join(q[:70] for q in statements)
         assert len(hubs[0].states) == 0  # the workflow finished: nothing kept
-        async with db.connection() as conn:
-            state = await store.get(conn, "wf_cached")
-            ledger = await conn.fetchval("select count(*) from baton_processed")
-        assert state is not None
-        assert {t: task.status for t, task in state.tasks.items()} == {
-            "a": "completed",
-            "b": "completed",
-        }
-        assert state.state_version == run.state.state_version + 4
+        statuses, version, ledger = await _applied(db, "wf_cached")
+        assert statuses == {"a": "completed", "b": "completed"}
+        assert version == run.state.state_version + 4
         assert ledger == 4
 
 

@@ -18,7 +18,6 @@ import itertools
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,7 @@ from pydantic import ValidationError
 from baton.backoff import BackoffPolicy
 from baton.bus.transport import Transport, TransportConsumer
 from baton.errors import BatonError, DependencyUnavailableError, ErrorReply, ProtocolError
+from baton.expiring import ExpiringCache
 from baton.protocol.commands import reply_type
 from baton.protocol.commands.requests import checked_request
 from baton.protocol.event import Event, decode_record
@@ -58,7 +58,7 @@ def wait_windows(total: float, attempts: int) -> list[float]:
     return list(itertools.islice(policy.waits(), attempts))
 
 
-class ReplyCache:
+class ReplyCache(ExpiringCache[Event]):
     """Replies already sent, by request id, so repeats are answered and not re-applied.
 
     Args:
@@ -69,35 +69,7 @@ class ReplyCache:
     def __init__(
         self, *, size: int = 10_000, ttl: float = 600.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._size = size
-        self._ttl = ttl
-        self._clock = clock
-        self._items: OrderedDict[str, tuple[float, Event]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def get(self, request_id: str) -> Event | None:
-        item = self._items.get(request_id)
-        if item is None:
-            return None
-        stamp, reply = item
-        if self._clock() - stamp > self._ttl:
-            del self._items[request_id]
-            return None
-        return reply
-
-    def put(self, request_id: str, reply: Event) -> None:
-        now = self._clock()
-        self._items[request_id] = (now, reply)
-        self._items.move_to_end(request_id)
-        # Oldest first: past the size, or expired (a reply nobody asks for again would
-        # otherwise stay until the size pushes it out: memory growing with history).
-        while self._items:
-            stamp, _ = next(iter(self._items.values()))
-            if len(self._items) <= self._size and now - stamp <= self._ttl:
-                break
-            self._items.popitem(last=False)
+        super().__init__(size=size, ttl=ttl, clock=clock)
 
 
 class Requester:

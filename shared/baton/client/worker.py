@@ -269,10 +269,9 @@ class AgentWorker(Lifecycle):
             # follows it in order (same key), often in the same produce request, and both
             # acknowledgements are awaited once the end is sent (a handler that must wait for
             # the start's awaits task.started()).
-            started = await self._send(
-                task, "TASK_STARTED", {"start_time": _iso(datetime.now(UTC))}
+            run.start_ack = asyncio.ensure_future(
+                await self._send(task, "TASK_STARTED", {"start_time": _iso(datetime.now(UTC))})
             )
-            run.start_ack = asyncio.ensure_future(started)
             # Awaited below; a run taken away meanwhile no longer cares how its start went.
             run.start_ack.add_done_callback(_retrieve)
             end = await self._outcome(run)

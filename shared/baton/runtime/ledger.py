@@ -120,12 +120,12 @@ async def _once(
     """The reply stored for ``request_id``, or ``produce``'s, stored with its changes in one
     transaction: whether it was stored now, and ``(status, reply)``."""
     async with db.transaction() as conn:
-        # The request's row is claimed first, as a placeholder the change replaces: two
-        # copies of one request handled at once (a zombie consumer waking up while its
-        # partition's new owner handles the redelivery) meet on that row, and the second
-        # waits for the first to commit, then finds its reply instead of applying it again.
-        # (The reply is read in a statement of its own: the claim's snapshot predates the
-        # wait.)
+        # The request's row is claimed first, marked pending until the change's reply is
+        # written into it: two copies of one request handled at once (a zombie consumer
+        # waking up while its partition's new owner handles the redelivery) meet on that
+        # row, and the second waits for the first to commit, then finds its reply instead
+        # of applying it again. (The reply is read in a statement of its own: the claim's
+        # snapshot predates the wait.)
         if await conn.fetchval(_CLAIM, owner, request_id) is None:
             row = await conn.fetchrow(_STORED, owner, request_id)
             return False, (row["status"], row["reply"])
