@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
@@ -11,13 +12,8 @@ from baton.runtime.metrics import MetricsMiddleware, ServiceMetrics
 from baton.runtime.telemetry import configure_metrics, configure_tracing
 
 
-def test_measurements_go_to_the_meter_too() -> None:
-    reader = InMemoryMetricReader()
-    provider = MeterProvider(metric_readers=[reader])
-    metrics = ServiceMetrics(service="hub", meter=provider.get_meter("baton"))
-    middleware = MetricsMiddleware(metrics)
-    event = Event(event_type="WORKFLOW_STARTED", workflow_id="wf_1", phase="global", data={})
-    record = Record(
+def _record() -> Record:
+    return Record(
         topic="baton.events",
         partition=0,
         offset=0,
@@ -26,7 +22,39 @@ def test_measurements_go_to_the_meter_too() -> None:
         headers=[],
         timestamp_ms=0,
     )
-    with middleware.consume_scope(record=record, event=event, group="baton.hub"):
+
+
+def test_a_handler_that_raises_counts_as_failed_not_handled() -> None:
+    metrics = ServiceMetrics(service="hub")
+    middleware = MetricsMiddleware(metrics)
+    event = Event(event_type="WORKFLOW_STARTED", workflow_id="wf_1", phase="global", data={})
+    labels = {"service": "hub", "group": "baton.hub", "event_type": "WORKFLOW_STARTED"}
+    for _ in range(2):
+        with middleware.consume_scope(record=_record(), event=event, group="baton.hub"):
+            pass
+    with (
+        pytest.raises(ValueError, match="bad"),
+        middleware.consume_scope(record=_record(), event=event, group="baton.hub"),
+    ):
+        raise ValueError("bad")
+    value = metrics.registry.get_sample_value
+    assert value("baton_events_handled_total", labels) == 2
+    assert value("baton_handler_failures_total", labels) == 1
+    assert value("baton_handler_seconds_count", labels) == 3
+    latency = {"service": "hub", "group": "baton.hub"}
+    assert value("baton_event_latency_seconds_count", latency) == 2
+    with middleware.consume_scope(record=_record(), event=None, group="baton.hub"):
+        pass
+    assert value("baton_events_handled_total", {**labels, "event_type": "undecodable"}) == 1
+
+
+def test_measurements_go_to_the_meter_too() -> None:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    metrics = ServiceMetrics(service="hub", meter=provider.get_meter("baton"))
+    middleware = MetricsMiddleware(metrics)
+    event = Event(event_type="WORKFLOW_STARTED", workflow_id="wf_1", phase="global", data={})
+    with middleware.consume_scope(record=_record(), event=event, group="baton.hub"):
         pass
     with middleware.publish_scope(topic="baton.events", event=event, headers=[]):
         pass

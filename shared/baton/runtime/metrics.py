@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -207,6 +207,8 @@ class MetricsMiddleware:
 
     def __init__(self, metrics: ServiceMetrics) -> None:
         self._m = metrics
+        # Bounded: groups times registered event types (others are "custom").
+        self._children: dict[tuple[str, str], _Children] = {}
 
     def publish_scope(
         self, *, topic: str, event: Event, headers: Headers
@@ -216,37 +218,65 @@ class MetricsMiddleware:
             self._m.otel.published.add(1, {"service": self._m.service, "topic": topic})
         return _NOTHING
 
-    @contextmanager
-    def _consume(self, record: Record, event: Event | None, group: str) -> Iterator[None]:
-        m, kind = self._m, _type_label(event.event_type) if event else "undecodable"
-        otel, attrs = m.otel, {"service": m.service, "group": group}
-        start = time.perf_counter()
-        try:
-            yield
-        except Exception:
-            m.failed.labels(m.service, group, kind).inc()
-            if otel is not None:
-                otel.failed.add(1, {**attrs, "event_type": kind})
-            raise
-        finally:
-            spent = time.perf_counter() - start
-            m.handler_seconds.labels(m.service, group, kind).observe(spent)
-            if otel is not None:
-                otel.handler.record(spent, {**attrs, "event_type": kind})
-        m.handled.labels(m.service, group, kind).inc()
-        lag = None
-        if event is not None:
-            lag = max((datetime.now(UTC) - event.timestamp).total_seconds(), 0.0)
-            m.latency_seconds.labels(m.service, group).observe(lag)
-        if otel is not None:
-            otel.handled.add(1, {**attrs, "event_type": kind})
-            if lag is not None:
-                otel.latency.record(lag, attrs)
-
     def consume_scope(
         self, *, record: Record, event: Event | None, group: str
     ) -> AbstractContextManager[None]:
-        return self._consume(record, event, group)
+        kind = _type_label(event.event_type) if event is not None else "undecodable"
+        children = self._children.get((group, kind))
+        if children is None:
+            children = self._children[(group, kind)] = _Children(self._m, group, kind)
+        return _ConsumeScope(children, event)
+
+
+class _Children:
+    """One group's and event type's instruments, their labels resolved once: every
+    handled record of every group goes through here."""
+
+    __slots__ = ("attrs", "failed", "handled", "handler_seconds", "latency", "otel", "typed")
+
+    def __init__(self, m: ServiceMetrics, group: str, kind: str) -> None:
+        self.handled = m.handled.labels(m.service, group, kind)
+        self.failed = m.failed.labels(m.service, group, kind)
+        self.handler_seconds = m.handler_seconds.labels(m.service, group, kind)
+        self.latency = m.latency_seconds.labels(m.service, group)
+        self.otel = m.otel
+        self.attrs = {"service": m.service, "group": group}
+        self.typed = {**self.attrs, "event_type": kind}
+
+
+class _ConsumeScope:
+    """Times one record's handling and counts it (handled, or failed when it raises)."""
+
+    __slots__ = ("_children", "_event", "_start")
+
+    def __init__(self, children: _Children, event: Event | None) -> None:
+        self._children = children
+        self._event = event
+        self._start = 0.0
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        c, otel = self._children, self._children.otel
+        spent = time.perf_counter() - self._start
+        c.handler_seconds.observe(spent)
+        if otel is not None:
+            otel.handler.record(spent, c.typed)
+        if kind is not None:
+            if issubclass(kind, Exception):
+                c.failed.inc()
+                if otel is not None:
+                    otel.failed.add(1, c.typed)
+            return
+        c.handled.inc()
+        if self._event is not None:
+            lag = max((datetime.now(UTC) - self._event.timestamp).total_seconds(), 0.0)
+            c.latency.observe(lag)
+            if otel is not None:
+                otel.latency.record(lag, c.attrs)
+        if otel is not None:
+            otel.handled.add(1, c.typed)
 
 
 _NOTHING = nullcontext()
