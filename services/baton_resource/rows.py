@@ -12,6 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from baton_resource.parsed import Parsed
 from baton_resource.pools import Amounts
 from baton_resource.records import (
@@ -26,17 +28,18 @@ from baton_resource.window import Window
 __all__ = [
     "AllocationRow",
     "Head",
+    "Named",
     "QueueRow",
     "WorkingSet",
     "allocation_rows",
     "allocations_after",
     "amounts_of",
-    "answers",
     "decimal_of",
     "earliest_ends",
+    "ensure_pools",
     "lock_head",
+    "named",
     "queue_prefix",
-    "queue_rows",
     "read_head",
 ]
 
@@ -115,11 +118,28 @@ def amounts_of(used: Mapping[str, Decimal]) -> Amounts:
     )
 
 
-async def _head(conn: Any, *, lock: str) -> Head:
-    pools = await conn.fetch(
-        f"select name, used, breached from resource_pools order by name {lock}"
-    )
-    meta = await conn.fetchrow(f"select * from resource_meta where id = 1 {lock}")
+# The pools (in name order) and then the counters, locked in that order by every change and
+# every reader (Append runs its parts one after the other), in one round trip.
+_HEAD = """
+with pools as (
+    select name, used, breached from resource_pools order by name {lock}
+), meta as (
+    select version, next_seq, allocations, queued, saturation, aging
+    from resource_meta where id = 1 {lock}
+)
+select name, used, breached, null::bigint as version, null::bigint as next_seq,
+    null::bigint as allocations, null::bigint as queued, null::jsonb as saturation,
+    null::float8 as aging
+from pools
+union all
+select null, null, null, version, next_seq, allocations, queued, saturation, aging from meta
+"""
+_LOCK_HEAD = _HEAD.format(lock="for update")
+_READ_HEAD = _HEAD.format(lock="for share")
+
+
+def _head(found: Sequence[Any]) -> Head:
+    *pools, meta = found
     saturation = meta["saturation"]
     return Head(
         used={r["name"]: r["used"] for r in pools},
@@ -133,14 +153,22 @@ async def _head(conn: Any, *, lock: str) -> Head:
     )
 
 
+async def ensure_pools(conn: Any, names: Iterable[str]) -> None:
+    """Rows for the pools ``names`` that have none yet (at start, or a tool not configured)."""
+    await conn.execute(
+        "insert into resource_pools (name) select unnest($1::text[]) on conflict do nothing",
+        sorted(names),
+    )
+
+
 async def lock_head(conn: Any) -> Head:
     """Lock the pool rows (in name order, so that changes never deadlock) and the counters."""
-    return await _head(conn, lock="for update")
+    return _head(await conn.fetch(_LOCK_HEAD))
 
 
 async def read_head(conn: Any) -> Head:
     """The pools and counters as committed, waiting for a change in progress to end."""
-    return await _head(conn, lock="for share")
+    return _head(await conn.fetch(_READ_HEAD))
 
 
 def _allocation(row: Any) -> AllocationRow:
@@ -156,6 +184,50 @@ def _queued(row: Any) -> QueueRow:
     return QueueRow(entry=_queued_requests(row["record"]), trace=dict(row["trace"]))
 
 
+def _targets(columns: str) -> str:
+    """Allocations by id ($1), request ($2), workflow ($3), whose lease ended by $4 (null:
+    none, since nothing compares with null), or holding one of the files $5; the same one
+    may come twice."""
+    held = ", ".join("a." + c for c in columns.split(", "))
+    return (
+        f"select {columns} from resource_allocations where allocation_id = any($1::text[]) "
+        f"union all select {columns} from resource_allocations where request_id = any($2) "
+        f"union all select {columns} from resource_allocations where workflow_id = any($3) "
+        f"union all select {columns} from resource_allocations where lease_deadline <= $4 "
+        f"union all select {held} from resource_files f "
+        "join resource_allocations a using (allocation_id) where f.file = any($5)"
+    )
+
+
+_TARGETS = _targets(_ALLOCATION)
+# What an operation names, in one round trip: the allocations (as _TARGETS), the queued
+# requests of the requests and workflows (when $6), and the answers to the requests and
+# to those of the allocations found. Rows: kind, then the columns of _ALLOCATION.
+_NAMED = f"""
+with targets as ({_targets("request_id, " + _ALLOCATION)})
+select 'allocation' as kind, seq, allocation_id, agent_ids, trace, record,
+    null::timestamptz as updated_at
+from targets
+union all select 'queued', null, request_id, null, trace, record::text, null
+    from resource_queue where $6 and request_id = any($2)
+union all select 'queued', null, request_id, null, trace, record::text, null
+    from resource_queue where $6 and workflow_id = any($3)
+union all select 'answer', null, request_id, null, null, response::text, updated_at
+    from resource_answers
+    where request_id = any($2::text[] || array(select request_id from targets))
+"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Named:
+    """The rows an operation names (:func:`named`)."""
+
+    allocations: list[AllocationRow]
+    """Oldest first, each once."""
+    queued: list[QueueRow]
+    answers: dict[str, Decision]
+
+
 async def allocation_rows(
     conn: Any,
     *,
@@ -167,21 +239,41 @@ async def allocation_rows(
 ) -> list[AllocationRow]:
     """Allocations by id, by request, by workflow, holding one of ``files``, or whose lease
     ended by ``due``; each once, oldest first."""
-    rows = await conn.fetch(
-        f"select {_ALLOCATION} from resource_allocations where allocation_id = any($1::text[]) "
-        f"union all select {_ALLOCATION} from resource_allocations where request_id = any($2) "
-        f"union all select {_ALLOCATION} from resource_allocations where workflow_id = any($3) "
-        f"union all select {_ALLOCATION} from resource_allocations where lease_deadline <= $4 "
-        f"union all select {', '.join('a.' + c for c in _ALLOCATION.split(', '))} "
-        "from resource_files f join resource_allocations a using (allocation_id) "
-        "where f.file = any($5)",
-        list(ids),
-        list(requests),
-        list(workflows),
-        due,  # None: none (nothing compares with null)
-        list(files),
+    found = await conn.fetch(_TARGETS, list(ids), list(requests), list(workflows), due, list(files))
+    return _unique_allocations(found)
+
+
+async def named(
+    conn: Any,
+    *,
+    ids: Sequence[str] = (),
+    requests: Sequence[str] = (),
+    workflows: Sequence[str] = (),
+    due: datetime | None = None,
+    queued: bool = True,
+) -> Named:
+    """Allocations as :func:`allocation_rows` finds them; with ``queued``, the queued
+    requests by id or by workflow; the answers to ``requests`` and to those of the
+    allocations found. (A queued request's and an answer's id come as ``allocation_id``:
+    the union's columns are named after its first part.)"""
+    found = await conn.fetch(_NAMED, list(ids), list(requests), list(workflows), due, [], queued)
+    kinds: dict[str, list[Any]] = {"allocation": [], "queued": [], "answer": []}
+    for row in found:
+        kinds[row["kind"]].append(row)
+    return Named(
+        allocations=_unique_allocations(kinds["allocation"]),
+        queued=[_queued(r) for r in {r["allocation_id"]: r for r in kinds["queued"]}.values()],
+        answers={
+            r["allocation_id"]: Decision.model_validate(
+                {"response": orjson.loads(r["record"]), "updated_at": r["updated_at"]}
+            )
+            for r in kinds["answer"]
+        },
     )
-    unique = {r["allocation_id"]: r for r in rows}
+
+
+def _unique_allocations(found: Iterable[Any]) -> list[AllocationRow]:
+    unique = {r["allocation_id"]: r for r in found}
     return sorted((_allocation(r) for r in unique.values()), key=lambda r: r.seq)
 
 
@@ -217,31 +309,3 @@ async def queue_prefix(
         None if no_agents else limit,
     )
     return [_queued(r) for r in rows]
-
-
-async def queue_rows(
-    conn: Any, *, requests: Sequence[str] = (), workflows: Sequence[str] = ()
-) -> list[QueueRow]:
-    """Queued requests by id or by workflow."""
-    rows = await conn.fetch(
-        f"select {_QUEUE} from resource_queue where request_id = any($1::text[]) "
-        f"union all select {_QUEUE} from resource_queue where workflow_id = any($2)",
-        list(requests),
-        list(workflows),
-    )
-    return [_queued(r) for r in {r["request_id"]: r for r in rows}.values()]
-
-
-async def answers(conn: Any, *, requests: Iterable[str]) -> dict[str, Decision]:
-    """The latest answers to ``requests`` that are kept."""
-    rows = await conn.fetch(
-        "select request_id, updated_at, response from resource_answers "
-        "where request_id = any($1::text[])",
-        sorted(set(requests)),
-    )
-    return {
-        r["request_id"]: Decision.model_validate(
-            {"response": r["response"], "updated_at": r["updated_at"]}
-        )
-        for r in rows
-    }

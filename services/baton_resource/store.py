@@ -126,19 +126,16 @@ class ResourceStore:
                 )
         queue.update(_by_id(prefix))
         # The whole queue, when read, holds those of the requests and workflows named.
-        if (needs.requests or needs.workflows) and needs.queue is not None:
-            found = await rows.queue_rows(conn, requests=needs.requests, workflows=needs.workflows)
-            queue.update(_by_id(found))
-        targets = await rows.allocation_rows(
+        found = await rows.named(
             conn,
             ids=needs.allocations,
             requests=needs.requests,
             workflows=needs.workflows,
             due=now if needs.due else None,
+            queued=needs.queue is not None,
         )
-        answers = await rows.answers(
-            conn, requests=[*needs.requests, *(t.allocation.request_id for t in targets)]
-        )
+        queue.update(_by_id(found.queued))
+        targets, answers = found.allocations, found.answers
         return await self._assemble(
             conn,
             head,
@@ -250,10 +247,7 @@ class ResourceStore:
     async def create(self, conn: Any) -> None:
         """Make sure the counters and the configured pools have their rows."""
         await conn.execute("insert into resource_meta (id) values (1) on conflict do nothing")
-        await conn.execute(
-            "insert into resource_pools (name) select unnest($1::text[]) on conflict do nothing",
-            sorted(self.config.pools.capacity.flat()),
-        )
+        await rows.ensure_pools(conn, self.config.pools.capacity.flat())
 
     async def align(self, conn: Any, head: Head) -> None:
         """Under the lock, at start: agent rows for the configured names, and the queue's

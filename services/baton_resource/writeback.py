@@ -8,15 +8,18 @@ released, however many fractional amounts went in and out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import accumulate
 from typing import Any
+
+import orjson
 
 from baton_resource import rows
 from baton_resource.pools import Amounts
 from baton_resource.queue import sort_key
-from baton_resource.records import Allocation, AllocatorState, QueuedRequest
+from baton_resource.records import Allocation, AllocatorState
 from baton_resource.rows import Head, WorkingSet
 
 __all__ = ["Saved", "save"]
@@ -79,174 +82,188 @@ async def save(
         or after.next_seq != before.next_seq
     ):
         return None
-    agents = dict(work.agents)
     if gone:
-        # Files go with them; their agents become free (on delete set null).
+        # Files go with them; their agents become free (on delete set null) before the
+        # new allocations pick theirs: a statement of its own.
         await conn.execute(
             "delete from resource_allocations where allocation_id = any($1::text[])",
             [a.allocation_id for a in gone],
-        )
-    if new:
-        agents.update(await _insert(conn, new, traces=traces))
-    if renewed:
-        await conn.executemany(
-            "update resource_allocations set expected_end = $2, lease_deadline = $3, "
-            "record = $4 where allocation_id = $1",
-            [
-                (a.allocation_id, a.expected_end, a.lease_deadline, a.model_dump(mode="json"))
-                for a in renewed
-            ],
-        )
-    if dequeued:
-        await conn.execute(
-            "delete from resource_queue where request_id = any($1::text[])", dequeued
-        )
-    if enqueued:
-        await _enqueue(conn, enqueued, traces=traces, aging_per_minute=aging_per_minute)
-    if answers:
-        await conn.executemany(
-            "insert into resource_answers (request_id, updated_at, response) "
-            "values ($1, $2, $3) on conflict (request_id) do update "
-            "set updated_at = excluded.updated_at, response = excluded.response",
-            [
-                (d.response.request_id, d.updated_at, d.response.model_dump(mode="json"))
-                for d in answers
-            ],
         )
     delta: dict[str, Decimal] = {}
     _delta(delta, new, 1)
     _delta(delta, gone, -1)
     moved = {name: value for name, value in delta.items() if value}
-    if moved:
-        await _pools(conn, [name for name in moved if name not in head.used])
-        await conn.execute(
-            "update resource_pools p set used = p.used + d.delta "
-            "from unnest($1::text[], $2::numeric[]) d(name, delta) where p.name = d.name",
-            list(moved),
-            list(moved.values()),
-        )
-    if breached != head.breached:
-        await _pools(conn, [name for name in breached if name not in head.used])
-        await conn.execute(
-            "update resource_pools set breached = (name = any($1::text[])) "
-            "where breached <> (name = any($1::text[]))",
-            sorted(breached),
-        )
-    counters = await conn.fetchrow(
-        "update resource_meta set version = version + 1, next_seq = $1, "
-        "allocations = allocations + $2, queued = queued + $3, saturation = $4 "
-        "where id = 1 returning version, allocations, queued",
+    pools = sorted(
+        name
+        for name in {*head.used, *breached, *moved}
+        if name in moved or (name in breached) != (name in head.breached)
+    )
+    unknown = [name for name in pools if name not in head.used]
+    if unknown:  # pools not configured (a tool): their rows first
+        await rows.ensure_pools(conn, unknown)
+    firsts = list(accumulate((a.resources.agents for a in new), initial=0))
+    files = [(f, a.allocation_id) for a in new for f in dict.fromkeys(a.resources.exclusive_files)]
+    row = await conn.fetchrow(
+        _WRITE,
+        *_columns(
+            [
+                (
+                    a.allocation_id,
+                    a.request_id,
+                    a.workflow_id,
+                    a.expected_end,
+                    a.lease_deadline,
+                    first,
+                    a.resources.agents,
+                    _json(traces.get(a.workflow_id, {})),
+                    _json(a.model_dump(mode="json")),
+                )
+                for a, first in zip(new, firsts, strict=False)
+            ],
+            9,
+        ),
+        *_columns(files, 2),
+        *_columns(
+            [
+                (
+                    a.allocation_id,
+                    a.expected_end,
+                    a.lease_deadline,
+                    _json(a.model_dump(mode="json")),
+                )
+                for a in renewed
+            ],
+            4,
+        ),
+        dequeued,
+        *_columns(
+            [
+                (
+                    q.request.request_id,
+                    q.request.workflow_id,
+                    q.request.priority,
+                    q.request.resources.agents,
+                    q.queued_at,
+                    sort_key(
+                        priority=q.request.priority,
+                        queued_at=q.queued_at,
+                        aging_per_minute=aging_per_minute,
+                    ),
+                    q.seq,
+                    _json(traces.get(q.request.workflow_id, {})),
+                    _json(q.model_dump(mode="json")),
+                )
+                for q in enqueued
+            ],
+            9,
+        ),
+        *_columns(
+            [
+                (d.response.request_id, d.updated_at, _json(d.response.model_dump(mode="json")))
+                for d in answers
+            ],
+            3,
+        ),
+        pools,
+        [moved.get(name, Decimal(0)) for name in pools],
+        [name in breached for name in pools],
         after.next_seq,
         len(new) - len(gone),
         len(enqueued) - len(dequeued),
         None if after.saturation is None else after.saturation.model_dump(mode="json"),
     )
+    agents = {**work.agents, **row["agents"]}
     used = dict(head.used)
     for name, value in moved.items():
         used[name] = used.get(name, Decimal(0)) + value
     for allocation in gone:
         agents.pop(allocation.allocation_id, None)
     return Saved(
-        version=counters["version"],
+        version=row["version"],
         used=used,
-        allocations=counters["allocations"],
-        queued=counters["queued"],
+        allocations=row["allocations"],
+        queued=row["queued"],
         agents=agents,
     )
 
 
-async def _pools(conn: Any, names: list[str]) -> None:
-    """Rows for pools that have none yet (a tool not configured)."""
-    if names:
-        await conn.execute(
-            "insert into resource_pools (name) select unnest($1::text[]) on conflict do nothing",
-            sorted(names),
-        )
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
-async def _insert(
-    conn: Any, new: list[Allocation], *, traces: Mapping[str, dict[str, str]]
-) -> dict[str, list[str]]:
-    """Insert granted allocations, each with the first free agent names it needs."""
-    wanted = sum(a.resources.agents for a in new)
-    free: list[str] = []
-    if wanted:
-        free = list(
-            await conn.fetchval(
-                "select coalesce(array_agg(agent_id order by position), '{}') from ("
-                "select agent_id, position from resource_agents "
-                "where allocation_id is null and position is not null "
-                "order by position limit $1) f",
-                wanted,
-            )
-        )
-    names: dict[str, list[str]] = {}
-    for allocation in new:
-        count = allocation.resources.agents
-        names[allocation.allocation_id], free = free[:count], free[count:]
-    await conn.executemany(
-        "insert into resource_allocations (allocation_id, request_id, workflow_id, "
-        "expected_end, lease_deadline, agent_ids, trace, record) "
-        "values ($1, $2, $3, $4, $5, $6, $7, $8)",
-        [
-            (
-                a.allocation_id,
-                a.request_id,
-                a.workflow_id,
-                a.expected_end,
-                a.lease_deadline,
-                names[a.allocation_id],
-                dict(traces.get(a.workflow_id, {})),
-                a.model_dump(mode="json"),
-            )
-            for a in new
-        ],
-    )
-    taken = [(agent, key) for key, agents in names.items() for agent in agents]
-    if taken:
-        await conn.execute(
-            "update resource_agents set allocation_id = d.allocation_id "
-            "from unnest($1::text[], $2::text[]) d(agent_id, allocation_id) "
-            "where resource_agents.agent_id = d.agent_id",
-            [agent for agent, _ in taken],
-            [key for _, key in taken],
-        )
-    held = [(f, a.allocation_id) for a in new for f in dict.fromkeys(a.resources.exclusive_files)]
-    if held:
-        await conn.execute(
-            "insert into resource_files (file, allocation_id) "
-            "select * from unnest($1::text[], $2::text[])",
-            [f for f, _ in held],
-            [key for _, key in held],
-        )
-    return names
+def _columns(values: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as ``width`` column lists (what ``unnest`` takes), empty ones for no rows."""
+    if not values:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*values, strict=True)]
 
 
-async def _enqueue(
-    conn: Any,
-    entries: list[QueuedRequest],
-    *,
-    traces: Mapping[str, dict[str, str]],
-    aging_per_minute: float,
-) -> None:
-    aging = aging_per_minute
-    await conn.executemany(
-        "insert into resource_queue (request_id, workflow_id, priority, agents, queued_at, "
-        "rank_key, seq, trace, record) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        [
-            (
-                q.request.request_id,
-                q.request.workflow_id,
-                q.request.priority,
-                q.request.resources.agents,
-                q.queued_at,
-                sort_key(
-                    priority=q.request.priority, queued_at=q.queued_at, aging_per_minute=aging
-                ),
-                q.seq,
-                dict(traces.get(q.request.workflow_id, {})),
-                q.model_dump(mode="json"),
-            )
-            for q in entries
-        ],
-    )
+# Everything but the deletion of allocations, in one round trip: each part writes nothing
+# for empty columns. The new allocations take the first free agents in configured order
+# (``first``: how many the allocations before it take).
+_WRITE = """
+with new as (
+    select * from unnest(
+        $1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
+        $6::int[], $7::int[], $8::text[], $9::text[]
+    ) as n(allocation_id, request_id, workflow_id, expected_end, lease_deadline,
+           first, wanted, trace, record)
+), free as (
+    select agent_id, row_number() over (order by position) as n from (
+        select agent_id, position from resource_agents
+        where allocation_id is null and position is not null
+        order by position limit (select coalesce(sum(wanted), 0) from new)
+    ) f
+), inserted as (
+    insert into resource_allocations (allocation_id, request_id, workflow_id,
+        expected_end, lease_deadline, agent_ids, trace, record)
+    select allocation_id, request_id, workflow_id, expected_end, lease_deadline,
+        array(select agent_id from free where free.n > new.first
+              and free.n <= new.first + new.wanted order by free.n),
+        trace::jsonb, record::jsonb
+    from new
+    returning allocation_id, agent_ids
+), taken as (
+    update resource_agents a set allocation_id = i.allocation_id
+    from inserted i where a.agent_id = any(i.agent_ids)
+), held as (
+    insert into resource_files (file, allocation_id)
+    select * from unnest($10::text[], $11::text[])
+), renewed as (
+    update resource_allocations a
+    set expected_end = r.expected_end, lease_deadline = r.lease_deadline,
+        record = r.record::jsonb
+    from unnest($12::text[], $13::timestamptz[], $14::timestamptz[], $15::text[])
+        as r(allocation_id, expected_end, lease_deadline, record)
+    where a.allocation_id = r.allocation_id
+), dequeued as (
+    delete from resource_queue where request_id = any($16::text[])
+), enqueued as (
+    insert into resource_queue (request_id, workflow_id, priority, agents, queued_at,
+        rank_key, seq, trace, record)
+    select request_id, workflow_id, priority, agents, queued_at, rank_key, seq,
+        trace::jsonb, record::jsonb
+    from unnest($17::text[], $18::text[], $19::text[], $20::int[], $21::timestamptz[],
+        $22::float8[], $23::bigint[], $24::text[], $25::text[])
+        as q(request_id, workflow_id, priority, agents, queued_at, rank_key, seq, trace,
+             record)
+), answered as (
+    insert into resource_answers (request_id, updated_at, response)
+    select request_id, updated_at, response::jsonb
+    from unnest($26::text[], $27::timestamptz[], $28::text[])
+        as d(request_id, updated_at, response)
+    on conflict (request_id) do update
+    set updated_at = excluded.updated_at, response = excluded.response
+), pools as (
+    update resource_pools p set used = p.used + d.delta, breached = d.breached
+    from unnest($29::text[], $30::numeric[], $31::bool[]) as d(name, delta, breached)
+    where p.name = d.name
+), counters as (
+    update resource_meta set version = version + 1, next_seq = $32,
+        allocations = allocations + $33, queued = queued + $34, saturation = $35
+    where id = 1 returning version, allocations, queued
+)
+select version, allocations, queued,
+    coalesce((select jsonb_object_agg(allocation_id, agent_ids) from inserted), '{}') as agents
+from counters
+"""
