@@ -69,8 +69,10 @@ class _HeaderGetter(Getter[Headers]):
 HEADER_SETTER = _HeaderSetter()
 HEADER_GETTER = _HeaderGetter()
 
-_HANDLED: ContextVar[tuple[tuple[str, bytes], ...]] = ContextVar("baton_handled_trace", default=())
-"""Trace headers of the record being handled, where the tracing middleware makes no spans."""
+_HANDLED: ContextVar[Headers | None] = ContextVar("baton_handled_trace", default=None)
+"""Headers of the record being handled, where the tracing middleware makes no spans: its
+trace headers are picked out only when something is published (most records publish
+nothing)."""
 
 _NULL = nullcontext()
 
@@ -80,9 +82,9 @@ class _Handling:
 
     __slots__ = ("_headers", "_token")
 
-    def __init__(self, headers: tuple[tuple[str, bytes], ...]) -> None:
+    def __init__(self, headers: Headers) -> None:
         self._headers = headers
-        self._token: Token[tuple[tuple[str, bytes], ...]] | None = None
+        self._token: Token[Headers | None] | None = None
 
     def __enter__(self) -> None:
         self._token = _HANDLED.set(self._headers)
@@ -99,14 +101,13 @@ class _Handling:
 
 def handling(headers: Headers) -> AbstractContextManager[None]:
     """While a record is handled without tracing on: its trace headers are the current trace
-    (what :func:`inject_trace` passes on). Nothing to do for a record without them."""
-    carried = _trace_only(headers or ())
-    return _Handling(carried) if carried else _NULL
+    (what :func:`inject_trace` passes on). Nothing to do for a record without headers."""
+    return _Handling(headers) if headers else _NULL
 
 
 def handled_trace() -> tuple[tuple[str, bytes], ...]:
     """Trace headers of the record being handled without tracing on (empty otherwise)."""
-    return _HANDLED.get()
+    return _trace_only(_HANDLED.get() or ())
 
 
 def _trace_only(headers: Iterable[tuple[str, bytes]]) -> tuple[tuple[str, bytes], ...]:
@@ -128,7 +129,7 @@ def inject_trace(headers: Headers) -> None:
         return
     propagate.inject(headers, setter=HEADER_SETTER)
     if not carries_trace(headers):
-        headers.extend(_HANDLED.get())
+        headers.extend(handled_trace())
 
 
 def current_trace() -> TraceContext:
