@@ -197,6 +197,16 @@ async def test_two_copies_of_one_request_at_once_are_applied_once(
     assert replies[0] == replies[1] == {"n": 1}
 
 
+async def test_a_services_connections_carry_its_name(live_stack: BatonSettings) -> None:
+    """PostgreSQL tells a service's sessions apart (pg_stat_activity, the server log)."""
+    async with Database(dsn=live_stack.dsn, max_size=1, application_name="baton-hub") as db:
+        assert await db.pool.fetchval("show application_name") == "baton-hub"
+        assert await db.pool.fetchval(
+            "select count(*) from pg_stat_activity where application_name = 'baton-hub' "
+            "and pid = pg_backend_pid()"
+        )
+
+
 async def test_a_connection_comes_back_to_the_pool_as_it_was_left(
     live_stack: BatonSettings,
 ) -> None:

@@ -101,6 +101,9 @@ class Database(Lifecycle):
         max_size: Most connections at once.
         role: Role every connection acts as (``SET ROLE`` at connection start, so it
             outlives the pool's ``RESET ALL``); the DSN's user must be a member of it.
+        application_name: What PostgreSQL shows for these connections
+            (``pg_stat_activity``, the server log's ``%a``): a service's name, so that its
+            sessions and statements can be told apart. None: the DSN's, if it names one.
     """
 
     def __init__(
@@ -111,10 +114,12 @@ class Database(Lifecycle):
         min_size: int = 1,
         max_size: int = 10,
         role: str | None = None,
+        application_name: str | None = None,
     ) -> None:
         self.dsn = dsn
         self.schema = schema
         self.role = role
+        self.application_name = application_name
         self._min = min_size
         self._max = max_size
         self._pool: Any = None
@@ -152,6 +157,8 @@ class Database(Lifecycle):
         settings = {"search_path": quote_ident(self.schema)}
         if self.role:
             settings["role"] = self.role
+        if self.application_name:
+            settings["application_name"] = self.application_name
         return settings
 
     async def stop(self) -> None:

@@ -93,7 +93,9 @@ class ServiceRunner:
         self.service_cls = service
         self.log = logging.getLogger(f"baton.{service.name}")
         # The deployment's own schema: deployments sharing a database share no rows.
-        self.db = Database(dsn=settings.dsn, schema=settings.db_schema)
+        self.db = Database(
+            dsn=settings.dsn, schema=settings.db_schema, application_name=settings.component
+        )
         self.metrics = ServiceMetrics(
             service=service.name,
             meter=meter_provider.get_meter("baton") if meter_provider is not None else None,
