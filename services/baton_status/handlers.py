@@ -1,23 +1,23 @@
 """Projecting every event into the read model, exactly once in effect.
 
-Events of a partition that arrive together are applied in one transaction, in order (a
-failed batch is applied again event by event, by the bus), in a number of statements that
-does not grow with the batch. One records every event id in the idempotency ledger and
-tells which are new; one locks the rows of the workflows the new events are of and reads
-their versions, and their views only where this replica holds no copy of that version
-(after a start, or when the workflow's partition was another replica's; a copy pushed out
-of memory meanwhile is read in one more). The pure projection applies the new events to the
-views in memory, and each view changed is then written once, with its list line and
-summary columns under a new version, all in one statement. The rows every batch shares are
-written at its end, once each: the counts of ended workflows (in (status, shard) order, as
-the retention pass deletes), the duration history of each workflow type it taught
+The events of a fetch are applied in one transaction, each partition's in order (a failed
+batch is applied again partition by partition, then event by event, by the bus), in a number
+of statements that does not grow with the batch. One records every event id in the
+idempotency ledger and tells which are new; one locks the rows of the workflows the new
+events are of and reads their versions, and their views only where this replica holds no
+copy of that version (after a start, or when the workflow's partition was another replica's;
+a copy pushed out of memory meanwhile is read in one more). The pure projection applies the
+new events to the views in memory, and each view changed is then written once, with its list
+line and summary columns under a new version, all in one statement. The rows every batch
+shares are written at its end, once each: the counts of ended workflows (in (status, shard)
+order, as the retention pass deletes), the duration history of each workflow type it taught
 something (in type order), then the system view. Every transaction takes its locks in one
 order — ledger entries by event id, its workflows' rows by workflow id (the rows it makes
 are inserted last, by id too), ended counts, histories, system — so two never wait for each
 other in a cycle. A restart, a rebalance or a replay from the beginning therefore never
-counts an event twice, and two replicas that both hold a partition for a moment (one
-handing it over) write one after the other, each building on the other's row: the rows
-are locked by a statement that starts once the ledger has waited for the other's entries.
+counts an event twice, and two replicas that both hold a partition for a moment (one handing
+it over) write one after the other, each building on the other's row: the rows are locked by
+a statement that starts once the ledger has waited for the other's entries.
 
 Copies live in :class:`~baton_status.memory.Memory`: the writer takes the copy it changes
 out of it and puts the result back once committed, so readers never see a change that is
@@ -81,8 +81,9 @@ class ReadModel:
         await self.on_events([event])
 
     async def on_events(self, events: Sequence[Event]) -> None:
-        """Apply events of one partition, in order, in one transaction (subscribed to ``#``
-        on the events topic as a batch subscription): all of them or none."""
+        """Apply events, each partition's in order, in one transaction (subscribed to ``#``
+        on the events topic as a batch subscription, a fetch's partitions joined): all of
+        them or none."""
         batch = _Batch()
         async with self.db.transaction() as conn:
             fresh = await self._lock(conn, events, batch)

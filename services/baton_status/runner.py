@@ -32,7 +32,7 @@ from baton.protocol.commands.replies import (
 )
 from baton.protocol.commands.requests import WorkflowStatusRequest
 from baton.protocol.event import Event
-from baton.runtime import READ_MODEL_GATHER_MS, Loop, Service
+from baton.runtime import READ_MODEL_GATHER_MS, GroupCommit, Loop, Service
 from baton_status.api import build_router
 from baton_status.changes import Changes, channel
 from baton_status.config import StatusConfig
@@ -74,9 +74,10 @@ class StatusService(Service):
         self.changes = Changes(
             dsn=self.db.dsn, channel=self.store.channel, reader=self.reader, stream=self.stream
         )
+        # The partitions of one fetch are applied together: a transaction per fetch.
         self.bus.subscribe_batches(
             "#",
-            self.model.on_events,
+            GroupCommit(self.model.on_events),
             group=self.group,
             name="read-model",
             gather_ms=READ_MODEL_GATHER_MS,
