@@ -41,6 +41,7 @@ from baton_hub import workflow as wf
 from baton_hub.commands import operation
 from baton_hub.definition import WorkflowDefinition
 from baton_hub.recording import HubCore
+from baton_hub.state import WorkflowState
 
 __all__ = ["CommandHandler", "HubCommands"]
 
@@ -48,9 +49,10 @@ CommandHandler = Callable[[Any, Event, Any], Awaitable[CommandReply]]
 """A command's handler: the transaction, the request and its data's model → the reply."""
 
 
-_CREATED: ContextVar[str | None] = ContextVar("baton_hub_created", default=None)
+_CREATED: ContextVar[WorkflowState | None] = ContextVar("baton_hub_created", default=None)
 """The workflow a CREATE_WORKFLOW request created, for the code that runs after its commit
-(in the request's task; a request rolled back leaves one that is not found, harmless)."""
+(in the request's task). Cleared when a request starts and set last, once nothing of the
+request but its commit can fail (and nothing runs after a failed commit)."""
 
 
 def _now() -> datetime:
@@ -84,14 +86,15 @@ class HubCommands(HubCore):
             HubCommand.RESTORE_CHECKPOINT: change,
         }
 
-    def created_by_request(self) -> str | None:
-        """The workflow the request just answered created, if any (read once)."""
-        workflow_id = _CREATED.get()
+    def created_by_request(self) -> WorkflowState | None:
+        """The workflow the request just answered created, as committed, if any (read once)."""
+        state = _CREATED.get()
         _CREATED.set(None)
-        return workflow_id
+        return state
 
     async def command(self, conn: Any, request: Event) -> dict[str, Any]:
         """Apply one request inside ``conn`` (the durable responder's transaction)."""
+        _CREATED.set(None)
         command, data = parse_request(HubCommand, service="hub", request=request)
         return _reply_data(await self.commands()[command](conn, request, data))
 
@@ -111,13 +114,14 @@ class HubCommands(HubCore):
         state.delegate_failures = self.config.failure_policy == "recovery"
         state.trace_context = current_trace()  # the request's: the workflow's trace
         await self._record(conn, None, outcome)
-        _CREATED.set(state.workflow_id)
-        return CreateWorkflowReply(
+        reply = CreateWorkflowReply(
             workflow_id=state.workflow_id,
             status=state.status,
             state_version=state.state_version,
             events=[e.event_type for e in events],
         )
+        _CREATED.set(state)
+        return reply
 
     async def _get(self, conn: Any, request: Event, data: CommandRequest) -> GetWorkflowReply:
         state = await self._existing(conn, request.workflow_id)

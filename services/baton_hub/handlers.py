@@ -99,9 +99,10 @@ class HubHandlers(HubCommands):
         manager at once for a workflow it created (:meth:`allocate_stuck` is the safety net
         should this process stop before the answer is stored)."""
         self.outbox.notify()
-        workflow_id = self.created_by_request()
-        if workflow_id is not None:  # in the request's context: the workflow's trace
-            self._queue_allocation(workflow_id)
+        created = self.created_by_request()
+        if created is not None:  # in the request's context: the workflow's trace
+            self.states.keep([created])  # committed: asking for its agents reads nothing
+            self._queue_allocation(created.workflow_id)
 
     @cached_property
     def _to_allocate(self) -> asyncio.Queue[tuple[str, contextvars.Context]]:
@@ -156,8 +157,10 @@ class HubHandlers(HubCommands):
     async def allocate_created(self, workflow_id: str) -> None:
         """Ask the resource manager for a new workflow's agents and apply the answer (once:
         the ledger holds the allocation's request id)."""
-        async with self.db.connection() as conn:
-            state = await self.store.get(conn, workflow_id)
+        state = self.states.get(workflow_id)
+        if state is None:
+            async with self.db.connection() as conn:
+                state = await self.store.get(conn, workflow_id)
         if state is None or state.status != "CREATED":
             return  # not ours, or already handled
         self.states.keep([state])  # committed: the answer is applied without reading it again

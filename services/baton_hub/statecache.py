@@ -76,6 +76,11 @@ class StateCache:
         self.hits += 1
         return found
 
+    def get(self, workflow_id: str) -> WorkflowState | None:
+        """The committed state of ``workflow_id`` if it is kept and fresh (not counted as a
+        batch)."""
+        return self._entries.get(workflow_id)
+
     def keep(self, states: Iterable[WorkflowState]) -> None:
         """Store states just read or written (committed); a finished one is dropped."""
         for state in states:

@@ -16,6 +16,7 @@ from baton.bus import Bus
 from baton.bus.memory import MemoryTransport
 from baton.config import BatonSettings
 from baton.db import Database
+from baton.errors import HandlerError
 from baton.protocol.event import Event
 from baton.runtime import Outbox
 from baton_hub.config import HubConfig
@@ -229,6 +230,10 @@ async def test_a_created_workflow_is_allocated_at_once_and_by_the_safety_net(
             async with db.transaction() as conn:
                 await hub.command(conn, created)
             hub.after_command()  # as the durable responder does once committed
+            # Kept as committed: asking for its agents reads nothing.
+            kept = hub.states.get("wf_direct")
+            assert kept is not None
+            assert kept.status == "CREATED"
 
             async def settled(workflow_id: str) -> str | None:
                 """The workflow's status once it has left CREATED (or after 10 s)."""
@@ -242,6 +247,11 @@ async def test_a_created_workflow_is_allocated_at_once_and_by_the_safety_net(
 
             assert await settled("wf_direct") == "STARTED"
             assert asked == ["wf_direct"]
+            # A creation refused (the workflow exists) leaves nothing for after the commit.
+            with pytest.raises(HandlerError, match="already exists"):
+                async with db.transaction() as conn:
+                    await hub.command(conn, created)
+            assert hub.created_by_request() is None
 
             # The resource manager's RESOURCE_ALLOCATED of the grant the reply applied
             # follows on the events topic: it changes nothing, so no transaction records it.
