@@ -201,20 +201,32 @@ def _targets(columns: str) -> str:
 
 _TARGETS = _targets(_ALLOCATION)
 # What an operation names, in one round trip: the allocations (as _TARGETS), the queued
-# requests of the requests and workflows (when $6), and the answers to the requests and
-# to those of the allocations found. Rows: kind, then the columns of _ALLOCATION.
+# requests of the requests and workflows (when $6), the answers to the requests and to
+# those of the allocations found, the first $9 (null: all) queued requests in serving order
+# whose priority is not one of $8 (when $7), and the $10 allocations expected to end first.
+# Rows: kind, the columns of _ALLOCATION, the answer's time, the place in its order.
 _NAMED = f"""
 with targets as ({_targets("request_id, " + _ALLOCATION)})
 select 'allocation' as kind, seq, allocation_id, agent_ids, trace, record,
-    null::timestamptz as updated_at
+    null::timestamptz as updated_at, null::bigint as n
 from targets
-union all select 'queued', null, request_id, null, trace, record::text, null
+union all select 'queued', null, request_id, null, trace, record::text, null, null
     from resource_queue where $6 and request_id = any($2)
-union all select 'queued', null, request_id, null, trace, record::text, null
+union all select 'queued', null, request_id, null, trace, record::text, null, null
     from resource_queue where $6 and workflow_id = any($3)
-union all select 'answer', null, request_id, null, null, response::text, updated_at
+union all select 'answer', null, request_id, null, null, response::text, updated_at, null
     from resource_answers
     where request_id = any($2::text[] || array(select request_id from targets))
+union all (
+    select 'prefix', null, request_id, null, trace, record::text, null,
+        row_number() over (order by rank_key desc, seq)
+    from resource_queue where $7 and not (priority = any($8::text[]))
+    order by rank_key desc, seq limit $9
+)
+union all (
+    select 'end', {_ALLOCATION}, null, row_number() over (order by expected_end, seq)
+    from resource_allocations order by expected_end, seq limit $10
+)
 """
 
 
@@ -226,6 +238,10 @@ class Named:
     """Oldest first, each once."""
     queued: list[QueueRow]
     answers: dict[str, Decision]
+    prefix: list[QueueRow]
+    """In serving order."""
+    ends: list[AllocationRow]
+    """Earliest expected end first."""
 
 
 async def allocation_rows(
@@ -251,13 +267,37 @@ async def named(
     workflows: Sequence[str] = (),
     due: datetime | None = None,
     queued: bool = True,
+    prefix: bool = False,
+    held: Iterable[str] = (),
+    limit: int | None = None,
+    ends: int = 0,
 ) -> Named:
-    """Allocations as :func:`allocation_rows` finds them; with ``queued``, the queued
-    requests by id or by workflow; the answers to ``requests`` and to those of the
-    allocations found. (A queued request's and an answer's id come as ``allocation_id``:
-    the union's columns are named after its first part.)"""
-    found = await conn.fetch(_NAMED, list(ids), list(requests), list(workflows), due, [], queued)
-    kinds: dict[str, list[Any]] = {"allocation": [], "queued": [], "answer": []}
+    """In one round trip: allocations as :func:`allocation_rows` finds them; with
+    ``queued``, the queued requests by id or by workflow; the answers to ``requests`` and
+    to those of the allocations found; with ``prefix``, what :func:`queue_prefix` reads
+    (``held``, ``limit``); and the ``ends`` allocations :func:`earliest_ends` reads."""
+    found = await conn.fetch(
+        _NAMED,
+        list(ids),
+        list(requests),
+        list(workflows),
+        due,
+        [],
+        queued,
+        prefix,
+        sorted(held),
+        limit,
+        ends,
+    )
+    # A queued request's and an answer's id come as allocation_id: a union's columns are
+    # named after its first part.
+    kinds: dict[str, list[Any]] = {
+        "allocation": [],
+        "queued": [],
+        "answer": [],
+        "prefix": [],
+        "end": [],
+    }
     for row in found:
         kinds[row["kind"]].append(row)
     return Named(
@@ -269,7 +309,14 @@ async def named(
             )
             for r in kinds["answer"]
         },
+        prefix=[_queued(r) for r in sorted(kinds["prefix"], key=_place)],
+        ends=[_allocation(r) for r in sorted(kinds["end"], key=_place)],
     )
+
+
+def _place(row: Any) -> int:
+    place: int = row["n"]
+    return place
 
 
 def _unique_allocations(found: Iterable[Any]) -> list[AllocationRow]:

@@ -111,41 +111,43 @@ class ResourceStore:
     async def load(self, conn: Any, head: Head, needs: Needs, *, now: datetime) -> WorkingSet:
         """The rows ``needs`` names, under the lock ``head`` holds."""
         held = frozenset() if needs.whole_order else self.held(head)
-        queue: dict[str, QueueRow] = {}
-        prefix: list[QueueRow] = []
-        admissible_complete = needs.queue is None
-        if needs.queue is None:
-            if head.queued > 0:
-                prefix = await rows.queue_prefix(conn, held=(), limit=None)
-        elif needs.queue > 0 and head.queued > 0:
-            prefix = await rows.queue_prefix(conn, held=held, limit=needs.queue)
-            admissible_complete = len(prefix) < needs.queue
-            if not admissible_complete:
-                queue.update(
-                    _by_id(await rows.queue_prefix(conn, held=held, limit=None, no_agents=True))
-                )
-        queue.update(_by_id(prefix))
-        # The whole queue, when read, holds those of the requests and workflows named.
+        # The prefix of the queue: all of it (None), or the first N admissible requests.
+        read_prefix = head.queued > 0 and (needs.queue is None or needs.queue > 0)
         found = await rows.named(
             conn,
             ids=needs.allocations,
             requests=needs.requests,
             workflows=needs.workflows,
             due=now if needs.due else None,
+            # The whole queue, when read, holds those of the requests and workflows named.
             queued=needs.queue is not None,
+            prefix=read_prefix,
+            held=() if needs.queue is None else held,
+            limit=needs.queue,
+            ends=needs.holdings,
         )
+        prefix = found.prefix
+        admissible_complete = needs.queue is None
+        queue: dict[str, QueueRow] = {}
+        if read_prefix and needs.queue is not None:
+            admissible_complete = len(prefix) < needs.queue
+            if not admissible_complete:
+                queue.update(
+                    _by_id(await rows.queue_prefix(conn, held=held, limit=None, no_agents=True))
+                )
+        queue.update(_by_id(prefix))
         queue.update(_by_id(found.queued))
-        targets, answers = found.allocations, found.answers
         return await self._assemble(
             conn,
             head,
-            targets=targets,
+            targets=found.allocations,
             queue=list(queue.values()),
             prefix=prefix,
             admissible_complete=admissible_complete,
             files=needs.files,
             holdings=needs.holdings,
-            answers=answers,
+            ends=found.ends,
+            answers=found.answers,
             now=now,
         )
 
@@ -163,6 +165,7 @@ class ResourceStore:
             admissible_complete=False,
             files=(),
             holdings=holdings,
+            ends=await rows.earliest_ends(conn, limit=holdings) if holdings else [],
             answers={},
             now=now,
         )
@@ -178,16 +181,17 @@ class ResourceStore:
         admissible_complete: bool,
         files: Iterable[str],
         holdings: int,
+        ends: list[AllocationRow],
         answers: Mapping[str, Any],
         now: datetime,
     ) -> WorkingSet:
-        """Add the holders of every file in question and the earliest ends; the window."""
+        """Add the holders of every file in question and the earliest ends (``holdings``
+        asked, ``ends`` read); the window."""
         wanted = set(files)
         for waiting in queue:
             wanted.update(waiting.entry.request.resources.exclusive_files)
         loaded = {r.allocation.allocation_id: r for r in targets}
         holders = await rows.allocation_rows(conn, files=sorted(wanted)) if wanted else []
-        ends = await rows.earliest_ends(conn, limit=holdings) if holdings else []
         for row in [*holders, *ends]:
             loaded.setdefault(row.allocation.allocation_id, row)
         seen = sorted(loaded.values(), key=lambda r: r.seq)

@@ -33,8 +33,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 AGENTS = 1100
 FULL_POOL = 2
-QUEUE_READ = "from resource_queue where not"
-"""What the statement reading the queue in serving order says."""
+QUEUE_READ = "order by rank_key desc, seq"
+"""What a statement reading the queue in serving order says: its own, or the one reading
+what an operation names, when its parameter $7 asks for the queue."""
 TOUCHED = (
     "select coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0) + n_tup_ins + n_tup_upd "
     "+ n_tup_del), 0) from pg_stat_xact_user_tables where relname like 'resource%'"
@@ -68,8 +69,8 @@ class Counting:
         self.cost.received += _size([dict(r) if hasattr(r, "items") else r for r in rows])
         return result
 
-    def _read(self, query: str) -> None:
-        self.cost.queue_reads += QUEUE_READ in query
+    def _read(self, query: str, args: tuple[Any, ...]) -> None:
+        self.cost.queue_reads += QUEUE_READ in query and (len(args) < 7 or args[6] is True)
 
     async def execute(self, query: str, *args: Any) -> Any:
         return self._note([query, *args], await self.conn.execute(query, *args))
@@ -79,15 +80,15 @@ class Counting:
         return self._note([query, args], await self.conn.executemany(query, args))
 
     async def fetch(self, query: str, *args: Any) -> Any:
-        self._read(query)
+        self._read(query, args)
         return self._note([query, *args], await self.conn.fetch(query, *args))
 
     async def fetchrow(self, query: str, *args: Any) -> Any:
-        self._read(query)
+        self._read(query, args)
         return self._note([query, *args], await self.conn.fetchrow(query, *args))
 
     async def fetchval(self, query: str, *args: Any) -> Any:
-        self._read(query)
+        self._read(query, args)
         return self._note([query, *args], await self.conn.fetchval(query, *args))
 
 
