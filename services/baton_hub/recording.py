@@ -58,18 +58,21 @@ class HubCore:
         state = outcome[0]
         # Changed in a transaction that may still roll back: only committed states are kept.
         self.states.forget([state.workflow_id])
+        queued = self._announcements(before, outcome)
+        if before is None or state.state_version != before.state_version:
+            queued.append(self._sync(state))
         if before is None:
-            if not await self.store.insert(conn, state):
+            # The row and its events in one round trip (the events roll back with the
+            # refusal of a taken id).
+            if not await self.store.insert(conn, state, outbox=self.outbox, queued=queued):
                 raise HandlerError(
                     f"workflow {state.workflow_id} already exists",
                     retriable=False,
                     workflow_id=state.workflow_id,
                 )
-        elif state is not before and state.state_version != before.state_version:
+            return
+        if state is not before and state.state_version != before.state_version:
             await self.store.update(conn, state)
-        queued = self._announcements(before, outcome)
-        if before is None or state.state_version != before.state_version:
-            queued.append(self._sync(state))
         await self.outbox.add_many(conn, queued)  # in order, one round trip
 
     def _sync(self, state: WorkflowState) -> tuple[Event, str | None]:

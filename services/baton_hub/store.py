@@ -91,16 +91,32 @@ class WorkflowStore:
             *outbox.columns(queued),
         )
 
-    async def insert(self, conn: Any, state: WorkflowState) -> bool:
-        """Store a new workflow; False when the id is taken."""
+    async def insert(
+        self,
+        conn: Any,
+        state: WorkflowState,
+        *,
+        outbox: Outbox | None = None,
+        queued: list[tuple[Event, str | None]] | None = None,
+    ) -> bool:
+        """Store a new workflow, with ``queued`` into ``outbox`` in the same statement;
+        False when the id is taken (the events are queued all the same: the caller's
+        transaction must then roll back)."""
+        events = ""
+        columns: list[list[Any]] = []
+        if outbox is not None and queued:
+            events = f", queued as ({outbox.insert_statement(first=6)})"
+            columns = outbox.columns(queued)
         done = await conn.fetchval(
-            "insert into hub_workflows (workflow_id, status, priority, state_version, state) "
-            "values ($1, $2, $3, $4, $5) on conflict do nothing returning 1",
+            "with created as (insert into hub_workflows (workflow_id, status, priority, "
+            "state_version, state) values ($1, $2, $3, $4, $5) on conflict do nothing "
+            f"returning 1){events} select count(*) from created",
             state.workflow_id,
             state.status,
             state.definition.priority,
             state.state_version,
             state.model_dump(mode="json"),
+            *columns,
         )
         return bool(done == 1)
 

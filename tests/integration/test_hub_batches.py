@@ -227,9 +227,15 @@ async def test_a_created_workflow_is_allocated_at_once_and_by_the_safety_net(
                 phase="setup",
                 data={"definition": {"tasks": [{"task_id": "a"}]}},
             )
+            statements: list[str] = []
             async with db.transaction() as conn:
+                conn.add_query_logger(lambda record: statements.append(record.query))
                 await hub.command(conn, created)
             hub.after_command()  # as the durable responder does once committed
+            # The row and its events together (other statements: the driver's own).
+            writes = [q for q in statements if "hub_workflows" in q or "baton_outbox" in q]
+            assert len(writes) == 1, writes
+            assert "baton_outbox" in writes[0]
             # Kept as committed: asking for its agents reads nothing.
             kept = hub.states.get("wf_direct")
             assert kept is not None
