@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from tests.behaviour.helpers import eventually
 from tests.conftest import migrate_for, unique_prefix
 
-from baton.bus import Bus
+from baton.bus import Ack, Bus
+from baton.bus.memory import MemoryTransport
 from baton.config import BatonSettings
 from baton.db import Database
+from baton.errors import DependencyUnavailableError
 from baton.protocol.event import Event
+from baton.protocol.headers import Headers
 from baton.runtime import Outbox
 from baton.topics import create_topics
 
@@ -137,3 +141,51 @@ async def test_two_replicas_relaying_one_owner_send_every_row_once_and_in_order(
     assert sum(o.published for _, o in replicas) == count
     assert sent == list(range(count))
     assert free  # no relay kept the lock
+
+
+class _RefusingBus(Bus):
+    """Kafka refusing every row: the relay's outage, on an in-memory bus."""
+
+    async def send_raw(
+        self,
+        topic: str,
+        *,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        sign: bool = True,
+    ) -> Awaitable[Ack]:
+        raise DependencyUnavailableError("Kafka refuses", bootstrap="nowhere")
+
+
+async def test_a_failed_send_keeps_the_rows_and_lets_the_lock_go(live_stack: BatonSettings) -> None:
+    """Rows Kafka did not take stay in the outbox, and the relay lock is free again at once
+    (another replica, or the next try, sends them)."""
+    owner = f"t_outbox_{uuid.uuid4().hex[:8]}"
+    async with Database(dsn=live_stack.dsn, max_size=2) as db:
+        await migrate_for(db)
+        refusing = _RefusingBus(settings=live_stack, transport=MemoryTransport())
+        working = Bus(settings=live_stack, transport=MemoryTransport())
+        try:
+            async with db.transaction() as conn:
+                await Outbox(db=db, bus=refusing, owner=owner).add(
+                    conn, Event.parse("TASK_COMPLETED:wf_refused:impl:{}")
+                )
+            with pytest.raises(DependencyUnavailableError):
+                await Outbox(db=db, bus=refusing, owner=owner).flush()
+            async with db.connection() as conn:
+                held = (
+                    "select count(*) from pg_locks where locktype = 'advisory' and database = "
+                    "(select oid from pg_database where datname = current_database())"
+                )
+                assert await conn.fetchval(held) == 0  # let go, by whichever session
+                assert await conn.fetchval(_TRY_LOCK, owner)
+                await conn.execute("select pg_advisory_unlock_all()")
+                kept = "select count(*) from baton_outbox where owner = $1"
+                assert await conn.fetchval(kept, owner) == 1
+            async with working:
+                assert await Outbox(db=db, bus=working, owner=owner).flush() == 1
+            async with db.connection() as conn:
+                assert await conn.fetchval(kept, owner) == 0
+        finally:
+            await db.pool.execute("delete from baton_outbox where owner = $1", owner)
