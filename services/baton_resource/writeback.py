@@ -101,7 +101,8 @@ async def save(
     unknown = [name for name in pools if name not in head.used]
     if unknown:  # pools not configured (a tool): their rows first
         await rows.ensure_pools(conn, unknown)
-    firsts = list(accumulate((a.resources.agents for a in new), initial=0))
+    # How many agents the new allocations before each take: where its own start.
+    firsts = accumulate((a.resources.agents for a in new), initial=0)
     files = [(f, a.allocation_id) for a in new for f in dict.fromkeys(a.resources.exclusive_files)]
     row = await conn.fetchrow(
         _WRITE,
@@ -116,7 +117,7 @@ async def save(
                     first,
                     a.resources.agents,
                     _json(traces.get(a.workflow_id, {})),
-                    _json(a.model_dump(mode="json")),
+                    a.model_dump_json(),
                 )
                 for a, first in zip(new, firsts, strict=False)
             ],
@@ -129,7 +130,7 @@ async def save(
                     a.allocation_id,
                     a.expected_end,
                     a.lease_deadline,
-                    _json(a.model_dump(mode="json")),
+                    a.model_dump_json(),
                 )
                 for a in renewed
             ],
@@ -151,17 +152,14 @@ async def save(
                     ),
                     q.seq,
                     _json(traces.get(q.request.workflow_id, {})),
-                    _json(q.model_dump(mode="json")),
+                    q.model_dump_json(),
                 )
                 for q in enqueued
             ],
             9,
         ),
         *_columns(
-            [
-                (d.response.request_id, d.updated_at, _json(d.response.model_dump(mode="json")))
-                for d in answers
-            ],
+            [(d.response.request_id, d.updated_at, d.response.model_dump_json()) for d in answers],
             3,
         ),
         pools,
