@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -17,7 +18,6 @@ from baton.config import BatonSettings
 from baton.db import Database
 from baton.errors import DependencyUnavailableError
 from baton.protocol.event import Event
-from baton.protocol.headers import Headers
 from baton.runtime import Outbox
 from baton.topics import create_topics
 
@@ -146,15 +146,7 @@ async def test_two_replicas_relaying_one_owner_send_every_row_once_and_in_order(
 class _RefusingBus(Bus):
     """Kafka refusing every row: the relay's outage, on an in-memory bus."""
 
-    async def send_raw(
-        self,
-        topic: str,
-        *,
-        key: bytes | None,
-        value: bytes | None,
-        headers: Headers,
-        sign: bool = True,
-    ) -> Awaitable[Ack]:
+    async def send_raw(self, topic: str, **record: Any) -> Awaitable[Ack]:
         raise DependencyUnavailableError("Kafka refuses", bootstrap="nowhere")
 
 
