@@ -157,13 +157,14 @@ class HubHandlers(HubCommands):
     async def allocate_created(self, workflow_id: str) -> None:
         """Ask the resource manager for a new workflow's agents and apply the answer (once:
         the ledger holds the allocation's request id)."""
-        state = self.states.get(workflow_id)
+        state = kept = self.states.get(workflow_id)
         if state is None:
             async with self.db.connection() as conn:
                 state = await self.store.get(conn, workflow_id)
         if state is None or state.status != "CREATED":
             return  # not ours, or already handled
-        self.states.keep([state])  # committed: the answer is applied without reading it again
+        if kept is None:  # committed: the answer is applied without reading it again
+            self.states.keep([state])
         reply = await self._allocate(state)
         answer = reply.get("allocation_response", {})
         agents = reply.get("agent_ids") or []

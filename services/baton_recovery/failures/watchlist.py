@@ -45,11 +45,6 @@ def _status_count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-def _columns(rows: Sequence[tuple[str, str, str | None]]) -> list[list[str | None]]:
-    """Rows of (workflow id, task id, agent) as three arrays, for ``unnest``."""
-    return [list(column) for column in zip(*rows, strict=True)]
-
-
 @dataclass(frozen=True, slots=True)
 class Watch:
     """An assignment to watch: its task, the partition of its workflow, its holder."""
